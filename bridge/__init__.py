@@ -1,0 +1,1 @@
+"""facecast.bridge: wire protocol v1 (PROTOCOL.md), the publisher and the reference receiver."""

@@ -1,0 +1,175 @@
+"""The reference receiver: a SUB socket that decodes and validates protocol v1.
+
+:class:`Receiver` is the library piece (used by tests, benchmarks and tools);
+:func:`receive_main` is ``facecast receive``, which prints latency and fps and
+can save the pictures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import zmq
+
+from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, Message, ProtocolError, VersionError, decode
+
+log = logging.getLogger(__name__)
+
+RECV_HWM = 4
+
+
+class Receiver:
+    """SUB socket connected to a facecast publisher.
+
+    Args:
+        endpoint: the publisher's endpoint, e.g. ``tcp://127.0.0.1:5570``.
+        topics: topics to subscribe to; ``(TOPIC_PARAMS,)`` receives no pixels.
+        curve_server_key: the publisher's public Z85 key when it uses CURVE.
+        curve_client_keys: this client's (public, secret) pair; generated when
+            None and CURVE is used.
+
+    Malformed messages are counted in ``rejected`` by reason and skipped. A
+    newer protocol major version is logged once and kept in ``version_error``.
+    """
+
+    def __init__(self, endpoint: str, *, topics: Sequence[bytes] = (TOPIC_FRAME,),
+                 curve_server_key: Optional[bytes] = None,
+                 curve_client_keys: Optional[tuple[bytes, bytes]] = None,
+                 context: Optional[zmq.Context] = None) -> None:
+        self._own_context = context is None
+        self._ctx = context or zmq.Context()
+        self._sock = self._ctx.socket(zmq.SUB)
+        self._sock.setsockopt(zmq.RCVHWM, RECV_HWM)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        if curve_server_key is not None:
+            public, secret = curve_client_keys or zmq.curve_keypair()
+            self._sock.curve_serverkey = curve_server_key
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
+        for topic in topics:
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic)
+        self._sock.connect(endpoint)
+        self._poller = zmq.Poller()
+        self._poller.register(self._sock, zmq.POLLIN)
+        self.rejected: Counter[str] = Counter()
+        self.version_error: Optional[VersionError] = None
+
+    def recv(self, timeout_s: float) -> Optional[Message]:
+        """The next valid message, or None if none arrived within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._poller.poll(remaining_ms):
+                return None
+            parts = self._sock.recv_multipart(copy=False)
+            try:
+                return decode(parts)
+            except VersionError as exc:
+                self.rejected[exc.reason] += 1
+                if self.version_error is None:
+                    self.version_error = exc
+                    log.error("%s", exc)
+            except ProtocolError as exc:
+                self.rejected[exc.reason] += 1
+                level = logging.WARNING if self.rejected[exc.reason] == 1 else logging.DEBUG
+                log.log(level, "discarded a malformed message (%s; further ones of this kind "
+                        "are counted)", exc)
+
+    def close(self) -> None:
+        if not self._sock.closed:
+            self._sock.close()
+        if self._own_context and not self._ctx.closed:
+            self._ctx.term()
+
+    def __enter__(self) -> "Receiver":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def save_picture(msg: Message, path: Path) -> None:
+    """Write a message's picture as PNG (raw formats) or as the JPEG it is."""
+    from PIL import Image
+
+    if msg.pixels is None:
+        return
+    if msg.pixel_format.value == "jpeg":
+        path.with_suffix(".jpg").write_bytes(msg.pixels.tobytes())
+        return
+    pixels = msg.pixels[..., 2::-1] if msg.pixel_format.value == "bgra8" else msg.pixels
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path.with_suffix(".png"), compress_level=1)
+
+
+def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], params_only: bool,
+                 timeout_s: float, duration_s: Optional[float], curve_server_key_file: Optional[Path],
+                 report_every_s: float = 1.0, stop_when: Optional[Callable[[], bool]] = None) -> int:
+    """``facecast receive``: print latency and fps; return a process exit code.
+
+    Stops after ``count`` messages, after ``duration_s``, when nothing arrived
+    for ``timeout_s``, or once ``stop_when()`` is true and nothing more arrives.
+    Returns 0 if any message was received, else 1.
+    """
+    server_key = None
+    if curve_server_key_file is not None:
+        from facecast.bridge.publisher import load_curve_keys
+        server_key, _ = load_curve_keys(curve_server_key_file)
+    topics = (TOPIC_PARAMS,) if params_only else (TOPIC_FRAME,)
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+    latencies_ms: list[float] = []
+    window: list[float] = []
+    received = gaps = 0
+    last_seq: Optional[int] = None
+    t_start = t_last_msg = time.monotonic()
+    t_report = t_start + report_every_s
+    with Receiver(connect, topics=topics, curve_server_key=server_key) as rx:
+        print(f"receiving {'parameters' if params_only else 'frames'} from {connect} ...", flush=True)
+        while count is None or received < count:
+            if duration_s is not None and time.monotonic() - t_start >= duration_s:
+                break
+            msg = rx.recv(min(timeout_s, 0.25))
+            if msg is None:
+                if stop_when is not None and stop_when():
+                    break
+                if time.monotonic() - t_last_msg >= timeout_s:
+                    print(f"no message for {timeout_s:g} s from {connect}; is 'facecast run' "
+                          "publishing there?", flush=True)
+                    break
+                continue
+            t_last_msg = time.monotonic()
+            latency_ms = (time.time_ns() - msg.t_capture_ns) / 1e6
+            latencies_ms.append(latency_ms)
+            window.append(latency_ms)
+            if last_seq is not None and msg.seq > last_seq + 1:
+                gaps += msg.seq - last_seq - 1
+            last_seq = msg.seq
+            received += 1
+            if save is not None:
+                save_picture(msg, save / f"frame_{msg.seq:06d}")
+            now = time.monotonic()
+            if now >= t_report:
+                fps = len(window) / (now - t_report + report_every_s)
+                print(f"seq {msg.seq:6d}  {msg.width}x{msg.height} {msg.pixel_format.value:5s}  "
+                      f"{fps:5.1f} fps  latency p50 {np.percentile(window, 50):6.2f} ms  "
+                      f"p99 {np.percentile(window, 99):6.2f} ms", flush=True)
+                window.clear()
+                t_report = now + report_every_s
+        elapsed = time.monotonic() - t_start
+        rejected = dict(rx.rejected)
+        version_error = rx.version_error
+    if received:
+        lat = np.array(latencies_ms)
+        print(f"received {received} messages in {elapsed:.1f} s; skipped seq: {gaps}; "
+              f"latency capture->receive p50 {np.percentile(lat, 50):.2f} ms, "
+              f"p99 {np.percentile(lat, 99):.2f} ms; rejected: {rejected or 'none'}", flush=True)
+        if save is not None:
+            print(f"pictures saved in {save}", flush=True)
+    if version_error is not None:
+        print(f"error: {version_error}", flush=True)
+    return 0 if received else 1

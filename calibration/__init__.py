@@ -1,0 +1,1 @@
+"""facecast.calibration: tools that produce calibration profiles and mappings."""

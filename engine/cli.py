@@ -1,0 +1,282 @@
+"""``facecast``: the one command-line entry point.
+
+Each subcommand is a thin layer over the library: it parses options, builds
+the pieces, and turns errors into one clear message and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from facecast.engine.diagnostics import TRACE
+
+log = logging.getLogger("facecast")
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as ``error: <message>`` without a traceback."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 512x512") from None
+    return w, h
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not positive")
+        return value
+    return parse
+
+
+# --------------------------------------------------------------------------- #
+# facecast run
+# --------------------------------------------------------------------------- #
+
+
+def _add_run(sub) -> None:
+    from facecast.bridge.publisher import DEFAULT_ENDPOINT
+    from facecast.engine.render import RENDERER_NAMES
+
+    p = sub.add_parser(
+        "run", help="stream: source -> retarget -> render -> publish",
+        description="Read face samples from a source, retarget them, render the face and publish "
+                    "frames and parameters over ZeroMQ (bridge protocol v1, see bridge/PROTOCOL.md). "
+                    "Stop with Ctrl-C; the report of per-stage timings is printed at the end.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--source", default="demo",
+                   help="demo (built-in looping script) or csv:PATH (Live Link Face CSV recording)")
+    p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
+                   help="auto = best available; none = parameter feed only, no pixels")
+    p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
+                   help="where to bind the PUB socket")
+    p.add_argument("--fps", type=_positive(float), help="maximum output frame rate (default: every sample)")
+    p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
+    p.add_argument("--size", type=_size, default=(512, 512), metavar="WxH", help="output picture size")
+    p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
+                   help="pixel format of the published pictures")
+    p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
+    p.add_argument("--loop", action="store_true", help="csv: start again at the end of the file")
+    p.add_argument("--timecode-fps", type=_positive(float), metavar="N",
+                   help="csv: the recording's timecode frame rate (default: inferred)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow --publish on a non-loopback interface (use --curve-secret too)")
+    p.add_argument("--curve-secret", type=Path, metavar="FILE",
+                   help="encrypt with CURVE using this .key_secret file (see 'facecast keys')")
+    p.add_argument("--curve-clients", type=Path, metavar="DIR",
+                   help="with --curve-secret: accept only clients whose public .key files are in DIR")
+    p.add_argument("--checksum", action="store_true", help="test mode: add a CRC-32 of each payload")
+    p.add_argument("--report-json", type=Path, metavar="PATH", help="write the session report as JSON")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from facecast.bridge.publisher import EndpointError, Publisher
+    from facecast.engine.loop import Engine, LoopConfig
+    from facecast.engine.render import RendererUnavailable, create_renderer
+    from facecast.engine.retarget import Retargeter
+    from facecast.engine.sources import SourceError, open_source
+    from facecast.engine.types import PixelFormat
+
+    config = LoopConfig(fps=args.fps, duration_s=args.duration)
+    if args.curve_clients and not args.curve_secret:
+        raise UserError("--curve-clients needs --curve-secret")
+    try:
+        source = open_source(args.source, loop=args.loop, timecode_fps=args.timecode_fps)
+        width, height = args.size
+        renderer = create_renderer(args.renderer, width=width, height=height,
+                                   pixel_format=PixelFormat(args.format))
+    except (SourceError, RendererUnavailable, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        publisher = Publisher(args.publish, allow_remote=args.allow_remote,
+                              curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
+                              jpeg_quality=args.jpeg, with_crc32=args.checksum)
+    except (EndpointError, FileNotFoundError, ValueError) as exc:
+        if renderer is not None:
+            renderer.close()
+        raise UserError(str(exc)) from None
+    except Exception as exc:  # zmq.ZMQError: address in use, bad interface
+        if renderer is not None:
+            renderer.close()
+        raise UserError(f"cannot bind {args.publish}: {exc}") from None
+    engine = Engine(source=source, retargeter=Retargeter(), renderer=renderer, publisher=publisher,
+                    config=config)
+    previous = {sig: signal.signal(sig, lambda *_: engine.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"facecast: {args.source} -> {renderer.name if renderer else 'none'} -> "
+          f"{publisher.bound_endpoint}", flush=True)
+    try:
+        report = engine.run()
+    except SourceError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(report.format(), flush=True)
+    if args.report_json:
+        args.report_json.write_text(json.dumps(report.__dict__ | {"fps": report.fps}, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# facecast receive
+# --------------------------------------------------------------------------- #
+
+
+def _add_receive(sub) -> None:
+    from facecast.bridge.publisher import DEFAULT_ENDPOINT
+
+    p = sub.add_parser(
+        "receive", help="reference receiver: print latency and fps, optionally save pictures",
+        description="Subscribe to a facecast publisher, validate every message against bridge "
+                    "protocol v1, and print capture->receive latency and fps once a second.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--connect", default=DEFAULT_ENDPOINT, metavar="ENDPOINT")
+    p.add_argument("--count", type=_positive(int), metavar="N", help="stop after N messages")
+    p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
+    p.add_argument("--timeout", type=_positive(float), default=10.0, metavar="S",
+                   help="give up when nothing arrives for S seconds")
+    p.add_argument("--save", type=Path, metavar="DIR", help="save each picture as a PNG in DIR")
+    p.add_argument("--params-only", action="store_true",
+                   help="subscribe to the parameter feed only (no pixels are received)")
+    p.add_argument("--curve-server-key", type=Path, metavar="FILE",
+                   help="the publisher's public .key file, when it uses CURVE")
+    p.set_defaults(func=_cmd_receive)
+
+
+def _cmd_receive(args) -> int:
+    from facecast.bridge.receiver import receive_main
+
+    if args.curve_server_key is not None and not args.curve_server_key.is_file():
+        raise UserError(f"{args.curve_server_key} not found: ask the publisher's owner for its .key file")
+    return receive_main(connect=args.connect, count=args.count, save=args.save,
+                        params_only=args.params_only, timeout_s=args.timeout, duration_s=args.duration,
+                        curve_server_key_file=args.curve_server_key)
+
+
+# --------------------------------------------------------------------------- #
+# facecast demo
+# --------------------------------------------------------------------------- #
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="run the demo source through the best renderer and receive it",
+        description="Start 'facecast run --source demo --renderer auto' in a child process, receive "
+                    "its frames here, save them, and write a contact sheet and a GIF preview.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--duration", type=_positive(float), default=8.0, metavar="S")
+    p.add_argument("--fps", type=_positive(float), default=30.0)
+    p.add_argument("--renderer", default="auto")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for frames and previews")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cmd_demo(args) -> int:
+    from facecast.bridge.receiver import receive_main
+    from facecast.engine.media import write_previews
+
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    frames_dir = args.out / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    for old in frames_dir.glob("frame_*"):
+        old.unlink()
+    cmd = [sys.executable, "-m", "facecast.engine.cli", "run", "--source", "demo", "--renderer",
+           args.renderer, "--publish", endpoint, "--fps", str(args.fps), "--duration", str(args.duration)]
+    print("engine:  " + " ".join(cmd[2:]), flush=True)
+    engine = subprocess.Popen(cmd)
+    try:
+        code = receive_main(connect=endpoint, count=None, save=frames_dir, params_only=False,
+                            timeout_s=15.0, duration_s=args.duration + 15.0, curve_server_key_file=None,
+                            stop_when=lambda: engine.poll() is not None)
+        engine_code = engine.wait(timeout=30)
+    finally:
+        if engine.poll() is None:
+            engine.terminate()
+            engine.wait(timeout=10)
+    if code != 0 or engine_code != 0:
+        raise UserError(f"demo failed (receiver exit {code}, engine exit {engine_code})")
+    written = write_previews(list(frames_dir.glob("frame_*.png")), args.out)
+    print(f"contact sheet: {written['contact_sheet']}\npreview:       {written['preview']}", flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# facecast keys
+# --------------------------------------------------------------------------- #
+
+
+def _add_keys(sub) -> None:
+    p = sub.add_parser("keys", help="create CURVE key pairs for remote publishing",
+                       description="Create a CURVE key pair: NAME.key (public, give it to receivers) and "
+                                   "NAME.key_secret (keep it on the publishing machine).")
+    p.add_argument("action", choices=("create",))
+    p.add_argument("dir", type=Path)
+    p.add_argument("--name", default="facecast")
+    p.set_defaults(func=_cmd_keys)
+
+
+def _cmd_keys(args) -> int:
+    import zmq.auth
+
+    args.dir.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(str(args.dir), args.name)
+    print(f"public key (give to receivers): {public}\nsecret key (keep private):      {secret}")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facecast",
+        description="Real-time facial animation: face blendshapes in, a rendered face and its "
+                    "parameters out over ZeroMQ to Unity, Unreal or your own client.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-v debug, -vv per-frame trace)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_receive, _add_demo, _add_keys):
+        add(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.INFO, 1: logging.DEBUG}.get(args.verbose, TRACE)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

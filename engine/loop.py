@@ -1,0 +1,249 @@
+"""The live loop: source thread -> newest-wins mailbox -> retarget -> render -> publish.
+
+:class:`Engine` owns the pieces it is given and closes them when it stops. It
+never lets one bad sample or one renderer failure end the session: errors are
+counted (and logged once per kind), the sample is dropped, and when rendering
+fails the last good picture is re-sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+import numpy as np
+
+from facecast.engine.diagnostics import TRACE, ErrorCounter, Timings
+from facecast.engine.mailbox import Mailbox
+from facecast.engine.render.base import Renderer
+from facecast.engine.retarget import Retargeter
+from facecast.engine.sources.base import Source
+from facecast.engine.types import FaceSample, Frame
+
+log = logging.getLogger(__name__)
+
+STAGES = ("retarget", "render", "publish", "frame", "latency")
+#: Pause before a failed source's ``run`` is called again.
+SOURCE_RETRY_S = 0.5
+
+
+class FramePublisher(Protocol):
+    """What the loop needs from a publisher (``bridge.publisher.Publisher`` fits)."""
+
+    def publish(self, frame: Frame) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopConfig:
+    """Options of a loop session.
+
+    Attributes:
+        fps: maximum output rate; None renders every new sample as it arrives.
+        duration_s: stop after this many seconds; None runs until stopped or
+            until the source is exhausted.
+    """
+
+    fps: Optional[float] = None
+    duration_s: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration must be positive, got {self.duration_s}")
+
+
+@dataclass
+class LoopReport:
+    """What a session did. Timings are milliseconds; ``latency`` is capture -> sent."""
+
+    frames: int = 0
+    elapsed_s: float = 0.0
+    samples_in: int = 0
+    samples_dropped: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def format(self) -> str:
+        lines = [f"{self.frames} frames in {self.elapsed_s:.1f} s ({self.fps:.1f} fps); "
+                 f"samples in {self.samples_in}, dropped as stale {self.samples_dropped}; "
+                 f"errors: {self.errors or 'none'}"]
+        for stage, t in self.timings.items():
+            if t["count"]:
+                lines.append(f"  {stage:9s} p50 {t['p50_ms']:7.3f} ms   p99 {t['p99_ms']:7.3f} ms")
+        return "\n".join(lines)
+
+
+class Engine:
+    """One streaming session.
+
+    Args:
+        source: an unopened :class:`Source`; the engine opens it in :meth:`run`.
+        retargeter: the retarget stage.
+        renderer: a prepared renderer, or None for the parameter feed alone.
+        publisher: where frames go.
+        config: pacing and duration.
+    """
+
+    def __init__(self, *, source: Source, retargeter: Retargeter, renderer: Optional[Renderer],
+                 publisher: FramePublisher, config: LoopConfig = LoopConfig()) -> None:
+        self._source = source
+        self._retarget = retargeter
+        self._renderer = renderer
+        self._publisher = publisher
+        self._config = config
+        self._mailbox: Mailbox[FaceSample] = Mailbox()
+        self._stop = threading.Event()
+        self._source_done = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.errors = ErrorCounter(log)
+        self.timings = Timings(STAGES)
+        self.frames = 0
+        self._last_picture: Optional[Frame] = None
+
+    # -- control ------------------------------------------------------------ #
+
+    def stop(self) -> None:
+        """Ask the session to end. Safe from any thread and from signal handlers."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> LoopReport:
+        """Open the source, run until stopped, the duration ends or the source is exhausted,
+        then close everything. Returns the session's report.
+
+        Raises:
+            SourceError: the source could not be opened (nothing else was started).
+        """
+        try:
+            self._source.open()
+            self._thread = threading.Thread(target=self._source_thread, name="facecast-source",
+                                            daemon=True)
+            self._thread.start()
+            t0 = time.monotonic()
+            try:
+                self._main(t0)
+            finally:
+                elapsed = time.monotonic() - t0
+        finally:
+            self._shutdown()
+        return LoopReport(frames=self.frames, elapsed_s=elapsed, samples_in=self._mailbox.put_count,
+                          samples_dropped=self._mailbox.dropped_count, errors=self.errors.as_dict(),
+                          timings=self.timings.summary())
+
+    # -- threads ------------------------------------------------------------ #
+
+    def _source_thread(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._source.run(self._mailbox.put, self._stop)
+                break  # exhausted
+            except Exception as exc:
+                self.errors.record("source", exc)
+                self._stop.wait(SOURCE_RETRY_S)
+        self._source_done.set()
+        self._mailbox.wake()
+
+    def _main(self, t0: float) -> None:
+        cfg = self._config
+        deadline = None if cfg.duration_s is None else t0 + cfg.duration_s
+        period = None if cfg.fps is None else 1.0 / cfg.fps
+        next_tick = t0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            wait = 0.1 if deadline is None else min(0.1, deadline - now)
+            sample = self._mailbox.take(max(0.0, wait))
+            if sample is None:
+                if self._source_done.is_set():
+                    break  # exhausted, and its last sample was already processed
+                continue
+            self._process(sample)
+            if period is not None:
+                next_tick += period
+                now = time.monotonic()
+                if next_tick < now - period:  # far behind: do not burst to catch up
+                    next_tick = now
+                self._stop.wait(max(0.0, next_tick - now))
+
+    def _process(self, sample: FaceSample) -> None:
+        t_start = time.perf_counter_ns()
+        try:
+            sample, flame = self._retarget(sample)
+        except Exception as exc:
+            self.errors.record("retarget", exc)
+            return
+        t_retarget = time.perf_counter_ns()
+        frame = Frame(sample=sample, flame=flame, identity=self._identity())
+        if self._renderer is not None:
+            frame = self._render(frame)
+        t_render = time.perf_counter_ns()
+        try:
+            self._publisher.publish(frame)
+        except Exception as exc:
+            self.errors.record("publish", exc)
+            return
+        t_end = time.perf_counter_ns()
+        self.frames += 1
+        self.timings.add("retarget", t_retarget - t_start)
+        self.timings.add("render", t_render - t_retarget)
+        self.timings.add("publish", t_end - t_render)
+        self.timings.add("frame", t_end - t_start)
+        self.timings.add("latency", time.time_ns() - sample.capture_wall_ns)
+        log.log(TRACE, "frame %d: %.2f ms", self.frames, (t_end - t_start) / 1e6)
+
+    def _identity(self) -> str:
+        return self._renderer.identity if self._renderer is not None else ""
+
+    def _render(self, frame: Frame) -> Frame:
+        renderer = self._renderer
+        try:
+            pixels = renderer.render(frame.sample, frame.flame)
+            if not isinstance(pixels, np.ndarray):
+                raise TypeError(f"renderer {renderer.name} returned {type(pixels).__name__}, not an array")
+            picture = Frame(sample=frame.sample, flame=frame.flame, identity=frame.identity,
+                            pixels=pixels, pixel_format=renderer.pixel_format,
+                            render_wall_ns=time.time_ns())
+        except Exception as exc:
+            self.errors.record("render", exc)
+            last = self._last_picture
+            if last is None:
+                return frame  # nothing rendered yet: the parameters still go out
+            return Frame(sample=frame.sample, flame=frame.flame, identity=frame.identity,
+                         pixels=last.pixels, pixel_format=last.pixel_format,
+                         render_wall_ns=last.render_wall_ns, repeated=True)
+        self._last_picture = picture
+        return picture
+
+    def _shutdown(self) -> None:
+        self._stop.set()
+        self._mailbox.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                log.error("source thread did not stop within 5 s; closing the source under it")
+        for name, closer in (("source", self._source.close),
+                             ("renderer", self._renderer.close if self._renderer else None),
+                             ("publisher", self._publisher.close)):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception as exc:
+                self.errors.record(f"close-{name}", exc)
+
+
+__all__ = ["Engine", "LoopConfig", "LoopReport", "FramePublisher"]

@@ -1,0 +1,311 @@
+"""Core types of facecast: blendshape names, face samples, FLAME parameters, frames.
+
+Every other module imports these; nothing here imports from the rest of facecast.
+Each type is defined here and only here.
+
+Clocks: ``*_wall_ns`` values are integer nanoseconds of the wall clock
+(``time.time_ns()``, Unix epoch), comparable between processes on one host.
+Angles are radians and their names end in ``_rad``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+# --------------------------------------------------------------------------- #
+# ARKit blendshapes
+# --------------------------------------------------------------------------- #
+
+#: The 52 ARKit blendshapes in the order of Unreal's ``EARFaceBlendShape``,
+#: which Live Link Face also uses for its UDP packets. This order is the
+#: canonical order of every weight vector in facecast and on the wire.
+ARKIT_NAMES: tuple[str, ...] = (
+    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft",
+    "EyeLookUpLeft", "EyeSquintLeft", "EyeWideLeft",
+    "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight",
+    "EyeLookUpRight", "EyeSquintRight", "EyeWideRight",
+    "JawForward", "JawLeft", "JawRight", "JawOpen",
+    "MouthClose", "MouthFunnel", "MouthPucker", "MouthLeft", "MouthRight",
+    "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft", "MouthFrownRight",
+    "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
+    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper",
+    "MouthPressLeft", "MouthPressRight", "MouthLowerDownLeft", "MouthLowerDownRight",
+    "MouthUpperUpLeft", "MouthUpperUpRight",
+    "BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight",
+    "CheekPuff", "CheekSquintLeft", "CheekSquintRight",
+    "NoseSneerLeft", "NoseSneerRight", "TongueOut",
+)
+NUM_ARKIT = len(ARKIT_NAMES)
+assert NUM_ARKIT == 52
+
+#: MediaPipe FaceLandmarker's blendshape order: ``_neutral`` then 51 camelCase
+#: names in alphabetical order (MediaPipe has no tongueOut).
+MEDIAPIPE_NAMES: tuple[str, ...] = ("_neutral",) + tuple(
+    sorted(n[0].lower() + n[1:] for n in ARKIT_NAMES if n != "TongueOut")
+)
+
+
+def _key(name: str) -> str:
+    """Normalise a blendshape name to a lookup key (Apple's raw ``eyeBlink_L`` too)."""
+    n = name.strip()
+    m = re.fullmatch(r"(.*)_([LR])", n)
+    if m:
+        n = m.group(1) + ("Left" if m.group(2) == "L" else "Right")
+    return n.lower()
+
+
+_INDEX_BY_KEY: dict[str, int] = {_key(n): i for i, n in enumerate(ARKIT_NAMES)}
+
+
+def arkit_index(name: str) -> int:
+    """Index in :data:`ARKIT_NAMES` of a blendshape name.
+
+    Accepts PascalCase (``EyeBlinkLeft``), camelCase (``eyeBlinkLeft``) and
+    Apple's raw form (``eyeBlink_L``). Raises ``KeyError`` naming the input.
+    """
+    try:
+        return _INDEX_BY_KEY[_key(name)]
+    except KeyError:
+        raise KeyError(f"unknown ARKit blendshape name {name!r}") from None
+
+
+def arkit_from_mapping(values: Mapping[str, float], *, strict: bool = False) -> np.ndarray:
+    """Build a (52,) float32 weight vector from ``{name: weight}``.
+
+    Names may be in any of the forms :func:`arkit_index` accepts; missing shapes
+    are 0. Unknown names raise ``KeyError`` when ``strict``, else are ignored.
+    """
+    out = np.zeros(NUM_ARKIT, np.float32)
+    for name, value in values.items():
+        try:
+            out[arkit_index(name)] = value
+        except KeyError:
+            if strict:
+                raise
+    return out
+
+
+#: For each MediaPipe index, the ARKit index it maps to (-1 for ``_neutral``).
+_MP_TO_ARKIT = np.array(
+    [-1] + [arkit_index(n) for n in MEDIAPIPE_NAMES[1:]], dtype=np.int64
+)
+
+
+def arkit_from_mediapipe(scores: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Convert MediaPipe's 52 scores (``_neutral`` first) to the (52,) ARKit order.
+
+    TongueOut, which MediaPipe does not estimate, is 0.
+    """
+    s = np.asarray(scores, dtype=np.float32)
+    if s.shape != (len(MEDIAPIPE_NAMES),):
+        raise ValueError(f"expected {len(MEDIAPIPE_NAMES)} MediaPipe scores, got shape {s.shape}")
+    out = np.zeros(NUM_ARKIT, np.float32)
+    out[_MP_TO_ARKIT[1:]] = s[1:]
+    return out
+
+
+def _vector(value, length: int, what: str) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float32).reshape(-1) if value is not None else None
+    if a is None or a.shape != (length,):
+        shape = None if a is None else np.asarray(value).shape
+        raise ValueError(f"{what} must have {length} values, got shape {shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} contains NaN or infinity")
+    return a
+
+
+# --------------------------------------------------------------------------- #
+# Face sample
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaceSample:
+    """One tracked face at one instant, in the canonical ARKit order.
+
+    Attributes:
+        capture_wall_ns: when the tracker captured it, wall-clock ns (Unix epoch).
+        weights: (52,) float32 in [0, 1], :data:`ARKIT_NAMES` order.
+        head_rad: optional (3,) float32 yaw, pitch, roll of the head in radians.
+        eye_left_rad, eye_right_rad: optional (3,) yaw, pitch, roll of each eye.
+        valid: False when the tracker saw no face (weights then carry no meaning).
+        source: name of the source that produced it (``demo``, ``csv``, ...).
+
+    Construction validates shapes and finiteness and clamps weights to [0, 1];
+    the arrays are made read-only so a sample can be shared between threads.
+    """
+
+    capture_wall_ns: int
+    weights: np.ndarray
+    head_rad: Optional[np.ndarray] = None
+    eye_left_rad: Optional[np.ndarray] = None
+    eye_right_rad: Optional[np.ndarray] = None
+    valid: bool = True
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        w = np.clip(_vector(self.weights, NUM_ARKIT, "weights"), 0.0, 1.0)
+        w.flags.writeable = False
+        object.__setattr__(self, "weights", w)
+        for attr in ("head_rad", "eye_left_rad", "eye_right_rad"):
+            v = getattr(self, attr)
+            if v is not None:
+                v = _vector(v, 3, attr).copy()
+                v.flags.writeable = False
+                object.__setattr__(self, attr, v)
+        object.__setattr__(self, "capture_wall_ns", int(self.capture_wall_ns))
+
+    def weight(self, name: str) -> float:
+        """The weight of one blendshape, by any accepted name form."""
+        return float(self.weights[arkit_index(name)])
+
+
+# --------------------------------------------------------------------------- #
+# FLAME expression parameters (Arc2Face expression adapter input)
+# --------------------------------------------------------------------------- #
+
+FLAME_NUM_EXPRESSION = 50
+FLAME_NUM_EYELID = 2
+FLAME_NUM_JAW = 3
+#: Length of the adapter's input: expression(50), eyelid(2), jaw(3), in that order.
+FLAME_DIM = FLAME_NUM_EXPRESSION + FLAME_NUM_EYELID + FLAME_NUM_JAW
+FLAME_JAW_SIDE_LIMIT_RAD = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlameParams:
+    """FLAME expression parameters as the Arc2Face expression adapter consumes them.
+
+    Attributes:
+        expression: (50,) expression coefficients (unbounded, typically within +-3).
+        eyelid: (2,) eyelid closure, each in [0, 1].
+        jaw_rad: (3,) jaw axis-angle in radians: [0] >= 0 (opening),
+            [1] and [2] within +-0.2.
+        head_rad: optional (3,) head yaw, pitch, roll in radians.
+
+    Out-of-range values raise ``ValueError``; use :meth:`from_vector` with
+    ``clamp=True`` to apply the adapter's own clamping (ReLU and clamps) instead.
+    """
+
+    expression: np.ndarray
+    eyelid: np.ndarray
+    jaw_rad: np.ndarray
+    head_rad: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        e = _vector(self.expression, FLAME_NUM_EXPRESSION, "expression")
+        lid = _vector(self.eyelid, FLAME_NUM_EYELID, "eyelid")
+        jaw = _vector(self.jaw_rad, FLAME_NUM_JAW, "jaw_rad")
+        if np.any(lid < 0) or np.any(lid > 1):
+            raise ValueError(f"eyelid values must be in [0, 1], got {lid.tolist()}")
+        if jaw[0] < 0:
+            raise ValueError(f"jaw_rad[0] (opening) must be >= 0, got {jaw[0]}")
+        if np.any(np.abs(jaw[1:]) > FLAME_JAW_SIDE_LIMIT_RAD + 1e-6):
+            raise ValueError(f"jaw_rad[1:] must be within +-{FLAME_JAW_SIDE_LIMIT_RAD}, got {jaw[1:].tolist()}")
+        for attr, v in (("expression", e), ("eyelid", lid), ("jaw_rad", jaw)):
+            v = v.copy()
+            v.flags.writeable = False
+            object.__setattr__(self, attr, v)
+        if self.head_rad is not None:
+            h = _vector(self.head_rad, 3, "head_rad").copy()
+            h.flags.writeable = False
+            object.__setattr__(self, "head_rad", h)
+
+    @classmethod
+    def neutral(cls) -> "FlameParams":
+        """All zeros: the adapter's unconditional input."""
+        return cls.from_vector(np.zeros(FLAME_DIM, np.float32))
+
+    @classmethod
+    def from_vector(cls, vector, *, clamp: bool = False, head_rad=None) -> "FlameParams":
+        """Build from the (55,) adapter vector. ``clamp`` applies the adapter's clamps."""
+        v = _vector(vector, FLAME_DIM, "FLAME vector").copy()
+        e, lid, jaw = np.split(v, [FLAME_NUM_EXPRESSION, FLAME_NUM_EXPRESSION + FLAME_NUM_EYELID])
+        if clamp:
+            lid = np.clip(lid, 0.0, 1.0)
+            jaw = np.concatenate([np.maximum(jaw[:1], 0.0),
+                                  np.clip(jaw[1:], -FLAME_JAW_SIDE_LIMIT_RAD, FLAME_JAW_SIDE_LIMIT_RAD)])
+        return cls(expression=e, eyelid=lid, jaw_rad=jaw, head_rad=head_rad)
+
+    def as_vector(self) -> np.ndarray:
+        """The (55,) float32 adapter vector: expression, eyelid, jaw."""
+        return np.concatenate([self.expression, self.eyelid, self.jaw_rad]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- #
+# Frames
+# --------------------------------------------------------------------------- #
+
+
+class PixelFormat(str, enum.Enum):
+    """Pixel layout of a frame. The values are the wire names (bridge/PROTOCOL.md)."""
+
+    NONE = "none"
+    RGB8 = "rgb8"
+    RGBA8 = "rgba8"
+    BGRA8 = "bgra8"
+    JPEG = "jpeg"
+
+    @property
+    def channels(self) -> int:
+        """Bytes per pixel for raw formats; 0 for ``none`` and ``jpeg``."""
+        return {"rgb8": 3, "rgba8": 4, "bgra8": 4}.get(self.value, 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """A rendered (or parameter-only) output frame.
+
+    Attributes:
+        sample: the face sample after retargeting that produced this frame.
+        pixels: (H, W, C) uint8, rows top-down, or ``None`` for format ``none``.
+        pixel_format: layout of ``pixels``: a raw format or ``none``. Renderers
+            produce raw pixels; JPEG is an encoding the publisher applies.
+        flame: FLAME parameters when the renderer used them.
+        identity: name of the rendered identity ("" when none).
+        render_wall_ns: when rendering finished, wall-clock ns.
+        repeated: True when these pixels are a re-send of the last good frame
+            because the renderer failed on this sample.
+    """
+
+    sample: FaceSample
+    pixels: Optional[np.ndarray] = None
+    pixel_format: PixelFormat = PixelFormat.NONE
+    flame: Optional[FlameParams] = None
+    identity: str = ""
+    render_wall_ns: int = 0
+    repeated: bool = False
+
+    def __post_init__(self) -> None:
+        fmt = PixelFormat(self.pixel_format)
+        object.__setattr__(self, "pixel_format", fmt)
+        p = self.pixels
+        if fmt is PixelFormat.NONE:
+            if p is not None:
+                raise ValueError("a frame of format 'none' carries no pixels")
+            return
+        if not isinstance(p, np.ndarray) or p.dtype != np.uint8:
+            raise ValueError(f"pixels must be a uint8 numpy array for format {fmt.value}")
+        if fmt is PixelFormat.JPEG:
+            raise ValueError("frames hold raw pixels; JPEG is applied by the publisher (--format jpeg)")
+        if p.ndim != 3 or p.shape[2] != fmt.channels:
+            raise ValueError(f"{fmt.value} pixels must have shape (H, W, {fmt.channels}), got {p.shape}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the pixels; (0, 0) without pixels."""
+        if self.pixels is None:
+            return (0, 0)
+        return (int(self.pixels.shape[1]), int(self.pixels.shape[0]))
+
+
+__all__ = [
+    "ARKIT_NAMES", "NUM_ARKIT", "MEDIAPIPE_NAMES", "arkit_index", "arkit_from_mapping",
+    "arkit_from_mediapipe", "FaceSample", "FlameParams", "FLAME_DIM", "FLAME_NUM_EXPRESSION",
+    "FLAME_NUM_EYELID", "FLAME_NUM_JAW", "FLAME_JAW_SIDE_LIMIT_RAD", "PixelFormat", "Frame",
+]
