@@ -23,8 +23,12 @@ from facecast.engine.types import Frame
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5570"
-#: Messages queued per subscriber before the oldest are dropped.
+#: Messages queued per subscriber before new ones are dropped.
 SEND_HWM = 4
+#: Kernel send buffer per connection. A fixed size (instead of TCP autotuning up to
+#: several MiB) bounds how much a slow subscriber can fall behind; measured on
+#: loopback it costs no throughput for 1 MiB frames.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 class EndpointError(ValueError):
@@ -99,6 +103,7 @@ class Publisher:
         self._sock = self._ctx.socket(zmq.PUB)
         try:
             self._sock.setsockopt(zmq.SNDHWM, SEND_HWM)
+            self._sock.setsockopt(zmq.SNDBUF, SEND_BUFFER_BYTES)
             self._sock.setsockopt(zmq.LINGER, 200)
             self._sock.setsockopt(zmq.IMMEDIATE, 1)
             if curve_secret_file is not None:

@@ -21,6 +21,7 @@ from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, Message, Protoco
 log = logging.getLogger(__name__)
 
 RECV_HWM = 4
+RECV_BUFFER_BYTES = 256 * 1024
 
 
 class Receiver:
@@ -45,6 +46,7 @@ class Receiver:
         self._ctx = context or zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, RECV_HWM)
+        self._sock.setsockopt(zmq.RCVBUF, RECV_BUFFER_BYTES)
         self._sock.setsockopt(zmq.LINGER, 0)
         if curve_server_key is not None:
             public, secret = curve_client_keys or zmq.curve_keypair()
@@ -79,6 +81,18 @@ class Receiver:
                 level = logging.WARNING if self.rejected[exc.reason] == 1 else logging.DEBUG
                 log.log(level, "discarded a malformed message (%s; further ones of this kind "
                         "are counted)", exc)
+
+    def recv_latest(self, timeout_s: float) -> Optional[Message]:
+        """The newest valid message: waits up to ``timeout_s`` for one, then drains
+        everything already queued and returns the last. Use it to stay current when
+        processing is slower than the stream (PROTOCOL.md 1.3)."""
+        newest = self.recv(timeout_s)
+        while newest is not None:
+            more = self.recv(0)
+            if more is None:
+                break
+            newest = more
+        return newest
 
     def close(self) -> None:
         if not self._sock.closed:

@@ -1,0 +1,80 @@
+"""Shared test helpers: free ports, in-memory publishers, scripted sources."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import pytest
+
+from facecast.engine.sources.base import Emit, Source
+from facecast.engine.types import NUM_ARKIT, FaceSample, Frame
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def endpoint() -> str:
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+class ListPublisher:
+    """Collects published frames in memory, with the wall time of each publish."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.sent_ns: list[int] = []
+        self.closed = False
+
+    def publish(self, frame: Frame) -> int:
+        self.frames.append(frame)
+        self.sent_ns.append(time.time_ns())
+        return len(self.frames) - 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class RateSource(Source):
+    """Emits samples at ``rate_hz``; weights[0] carries the sample index / 1000."""
+
+    name = "test"
+
+    def __init__(self, rate_hz: float = 100.0, *, count: Optional[int] = None,
+                 fail_after: Optional[int] = None) -> None:
+        self.rate_hz = rate_hz
+        self.count = count
+        self.fail_after = fail_after
+        self.emitted = 0
+        self.closed = False
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.count is not None and self.emitted >= self.count:
+                return
+            w = np.zeros(NUM_ARKIT, np.float32)
+            w[0] = (self.emitted % 1000) / 1000
+            emit(FaceSample(capture_wall_ns=time.time_ns(), weights=w, source=self.name))
+            self.emitted += 1
+            if self.fail_after is not None and self.emitted % self.fail_after == 0:
+                raise RuntimeError("source hiccup")
+            stop.wait(1.0 / self.rate_hz)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()

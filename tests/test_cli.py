@@ -1,0 +1,132 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from facecast.bridge.protocol import TOPIC_PARAMS
+from facecast.bridge.receiver import Receiver
+from test_csv_source import write_csv
+
+FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
+
+
+def facecast(*args, timeout=60, **kw):
+    return subprocess.run(FACECAST + list(args), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_help_explains_every_command():
+    out = facecast("--help").stdout
+    for cmd in ("run", "receive", "demo", "keys"):
+        assert cmd in out
+    run_help = facecast("run", "--help").stdout
+    assert "csv:PATH" in run_help and "--fps" in run_help and "PROTOCOL.md" in run_help
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--source", "webcam9"], "unknown source"),
+    (["run", "--source", "csv:/nonexistent/rec.csv", "--renderer", "none"], "cannot read"),
+    (["run", "--publish", "tcp://0.0.0.0:5999"], "--allow-remote"),
+    (["run", "--curve-clients", "/tmp"], "--curve-secret"),
+    (["run", "--publish", "tcp://127.0.0.1:1", "--allow-remote", "--curve-secret", "/nope.key_secret"],
+     "not found"),
+    (["receive", "--curve-server-key", "/nope.key"], "not found"),
+])
+def test_user_errors_are_one_clear_line(args, message):
+    result = facecast(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_parameter_feed_only(endpoint):
+    with Receiver(endpoint, topics=(TOPIC_PARAMS, b"facecast.frame")) as rx:
+        proc = subprocess.Popen(FACECAST + ["run", "--renderer", "none", "--publish", endpoint,
+                                            "--duration", "3"], stdout=subprocess.PIPE, text=True)
+        msgs = [rx.recv(5.0) for _ in range(20)]
+        proc.wait(10)
+    assert proc.returncode == 0
+    assert all(m is not None and m.topic == TOPIC_PARAMS and m.pixels is None for m in msgs)
+    assert all(m.source == "demo" and m.head_rad is not None for m in msgs)
+
+
+def test_sigint_shuts_down_cleanly(endpoint):
+    proc = subprocess.Popen(FACECAST + ["run", "--renderer", "testpattern", "--publish", endpoint],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with Receiver(endpoint) as rx:
+            msgs = [rx.recv(10.0) for _ in range(10)]
+        assert all(m is not None and m.pixels.shape == (512, 512, 4) for m in msgs)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "frames in" in out and "latency" in out
+
+
+def test_sigterm_shuts_down_cleanly(endpoint):
+    proc = subprocess.Popen(FACECAST + ["run", "--renderer", "none", "--publish", endpoint],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "frames in" in out
+
+
+def test_csv_playback_ends_by_itself_and_reports(tmp_path, endpoint):
+    csv = write_csv(tmp_path / "take.csv", rows=30)
+    report = tmp_path / "report.json"
+    result = facecast("run", "--source", f"csv:{csv}", "--timecode-fps", "60", "--renderer", "none",
+                      "--publish", endpoint, "--report-json", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "30 frames" in result.stdout
+    import json
+    data = json.loads(report.read_text())
+    assert data["frames"] == 30 and data["timings"]["frame"]["count"] == 30
+
+
+def test_receive_command_counts_and_saves(tmp_path, endpoint):
+    proc = subprocess.Popen(FACECAST + ["run", "--renderer", "testpattern", "--size", "128x96",
+                                        "--format", "rgb8", "--publish", endpoint, "--duration", "6"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        result = facecast("receive", "--connect", endpoint, "--count", "15", "--save", str(tmp_path / "png"))
+    finally:
+        proc.wait(15)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "received 15 messages" in result.stdout and "latency" in result.stdout
+    saved = sorted((tmp_path / "png").glob("*.png"))
+    assert len(saved) == 15
+    from PIL import Image
+    im = Image.open(saved[0])
+    assert im.size == (128, 96) and im.getpixel((2, 2)) == (230, 40, 40)  # red marker top-left
+
+
+def test_receive_times_out_with_advice():
+    result = facecast("receive", "--connect", f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.5")
+    assert result.returncode == 1 and "is 'facecast run' publishing" in result.stdout
+
+
+def test_demo_ends_by_itself_with_previews(tmp_path):
+    result = facecast("demo", "--duration", "2", "--out", str(tmp_path / "demo"), timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "received" in result.stdout and "latency" in result.stdout
+    assert (tmp_path / "demo" / "contact_sheet.png").stat().st_size > 1000
+    assert (tmp_path / "demo" / "preview.gif").stat().st_size > 1000
+    assert len(list((tmp_path / "demo" / "frames").glob("*.png"))) >= 30
+
+
+def test_keys_create(tmp_path):
+    result = facecast("keys", "create", str(tmp_path), "--name", "studio")
+    assert result.returncode == 0
+    assert (tmp_path / "studio.key").exists() and (tmp_path / "studio.key_secret").exists()
+
+
+def test_console_script_installed():
+    exe = Path(sys.executable).parent / "facecast"
+    assert exe.exists()
+    assert subprocess.run([str(exe), "--help"], capture_output=True).returncode == 0
