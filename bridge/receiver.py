@@ -68,31 +68,41 @@ class Receiver:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             if not self._poller.poll(remaining_ms):
                 return None
-            parts = self._sock.recv_multipart(copy=False)
-            try:
-                return decode(parts)
-            except VersionError as exc:
-                self.rejected[exc.reason] += 1
-                if self.version_error is None:
-                    self.version_error = exc
-                    log.error("%s", exc)
-            except ProtocolError as exc:
-                self.rejected[exc.reason] += 1
-                level = logging.WARNING if self.rejected[exc.reason] == 1 else logging.DEBUG
-                log.log(level, "discarded a malformed message (%s; further ones of this kind "
-                        "are counted)", exc)
+            msg = self._decode(self._sock.recv_multipart(copy=False))
+            if msg is not None:
+                return msg
 
     def recv_latest(self, timeout_s: float) -> Optional[Message]:
-        """The newest valid message: waits up to ``timeout_s`` for one, then drains
-        everything already queued and returns the last. Use it to stay current when
-        processing is slower than the stream (PROTOCOL.md 1.3)."""
-        newest = self.recv(timeout_s)
-        while newest is not None:
-            more = self.recv(0)
-            if more is None:
-                break
-            newest = more
-        return newest
+        """The newest valid message: waits up to ``timeout_s`` for one, then takes
+        everything already queued and decodes only the newest (falling back to older
+        ones if it is malformed). Use it to stay current when processing is slower
+        than the stream (PROTOCOL.md 1.3); skipped messages show as ``seq`` gaps."""
+        if not self._poller.poll(max(0, int(timeout_s * 1000))):
+            return None
+        pending = [self._sock.recv_multipart(copy=False)]
+        while self._sock.poll(0):
+            pending.append(self._sock.recv_multipart(copy=False))
+        for parts in reversed(pending):
+            msg = self._decode(parts)
+            if msg is not None:
+                return msg
+        return None
+
+    def _decode(self, parts) -> Optional[Message]:
+        """Decode one message; count and log a rejection and return None."""
+        try:
+            return decode(parts)
+        except VersionError as exc:
+            self.rejected[exc.reason] += 1
+            if self.version_error is None:
+                self.version_error = exc
+                log.error("%s", exc)
+        except ProtocolError as exc:
+            self.rejected[exc.reason] += 1
+            level = logging.WARNING if self.rejected[exc.reason] == 1 else logging.DEBUG
+            log.log(level, "discarded a malformed message (%s; further ones of this kind "
+                    "are counted)", exc)
+        return None
 
     def close(self) -> None:
         if not self._sock.closed:
@@ -147,7 +157,7 @@ def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], pa
         while count is None or received < count:
             if duration_s is not None and time.monotonic() - t_start >= duration_s:
                 break
-            msg = rx.recv(min(timeout_s, 0.25))
+            msg = rx.recv_latest(min(timeout_s, 0.25))
             if msg is None:
                 if stop_when is not None and stop_when():
                     break

@@ -186,8 +186,8 @@ class Engine:
         except Exception as exc:
             self.errors.record("retarget", exc)
             return
-        t_retarget = time.perf_counter_ns()
         frame = Frame(sample=sample, flame=flame, identity=self._identity())
+        t_retarget = time.perf_counter_ns()
         if self._renderer is not None:
             frame = self._render(frame)
         t_render = time.perf_counter_ns()

@@ -110,12 +110,27 @@ def arkit_from_mediapipe(scores: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def _vector(value, length: int, what: str) -> np.ndarray:
-    a = np.asarray(value, dtype=np.float32).reshape(-1) if value is not None else None
-    if a is None or a.shape != (length,):
-        shape = None if a is None else np.asarray(value).shape
-        raise ValueError(f"{what} must have {length} values, got shape {shape}")
-    if not np.all(np.isfinite(a)):
+    """``value`` as a (length,) float32 array (a new one only when conversion needs it);
+    raises ``ValueError`` for a wrong size or a NaN/infinity. On the per-frame path."""
+    if value is None:
+        raise ValueError(f"{what} must have {length} values, got None")
+    a = value if isinstance(value, np.ndarray) and value.dtype == np.float32 else \
+        np.asarray(value, dtype=np.float32)
+    if a.shape != (length,):
+        a = a.reshape(-1) if a.size == length else None
+        if a is None:
+            raise ValueError(f"{what} must have {length} values, got shape {np.shape(value)}")
+    if not np.isfinite(a).all():
         raise ValueError(f"{what} contains NaN or infinity")
+    return a
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only array with ``a``'s values: ``a`` itself if already read-only, else a copy
+    (so the caller's array is neither frozen nor shared)."""
+    if a.flags.writeable:
+        a = a.copy()
+        a.flags.writeable = False
     return a
 
 
@@ -149,16 +164,15 @@ class FaceSample:
     source: str = ""
 
     def __post_init__(self) -> None:
-        w = np.clip(_vector(self.weights, NUM_ARKIT, "weights"), 0.0, 1.0)
+        w = _vector(self.weights, NUM_ARKIT, "weights").clip(0.0, 1.0)  # a new array
         w.flags.writeable = False
-        object.__setattr__(self, "weights", w)
+        setattr_ = object.__setattr__
+        setattr_(self, "weights", w)
         for attr in ("head_rad", "eye_left_rad", "eye_right_rad"):
             v = getattr(self, attr)
             if v is not None:
-                v = _vector(v, 3, attr).copy()
-                v.flags.writeable = False
-                object.__setattr__(self, attr, v)
-        object.__setattr__(self, "capture_wall_ns", int(self.capture_wall_ns))
+                setattr_(self, attr, _frozen(_vector(v, 3, attr)))
+        setattr_(self, "capture_wall_ns", int(self.capture_wall_ns))
 
     def weight(self, name: str) -> float:
         """The weight of one blendshape, by any accepted name form."""
@@ -208,13 +222,9 @@ class FlameParams:
         if np.any(np.abs(jaw[1:]) > FLAME_JAW_SIDE_LIMIT_RAD + 1e-6):
             raise ValueError(f"jaw_rad[1:] must be within +-{FLAME_JAW_SIDE_LIMIT_RAD}, got {jaw[1:].tolist()}")
         for attr, v in (("expression", e), ("eyelid", lid), ("jaw_rad", jaw)):
-            v = v.copy()
-            v.flags.writeable = False
-            object.__setattr__(self, attr, v)
+            object.__setattr__(self, attr, _frozen(v))
         if self.head_rad is not None:
-            h = _vector(self.head_rad, 3, "head_rad").copy()
-            h.flags.writeable = False
-            object.__setattr__(self, "head_rad", h)
+            object.__setattr__(self, "head_rad", _frozen(_vector(self.head_rad, 3, "head_rad")))
 
     @classmethod
     def neutral(cls) -> "FlameParams":

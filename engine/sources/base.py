@@ -21,6 +21,10 @@ class Source(abc.ABC):
     Lifecycle: ``open()`` once (acquire sockets, files, models; raise
     :class:`SourceError` with a clear message if that fails), then ``run()`` on
     the source thread, then ``close()``.
+
+    ``run`` shares the interpreter with the loop: it must block in calls that
+    release the GIL (socket reads with a timeout, ``stop.wait``) rather than spin,
+    or it starves the render and publish stages.
     """
 
     #: Short name put into every sample's ``source`` field.
