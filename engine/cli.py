@@ -61,7 +61,8 @@ def _add_run(sub) -> None:
                     "Stop with Ctrl-C; the report of per-stage timings is printed at the end.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", default="demo",
-                   help="demo (built-in looping script) or csv:PATH (Live Link Face CSV recording)")
+                   help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
+                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see README)")
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
     p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
@@ -72,9 +73,14 @@ def _add_run(sub) -> None:
     p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
                    help="pixel format of the published pictures")
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
-    p.add_argument("--loop", action="store_true", help="csv: start again at the end of the file")
+    p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
     p.add_argument("--timecode-fps", type=_positive(float), metavar="N",
                    help="csv: the recording's timecode frame rate (default: inferred)")
+    p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
+                   help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
+    p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
+    p.add_argument("--model", type=Path, metavar="PATH",
+                   help="webcam, video: MediaPipe face_landmarker.task (default: see README)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --publish on a non-loopback interface (use --curve-secret too)")
     p.add_argument("--curve-secret", type=Path, metavar="FILE",
@@ -91,14 +97,16 @@ def _cmd_run(args) -> int:
     from facecast.engine.loop import Engine, LoopConfig
     from facecast.engine.render import RendererUnavailable, create_renderer
     from facecast.engine.retarget import Retargeter
-    from facecast.engine.sources import SourceError, open_source
+    from facecast.engine.sources import SourceError, SourceOptions, open_source
     from facecast.engine.types import PixelFormat
 
     config = LoopConfig(fps=args.fps, duration_s=args.duration)
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
     try:
-        source = open_source(args.source, loop=args.loop, timecode_fps=args.timecode_fps)
+        source = open_source(args.source, SourceOptions(
+            loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
+            subject=args.subject, model_path=args.model))
         width, height = args.size
         renderer = create_renderer(args.renderer, width=width, height=height,
                                    pixel_format=PixelFormat(args.format))

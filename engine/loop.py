@@ -66,6 +66,7 @@ class LoopReport:
     elapsed_s: float = 0.0
     samples_in: int = 0
     samples_dropped: int = 0
+    source_rejected: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -76,6 +77,7 @@ class LoopReport:
     def format(self) -> str:
         lines = [f"{self.frames} frames in {self.elapsed_s:.1f} s ({self.fps:.1f} fps); "
                  f"samples in {self.samples_in}, dropped as stale {self.samples_dropped}; "
+                 f"inputs rejected by the source: {self.source_rejected or 'none'}; "
                  f"errors: {self.errors or 'none'}"]
         for stage, t in self.timings.items():
             if t["count"]:
@@ -140,7 +142,8 @@ class Engine:
         finally:
             self._shutdown()
         return LoopReport(frames=self.frames, elapsed_s=elapsed, samples_in=self._mailbox.put_count,
-                          samples_dropped=self._mailbox.dropped_count, errors=self.errors.as_dict(),
+                          samples_dropped=self._mailbox.dropped_count,
+                          source_rejected=self._source.rejections.as_dict(), errors=self.errors.as_dict(),
                           timings=self.timings.summary())
 
     # -- threads ------------------------------------------------------------ #

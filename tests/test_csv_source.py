@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from facecast.engine.sources import SourceError, open_source
+from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.sources.livelink_csv import LiveLinkCsvSource, load_recording
 from facecast.engine.types import ARKIT_NAMES, arkit_index
 
@@ -165,7 +165,8 @@ def test_playback_timing_and_loop(tmp_path):
 def test_open_source_specs(tmp_path):
     assert open_source("demo").name == "demo"
     assert open_source(f"csv:{tmp_path}/x.csv").name == "csv"
+    assert open_source(f"csv:{tmp_path}/x.csv", SourceOptions(loop=True))._loop
     with pytest.raises(SourceError, match="known sources"):
-        open_source("webcam:0")
+        open_source("telepathy:0")
     with pytest.raises(SourceError):
         open_source("csv:")

@@ -1,35 +1,107 @@
 """Face sources: where face samples come from.
 
-A source spec on the command line picks one:
+A source spec on the command line picks one (``open_source``):
 
-| spec | source |
-|---|---|
-| ``demo`` | :class:`~facecast.engine.sources.demo.DemoSource`, a built-in looping script |
-| ``csv:PATH`` | :class:`~facecast.engine.sources.livelink_csv.LiveLinkCsvSource`, Live Link Face CSV playback |
+| spec | source | module |
+|---|---|---|
+| ``demo`` | built-in looping expression script | ``demo.py`` |
+| ``csv:PATH`` | Live Link Face CSV playback | ``livelink_csv.py`` |
+| ``webcam:[INDEX]``, ``video:PATH`` | OpenCV capture + MediaPipe FaceLandmarker | ``mediapipe_source.py`` |
+| ``livelink:[HOST:]PORT`` | Epic Live Link Face app, UDP (default port 11111) | ``livelink.py`` |
+| ``ifacialmocap:PHONE_IP`` | iFacialMocap app, UDP 49983 | ``ifacialmocap.py`` |
+| ``vmc:[HOST:]PORT`` | VMC protocol over OSC (default port 39539) | ``vmc.py`` |
+| ``vts:PHONE_IP`` | VTube Studio iPhone app, UDP 21412 | ``vts.py`` |
+
+Network sources listen on 127.0.0.1 unless the spec's HOST or ``bind_host``
+says otherwise: a phone on Wi-Fi needs ``--source-bind 0.0.0.0``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
-from facecast.engine.sources.base import Emit, Source, SourceError
+from facecast.engine.sources.base import (DEFAULT_BIND_HOST, Emit, Rejection, Rejections, Source,
+                                          SourceError)
+
+SOURCE_SPECS = ("demo", "csv:PATH", "webcam:[INDEX]", "video:PATH", "livelink:[HOST:]PORT",
+                "ifacialmocap:PHONE_IP", "vmc:[HOST:]PORT", "vts:PHONE_IP")
 
 
-def open_source(spec: str, *, loop: bool = False, timecode_fps: Optional[float] = None) -> Source:
+@dataclass(frozen=True, kw_only=True)
+class SourceOptions:
+    """Options that apply to some sources; each source reads the ones it understands.
+
+    Attributes:
+        loop: ``csv``/``video``: start again at the end.
+        timecode_fps: ``csv``: the recording's frame rate (default: inferred).
+        bind_host: network sources: the local address to listen on.
+        subject: ``livelink``: accept only this subject name (None: any).
+        model_path: ``webcam``/``video``: the ``face_landmarker.task`` file.
+    """
+
+    loop: bool = False
+    timecode_fps: Optional[float] = None
+    bind_host: str = DEFAULT_BIND_HOST
+    subject: Optional[str] = None
+    model_path: Optional[Path] = None
+
+
+def _host_port(arg: str, default_port: int, default_host: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` (or empty) -> (host, port)."""
+    host, sep, port = arg.rpartition(":")
+    if not sep:
+        host, port = "", arg
+    try:
+        port_num = int(port) if port else default_port
+    except ValueError:
+        raise SourceError(f"port {port!r} in {arg!r} is not a number") from None
+    if not 0 < port_num < 65536:
+        raise SourceError(f"port {port_num} is outside 1..65535")
+    return host.strip("[]") or default_host, port_num
+
+
+def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
     """Create (not yet open) the source named by ``spec``.
 
     Raises:
         SourceError: the spec names no known source; the message lists the known ones.
     """
-    kind, _, arg = spec.partition(":")
-    if kind == "demo" and not arg:
+    kind, sep, arg = spec.partition(":")
+    o = options
+    if kind == "demo" and not sep:
         from facecast.engine.sources.demo import DemoSource
         return DemoSource()
     if kind == "csv" and arg:
         from facecast.engine.sources.livelink_csv import LiveLinkCsvSource
-        return LiveLinkCsvSource(arg, loop=loop, timecode_fps=timecode_fps)
-    raise SourceError(f"unknown source {spec!r}; known sources: demo, csv:PATH "
-                      "(a Live Link Face CSV recording)")
+        return LiveLinkCsvSource(arg, loop=o.loop, timecode_fps=o.timecode_fps)
+    if kind == "webcam":
+        from facecast.engine.sources.mediapipe_source import MediaPipeSource
+        try:
+            index = int(arg) if arg else 0
+        except ValueError:
+            raise SourceError(f"webcam index {arg!r} is not a number (try webcam:0)") from None
+        return MediaPipeSource.webcam(index, model_path=o.model_path)
+    if kind == "video" and arg:
+        from facecast.engine.sources.mediapipe_source import MediaPipeSource
+        return MediaPipeSource.video(Path(arg), model_path=o.model_path, loop=o.loop)
+    if kind == "livelink":
+        from facecast.engine.sources.livelink import DEFAULT_PORT, LiveLinkSource
+        host, port = _host_port(arg, DEFAULT_PORT, o.bind_host)
+        return LiveLinkSource(host=host, port=port, subject=o.subject)
+    if kind == "ifacialmocap" and arg:
+        from facecast.engine.sources.ifacialmocap import IFacialMocapSource
+        return IFacialMocapSource(phone_host=arg, bind_host=o.bind_host)
+    if kind == "vmc":
+        from facecast.engine.sources.vmc import DEFAULT_PORT, VmcSource
+        host, port = _host_port(arg, DEFAULT_PORT, o.bind_host)
+        return VmcSource(host=host, port=port)
+    if kind == "vts" and arg:
+        from facecast.engine.sources.vts import VtsSource
+        return VtsSource(phone_host=arg, bind_host=o.bind_host)
+    raise SourceError(f"unknown source {spec!r}; known sources: {', '.join(SOURCE_SPECS)}")
 
 
-__all__ = ["Emit", "Source", "SourceError", "open_source"]
+__all__ = ["DEFAULT_BIND_HOST", "Emit", "Rejection", "Rejections", "Source", "SourceError",
+           "SourceOptions", "SOURCE_SPECS", "open_source"]

@@ -1,18 +1,63 @@
-"""The interface every face source implements."""
+"""The interface every face source implements, and the rejection bookkeeping they share."""
 
 from __future__ import annotations
 
 import abc
+import logging
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from typing import Callable
 
 from facecast.engine.types import FaceSample
 
 Emit = Callable[[FaceSample], None]
 
+log = logging.getLogger(__name__)
+
+#: Loopback: where network sources listen unless the user says otherwise.
+DEFAULT_BIND_HOST = "127.0.0.1"
+
 
 class SourceError(RuntimeError):
     """A source cannot be opened or its input is unusable. The message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a parser refused an input. ``reason`` is a short stable label for counting
+    (``truncated``, ``bad-version``, ``not-finite``, ``oversized``, ...)."""
+
+    reason: str
+    detail: str = ""
+
+
+class Rejections:
+    """Counts rejected inputs by reason; logs the first of each reason at WARNING.
+
+    Thread-safe. The one place a source handles an input it drops.
+    """
+
+    def __init__(self, source_name: str) -> None:
+        self._name = source_name
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, rejection: Rejection) -> None:
+        with self._lock:
+            self._counts[rejection.reason] += 1
+            first = self._counts[rejection.reason] == 1
+        if first:
+            log.warning("%s: dropped an input (%s%s); further ones of this kind are counted",
+                        self._name, rejection.reason, f": {rejection.detail}" if rejection.detail else "")
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
 
 
 class Source(abc.ABC):
@@ -29,6 +74,15 @@ class Source(abc.ABC):
 
     #: Short name put into every sample's ``source`` field.
     name: str = "source"
+
+    @property
+    def rejections(self) -> Rejections:
+        """Inputs this source dropped, by reason (created on first use)."""
+        try:
+            return self.__dict__["_rejections"]
+        except KeyError:
+            r = self.__dict__["_rejections"] = Rejections(self.name)
+            return r
 
     def open(self) -> None:
         """Acquire resources. Called on the caller's thread before ``run``."""
