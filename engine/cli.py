@@ -46,6 +46,37 @@ def _positive(kind):
 
 
 # --------------------------------------------------------------------------- #
+# Source options (shared by run and calibrate)
+# --------------------------------------------------------------------------- #
+
+
+def add_source_options(p, *, default: Optional[str] = "demo") -> None:
+    p.add_argument("--source", default=default, required=default is None, metavar="SPEC",
+                   help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
+                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see README)")
+    p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
+    p.add_argument("--timecode-fps", type=_positive(float), metavar="N",
+                   help="csv: the recording's timecode frame rate (default: inferred)")
+    p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
+                   help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
+    p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
+    p.add_argument("--model", type=Path, metavar="PATH",
+                   help="webcam, video: MediaPipe face_landmarker.task (default: see README)")
+
+
+def source_from_args(args):
+    """The (unopened) source the options name; raises UserError for a bad spec."""
+    from facecast.engine.sources import SourceError, SourceOptions, open_source
+
+    try:
+        return open_source(args.source, SourceOptions(
+            loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
+            subject=args.subject, model_path=args.model))
+    except SourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- #
 # facecast run
 # --------------------------------------------------------------------------- #
 
@@ -60,9 +91,7 @@ def _add_run(sub) -> None:
                     "frames and parameters over ZeroMQ (bridge protocol v1, see bridge/PROTOCOL.md). "
                     "Stop with Ctrl-C; the report of per-stage timings is printed at the end.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--source", default="demo",
-                   help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
-                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see README)")
+    add_source_options(p)
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
     p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
@@ -73,14 +102,8 @@ def _add_run(sub) -> None:
     p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
                    help="pixel format of the published pictures")
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
-    p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
-    p.add_argument("--timecode-fps", type=_positive(float), metavar="N",
-                   help="csv: the recording's timecode frame rate (default: inferred)")
-    p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
-                   help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
-    p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
-    p.add_argument("--model", type=Path, metavar="PATH",
-                   help="webcam, video: MediaPipe face_landmarker.task (default: see README)")
+    p.add_argument("--profile", metavar="NAME",
+                   help="apply this calibration profile (see 'facecast calibrate') in the retarget stage")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --publish on a non-loopback interface (use --curve-secret too)")
     p.add_argument("--curve-secret", type=Path, metavar="FILE",
@@ -92,25 +115,36 @@ def _add_run(sub) -> None:
     p.set_defaults(func=_cmd_run)
 
 
+def _load_profile(name: Optional[str]):
+    if name is None:
+        return None
+    from facecast.engine.retarget.profile import load_profile
+
+    try:
+        return load_profile(name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+
 def _cmd_run(args) -> int:
     from facecast.bridge.publisher import EndpointError, Publisher
     from facecast.engine.loop import Engine, LoopConfig
     from facecast.engine.render import RendererUnavailable, create_renderer
     from facecast.engine.retarget import Retargeter
-    from facecast.engine.sources import SourceError, SourceOptions, open_source
+    from facecast.engine.retarget.steps import profile_steps
+    from facecast.engine.sources import SourceError
     from facecast.engine.types import PixelFormat
 
     config = LoopConfig(fps=args.fps, duration_s=args.duration)
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
+    source = source_from_args(args)
+    retargeter = Retargeter(steps=profile_steps(_load_profile(args.profile)))
     try:
-        source = open_source(args.source, SourceOptions(
-            loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
-            subject=args.subject, model_path=args.model))
         width, height = args.size
         renderer = create_renderer(args.renderer, width=width, height=height,
                                    pixel_format=PixelFormat(args.format))
-    except (SourceError, RendererUnavailable, ValueError) as exc:
+    except (RendererUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
     try:
         publisher = Publisher(args.publish, allow_remote=args.allow_remote,
@@ -124,7 +158,7 @@ def _cmd_run(args) -> int:
         if renderer is not None:
             renderer.close()
         raise UserError(f"cannot bind {args.publish}: {exc}") from None
-    engine = Engine(source=source, retargeter=Retargeter(), renderer=renderer, publisher=publisher,
+    engine = Engine(source=source, retargeter=retargeter, renderer=renderer, publisher=publisher,
                     config=config)
     previous = {sig: signal.signal(sig, lambda *_: engine.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"facecast: {args.source} -> {renderer.name if renderer else 'none'} -> "
@@ -266,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v debug, -vv per-frame trace)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_run, _add_receive, _add_demo, _add_keys):
+    from facecast.calibration.cli import add_calibrate
+
+    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate):
         add(sub)
     return parser
 

@@ -1,10 +1,14 @@
 """Retargeting: the stage between a source's raw samples and the renderer.
 
 A :class:`Retargeter` applies a fixed chain of per-sample steps (calibration
-offsets, curves, filters; each a callable ``FaceSample -> FaceSample`` built
-once per session) and, when a renderer needs FLAME parameters, the ARKit ->
-FLAME map. Everything here runs on the per-frame path, so steps must do no
-setup work in ``__call__``.
+offsets, curves, easing to neutral, filters; each a callable ``FaceSample ->
+FaceSample`` built once per session, see ``steps.py``) and, when a renderer
+needs FLAME parameters, the ARKit -> FLAME map. Everything here runs on the
+per-frame path, so steps must do no setup work in ``__call__``.
+
+- ``profile.py``: calibration profiles (TOML) and where they are stored;
+- ``filters.py``: the One Euro filter and its lag/jitter trade-off;
+- ``steps.py``: the steps a profile turns into.
 """
 
 from __future__ import annotations

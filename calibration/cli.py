@@ -1,0 +1,108 @@
+"""``facecast calibrate``: record a neutral face and an expression range, show profiles."""
+
+from __future__ import annotations
+
+import argparse
+import numpy as np
+
+from facecast.engine.types import ARKIT_NAMES
+
+
+def add_calibrate(sub) -> None:
+    from facecast.engine.cli import add_source_options
+
+    p = sub.add_parser(
+        "calibrate", help="per-user calibration profiles (neutral, range, show, list)",
+        description="Create and inspect calibration profiles. A profile stores per-channel neutral "
+                    "offsets, gains, curves and clamps, the head-pose zero and One Euro filter "
+                    "settings; 'facecast run --profile NAME' applies it.")
+    steps = p.add_subparsers(dest="calibrate_command", required=True, metavar="STEP")
+    for name, seconds, short, text in (
+            ("neutral", 3.0, "record a neutral face: per-channel offsets, head zero", "Relax your face and look straight at the camera while it records. "
+                             "Stores per-channel offsets and the head-pose zero."),
+            ("range", 10.0, "record maximum expressions: per-channel gains", "Make each expression as far as it goes (blink, smile, open the jaw, raise "
+                            "and lower the brows, pucker...) while it records. Stores per-channel gains "
+                            "so that your maximum reaches 1.")):
+        q = steps.add_parser(name, help=short, description=text,
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_source_options(q, default=None)
+        q.add_argument("--seconds", type=float, default=seconds, help="how long to record")
+        q.add_argument("--profile", required=True, metavar="NAME", help="profile to create or update")
+        q.set_defaults(func=_cmd_record, fit=name)
+    q = steps.add_parser("show", help="print a profile", description="Print where a profile is and what "
+                         "it changes from the defaults.")
+    q.add_argument("profile", metavar="NAME")
+    q.set_defaults(func=_cmd_show)
+    q = steps.add_parser("list", help="list the profiles in the config folder")
+    q.set_defaults(func=_cmd_list)
+
+
+def _cmd_record(args) -> int:
+    from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
+    from facecast.engine.cli import UserError, source_from_args
+    from facecast.engine.retarget.profile import Profile, load_profile, profile_path, save_profile
+    from facecast.engine.sources import SourceError
+
+    path = profile_path(args.profile)
+    try:
+        profile = load_profile(args.profile) if path.is_file() else Profile(name=path.stem)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    source = source_from_args(args)
+    print({"neutral": "Relax your face and look at the camera...",
+           "range": "Make every expression as far as it goes..."}[args.fit], flush=True)
+    try:
+        samples = record(source, args.seconds)
+        fit = fit_neutral if args.fit == "neutral" else fit_range
+        profile, report = fit(samples, profile)
+    except (SourceError, CalibrationError) as exc:
+        raise UserError(str(exc)) from None
+    written = save_profile(profile, path)
+    what = "offset" if args.fit == "neutral" else "gain"
+    print(f"{report.samples} valid samples; {len(report.changed)} channel {what}s changed")
+    for name, (old, new) in sorted(report.changed.items(), key=lambda kv: -abs(kv[1][1] - kv[1][0]))[:12]:
+        print(f"  {name:20s} {what} {old:6.3f} -> {new:6.3f}")
+    if args.fit == "neutral":
+        print(f"  head zero (yaw, pitch, roll) rad: {np.round(profile.head_zero_rad, 4).tolist()}")
+    print(f"profile written to {written}")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from facecast.engine.cli import UserError
+    from facecast.engine.retarget.profile import load_profile, profile_path
+
+    try:
+        profile = load_profile(args.profile)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"profile {profile.name}  ({profile_path(args.profile)})")
+    print(f"head zero (yaw, pitch, roll): {np.round(profile.head_zero_rad, 4).tolist()} rad; "
+          f"ease to neutral when the face is lost: {profile.neutral_ease_s:g} s")
+    print(f"{'channel':20s} {'offset':>7s} {'gain':>6s} {'gamma':>6s} {'clamp':>11s}")
+    shown = 0
+    for i, name in enumerate(ARKIT_NAMES):
+        values = (profile.offset[i], profile.gain[i], profile.gamma[i], profile.low[i], profile.high[i])
+        if values != (0, 1, 1, 0, 1):
+            shown += 1
+            print(f"{name:20s} {values[0]:7.3f} {values[1]:6.2f} {values[2]:6.2f} "
+                  f"{values[3]:5.2f}-{values[4]:4.2f}")
+    print(f"({len(ARKIT_NAMES) - shown} channels at defaults: offset 0, gain 1, gamma 1, clamp 0-1)")
+    print("One Euro filters:")
+    for family, s in profile.filters.items():
+        state = "" if s.enabled else "  (off)"
+        print(f"  {family:8s} min_cutoff {s.min_cutoff_hz:4.1f} Hz  beta {s.beta:5.1f}  "
+              f"d_cutoff {s.d_cutoff_hz:3.1f} Hz{state}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from facecast.engine.retarget.profile import config_dir
+
+    folder = config_dir() / "profiles"
+    names = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    print(f"{folder}: " + (", ".join(names) if names else "no profiles yet"))
+    return 0
+
+
+__all__ = ["add_calibrate"]
