@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import numpy as np
 
 from facecast.engine.types import ARKIT_NAMES
@@ -32,6 +33,8 @@ def add_calibrate(sub) -> None:
     q = steps.add_parser("show", help="print a profile", description="Print where a profile is and what "
                          "it changes from the defaults.")
     q.add_argument("profile", metavar="NAME")
+    q.add_argument("--plot", type=Path, metavar="PNG",
+                   help="also draw the input -> output response of the changed channels to this PNG")
     q.set_defaults(func=_cmd_show)
     q = steps.add_parser("list", help="list the profiles in the config folder")
     q.set_defaults(func=_cmd_list)
@@ -93,6 +96,11 @@ def _cmd_show(args) -> int:
         state = "" if s.enabled else "  (off)"
         print(f"  {family:8s} min_cutoff {s.min_cutoff_hz:4.1f} Hz  beta {s.beta:5.1f}  "
               f"d_cutoff {s.d_cutoff_hz:3.1f} Hz{state}")
+    if args.plot is not None:
+        from facecast.calibration.plots import plot_response
+
+        plot_response(profile, args.plot)
+        print(f"response plot written to {args.plot}")
     return 0
 
 

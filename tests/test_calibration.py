@@ -228,3 +228,16 @@ def test_engine_with_profile_steps():
     report = Engine(source=RateSource(100), retargeter=Retargeter(steps=profile_steps(profile)), renderer=None,
                     publisher=pub, config=LoopConfig(duration_s=0.3)).run()
     assert report.frames > 5 and not report.errors
+
+
+def test_response_plot(tmp_path):
+    from PIL import Image
+
+    from facecast.calibration.plots import plot_response, response_curves
+    gain = np.ones(52, np.float32)
+    gain[JAW] = 2.0
+    profile = Profile(name="p", gain=gain, offset=np.where(np.arange(52) == SMILE, 0.2, 0).astype(np.float32))
+    ys = response_curves(profile)
+    assert ys[50, JAW] == pytest.approx(1.0) and ys[10, SMILE] == 0.0 and ys[50, 0] == pytest.approx(0.5)
+    out = plot_response(profile, tmp_path / "resp.png")
+    assert Image.open(out).size == (640, 640)
