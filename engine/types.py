@@ -11,6 +11,7 @@ Angles are radians and their names end in ``_rad``.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
@@ -62,11 +63,13 @@ def _key(name: str) -> str:
 _INDEX_BY_KEY: dict[str, int] = {_key(n): i for i, n in enumerate(ARKIT_NAMES)}
 
 
+@functools.lru_cache(maxsize=4096)
 def arkit_index(name: str) -> int:
     """Index in :data:`ARKIT_NAMES` of a blendshape name.
 
     Accepts PascalCase (``EyeBlinkLeft``), camelCase (``eyeBlinkLeft``) and
     Apple's raw form (``eyeBlink_L``). Raises ``KeyError`` naming the input.
+    Cached: parsers call it per entry of every packet.
     """
     try:
         return _INDEX_BY_KEY[_key(name)]
