@@ -209,7 +209,8 @@ def _float_array(header: dict, key: str, length: int, *, binary: bool) -> Option
     else:
         if len(value) != length or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
             raise ProtocolError("bad-array", f"{key!r} must be {length} numbers")
-        arr = np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a huge number becomes inf and is rejected below
+            arr = np.asarray(value, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
         raise ProtocolError("not-finite", f"{key!r} holds NaN or infinity")
     return arr

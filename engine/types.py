@@ -117,8 +117,11 @@ def _vector(value, length: int, what: str) -> np.ndarray:
     raises ``ValueError`` for a wrong size or a NaN/infinity. On the per-frame path."""
     if value is None:
         raise ValueError(f"{what} must have {length} values, got None")
-    a = value if isinstance(value, np.ndarray) and value.dtype == np.float32 else \
-        np.asarray(value, dtype=np.float32)
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        a = value
+    else:
+        with np.errstate(over="ignore"):  # a huge number becomes inf and is rejected below
+            a = np.asarray(value, dtype=np.float32)
     if a.shape != (length,):
         a = a.reshape(-1) if a.size == length else None
         if a is None:
