@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class FaceTracker:
     """
 
     def __init__(self, model_path: Optional[Path] = None, *, video: bool = False) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
@@ -144,7 +146,15 @@ class MediaPipeSource(Source):
         if self._is_file and not Path(self._device).is_file():
             raise SourceError(f"video file {self._device} not found")
         self._tracker = FaceTracker(self._model_path, video=True)
-        capture = cv2.VideoCapture(self._device)
+        quiet = getattr(getattr(cv2, "utils", None), "logging", None)
+        level = quiet.getLogLevel() if quiet else None
+        if quiet:  # our own message below says what failed; OpenCV's probe errors only confuse
+            quiet.setLogLevel(quiet.LOG_LEVEL_SILENT)
+        try:
+            capture = cv2.VideoCapture(self._device)
+        finally:
+            if quiet:
+                quiet.setLogLevel(level)
         if not capture.isOpened():
             capture.release()
             self._tracker.close()
