@@ -76,7 +76,8 @@ class Receiver:
         """The newest valid message: waits up to ``timeout_s`` for one, then takes
         everything already queued and decodes only the newest (falling back to older
         ones if it is malformed). Use it to stay current when processing is slower
-        than the stream (PROTOCOL.md 1.3); skipped messages show as ``seq`` gaps."""
+        than the stream (PROTOCOL.md 1.3); skipped messages show as ``seq`` gaps.
+        Returns None when nothing arrived in time or everything pending was malformed."""
         if not self._poller.poll(max(0, int(timeout_s * 1000))):
             return None
         pending = [self._sock.recv_multipart(copy=False)]

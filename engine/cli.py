@@ -36,6 +36,13 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def _positive(kind):
     def parse(text: str):
         value = kind(text)
@@ -104,6 +111,9 @@ def _add_run(sub) -> None:
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
     p.add_argument("--profile", metavar="NAME",
                    help="apply this calibration profile (see 'facecast calibrate') in the retarget stage")
+    p.add_argument("--neutral-ease", type=_non_negative, metavar="S",
+                   help="when the tracker loses the face, ease to neutral over S seconds "
+                        "(default: the profile's value, else 0.5)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow --publish on a non-loopback interface (use --curve-secret too)")
     p.add_argument("--curve-secret", type=Path, metavar="FILE",
@@ -139,7 +149,7 @@ def _cmd_run(args) -> int:
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
     source = source_from_args(args)
-    retargeter = Retargeter(steps=profile_steps(_load_profile(args.profile)))
+    retargeter = Retargeter(steps=profile_steps(_load_profile(args.profile), neutral_ease_s=args.neutral_ease))
     try:
         width, height = args.size
         renderer = create_renderer(args.renderer, width=width, height=height,

@@ -217,7 +217,9 @@ def test_calibrate_cli_and_run_with_profile(tmp_path, config_dir, endpoint):
 
 def test_default_steps_ease_only():
     steps = profile_steps(None)
-    assert len(steps) == 1 and isinstance(steps[0], NeutralEase)
+    assert len(steps) == 1 and isinstance(steps[0], NeutralEase) and steps[0]._ease_ns == 500_000_000
+    assert profile_steps(None, neutral_ease_s=2.0)[0]._ease_ns == 2_000_000_000
+    assert profile_steps(Profile(name="p", neutral_ease_s=1.0))[1]._ease_ns == 1_000_000_000
     assert len(profile_steps(Profile(name="p"))) == 3
 
 

@@ -101,12 +101,15 @@ class ChannelFilter:
                      eye_right_rad=None if sample.eye_right_rad is None else right)
 
 
-def profile_steps(profile: Optional[Profile]) -> list:
+def profile_steps(profile: Optional[Profile], *, neutral_ease_s: Optional[float] = None) -> list:
     """The retarget steps for a session: curves (with a profile), easing, filtering
-    (with a profile). Without a profile only the easing to neutral applies."""
+    (with a profile). Without a profile only the easing to neutral applies.
+    ``neutral_ease_s`` overrides the profile's easing time."""
+    if neutral_ease_s is None:
+        neutral_ease_s = profile.neutral_ease_s if profile is not None else DEFAULT_NEUTRAL_EASE_S
     if profile is None:
-        return [NeutralEase()]
-    steps = [ProfileCurves(profile), NeutralEase(profile.neutral_ease_s)]
+        return [NeutralEase(neutral_ease_s)]
+    steps = [ProfileCurves(profile), NeutralEase(neutral_ease_s)]
     if any(profile.filters[f].enabled for f in FILTER_FAMILIES):
         steps.append(ChannelFilter(profile.filters))
     return steps
