@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# System packages the test suite needs (Debian). Installs only what is missing.
+# System packages the test suite needs (Debian): the C# compiler and runtime for the Unity
+# package's core (mono-mcs), and g++ for the Unreal plugin's core. Installs only what is missing.
 set -euo pipefail
 need=()
-# (none yet: the C# and C++ client tests will add mono-mcs and g++ here)
+command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)
+command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

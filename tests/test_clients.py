@@ -1,0 +1,209 @@
+"""The Unity package's C# core and the Unreal plugin's C++ core, compiled here (mcs, g++) and run
+against the real publisher: frames, checksums, sequence numbers, restarts, garbage, versions."""
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from conftest import free_port
+from facecast.bridge.protocol import encode_picture
+from facecast.engine.types import FaceSample, Frame, PixelFormat
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = {
+    "csharp": (ROOT / "unity_plugin/Tests/Cli/build.sh", "mcs", ["mono"], "facecast_client_cli.exe"),
+    "cpp": (ROOT / "unreal_plugin/FacecastBridge/Tools/build.sh", "g++", [], "facecast_client_cli"),
+}
+FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
+
+
+@pytest.fixture(scope="module", params=sorted(CLIENTS))
+def client(request, tmp_path_factory):
+    """The compiled client harness, as an argv prefix."""
+    build, compiler, runner, exe = CLIENTS[request.param]
+    if shutil.which(compiler) is None:
+        pytest.fail(f"{compiler} is not installed; run 'make sysdeps' (Debian: mono-mcs, g++)")
+    out = tmp_path_factory.mktemp(request.param)
+    result = subprocess.run(["bash", str(build), str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
+    return runner + [str(out / exe)]
+
+
+class ClientRun:
+    """A running client harness whose JSON lines are collected with arrival times."""
+
+    def __init__(self, argv, endpoint, *args):
+        self.proc = subprocess.Popen(argv + ["--connect", endpoint, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.events: "queue.Queue[tuple[float, dict]]" = queue.Queue()
+        self.all: list[tuple[float, dict]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line:
+                self.events.put((time.monotonic(), json.loads(line)))
+
+    def next(self, timeout_s=10.0):
+        item = self.events.get(timeout=timeout_s)
+        self.all.append(item)
+        return item
+
+    def wait_for(self, predicate, timeout_s=10.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                t, event = self.next(max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if predicate(event):
+                return t, event
+        raise AssertionError(f"no matching event; last events: {[e for _, e in self.all[-5:]]}")
+
+    def finish(self, timeout_s=20.0):
+        try:
+            self.proc.wait(timeout_s)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        while True:
+            try:
+                self.next(0.2)
+            except queue.Empty:
+                break
+        return [e for _, e in self.all]
+
+
+def start_engine(endpoint, seconds=30):
+    proc = subprocess.Popen(FACECAST + ["run", "--source", "demo", "--renderer", "testpattern", "--checksum",
+                                        "--fps", "60", "--publish", endpoint, "--duration", str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()  # printed once the socket is bound
+    assert line.startswith("facecast:"), line
+    return proc, time.monotonic()
+
+
+def stop_engine(proc):
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=15)
+
+
+def longest_consecutive(seqs):
+    best = run = 1
+    for a, b in zip(seqs, seqs[1:]):
+        run = run + 1 if b == a + 1 else 1
+        best = max(best, run)
+    return best
+
+
+def test_receives_frames_with_checksums_and_sequence(client, endpoint):
+    engine, _ = start_engine(endpoint)
+    try:
+        run = ClientRun(client, endpoint, "--count", "150", "--timeout", "10")
+        events = run.finish(60)
+    finally:
+        stop_engine(engine)
+    frames = [e for e in events if e["event"] == "frame"]
+    assert len(frames) >= 140, events[-3:]
+    assert all((f["width"], f["height"], f["format"], f["stride"]) == (512, 512, "rgba8", 2048) for f in frames)
+    assert all(f["payload_bytes"] == 512 * 512 * 4 and f["crc_ok"] is True for f in frames)
+    assert longest_consecutive([f["seq"] for f in frames]) >= 100
+    assert {"event": "connected"} in events and events[-1]["event"] == "done"
+
+
+def test_survives_engine_restart(client, endpoint):
+    engine, _ = start_engine(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "20")
+    try:
+        run.wait_for(lambda e: e["event"] == "frame" and e["seq"] >= 20)
+        stop_engine(engine)
+        engine, t_up = start_engine(endpoint)
+        t_back, event = run.wait_for(lambda e: e["event"] == "frame" and e["seq"] < 20, timeout_s=10)
+        assert t_back - t_up <= 2.0, f"reconnected {t_back - t_up:.2f} s after the engine came back"
+        run.wait_for(lambda e: e["event"] == "frame" and e["seq"] >= 40)
+    finally:
+        stop_engine(engine)
+        run.proc.terminate()
+        run.finish(10)
+
+
+def raw_publisher(endpoint):
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.PUB)
+    sock.bind(endpoint)
+    return sock
+
+
+def valid_message(seq, *, major=1):
+    frame = Frame(sample=FaceSample(capture_wall_ns=time.time_ns(), weights=np.full(52, 0.5)),
+                  pixels=np.full((8, 8, 4), 7, np.uint8), pixel_format=PixelFormat.RGBA8)
+    parts = encode_picture(frame, seq=seq, t_send_ns=time.time_ns(), with_crc32=True)
+    if major != 1:
+        header = msgpack.unpackb(parts[1], raw=False)
+        header["v"] = major
+        parts[1] = msgpack.packb(header, use_bin_type=True)
+    return [bytes(p) for p in parts]
+
+
+def test_ignores_garbage(client, endpoint):
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    try:
+        deadline = time.monotonic() + 10
+        seq = 0
+        while time.monotonic() < deadline and not any(e["event"] == "frame" and e["seq"] > 5 for _, e in run.all):
+            pub.send_multipart([b"facecast.frame", b"\xc1junk", b""])
+            pub.send_multipart([b"facecast.frame", msgpack.packb({"v": 1, "v_minor": 0}), b""])
+            pub.send_multipart([b"facecast.frame"])
+            pub.send_multipart(valid_message(seq))
+            seq += 1
+            try:
+                run.next(0.02)
+            except queue.Empty:
+                pass
+        events = [e for _, e in run.all]
+        assert any(e["event"] == "rejected" for e in events), events[:10]
+        frames = [e for e in events if e["event"] == "frame"]
+        assert frames and all(f["width"] == 8 and f["crc_ok"] is True for f in frames)
+    finally:
+        run.proc.terminate()
+        run.finish(10)
+        pub.close(0)
+
+
+def test_reports_newer_major_version(client, endpoint):
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(e["event"] == "version_error" for _, e in run.all):
+            pub.send_multipart(valid_message(1, major=2))
+            try:
+                run.next(0.02)
+            except queue.Empty:
+                pass
+        for _ in range(20):  # keep sending: reported once, not per message
+            pub.send_multipart(valid_message(1, major=2))
+        time.sleep(0.3)
+        run.proc.terminate()
+        events = run.finish(10)
+        errors = [e for e in events if e["event"] == "version_error"]
+        assert len(errors) == 1, events[:10]
+        assert "2" in errors[0]["message"] and "update" in errors[0]["message"].lower()
+        assert not any(e["event"] == "frame" for e in events)
+    finally:
+        pub.close(0)

@@ -1,0 +1,187 @@
+// facecast Unity receiver component. Speaks bridge protocol v1 (bridge/PROTOCOL.md) through
+// Facecast.Internal.FacecastClient, which receives on a worker thread and keeps only the newest
+// frame; this component uploads that frame on the main thread.
+using System;
+using System.Collections.Generic;
+using Facecast.Internal;
+using UnityEngine;
+using UnityEngine.Events;
+
+namespace Facecast
+{
+    [AddComponentMenu("Facecast/Facecast Receiver")]
+    [DisallowMultipleComponent]
+    public sealed class FacecastReceiver : MonoBehaviour
+    {
+        #region Inspector
+
+        [SerializeField, Tooltip("Host of the facecast publisher ('facecast run --publish').")]
+        string _host = "127.0.0.1";
+
+        [SerializeField, Tooltip("Port of the facecast publisher.")]
+        int _port = 5570;
+
+        [SerializeField, Tooltip("Receive only the parameter feed (no pixels ever cross the network).")]
+        bool _parametersOnly;
+
+        [SerializeField, Tooltip("Optional: every frame is also blitted into this RenderTexture.")]
+        RenderTexture _targetTexture;
+
+        [SerializeField, Tooltip("Optional: the received texture is set on this renderer's material.")]
+        Renderer _targetRenderer;
+
+        [SerializeField, Tooltip("Material property that receives the texture.")]
+        string _targetMaterialProperty = "_MainTex";
+
+        [SerializeField, Tooltip("Invoked on the main thread after each received frame.")]
+        UnityEvent<FacecastReceiver> _onFrame = new UnityEvent<FacecastReceiver>();
+
+        #endregion
+
+        #region Public API
+
+        /// <summary>The newest picture, rows already in Unity's bottom-up order via UV flip
+        /// (see <see cref="textureScale"/>). Null until a frame with pixels arrives.</summary>
+        public Texture2D texture => _texture;
+
+        /// <summary>facecast sends rows top-down; Unity textures are bottom-up. Sample the texture
+        /// with this scale and <see cref="textureOffset"/> (the target blit and renderer use them).</summary>
+        public static readonly Vector2 textureScale = new Vector2(1, -1);
+        public static readonly Vector2 textureOffset = new Vector2(0, 1);
+
+        public string host { get => _host; set { _host = value; Restart(); } }
+        public int port { get => _port; set { _port = value; Restart(); } }
+        public RenderTexture targetTexture { get => _targetTexture; set => _targetTexture = value; }
+        public Renderer targetRenderer { get => _targetRenderer; set => _targetRenderer = value; }
+
+        /// <summary>The 52 ARKit weights in [0, 1], in protocol order (see <see cref="ArkitNames"/>).</summary>
+        public IReadOnlyList<float> blendshapes => _weights;
+
+        /// <summary>Weight of one ARKit blendshape ("JawOpen", "jawOpen" or "jawOpen_L" forms); 0 if unknown.</summary>
+        public float GetBlendshape(string arkitName)
+        {
+            var i = ArkitNames.IndexOf(arkitName);
+            return i < 0 ? 0 : _weights[i];
+        }
+
+        /// <summary>Head yaw, pitch, roll in radians (zero when the publisher sent none).</summary>
+        public Vector3 headRotationRad { get; private set; }
+
+        /// <summary>Raised on the main thread after each received frame.</summary>
+        public event Action<FacecastReceiver> frameReceived;
+
+        public ConnectionState connectionState => _client?.State ?? ConnectionState.Disconnected;
+        public float latencyMs { get; private set; }
+        public long lastSequence { get; private set; } = -1;
+        public string statusMessage { get; private set; } = "";
+
+        #endregion
+
+        #region Internals
+
+        FacecastClient _client;
+        Texture2D _texture;
+        readonly float[] _weights = new float[ArkitNames.Count];
+        string _loggedError;
+        MaterialPropertyBlock _block;
+
+        void OnEnable()
+        {
+            _client = new FacecastClient();
+            _client.Start(_host, _port, _parametersOnly);
+        }
+
+        void OnDisable()
+        {
+            _client?.Stop();
+            _client = null;
+        }
+
+        void OnDestroy()
+        {
+            if (_texture != null) Destroy(_texture);
+        }
+
+        void Restart()
+        {
+            if (!isActiveAndEnabled) return;
+            OnDisable();
+            OnEnable();
+        }
+
+        void Update()
+        {
+            if (_client == null) return;
+            ReportStatusOnce();
+            if (!_client.TryTakeLatest(out var msg)) return;
+
+            Array.Copy(msg.Arkit, _weights, _weights.Length);
+            headRotationRad = msg.HeadRad != null ? new Vector3(msg.HeadRad[0], msg.HeadRad[1], msg.HeadRad[2]) : Vector3.zero;
+            lastSequence = (long)msg.Seq;
+            latencyMs = (float)((UnixTimeNs() - msg.TCaptureNs) / 1e6);
+
+            if (msg.Payload != null && msg.Payload.Length > 0) UploadPicture(msg);
+
+            frameReceived?.Invoke(this);
+            _onFrame.Invoke(this);
+        }
+
+        void UploadPicture(FacecastMessage msg)
+        {
+            if (msg.Format == PixelFormat.Jpeg)
+            {
+                // Unity offers no thread-safe JPEG decoder; raw formats avoid this main-thread cost.
+                if (_texture == null) _texture = new Texture2D(2, 2, TextureFormat.RGB24, false);
+                _texture.LoadImage(msg.Payload, false);
+            }
+            else
+            {
+                var format = msg.Format == PixelFormat.Rgb8 ? TextureFormat.RGB24
+                           : msg.Format == PixelFormat.Bgra8 ? TextureFormat.BGRA32 : TextureFormat.RGBA32;
+                if (_texture == null || _texture.width != msg.Width || _texture.height != msg.Height || _texture.format != format)
+                {
+                    if (_texture != null) Destroy(_texture);
+                    _texture = new Texture2D(msg.Width, msg.Height, format, false) { name = "facecast", wrapMode = TextureWrapMode.Clamp };
+                }
+                var bpp = format == TextureFormat.RGB24 ? 3 : 4;
+                if (msg.Stride == msg.Width * bpp)
+                    _texture.LoadRawTextureData(msg.Payload);
+                else
+                    _texture.LoadRawTextureData(Unpad(msg.Payload, msg.Width * bpp, msg.Stride, msg.Height));
+                _texture.Apply(false);
+            }
+
+            if (_targetTexture != null) Graphics.Blit(_texture, _targetTexture, textureScale, textureOffset);
+            if (_targetRenderer != null)
+            {
+                _block ??= new MaterialPropertyBlock();
+                _targetRenderer.GetPropertyBlock(_block);
+                _block.SetTexture(_targetMaterialProperty, _texture);
+                _block.SetVector(_targetMaterialProperty + "_ST", new Vector4(textureScale.x, textureScale.y, textureOffset.x, textureOffset.y));
+                _targetRenderer.SetPropertyBlock(_block);
+            }
+        }
+
+        static byte[] Unpad(byte[] src, int rowBytes, int stride, int height)
+        {
+            var dst = new byte[rowBytes * height];
+            for (var y = 0; y < height; y++) Buffer.BlockCopy(src, y * stride, dst, y * rowBytes, rowBytes);
+            return dst;
+        }
+
+        void ReportStatusOnce()
+        {
+            var error = _client.LastError ?? "";
+            statusMessage = error.Length > 0 ? error : connectionState.ToString();
+            if (error.Length > 0 && error != _loggedError)
+            {
+                Debug.LogError($"facecast: {error}", this);
+                _loggedError = error;
+            }
+        }
+
+        static long UnixTimeNs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+        #endregion
+    }
+}

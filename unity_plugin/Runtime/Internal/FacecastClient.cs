@@ -1,0 +1,129 @@
+// Receives facecast bridge messages on a worker thread, keeps only the newest decoded one,
+// and reconnects with backoff. Free of UnityEngine; FacecastReceiver wraps it for Unity.
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace Facecast.Internal
+{
+    public enum ConnectionState { Disconnected, Connecting, Connected }
+
+    public sealed class FacecastClient
+    {
+        const int BackoffMinMs = 100;
+        const int BackoffMaxMs = 2000;
+
+        readonly object _lock = new object();
+        readonly Dictionary<string, long> _rejections = new Dictionary<string, long>();
+        Thread _thread;
+        volatile bool _stop;
+        volatile ConnectionState _state = ConnectionState.Disconnected;
+        FacecastMessage _latest;
+        string _lastError;
+        string _versionError;
+        string _host;
+        int _port;
+        string[] _topics;
+
+        public ConnectionState State { get { return _state; } }
+
+        /// <summary>The last connection or protocol problem, for people; null when all is well.</summary>
+        public string LastError { get { lock (_lock) return _lastError; } }
+
+        /// <summary>Set once when the publisher speaks a newer major protocol version.</summary>
+        public string VersionError { get { lock (_lock) return _versionError; } }
+
+        public Dictionary<string, long> Rejections()
+        {
+            lock (_lock) return new Dictionary<string, long>(_rejections);
+        }
+
+        public void Start(string host, int port, bool parametersOnly)
+        {
+            Stop();
+            _host = host;
+            _port = port;
+            _topics = new[] { parametersOnly ? BridgeProtocol.TopicParams : BridgeProtocol.TopicFrame };
+            _stop = false;
+            _thread = new Thread(Run) { IsBackground = true, Name = "facecast receiver" };
+            _thread.Start();
+        }
+
+        /// <summary>Stops the worker (within ~100 ms) and closes the connection.</summary>
+        public void Stop()
+        {
+            _stop = true;
+            if (_thread != null) _thread.Join();
+            _thread = null;
+            _state = ConnectionState.Disconnected;
+        }
+
+        /// <summary>The newest message received since the last call; false if none.</summary>
+        public bool TryTakeLatest(out FacecastMessage message)
+        {
+            lock (_lock)
+            {
+                message = _latest;
+                _latest = null;
+            }
+            return message != null;
+        }
+
+        void SetError(string text)
+        {
+            lock (_lock) _lastError = text;
+        }
+
+        void Run()
+        {
+            var backoff = BackoffMinMs;
+            while (!_stop)
+            {
+                _state = ConnectionState.Connecting;
+                try
+                {
+                    using (var sub = new ZmtpSubscriber(_host, _port, _topics, () => _stop))
+                    {
+                        _state = ConnectionState.Connected;
+                        backoff = BackoffMinMs;
+                        lock (_lock) if (_versionError == null) _lastError = null;
+                        while (!_stop) Handle(sub.ReadMessage());
+                    }
+                }
+                catch (OperationCanceledException) { break; }
+                catch (Exception e)
+                {
+                    lock (_lock)
+                        if (_versionError == null)
+                            _lastError = _state == ConnectionState.Connected
+                                ? "disconnected from " + _host + ":" + _port + " (" + e.Message + "); reconnecting"
+                                : "cannot connect to " + _host + ":" + _port + "; is 'facecast run' publishing there?";
+                }
+                _state = ConnectionState.Disconnected;
+                for (var waited = 0; waited < backoff && !_stop; waited += 10) Thread.Sleep(10);
+                backoff = Math.Min(backoff * 2, BackoffMaxMs);
+            }
+            _state = ConnectionState.Disconnected;
+        }
+
+        void Handle(List<byte[]> parts)
+        {
+            string reason = null, versionError = null;
+            FacecastMessage msg = null;
+            if (parts.Count != 3) reason = "frame-count";
+            else BridgeProtocol.TryDecode(parts[0], parts[1], parts[2], out msg, out reason, out versionError);
+            lock (_lock)
+            {
+                if (msg != null)
+                {
+                    _latest = msg;
+                    return;
+                }
+                long n;
+                _rejections.TryGetValue(reason, out n);
+                _rejections[reason] = n + 1;
+                if (versionError != null && _versionError == null) _versionError = _lastError = versionError;
+            }
+        }
+    }
+}

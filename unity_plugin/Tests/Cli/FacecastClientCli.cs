@@ -1,0 +1,105 @@
+// Command-line harness for the package's transport core: prints one JSON object per line.
+// Used by tests/test_clients.py and bench/clients.py.
+//   mono facecast_client_cli.exe --connect tcp://HOST:PORT [--count N] [--timeout S] [--params-only]
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading;
+using Facecast.Internal;
+
+static class FacecastClientCli
+{
+    static void Emit(string json)
+    {
+        Console.Out.WriteLine(json);
+        Console.Out.Flush();
+    }
+
+    static string Escape(string s)
+    {
+        return s.Replace("\\", "\\\\").Replace("\"", "\\\"");
+    }
+
+    static int Main(string[] args)
+    {
+        var endpoint = "tcp://127.0.0.1:5570";
+        long count = 100;
+        double timeoutS = 10;
+        var paramsOnly = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--connect" && i + 1 < args.Length) endpoint = args[++i];
+            else if (args[i] == "--count" && i + 1 < args.Length) count = long.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--timeout" && i + 1 < args.Length) timeoutS = double.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--params-only") paramsOnly = true;
+            else
+            {
+                Console.Error.WriteLine("usage: facecast_client_cli.exe --connect tcp://HOST:PORT [--count N] [--timeout S] [--params-only]");
+                return 2;
+            }
+        }
+        var colon = endpoint.LastIndexOf(':');
+        if (!endpoint.StartsWith("tcp://") || colon < 6)
+        {
+            Console.Error.WriteLine("endpoint must be tcp://HOST:PORT");
+            return 2;
+        }
+        var host = endpoint.Substring(6, colon - 6);
+        var port = int.Parse(endpoint.Substring(colon + 1), CultureInfo.InvariantCulture);
+
+        var client = new FacecastClient();
+        client.Start(host, port, paramsOnly);
+        var state = ConnectionState.Disconnected;
+        var seen = new Dictionary<string, long>();
+        var versionReported = false;
+        long frames = 0;
+        var idle = Stopwatch.StartNew();
+        var epochTicks = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
+        while (frames < count)
+        {
+            var now = client.State;
+            if (now != state && now != ConnectionState.Connecting)
+            {
+                Emit(now == ConnectionState.Connected ? "{\"event\":\"connected\"}" : "{\"event\":\"disconnected\"}");
+                state = now;
+            }
+            foreach (var kv in client.Rejections())
+            {
+                long before;
+                seen.TryGetValue(kv.Key, out before);
+                if (kv.Value > before)
+                {
+                    seen[kv.Key] = kv.Value;
+                    Emit("{\"event\":\"rejected\",\"reason\":\"" + Escape(kv.Key) + "\"}");
+                    idle.Restart();
+                }
+            }
+            if (!versionReported && client.VersionError != null)
+            {
+                versionReported = true;
+                Emit("{\"event\":\"version_error\",\"message\":\"" + Escape(client.VersionError) + "\"}");
+            }
+            FacecastMessage msg;
+            if (client.TryTakeLatest(out msg))
+            {
+                var wallNs = (DateTime.UtcNow.Ticks - epochTicks) * 100;
+                double sum = 0;
+                foreach (var w in msg.Arkit) sum += w;
+                Emit(string.Format(CultureInfo.InvariantCulture,
+                    "{{\"event\":\"frame\",\"seq\":{0},\"topic\":\"{1}\",\"width\":{2},\"height\":{3},\"stride\":{4}," +
+                    "\"format\":\"{5}\",\"crc_ok\":{6},\"latency_ms\":{7:F3},\"payload_bytes\":{8},\"arkit_sum\":{9:F4}",
+                    msg.Seq, msg.Topic, msg.Width, msg.Height, msg.Stride, msg.Format.ToString().ToLowerInvariant(),
+                    msg.CrcOk == true ? "true" : "null", (wallNs - msg.TCaptureNs) / 1e6, msg.Payload.Length, sum) + "}");
+                frames++;
+                idle.Restart();
+                continue;
+            }
+            if (idle.Elapsed.TotalSeconds > timeoutS) break;
+            Thread.Sleep(1);
+        }
+        client.Stop();
+        Emit("{\"event\":\"done\",\"frames\":" + frames + "}");
+        return 0;
+    }
+}
