@@ -69,9 +69,17 @@ namespace Facecast.Internal
             return message != null;
         }
 
-        void SetError(string text)
+        /// <summary>Like TryTakeLatest, but waits up to timeoutMs for a message to arrive
+        /// (for worker threads and tools; Unity's Update should poll TryTakeLatest).</summary>
+        public bool WaitLatest(int timeoutMs, out FacecastMessage message)
         {
-            lock (_lock) _lastError = text;
+            lock (_lock)
+            {
+                if (_latest == null) Monitor.Wait(_lock, timeoutMs);
+                message = _latest;
+                _latest = null;
+            }
+            return message != null;
         }
 
         void Run()
@@ -117,6 +125,7 @@ namespace Facecast.Internal
                 if (msg != null)
                 {
                     _latest = msg;
+                    Monitor.PulseAll(_lock);
                     return;
                 }
                 long n;

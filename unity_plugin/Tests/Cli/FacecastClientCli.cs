@@ -81,7 +81,7 @@ static class FacecastClientCli
                 Emit("{\"event\":\"version_error\",\"message\":\"" + Escape(client.VersionError) + "\"}");
             }
             FacecastMessage msg;
-            if (client.TryTakeLatest(out msg))
+            if (client.WaitLatest(5, out msg))
             {
                 var wallNs = (DateTime.UtcNow.Ticks - epochTicks) * 100;
                 double sum = 0;
@@ -96,7 +96,6 @@ static class FacecastClientCli
                 continue;
             }
             if (idle.Elapsed.TotalSeconds > timeoutS) break;
-            Thread.Sleep(1);
         }
         client.Stop();
         Emit("{\"event\":\"done\",\"frames\":" + frames + "}");
