@@ -1,0 +1,90 @@
+// Edit-mode tests of the protocol decoder (Unity Test Runner). The same decoder is compiled and
+// run against the real publisher in facecast's CI (tests/test_clients.py).
+using System.Collections.Generic;
+using System.Text;
+using Facecast.Internal;
+using NUnit.Framework;
+
+namespace Facecast.Tests
+{
+    public sealed class BridgeProtocolTests
+    {
+        // A hand-packed MessagePack map with the required keys (values are small fixints/fixstrs).
+        static byte[] Header(int major, string format, int width, int height, int stride)
+        {
+            var entries = new List<byte[]>();
+            void Key(string k) { entries.Add(Str(k)); }
+            Key("v"); entries.Add(new[] { (byte)major });
+            Key("v_minor"); entries.Add(new byte[] { 0 });
+            Key("seq"); entries.Add(new byte[] { 7 });
+            Key("t_capture_ns"); entries.Add(new byte[] { 1 });
+            Key("t_render_ns"); entries.Add(new byte[] { 2 });
+            Key("t_send_ns"); entries.Add(new byte[] { 3 });
+            Key("width"); entries.Add(new[] { (byte)width });
+            Key("height"); entries.Add(new[] { (byte)height });
+            Key("stride"); entries.Add(new[] { (byte)stride });
+            Key("format"); entries.Add(Str(format));
+            Key("rows"); entries.Add(Str("top-down"));
+            Key("identity"); entries.Add(Str(""));
+            Key("source"); entries.Add(Str("test"));
+            Key("valid"); entries.Add(new byte[] { 0xc3 });
+            Key("arkit"); var arkit = new byte[2 + 208]; arkit[0] = 0xc4; arkit[1] = 208; entries.Add(arkit);
+            Key("flame"); entries.Add(new byte[] { 0xc0 });
+            Key("head_rad"); entries.Add(new byte[] { 0xc0 });
+            Key("future_key"); entries.Add(new byte[] { 0x92, 1, 2 });
+            var result = new List<byte> { 0xde, 0, (byte)(entries.Count / 2) };
+            foreach (var e in entries) result.AddRange(e);
+            return result.ToArray();
+        }
+
+        static byte[] Str(string s)
+        {
+            var b = Encoding.UTF8.GetBytes(s);
+            var r = new byte[b.Length + 1];
+            r[0] = (byte)(0xa0 | b.Length);
+            System.Array.Copy(b, 0, r, 1, b.Length);
+            return r;
+        }
+
+        [Test]
+        public void DecodesAPictureAndIgnoresUnknownKeys()
+        {
+            var ok = BridgeProtocol.TryDecode(Encoding.ASCII.GetBytes("facecast.frame"), Header(1, "rgba8", 2, 2, 8),
+                                              new byte[16], out var msg, out var reason, out var version);
+            Assert.IsTrue(ok, reason);
+            Assert.AreEqual(7UL, msg.Seq);
+            Assert.AreEqual(PixelFormat.Rgba8, msg.Format);
+            Assert.IsNull(version);
+        }
+
+        [Test]
+        public void RejectsANewerMajorVersionClearly()
+        {
+            var ok = BridgeProtocol.TryDecode(Encoding.ASCII.GetBytes("facecast.frame"), Header(2, "rgba8", 2, 2, 8),
+                                              new byte[16], out _, out var reason, out var version);
+            Assert.IsFalse(ok);
+            Assert.AreEqual("version", reason);
+            StringAssert.Contains("update", version);
+        }
+
+        [Test]
+        public void RejectsGarbageAndShortPayloads()
+        {
+            Assert.IsFalse(BridgeProtocol.TryDecode(Encoding.ASCII.GetBytes("facecast.frame"), new byte[] { 0xc1, 1 },
+                                                    new byte[0], out _, out var reason, out _));
+            Assert.AreEqual("not-msgpack", reason);
+            Assert.IsFalse(BridgeProtocol.TryDecode(Encoding.ASCII.GetBytes("facecast.frame"), Header(1, "rgba8", 2, 2, 8),
+                                                    new byte[15], out _, out reason, out _));
+            Assert.AreEqual("bad-payload", reason);
+        }
+
+        [Test]
+        public void ArkitNamesAcceptEveryForm()
+        {
+            Assert.AreEqual(17, ArkitNames.IndexOf("JawOpen"));
+            Assert.AreEqual(17, ArkitNames.IndexOf("jawOpen"));
+            Assert.AreEqual(0, ArkitNames.IndexOf("eyeBlink_L"));
+            Assert.AreEqual(-1, ArkitNames.IndexOf("noseWiggle"));
+        }
+    }
+}
