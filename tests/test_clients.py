@@ -42,6 +42,18 @@ def client(request, tmp_path_factory):
     return runner + [str(out / exe)]
 
 
+@pytest.mark.parametrize("path", ["unity_plugin/Runtime/Internal/ArkitNames.cs",
+                                  "unreal_plugin/FacecastBridge/Source/FacecastBridge/Private/Transport/FacecastProtocol.cpp"])
+def test_client_arkit_names_match_the_core_types(path):
+    import re
+
+    from facecast.engine.types import ARKIT_NAMES
+    text = (ROOT / path).read_text()
+    block = text[text.index("TongueOut") - 2000:text.index("TongueOut") + 10]
+    names = re.findall(r'"([A-Z][A-Za-z]+)"', block)
+    assert tuple(names[-52:]) == ARKIT_NAMES
+
+
 class ClientRun:
     """A running client harness whose JSON lines are collected with arrival times."""
 

@@ -1,5 +1,5 @@
 // The 52 ARKit blendshape names in bridge protocol order (Unreal's EARFaceBlendShape order).
-// Must match ARKIT_NAMES in engine/types.py.
+// Must match ARKIT_NAMES in engine/types.py (tests/test_clients.py checks it).
 using System.Collections.Generic;
 
 namespace Facecast

@@ -8,6 +8,7 @@
 
 namespace facecast {
 
+// Must match ARKIT_NAMES in engine/types.py (tests/test_clients.py checks it).
 const char* const kArkitNames[kNumArkit] = {
     "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
     "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight",
