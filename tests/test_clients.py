@@ -49,7 +49,8 @@ def test_client_arkit_names_match_the_core_types(path):
 
     from facecast.engine.types import ARKIT_NAMES
     text = (ROOT / path).read_text()
-    block = text[text.index("TongueOut") - 2000:text.index("TongueOut") + 10]
+    end = text.index("\"TongueOut\"") + 11
+    block = text[max(0, end - 2000):end]
     names = re.findall(r'"([A-Z][A-Za-z]+)"', block)
     assert tuple(names[-52:]) == ARKIT_NAMES
 
