@@ -13,26 +13,46 @@ Two payload cases:
 * ``rgba512``: a constant 512x512 RGBA picture; the receiver subscribes to
   ``facecast.frame``.
 
-For each case:
+For each case, a sustained-rate search: paced runs at doubling rates (60, 120,
+240, ... 3840 samples/s), each ``--seconds`` long, stopping at the first run that
+fails, then a few geometric bisection steps between the last passing and the
+first failing rate. A run passes (the rate is *sustained*) when
 
-* paced runs (60 and 240 samples/s): latency = receiver's ``time.time_ns()``
-  after ``Receiver.recv`` returned (i.e. after decoding) minus the header's
-  ``t_capture_ns`` (stamped by the bench source just before it builds the
-  ``FaceSample``); and framework overhead per frame = the engine's ``frame``
-  stage minus its ``render`` stage, paired frame by frame (note: the engine's
-  ``render`` stage also holds its ``Frame`` construction, so this slightly
-  undercounts the framework's share, by microseconds);
-* a sustained-rate search: paced runs at doubling rates (480, 960, ... /s)
-  until one fails; a rate is sustained when the engine publishes at least 95%
-  of it and the receiver gets at least 99% of what was published. The max
-  sustained fps is the receive rate of the fastest sustained run. (A source
-  that floods as fast as it can is not used: on 2 cores it takes the CPU the
-  receiver needs, and what it measures is neither sustained nor representative.);
-* a baseline: bare pyzmq PUSH/PULL over tcp://127.0.0.1 sending the same bytes
-  (topic, a real protocol header, the same payload; ``copy=False``) as fast as
-  possible, receiver in a separate process: messages per second.
+* the engine published at least 95% of the target rate (the achieved publish
+  rate is recorded; a source's samples the engine did not take in time are
+  dropped as stale by the newest-wins mailbox and counted),
+* the receiver (``Receiver.recv``, every message decoded) got at least 99% of
+  the frames the engine published in the run, counted by ``seq`` (missing seqs
+  are reported as gaps), and
+* the latency p99 of the last second is at most 2x the p99 of the first second
+  (no growing backlog; the windows are a third of the run for runs under 3 s).
 
-Goals (printed PASS/FAIL): framework overhead p99 <= 1 ms at the paced rates;
+The max sustained fps is the receive rate of the fastest passing run. The
+source is paced on an absolute schedule with ``threading.Event.wait``; when a
+wake-up comes late it emits the samples that are due back to back (at most
+``MAX_BURST``, older debt is dropped), so the average rate holds up where the
+wait granularity (tens of microseconds) is close to the period. (A source that
+floods as fast as it can is not used: on 2 cores it takes the CPU the receiver
+needs, and the receiver then gets only part of what was sent, so the rate it
+shows is neither sustained nor representative.)
+
+Measured per run: latency = the receiver's ``time.time_ns()`` after
+``Receiver.recv`` returned (i.e. after decoding) minus the header's
+``t_capture_ns`` (stamped by the bench source just before it builds the
+``FaceSample``); framework overhead per frame = the engine's ``frame`` stage
+minus its ``render`` stage, paired frame by frame. The ``retarget`` stage
+includes building the frame's ``Frame``, so that is counted as overhead; the
+``render`` stage holds only the renderer call and, with a renderer, wrapping its
+pixels in the picture ``Frame`` (a few microseconds that this undercounts).
+
+Baseline: bare pyzmq PUSH/PULL over tcp://127.0.0.1 sending the same bytes
+(topic, a real protocol header, the same payload; ``copy=False``) as fast as
+possible with the default high-water marks, receiver in a separate process:
+messages per second received. Also measured in-process, for reading the gap:
+the per-message cost of the Python pieces (sample, retarget, encode, decode).
+
+Goals (printed PASS/FAIL): framework overhead p99 <= 1 ms at 60 and 240 fps
+(typical tracker rates; the worst p99 over all sustained rates is shown too);
 facecast max sustained fps >= 0.8x the bare pyzmq rate.
 
 Run: ``.venv/bin/python bench/loop_overhead.py [--seconds S] [--quick] [--out PATH]``.
@@ -44,6 +64,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -57,7 +78,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, encode_params, encode_picture
+from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, decode, encode_params, encode_picture
 from facecast.bridge.publisher import Publisher
 from facecast.bridge.receiver import Receiver
 from facecast.engine.diagnostics import Timings
@@ -71,9 +92,21 @@ LOOPBACK_ANY_PORT = "tcp://127.0.0.1:*"  # the OS picks a free port; only 127.0.
 BENCH_SOURCE = "bench"   # FaceSample.source of measured samples
 PROBE_SOURCE = "probe"   # FaceSample.source of the connection probes (not measured)
 PICTURE_SIDE = 512
-PACED_RATES = (60.0, 240.0)
-#: Rates tried, in order, for the highest sustained rate (stops at the first failure).
-SEARCH_RATES = (480.0, 960.0, 1440.0, 1920.0, 2400.0, 2880.0, 3360.0, 3840.0)
+#: Target rates of the search ladder, in order (it stops at the first run that fails).
+SEARCH_RATES = (60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3840.0)
+QUICK_SEARCH_RATES = (60.0, 240.0, 960.0, 3840.0)
+#: Geometric bisection steps between the last passing and the first failing ladder rate.
+REFINE_STEPS = 2
+QUICK_REFINE_STEPS = 1
+#: Rates at which the overhead goal is judged (typical tracker rates).
+OVERHEAD_GOAL_RATES = (60.0, 240.0)
+#: Pass criteria of a run (see the module docstring).
+MIN_PUBLISHED_FRACTION = 0.95
+MIN_DELIVERED_FRACTION = 0.99
+MAX_LATENCY_GROWTH = 2.0
+LATENCY_WINDOW_S = 1.0
+#: The most samples the source emits back to back after a late wake-up.
+MAX_BURST = 4
 OVERHEAD_GOAL_MS = 1.0
 THROUGHPUT_GOAL_RATIO = 0.8
 #: Hard limits so that nothing can hang: process joins, handshakes, receiver idle time.
@@ -100,36 +133,55 @@ def _sample_bank(n: int = 256, seed: int = 1) -> list[tuple[np.ndarray, ...]]:
 
 
 class BenchSource(Source):
-    """Emits FaceSamples (weights, head and both eyes, like Live Link) at ``rate_hz``,
-    on an absolute schedule without catch-up bursts.
+    """Emits FaceSamples (weights, head and both eyes, like Live Link) at ``rate_hz``
+    on an absolute schedule.
 
-    ``capture_wall_ns`` is stamped just before the sample is built, so building
-    it counts as latency, as it would for a real source.
+    It sleeps in ``stop.wait`` until the next sample is due. A wake-up that comes
+    late emits the samples that are due back to back, at most ``max_burst`` of them;
+    debt beyond that is dropped (counted in ``skipped``), so a stalled source does
+    not flood afterwards. ``capture_wall_ns`` is stamped just before the sample is
+    built, so building it counts as latency, as it would for a real source.
     """
 
     name = BENCH_SOURCE
 
-    def __init__(self, rate_hz: float) -> None:
+    def __init__(self, rate_hz: float, max_burst: int = MAX_BURST) -> None:
         self._period = 1.0 / rate_hz
+        self._max_burst = max_burst
         self._bank = _sample_bank()
         self.emitted = 0
+        self.burst_emits = 0   # samples emitted without a wait before them
+        self.skipped = 0       # samples of the schedule dropped as too late
+        self.run_s = 0.0
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         bank, n, period = self._bank, len(self._bank), self._period
-        i = 0
-        next_t = time.perf_counter()
-        while not stop.is_set():
-            w, head, eye_l, eye_r = bank[i % n]
-            emit(FaceSample(capture_wall_ns=time.time_ns(), weights=w, head_rad=head,
-                            eye_left_rad=eye_l, eye_right_rad=eye_r, source=self.name))
-            i += 1
-            next_t += period
-            delay = next_t - time.perf_counter()
-            if delay < -period:  # fell far behind: do not burst to catch up
-                next_t = time.perf_counter()
-            elif delay > 0:
-                stop.wait(delay)
-        self.emitted = i
+        max_late = self._max_burst * period
+        i = burst = skipped = 0
+        t_start = next_t = time.perf_counter()
+        waited = True
+        try:
+            while not stop.is_set():
+                now = time.perf_counter()
+                if next_t > now:
+                    stop.wait(next_t - now)
+                    waited = True
+                    continue
+                if now - next_t > max_late:  # far behind: drop the debt beyond one burst
+                    n_late = int((now - next_t - max_late) / period) + 1
+                    skipped += n_late
+                    next_t += n_late * period
+                w, head, eye_l, eye_r = bank[i % n]
+                emit(FaceSample(capture_wall_ns=time.time_ns(), weights=w, head_rad=head,
+                                eye_left_rad=eye_l, eye_right_rad=eye_r, source=self.name))
+                if not waited:
+                    burst += 1
+                waited = False
+                i += 1
+                next_t += period
+        finally:
+            self.emitted, self.burst_emits, self.skipped = i, burst, skipped
+            self.run_s = time.perf_counter() - t_start
 
 
 class ConstantRenderer(Renderer):
@@ -296,7 +348,31 @@ def _probe_frame(with_pixels: Optional[np.ndarray]) -> Frame:
     return Frame(sample=sample, pixels=with_pixels, pixel_format=PixelFormat.RGBA8)
 
 
-def run_facecast(mpc, *, case: str, rate_hz: float, seconds: float) -> dict:
+def _window_p99(lat_ns: np.ndarray, recv_ns: np.ndarray, window_s: float) -> tuple[float, float]:
+    """Latency p99 (ms) of the messages received in the first and in the last ``window_s``."""
+    if recv_ns.size < 2:
+        return float("nan"), float("nan")
+    w = int(window_s * 1e9)
+    first = lat_ns[recv_ns < recv_ns[0] + w]
+    last = lat_ns[recv_ns > recv_ns[-1] - w]
+    return (float(np.percentile(first, 99)) / 1e6 if first.size else float("nan"),
+            float(np.percentile(last, 99)) / 1e6 if last.size else float("nan"))
+
+
+def judge(run: dict) -> list[str]:
+    """The pass criteria a run failed (empty: the rate was sustained)."""
+    failed = []
+    if not run["publish_fps"] >= MIN_PUBLISHED_FRACTION * run["rate_hz"]:
+        failed.append(f"published {run['publish_fps']:.0f}/s < {MIN_PUBLISHED_FRACTION:.0%} of target")
+    if not run["delivered_fraction"] >= MIN_DELIVERED_FRACTION:
+        failed.append(f"delivered {run['delivered_fraction']:.2%} < {MIN_DELIVERED_FRACTION:.0%}")
+    first, last = run["latency_p99_first_ms"], run["latency_p99_last_ms"]
+    if not last <= MAX_LATENCY_GROWTH * first:
+        failed.append(f"latency p99 grew {first:.2f} -> {last:.2f} ms")
+    return failed
+
+
+def run_facecast(mpc, *, case: str, rate_hz: float, seconds: float, window_s: float) -> dict:
     """One engine session: BenchSource -> Engine -> Publisher -> Receiver process."""
     renderer = ConstantRenderer() if case == "rgba512" else None
     topic = TOPIC_FRAME if renderer is not None else TOPIC_PARAMS
@@ -322,11 +398,13 @@ def run_facecast(mpc, *, case: str, rate_hz: float, seconds: float) -> dict:
             publisher.publish(probe)
             ready.wait(0.02)
         time.sleep(0.05)  # let the receiver drain the probes before measuring
+        first_seq = publisher.next_seq  # the run's frames are seq first_seq .. end_seq - 1
         source = BenchSource(rate_hz)
         engine = Engine(source=source, retargeter=Retargeter(), renderer=renderer,
                         publisher=publisher, config=LoopConfig(fps=None, duration_s=seconds))
         engine.timings = RecordingTimings(STAGES)
         report = engine.run()  # closes the source, renderer and publisher
+        end_seq = publisher.next_seq
     finally:
         if engine is None:
             publisher.close()
@@ -338,32 +416,78 @@ def run_facecast(mpc, *, case: str, rate_hz: float, seconds: float) -> dict:
     timings: RecordingTimings = engine.timings
     frame_ns = np.asarray(timings.values["frame"], np.int64)
     render_ns = np.asarray(timings.values["render"], np.int64)
-    recv_ns = rx["recv_ns"]
+    lat_ns, recv_ns, seqs = rx["lat_ns"], rx["recv_ns"], rx["seqs"]
     n_rx = int(recv_ns.size)
     span_s = (recv_ns[-1] - recv_ns[0]) / 1e9 if n_rx > 1 else 0.0
-    recv_fps = (n_rx - 1) / span_s if span_s > 0 else 0.0
-    return {
+    published = end_seq - first_seq
+    in_run = seqs[(seqs >= first_seq) & (seqs < end_seq)]
+    unique = int(np.unique(in_run).size)
+    p99_first, p99_last = _window_p99(lat_ns, recv_ns, window_s)
+    run = {
         "case": case,
-        "run": f"paced {rate_hz:g}",
         "rate_hz": rate_hz,
         "seconds": seconds,
         "samples_emitted": source.emitted,
+        "emit_fps": source.emitted / source.run_s if source.run_s > 0 else 0.0,
+        "source_burst_emits": source.burst_emits,
+        "source_skipped": source.skipped,
         "samples_in": report.samples_in,
         "samples_dropped_stale": report.samples_dropped,
         "frames_published": report.frames,
-        "engine_fps": report.fps,
+        "publish_fps": report.fps,
         "received": n_rx,
-        "received_fps": recv_fps,
-        "delivered_fraction": n_rx / report.frames if report.frames else 0.0,
-        "seq_gaps": int(np.sum(np.diff(rx["seqs"]) - 1)) if n_rx > 1 else 0,
+        "received_fps": (n_rx - 1) / span_s if span_s > 0 else 0.0,
+        "delivered_fraction": unique / published if published else 0.0,
+        "seq_gaps": published - unique,
+        "seq_out_of_order": int(np.sum(np.diff(seqs) <= 0)) if n_rx > 1 else 0,
         "rejected": rx["rejected"],
         "errors": report.errors,
-        "latency_ms": _pcts(rx["lat_ns"]),
+        "latency_ms": _pcts(lat_ns),
+        "latency_window_s": window_s,
+        "latency_p99_first_ms": p99_first,
+        "latency_p99_last_ms": p99_last,
         "overhead_ms": _pcts(frame_ns - render_ns),
         "stage_ms": {s: _pcts(timings.values[s]) for s in STAGES},
         "engine_report_timings_ms": report.timings,
         "publisher_sent_messages": publisher.sent_messages,
     }
+    run["failed"] = judge(run)
+    run["sustained"] = not run["failed"]
+    return run
+
+
+def search(mpc, *, case: str, rates, refine_steps: int, seconds: float, window_s: float) -> dict:
+    """Ladder up ``rates`` until a run fails, then bisect (geometrically) between the last
+    passing and the first failing rate. Returns the runs and the fastest sustained one."""
+    runs: list[dict] = []
+
+    def one(rate: float, phase: str) -> bool:
+        print(f"{case}: {rate:g}/s ...", end=" ", flush=True)
+        run = run_facecast(mpc, case=case, rate_hz=rate, seconds=seconds, window_s=window_s)
+        run["phase"] = phase
+        runs.append(run)
+        print("sustained" if run["sustained"] else "not sustained: " + "; ".join(run["failed"]), flush=True)
+        return run["sustained"]
+
+    lo = hi = None
+    for rate in rates:
+        if not one(rate, "ladder"):
+            hi = rate
+            break
+        lo = rate
+    if lo is not None and hi is not None:
+        for _ in range(refine_steps):
+            mid = float(round(math.sqrt(lo * hi)))
+            if not lo < mid < hi:
+                break
+            if one(mid, "refine"):
+                lo = mid
+            else:
+                hi = mid
+    passing = [r for r in runs if r["sustained"]]
+    best = max(passing, key=lambda r: r["received_fps"]) if passing else None
+    return {"runs": runs, "best": best, "capped": hi is None and lo is not None,
+            "first_failing_rate": hi}
 
 
 def run_bare(mpc, *, case: str, seconds: float) -> dict:
@@ -424,6 +548,47 @@ def run_bare(mpc, *, case: str, seconds: float) -> dict:
             "rate_msg_s": rate, "header_bytes": len(header), "payload_bytes": payload_bytes}
 
 
+def _per_call_us(fn, n: int, repeat: int = 5) -> float:
+    """Median over ``repeat`` of the mean time of one ``fn()`` call, in microseconds."""
+    best = []
+    for _ in range(repeat):
+        t = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        best.append((time.perf_counter_ns() - t) / n / 1e3)
+    return float(np.median(best))
+
+
+def component_costs() -> dict:
+    """In-process cost of the Python pieces one frame goes through (microseconds per call)."""
+    w, head, eye_l, eye_r = _sample_bank(1)[0]
+
+    def make_sample():
+        return FaceSample(capture_wall_ns=time.time_ns(), weights=w, head_rad=head,
+                          eye_left_rad=eye_l, eye_right_rad=eye_r, source=BENCH_SOURCE)
+
+    sample = make_sample()
+    retarget = Retargeter()
+    sample2, flame = retarget(sample)
+    frame = Frame(sample=sample2, flame=flame)
+    renderer = ConstantRenderer()
+    renderer.prepare()
+    picture = Frame(sample=sample2, flame=flame, identity=renderer.identity, pixels=renderer._pixels,
+                    pixel_format=PixelFormat.RGBA8, render_wall_ns=time.time_ns())
+    params_msg = encode_params(frame, seq=1, t_send_ns=time.time_ns())
+    picture_msg = encode_picture(picture, seq=1, t_send_ns=time.time_ns())
+    n = 2000
+    return {
+        "face_sample_us": _per_call_us(make_sample, n),
+        "retarget_us": _per_call_us(lambda: retarget(sample), n),
+        "frame_us": _per_call_us(lambda: Frame(sample=sample2, flame=flame), n),
+        "encode_params_us": _per_call_us(lambda: encode_params(frame, seq=1, t_send_ns=1), n),
+        "encode_picture_us": _per_call_us(lambda: encode_picture(picture, seq=1, t_send_ns=1), n),
+        "decode_params_us": _per_call_us(lambda: decode(params_msg), n),
+        "decode_picture_us": _per_call_us(lambda: decode(picture_msg), n),
+    }
+
+
 # --------------------------------------------------------------------------- #
 # Report
 # --------------------------------------------------------------------------- #
@@ -457,7 +622,7 @@ def machine_info() -> dict:
     }
 
 
-def _fmt_pair(d: dict, digits: int = 3) -> str:
+def _fmt_pair(d: dict, digits: int = 2) -> str:
     return f"{d['p50']:.{digits}f} / {d['p99']:.{digits}f}"
 
 
@@ -465,28 +630,40 @@ def print_table(results: dict) -> None:
     m = results["machine"]
     print(f"\nfacecast loop overhead  ({m['cpu_count']} CPUs {m['cpu_model']}; {m['platform']}; "
           f"Python {m['python']}; pyzmq {m['pyzmq']} / libzmq {m['libzmq']}; "
-          f"{results['seconds_per_measurement']:g} s per measurement)\n")
-    hdr = (f"{'case':9s} {'run':10s} {'sent fps':>9s} {'recv fps':>9s} {'deliv':>6s} "
-           f"{'latency ms p50 / p99':>21s} {'overhead ms p50 / p99':>22s} "
-           f"{'frame ms p50 / p99':>19s} {'publish ms p50 / p99':>21s}")
+          f"{results['seconds_per_measurement']:g} s per run)\n")
+    hdr = (f"{'case':8s} {'target':>6s} {'pub/s':>7s} {'recv/s':>7s} {'stale':>5s} {'deliv':>7s} "
+           f"{'gaps':>4s} {'latency ms p50/p99':>18s} {'p99 1st->last':>13s} "
+           f"{'overhead ms p50/p99':>19s} {'publish ms p50/p99':>18s}  result")
     print(hdr)
     print("-" * len(hdr))
     for case, c in results["cases"].items():
-        for r in c["runs"]:
-            run = r["run"].replace(" (info)", "*")
-            print(f"{case:9s} {run:10s} {r['engine_fps']:9.1f} {r['received_fps']:9.1f} "
-                  f"{100 * r['delivered_fraction']:5.1f}% {_fmt_pair(r['latency_ms']):>21s} "
-                  f"{_fmt_pair(r['overhead_ms']):>22s} {_fmt_pair(r['stage_ms']['frame']):>19s} "
-                  f"{_fmt_pair(r['stage_ms']['publish']):>21s}")
+        for r in sorted(c["runs"], key=lambda r: r["rate_hz"]):
+            verdict = "sustained" if r["sustained"] else "FAIL: " + "; ".join(r["failed"])
+            print(f"{case:8s} {r['rate_hz']:6.0f} {r['publish_fps']:7.1f} {r['received_fps']:7.1f} "
+                  f"{r['samples_dropped_stale']:5d} {100 * r['delivered_fraction']:6.2f}% {r['seq_gaps']:4d} "
+                  f"{_fmt_pair(r['latency_ms']):>18s} "
+                  f"{r['latency_p99_first_ms']:5.2f}->{r['latency_p99_last_ms']:<6.2f} "
+                  f"{_fmt_pair(r['overhead_ms'], 3):>19s} {_fmt_pair(r['stage_ms']['publish'], 3):>18s}  "
+                  f"{verdict}")
         b = c["bare"]
-        print(f"{case:9s} {'bare pyzmq':10s} {b['rate_msg_s']:9.1f} msg/s received "
-              f"(PUSH/PULL, header {b['header_bytes']} B, payload {b['payload_bytes']} B)")
-    print("\nsent fps = frames the engine published per second; recv fps = messages the receiver "
-          "process got per second;\ndeliv = received / published (PUB drops over its HWM of 4); "
-          "latency = receiver wall clock after decode - t_capture_ns;\noverhead = engine 'frame' "
-          "stage - 'render' stage, paired per frame.\nsearch N = paced at N/s to find the highest "
-          "sustained rate (>= 95% published, >= 99% delivered).\n")
-    print("goals")
+        print(f"{case:8s} bare pyzmq PUSH/PULL flood: {b['rate_msg_s']:.1f} msg/s received "
+              f"(header {b['header_bytes']} B, payload {b['payload_bytes']} B)")
+        best = c["max_run"]
+        cap = " (the ladder's top: the real maximum may be higher)" if c["capped"] else ""
+        print(f"{case:8s} max sustained: {c['max_fps']:.1f} fps "
+              f"(target {best['rate_hz']:g}/s){cap}; {c['max_fps_ratio']:.3f}x bare pyzmq\n"
+              if best else f"{case:8s} max sustained: none (the lowest rate failed)\n")
+    print(f"target = paced source rate; pub/s = frames the engine published per second; recv/s = "
+          f"messages the receiver process got per second;\nstale = samples the newest-wins mailbox "
+          f"replaced unread; deliv / gaps = received / missing seqs of the published frames;\n"
+          f"latency = receiver wall clock after decode - t_capture_ns; p99 1st->last = latency p99 of "
+          f"the first and last {results['latency_window_s']:g} s;\noverhead = engine 'frame' stage - "
+          f"'render' stage, paired per frame. Sustained = published >= {MIN_PUBLISHED_FRACTION:.0%} of "
+          f"target, delivered >= {MIN_DELIVERED_FRACTION:.0%},\nlast-window latency p99 <= "
+          f"{MAX_LATENCY_GROWTH:g}x first-window p99.\n")
+    cc = results["component_costs_us"]
+    print("per-call cost in-process (us): " + ", ".join(f"{k[:-3]} {v:.1f}" for k, v in cc.items()))
+    print("\ngoals")
     for g in results["goals"]:
         print(f"  [{'PASS' if g['passed'] else 'FAIL'}] {g['case']:8s} {g['goal']}: {g['detail']}")
     print()
@@ -495,35 +672,41 @@ def print_table(results: dict) -> None:
 def evaluate_goals(results: dict) -> list[dict]:
     goals = []
     for case, c in results["cases"].items():
-        paced = [r for r in c["runs"] if r["run"].startswith("paced")]
-        worst = max(r["overhead_ms"]["p99"] for r in paced)
-        detail = ", ".join(f"{r['rate_hz']:g} fps: p99 {r['overhead_ms']['p99']:.3f} ms" for r in paced)
-        goals.append({"case": case, "goal": f"framework overhead p99 <= {OVERHEAD_GOAL_MS:g} ms "
-                      "at the paced rates", "value_ms": worst, "passed": bool(worst <= OVERHEAD_GOAL_MS),
+        at = [r for r in c["runs"] if r["rate_hz"] in OVERHEAD_GOAL_RATES]
+        sustained = [r for r in c["runs"] if r["sustained"]]
+        worst = max((r["overhead_ms"]["p99"] for r in at), default=float("nan"))
+        detail = ", ".join(f"{r['rate_hz']:g} fps: p99 {r['overhead_ms']['p99']:.3f} ms" for r in at)
+        if sustained:
+            w = max(sustained, key=lambda r: r["overhead_ms"]["p99"])
+            detail += (f" (worst over all sustained rates: {w['overhead_ms']['p99']:.3f} ms "
+                       f"at {w['rate_hz']:g} fps)")
+        goals.append({"case": case, "goal": f"framework overhead p99 <= {OVERHEAD_GOAL_MS:g} ms at "
+                      + " and ".join(f"{r:g}" for r in OVERHEAD_GOAL_RATES) + " fps",
+                      "value_ms": worst,
+                      "passed": bool(len(at) == len(OVERHEAD_GOAL_RATES) and worst <= OVERHEAD_GOAL_MS),
                       "detail": detail})
         ratio = c["max_fps_ratio"]
-        goals.append({"case": case, "goal": f"throughput >= {THROUGHPUT_GOAL_RATIO:g}x bare pyzmq",
+        goals.append({"case": case, "goal": f"max sustained fps >= {THROUGHPUT_GOAL_RATIO:g}x bare pyzmq",
                       "value": ratio, "passed": bool(ratio >= THROUGHPUT_GOAL_RATIO),
-                      "detail": f"max sustained {c['max_fps']:.1f} fps / bare {c['bare']['rate_msg_s']:.1f} "
-                                f"msg/s = {ratio:.3f}x"})
+                      "detail": f"{c['max_fps']:.1f} fps / {c['bare']['rate_msg_s']:.1f} msg/s "
+                                f"= {ratio:.3f}x"})
     return goals
-
-
-def is_sustained(run: dict, rate_hz: float) -> bool:
-    """Published at >= 95% of the target rate and >= 99% of it delivered."""
-    return run["engine_fps"] >= 0.95 * rate_hz and run["delivered_fraction"] >= 0.99
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=3.0, help="length of each measurement (default 3)")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 0.5 s per measurement")
+    ap.add_argument("--seconds", type=float, default=3.0, help="length of each run (default 3)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1.2 s per run, a coarser ladder, one bisection step")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "loop_overhead.json",
                     help="where to write the JSON results")
     args = ap.parse_args(argv)
-    seconds = 0.5 if args.quick else args.seconds
+    seconds = 1.2 if args.quick else args.seconds
     if not seconds > 0:
         ap.error("--seconds must be positive")
+    rates = QUICK_SEARCH_RATES if args.quick else SEARCH_RATES
+    refine_steps = QUICK_REFINE_STEPS if args.quick else REFINE_STEPS
+    window_s = min(LATENCY_WINDOW_S, seconds / 3)
 
     # spawn, not fork: the parent holds zmq contexts and threads, which must not be forked.
     mpc = mp.get_context("spawn")
@@ -533,28 +716,27 @@ def main(argv=None) -> int:
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "seconds_per_measurement": seconds,
+        "latency_window_s": window_s,
+        "criteria": {"min_published_fraction": MIN_PUBLISHED_FRACTION,
+                     "min_delivered_fraction": MIN_DELIVERED_FRACTION,
+                     "max_latency_p99_growth": MAX_LATENCY_GROWTH,
+                     "ladder_rates": list(rates), "refine_steps": refine_steps,
+                     "source_max_burst": MAX_BURST},
+        "component_costs_us": component_costs(),
         "cases": {},
     }
     for case in ("params", "rgba512"):
-        runs = []
-        for rate in PACED_RATES:
-            print(f"{case}: paced {rate:g}/s ...", flush=True)
-            runs.append(run_facecast(mpc, case=case, rate_hz=rate, seconds=seconds))
-        best = None
-        for rate in SEARCH_RATES:
-            print(f"{case}: sustained? {rate:g}/s ...", flush=True)
-            run = run_facecast(mpc, case=case, rate_hz=rate, seconds=seconds)
-            run["run"] = f"search {rate:g}"
-            run["sustained"] = is_sustained(run, rate)
-            runs.append(run)
-            if not run["sustained"]:
-                break
-            best = run
+        found = search(mpc, case=case, rates=rates, refine_steps=refine_steps, seconds=seconds,
+                       window_s=window_s)
         print(f"{case}: bare pyzmq ...", flush=True)
         bare = run_bare(mpc, case=case, seconds=seconds)
+        best = found["best"]
         max_fps = best["received_fps"] if best else 0.0
         results["cases"][case] = {
-            "runs": runs, "bare": bare, "max_fps": max_fps,
+            "runs": found["runs"], "bare": bare, "max_fps": max_fps,
+            "max_run": {"rate_hz": best["rate_hz"], "publish_fps": best["publish_fps"],
+                        "received_fps": best["received_fps"]} if best else None,
+            "capped": found["capped"], "first_failing_rate": found["first_failing_rate"],
             "max_fps_ratio": max_fps / bare["rate_msg_s"] if bare["rate_msg_s"] else 0.0,
         }
     results["goals"] = evaluate_goals(results)
