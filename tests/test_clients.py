@@ -138,6 +138,26 @@ def test_receives_frames_with_checksums_and_sequence(client, endpoint):
     assert {"event": "connected"} in events and events[-1]["event"] == "done"
 
 
+def test_jpeg_frames(client, endpoint):
+    """--jpeg: the C# core decodes JPEG on its worker thread into rgb8 (the Unreal component uses
+    the engine's ImageWrapper instead, so the C++ core hands the JPEG bytes on as they are)."""
+    proc = subprocess.Popen(FACECAST + ["run", "--source", "demo", "--renderer", "testpattern", "--jpeg", "90",
+                                        "--fps", "30", "--publish", endpoint, "--duration", "20"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout.readline().startswith("facecast:")
+    try:
+        events = ClientRun(client, endpoint, "--count", "10", "--timeout", "10").finish(60)
+    finally:
+        stop_engine(proc)
+    frames = [e for e in events if e["event"] == "frame"]
+    assert len(frames) == 10
+    if "rgb_at_4_4" in frames[0]:  # decoded
+        assert all(f["format"] == "rgb8" and (f["width"], f["height"], f["stride"]) == (512, 512, 1536) for f in frames)
+        assert all(max(abs(a - b) for a, b in zip(f["rgb_at_4_4"], (230, 40, 40))) <= 12 for f in frames)
+    else:
+        assert all(f["format"] == "jpeg" and f["payload_bytes"] > 1000 for f in frames)
+
+
 def test_survives_engine_restart(client, endpoint):
     engine, _ = start_engine(endpoint)
     run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "20")

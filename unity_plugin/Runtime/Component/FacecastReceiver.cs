@@ -128,28 +128,20 @@ namespace Facecast
 
         void UploadPicture(FacecastMessage msg)
         {
-            if (msg.Format == PixelFormat.Jpeg)
+            // JPEG payloads arrive here already decoded to rgb8 by FacecastClient's worker thread.
+            var format = msg.Format == PixelFormat.Rgb8 ? TextureFormat.RGB24
+                       : msg.Format == PixelFormat.Bgra8 ? TextureFormat.BGRA32 : TextureFormat.RGBA32;
+            if (_texture == null || _texture.width != msg.Width || _texture.height != msg.Height || _texture.format != format)
             {
-                // Unity offers no thread-safe JPEG decoder; raw formats avoid this main-thread cost.
-                if (_texture == null) _texture = new Texture2D(2, 2, TextureFormat.RGB24, false);
-                _texture.LoadImage(msg.Payload, false);
+                if (_texture != null) Destroy(_texture);
+                _texture = new Texture2D(msg.Width, msg.Height, format, false) { name = "facecast", wrapMode = TextureWrapMode.Clamp };
             }
+            var bpp = format == TextureFormat.RGB24 ? 3 : 4;
+            if (msg.Stride == msg.Width * bpp)
+                _texture.LoadRawTextureData(msg.Payload);
             else
-            {
-                var format = msg.Format == PixelFormat.Rgb8 ? TextureFormat.RGB24
-                           : msg.Format == PixelFormat.Bgra8 ? TextureFormat.BGRA32 : TextureFormat.RGBA32;
-                if (_texture == null || _texture.width != msg.Width || _texture.height != msg.Height || _texture.format != format)
-                {
-                    if (_texture != null) Destroy(_texture);
-                    _texture = new Texture2D(msg.Width, msg.Height, format, false) { name = "facecast", wrapMode = TextureWrapMode.Clamp };
-                }
-                var bpp = format == TextureFormat.RGB24 ? 3 : 4;
-                if (msg.Stride == msg.Width * bpp)
-                    _texture.LoadRawTextureData(msg.Payload);
-                else
-                    _texture.LoadRawTextureData(Unpad(msg.Payload, msg.Width * bpp, msg.Stride, msg.Height));
-                _texture.Apply(false);
-            }
+                _texture.LoadRawTextureData(Unpad(msg.Payload, msg.Width * bpp, msg.Stride, msg.Height));
+            _texture.Apply(false);
 
             if (_targetTexture != null) Graphics.Blit(_texture, _targetTexture, textureScale, textureOffset);
             if (_targetRenderer != null)

@@ -82,6 +82,30 @@ namespace Facecast.Internal
             return message != null;
         }
 
+        // JPEG payloads are decoded here, on the worker thread, into RGB24 rows (top-down).
+        static string DecodeJpeg(ref FacecastMessage msg)
+        {
+            try
+            {
+                int width, height;
+                var rgb = JpegDecoder.DecodeRgb(msg.Payload, out width, out height);
+                if (width != msg.Width || height != msg.Height)
+                {
+                    msg = null;
+                    return "bad-jpeg";
+                }
+                msg.Payload = rgb;
+                msg.Format = PixelFormat.Rgb8;
+                msg.Stride = width * 3;
+                return null;
+            }
+            catch (JpegException)
+            {
+                msg = null;
+                return "bad-jpeg";
+            }
+        }
+
         void Run()
         {
             var backoff = BackoffMinMs;
@@ -120,6 +144,7 @@ namespace Facecast.Internal
             FacecastMessage msg = null;
             if (parts.Count != 3) reason = "frame-count";
             else BridgeProtocol.TryDecode(parts[0], parts[1], parts[2], out msg, out reason, out versionError);
+            if (msg != null && msg.Format == PixelFormat.Jpeg) reason = DecodeJpeg(ref msg);
             lock (_lock)
             {
                 if (msg != null)

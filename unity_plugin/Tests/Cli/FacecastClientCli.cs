@@ -21,6 +21,16 @@ static class FacecastClientCli
         return s.Replace("\\", "\\\\").Replace("\"", "\\\"");
     }
 
+    // ,"rgb_at_4_4":[r,g,b] for pictures (the test pattern's top-left marker is red).
+    static string PixelAt(FacecastMessage msg, int x, int y)
+    {
+        if (msg.Payload.Length == 0 || msg.Width <= x || msg.Height <= y) return "";
+        var bpp = msg.Format == PixelFormat.Rgb8 ? 3 : 4;
+        var o = y * msg.Stride + x * bpp;
+        var bgr = msg.Format == PixelFormat.Bgra8;
+        return ",\"rgb_at_4_4\":[" + msg.Payload[bgr ? o + 2 : o] + "," + msg.Payload[o + 1] + "," + msg.Payload[bgr ? o : o + 2] + "]";
+    }
+
     static int Main(string[] args)
     {
         var endpoint = "tcp://127.0.0.1:5570";
@@ -90,7 +100,8 @@ static class FacecastClientCli
                     "{{\"event\":\"frame\",\"seq\":{0},\"topic\":\"{1}\",\"width\":{2},\"height\":{3},\"stride\":{4}," +
                     "\"format\":\"{5}\",\"crc_ok\":{6},\"latency_ms\":{7:F3},\"payload_bytes\":{8},\"arkit_sum\":{9:F4}",
                     msg.Seq, msg.Topic, msg.Width, msg.Height, msg.Stride, msg.Format.ToString().ToLowerInvariant(),
-                    msg.CrcOk == true ? "true" : "null", (wallNs - msg.TCaptureNs) / 1e6, msg.Payload.Length, sum) + "}");
+                    msg.CrcOk == true ? "true" : "null", (wallNs - msg.TCaptureNs) / 1e6, msg.Payload.Length, sum) +
+                    PixelAt(msg, 4, 4) + "}");
                 frames++;
                 idle.Restart();
                 continue;

@@ -9,7 +9,7 @@ public class FacecastBridge : ModuleRules
 		CppStandard = CppStandardVersion.Cpp17;
 
 		PublicDependencyModuleNames.AddRange(new string[] { "Core", "CoreUObject", "Engine" });
-		PrivateDependencyModuleNames.AddRange(new string[] { "RenderCore", "RHI", "LiveLinkInterface" });
+		PrivateDependencyModuleNames.AddRange(new string[] { "RenderCore", "RHI", "LiveLinkInterface", "ImageWrapper" });
 
 		// The transport (Private/Transport) is plain C++17 over BSD sockets / Winsock.
 		if (Target.Platform == UnrealTargetPlatform.Win64)

@@ -5,6 +5,9 @@
 #include "FacecastZmtpClient.h"
 #include "ILiveLinkClient.h"
 #include "Features/IModularFeatures.h"
+#include "IImageWrapper.h"
+#include "IImageWrapperModule.h"
+#include "Modules/ModuleManager.h"
 #include "Misc/DateTime.h"
 #include "RenderingThread.h"
 
@@ -94,6 +97,19 @@ void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickT
 			}
 		}
 		UploadPicture(Picture);
+	}
+	else if (Frame.format == facecast::PixelFormat::Jpeg && !Frame.payload.empty())
+	{
+		IImageWrapperModule& Wrappers = FModuleManager::LoadModuleChecked<IImageWrapperModule>(TEXT("ImageWrapper"));
+		TSharedPtr<IImageWrapper> Jpeg = Wrappers.CreateImageWrapper(EImageFormat::JPEG);
+		FFacecastPicture Picture;
+		if (Jpeg.IsValid() && Jpeg->SetCompressed(Frame.payload.data(), int64(Frame.payload.size())) &&
+		    Jpeg->GetRaw(ERGBFormat::BGRA, 8, Picture.Bgra))
+		{
+			Picture.Width = uint32(Jpeg->GetWidth());
+			Picture.Height = uint32(Jpeg->GetHeight());
+			UploadPicture(Picture);
+		}
 	}
 	OnFrame.Broadcast(this);
 }
