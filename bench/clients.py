@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = {
-    "C# (Mono)": (ROOT / "unity_plugin/Tests/Cli/build.sh", ["mono"], "facecast_client_cli.exe"),
+    "C# (Mono)": (ROOT / "unity_plugin/Tests/Cli~/build.sh", ["mono"], "facecast_client_cli.exe"),
     "C++": (ROOT / "unreal_plugin/FacecastBridge/Tools/build.sh", [], "facecast_client_cli"),
 }
 GOAL_P99_MS = 5.0

@@ -23,7 +23,7 @@ from facecast.engine.types import FaceSample, Frame, PixelFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = {
-    "csharp": (ROOT / "unity_plugin/Tests/Cli/build.sh", "mcs", ["mono"], "facecast_client_cli.exe"),
+    "csharp": (ROOT / "unity_plugin/Tests/Cli~/build.sh", "mcs", ["mono"], "facecast_client_cli.exe"),
     "cpp": (ROOT / "unreal_plugin/FacecastBridge/Tools/build.sh", "g++", [], "facecast_client_cli"),
 }
 FACECAST = [sys.executable, "-m", "facecast.engine.cli"]

@@ -22,3 +22,14 @@ def test_layout():
     for item in ("pyproject.toml", "README.md", "Makefile", "engine", "bridge", "calibration",
                  "unity_plugin", "unreal_plugin", "tests", "bench", ".ci/run", "bridge/PROTOCOL.md"):
         assert (ROOT / item).exists(), item
+
+
+def test_unity_package_has_meta_files():
+    """Unity ignores assets without .meta files in a git-installed (immutable) package."""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, str(ROOT / "unity_plugin/Tools~/make_meta.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    guids = [p.read_text().split("guid: ")[1].split()[0] for p in (ROOT / "unity_plugin").rglob("*.meta")]
+    assert len(guids) == len(set(guids)) > 20
