@@ -240,3 +240,66 @@ def test_reports_newer_major_version(client, endpoint):
         assert not any(e["event"] == "frame" for e in events)
     finally:
         pub.close(0)
+
+
+def mutated_messages(count, seed=7):
+    """Valid messages with flipped bytes, truncations, odd frame counts and wrong-typed values."""
+    import random
+    rng = random.Random(seed)
+    base = valid_message(1)
+    header = msgpack.unpackb(base[1], raw=False)
+    odd_values = [None, True, -1, 2**64 - 1, 1.5, float("nan"), "x" * 300, b"\x00" * 999, [1, [2, [3]]],
+                  {"a": {"b": 1}}, msgpack.ExtType(5, b"abc")]
+    out = []
+    for _ in range(count):
+        kind = rng.randrange(5)
+        if kind == 0:
+            h = bytearray(base[1])
+            for _ in range(rng.randint(1, 8)):
+                h[rng.randrange(len(h))] = rng.randrange(256)
+            out.append([base[0], bytes(h), base[2]])
+        elif kind == 1:
+            out.append([base[0], base[1][: rng.randrange(len(base[1]))], base[2]])
+        elif kind == 2:
+            out.append([base[0], base[1], base[2][: rng.randrange(len(base[2]) + 1)]])
+        elif kind == 3:
+            h = dict(header)
+            h[rng.choice(sorted(h))] = rng.choice(odd_values)
+            out.append([base[0], msgpack.packb(h, use_bin_type=True), base[2]])
+        else:
+            out.append([base[0]] * rng.randint(1, 5))
+    return out
+
+
+def test_survives_fuzzed_messages(client, endpoint):
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(e["event"] == "frame" for _, e in run.all):
+            pub.send_multipart(valid_message(0))
+            try:
+                run.next(0.02)
+            except queue.Empty:
+                pass
+        for i, parts in enumerate(mutated_messages(2000)):
+            pub.send_multipart(parts)
+            if i % 50 == 0:
+                time.sleep(0.005)  # stay under the high-water mark so the client sees them all
+        t_end = time.monotonic() + 10
+        seq = 1000
+        while time.monotonic() < t_end and not any(e["event"] == "frame" and e["seq"] >= 1000 for _, e in run.all):
+            pub.send_multipart(valid_message(seq))
+            seq += 1
+            try:
+                run.next(0.02)
+            except queue.Empty:
+                pass
+        assert run.proc.poll() is None, "the client died"
+        events = [e for _, e in run.all]
+        assert any(e["event"] == "frame" and e["seq"] >= 1000 for e in events)
+        assert len({e["reason"] for e in events if e["event"] == "rejected"}) >= 3
+    finally:
+        run.proc.terminate()
+        run.finish(10)
+        pub.close(0)
