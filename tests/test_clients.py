@@ -55,6 +55,22 @@ def test_client_arkit_names_match_the_core_types(path):
     assert tuple(names[-52:]) == ARKIT_NAMES
 
 
+def test_cpp_core_compiles_for_windows(tmp_path):
+    """The Unreal plugin's transport has a Winsock branch: compile it with MinGW-w64."""
+    compiler = shutil.which("x86_64-w64-mingw32-g++-posix")
+    if compiler is None:
+        pytest.fail("MinGW-w64 is not installed; run 'make sysdeps' (Debian: g++-mingw-w64-x86-64-posix)")
+    src = ROOT / "unreal_plugin/FacecastBridge/Source/FacecastBridge"
+    result = subprocess.run([compiler, "-std=c++17", "-O1", "-Wall", "-Wextra", f"-I{src / 'Public'}",
+                             str(src / "Private/Transport/FacecastProtocol.cpp"),
+                             str(src / "Private/Transport/FacecastZmtpClient.cpp"),
+                             str(ROOT / "unreal_plugin/FacecastBridge/Tools/facecast_client_cli.cpp"),
+                             "-o", str(tmp_path / "facecast_client_cli.exe"), "-lws2_32"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    assert (tmp_path / "facecast_client_cli.exe").read_bytes()[:2] == b"MZ"
+
+
 class ClientRun:
     """A running client harness whose JSON lines are collected with arrival times."""
 
