@@ -48,36 +48,60 @@ namespace Facecast.Internal
         {
             readonly byte[] _d;
             public int Pos;
-            int _bits, _count;
+            uint _buf;
+            int _count;
             public BitReader(byte[] d, int pos) { _d = d; Pos = pos; }
+
+            void Fill()
+            {
+                while (_count <= 24)
+                {
+                    uint b = 0;
+                    if (Pos < _d.Length)
+                    {
+                        b = _d[Pos];
+                        if (b == 0xFF)
+                        {
+                            var next = Pos + 1 < _d.Length ? _d[Pos + 1] : 0;
+                            if (next == 0) Pos += 2;
+                            else b = 0; // a marker: feed zeros, leave Pos on it
+                        }
+                        else Pos++;
+                    }
+                    else if (_count == 0) throw new JpegException("truncated scan");
+                    _buf |= b << (24 - _count);
+                    _count += 8;
+                }
+            }
+
+            public int Peek(int n)
+            {
+                if (_count < n) Fill();
+                return (int)(_buf >> (32 - n));
+            }
+
+            public void Skip(int n)
+            {
+                _buf <<= n;
+                _count -= n;
+            }
 
             public int Bit()
             {
-                if (_count == 0)
-                {
-                    if (Pos >= _d.Length) throw new JpegException("truncated scan");
-                    var b = _d[Pos++];
-                    if (b == 0xFF)
-                    {
-                        var next = Pos < _d.Length ? _d[Pos] : 0;
-                        if (next == 0) Pos++;
-                        else throw new JpegException("marker inside entropy data");
-                    }
-                    _bits = b;
-                    _count = 8;
-                }
-                _count--;
-                return (_bits >> _count) & 1;
+                var v = Peek(1);
+                Skip(1);
+                return v;
             }
 
             public int Bits(int n)
             {
-                var v = 0;
-                for (var i = 0; i < n; i++) v = (v << 1) | Bit();
+                if (n == 0) return 0;
+                var v = Peek(n);
+                Skip(n);
                 return v;
             }
 
-            public void Reset() { _count = 0; }
+            public void Reset() { _buf = 0; _count = 0; }
         }
 
         /// <summary>Decodes a baseline JPEG to tightly packed RGB24 rows, top row first.</summary>
@@ -226,7 +250,8 @@ namespace Facecast.Internal
                     if (restart > 0 && mcus > 0 && mcus % restart == 0)
                     {
                         r.Reset();
-                        if (r.Pos + 1 < data.Length && data[r.Pos] == 0xFF && data[r.Pos + 1] >= 0xD0 && data[r.Pos + 1] <= 0xD7) r.Pos += 2;
+                        while (r.Pos + 1 < data.Length && !(data[r.Pos] == 0xFF && data[r.Pos + 1] >= 0xD0 && data[r.Pos + 1] <= 0xD7)) r.Pos++;
+                        r.Pos += 2;
                         foreach (var c in comps) c.Pred = 0;
                     }
                     mcus++;
@@ -272,20 +297,36 @@ namespace Facecast.Internal
         // Separable float IDCT of an 8x8 block, written into a component plane at (x0, y0).
         static void Idct(float[] block, float[] tmp, byte[] plane, int planeW, int x0, int y0)
         {
+            var dcOnly = true;
+            for (var i = 1; i < 64 && dcOnly; i++) dcOnly = block[i] == 0;
+            if (dcOnly)
+            {
+                var v = (int)Math.Round(block[0] / 8 + 128);
+                var b = (byte)(v < 0 ? 0 : v > 255 ? 255 : v);
+                for (var y = 0; y < 8; y++)
+                    for (var x = 0; x < 8; x++) plane[(y0 + y) * planeW + x0 + x] = b;
+                return;
+            }
             for (var y = 0; y < 8; y++)
+            {
+                var row = y * 8;
+                var zero = true;
+                for (var u = 0; u < 8 && zero; u++) zero = block[row + u] == 0;
                 for (var x = 0; x < 8; x++)
                 {
+                    if (zero) { tmp[row + x] = 0; continue; }
                     float s = 0;
-                    for (var u = 0; u < 8; u++) s += IdctCos[x * 8 + u] * block[y * 8 + u];
-                    tmp[y * 8 + x] = s / 2;
+                    for (var u = 0; u < 8; u++) s += IdctCos[x * 8 + u] * block[row + u];
+                    tmp[row + x] = s * 0.5f;
                 }
+            }
             for (var x = 0; x < 8; x++)
                 for (var y = 0; y < 8; y++)
                 {
                     float s = 0;
                     for (var v = 0; v < 8; v++) s += IdctCos[y * 8 + v] * tmp[v * 8 + x];
-                    var value = (int)Math.Round(s / 2 + 128);
-                    plane[(y0 + y) * planeW + x0 + x] = (byte)(value < 0 ? 0 : value > 255 ? 255 : value);
+                    var value = s * 0.5f + 128.5f;
+                    plane[(y0 + y) * planeW + x0 + x] = (byte)(value <= 0 ? 0 : value >= 255 ? 255 : (int)value);
                 }
         }
 
