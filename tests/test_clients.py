@@ -319,3 +319,34 @@ def test_survives_fuzzed_messages(client, endpoint):
         run.proc.terminate()
         run.finish(10)
         pub.close(0)
+
+
+@pytest.mark.parametrize("name,options,max_mean_diff", [
+    ("444", dict(quality=90, subsampling=0), 0.2),
+    ("420", dict(quality=85), 1.0),          # nearest chroma upsampling vs Pillow's smooth one
+    ("restart", dict(quality=90, restart_marker_blocks=7), 1.0),
+    ("odd-size", dict(quality=75), 1.0),
+    ("gray", dict(quality=80), 0.2),
+])
+def test_csharp_jpeg_decoder_matches_pillow(tmp_path_factory, name, options, max_mean_diff):
+    from PIL import Image
+    from skimage import data
+
+    if shutil.which("mcs") is None:
+        pytest.fail("mcs is not installed; run 'make sysdeps'")
+    out = tmp_path_factory.getbasetemp() / "jpeg_cli"
+    if not (out / "jpeg_decode_cli.exe").exists():
+        subprocess.run(["bash", str(CLIENTS["csharp"][0]), str(out)], check=True, capture_output=True)
+    image = data.camera() if name == "gray" else data.astronaut()
+    if name == "odd-size":
+        image = image[:301, :257]
+    path = tmp_path_factory.mktemp("jpeg") / f"{name}.jpg"
+    Image.fromarray(image).save(path, **options)
+    raw = path.with_suffix(".rgb")
+    result = subprocess.run(["mono", str(out / "jpeg_decode_cli.exe"), str(path), str(raw)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert result.stdout.split() == [str(expected.shape[1]), str(expected.shape[0])]
+    got = np.frombuffer(raw.read_bytes(), np.uint8).reshape(expected.shape).astype(int)
+    assert np.abs(got - expected).mean() <= max_mean_diff
