@@ -2,7 +2,6 @@
 against the real publisher: frames, checksums, sequence numbers, restarts, garbage, versions."""
 
 import json
-import os
 import queue
 import shutil
 import signal
@@ -17,7 +16,6 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import free_port
 from facecast.bridge.protocol import encode_picture
 from facecast.engine.types import FaceSample, Frame, PixelFormat
 

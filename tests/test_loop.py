@@ -2,7 +2,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from conftest import ListPublisher, RateSource, wait_until
 from facecast.bridge.publisher import Publisher

@@ -4,7 +4,6 @@ import hashlib
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
