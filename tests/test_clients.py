@@ -101,6 +101,18 @@ class ClientRun:
                 return t, event
         raise AssertionError(f"no matching event; last events: {[e for _, e in self.all[-5:]]}")
 
+    def feed_until(self, send, predicate, timeout_s=10.0):
+        """Call ``send(i)`` (i = 0, 1, ...) every ~20 ms until an event matches ``predicate``."""
+        deadline = time.monotonic() + timeout_s
+        i = 0
+        while time.monotonic() < deadline and not any(predicate(e) for _, e in self.all):
+            send(i)
+            i += 1
+            try:
+                self.next(0.02)
+            except queue.Empty:
+                pass
+
     def finish(self, timeout_s=20.0):
         try:
             self.proc.wait(timeout_s)
@@ -210,18 +222,13 @@ def test_ignores_garbage(client, endpoint):
     pub = raw_publisher(endpoint)
     run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
     try:
-        deadline = time.monotonic() + 10
-        seq = 0
-        while time.monotonic() < deadline and not any(e["event"] == "frame" and e["seq"] > 5 for _, e in run.all):
+        def send(seq):
             pub.send_multipart([b"facecast.frame", b"\xc1junk", b""])
             pub.send_multipart([b"facecast.frame", msgpack.packb({"v": 1, "v_minor": 0}), b""])
             pub.send_multipart([b"facecast.frame"])
             pub.send_multipart(valid_message(seq))
-            seq += 1
-            try:
-                run.next(0.02)
-            except queue.Empty:
-                pass
+
+        run.feed_until(send, lambda e: e["event"] == "frame" and e["seq"] > 5)
         events = [e for _, e in run.all]
         assert any(e["event"] == "rejected" for e in events), events[:10]
         frames = [e for e in events if e["event"] == "frame"]
@@ -236,13 +243,8 @@ def test_reports_newer_major_version(client, endpoint):
     pub = raw_publisher(endpoint)
     run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(e["event"] == "version_error" for _, e in run.all):
-            pub.send_multipart(valid_message(1, major=2))
-            try:
-                run.next(0.02)
-            except queue.Empty:
-                pass
+        run.feed_until(lambda _: pub.send_multipart(valid_message(1, major=2)),
+                       lambda e: e["event"] == "version_error")
         for _ in range(20):  # keep sending: reported once, not per message
             pub.send_multipart(valid_message(1, major=2))
         time.sleep(0.3)
@@ -289,26 +291,13 @@ def test_survives_fuzzed_messages(client, endpoint):
     pub = raw_publisher(endpoint)
     run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(e["event"] == "frame" for _, e in run.all):
-            pub.send_multipart(valid_message(0))
-            try:
-                run.next(0.02)
-            except queue.Empty:
-                pass
+        run.feed_until(lambda _: pub.send_multipart(valid_message(0)), lambda e: e["event"] == "frame")
         for i, parts in enumerate(mutated_messages(2000)):
             pub.send_multipart(parts)
             if i % 50 == 0:
                 time.sleep(0.005)  # stay under the high-water mark so the client sees them all
-        t_end = time.monotonic() + 10
-        seq = 1000
-        while time.monotonic() < t_end and not any(e["event"] == "frame" and e["seq"] >= 1000 for _, e in run.all):
-            pub.send_multipart(valid_message(seq))
-            seq += 1
-            try:
-                run.next(0.02)
-            except queue.Empty:
-                pass
+        run.feed_until(lambda i: pub.send_multipart(valid_message(1000 + i)),
+                       lambda e: e["event"] == "frame" and e["seq"] >= 1000)
         assert run.proc.poll() is None, "the client died"
         events = [e for _, e in run.all]
         assert any(e["event"] == "frame" and e["seq"] >= 1000 for e in events)
