@@ -228,10 +228,13 @@ def test_ignores_garbage(client, endpoint):
             pub.send_multipart([b"facecast.frame"])
             pub.send_multipart(valid_message(seq))
 
-        run.feed_until(send, lambda e: e["event"] == "frame" and e["seq"] > 5)
-        events = [e for _, e in run.all]
-        assert any(e["event"] == "rejected" for e in events), events[:10]
-        frames = [e for e in events if e["event"] == "frame"]
+        run.feed_until(send, lambda e: e["event"] == "rejected")
+        assert any(e["event"] == "rejected" for _, e in run.all), [e for _, e in run.all][:10]
+        rejected_at = len(run.all)
+        # ... and it keeps receiving valid frames after the garbage.
+        run.feed_until(lambda i: send(1000 + i), lambda e: e["event"] == "frame" and e["seq"] >= 1000)
+        assert any(e["event"] == "frame" for _, e in run.all[rejected_at:])
+        frames = [e for _, e in run.all if e["event"] == "frame"]
         assert frames and all(f["width"] == 8 and f["crc_ok"] is True for f in frames)
     finally:
         run.proc.terminate()
