@@ -1,8 +1,11 @@
-"""Network sources: golden packets over real loopback UDP, through the real loop and publisher."""
+"""Network sources: golden packets parsed, and sent over real loopback UDP to the real
+runners inside the real Engine, checked on the published parameter feed."""
 
 import json
 import logging
+import math
 import socket
+import struct
 import threading
 import time
 
@@ -17,182 +20,39 @@ from facecast.bridge.publisher import Publisher
 from facecast.bridge.receiver import Receiver
 from facecast.engine.loop import Engine, LoopConfig
 from facecast.engine.retarget import Retargeter
-from facecast.engine.sources import SourceError, open_source
+from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.sources.base import Rejection
 from facecast.engine.sources.ifacialmocap import HANDSHAKE, IFacialMocapSource, parse_ifacialmocap
 from facecast.engine.sources.livelink import LiveLinkSource, encode_livelink, parse_livelink
-from facecast.engine.sources.vmc import VmcSource, VmcState, parse_vmc, quaternion_to_yaw_pitch_roll
+from facecast.engine.sources.udp import MAX_DATAGRAM_BYTES
+from facecast.engine.sources.vmc import (VRM1_ALIASES, VRM_PRESETS, VmcSource, VmcState, parse_vmc,
+                                         quaternion_to_yaw_pitch_roll)
 from facecast.engine.sources.vts import VtsSource, parse_vts
-from facecast.engine.types import arkit_index
+from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
 JAW, BLINK_L, SMILE_R = arkit_index("JawOpen"), arkit_index("EyeBlinkLeft"), arkit_index("MouthSmileRight")
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Session:
-    """A source running in the real Engine with a real Publisher; a params receiver."""
-
-    def __init__(self, source):
-        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
-        self.source = source
-        self.rx = Receiver(self.endpoint, topics=(TOPIC_PARAMS,))
-        self.engine = Engine(source=source, retargeter=Retargeter(), renderer=None,
-                             publisher=Publisher(self.endpoint), config=LoopConfig(duration_s=20))
-        self.thread = threading.Thread(target=self.engine.run)
-        self.thread.start()
-        assert wait_until(lambda: getattr(source, "_sock", None) is not None, 5)
-        self.port = source.local_port
-
-    def send_until_received(self, send, predicate=lambda m: True, timeout_s=5.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            send()
-            msg = self.rx.recv(0.05)
-            if msg is not None and predicate(msg):
-                return msg
-        raise AssertionError("no matching message arrived")
-
-    def close(self):
-        self.engine.stop()
-        self.thread.join(5)
-        self.rx.close()
-        assert not self.thread.is_alive()
-
-
-def udp_sender():
-    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-
-
-# --------------------------------------------------------------------------- #
-# Live Link Face
+LOCAL = "127.0.0.1"
 
 
 def golden_weights():
-    w = np.zeros(52, np.float32)
+    """JawOpen 0.75, EyeBlinkLeft 1, MouthSmileRight 0.25: three different ARKit slots."""
+    w = np.zeros(NUM_ARKIT, np.float32)
     w[JAW], w[BLINK_L], w[SMILE_R] = 0.75, 1.0, 0.25
     return w
 
 
-def test_livelink_golden_packet_parses():
-    pkt = encode_livelink(weights=golden_weights(), head_rad=(0.1, -0.2, 0.05), eye_left_rad=(0.01, 0.02, 0),
-                          subject="Alice")
-    assert pkt[0] == 6 and len(pkt) == 1 + 4 + 13 + 4 + 5 + 16 + 1 + 61 * 4
-    name, s = parse_livelink(pkt, received_ns=5)
-    assert name == "Alice" and s.capture_wall_ns == 5
-    np.testing.assert_array_equal(s.weights, golden_weights())
-    np.testing.assert_allclose(s.head_rad, [0.1, -0.2, 0.05], atol=1e-6)
-
-
-def test_livelink_end_to_end_with_subject_filter_and_version_report(caplog):
-    session = Session(LiveLinkSource(host="127.0.0.1", port=0, subject="Alice"))
-    tx = udp_sender()
-    try:
-        addr = ("127.0.0.1", session.port)
-        other = encode_livelink(weights=np.full(52, 0.5), subject="Bob")
-        good = encode_livelink(weights=golden_weights(), head_rad=(0.1, -0.2, 0.05), subject="Alice")
-        newer = bytearray(good)
-        newer[0] = 7
-        with caplog.at_level(logging.WARNING):
-            def send():
-                tx.sendto(other, addr)
-                tx.sendto(bytes(newer), addr)
-                tx.sendto(b"\x06garbage", addr)
-                tx.sendto(good, addr)
-            msg = session.send_until_received(send)
-            for _ in range(5):
-                send()
-            time.sleep(0.2)
-        np.testing.assert_allclose(msg.arkit, golden_weights())
-        np.testing.assert_allclose(msg.head_rad, [0.1, -0.2, 0.05], atol=1e-6)
-        assert msg.source == "livelink"
-        rejected = session.source.rejections.as_dict()
-        assert rejected["other-subject"] >= 1 and rejected["bad-version"] >= 1 and rejected["bad-length"] >= 1
-        assert caplog.text.count("packet version 7") == 1  # reported once
-    finally:
-        tx.close()
-        session.close()
-
-
-def test_livelink_spec_and_port_in_use():
-    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    blocker.bind(("127.0.0.1", 0))
-    port = blocker.getsockname()[1]
-    try:
-        src = open_source(f"livelink:127.0.0.1:{port}")
-        with pytest.raises(SourceError, match="in use"):
-            src.open()
-        src.close()
-    finally:
-        blocker.close()
-    src = open_source("livelink:")
-    assert (src._host, src._port) == ("127.0.0.1", 11111)
-
-
-def test_runner_stops_promptly_and_survives_garbage():
-    src = LiveLinkSource(host="127.0.0.1", port=0)
-    src.open()
-    got = []
-    stop = threading.Event()
-    t = threading.Thread(target=src.run, args=(got.append, stop))
-    t.start()
-    tx = udp_sender()
-    for junk in (b"", b"\x00" * 3, b"\xff" * 20000, bytes(range(256))):
-        tx.sendto(junk, ("127.0.0.1", src.local_port))
-    tx.sendto(encode_livelink(weights=golden_weights()), ("127.0.0.1", src.local_port))
-    assert wait_until(lambda: len(got) == 1, 3)
-    t0 = time.monotonic()
-    stop.set()
-    t.join(2)
-    assert not t.is_alive() and time.monotonic() - t0 < 0.5
-    src.close()
-    src.close()
-    tx.close()
-    assert src.rejections.total() >= 3
-
-
-# --------------------------------------------------------------------------- #
-# iFacialMocap
-
-IFM_TEXT = ("mouthSmile_R-25|eyeBlink_L-100|jawOpen-75|hapihapi-0|"
+# Golden iFacialMocap text: Apple's raw names, 0..100, an unknown name, rotations in degrees.
+IFM_TEXT = ("mouthSmile_R-25|eyeBlink_L-100|jawOpen-75|notAnArkitShape-50|"
             "=head#-10.0,20.0,5.0,0.01,-0.02,0.3|rightEye#3.0,-2.0,0.0|leftEye#4.0,-1.0,0.0|")
 
 
-def test_ifacialmocap_golden_text():
-    s = parse_ifacialmocap(IFM_TEXT.encode(), received_ns=1)
-    np.testing.assert_allclose(s.weights, golden_weights(), atol=1e-6)
-    np.testing.assert_allclose(s.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-6)  # yaw=ry, pitch=rx
-    np.testing.assert_allclose(s.eye_left_rad, np.radians([-1.0, 4.0, 0.0]), atol=1e-6)
-    shuffled = "|".join(reversed(IFM_TEXT.split("|")))
-    np.testing.assert_allclose(parse_ifacialmocap(shuffled.encode(), received_ns=1).weights, s.weights)
-    assert isinstance(parse_ifacialmocap(b"jawOpen-abc|", received_ns=1), Rejection)
-    assert isinstance(parse_ifacialmocap(b"=head#1,2,3|", received_ns=1), Rejection)
-    assert isinstance(parse_ifacialmocap(b"\xff\xfe", received_ns=1), Rejection)
-
-
-def test_ifacialmocap_handshake_and_stream():
-    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    phone.bind(("127.0.0.1", 0))
-    phone.settimeout(3)
-    session = Session(IFacialMocapSource(phone_host="127.0.0.1", port=0, phone_port=phone.getsockname()[1]))
-    try:
-        hello, source_addr = phone.recvfrom(1024)
-        assert hello == HANDSHAKE
-        assert source_addr[1] == session.port  # sent from the port the data must come back to
-        msg = session.send_until_received(lambda: phone.sendto(IFM_TEXT.encode(), source_addr))
-        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
-        np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
-    finally:
-        session.close()
-        phone.close()
-
-
-# --------------------------------------------------------------------------- #
-# VMC
+def vts_doc(found=True):
+    """Golden VTube Studio tracking document."""
+    return {"Timestamp": 1700000000000, "Hotkey": -1, "FaceFound": found,
+            "Rotation": {"x": -10.0, "y": 20.0, "z": 5.0}, "Position": {"x": 0.1, "y": -0.2, "z": 0.3},
+            "EyeLeft": {"x": 1.0, "y": 2.0, "z": 0.0}, "EyeRight": {"x": 1.5, "y": 2.5, "z": 0.0},
+            "BlendShapes": [{"k": "JawOpen", "v": 0.75}, {"k": "eyeBlinkLeft", "v": 1.0},
+                            {"k": "mouthSmile_R", "v": 0.25}, {"k": "SomethingElse", "v": 0.9}]}
 
 
 def osc(address, *args):
@@ -202,93 +62,583 @@ def osc(address, *args):
     return b.build()
 
 
-def bundle(*messages):
+def bundle(*contents):
     b = OscBundleBuilder(IMMEDIATELY)
-    for m in messages:
-        b.add_content(m)
+    for c in contents:
+        b.add_content(c)
     return b.build().dgram
 
 
-def test_vmc_apply_semantics_and_presets():
-    state = VmcState()
-    assert parse_vmc(osc("/VMC/Ext/Blend/Val", "JawOpen", 0.75).dgram, state, received_ns=1) is None
-    assert parse_vmc(osc("/VMC/Ext/Blend/Val", "eyeBlink_L", 1.0).dgram, state, received_ns=1) is None
-    s = parse_vmc(osc("/VMC/Ext/Blend/Apply").dgram, state, received_ns=2)
-    assert s.weights[JAW] == 0.75 and s.weights[BLINK_L] == 1.0
-    s = parse_vmc(bundle(osc("/VMC/Ext/Blend/Val", "Joy", 1.0), osc("/VMC/Ext/Blend/Val", "BLINK_R", 0.5),
-                         osc("/VMC/Ext/Blend/Apply")), VmcState(), received_ns=3)
-    assert s.weights[arkit_index("MouthSmileLeft")] == pytest.approx(0.8)
-    assert s.weights[arkit_index("EyeBlinkRight")] == pytest.approx(0.5)
-    assert s.weights[BLINK_L] == 0
-    s = parse_vmc(bundle(osc("/VMC/Ext/Blend/Val", "A", 1.0), osc("/VMC/Ext/Blend/Val", "JawOpen", 0.9),
-                         osc("/VMC/Ext/Blend/Apply")), VmcState(), received_ns=3)
-    assert s.weights[JAW] == pytest.approx(0.9)  # max of preset (0.7) and the ARKit clip
-    assert isinstance(parse_vmc(osc("/VMC/Ext/Blend/Val", "A").dgram, VmcState(), received_ns=1), Rejection)
-    assert isinstance(parse_vmc(b"not osc", VmcState(), received_ns=1), Rejection)
+def golden_vmc():
+    return bundle(osc("/VMC/Ext/Blend/Val", "JawOpen", 0.75), osc("/VMC/Ext/Blend/Val", "mouthSmileRight", 0.25),
+                  osc("/VMC/Ext/Blend/Val", "eyeBlink_L", 1.0), osc("/VMC/Ext/OK", 1),
+                  osc("/VMC/Ext/Blend/Apply"))
 
 
-def test_vmc_head_bone():
-    half = np.sin(0.25)  # 0.5 rad about Unity's y axis
-    s = parse_vmc(bundle(osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 1.6, 0.0, 0.0, float(half), 0.0, float(np.cos(0.25))),
-                         osc("/VMC/Ext/Blend/Apply")), VmcState(), received_ns=1)
-    np.testing.assert_allclose(s.head_rad, [0.5, 0, 0], atol=1e-6)
-    np.testing.assert_allclose(quaternion_to_yaw_pitch_roll(np.sin(0.15), 0, 0, np.cos(0.15)), [0, 0.3, 0], atol=1e-6)
+# --------------------------------------------------------------------------- #
+# Harness: source -> Engine -> Publisher -> Receiver(params)
 
 
-def test_vmc_end_to_end():
-    session = Session(VmcSource(host="127.0.0.1", port=0))
-    tx = udp_sender()
+def local_port_of(source):
     try:
-        pkt = bundle(osc("/VMC/Ext/Blend/Val", "JawOpen", 0.75), osc("/VMC/Ext/Blend/Val", "mouthSmileRight", 0.25),
-                     osc("/VMC/Ext/Blend/Val", "EyeBlinkLeft", 1.0), osc("/VMC/Ext/OK", 1),
-                     osc("/VMC/Ext/Blend/Apply"))
-        msg = session.send_until_received(lambda: tx.sendto(pkt, ("127.0.0.1", session.port)))
-        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
-        assert msg.source == "vmc"
+        return source.local_port
+    except SourceError:
+        return None
+
+
+class Session:
+    """A source running in the real Engine with a real Publisher; a params receiver."""
+
+    def __init__(self, source):
+        self.endpoint = f"tcp://{LOCAL}:{free_port()}"
+        self.source = source
+        self.rx = Receiver(self.endpoint, topics=(TOPIC_PARAMS,))
+        self.engine = Engine(source=source, retargeter=Retargeter(), renderer=None,
+                             publisher=Publisher(self.endpoint), config=LoopConfig(duration_s=30))
+        self.thread = threading.Thread(target=self.engine.run)
+        self.thread.start()
+        assert wait_until(lambda: local_port_of(source) is not None, 5), "the source did not open"
+        self.port = source.local_port
+
+    def send_until_received(self, send, predicate=lambda m: True, timeout_s=5.0):
+        """Call ``send`` until a published message matches (the PUB/SUB join takes a moment)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            send()
+            msg = self.rx.recv(0.05)
+            while msg is not None:
+                if predicate(msg):
+                    return msg
+                msg = self.rx.recv(0)
+        raise AssertionError("no matching message arrived on the parameter feed")
+
+    def close(self):
+        self.engine.stop()
+        self.thread.join(5)
+        self.rx.close()
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def sender():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def phone():
+    """A UDP socket playing the phone: receives the handshake/request, sends data back."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((LOCAL, 0))
+    s.settimeout(3)
+    yield s
+    s.close()
+
+
+def drain(sock):
+    """Everything queued on ``sock`` right now."""
+    out = []
+    sock.setblocking(False)
+    try:
+        while True:
+            out.append(sock.recvfrom(65536))
+    except BlockingIOError:
+        pass
     finally:
-        tx.close()
+        sock.settimeout(3)
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Live Link Face
+
+
+def test_livelink_golden_packet_layout_and_round_trip():
+    pkt = encode_livelink(weights=golden_weights(), head_rad=(0.1, -0.2, 0.05), eye_left_rad=(0.01, 0.02, 0.0),
+                          eye_right_rad=(-0.01, 0.03, 0.0), subject="Alice", device_id="dev", frame=7)
+    assert pkt[0] == 6
+    assert pkt[1:5] == struct.pack(">i", 3) and pkt[5:8] == b"dev"
+    assert pkt[8:12] == struct.pack(">i", 5) and pkt[12:17] == b"Alice"
+    assert struct.unpack(">i", pkt[17:21])[0] == 7  # frame number, big-endian
+    assert pkt[33] == 61 and len(pkt) == 34 + 61 * 4
+    assert struct.unpack(">f", pkt[34 + 4 * JAW:38 + 4 * JAW])[0] == 0.75  # ARKIT_NAMES order
+    name, s = parse_livelink(pkt, received_ns=5)
+    assert name == "Alice" and s.capture_wall_ns == 5 and s.source == "livelink"
+    np.testing.assert_array_equal(s.weights, golden_weights())
+    np.testing.assert_allclose(s.head_rad, [0.1, -0.2, 0.05], atol=1e-7)
+    np.testing.assert_allclose(s.eye_left_rad, [0.01, 0.02, 0.0], atol=1e-7)
+    np.testing.assert_allclose(s.eye_right_rad, [-0.01, 0.03, 0.0], atol=1e-7)
+    before = time.time_ns()
+    assert parse_livelink(pkt)[1].capture_wall_ns >= before  # the brief's one-argument form
+
+
+def test_livelink_rejections_and_clamping():
+    good = encode_livelink(weights=golden_weights(), subject="Alice")
+    for n in range(len(good)):
+        r = parse_livelink(good[:n])
+        assert isinstance(r, Rejection) and r.reason in ("truncated", "bad-count"), (n, r)
+    assert parse_livelink(good + b"\x00").reason == "bad-length"
+    assert parse_livelink(b"\x07" + good[1:]).reason == "bad-version"
+    huge = good[:1] + struct.pack(">i", 0x7FFFFFFF) + good[5:]
+    assert parse_livelink(huge).reason == "bad-length"
+    negative = good[:1] + struct.pack(">i", -4) + good[5:]
+    assert parse_livelink(negative).reason == "bad-length"
+    w = golden_weights()
+    w[3] = np.nan
+    assert parse_livelink(encode_livelink(weights=w)).reason == "not-finite"
+    assert parse_livelink(encode_livelink(weights=golden_weights(), head_rad=(0, np.inf, 0))).reason == "not-finite"
+    assert parse_livelink(encode_livelink(weights=golden_weights(), head_rad=(0, 9.0, 0))).reason == "out-of-range"
+    w = golden_weights()
+    w[0], w[1] = -0.5, 3.0
+    _, s = parse_livelink(encode_livelink(weights=w))
+    assert s.weights[0] == 0.0 and s.weights[1] == 1.0
+
+
+def test_livelink_end_to_end_subject_filter_and_version_report(sender, caplog):
+    session = Session(LiveLinkSource(host=LOCAL, port=0, subject="Alice"))
+    try:
+        addr = (LOCAL, session.port)
+        bob = encode_livelink(weights=np.full(NUM_ARKIT, 0.5), subject="Bob")
+        alice = encode_livelink(weights=golden_weights(), head_rad=(0.1, -0.2, 0.05),
+                                eye_right_rad=(0.0, 0.1, 0.0), subject="Alice")
+        newer = b"\x07" + alice[1:]
+
+        def send():
+            sender.sendto(bob, addr)
+            sender.sendto(newer, addr)
+            sender.sendto(alice, addr)
+
+        with caplog.at_level(logging.WARNING):
+            msg = session.send_until_received(send)
+            for _ in range(20):
+                send()
+            assert wait_until(lambda: session.source.rejections.as_dict().get("bad-version", 0) >= 20, 3)
+        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-7)
+        np.testing.assert_allclose(msg.head_rad, [0.1, -0.2, 0.05], atol=1e-6)
+        assert msg.source == "livelink" and msg.valid
+        rejected = session.source.rejections.as_dict()
+        assert rejected["other-subject"] >= 20  # Bob never reached the feed
+        version_reports = [r for r in caplog.records if "version 7" in r.getMessage()]
+        assert len(version_reports) == 1 and "supports version 6" in version_reports[0].getMessage()
+        assert sum("other-subject" in r.getMessage() for r in caplog.records) == 1  # no flood
+    finally:
         session.close()
+
+
+def test_livelink_without_subject_accepts_any(sender):
+    session = Session(LiveLinkSource(host=LOCAL, port=0))
+    try:
+        pkt = encode_livelink(weights=golden_weights(), subject="Whoever")
+        msg = session.send_until_received(lambda: sender.sendto(pkt, (LOCAL, session.port)))
+        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-7)
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- #
+# The shared UDP runner
+
+
+def all_sources(phone_port=9, port=0):
+    return [LiveLinkSource(host=LOCAL, port=port),
+            IFacialMocapSource(phone_host=LOCAL, port=port, phone_port=phone_port),
+            VmcSource(host=LOCAL, port=port),
+            VtsSource(phone_host=LOCAL, port=port, phone_port=phone_port)]
+
+
+@pytest.mark.parametrize("index", range(4), ids=["livelink", "ifacialmocap", "vmc", "vts"])
+def test_runner_stops_promptly(index):
+    source = all_sources()[index]
+    source.open()
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(lambda s: None, stop))
+    thread.start()
+    time.sleep(0.25)  # blocked in its receive
+    t0 = time.monotonic()
+    stop.set()
+    thread.join(2)
+    assert not thread.is_alive() and time.monotonic() - t0 < 0.5
+    source.close()
+    source.close()  # idempotent
+    with pytest.raises(SourceError):
+        _ = source.local_port
+
+
+@pytest.mark.parametrize("index", range(4), ids=["livelink", "ifacialmocap", "vmc", "vts"])
+def test_open_on_a_port_in_use_says_what_to_do(index):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as blocker:
+        blocker.bind((LOCAL, 0))
+        source = all_sources(port=blocker.getsockname()[1])[index]
+        with pytest.raises(SourceError, match=r"already in use.*choose another port"):
+            source.open()
+        source.close()
+
+
+def test_open_on_an_address_of_another_computer():
+    with pytest.raises(SourceError, match="not an address of this computer.*0.0.0.0"):
+        LiveLinkSource(host="192.0.2.1", port=0).open()  # TEST-NET-1: never local
+
+
+@pytest.mark.parametrize("cls", [IFacialMocapSource, VtsSource])
+def test_phone_on_wifi_needs_source_bind(cls):
+    source = cls(phone_host="192.168.77.20", port=0)
+    with pytest.raises(SourceError, match="--source-bind 0.0.0.0"):
+        source.open()
+    with pytest.raises(SourceError):
+        _ = source.local_port  # the socket was closed again
+
+
+def test_garbage_is_counted_and_never_stops_the_stream(sender):
+    source = LiveLinkSource(host=LOCAL, port=0)
+    source.open()
+    got = []
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(got.append, stop))
+    thread.start()
+    good = encode_livelink(weights=golden_weights())
+    garbage = [b"", b"\x06", b"\x06\x00\x00", bytes(range(256)), b"\xff" * (MAX_DATAGRAM_BYTES + 10),
+               good[:-1], good + b"!", b"\x05" + good[1:]]
+    try:
+        for junk in garbage:
+            sender.sendto(good, (LOCAL, source.local_port))
+            sender.sendto(junk, (LOCAL, source.local_port))
+            time.sleep(0.002)
+        sender.sendto(good, (LOCAL, source.local_port))
+        assert wait_until(lambda: len(got) == len(garbage) + 1, 3), len(got)
+        assert wait_until(lambda: source.rejections.total() == len(garbage), 3)
+        assert thread.is_alive()
+        counts = source.rejections.as_dict()
+        assert counts["oversized"] == 1 and counts["bad-version"] == 2 and counts["bad-length"] == 1
+        assert all(isinstance(s, FaceSample) for s in got)
+    finally:
+        stop.set()
+        thread.join(2)
+        source.close()
+
+
+def test_a_parser_exception_is_counted_not_raised(sender):
+    source = VmcSource(host=LOCAL, port=0)
+    source.open()
+    real_parse = source.parse
+
+    def flaky(data, received_ns):
+        if data == b"boom":
+            raise RuntimeError("parser bug")
+        return real_parse(data, received_ns)
+
+    source.parse = flaky
+    got = []
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(got.append, stop))
+    thread.start()
+    try:
+        sender.sendto(b"boom", (LOCAL, source.local_port))
+        sender.sendto(golden_vmc(), (LOCAL, source.local_port))
+        assert wait_until(lambda: len(got) == 1, 3)
+        assert source.rejections.as_dict() == {"parser-error": 1}
+    finally:
+        stop.set()
+        thread.join(2)
+        source.close()
+
+
+def test_open_source_specs_build_the_network_sources():
+    s = open_source("livelink:")
+    assert isinstance(s, LiveLinkSource) and (s._host, s._port) == (LOCAL, 11111)
+    s = open_source("livelink:0.0.0.0:12000", SourceOptions(subject="Alice"))
+    assert (s._host, s._port, s._subject) == ("0.0.0.0", 12000, "Alice")
+    s = open_source("ifacialmocap:10.0.0.5", SourceOptions(bind_host="0.0.0.0"))
+    assert isinstance(s, IFacialMocapSource) and (s._host, s._port, s._phone_host) == ("0.0.0.0", 49983, "10.0.0.5")
+    s = open_source("vmc:39540")
+    assert isinstance(s, VmcSource) and (s._host, s._port) == (LOCAL, 39540)
+    s = open_source("vts:10.0.0.6")
+    assert isinstance(s, VtsSource) and (s._host, s._port, s._phone_host) == (LOCAL, 0, "10.0.0.6")
+
+
+# --------------------------------------------------------------------------- #
+# iFacialMocap
+
+
+def test_ifacialmocap_golden_text():
+    s = parse_ifacialmocap(IFM_TEXT.encode(), received_ns=1)
+    np.testing.assert_allclose(s.weights, golden_weights(), atol=1e-7)
+    # rx is pitch, ry yaw, rz roll; stored as (yaw, pitch, roll) radians
+    np.testing.assert_allclose(s.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-6)
+    np.testing.assert_allclose(s.eye_right_rad, np.radians([-2.0, 3.0, 0.0]), atol=1e-6)
+    np.testing.assert_allclose(s.eye_left_rad, np.radians([-1.0, 4.0, 0.0]), atol=1e-6)
+    shuffled = "|".join(reversed(IFM_TEXT.split("|")))
+    np.testing.assert_array_equal(parse_ifacialmocap(shuffled.encode()).weights, s.weights)
+
+
+def test_ifacialmocap_number_forms_and_rejections():
+    s = parse_ifacialmocap(b"jawOpen--5|eyeBlink_L-1e-05|mouthSmile_R&40|browInnerUp-250|=head#-181,0,0,0,0,0|")
+    assert s.weights[JAW] == 0.0 and s.weights[BLINK_L] == pytest.approx(1e-7)
+    assert s.weights[SMILE_R] == pytest.approx(0.4) and s.weight("BrowInnerUp") == 1.0
+    np.testing.assert_allclose(s.head_rad, np.radians([0, 179.0, 0]), atol=1e-5)  # wrapped
+    assert s.eye_left_rad is None
+    for bad, reason in [(b"jawOpen-abc|", "bad-number"), (b"jawOpen-nan|", "not-finite"),
+                        (b"jawOpen-inf|", "not-finite"), (b"jawOpen|", "bad-entry"), (b"\xff\xfe", "not-utf8"),
+                        (b"=head#1,2,3|", "no-blendshapes"), (b"jawOpen-5|=head#1,2|", "bad-entry"),
+                        (b"jawOpen-5|=head#1,x,3|", "bad-number"), (b"jawOpen-5|=head#1,400,3|", "out-of-range"),
+                        (b"jawOpen-5|leftEye#nan,0,0|", "not-finite"), (b"jawOpen-5|" * 2000, "oversized")]:
+        r = parse_ifacialmocap(bad)
+        assert isinstance(r, Rejection) and r.reason == reason, (bad[:30], r)
+
+
+def test_ifacialmocap_handshake_resend_and_stream(phone):
+    source = IFacialMocapSource(phone_host=LOCAL, port=0, phone_port=phone.getsockname()[1],
+                                handshake_every_s=0.3)
+    session = Session(source)
+    try:
+        hello, source_addr = phone.recvfrom(1024)
+        assert hello == b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719" == HANDSHAKE
+        assert source_addr[1] == session.port  # from the port the data must come back to
+        t0 = time.monotonic()
+        again, _ = phone.recvfrom(1024)  # resent while the phone stays quiet
+        assert again == HANDSHAKE and 0.15 < time.monotonic() - t0 < 0.6
+        msg = session.send_until_received(lambda: phone.sendto(IFM_TEXT.encode(), source_addr))
+        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
+        np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
+        assert msg.source == "ifacialmocap"
+        drain(phone)
+        for _ in range(40):  # 0.8 s of streaming: no handshakes while data arrives
+            phone.sendto(IFM_TEXT.encode(), source_addr)
+            time.sleep(0.02)
+        assert drain(phone) == []
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- #
+# VMC
+
+
+def val(name, value):
+    return osc("/VMC/Ext/Blend/Val", name, value)
+
+
+APPLY = osc("/VMC/Ext/Blend/Apply")
+
+
+def test_vmc_apply_semantics():
+    state = VmcState()
+    assert parse_vmc(val("JawOpen", 0.75).dgram, state, received_ns=1) is None  # accumulates
+    assert parse_vmc(val("eyeBlink_L", 1.0).dgram, state, received_ns=1) is None
+    s = parse_vmc(APPLY.dgram, state, received_ns=2)  # a bare Apply in its own datagram
+    assert s.capture_wall_ns == 2 and s.source == "vmc"
+    assert s.weights[JAW] == 0.75 and s.weights[BLINK_L] == 1.0 and s.weights.sum() == 1.75
+    # Values persist: a later frame that resends only one clip keeps the other.
+    s = parse_vmc(bundle(val("JawOpen", 0.25), APPLY), state)
+    assert s.weights[JAW] == 0.25 and s.weights[BLINK_L] == 1.0
+    # Values after the last Apply of a datagram wait for the next Apply.
+    s = parse_vmc(bundle(val("JawOpen", 0.5), APPLY, val("JawOpen", 0.9)), state)
+    assert s.weights[JAW] == 0.5
+    assert parse_vmc(APPLY.dgram, state).weights[JAW] == pytest.approx(0.9)
+    # Clamping, ints, and ignored addresses/clips.
+    s = parse_vmc(bundle(val("JawOpen", 7.0), val("MouthClose", -1.0), val("TongueOut", 1),
+                         val("MyCustomClip", 1.0), osc("/VMC/Ext/Bone/Pos", "Hips", 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0),
+                         osc("/VMC/Ext/Root/Pos", "root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0), APPLY), state)
+    assert s.weights[JAW] == 1.0 and s.weight("MouthClose") == 0.0 and s.weight("TongueOut") == 1.0
+    assert s.head_rad is None
+
+
+def test_vmc_rejected_datagram_changes_nothing():
+    state = VmcState()
+    parse_vmc(bundle(val("JawOpen", 0.5), APPLY), state)
+    before = state.clips.copy()
+    for bad, reason in [(bundle(val("JawOpen", 0.9), val("MouthClose", float("nan")), APPLY), "not-finite"),
+                        (bundle(val("JawOpen", 0.9), osc("/VMC/Ext/Blend/Val", "JawOpen"), APPLY), "bad-args"),
+                        (bundle(val("JawOpen", 0.9), osc("/VMC/Ext/Blend/Val", 3.0, 0.5), APPLY), "bad-args"),
+                        (bundle(val("JawOpen", 0.9), osc("/VMC/Ext/Blend/Val", "A", True), APPLY), "bad-args"),
+                        (bundle(val("JawOpen", 0.9), osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                                         0.0), APPLY), "bad-args"),
+                        (bundle(osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 0.0, 0.0, float("inf"), 0.0, 0.0, 1.0)),
+                         "not-finite"),
+                        (b"not osc", "not-osc"), (b"/VMC\x00\x00\x00\x00,s\x00\x00", "not-osc"), (b"", "not-osc")]:
+        r = parse_vmc(bad, state)
+        assert isinstance(r, Rejection) and r.reason == reason, (bad[:40], r)
+        np.testing.assert_array_equal(state.clips, before)
+
+
+def test_vmc_deeply_nested_bundles_are_rejected_not_raised():
+    inner = b""
+    for _ in range(700):  # far deeper than Python's recursion limit allows python-osc to go
+        inner = b"#bundle\x00" + b"\x00" * 7 + b"\x01" + (struct.pack(">i", len(inner)) + inner if inner else b"")
+    assert len(inner) < MAX_DATAGRAM_BYTES
+    r = parse_vmc(inner, VmcState())
+    assert isinstance(r, Rejection) and r.reason == "not-osc"
+    nested = bundle(OscBundleBuilder(IMMEDIATELY).build(), val("JawOpen", 0.5), APPLY)  # modest nesting is fine
+    assert parse_vmc(nested, VmcState()).weights[JAW] == 0.5
+
+
+@pytest.mark.parametrize("preset", sorted(VRM_PRESETS))
+def test_vmc_presets_follow_the_table(preset):
+    for spelling in (preset, preset.upper(), preset.lower()):
+        s = parse_vmc(bundle(val(spelling, 0.5), APPLY), VmcState())
+        expected = np.zeros(NUM_ARKIT, np.float32)
+        for shape, factor in VRM_PRESETS[preset].items():
+            expected[arkit_index(shape)] = 0.5 * factor
+        np.testing.assert_allclose(s.weights, expected, atol=1e-7)
+        assert s.weights.any()
+
+
+def test_vmc_preset_examples_and_max_combination():
+    s = parse_vmc(bundle(val("Blink", 1.0), APPLY), VmcState())
+    assert s.weight("EyeBlinkLeft") == 1.0 and s.weight("EyeBlinkRight") == 1.0
+    s = parse_vmc(bundle(val("Joy", 1.0), val("BLINK_R", 0.5), APPLY), VmcState())
+    assert s.weight("MouthSmileLeft") == pytest.approx(0.8) and s.weight("CheekSquintRight") == pytest.approx(0.5)
+    assert s.weight("EyeBlinkRight") == 0.5 and s.weight("EyeBlinkLeft") == 0.0
+    s = parse_vmc(bundle(val("Angry", 1.0), val("Sorrow", 1.0), APPLY), VmcState())
+    assert s.weight("BrowDownLeft") == pytest.approx(0.8) and s.weight("BrowInnerUp") == pytest.approx(0.8)
+    assert s.weight("MouthFrownLeft") == pytest.approx(0.6)  # max(Angry 0.3, Sorrow 0.6)
+    # A preset and an ARKit clip on one channel: the larger wins, whichever came first.
+    for clips in ((val("A", 1.0), val("JawOpen", 0.9)), (val("JawOpen", 0.9), val("A", 1.0))):
+        assert parse_vmc(bundle(*clips, APPLY), VmcState()).weights[JAW] == pytest.approx(0.9)
+    assert parse_vmc(bundle(val("A", 1.0), val("JawOpen", 0.2), APPLY), VmcState()).weights[JAW] == pytest.approx(0.7)
+    for alias, preset in VRM1_ALIASES.items():  # VRM 1.0 names
+        a = parse_vmc(bundle(val(alias, 1.0), APPLY), VmcState()).weights
+        b = parse_vmc(bundle(val(preset, 1.0), APPLY), VmcState()).weights
+        np.testing.assert_array_equal(a, b)
+
+
+def _axis_q(axis, angle):
+    q = [0.0, 0.0, 0.0, math.cos(angle / 2)]
+    q[axis] = math.sin(angle / 2)
+    return q
+
+
+def _qmul(a, b):
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return [aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz]
+
+
+def test_vmc_head_bone_rotation():
+    rng = np.random.default_rng(3)
+    for _ in range(50):  # Unity's Quaternion.Euler(x, y, z) = qy * qx * qz
+        yaw, roll = rng.uniform(-3, 3, 2)
+        pitch = rng.uniform(-1.5, 1.5)
+        q = _qmul(_qmul(_axis_q(1, yaw), _axis_q(0, pitch)), _axis_q(2, roll))
+        np.testing.assert_allclose(quaternion_to_yaw_pitch_roll(*q), [yaw, pitch, roll], atol=1e-5)
+    qx, qy, qz, qw = _qmul(_axis_q(1, 0.5), _axis_q(0, -0.2))
+    state = VmcState()
+    s = parse_vmc(bundle(osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 1.6, 0.0, qx, qy, qz, qw), APPLY), state)
+    np.testing.assert_allclose(s.head_rad, [0.5, -0.2, 0.0], atol=1e-6)
+    s = parse_vmc(bundle(val("JawOpen", 0.1), APPLY), state)  # the head persists too
+    np.testing.assert_allclose(s.head_rad, [0.5, -0.2, 0.0], atol=1e-6)
+
+
+def test_vmc_end_to_end_bundles_and_split_datagrams(sender):
+    session = Session(VmcSource(host=LOCAL, port=0))
+    addr = (LOCAL, session.port)
+    try:
+        msg = session.send_until_received(lambda: sender.sendto(golden_vmc(), addr))
+        np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-7)
+        assert msg.source == "vmc"
+        qx, qy, qz, qw = _axis_q(1, 0.3)
+
+        def split_frame():  # values in two datagrams, the Apply in a third
+            sender.sendto(bundle(val("Joy", 1.0), val("JawOpen", 0.0)), addr)
+            sender.sendto(osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 1.6, 0.0, qx, qy, qz, qw).dgram, addr)
+            sender.sendto(APPLY.dgram, addr)
+
+        msg = session.send_until_received(split_frame, lambda m: m.arkit[JAW] == 0.0)
+        assert msg.arkit[arkit_index("MouthSmileLeft")] == pytest.approx(0.8)
+        assert msg.arkit[BLINK_L] == 1.0  # kept from the first frame
+        np.testing.assert_allclose(msg.head_rad, [0.3, 0.0, 0.0], atol=1e-6)
+    finally:
+        session.close()
+
+
+def test_vmc_source_keeps_python_osc_warnings_out_of_the_log(sender, caplog):
+    source = VmcSource(host=LOCAL, port=0)
+    source.open()
+    got = []
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(got.append, stop))
+    thread.start()
+    try:
+        odd_type = b"/VMC/Ext/Blend/Val\x00\x00,sX\x00A\x00\x00\x00"  # 'X' is no OSC type
+        with caplog.at_level(logging.WARNING):
+            for _ in range(50):
+                sender.sendto(odd_type, (LOCAL, source.local_port))
+            sender.sendto(golden_vmc(), (LOCAL, source.local_port))
+            assert wait_until(lambda: len(got) == 1, 3)
+        assert not [r for r in caplog.records if "pythonosc" in r.pathname]
+        assert source.rejections.as_dict() == {"bad-args": 50}
+    finally:
+        stop.set()
+        thread.join(2)
+        source.close()
 
 
 # --------------------------------------------------------------------------- #
 # VTube Studio
 
 
-def vts_doc(found=True):
-    return {"Timestamp": 1, "Hotkey": -1, "FaceFound": found, "Rotation": {"x": -10.0, "y": 20.0, "z": 5.0},
-            "Position": {"x": 0, "y": 0, "z": 0}, "EyeLeft": {"x": 1.0, "y": 2.0, "z": 0},
-            "EyeRight": {"x": 1.0, "y": 2.0, "z": 0},
-            "BlendShapes": [{"k": "JawOpen", "v": 0.75}, {"k": "EyeBlinkLeft", "v": 1.0},
-                            {"k": "mouthSmile_R", "v": 0.25}, {"k": "SomethingElse", "v": 0.9}]}
-
-
 def test_vts_golden_json():
     s = parse_vts(json.dumps(vts_doc()).encode(), received_ns=1)
-    np.testing.assert_allclose(s.weights, golden_weights(), atol=1e-6)
-    np.testing.assert_allclose(s.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-6)
-    lost = parse_vts(json.dumps(vts_doc(found=False)).encode(), received_ns=1)
-    assert not lost.valid and not lost.weights.any()
-    assert isinstance(parse_vts(b'{"BlendShapes": [{"k": "JawOpen", "v": NaN}]}', received_ns=1), Rejection)
-    assert isinstance(parse_vts(b'[1, 2]', received_ns=1), Rejection)
+    np.testing.assert_allclose(s.weights, golden_weights(), atol=1e-7)
+    np.testing.assert_allclose(s.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-6)  # (y, x, z)
+    np.testing.assert_allclose(s.eye_left_rad, np.radians([2.0, 1.0, 0.0]), atol=1e-6)
+    np.testing.assert_allclose(s.eye_right_rad, np.radians([2.5, 1.5, 0.0]), atol=1e-6)
+    assert s.valid and s.source == "vts" and s.capture_wall_ns == 1
+    lost = parse_vts(json.dumps(vts_doc(found=False)).encode())
+    assert not lost.valid and not lost.weights.any() and lost.head_rad is None
+    assert not parse_vts(b'{"FaceFound": false}').valid  # no BlendShapes needed then
+    s = parse_vts(b'{"BlendShapes": [{"k": "JawOpen", "v": 3}], "Rotation": {"x": 0, "y": 270, "z": 0}}')
+    assert s.weights[JAW] == 1.0 and s.eye_left_rad is None
+    np.testing.assert_allclose(s.head_rad, np.radians([-90.0, 0, 0]), atol=1e-6)  # wrapped
 
 
-def test_vts_request_renewal_and_stream():
-    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    phone.bind(("127.0.0.1", 0))
-    phone.settimeout(3)
-    session = Session(VtsSource(phone_host="127.0.0.1", phone_port=phone.getsockname()[1], request_time_s=0.6))
+@pytest.mark.parametrize("doc, reason", [
+    (b'{"BlendShapes": [{"k": "JawOpen", "v": NaN}]}', "bad-number"),
+    (b'{"BlendShapes": [{"k": "JawOpen", "v": -Infinity}]}', "bad-number"),
+    (b'{"BlendShapes": [{"k": "JawOpen", "v": 1' + b"0" * 400 + b'}]}', "bad-number"),  # overflows a float
+    (b'{"BlendShapes": [{"k": "JawOpen", "v": 1e999}]}', "bad-number"),
+    (b'{"BlendShapes": [{"k": "JawOpen", "v": true}]}', "bad-number"),
+    (b'{"BlendShapes": [{"k": 5, "v": 1}]}', "wrong-type"),
+    (b'{"BlendShapes": [[1, 2]]}', "wrong-type"),
+    (b'{"BlendShapes": {"JawOpen": 1}}', "wrong-type"),
+    (b'{"FaceFound": "yes", "BlendShapes": []}', "wrong-type"),
+    (b'{"BlendShapes": [], "Rotation": [1, 2, 3]}', "wrong-type"),
+    (b'{"BlendShapes": [], "Rotation": {"x": 1, "y": 2}}', "bad-number"),
+    (b'{"BlendShapes": [], "EyeLeft": {"x": 1, "y": 2, "z": 1000}}', "out-of-range"),
+    (b'{"Rotation": {"x": 1, "y": 2, "z": 3}}', "missing-key"),
+    (b'[1, 2]', "wrong-type"), (b'"text"', "wrong-type"), (b'{"a": ', "not-json"), (b"\xff\xfe\x00", "not-json"),
+    (b"[" * 5000 + b"]" * 5000, "not-json"), (b" " * 20000, "oversized"),
+])
+def test_vts_rejections(doc, reason):
+    r = parse_vts(doc)
+    assert isinstance(r, Rejection) and r.reason == reason, r
+
+
+def test_vts_request_renewal_and_stream(phone):
+    source = VtsSource(phone_host=LOCAL, phone_port=phone.getsockname()[1], request_time_s=0.6)
+    session = Session(source)
     try:
-        first, addr = phone.recvfrom(4096)
-        request = json.loads(first)
-        assert request == {"messageType": "iOSTrackingDataRequest", "time": 0.6, "sentBy": "facecast",
-                           "ports": [session.port]}
+        first, source_addr = phone.recvfrom(4096)
+        port = session.port
+        assert first == ('{"messageType":"iOSTrackingDataRequest","time":0.6,"sentBy":"facecast","ports":[%d]}'
+                         % port).encode()
+        assert source_addr[1] == port
         t0 = time.monotonic()
-        again, _ = phone.recvfrom(4096)  # renewed before it expires (every time / 2)
-        assert json.loads(again) == request and time.monotonic() - t0 < 0.6
+        again, _ = phone.recvfrom(4096)  # renewed before it expires, every time / 2
+        assert again == first and 0.15 < time.monotonic() - t0 < 0.5
         data = json.dumps(vts_doc()).encode()
-        msg = session.send_until_received(lambda: phone.sendto(data, ("127.0.0.1", request["ports"][0])))
+        msg = session.send_until_received(lambda: phone.sendto(data, (LOCAL, port)))
         np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
-        assert msg.valid
+        np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
+        assert msg.valid and msg.source == "vts"
+        lost = json.dumps(vts_doc(found=False)).encode()
+        msg = session.send_until_received(lambda: phone.sendto(lost, (LOCAL, port)), lambda m: not m.valid)
+        assert not msg.valid
+        drain(phone)
+        for _ in range(35):  # 0.7 s of streaming: renewals keep coming (every 0.3 s)
+            phone.sendto(data, (LOCAL, port))
+            time.sleep(0.02)
+        assert [d for d, _ in drain(phone)].count(first) >= 2
     finally:
         session.close()
-        phone.close()

@@ -1,20 +1,27 @@
 """``ifacialmocap:PHONE_IP``: the iFacialMocap iPhone app over UDP.
 
-facecast sends the app's handshake to the phone's UDP port 49983 (again every
-few seconds while no data arrives); the app then streams UTF-8 text datagrams
-to our port 49983::
+facecast sends the app's documented handshake (:data:`HANDSHAKE`) from its
+bound UDP port 49983 to the phone's UDP port 49983, at ``open()`` and again
+every :data:`HANDSHAKE_EVERY_S` while no data arrives. The app then streams
+UTF-8 text datagrams back to that port, one per tracked frame::
 
-    mouthSmile_L-52|eyeBlink_R-3|...|=head#-4.2,12.0,1.5,0.01,-0.02,0.3|rightEye#3.1,-2.0,0.0|leftEye#3.0,-2.2,0.0|
+    mouthSmile_R-52|eyeBlink_L-3|...|=head#-4.2,12.0,1.5,0.01,-0.02,0.3|rightEye#3.1,-2.0,0.0|leftEye#3.0,-2.2,0.0|
 
-Blendshape values run 0-100 and use Apple's raw names (``eyeBlink_L``), in any
-order. Rotations are degrees: ``rx`` is pitch, ``ry`` yaw, ``rz`` roll; they are
-converted to radians (yaw, pitch, roll). Translations are ignored.
+- ``name-value`` entries, in any order: Apple's raw blendshape names
+  (``eyeBlink_L``), values 0..100 (divided by 100, clamped to [0, 1]). The
+  first ``-`` separates name from value, so negative and exponent values
+  (``name--2``, ``name-1e-05``) parse; ``name&value`` is accepted too.
+  Names that are not ARKit shapes are ignored.
+- ``head#rx,ry,rz,tx,ty,tz`` and ``rightEye#rx,ry,rz``/``leftEye#rx,ry,rz``:
+  rotations in degrees (translations ignored). Axis mapping: ``rx`` is pitch,
+  ``ry`` yaw, ``rz`` roll; the sample holds (yaw, pitch, roll) in radians,
+  wrapped to (-pi, pi]. Angles beyond +-360 degrees reject the datagram.
 """
 
 from __future__ import annotations
 
 import math
-import socket
+import time
 from typing import Optional, Union
 
 import numpy as np
@@ -23,33 +30,54 @@ from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, UdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
+#: The app's UDP port, on the phone and (by default) on the computer.
 PHONE_PORT = 49983
 DEFAULT_PORT = 49983
-#: The text the app expects before it starts streaming (its documented handshake).
+#: The app's documented handshake: this exact ASCII text, sent to the phone's
+#: UDP port 49983, makes it stream to the port it came from.
 HANDSHAKE = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
+#: Resend the handshake this often while no data arrives, seconds.
 HANDSHAKE_EVERY_S = 2.0
+#: Longest datagram parsed, bytes (a full frame is about 1.5 KB).
 MAX_TEXT_BYTES = 8192
+#: Rotations beyond this magnitude, degrees, reject the datagram.
 MAX_ANGLE_DEG = 360.0
 
+#: Rotation keys -> FaceSample field.
+_ROTATIONS = {"head": "head_rad", "leftEye": "eye_left_rad", "rightEye": "eye_right_rad"}
 
-def _floats(text: str, count_min: int) -> Optional[list[float]]:
+
+def _rotation_rad(key: str, text: str) -> Union[np.ndarray, Rejection]:
+    """``rx,ry,rz[,...]`` degrees -> (yaw, pitch, roll) radians in (-pi, pi]."""
+    parts = text.split(",")
+    if len(parts) < 3:
+        return Rejection("bad-entry", f"{key} has {len(parts)} values, expected at least 3")
     try:
-        values = [float(v) for v in text.split(",")]
+        rx, ry, rz = float(parts[0]), float(parts[1]), float(parts[2])
     except ValueError:
-        return None
-    return values if len(values) >= count_min else None
+        return Rejection("bad-number", f"{key} rotation {text[:40]!r}")
+    if not (math.isfinite(rx) and math.isfinite(ry) and math.isfinite(rz)):
+        return Rejection("not-finite", f"{key} rotation")
+    if max(abs(rx), abs(ry), abs(rz)) > MAX_ANGLE_DEG:
+        return Rejection("out-of-range", f"{key} rotation beyond {MAX_ANGLE_DEG:g} degrees")
+    deg = np.array([ry, rx, rz], np.float64)
+    return np.radians(180.0 - (180.0 - deg) % 360.0).astype(np.float32)
 
 
-def _rotation_rad(values: list[float]) -> np.ndarray:
-    """(rx, ry, rz) degrees -> (yaw, pitch, roll) radians."""
-    rx, ry, rz = values[:3]
-    return np.radians(np.array([ry, rx, rz], np.float32))
+def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
+    """Parse one iFacialMocap datagram.
 
+    Args:
+        data: the datagram.
+        received_ns: wall-clock ns to stamp the sample with (default: now).
 
-def parse_ifacialmocap(data: bytes, *, received_ns: int) -> Union[FaceSample, Rejection]:
-    """Parse one iFacialMocap datagram."""
+    Returns:
+        A sample, or a :class:`Rejection` (``oversized``, ``not-utf8``,
+        ``bad-entry``, ``bad-number``, ``not-finite``, ``out-of-range``,
+        ``no-blendshapes``).
+    """
     if len(data) > MAX_TEXT_BYTES:
-        return Rejection("oversized", f"{len(data)} bytes")
+        return Rejection("oversized", f"{len(data)} bytes (up to {MAX_TEXT_BYTES} accepted)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -61,20 +89,19 @@ def parse_ifacialmocap(data: bytes, *, received_ns: int) -> Union[FaceSample, Re
         item = item.strip().lstrip("=")
         if not item:
             continue
-        if "#" in item:
-            key, _, rest = item.partition("#")
-            values = _floats(rest, 3)
-            if values is None or not all(math.isfinite(v) for v in values):
-                return Rejection("bad-number", f"rotation {key!r}")
-            if any(abs(v) > MAX_ANGLE_DEG for v in values[:3]):
-                return Rejection("out-of-range", f"rotation {key!r} beyond 360 degrees")
-            rotations[key] = _rotation_rad(values)
+        key, hash_, rest = item.partition("#")
+        if hash_:
+            field = _ROTATIONS.get(key)
+            if field is None:
+                continue  # a channel facecast does not use
+            rotation = _rotation_rad(key, rest)
+            if isinstance(rotation, Rejection):
+                return rotation
+            rotations[field] = rotation
             continue
-        name, sep, value = item.rpartition("-")
+        name, sep, value = item.partition("&") if "&" in item else item.partition("-")
         if not sep or not name:
             return Rejection("bad-entry", f"entry {item[:40]!r} is not name-value")
-        if name.endswith("-"):  # a negative value: "name--5"
-            name, value = name[:-1], "-" + value
         try:
             v = float(value)
         except ValueError:
@@ -82,35 +109,54 @@ def parse_ifacialmocap(data: bytes, *, received_ns: int) -> Union[FaceSample, Re
         if not math.isfinite(v):
             return Rejection("not-finite", f"value of {name[:40]!r}")
         try:
-            weights[arkit_index(name)] = v / 100.0
+            index = arkit_index(name)
         except KeyError:
-            continue  # other apps' extra channels (e.g. hapihapi) are not ARKit shapes
+            continue  # not an ARKit shape
+        weights[index] = min(max(v / 100.0, 0.0), 1.0)  # clamped before float32 can overflow
         shapes += 1
     if shapes == 0:
         return Rejection("no-blendshapes", "datagram carries no ARKit blendshape")
-    return FaceSample(capture_wall_ns=received_ns, weights=np.clip(weights, 0.0, 1.0),
-                      head_rad=rotations.get("head"), eye_left_rad=rotations.get("leftEye"),
-                      eye_right_rad=rotations.get("rightEye"), source=IFacialMocapSource.name)
+    return FaceSample(capture_wall_ns=time.time_ns() if received_ns is None else received_ns,
+                      weights=weights, source=IFacialMocapSource.name, **rotations)
 
 
 class IFacialMocapSource(UdpSource):
-    """Handshakes with the phone at ``phone_host`` and receives its stream on ``port``."""
+    """Handshakes with the phone at ``phone_host`` and receives its stream.
+
+    Args:
+        phone_host: the phone's IP address (the app shows it).
+        bind_host: local address to bind (0.0.0.0 for a phone on Wi-Fi).
+        port: local UDP port the app streams to (49983; 0 picks a free one).
+        phone_port: the app's UDP port on the phone.
+        handshake_every_s: resend interval of the handshake while no data arrives.
+    """
 
     name = "ifacialmocap"
 
     def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, port: int = DEFAULT_PORT,
                  phone_port: int = PHONE_PORT, handshake_every_s: float = HANDSHAKE_EVERY_S) -> None:
         super().__init__(host=bind_host, port=port)
-        self._phone = (phone_host, phone_port)
+        if not handshake_every_s > 0:
+            raise ValueError(f"handshake_every_s must be positive, got {handshake_every_s}")
+        self._phone_host = phone_host
+        self._phone_port = phone_port
         self._every_s = handshake_every_s
-        self._last_handshake_s: Optional[float] = None
+        self._phone: Optional[tuple] = None
+        self._last_handshake_s = -math.inf
 
-    def on_tick(self, sock: socket.socket, now_s: float, last_data_s: Optional[float]) -> None:
-        quiet = last_data_s is None or now_s - last_data_s > self._every_s
-        due = self._last_handshake_s is None or now_s - self._last_handshake_s >= self._every_s
-        if quiet and due:
-            self.send(HANDSHAKE, self._phone)
-            self._last_handshake_s = now_s
+    def open(self) -> None:
+        super().open()
+        self._phone = self.resolve_peer(self._phone_host, self._phone_port)
+        self._handshake(time.monotonic())
+
+    def _handshake(self, now_s: float) -> None:
+        self.send(HANDSHAKE, self._phone)
+        self._last_handshake_s = now_s
+
+    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
+        quiet = last_data_s is None or now_s - last_data_s >= self._every_s
+        if quiet and now_s - self._last_handshake_s >= self._every_s:
+            self._handshake(now_s)
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
         return parse_ifacialmocap(data, received_ns=received_ns)

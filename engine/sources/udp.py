@@ -1,15 +1,30 @@
 """The UDP runner shared by the network sources.
 
-A :class:`UdpSource` binds one datagram socket, receives with a short timeout
-(so ``stop`` is noticed within ~0.1 s), hands each datagram to the source's
-pure parser, emits samples and counts rejections. Sources that must talk first
-(handshakes, subscription renewals) override :meth:`on_tick`.
+:class:`UdpSource` owns one datagram socket:
+
+- ``open()`` binds it (127.0.0.1 unless the user opts in to more) and raises
+  :class:`SourceError` saying what to do when that fails (port in use, an
+  address that is not this computer's, a privileged port).
+- ``run()`` receives with a :data:`RECV_TIMEOUT_S` timeout, so ``stop`` is
+  noticed within about 0.1 s; hands each datagram to the source's pure parser
+  (:meth:`UdpSource.parse`); emits the samples; counts the rejections in
+  ``self.rejections``. A datagram over :data:`MAX_DATAGRAM_BYTES` is rejected
+  as ``oversized`` without being parsed. Nothing a peer sends can end ``run``.
+- Sources that must speak first (iFacialMocap's handshake, VTube Studio's
+  request renewal) implement :meth:`UdpSource.on_tick`, called from ``run``
+  about every :data:`TICK_S` seconds, and call :meth:`UdpSource.send`, which
+  sends from the bound socket so the phone answers to the port we listen on.
+- ``close()`` closes the socket; it may be called more than once.
+
+The receive path does no per-datagram setup: the buffer is allocated at
+``open()``, peers are resolved once, and logging is at TRACE level only.
 """
 
 from __future__ import annotations
 
 import abc
 import errno
+import ipaddress
 import logging
 import socket
 import threading
@@ -22,91 +37,184 @@ from facecast.engine.types import FaceSample
 
 log = logging.getLogger(__name__)
 
-#: Largest datagram accepted; longer ones are rejected as ``oversized``.
+#: Largest datagram accepted, bytes. Every supported app sends under 4 KiB.
 MAX_DATAGRAM_BYTES = 16384
+#: Receive timeout, seconds: the longest ``run`` takes to notice ``stop``.
 RECV_TIMEOUT_S = 0.1
+#: Interval between :meth:`UdpSource.on_tick` calls, seconds.
+TICK_S = 0.1
 
+#: What a source's parser returns for one datagram: a sample, a rejection, or
+#: None for valid input that completes no sample (VMC before its Apply).
 ParseResult = Union[FaceSample, Rejection, None]
+
+# ICMP "port unreachable" for a datagram we sent can surface on the next
+# receive (always on Windows): not an input, not an error of ours.
+_PEER_GONE = {errno.ECONNREFUSED, errno.ECONNRESET}
+
+
+def is_loopback(host: str) -> bool:
+    """True for a literal loopback address or ``localhost``; False for anything else."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class UdpSource(Source):
-    """Base of the UDP sources.
+    """Base of the UDP sources: bind, receive, parse, emit, count.
 
     Args:
-        host: local address to bind (127.0.0.1 unless the user opts in to more).
-        port: local port; 0 picks a free one (see :attr:`local_port`).
+        host: local address to bind.
+        port: local port; 0 picks a free one (read it from :attr:`local_port`).
     """
 
     def __init__(self, *, host: str, port: int) -> None:
         self._host = host
         self._port = port
         self._sock: Optional[socket.socket] = None
+        self._buffer = bytearray(0)
+        self._send_failed = False
 
-    @property
-    def local_port(self) -> int:
-        if self._sock is None:
-            raise SourceError(f"{self.name}: not open")
-        return self._sock.getsockname()[1]
-
-    def open(self) -> None:
-        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            if exc.errno == errno.EADDRINUSE:
-                raise SourceError(f"{self.name}: UDP port {self._port} on {self._host} is in use; close the "
-                                  "other program listening there or pick another port") from None
-            raise SourceError(f"{self.name}: cannot listen on {self._host}:{self._port}: {exc.strerror or exc}; "
-                              "check --source-bind / the spec's HOST") from None
-        sock.settimeout(RECV_TIMEOUT_S)
-        self._sock = sock
-        log.info("%s: listening on UDP %s:%d", self.name, self._host, self.local_port)
+    # -- to implement ------------------------------------------------------- #
 
     @abc.abstractmethod
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
-        """Turn one datagram into a sample, a rejection, or None (valid, no sample)."""
+        """Turn one datagram into a sample, a rejection, or None (valid, no sample yet).
 
-    def on_tick(self, sock: socket.socket, now_s: float, last_data_s: Optional[float]) -> None:
-        """Called about every 0.1 s on the source thread; send handshakes here."""
+        ``received_ns`` is the wall clock at receipt (``time.time_ns()``)."""
+
+    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
+        """Called from ``run`` about every :data:`TICK_S`; send handshakes here.
+
+        Args:
+            now_s: ``time.monotonic()`` now.
+            last_data_s: ``time.monotonic()`` at the last datagram received, None
+                before the first.
+        """
+
+    # -- lifecycle ---------------------------------------------------------- #
+
+    @property
+    def local_port(self) -> int:
+        """The bound UDP port (useful after binding port 0)."""
+        if self._sock is None:
+            raise SourceError(f"{self.name}: the source is not open")
+        return self._sock.getsockname()[1]
+
+    def open(self) -> None:
+        if self._sock is not None:
+            return
+        host = self._host.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise SourceError(self._bind_error(host, exc)) from None
+        sock.settimeout(RECV_TIMEOUT_S)
+        self._buffer = bytearray(MAX_DATAGRAM_BYTES + 1)
+        self._sock = sock
+        log.info("%s: listening on UDP %s:%d", self.name, host, self.local_port)
+
+    def _bind_error(self, host: str, exc: OSError) -> str:
+        where = f"UDP {host}:{self._port}"
+        if exc.errno == errno.EADDRINUSE:
+            return (f"{self.name}: {where} is already in use (another facecast, or another program "
+                    f"receiving this tracker); stop that program, or choose another port (and enter "
+                    f"it in the app too, where the app asks for one)")
+        if exc.errno == errno.EACCES:
+            return f"{self.name}: {where} needs administrator rights; choose a port above 1023"
+        if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+            return (f"{self.name}: cannot listen on {host!r}: it is not an address of this computer; "
+                    f"use 127.0.0.1 (this computer only) or 0.0.0.0 (all networks: needed for a "
+                    f"phone on Wi-Fi, --source-bind 0.0.0.0)")
+        return f"{self.name}: cannot listen on {where}: {exc.strerror or exc}"
+
+    def resolve_peer(self, host: str, port: int) -> tuple:
+        """The socket address of the phone, resolved once (at ``open``, after binding).
+
+        Raises:
+            SourceError: the name does not resolve, or the phone could not reach
+                us because we listen on loopback only. The socket is closed first.
+        """
+        assert self._sock is not None, "resolve_peer() needs an open socket"
+        try:
+            address = socket.getaddrinfo(host.strip("[]"), port, self._sock.family, socket.SOCK_DGRAM)[0][4]
+        except (socket.gaierror, UnicodeError) as exc:
+            problem = (f"cannot resolve the phone's address {host!r} ({exc}); "
+                       f"enter the IP address the app shows")
+        else:
+            if not is_loopback(self._host) or is_loopback(address[0]):
+                return address
+            problem = (f"facecast listens on {self._host} (this computer only), so the phone at {host} "
+                       f"cannot reach it; add --source-bind 0.0.0.0")
+        self.close()
+        raise SourceError(f"{self.name}: {problem}")
+
+    def send(self, data: bytes, address: tuple) -> None:
+        """Send ``data`` from the bound socket (replies then come back to it).
+
+        The first failure is logged at WARNING; later ones at TRACE."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.sendto(data, address)
+        except OSError as exc:
+            if not self._send_failed:
+                self._send_failed = True
+                log.warning("%s: cannot send to %s:%s (%s); is the phone on this network? "
+                            "(further send failures are not logged)", self.name, address[0], address[1],
+                            exc.strerror or exc)
+            else:
+                log.log(TRACE, "%s: send to %s failed: %s", self.name, address, exc)
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         sock = self._sock
         if sock is None:
-            raise SourceError(f"{self.name}: run() before open()")
+            raise SourceError(f"{self.name}: run() called before open()")
+        buffer, view = self._buffer, memoryview(self._buffer)
+        parse, reject = self.parse, self.rejections.add
         last_data_s: Optional[float] = None
+        now_s = time.monotonic()
+        next_tick_s = now_s
         while not stop.is_set():
-            self.on_tick(sock, time.monotonic(), last_data_s)
+            if now_s >= next_tick_s:
+                self.on_tick(now_s, last_data_s)
+                next_tick_s = now_s + TICK_S
             try:
-                data = sock.recv(MAX_DATAGRAM_BYTES + 1)
+                size = sock.recv_into(buffer)
             except socket.timeout:
+                now_s = time.monotonic()
                 continue
             except OSError as exc:
-                if stop.is_set() or self._sock is None:
-                    return
-                if exc.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
-                    continue  # an ICMP "port unreachable" for a handshake we sent
+                if self._sock is None or stop.is_set():
+                    return  # closed under us while stopping
+                if exc.errno in _PEER_GONE:
+                    now_s = time.monotonic()
+                    continue
                 raise
             received_ns = time.time_ns()
-            last_data_s = time.monotonic()
-            if len(data) > MAX_DATAGRAM_BYTES:
-                self.rejections.add(Rejection("oversized", f"datagram over {MAX_DATAGRAM_BYTES} bytes"))
+            now_s = last_data_s = time.monotonic()
+            if size > MAX_DATAGRAM_BYTES:
+                reject(Rejection("oversized", f"datagram over {MAX_DATAGRAM_BYTES} bytes"))
                 continue
-            result = self.parse(data, received_ns)
-            if isinstance(result, Rejection):
-                self.rejections.add(result)
-            elif result is not None:
-                log.log(TRACE, "%s: sample", self.name)
-                emit(result)
-
-    def send(self, data: bytes, address: tuple[str, int]) -> None:
-        """Send from the bound socket (so replies come back to it)."""
-        if self._sock is not None:
             try:
-                self._sock.sendto(data, address)
-            except OSError as exc:
-                log.debug("%s: send to %s failed: %s", self.name, address, exc)
+                result = parse(bytes(view[:size]), received_ns)
+            except Exception as exc:  # a parser bug must not end the stream: count it
+                log.debug("%s: parser raised", self.name, exc_info=exc)
+                result = Rejection("parser-error", f"{type(exc).__name__}: {exc}")
+            if result is None:
+                continue
+            if isinstance(result, Rejection):
+                reject(result)
+                continue
+            log.log(TRACE, "%s: sample of %d bytes", self.name, size)
+            emit(result)
 
     def close(self) -> None:
         sock, self._sock = self._sock, None

@@ -1,20 +1,32 @@
 """``vts:PHONE_IP``: the VTube Studio iPhone app's tracking stream over UDP.
 
-facecast asks the phone (UDP port 21412) for tracking data with::
+facecast asks the phone (UDP port 21412) for tracking data, from the socket it
+listens on, with::
 
-    {"messageType": "iOSTrackingDataRequest", "time": 10, "sentBy": "facecast", "ports": [OUR_PORT]}
+    {"messageType":"iOSTrackingDataRequest","time":10,"sentBy":"facecast","ports":[OUR_PORT]}
 
-and renews the request every ``time / 2`` seconds. The phone answers with JSON
-datagrams holding ``FaceFound`` (bool), ``Rotation`` and ``EyeLeft``/``EyeRight``
-(``x`` pitch, ``y`` yaw, ``z`` roll, degrees) and ``BlendShapes``, a list of
-``{"k": ARKit name, "v": 0..1}``. ``FaceFound: false`` gives an invalid sample.
+``time`` is how many seconds the phone keeps sending; facecast renews the
+request every ``time / 2`` seconds (at ``open()`` first). The phone answers with
+one JSON datagram per tracked frame. Keys read (others are ignored):
+
+- ``FaceFound`` (bool, default true): false gives a sample with ``valid=False``,
+  zero weights and no angles.
+- ``BlendShapes``: a list of ``{"k": ARKit name, "v": 0..1}``; names in any form
+  ``arkit_index`` accepts, unknown names ignored, values clamped to [0, 1].
+- ``Rotation`` (head), ``EyeLeft``, ``EyeRight``: ``{"x", "y", "z"}`` degrees.
+  Axis mapping: ``x`` is pitch, ``y`` yaw, ``z`` roll; the sample holds (yaw,
+  pitch, roll) in radians, wrapped to (-pi, pi]. A missing key gives None.
+
+Wrong JSON types, non-finite numbers (JSON ``NaN``/``Infinity`` literals,
+overflowing numbers), angles beyond +-360 degrees and documents over
+:data:`MAX_JSON_BYTES` reject the datagram.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import socket
+import time
 from typing import Optional, Union
 
 import numpy as np
@@ -23,102 +35,142 @@ from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, UdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
+#: The app's UDP port on the phone.
 PHONE_PORT = 21412
+#: How long one request keeps the stream going, seconds.
 REQUEST_TIME_S = 10.0
+#: Largest document parsed, bytes (a full frame is about 3 KB).
 MAX_JSON_BYTES = 16384
+#: Rotations beyond this magnitude, degrees, reject the datagram.
 MAX_ANGLE_DEG = 360.0
+
+_ANGLES = (("Rotation", "head_rad"), ("EyeLeft", "eye_left_rad"), ("EyeRight", "eye_right_rad"))
 
 
 def tracking_request(local_port: int, *, time_s: float = REQUEST_TIME_S) -> bytes:
-    """The JSON request that makes the phone send tracking data to ``local_port``."""
-    seconds = int(time_s) if float(time_s).is_integer() else time_s
+    """The JSON request that makes the phone stream to ``local_port`` for ``time_s`` seconds."""
+    seconds = int(time_s) if float(time_s).is_integer() else float(time_s)
     return json.dumps({"messageType": "iOSTrackingDataRequest", "time": seconds, "sentBy": "facecast",
-                       "ports": [local_port]}).encode()
+                       "ports": [local_port]}, separators=(",", ":")).encode()
 
 
 def _number(value) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A finite float from a JSON number (not bool), else None."""
+    t = type(value)
+    if t is not float and t is not int:
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    try:
+        f = float(value)
+    except OverflowError:  # an integer literal too large for a float
+        return None
+    return f if math.isfinite(f) else None
 
 
-def _rotation(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
+def _angles_rad(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
+    """``{"x","y","z"}`` degrees at ``doc[key]`` -> (yaw, pitch, roll) radians; None if absent."""
     r = doc.get(key)
     if r is None:
         return None
-    if not isinstance(r, dict):
+    if type(r) is not dict:
         return Rejection("wrong-type", f"{key} is not an object")
-    xyz = [_number(r.get(axis)) for axis in ("x", "y", "z")]
-    if any(v is None for v in xyz):
-        return Rejection("bad-number", f"{key} needs finite x, y, z")
-    if any(abs(v) > MAX_ANGLE_DEG for v in xyz):
-        return Rejection("out-of-range", f"{key} beyond 360 degrees")
-    x, y, z = xyz
-    return np.radians(np.array([y, x, z], np.float32))  # yaw, pitch, roll
+    x, y, z = _number(r.get("x")), _number(r.get("y")), _number(r.get("z"))
+    if x is None or y is None or z is None:
+        return Rejection("bad-number", f"{key} needs finite numbers x, y, z")
+    if max(abs(x), abs(y), abs(z)) > MAX_ANGLE_DEG:
+        return Rejection("out-of-range", f"{key} beyond {MAX_ANGLE_DEG:g} degrees")
+    deg = np.array([y, x, z], np.float64)
+    return np.radians(180.0 - (180.0 - deg) % 360.0).astype(np.float32)
 
 
-def parse_vts(data: bytes, *, received_ns: int) -> Union[FaceSample, Rejection]:
-    """Parse one VTube Studio tracking datagram."""
+def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
+    """Parse one VTube Studio tracking datagram.
+
+    Args:
+        data: the datagram.
+        received_ns: wall-clock ns to stamp the sample with (default: now).
+
+    Returns:
+        A sample, or a :class:`Rejection` (``oversized``, ``not-json``,
+        ``wrong-type``, ``missing-key``, ``bad-number``, ``out-of-range``).
+    """
+    stamp_ns = time.time_ns() if received_ns is None else received_ns
     if len(data) > MAX_JSON_BYTES:
-        return Rejection("oversized", f"{len(data)} bytes")
+        return Rejection("oversized", f"{len(data)} bytes (up to {MAX_JSON_BYTES} accepted)")
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return Rejection("not-json", "datagram is not JSON")
-    if not isinstance(doc, dict):
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return Rejection("not-json", "datagram is not a JSON document")
+    if type(doc) is not dict:
         return Rejection("wrong-type", "tracking data is not a JSON object")
     found = doc.get("FaceFound", True)
-    if not isinstance(found, bool):
-        return Rejection("wrong-type", "FaceFound is not a bool")
+    if type(found) is not bool:
+        return Rejection("wrong-type", "FaceFound is not true or false")
+    if not found:
+        return FaceSample(capture_wall_ns=stamp_ns, weights=np.zeros(NUM_ARKIT, np.float32), valid=False,
+                          source=VtsSource.name)
     shapes = doc.get("BlendShapes")
-    if not isinstance(shapes, list):
-        return Rejection("wrong-type" if shapes is not None else "missing-key", "BlendShapes is not a list")
+    if shapes is None:
+        return Rejection("missing-key", "no BlendShapes")
+    if type(shapes) is not list:
+        return Rejection("wrong-type", "BlendShapes is not a list")
     weights = np.zeros(NUM_ARKIT, np.float32)
     for entry in shapes:
-        if not isinstance(entry, dict) or not isinstance(entry.get("k"), str):
-            return Rejection("wrong-type", "BlendShapes entries need a string k and a number v")
+        if type(entry) is not dict or type(entry.get("k")) is not str:
+            return Rejection("wrong-type", "a BlendShapes entry is not {\"k\": name, \"v\": value}")
         v = _number(entry.get("v"))
         if v is None:
-            return Rejection("bad-number", f"value of {entry['k'][:40]!r}")
+            return Rejection("bad-number", f"value of {entry['k'][:40]!r} is not a finite number")
         try:
-            weights[arkit_index(entry["k"])] = v
+            weights[arkit_index(entry["k"])] = min(max(v, 0.0), 1.0)  # clamped before float32 can overflow
         except KeyError:
-            continue
-    rotations = {}
-    for key in ("Rotation", "EyeLeft", "EyeRight"):
-        r = _rotation(doc, key)
-        if isinstance(r, Rejection):
-            return r
-        rotations[key] = r
-    if not found:
-        weights[:] = 0.0
-    return FaceSample(capture_wall_ns=received_ns, weights=np.clip(weights, 0.0, 1.0),
-                      head_rad=rotations["Rotation"], eye_left_rad=rotations["EyeLeft"],
-                      eye_right_rad=rotations["EyeRight"], valid=found, source=VtsSource.name)
+            continue  # not an ARKit shape
+    angles = {}
+    for key, field in _ANGLES:
+        a = _angles_rad(doc, key)
+        if isinstance(a, Rejection):
+            return a
+        angles[field] = a
+    return FaceSample(capture_wall_ns=stamp_ns, weights=weights, source=VtsSource.name, **angles)
 
 
 class VtsSource(UdpSource):
-    """Requests tracking from the phone at ``phone_host`` and renews it before it expires."""
+    """Requests tracking from the phone at ``phone_host`` and renews it before it expires.
+
+    Args:
+        phone_host: the phone's IP address.
+        bind_host: local address to bind (0.0.0.0 for a phone on Wi-Fi).
+        port: local UDP port for the stream; 0 picks a free one.
+        phone_port: the app's UDP port on the phone.
+        request_time_s: the ``time`` of each request; renewed every half of it.
+    """
 
     name = "vts"
 
     def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, port: int = 0,
                  phone_port: int = PHONE_PORT, request_time_s: float = REQUEST_TIME_S) -> None:
         super().__init__(host=bind_host, port=port)
-        self._phone = (phone_host, phone_port)
+        if not request_time_s > 0:
+            raise ValueError(f"request_time_s must be positive, got {request_time_s}")
+        self._phone_host = phone_host
+        self._phone_port = phone_port
         self._request_time_s = request_time_s
-        self._last_request_s: Optional[float] = None
-        self._request: Optional[bytes] = None
+        self._phone: Optional[tuple] = None
+        self._request = b""
+        self._last_request_s = -math.inf
 
     def open(self) -> None:
         super().open()
+        self._phone = self.resolve_peer(self._phone_host, self._phone_port)
         self._request = tracking_request(self.local_port, time_s=self._request_time_s)
+        self._send_request(time.monotonic())
 
-    def on_tick(self, sock: socket.socket, now_s: float, last_data_s: Optional[float]) -> None:
-        if self._last_request_s is None or now_s - self._last_request_s >= self._request_time_s / 2:
-            self.send(self._request, self._phone)
-            self._last_request_s = now_s
+    def _send_request(self, now_s: float) -> None:
+        self.send(self._request, self._phone)
+        self._last_request_s = now_s
+
+    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
+        if now_s - self._last_request_s >= self._request_time_s / 2:
+            self._send_request(now_s)
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
         return parse_vts(data, received_ns=received_ns)
