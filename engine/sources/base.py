@@ -26,14 +26,18 @@ class SourceError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """Why a parser refused an input. ``reason`` is a short stable label for counting
-    (``truncated``, ``bad-version``, ``not-finite``, ``oversized``, ...)."""
+    (``truncated``, ``bad-version``, ``not-finite``, ``oversized``, ...). ``variant``
+    distinguishes rejections of one reason that each deserve their own report (the
+    packet version of ``bad-version``, say); it is bounded by the parser."""
 
     reason: str
     detail: str = ""
+    variant: str = ""
 
 
 class Rejections:
-    """Counts rejected inputs by reason; logs the first of each reason at WARNING.
+    """Counts rejected inputs by reason; logs the first of each (reason, variant) at WARNING,
+    so that one garbage packet cannot use up the report a real problem needs.
 
     Thread-safe. The one place a source handles an input it drops.
     """
@@ -42,11 +46,14 @@ class Rejections:
         self._name = source_name
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._reported: set[tuple[str, str]] = set()
 
     def add(self, rejection: Rejection) -> None:
+        key = (rejection.reason, rejection.variant)
         with self._lock:
             self._counts[rejection.reason] += 1
-            first = self._counts[rejection.reason] == 1
+            first = key not in self._reported
+            self._reported.add(key)
         if first:
             log.warning("%s: dropped an input (%s%s); further ones of this kind are counted",
                         self._name, rejection.reason, f": {rejection.detail}" if rejection.detail else "")

@@ -76,7 +76,8 @@ def parse_livelink(data: bytes, *, received_ns: Optional[int] = None
         return Rejection("truncated", "empty datagram")
     if data[0] != VERSION:
         return Rejection("bad-version", f"Live Link Face packet version {data[0]}; facecast supports "
-                                        f"version {VERSION} (update facecast, or the app)")
+                                        f"version {VERSION} (update facecast, or the app)",
+                         variant=str(data[0]))
     device = _string(data, 1, "device id")
     if isinstance(device, Rejection):
         return device
