@@ -26,6 +26,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
 from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, UdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
@@ -40,8 +41,6 @@ HANDSHAKE = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
 HANDSHAKE_EVERY_S = 2.0
 #: Longest datagram parsed, bytes (a full frame is about 1.5 KB).
 MAX_TEXT_BYTES = 8192
-#: Rotations beyond this magnitude, degrees, reject the datagram.
-MAX_ANGLE_DEG = 360.0
 
 #: Rotation keys -> FaceSample field.
 _ROTATIONS = {"head": "head_rad", "leftEye": "eye_left_rad", "rightEye": "eye_right_rad"}
@@ -58,10 +57,7 @@ def _rotation_rad(key: str, text: str) -> Union[np.ndarray, Rejection]:
         return Rejection("bad-number", f"{key} rotation {text[:40]!r}")
     if not (math.isfinite(rx) and math.isfinite(ry) and math.isfinite(rz)):
         return Rejection("not-finite", f"{key} rotation")
-    if max(abs(rx), abs(ry), abs(rz)) > MAX_ANGLE_DEG:
-        return Rejection("out-of-range", f"{key} rotation beyond {MAX_ANGLE_DEG:g} degrees")
-    deg = np.array([ry, rx, rz], np.float64)
-    return np.radians(180.0 - (180.0 - deg) % 360.0).astype(np.float32)
+    return yaw_pitch_roll_from_degrees(pitch_deg=rx, yaw_deg=ry, roll_deg=rz, what=f"{key} rotation")
 
 
 def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:

@@ -31,6 +31,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
 from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, UdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
@@ -41,8 +42,6 @@ PHONE_PORT = 21412
 REQUEST_TIME_S = 10.0
 #: Largest document parsed, bytes (a full frame is about 3 KB).
 MAX_JSON_BYTES = 16384
-#: Rotations beyond this magnitude, degrees, reject the datagram.
-MAX_ANGLE_DEG = 360.0
 
 _ANGLES = (("Rotation", "head_rad"), ("EyeLeft", "eye_left_rad"), ("EyeRight", "eye_right_rad"))
 
@@ -76,10 +75,7 @@ def _angles_rad(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
     x, y, z = _number(r.get("x")), _number(r.get("y")), _number(r.get("z"))
     if x is None or y is None or z is None:
         return Rejection("bad-number", f"{key} needs finite numbers x, y, z")
-    if max(abs(x), abs(y), abs(z)) > MAX_ANGLE_DEG:
-        return Rejection("out-of-range", f"{key} beyond {MAX_ANGLE_DEG:g} degrees")
-    deg = np.array([y, x, z], np.float64)
-    return np.radians(180.0 - (180.0 - deg) % 360.0).astype(np.float32)
+    return yaw_pitch_roll_from_degrees(pitch_deg=x, yaw_deg=y, roll_deg=z, what=key)
 
 
 def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
