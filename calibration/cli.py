@@ -114,3 +114,73 @@ def _cmd_list(args) -> int:
 
 
 __all__ = ["add_calibrate"]
+
+
+# --------------------------------------------------------------------------- #
+# facecast eval
+# --------------------------------------------------------------------------- #
+
+
+def add_eval(sub) -> None:
+    import argparse
+
+    p = sub.add_parser(
+        "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
+        description="Render a sequence of requests with one renderer and portrait, re-track every frame "
+                    "with MediaPipe and compare with what was asked (Spearman rho, range, MAE, response "
+                    "curves), measure the identity distance to the portrait with dlib's face descriptor, "
+                    "and the frame-to-frame stability. Writes metrics.json, report.png and "
+                    "contact_sheet.png into --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--renderer", default="portrait", help="renderer to measure (any registered renderer)")
+    p.add_argument("--portrait", default="astronaut", metavar="PHOTO", help="photo of the person, or astronaut")
+    p.add_argument("--portrait-gains", metavar="NPZ", help="portrait renderer: field gains file")
+    p.add_argument("--sequence", default="standard",
+                   help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
+                        "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
+    p.add_argument("--size", default="512x512", metavar="WxH")
+    p.add_argument("--no-identity", action="store_true", help="skip the dlib identity measurement")
+    p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for the results")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from facecast.calibration import fidelity
+    from facecast.engine.render import RendererUnavailable, create_renderer
+    from facecast.engine.render.portrait.rig import load_portrait
+    from facecast.engine.types import PixelFormat
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        sequence = fidelity.build_sequence(args.sequence)
+        portrait_rgb, _ = load_portrait(args.portrait)
+        renderer = create_renderer(args.renderer, width=width, height=height, pixel_format=PixelFormat.RGB8,
+                                   portrait=args.portrait, portrait_gains=args.portrait_gains)
+    except (ValueError, RendererUnavailable, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    if renderer is None:
+        raise UserError("renderer 'none' draws nothing to measure")
+    print(f"eval: {renderer.name} on {args.portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
+    try:
+        result = fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=not args.no_identity)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        renderer.close()
+    paths = fidelity.write_outputs(result, args.out, sequence)
+    m = result.metrics
+    print(f"{'shape':20s} {'rho':>6s} {'range':>6s} {'mae':>6s}  ok")
+    for name, s in m["shapes"].items():
+        fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
+        print(f"{name:20s} {fmt(s['spearman_rho'])} {fmt(s['range'])} {fmt(s['mae'])}  "
+              f"{'yes' if s.get('passes', True) else 'NO'}")
+    ident = m["identity"]
+    print(f"key shapes meeting rho >= {fidelity.GOAL_RHO} and range >= {fidelity.GOAL_RANGE}: "
+          f"{m['key_shapes_passing']}/{m['key_shapes_total']}")
+    if ident.get("max_distance") is not None:
+        print(f"identity distance: median {ident['median_distance']}, max {ident['max_distance']} "
+              f"(goal <= {ident['goal']}), frames without a face {ident['frames_without_face']}")
+    print("temporal: " + ", ".join(f"{k} {v}" for k, v in m["temporal"].items()))
+    for key, path in paths.items():
+        print(f"{key + ':':15s}{path}")
+    return 0

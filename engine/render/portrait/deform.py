@@ -1,0 +1,238 @@
+"""Per-frame mesh motion: expression fields, lid and lip contact, the fold
+guard, then head rotation.
+
+Order of operations for one frame (all numpy, no per-triangle Python):
+
+1. ``d = basis @ weights`` (expression, pixels), ``mouthClose`` limited to ``jawOpen``;
+2. contact: an upper lid never passes below its lower lid and the lips never
+   cross; where they would, both meet in the middle;
+3. fold guard: if any skin triangle would shrink below
+   :data:`MIN_SKIN_AREA_RATIO` of its rest area (or flip), or an opening would
+   turn inside out, the motion is first made locally rigid around the folding
+   triangles (:func:`unfold`, which leaves the rest of the face alone); if that
+   is not enough, the expression is scaled back (bisection) until none folds.
+   The rest pose passes, so the guard always finds a valid pose;
+4. head rotation: the landmark cloud (with its MediaPipe depth) turns about a
+   pivot behind the face and is projected orthographically (2.5D); the rings
+   follow by their share. Triangles that turn away from the camera are hidden
+   (not drawn), as on a real head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from facecast.engine.render.portrait.mesh import FOLDED, NUM_LANDMARKS, SKIN, Opening, WarpMesh, signed_areas
+from facecast.engine.types import arkit_index
+
+MIN_SKIN_AREA_RATIO = 0.1
+#: Unfolding passes per field when the basis is built, and per frame before the guard scales back.
+UNFOLD_BUILD_ITERATIONS = 200
+UNFOLD_FRAME_ITERATIONS = 30
+#: Closest approach of the lids or lips, pixels: closed, but never crossed.
+CONTACT_GAP_PX = 0.05
+GUARD_STEPS = 8
+#: Largest head rotation shown, radians (beyond it the 2.5D turn would fold the far cheek).
+MAX_YAW_RAD = 0.45
+MAX_PITCH_RAD = 0.4
+MAX_ROLL_RAD = 0.6
+#: Pivot of the head rotation behind the mean landmark depth, inter-ocular distances.
+PIVOT_DEPTH_IODS = 1.1
+#: Gaze: eyeball shift at full eyeLook*, in eye widths.
+GAZE_HORIZONTAL = 0.2
+GAZE_VERTICAL = 0.1
+
+_JAW_OPEN, _MOUTH_CLOSE = arkit_index("jawOpen"), arkit_index("mouthClose")
+_LOOK = {sign: {d: arkit_index(f"eyeLook{d}{'Left' if sign > 0 else 'Right'}") for d in ("In", "Out", "Up", "Down")}
+         for sign in (-1, 1)}
+
+
+def area_thresholds(mesh: WarpMesh, *, openings: bool = True) -> np.ndarray:
+    """(T,) thresholds: a pose folds no triangle when ``area >= threshold`` for all
+    of them (``openings=False`` leaves the openings free: for single fields, whose
+    lids and lips may overshoot before the contact step). Skin keeps at least
+    :data:`MIN_SKIN_AREA_RATIO` of its rest area, openings may close but not turn
+    inside out; :data:`~.mesh.FOLDED` triangles (hidden already in the photo) are free."""
+    threshold = np.where(mesh.kinds == SKIN, MIN_SKIN_AREA_RATIO * mesh.rest_areas, 0.0)
+    free = (mesh.kinds == FOLDED) | ((mesh.kinds != SKIN) & (not openings))
+    return np.where(free, -np.inf, threshold)
+
+
+def unfold(rest: np.ndarray, d: np.ndarray, triangles: np.ndarray, threshold: np.ndarray, *,
+           iterations: int) -> np.ndarray:
+    """Make a displacement field ``d`` ((V, 2) pixels) locally rigid where it folds.
+
+    Every triangle under its ``threshold`` (:func:`area_thresholds`) has its
+    corners pulled halfway toward their common mean motion (a pure translation
+    keeps the rest area), repeated until no triangle folds or ``iterations`` run
+    out. Motion elsewhere is untouched. Returns a new field.
+    """
+    d = d.copy()
+    n = len(d)
+    for _ in range(iterations):
+        bad = np.nonzero(signed_areas(rest + d, triangles) < threshold)[0]
+        if len(bad) == 0:
+            break
+        corners = triangles[bad].ravel()
+        mean = np.repeat(d[triangles[bad]].mean(1), 3, axis=0)
+        hits = np.bincount(corners, minlength=n)
+        moved = hits > 0
+        target = np.stack([np.bincount(corners, mean[:, 0], n), np.bincount(corners, mean[:, 1], n)], 1)
+        d[moved] = 0.5 * d[moved] + 0.5 * target[moved] / hits[moved, None]
+    return d
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Ry(yaw) Rx(pitch) Rz(roll) in camera axes (x right, y up, z toward the viewer)."""
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return ry @ rx @ rz
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One frame's mesh: ``vertices`` (V, 2) float32 pixels, ``opening_px`` (V,)
+    the eye/mouth opening at each opening vertex's column, ``gaze_px`` (2, 2) the
+    eyeball shift of the (right, left) eye, ``scale`` the fold guard's factor (1 = untouched)."""
+
+    vertices: np.ndarray
+    opening_px: np.ndarray
+    gaze_px: np.ndarray
+    scale: float
+
+
+class Deformer:
+    """Precomputes everything per portrait; :meth:`pose` is the per-frame call.
+
+    Args:
+        mesh: the warp mesh.
+        rest: (V, 2) rest vertices, pixels.
+        depth_px: (478,) landmark depth, pixels (smaller is nearer).
+        basis: (52, V, 2) displacement fields, pixels.
+        iod_px: inter-ocular distance, pixels.
+    """
+
+    def __init__(self, mesh: WarpMesh, rest: np.ndarray, depth_px: np.ndarray, basis: np.ndarray,
+                 iod_px: float) -> None:
+        self.mesh = mesh
+        self.rest = rest.astype(np.float64)
+        self._basis = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52)
+        self._depth = depth_px.astype(np.float64)
+        centre = self.rest[:NUM_LANDMARKS].mean(0)
+        self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
+        self._threshold = area_thresholds(mesh)
+        self._openings = (mesh.mouth, mesh.eye_right, mesh.eye_left)
+        self._down = self._face_down()
+        self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
+                           for s, o in ((-1, mesh.eye_right), (1, mesh.eye_left))}
+
+    def _face_down(self) -> np.ndarray:
+        o = self.mesh.mouth
+        across = self.rest[o.corners[1]] - self.rest[o.corners[0]]
+        across /= np.linalg.norm(across)
+        return np.array([-across[1], across[0]])
+
+    def expression(self, weights: np.ndarray) -> np.ndarray:
+        """(V, 2) pixel displacement of the weights ((52,) in [0, 1])."""
+        w = np.asarray(weights, np.float64).copy()
+        w[_MOUTH_CLOSE] = min(w[_MOUTH_CLOSE], w[_JAW_OPEN])
+        return (self._basis @ w).reshape(-1, 2)
+
+    def head(self, moved: np.ndarray, head_rad: Optional[np.ndarray]) -> np.ndarray:
+        """(V, 2) displacement that turns the (already expressive) vertices by ``head_rad``."""
+        if head_rad is None:
+            return np.zeros_like(moved)
+        yaw = float(np.clip(head_rad[0], -MAX_YAW_RAD, MAX_YAW_RAD))
+        pitch = float(np.clip(head_rad[1], -MAX_PITCH_RAD, MAX_PITCH_RAD))
+        roll = float(np.clip(head_rad[2], -MAX_ROLL_RAD, MAX_ROLL_RAD))
+        r = _rotation(yaw, pitch, roll)
+        face = moved[:NUM_LANDMARKS]
+        # image (x right, y down, z away) -> camera (x right, y up, z toward the viewer)
+        cam = np.stack([face[:, 0] - self._pivot[0], self._pivot[1] - face[:, 1], self._pivot[2] - self._depth], 1)
+        turned = cam @ r.T
+        d = np.zeros_like(moved)
+        d[:NUM_LANDMARKS, 0] = turned[:, 0] + self._pivot[0] - face[:, 0]
+        d[:NUM_LANDMARKS, 1] = self._pivot[1] - turned[:, 1] - face[:, 1]
+        ring = self.mesh.ring_parent >= 0
+        d[ring] = d[self.mesh.ring_parent[ring]] * self.mesh.follow[ring, None]
+        return d
+
+    def _contact(self, v: np.ndarray) -> np.ndarray:
+        """Where a lower chain point rises above its upper partner, both meet halfway."""
+        for o in self._openings:
+            gap = (v[o.lower] - v[o.upper]) @ self._down
+            bad = gap < CONTACT_GAP_PX
+            if bad.any():
+                fix = ((gap[bad] - CONTACT_GAP_PX) / 2)[:, None] * self._down
+                v[o.upper[bad]] += fix
+                v[o.lower[bad]] -= fix
+        return v
+
+    def _valid(self, v: np.ndarray) -> bool:
+        return bool(np.all(signed_areas(v, self.mesh.triangles) >= self._threshold))
+
+    def pose(self, weights: np.ndarray, head_rad: Optional[np.ndarray] = None) -> Pose:
+        """The mesh for one frame. ``weights`` (52,) in [0, 1]; ``head_rad``
+        (yaw, pitch, roll) relative to the portrait's own pose, or None."""
+        expr = self.expression(weights)
+        head = None if head_rad is None else np.asarray(head_rad, np.float64)
+
+        scale = 1.0
+        v = self._contact(self.rest + expr)
+        if not self._valid(v):
+            expr = unfold(self.rest, v - self.rest, self.mesh.triangles, self._threshold,
+                          iterations=UNFOLD_FRAME_ITERATIONS)
+            v = self._contact(self.rest + expr)
+        if not self._valid(v):
+            lo, hi = 0.0, 1.0
+            for _ in range(GUARD_STEPS):
+                mid = (lo + hi) / 2
+                if self._valid(self._contact(self.rest + mid * expr)):
+                    lo = mid
+                else:
+                    hi = mid
+            scale = lo
+            v = self._contact(self.rest + lo * expr)
+        if head is not None:
+            v = v + self.head(v, head)
+        opening = np.zeros(len(v))
+        for o in self._openings:
+            h = np.linalg.norm(v[o.lower] - v[o.upper], axis=1)
+            opening[o.upper] = h
+            opening[o.lower] = h
+            opening[list(o.corners)] = 0.0
+        gaze = np.zeros((2, 2))
+        w = np.asarray(weights, np.float64)
+        for row, sign in enumerate((-1, 1)):
+            look = _LOOK[sign]
+            out_dir = sign  # looking out moves the eyeball toward the subject's side
+            gx = (w[look["Out"]] - w[look["In"]]) * out_dir * GAZE_HORIZONTAL
+            gy = (w[look["Down"]] - w[look["Up"]]) * GAZE_VERTICAL
+            gaze[row] = np.array([gx, gy]) * self._eye_width[sign]
+        return Pose(vertices=v.astype(np.float32), opening_px=opening.astype(np.float32),
+                    gaze_px=gaze.astype(np.float32), scale=scale)
+
+
+def opening_attributes(mesh: WarpMesh, rest: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Static per-vertex attributes of the openings: ``u`` (V,) position along the
+    opening 0..1, ``v`` (V,) 0 on the upper chain, 1 on the lower, 0.5 at the
+    corners, and ``top``, ``bottom`` (V, 2) the rest positions of the upper and
+    lower chain points of the vertex's column (the portrait's own opening, where
+    the upper teeth show)."""
+    n = len(rest)
+    u, v, top, bottom = np.zeros(n), np.zeros(n), rest.copy(), rest.copy()
+    o: Opening
+    for o in (mesh.mouth, mesh.eye_right, mesh.eye_left):
+        t = np.linspace(0.0, 1.0, len(o.upper))
+        u[o.upper], u[o.lower] = t, t
+        v[o.upper], v[o.lower] = 0.0, 1.0
+        v[list(o.corners)] = 0.5
+        top[o.lower] = rest[o.upper]
+        bottom[o.upper] = rest[o.lower]
+    f32 = np.float32
+    return u.astype(f32), v.astype(f32), top.astype(f32), bottom.astype(f32)

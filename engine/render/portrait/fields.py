@@ -1,0 +1,358 @@
+"""The expression model: one hand-authored landmark displacement field per ARKit shape.
+
+Fields are written in the *face frame* of the portrait: x from the subject's
+right eye to their left eye (image left -> right for an unmirrored photo), y
+down the face, unit = the inter-ocular distance (IOD), origin between the eyes.
+``Left``/``Right`` in ARKit names are the subject's, so ``...Left`` moves points
+with x > 0. :func:`build_basis` turns them into pixels for one portrait.
+
+Shapes with no visible 2D effect of their own (documented, not faked):
+
+- ``jawForward``: the jaw moves toward the camera; in 2D only a slight drop
+  and narrowing of the chin remains;
+- ``cheekPuff``: shown as a widening of the cheeks, no shading;
+- ``tongueOut``: the tongue rises and fills the mouth opening; it never
+  passes the lips;
+- ``eyeLook*``: move the eyeball under the lids (see :mod:`.deform`), plus the
+  small lid motion that goes with looking up or down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from facecast.engine.render.portrait.deform import UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
+from facecast.engine.render.portrait.mesh import NUM_LANDMARKS, WarpMesh, connection_points
+from facecast.engine.types import NUM_ARKIT, arkit_index
+
+#: Left/right blend across the midline, IODs.
+MIDLINE_SOFTNESS = 0.05
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """The portrait's landmarks in face-frame coordinates and named regions.
+
+    Attributes:
+        q: (478, 2) face-frame positions (IODs).
+        z: (478,) depth in IODs relative to the nose tip (larger is farther).
+        origin, x_axis, y_axis: pixels -> face frame.
+        iod_px: pixels per IOD.
+    """
+
+    q: np.ndarray
+    z: np.ndarray
+    origin: np.ndarray
+    x_axis: np.ndarray
+    y_axis: np.ndarray
+    iod_px: float
+    mesh: WarpMesh
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray, mesh: WarpMesh) -> "FaceFrame":
+        right = landmarks[sorted(connection_points("FACE_LANDMARKS_RIGHT_EYE")), :2].mean(0)
+        left = landmarks[sorted(connection_points("FACE_LANDMARKS_LEFT_EYE")), :2].mean(0)
+        iod = float(np.linalg.norm(left - right))
+        x_axis = (left - right) / iod
+        y_axis = np.array([-x_axis[1], x_axis[0]])
+        origin = (left + right) / 2
+        rel = landmarks[:, :2] - origin
+        q = np.stack([rel @ x_axis, rel @ y_axis], axis=1) / iod
+        z = (landmarks[:, 2] - landmarks[1, 2]) / iod
+        return cls(q=q, z=z, origin=origin, x_axis=x_axis, y_axis=y_axis, iod_px=iod, mesh=mesh)
+
+    def to_pixels(self, d: np.ndarray) -> np.ndarray:
+        """(..., 2) face-frame displacement -> pixels."""
+        return (d[..., :1] * self.x_axis + d[..., 1:] * self.y_axis) * self.iod_px
+
+    def side(self, sign: int) -> np.ndarray:
+        """(478,) weight of the subject's left (sign=+1) or right (-1) half, soft at the midline."""
+        return 1.0 / (1.0 + np.exp(-sign * self.q[:, 0] / MIDLINE_SOFTNESS * 4))
+
+    def near(self, centre: np.ndarray, radius: float) -> np.ndarray:
+        """(478,) Gaussian falloff around a face-frame point."""
+        return np.exp(-np.sum((self.q - centre) ** 2, axis=1) / (2 * radius ** 2))
+
+
+def _points(name: str) -> np.ndarray:
+    return np.array(sorted(connection_points(name)))
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Landmark index sets used by the fields."""
+
+    inner_upper: np.ndarray
+    inner_lower: np.ndarray
+    outer_upper: np.ndarray
+    outer_lower: np.ndarray
+    mouth_corners: np.ndarray
+    brow_right: np.ndarray
+    brow_left: np.ndarray
+    lid_upper: dict
+    lid_lower: dict
+    oval: np.ndarray
+    nose: np.ndarray
+
+
+def regions(frame: FaceFrame) -> Regions:
+    mesh = frame.mesh
+    inner = set(mesh.mouth.upper) | set(mesh.mouth.lower)
+    corners = np.array(mesh.mouth.corners)
+    outer = np.array(sorted(connection_points("FACE_LANDMARKS_LIPS") - inner))
+    # Outer-lip corners are the outer points nearest to the inner corners.
+    outer_corners = [outer[np.argmin(np.linalg.norm(frame.q[outer] - frame.q[c], axis=1))] for c in corners]
+    outer_rest = np.array([p for p in outer if p not in outer_corners])
+    mid = (frame.q[mesh.mouth.upper] + frame.q[mesh.mouth.lower]) / 2
+    order = np.argsort(mid[:, 0])
+    line = np.interp(frame.q[outer_rest, 0], mid[order, 0], mid[order, 1])
+    return Regions(
+        inner_upper=mesh.mouth.upper[1:-1], inner_lower=mesh.mouth.lower[1:-1],
+        outer_upper=outer_rest[frame.q[outer_rest, 1] < line],
+        outer_lower=outer_rest[frame.q[outer_rest, 1] >= line],
+        mouth_corners=np.concatenate([corners, outer_corners]),
+        brow_right=_points("FACE_LANDMARKS_RIGHT_EYEBROW"), brow_left=_points("FACE_LANDMARKS_LEFT_EYEBROW"),
+        lid_upper={-1: mesh.eye_right.upper[1:-1], 1: mesh.eye_left.upper[1:-1]},
+        lid_lower={-1: mesh.eye_right.lower[1:-1], 1: mesh.eye_left.lower[1:-1]},
+        oval=mesh.oval, nose=_points("FACE_LANDMARKS_NOSE"))
+
+
+def spread(frame: FaceFrame, drivers: np.ndarray, disp: np.ndarray, *, radius: float,
+           mask: np.ndarray | None = None) -> np.ndarray:
+    """Extend the displacement ``disp`` ((len(drivers), 2) face frame) of some
+    landmarks to their neighbours: inverse-distance blend of the drivers' motion,
+    fading with the distance to the nearest driver (Gaussian, ``radius`` IODs).
+    ``mask`` ((478,) in [0, 1]) limits which points may follow. Drivers keep
+    their own displacement. Returns (478, 2)."""
+    out = np.zeros((NUM_LANDMARKS, 2))
+    dist = np.linalg.norm(frame.q[:, None, :] - frame.q[drivers][None, :, :], axis=2)  # (478, D)
+    w = 1.0 / (dist ** 2 + 1e-4)
+    blended = (w @ disp) / w.sum(1, keepdims=True)
+    fade = np.exp(-dist.min(1) ** 2 / (2 * radius ** 2))
+    if mask is not None:
+        fade = fade * mask
+    out[:] = blended * fade[:, None]
+    out[drivers] = disp
+    out[468:] = 0.0
+    return out
+
+
+def _move(n: int, idx: np.ndarray, d) -> np.ndarray:
+    out = np.zeros((n, 2))
+    out[idx] = d
+    return out
+
+
+# --- the fields: name -> f(frame, regions) -> (478, 2) face-frame displacement at weight 1 ---
+
+Field = Callable[[FaceFrame, Regions], np.ndarray]
+
+
+def mouth_line_y(frame: FaceFrame, r: Regions, x: np.ndarray) -> np.ndarray:
+    """Face-frame y of the line between the lips at each ``x``: the midpoints of
+    the inner lip columns, continued flat beyond the corners."""
+    o = frame.mesh.mouth
+    mid = (frame.q[o.upper] + frame.q[o.lower]) / 2
+    order = np.argsort(mid[:, 0])
+    return np.interp(x, mid[order, 0], mid[order, 1])
+
+
+def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narrow: float = 0.06) -> np.ndarray:
+    q = frame.q
+    below = _smoothstep((q[:, 1] - mouth_line_y(frame, r, q[:, 0])) / 0.06)
+    # Points far back (near the hinge, at the sides) move less: front-to-back depth from the oval sides.
+    z_hinge = np.percentile(frame.z[r.oval], 85)
+    front = np.clip((z_hinge - frame.z) / max(1e-6, z_hinge - frame.z[r.oval].min()), 0.0, 1.0) ** 0.6
+    m = below * front
+    lower = np.concatenate([r.inner_lower, r.outer_lower])
+    m[lower] = np.maximum(m[lower], 1.0)
+    m[r.inner_upper] = 0.0
+    m[r.outer_upper] = 0.0
+    m[r.mouth_corners] = 0.35
+    d = np.zeros((NUM_LANDMARKS, 2))
+    d[:, 1] = drop * m
+    d[:, 0] = shift * m - narrow * q[:, 0] * m
+    return d
+
+
+def _corner_pull(frame: FaceFrame, r: Regions, sign: int, dx: float, dy: float, *, radius: float = 0.3,
+                 cheek: float = 0.0) -> np.ndarray:
+    side = r.mouth_corners[frame.q[r.mouth_corners, 0] * sign > 0]
+    lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower])
+    lip_w = _smoothstep(frame.q[lips, 0] * sign / max(1e-6, np.abs(frame.q[side, 0]).mean()))
+    drivers = np.concatenate([side, lips])
+    disp = np.concatenate([np.tile([dx * sign, dy], (len(side), 1)),
+                           np.outer(lip_w ** 2, [dx * sign, dy]) * 0.8])
+    d = spread(frame, drivers, disp, radius=radius, mask=frame.side(sign))
+    if cheek:
+        centre = np.array([0.45 * sign, 0.55])
+        d[:, 1] -= cheek * frame.near(centre, 0.22) * frame.side(sign)
+    return d
+
+
+def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float = 0.0, radius: float = 0.12,
+         crease: float = 1.0) -> np.ndarray:
+    """Move the upper lid by ``upper`` times the opening (positive closes) and the
+    lower lid by ``lower`` times it (positive rises)."""
+    up, lo = r.lid_upper[sign], r.lid_lower[sign]
+    gap = frame.q[lo] - frame.q[up]  # per column, upper -> lower
+    drivers = np.concatenate([up, lo])
+    disp = np.concatenate([gap * upper, -gap * lower])
+    eye_centre = frame.q[np.concatenate([up, lo])].mean(0)
+    above = _smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
+    below = _smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
+    # The corners are the lids' hinges: motion fades to nothing toward them.
+    opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
+    corners = frame.q[list(opening.corners)]
+    half = abs(corners[1, 0] - corners[0, 0]) / 2
+    taper = _smoothstep((half - np.abs(frame.q[:, 0] - corners[:, 0].mean())) / (0.35 * half))
+    d_up = spread(frame, up, gap * upper, radius=radius, mask=above * taper * frame.side(sign))
+    d_lo = spread(frame, lo, -gap * lower, radius=radius * 0.8, mask=below * taper * frame.side(sign))
+    d = d_up + d_lo
+    d[drivers] = disp
+    d[list(opening.corners)] = 0.0
+    return d
+
+
+def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, outer: float,
+          inward: float = 0.0) -> np.ndarray:
+    brow = r.brow_left if sign > 0 else r.brow_right
+    x = np.abs(frame.q[brow, 0])
+    t = (x - x.min()) / max(1e-6, x.max() - x.min())  # 0 inner .. 1 outer
+    amount = up * (inner * (1 - t) + outer * t)
+    disp = np.stack([-inward * sign * (1 - t), -amount], axis=1)
+    eye_top = frame.q[r.lid_upper[sign], 1].mean()
+    above_eye = _smoothstep((eye_top - frame.q[:, 1]) / 0.12)
+    return spread(frame, brow, disp, radius=0.22, mask=above_eye * frame.side(sign))
+
+
+def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int = 0, radius: float = 0.15):
+    w = frame.side(sign)[points] if sign else np.ones(len(points))
+    disp = np.outer(w, d)
+    mask = frame.side(sign) if sign else None
+    return spread(frame, points, disp, radius=radius, mask=mask)
+
+
+def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np.ndarray:
+    lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
+    centre = frame.q[r.mouth_corners[:2]].mean(0)
+    rel = frame.q[lips] - centre
+    disp = np.stack([-squeeze * rel[:, 0], np.zeros(len(lips))], axis=1)
+    disp[np.isin(lips, r.inner_upper), 1] -= open_
+    disp[np.isin(lips, r.inner_lower), 1] += open_ * 1.2
+    disp[np.isin(lips, r.outer_upper), 1] -= open_ * 0.5
+    disp[np.isin(lips, r.outer_lower), 1] += open_ * 0.7
+    return spread(frame, lips, disp, radius=0.18)
+
+
+def _cheek(frame: FaceFrame, r: Regions, sign: int, *, up: float, out: float) -> np.ndarray:
+    centre = np.array([0.5 * sign, 0.6])
+    w = frame.near(centre, 0.25) * frame.side(sign)
+    d = np.stack([out * sign * w, -up * w], axis=1)
+    return d
+
+
+def _sneer(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
+    wing = r.nose[(frame.q[r.nose, 0] * sign > 0.08) & (frame.q[r.nose, 1] > 0.45)]
+    d = spread(frame, wing, np.tile([0.01 * sign, -0.07], (len(wing), 1)), radius=0.12, mask=frame.side(sign))
+    return d + _lip_shift(frame, r, r.outer_upper, [0, -0.03], sign=sign) * 0.5
+
+
+def _gaze_lids(frame: FaceFrame, r: Regions, *, down: float) -> np.ndarray:
+    return sum(_lid(frame, r, s, upper=down, lower=-0.3 * down, radius=0.08) for s in (-1, 1))
+
+
+def _fields() -> dict[str, Field]:
+    f: dict[str, Field] = {}
+    for name, s in (("Left", 1), ("Right", -1)):
+        f[f"eyeBlink{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=1.0, lower=0.1)
+        f[f"eyeSquint{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.12, lower=0.3) + _cheek(fr, r, s, up=0.04, out=0)
+        f[f"eyeWide{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.75, lower=-0.15, radius=0.14)
+        f[f"eyeLookDown{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.25, lower=-0.05, radius=0.08)
+        f[f"eyeLookUp{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.15, lower=0.0, radius=0.08)
+        f[f"eyeLookIn{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
+        f[f"eyeLookOut{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
+        f[f"browDown{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=-0.22, inner=1.0, outer=0.7, inward=0.06)
+        f[f"browOuterUp{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=0.16, inner=0.15, outer=1.0)
+        f[f"mouthSmile{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.08, -0.1, cheek=0.05)
+        f[f"mouthFrown{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.02, 0.1)
+        f[f"mouthDimple{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.07, 0.0)
+        f[f"mouthStretch{name}"] = lambda fr, r, s=s: (_corner_pull(fr, r, s, 0.2, 0.07)
+                                                       + _lip_shift(fr, r, r.inner_lower, [0, 0.05], sign=s)
+                                                       + _lip_shift(fr, r, r.outer_lower, [0, 0.04], sign=s))
+        f[f"mouthPress{name}"] = lambda fr, r, s=s: (_lip_shift(fr, r, r.outer_upper, [0, 0.03], sign=s)
+                                                     + _lip_shift(fr, r, r.outer_lower, [0, -0.03], sign=s))
+        f[f"mouthLowerDown{name}"] = lambda fr, r, s=s: _lip_shift(fr, r, np.concatenate(
+            [r.inner_lower, r.outer_lower]), [0, 0.1], sign=s)
+        f[f"mouthUpperUp{name}"] = lambda fr, r, s=s: _lip_shift(fr, r, np.concatenate(
+            [r.inner_upper, r.outer_upper]), [0, -0.08], sign=s)
+        f[f"cheekSquint{name}"] = lambda fr, r, s=s: _cheek(fr, r, s, up=0.06, out=0.0) + _lid(
+            fr, r, s, upper=0.0, lower=0.12)
+        f[f"noseSneer{name}"] = lambda fr, r, s=s: _sneer(fr, r, s)
+    f["jawOpen"] = lambda fr, r: _jaw(fr, r, drop=0.5)
+    f["jawForward"] = lambda fr, r: _jaw(fr, r, drop=0.03, narrow=0.05)
+    f["jawLeft"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=0.12, narrow=0.0)
+    f["jawRight"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=-0.12, narrow=0.0)
+    f["mouthClose"] = lambda fr, r: -_jaw(fr, r, drop=0.5) * _lip_mask(fr, r)
+    f["mouthFunnel"] = lambda fr, r: _pucker(fr, r, squeeze=0.3, open_=0.16)
+    f["mouthPucker"] = lambda fr, r: _pucker(fr, r, squeeze=0.55, open_=0.0)
+    f["mouthLeft"] = lambda fr, r: _lip_shift(fr, r, _all_lips(r), [0.12, 0], radius=0.25)
+    f["mouthRight"] = lambda fr, r: _lip_shift(fr, r, _all_lips(r), [-0.12, 0], radius=0.25)
+    f["mouthRollLower"] = lambda fr, r: _lip_shift(fr, r, r.outer_lower, [0, -0.05], radius=0.08)
+    f["mouthRollUpper"] = lambda fr, r: _lip_shift(fr, r, r.outer_upper, [0, 0.04], radius=0.08)
+    f["mouthShrugLower"] = lambda fr, r: _lip_shift(fr, r, np.concatenate([r.outer_lower, r.inner_lower]),
+                                                    [0, -0.05], radius=0.2)
+    f["mouthShrugUpper"] = lambda fr, r: _lip_shift(fr, r, np.concatenate([r.outer_upper, r.inner_upper]),
+                                                    [0, -0.04], radius=0.15)
+    f["browInnerUp"] = lambda fr, r: _brow(fr, r, 1, up=0.16, inner=1.0, outer=0.2) + _brow(
+        fr, r, -1, up=0.16, inner=1.0, outer=0.2)
+    f["cheekPuff"] = lambda fr, r: _cheek(fr, r, 1, up=0.0, out=0.08) + _cheek(fr, r, -1, up=0.0, out=0.08)
+    f["tongueOut"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
+    return f
+
+
+def _all_lips(r: Regions) -> np.ndarray:
+    return np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
+
+
+def _lip_mask(frame: FaceFrame, r: Regions) -> np.ndarray:
+    """(478, 1) 1 on the lower lip, fading below it: mouthClose lifts the lips, not the chin."""
+    lower = np.concatenate([r.inner_lower, r.outer_lower])
+    dist = np.linalg.norm(frame.q[:, None] - frame.q[lower][None], axis=2).min(1)
+    m = np.exp(-dist ** 2 / (2 * 0.08 ** 2))
+    m[r.mouth_corners] = 1.0
+    return m[:, None]
+
+
+FIELDS: dict[str, Field] = _fields()
+assert sorted(arkit_index(n) for n in FIELDS) == list(range(NUM_ARKIT)), "a field per ARKit shape"
+
+
+def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None = None) -> np.ndarray:
+    """(52, V, 2) float32 pixel displacement of every mesh vertex at weight 1,
+    ARKit order, for the mesh's rest vertices ``rest`` (V, 2). Ring vertices take
+    their face-oval parent's motion times their follow share; each field is then
+    unfolded where it would fold (:func:`~.deform.unfold`). ``gains`` (52,) scales each field."""
+    r = regions(frame)
+    mesh = frame.mesh
+    basis = np.zeros((NUM_ARKIT, mesh.num_vertices, 2))
+    for name, field in FIELDS.items():
+        k = arkit_index(name)
+        d = frame.to_pixels(field(frame, r))
+        basis[k, :NUM_LANDMARKS] = d
+        ring = mesh.ring_parent >= 0
+        basis[k, ring] = d[mesh.ring_parent[ring]] * mesh.follow[ring, None]
+    if gains is not None:
+        basis *= np.asarray(gains, np.float64)[:, None, None]
+    threshold = area_thresholds(mesh, openings=False)
+    for k in range(NUM_ARKIT):
+        basis[k] = unfold(rest, basis[k], mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS)
+    return basis.astype(np.float32)

@@ -1,0 +1,171 @@
+"""The piecewise-affine backward warp, compiled with numba.
+
+For every destination triangle, every pixel inside it gets its barycentric
+coordinates, and from them:
+
+- :data:`~.mesh.SKIN`: the same point of the rest triangle in the portrait
+  (bilinear sample);
+- eyes: the eyeball image under the lids, through the eye's per-frame affine
+  map (eye corners + gaze), darkened in the upper lid's shadow; the eyeball is
+  never squashed, the lids slide over it;
+- :data:`~.mesh.MOUTH`: the mouth interior in layers measured in pixels from
+  the lips, so it keeps its size as the jaw opens: upper teeth hanging from the
+  upper lip (the portrait's own teeth where it shows them), lower teeth and the
+  tongue rising from the lower lip, a shaded cavity between.
+
+Triangles facing away are drawn first, openings next and skin over them. Compiled once per machine (numba
+cache); the first call in a process loads or compiles it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+#: Mouth interior layout, inter-ocular distances.
+UPPER_TEETH_IODS = 0.13
+LOWER_TEETH_IODS = 0.07
+TONGUE_IODS = 0.1
+TONGUE_OUT_EXTRA_IODS = 0.3
+TOOTH_WIDTH_IODS = 0.085
+LID_SHADOW_IODS = 0.03
+CAVITY_RGB = (62.0, 20.0, 24.0)
+
+#: ``mouth`` parameter vector layout (float32).
+P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH = 0, 1, 2, 5, 8
+MOUTH_PARAMS = 9
+
+
+@njit(inline="always", fastmath=True)
+def _sample(img, x, y, c):
+    """Bilinear sample of channel ``c`` at continuous pixel-centre coordinates."""
+    h, w = img.shape[0], img.shape[1]
+    x = min(max(x, 0.0), w - 1.001)
+    y = min(max(y, 0.0), h - 1.001)
+    x0, y0 = int(x), int(y)
+    fx, fy = x - x0, y - y0
+    a = img[y0, x0, c] * (1 - fx) + img[y0, x0 + 1, c] * fx
+    b = img[y0 + 1, x0, c] * (1 - fx) + img[y0 + 1, x0 + 1, c] * fx
+    return a * (1 - fy) + b * fy
+
+
+@njit(inline="always", fastmath=True)
+def _smooth(edge0, edge1, x):
+    t = min(max((x - edge0) / (edge1 - edge0), 0.0), 1.0)
+    return t * t * (3 - 2 * t)
+
+
+@njit(fastmath=True)
+def _mouth_rgb(img, u, v, h, h0, tx, ty, bx, by, mp, rgb):
+    iod = mp[P_IOD]
+    d_up = v * h
+    d_low = (1.0 - v) * h
+    centre = max(0.0, 1.0 - (2.0 * u - 1.0) ** 2)
+    corner = 0.45 + 0.55 * math.sqrt(centre)
+    t_up = max(h0, UPPER_TEETH_IODS * iod * math.sqrt(centre))
+    t_low = LOWER_TEETH_IODS * iod * math.sqrt(centre)
+    tongue = (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * math.sqrt(centre)
+    # cavity: darkest in the middle of the opening
+    depth = 1.0 - 0.55 * math.sin(math.pi * min(max(v, 0.0), 1.0)) * _smooth(0.0, 0.3 * iod, h)
+    for c in range(3):
+        rgb[c] = CAVITY_RGB[c] * depth * corner
+    if d_low < t_low + tongue:
+        # tongue: a dome rising from behind the lower teeth, lit from above
+        top = (d_low - t_low) / max(tongue, 1e-3)
+        lit = 0.75 + 0.25 * (1.0 - abs(2.0 * u - 1.0)) * (0.6 + 0.4 * top)
+        edge = _smooth(t_low + tongue, t_low + tongue - 1.5, d_low)
+        for c in range(3):
+            rgb[c] = rgb[c] * (1 - edge) + mp[P_TONGUE_RGB + c] * lit * corner * edge
+    if d_low < t_low:
+        px = u * mp[P_MOUTH_WIDTH] / max(TOOTH_WIDTH_IODS * iod, 1e-3)
+        gap = 0.75 if (px - math.floor(px)) < 0.1 else 1.0
+        edge = _smooth(t_low, t_low - 1.2, d_low)
+        for c in range(3):
+            rgb[c] = rgb[c] * (1 - edge) + mp[P_TEETH + c] * 0.8 * gap * corner * edge
+    if d_up <= h0:
+        # inside the portrait's own opening: its pixels at the same distance below the upper lip
+        f = d_up / max(h0, 1e-3)
+        sx = tx + f * (bx - tx) - 0.5
+        sy = ty + f * (by - ty) - 0.5
+        for c in range(3):
+            rgb[c] = _sample(img, sx, sy, c)
+    elif d_up < t_up:
+        edge = _smooth(t_up, t_up - 1.2, d_up)
+        px = u * mp[P_MOUTH_WIDTH] / max(TOOTH_WIDTH_IODS * iod * 1.2, 1e-3)
+        gap = 0.8 if (px - math.floor(px)) < 0.07 else 1.0
+        for c in range(3):
+            rgb[c] = rgb[c] * (1 - edge) + mp[P_TEETH + c] * 0.95 * gap * corner * edge
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _draw(out, channels, dst, src, tris, kinds, first, last, hidden, skin_img, eye_img, attr_u, attr_v, attr_h,
+          attr_h0, attr_top, attr_bottom, eye_affine, mp):
+    height, width = out.shape[0], out.shape[1]
+    for t in prange(first, last):
+        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+        ax, ay = dst[i0, 0], dst[i0, 1]
+        bx, by = dst[i1, 0], dst[i1, 1]
+        cx, cy = dst[i2, 0], dst[i2, 1]
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        kind = kinds[t]
+        if ((area < 0 or kind == 4) != hidden) or abs(area) < 1e-7:
+            continue
+        inv = 1.0 / area  # barycentrics come out right for either winding
+        x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5)))
+        x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5)))
+        y_lo = max(0, int(math.floor(min(ay, by, cy) - 0.5)))
+        y_hi = min(height - 1, int(math.ceil(max(ay, by, cy) - 0.5)))
+        rgb = np.empty(3, np.float32)
+        for y in range(y_lo, y_hi + 1):
+            py = y + 0.5
+            for x in range(x_lo, x_hi + 1):
+                px = x + 0.5
+                w0 = ((bx - px) * (cy - py) - (by - py) * (cx - px)) * inv
+                w1 = ((cx - px) * (ay - py) - (cy - py) * (ax - px)) * inv
+                w2 = 1.0 - w0 - w1
+                if w0 < -1e-5 or w1 < -1e-5 or w2 < -1e-5:
+                    continue
+                if kind == 0 or kind == 4:
+                    sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
+                    sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
+                    for c in range(3):
+                        rgb[c] = _sample(skin_img, sx, sy, c)
+                elif kind == 1:
+                    u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
+                    v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
+                    h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
+                    h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
+                    tx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
+                    ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
+                    bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
+                    by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
+                    _mouth_rgb(skin_img, u, v, h, h0, tx, ty, bx_, by_, mp, rgb)
+                else:
+                    m = eye_affine[kind]
+                    sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
+                    sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
+                    v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
+                    h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
+                    h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
+                    closing = max(0.0, 1.0 - h / max(h0, 1e-3))
+                    shade = 1.0 - 0.45 * closing * math.exp(-(v * h) / max(LID_SHADOW_IODS * mp[P_IOD], 1e-3))
+                    for c in range(3):
+                        rgb[c] = _sample(eye_img, sx, sy, c) * shade
+                for c in range(3):
+                    out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
+
+
+def draw(out: np.ndarray, channels: np.ndarray, dst: np.ndarray, src: np.ndarray, triangles: np.ndarray,
+         kinds: np.ndarray, num_openings: int, skin_img: np.ndarray, eye_img: np.ndarray, attr_u: np.ndarray,
+         attr_v: np.ndarray, attr_h: np.ndarray, attr_h0: np.ndarray, attr_top: np.ndarray,
+         attr_bottom: np.ndarray, eye_affine: np.ndarray, mouth_params: np.ndarray) -> None:
+    """Draw into ``out`` ((H, W, C) uint8; ``channels`` (3,) the indices of R, G, B
+    in C) in three passes: triangles facing away and the folded ones (they show
+    only where nothing facing covers a pixel, e.g. beside a turned cheek), then the openings
+    (``triangles[:num_openings]``), then the skin."""
+    for first, last, hidden in ((0, len(triangles), True), (0, num_openings, False),
+                                (num_openings, len(triangles), False)):
+        _draw(out, channels, dst, src, triangles, kinds, first, last, hidden, skin_img, eye_img, attr_u, attr_v,
+              attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mouth_params)

@@ -1,0 +1,195 @@
+"""``portrait``: animates one photo from the 52 ARKit weights on a CPU."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from facecast.engine.render.base import Renderer, RendererUnavailable
+from facecast.engine.render.portrait import raster
+from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
+from facecast.engine.render.portrait.fields import FaceFrame, build_basis
+from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, Opening, build_mesh
+from facecast.engine.render.portrait.rig import (
+    ASTRONAUT, PortraitRig, crop_portrait, load_portrait, track_landmarks)
+from facecast.engine.types import FaceSample, FlameParams, PixelFormat, arkit_index
+
+log = logging.getLogger(__name__)
+
+_TONGUE_OUT = arkit_index("tongueOut")
+_DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
+_TONGUE_RGB = (196.0, 92.0, 98.0)
+
+
+def _opening_mask(shape_hw: tuple[int, int], rest: np.ndarray, o: Opening) -> np.ndarray:
+    import cv2
+
+    poly = np.concatenate([rest[o.upper], rest[o.lower][::-1]]) - 0.5
+    mask = np.zeros(shape_hw, np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    return mask
+
+
+def eyeball_image(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, ...], iod_px: float) -> np.ndarray:
+    """The portrait with the skin around each eye opening replaced by the eyeball
+    continued outward (inpainted), so a gaze shift samples eye, not lid."""
+    import cv2
+
+    out = image.copy()
+    pad = int(round(0.25 * iod_px)) + 2
+    for o in openings:
+        inside = _opening_mask(image.shape[:2], rest, o)
+        ys, xs = np.nonzero(inside)
+        if len(xs) < 4:
+            continue
+        x0, x1 = max(0, xs.min() - pad), min(image.shape[1], xs.max() + pad + 1)
+        y0, y1 = max(0, ys.min() - pad), min(image.shape[0], ys.max() + pad + 1)
+        # Keep every pixel the opening's triangles can cover at rest (so the rest
+        # pose is the photo), fill the rest outward from it.
+        known = cv2.dilate(inside[y0:y1, x0:x1], np.ones((3, 3), np.uint8))
+        fill = cv2.inpaint(out[y0:y1, x0:x1], 255 - known, max(3, pad // 2), cv2.INPAINT_TELEA)
+        out[y0:y1, x0:x1] = fill
+    return out
+
+
+class PortraitRenderer(Renderer):
+    """Animates ``portrait`` (a photo path, or ``astronaut``) at ``width`` x ``height``.
+
+    Args:
+        portrait: photo of one face looking at the camera, or ``astronaut``.
+        width, height: output size, pixels (64..4096).
+        pixel_format: RGB8, RGBA8 or BGRA8.
+        gains: optional (52,) per-shape field gains (see ``facecast calibrate fit-portrait``);
+            a ``.npz`` path with a ``gains`` array, or an array.
+        model_path: FaceLandmarker model for tracking the portrait once.
+    """
+
+    name = "portrait"
+
+    def __init__(self, *, portrait: Union[str, Path] = ASTRONAUT, width: int = 512, height: int = 512,
+                 pixel_format: PixelFormat = PixelFormat.RGBA8, gains: Union[None, str, Path, np.ndarray] = None,
+                 model_path: Optional[Path] = None) -> None:
+        pixel_format = PixelFormat(pixel_format)
+        if pixel_format.channels == 0:
+            raise ValueError(f"portrait draws raw pixels, not {pixel_format.value}")
+        if not (64 <= width <= 4096 and 64 <= height <= 4096):
+            raise ValueError(f"size {width}x{height} outside 64..4096")
+        self.pixel_format = pixel_format
+        self._portrait = portrait
+        self._size = (width, height)
+        self._gains_option = gains
+        self._model_path = model_path
+        self._ready = False
+
+    # -- per session -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self._ready:
+            return
+        w, h = self._size
+        rgb, name = load_portrait(self._portrait)
+        landmarks = track_landmarks(rgb, model_path=self._model_path)
+        self.rig: PortraitRig = crop_portrait(rgb, landmarks, name=name, width=w, height=h)
+        self.identity = name
+        rest_lm = self.rig.landmarks
+        mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
+        self.mesh = mesh
+        frame = FaceFrame.from_landmarks(rest_lm, mesh)
+        gains = load_gains(self._gains_option)
+        basis = build_basis(frame, rest, gains=gains)
+        self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px)
+        self._rest = rest.astype(np.float32)
+        self._skin = self.rig.image
+        eyes = (mesh.eye_right, mesh.eye_left)
+        self._eye_img = eyeball_image(self.rig.image, rest, eyes, self.rig.iod_px)
+        self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
+        self._h0 = self.deformer.pose(np.zeros(52)).opening_px.copy()
+        self._num_openings = int(np.count_nonzero(mesh.kinds != SKIN))
+        self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
+        self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
+        self._mouth_params = self._mouth_parameters(rest)
+        fmt = self.pixel_format
+        self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
+        base = np.full((h, w, fmt.channels), 255, np.uint8)
+        base[..., self._channels] = self._skin
+        self._base = base  # every frame starts from the portrait (the warp then covers every pixel)
+        self._ready = True
+        log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
+
+    def _mouth_parameters(self, rest: np.ndarray) -> np.ndarray:
+        mp = np.zeros(raster.MOUTH_PARAMS, np.float32)
+        mp[raster.P_IOD] = self.rig.iod_px
+        inside = _opening_mask(self._skin.shape[:2], rest, self.mesh.mouth) > 0
+        teeth = np.array(_DEFAULT_TEETH_RGB)
+        if inside.sum() >= 20:
+            pixels = self._skin[inside].astype(np.float64)
+            bright = pixels[pixels.sum(1) >= np.percentile(pixels.sum(1), 60)]
+            if bright.mean() > 150:  # the portrait shows teeth: use their colour
+                teeth = bright.mean(0)
+        mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
+        mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = _TONGUE_RGB
+        c0, c1 = self.mesh.mouth.corners
+        mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
+        return mp
+
+    # -- per frame ---------------------------------------------------------------
+
+    def pose(self, sample: FaceSample) -> Pose:
+        """The mesh for ``sample`` (landmarks and guard), without drawing."""
+        return self.deformer.pose(sample.weights, sample.head_rad)
+
+    def _eye_affine(self, pose: Pose) -> np.ndarray:
+        m = np.zeros((4, 2, 3), np.float32)
+        for row, kind in enumerate((EYE_RIGHT, EYE_LEFT)):
+            d0, d1 = pose.vertices[self._eye_corners[kind]].astype(np.float64)
+            s0, s1 = self._eye_rest[kind]
+            # similarity taking the destination corners to the rest corners
+            dv, sv = d1 - d0, s1 - s0
+            zd, zs = complex(*dv), complex(*sv)
+            a = zs / zd if abs(zd) > 1e-6 else 1.0
+            rot = np.array([[a.real, -a.imag], [a.imag, a.real]])
+            offset = s0 - rot @ d0 - pose.gaze_px[row]
+            m[kind] = np.hstack([rot, offset[:, None]])
+        return m
+
+    def render(self, sample: FaceSample, flame: Optional[FlameParams] = None) -> np.ndarray:
+        if not self._ready:
+            self.prepare()
+        pose = self.pose(sample)
+        out = self._base.copy()
+        mp = self._mouth_params.copy()
+        mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
+        raster.draw(out, self._channels, pose.vertices, self._rest, self.mesh.triangles, self.mesh.kinds,
+                    self._num_openings, self._skin, self._eye_img, self._u, self._v, pose.opening_px, self._h0,
+                    self._top, self._bottom, self._eye_affine(pose), mp)
+        return out
+
+    @property
+    def rest_landmarks(self) -> np.ndarray:
+        """(478, 2) landmark pixels of the rest pose in the output frame."""
+        return self._rest[:NUM_LANDMARKS]
+
+
+def load_gains(option: Union[None, str, Path, np.ndarray]) -> Optional[np.ndarray]:
+    """(52,) float gains from an array or a ``.npz`` file with a ``gains`` array; None -> the shipped default."""
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+
+    if option is None:
+        return DEFAULT_GAINS
+    if isinstance(option, np.ndarray):
+        gains = option
+    else:
+        path = Path(option)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                gains = z["gains"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise RendererUnavailable(f"cannot read field gains from {path}: {exc}. Make the file with "
+                                      "'facecast calibrate fit-portrait'") from None
+    gains = np.asarray(gains, np.float64)
+    if gains.shape != (52,) or not np.isfinite(gains).all() or (gains < 0).any() or (gains > 3).any():
+        raise RendererUnavailable("field gains must be 52 finite values in [0, 3]")
+    return gains
