@@ -35,6 +35,7 @@ test: $(STAMP) sysdeps
 
 bench: $(STAMP)
 	$(BIN)/python bench/loop_overhead.py
+	$(BIN)/python bench/renderer_portrait.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -146,6 +146,7 @@ def add_eval(sub) -> None:
 
 def _cmd_eval(args) -> int:
     from facecast.calibration import fidelity
+    from facecast.engine.cli import UserError
     from facecast.engine.render import RendererUnavailable, create_renderer
     from facecast.engine.render.portrait.rig import load_portrait
     from facecast.engine.types import PixelFormat

@@ -4,7 +4,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import free_port
 from facecast.bridge.protocol import TOPIC_PARAMS
@@ -116,7 +118,11 @@ def test_demo_ends_by_itself_with_previews(tmp_path):
     assert "received" in result.stdout and "latency" in result.stdout
     assert (tmp_path / "demo" / "contact_sheet.png").stat().st_size > 1000
     assert (tmp_path / "demo" / "preview.gif").stat().st_size > 1000
-    assert len(list((tmp_path / "demo" / "frames").glob("*.png"))) >= 30
+    frames = sorted((tmp_path / "demo" / "frames").glob("*.png"))
+    assert len(frames) >= 30
+    assert "-> portrait ->" in result.stdout + result.stderr  # auto picks the astronaut portrait
+    first, last = (np.asarray(Image.open(f), np.int16) for f in (frames[0], frames[-1]))
+    assert np.abs(first - last).mean() > 0.5  # the face moves
 
 
 def test_keys_create(tmp_path):

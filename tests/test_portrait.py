@@ -1,0 +1,178 @@
+"""The portrait renderer on the astronaut photo: rest pose, fold guard, mouth and
+eyes, pixel formats, bad portraits, and the fidelity harness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facecast.calibration import fidelity
+from facecast.engine.render import RendererUnavailable, create_renderer
+from facecast.engine.render.portrait import PortraitRenderer
+from facecast.engine.render.portrait.mesh import FOLDED, SKIN, signed_areas
+from facecast.engine.render.portrait.rig import track_landmarks
+from facecast.engine.sources.mediapipe_source import FaceTracker
+from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
+
+
+def sample(head=None, **weights) -> FaceSample:
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for name, value in weights.items():
+        w[arkit_index(name)] = value
+    return FaceSample(capture_wall_ns=0, weights=w, head_rad=None if head is None else np.array(head, np.float32))
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    r = PortraitRenderer(pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    return r
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    t = FaceTracker()
+    yield t
+    t.close()
+
+
+def test_rest_pose_is_the_photo(renderer):
+    out = renderer.render(sample())
+    assert out.shape == (512, 512, 3) and out.dtype == np.uint8
+    diff = np.abs(out.astype(np.int16) - renderer.rig.image).max(2)
+    assert diff.mean() < 0.05 and np.percentile(diff, 99.9) <= 8
+
+
+def test_render_is_deterministic_and_new_each_frame(renderer):
+    a, b = renderer.render(sample(jawOpen=0.6)), renderer.render(sample(jawOpen=0.6))
+    assert a is not b and np.array_equal(a, b)
+
+
+def test_no_flipped_triangles_over_10000_random_weight_vectors(renderer):
+    deformer, mesh = renderer.deformer, renderer.mesh
+    rng = np.random.default_rng(7)
+    drawn = mesh.kinds != FOLDED
+    skin = mesh.kinds[drawn] == SKIN
+    raw_folds = 0
+    for i in range(10_000):
+        w = rng.random(NUM_ARKIT)
+        if i % 2:  # half of them sparse, like real expressions
+            w *= rng.random(NUM_ARKIT) < 0.2
+        pose = deformer.pose(w)
+        areas = signed_areas(pose.vertices.astype(np.float64), mesh.triangles)[drawn]
+        assert (areas[skin] > 0).all(), f"weight vector {i} flips a skin triangle"
+        assert (areas[~skin] >= -1e-3).all(), f"weight vector {i} turns an opening inside out"
+        raw = signed_areas(deformer.rest + deformer.expression(w), mesh.triangles)[drawn]
+        raw_folds += bool((raw[skin] <= 0).any())
+    assert raw_folds > 100  # the guard had real work to do
+
+
+def test_single_shapes_need_no_scaling_back(renderer):
+    for k in range(NUM_ARKIT):
+        w = np.zeros(NUM_ARKIT)
+        w[k] = 1.0
+        assert renderer.deformer.pose(w).scale == 1.0, k
+
+
+def test_open_jaw_shows_teeth_and_a_dark_cavity(renderer):
+    mouth = slice(270, 360), slice(190, 330)
+    rest = renderer.render(sample())[mouth].astype(np.float32)
+    open_ = renderer.render(sample(jawOpen=1.0))[mouth].astype(np.float32)
+    dark = lambda im: int((im.sum(2) < 150).sum())  # noqa: E731
+    bright = lambda im: int((im.min(2) > 170).sum())  # noqa: E731
+    assert dark(open_) > dark(rest) + 500
+    assert bright(open_) > 0.5 * bright(rest)  # the teeth are still there
+    assert renderer.pose(sample(jawOpen=1.0)).opening_px[renderer.mesh.mouth.upper].max() > 30
+
+
+def test_blink_closes_the_eye_over_the_eyeball(renderer):
+    o = renderer.mesh.eye_right
+    assert renderer.pose(sample(eyeBlinkRight=1.0)).opening_px[o.upper].max() < 1.0
+    assert renderer.pose(sample(eyeBlinkRight=1.0)).opening_px[renderer.mesh.eye_left.upper].max() > 8
+
+
+def test_closed_loop_direction_and_side(renderer, tracker):
+    def measure(s, name):
+        return tracker.track(renderer.render(s)).weights[arkit_index(name)]
+
+    assert measure(sample(jawOpen=1.0), "jawOpen") > measure(sample(), "jawOpen") + 0.2
+    left = sample(mouthStretchLeft=1.0)
+    assert measure(left, "mouthStretchLeft") > measure(left, "mouthStretchRight") + 0.2
+    assert measure(sample(browInnerUp=1.0), "browInnerUp") > 0.4
+
+
+def test_head_rotation_turns_the_face(renderer, tracker):
+    yaw = tracker.track(renderer.render(sample(head=[0.3, 0.0, 0.0]))).head_rad[0]
+    rest = tracker.track(renderer.render(sample())).head_rad[0]
+    assert yaw - rest > 0.1
+
+
+@pytest.mark.parametrize("fmt", [PixelFormat.RGBA8, PixelFormat.BGRA8])
+def test_pixel_formats(renderer, fmt):
+    r = PortraitRenderer(pixel_format=fmt, width=256, height=192)
+    r.prepare()
+    out = r.render(sample(jawOpen=0.5))
+    assert out.shape == (192, 256, 4) and (out[..., 3] == 255).all()
+    rgb = out[..., 2::-1] if fmt is PixelFormat.BGRA8 else out[..., :3]
+    assert abs(float(rgb[..., 0].mean()) - float(r.rig.image[..., 0].mean())) < 3
+
+
+def test_bad_portraits_say_what_to_do(tmp_path):
+    with pytest.raises(RendererUnavailable, match="does not exist"):
+        PortraitRenderer(portrait=tmp_path / "missing.jpg").prepare()
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(RendererUnavailable, match="not a readable image"):
+        PortraitRenderer(portrait=tmp_path / "notes.jpg").prepare()
+    from PIL import Image
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(tmp_path / "wall.png")
+    with pytest.raises(RendererUnavailable, match="no face"):
+        PortraitRenderer(portrait=tmp_path / "wall.png").prepare()
+    with pytest.raises(ValueError):
+        PortraitRenderer(pixel_format=PixelFormat.JPEG)
+
+
+def test_landmarks_are_cached(tmp_path, monkeypatch, renderer):
+    monkeypatch.setenv("FACECAST_CACHE_DIR", str(tmp_path))
+    from skimage import data
+    img = data.astronaut()
+    first = track_landmarks(img)
+    cached = list((tmp_path / "landmarks").glob("*.npy"))
+    assert len(cached) == 1 and first.shape == (478, 3)
+    monkeypatch.setattr("facecast.engine.sources.mediapipe_source.FaceTracker", None)  # must not be needed
+    assert np.array_equal(track_landmarks(img), first)
+
+
+def test_auto_picks_the_portrait():
+    r = create_renderer("auto", width=128, height=128)
+    assert r.name == "portrait" and r.identity == "astronaut"
+
+
+def test_spearman_matches_a_hand_computed_value():
+    assert fidelity.spearman(np.array([1, 2, 3, 4]), np.array([1, 3, 2, 4])) == pytest.approx(0.8)
+    assert fidelity.spearman(np.array([0, 1, 2, 3]), np.array([5, 5, 6, 7])) == pytest.approx(0.9486833)
+    assert np.isnan(fidelity.spearman(np.arange(5), np.ones(5)))
+
+
+def test_sequences():
+    std = fidelity.build_sequence("standard")
+    assert [s[1] for s in std.segments if s[0] == "sweep"][0] == "JawOpen"
+    assert len([s for s in std.segments if s[0] == "sweep"]) == len(fidelity.KEY_SHAPES)
+    with pytest.raises(ValueError, match="unknown blendshape"):
+        fidelity.build_sequence("sweep:jawOpne")
+    with pytest.raises(ValueError, match="unknown sequence"):
+        fidelity.build_sequence("everything")
+
+
+def test_eval_writes_metrics_and_report(tmp_path):
+    from facecast.engine.cli import main
+    code = main(["eval", "--sequence", "sweep:jawOpen,mouthStretchLeft", "--size", "384x384",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    import json
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    jaw = m["shapes"]["JawOpen"]
+    assert jaw["spearman_rho"] > 0.9 and jaw["range"] > 0.3 and jaw["passes"]
+    assert m["shapes"]["MouthStretchLeft"]["right_side"]
+    assert m["identity"]["max_distance"] < 0.45 and m["identity"]["frames_without_face"] == 0
+    assert m["temporal"]["hold_max_abs_change"] == 0
+    assert (tmp_path / "report.png").stat().st_size > 10_000 and (tmp_path / "contact_sheet.png").exists()
