@@ -117,6 +117,7 @@ class PortraitRenderer(Renderer):
         base[..., self._channels] = self._skin
         self._base = base  # every frame starts from the portrait (the warp then covers every pixel)
         self._ready = True
+        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(52, np.float32)))  # compile/load the warp now
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
     def _mouth_parameters(self, rest: np.ndarray) -> np.ndarray:
