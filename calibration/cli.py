@@ -13,7 +13,7 @@ def add_calibrate(sub) -> None:
     from facecast.engine.cli import add_source_options
 
     p = sub.add_parser(
-        "calibrate", help="per-user calibration profiles (neutral, range, show, list)",
+        "calibrate", help="calibration profiles (neutral, range, show, list) and portrait field gains",
         description="Create and inspect calibration profiles. A profile stores per-channel neutral "
                     "offsets, gains, curves and clamps, the head-pose zero and One Euro filter "
                     "settings; 'facecast run --profile NAME' applies it.")
@@ -38,6 +38,18 @@ def add_calibrate(sub) -> None:
     q.set_defaults(func=_cmd_show)
     q = steps.add_parser("list", help="list the profiles in the config folder")
     q.set_defaults(func=_cmd_list)
+    q = steps.add_parser(
+        "fit-portrait", help="fit the portrait renderer's per-shape field gains in closed loop",
+        description="Sweep each shape 0 -> 1 on the portrait, re-track with MediaPipe and pick, per shape, "
+                    "the smallest gain in 0.7..1.75 whose measured range reaches 0.35, among those that "
+                    "fold nothing, keep dlib's identity distance <= 0.4 and respond monotonically. "
+                    "Use the result with 'facecast run --portrait-gains FILE'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--portrait", default="astronaut", metavar="PHOTO")
+    q.add_argument("--shapes", default="key", help="'key' (the 14 measured by facecast eval), 'all', or NAME,NAME")
+    q.add_argument("--no-identity", action="store_true", help="skip the identity constraint (faster)")
+    q.add_argument("--out", type=Path, required=True, metavar="NPZ", help="where to write the gains")
+    q.set_defaults(func=_cmd_fit_portrait)
 
 
 def _cmd_record(args) -> int:
@@ -114,6 +126,41 @@ def _cmd_list(args) -> int:
 
 
 __all__ = ["add_calibrate"]
+
+
+def _cmd_fit_portrait(args) -> int:
+    from facecast.calibration.fidelity import KEY_SHAPES
+    from facecast.calibration.portrait_fit import fit_gains
+    from facecast.engine.cli import UserError
+    from facecast.engine.render import RendererUnavailable
+    from facecast.engine.render.portrait import PortraitRenderer
+    from facecast.engine.render.portrait.rig import load_portrait
+    from facecast.engine.types import PixelFormat
+
+    if args.shapes == "key":
+        shapes = KEY_SHAPES
+    elif args.shapes == "all":
+        shapes = ARKIT_NAMES
+    else:
+        shapes = tuple(n for n in args.shapes.split(",") if n)
+    try:
+        from facecast.engine.types import arkit_index
+        for name in shapes:
+            arkit_index(name)
+        portrait_rgb, _ = load_portrait(args.portrait)
+        renderer = PortraitRenderer(portrait=args.portrait, pixel_format=PixelFormat.RGB8, gains=np.ones(52))
+        renderer.prepare()
+    except (KeyError, RendererUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    gains, fits = fit_gains(renderer, portrait_rgb, shapes=tuple(shapes), identity=not args.no_identity)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, gains=gains, shapes=np.array([f.shape for f in fits]),
+             ranges=np.array([f.range for f in fits]))
+    print(f"{'shape':20s} {'gain':>5s} {'range':>6s} {'rho':>6s} {'identity':>8s}  why")
+    for f in fits:
+        print(f"{f.shape:20s} {f.gain:5.2f} {f.range:6.3f} {f.rho:6.3f} {f.identity:8.3f}  {f.reason}")
+    print(f"gains: {args.out}  (use: facecast run --renderer portrait --portrait-gains {args.out})")
+    return 0
 
 
 # --------------------------------------------------------------------------- #

@@ -176,3 +176,37 @@ def test_eval_writes_metrics_and_report(tmp_path):
     assert m["identity"]["max_distance"] < 0.45 and m["identity"]["frames_without_face"] == 0
     assert m["temporal"]["hold_max_abs_change"] == 0
     assert (tmp_path / "report.png").stat().st_size > 10_000 and (tmp_path / "contact_sheet.png").exists()
+
+
+def test_fit_portrait_writes_gains_the_renderer_loads(tmp_path):
+    from facecast.calibration.portrait_fit import GAIN_CANDIDATES
+    from facecast.engine.cli import main
+    out = tmp_path / "gains.npz"
+    assert main(["calibrate", "fit-portrait", "--shapes", "jawOpen,mouthStretchLeft", "--no-identity",
+                 "--out", str(out)]) == 0
+    with np.load(out, allow_pickle=False) as z:
+        gains = z["gains"]
+    assert gains.shape == (NUM_ARKIT,) and gains[arkit_index("jawOpen")] in GAIN_CANDIDATES
+    assert np.count_nonzero(gains != 1.0) <= 2
+    r = create_renderer("portrait", width=128, height=128, portrait_gains=str(out))
+    assert r.render(sample(jawOpen=1.0)).shape == (128, 128, 4)
+
+
+def test_bad_gains_files_are_refused(tmp_path):
+    np.savez(tmp_path / "short.npz", gains=np.ones(10))
+    with pytest.raises(RendererUnavailable, match="52 finite values"):
+        create_renderer("portrait", width=128, height=128, portrait_gains=str(tmp_path / "short.npz"))
+    with pytest.raises(RendererUnavailable, match="fit-portrait"):
+        create_renderer("portrait", width=128, height=128, portrait_gains=str(tmp_path / "missing.npz"))
+
+
+def test_lid_layer_finishes_a_blink_the_guard_held_back(renderer):
+    w = np.zeros(NUM_ARKIT)
+    w[arkit_index("eyeBlinkRight")] = 1.0
+    deformer = renderer.deformer
+    deformer.set_gain(arkit_index("eyeBlinkRight"), 0.3)  # the lid skin moves only 30% of the way
+    try:
+        pose = deformer.pose(w)
+        assert pose.lid_cover[0] > 0.5 and pose.lid_cover[1] == 0.0
+    finally:
+        deformer.set_gain(arkit_index("eyeBlinkRight"), 1.0)

@@ -46,6 +46,7 @@ GAZE_HORIZONTAL = 0.2
 GAZE_VERTICAL = 0.1
 
 _JAW_OPEN, _MOUTH_CLOSE = arkit_index("jawOpen"), arkit_index("mouthClose")
+_BLINK = {-1: arkit_index("eyeBlinkRight"), 1: arkit_index("eyeBlinkLeft")}
 _LOOK = {sign: {d: arkit_index(f"eyeLook{d}{'Left' if sign > 0 else 'Right'}") for d in ("In", "Out", "Up", "Down")}
          for sign in (-1, 1)}
 
@@ -98,12 +99,15 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 class Pose:
     """One frame's mesh: ``vertices`` (V, 2) float32 pixels, ``opening_px`` (V,)
     the eye/mouth opening at each opening vertex's column, ``gaze_px`` (2, 2) the
-    eyeball shift of the (right, left) eye, ``scale`` the fold guard's factor (1 = untouched)."""
+    eyeball shift of the (right, left) eye, ``scale`` the fold guard's factor (1 = untouched),
+    ``lid_cover`` (2,) the share of each (right, left) eye opening the lid layer
+    covers: the blink that the lid skin's motion has not already shown."""
 
     vertices: np.ndarray
     opening_px: np.ndarray
     gaze_px: np.ndarray
     scale: float
+    lid_cover: np.ndarray
 
 
 class Deformer:
@@ -128,6 +132,8 @@ class Deformer:
         self._threshold = area_thresholds(mesh)
         self._openings = (mesh.mouth, mesh.eye_right, mesh.eye_left)
         self._down = self._face_down()
+        self._rest_opening = [max(1e-3, float(np.linalg.norm(self.rest[o.lower] - self.rest[o.upper], axis=1).max()))
+                              for o in (mesh.eye_right, mesh.eye_left)]
         self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
                            for s, o in ((-1, mesh.eye_right), (1, mesh.eye_left))}
 
@@ -136,6 +142,12 @@ class Deformer:
         across = self.rest[o.corners[1]] - self.rest[o.corners[0]]
         across /= np.linalg.norm(across)
         return np.array([-across[1], across[0]])
+
+    def set_gain(self, shape: int, gain: float) -> None:
+        """Scale one shape's field to ``gain`` times its built size (for fitting gains in closed loop)."""
+        if not hasattr(self, "_built"):
+            self._built = self._basis.copy()
+        self._basis[:, shape] = self._built[:, shape] * gain
 
     def expression(self, weights: np.ndarray) -> np.ndarray:
         """(V, 2) pixel displacement of the weights ((52,) in [0, 1])."""
@@ -214,8 +226,14 @@ class Deformer:
             gx = (w[look["Out"]] - w[look["In"]]) * out_dir * GAZE_HORIZONTAL
             gy = (w[look["Down"]] - w[look["Up"]]) * GAZE_VERTICAL
             gaze[row] = np.array([gx, gy]) * self._eye_width[sign]
+        cover = np.zeros(2, np.float32)
+        for row, (sign, o) in enumerate(((-1, self.mesh.eye_right), (1, self.mesh.eye_left))):
+            shown = 1.0 - opening[o.upper].max() / self._rest_opening[row]  # closure shown by the motion
+            wanted = float(w[_BLINK[sign]])  # what the guard held back, the lid layer still shows
+            if shown < 1.0 and wanted > shown:
+                cover[row] = min(1.0, (wanted - shown) / (1.0 - shown))
         return Pose(vertices=v.astype(np.float32), opening_px=opening.astype(np.float32),
-                    gaze_px=gaze.astype(np.float32), scale=scale)
+                    gaze_px=gaze.astype(np.float32), scale=scale, lid_cover=cover)
 
 
 def opening_attributes(mesh: WarpMesh, rest: np.ndarray) -> tuple[np.ndarray, ...]:

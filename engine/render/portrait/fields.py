@@ -253,6 +253,21 @@ def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np
     return spread(frame, lips, disp, radius=0.18)
 
 
+def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
+    """Lips pushed out into an O: corners in, the opening rounds, the lips turn
+    outward (thicker), the jaw drops a little."""
+    lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
+    centre = frame.q[r.mouth_corners[:2]].mean(0)
+    rel = frame.q[lips] - centre
+    half = np.abs(frame.q[r.mouth_corners[:2], 0] - centre[0]).mean()
+    middle = 1.0 - np.clip(np.abs(rel[:, 0]) / half, 0.0, 1.0) ** 2  # 1 mid-lip, 0 at the corners
+    disp = np.stack([-0.4 * rel[:, 0], np.zeros(len(lips))], axis=1)
+    for points, dy in ((r.inner_upper, -0.07), (r.inner_lower, 0.1), (r.outer_upper, -0.12), (r.outer_lower, 0.15)):
+        sel = np.isin(lips, points)
+        disp[sel, 1] += dy * (0.4 + 0.6 * middle[sel])
+    return spread(frame, lips, disp, radius=0.2) + 0.15 * _jaw(frame, r, drop=0.5) * (1 - _lip_mask(frame, r))
+
+
 def _cheek(frame: FaceFrame, r: Regions, sign: int, *, up: float, out: float) -> np.ndarray:
     centre = np.array([0.5 * sign, 0.6])
     w = frame.near(centre, 0.25) * frame.side(sign)
@@ -273,14 +288,15 @@ def _gaze_lids(frame: FaceFrame, r: Regions, *, down: float) -> np.ndarray:
 def _fields() -> dict[str, Field]:
     f: dict[str, Field] = {}
     for name, s in (("Left", 1), ("Right", -1)):
-        f[f"eyeBlink{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=1.0, lower=0.1)
+        f[f"eyeBlink{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.95, lower=0.05)
         f[f"eyeSquint{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.12, lower=0.3) + _cheek(fr, r, s, up=0.04, out=0)
-        f[f"eyeWide{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.75, lower=-0.15, radius=0.14)
+        f[f"eyeWide{name}"] = lambda fr, r, s=s: (_lid(fr, r, s, upper=-0.4, lower=-0.12, radius=0.14)
+                                                   + _brow(fr, r, s, up=0.08, inner=0.6, outer=1.0))
         f[f"eyeLookDown{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.25, lower=-0.05, radius=0.08)
         f[f"eyeLookUp{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.15, lower=0.0, radius=0.08)
         f[f"eyeLookIn{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
         f[f"eyeLookOut{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
-        f[f"browDown{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=-0.22, inner=1.0, outer=0.7, inward=0.06)
+        f[f"browDown{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=-0.3, inner=1.0, outer=0.7, inward=0.1)
         f[f"browOuterUp{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=0.16, inner=0.15, outer=1.0)
         f[f"mouthSmile{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.08, -0.1, cheek=0.05)
         f[f"mouthFrown{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.02, 0.1)
@@ -302,7 +318,7 @@ def _fields() -> dict[str, Field]:
     f["jawLeft"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=0.12, narrow=0.0)
     f["jawRight"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=-0.12, narrow=0.0)
     f["mouthClose"] = lambda fr, r: -_jaw(fr, r, drop=0.5) * _lip_mask(fr, r)
-    f["mouthFunnel"] = lambda fr, r: _pucker(fr, r, squeeze=0.3, open_=0.16)
+    f["mouthFunnel"] = lambda fr, r: _funnel(fr, r)
     f["mouthPucker"] = lambda fr, r: _pucker(fr, r, squeeze=0.55, open_=0.0)
     f["mouthLeft"] = lambda fr, r: _lip_shift(fr, r, _all_lips(r), [0.12, 0], radius=0.25)
     f["mouthRight"] = lambda fr, r: _lip_shift(fr, r, _all_lips(r), [-0.12, 0], radius=0.25)

@@ -6,8 +6,9 @@ coordinates, and from them:
 - :data:`~.mesh.SKIN`: the same point of the rest triangle in the portrait
   (bilinear sample);
 - eyes: the eyeball image under the lids, through the eye's per-frame affine
-  map (eye corners + gaze), darkened in the upper lid's shadow; the eyeball is
-  never squashed, the lids slide over it;
+  map (eye corners + gaze), darkened in the upper lid's shadow, and the lid
+  layer (skin with the lash line at its edge) over the top share of the opening
+  that the lid covers; the eyeball is never squashed, the lid slides over it;
 - :data:`~.mesh.MOUTH`: the mouth interior in layers measured in pixels from
   the lips, so it keeps its size as the jaw opens: upper teeth hanging from the
   upper lip (the portrait's own teeth where it shows them), lower teeth and the
@@ -33,9 +34,13 @@ TOOTH_WIDTH_IODS = 0.085
 LID_SHADOW_IODS = 0.03
 CAVITY_RGB = (62.0, 20.0, 24.0)
 
-#: ``mouth`` parameter vector layout (float32).
-P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH = 0, 1, 2, 5, 8
-MOUTH_PARAMS = 9
+LASH_IODS = 0.028
+
+#: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
+#: teeth and tongue colours, mouth width, then per eye (right, left) the share of
+#: the opening the lid layer covers and the lid's skin colour.
+P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
+NUM_PARAMS = 17
 
 
 @njit(inline="always", fastmath=True)
@@ -99,6 +104,20 @@ def _mouth_rgb(img, u, v, h, h0, tx, ty, bx, by, mp, rgb):
             rgb[c] = rgb[c] * (1 - edge) + mp[P_TEETH + c] * 0.95 * gap * corner * edge
 
 
+@njit(fastmath=True)
+def _lid_rgb(rgb, above, mp, at):
+    """Blend the lid layer over ``rgb``: skin ``above`` px over the lid's edge, with
+    the lash line along the edge."""
+    iod = mp[P_IOD]
+    lash = max(LASH_IODS * iod, 1.0)
+    skin = 0.9 + 0.1 * min(1.0, above / max(0.08 * iod, 1e-3))
+    dark = _smooth(lash, 0.3 * lash, above)
+    edge = _smooth(-0.7, 0.7, above)
+    for c in range(3):
+        lid = mp[at + c] * (skin * (1.0 - dark) + 0.3 * dark)
+        rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def _draw(out, channels, dst, src, tris, kinds, first, last, hidden, skin_img, eye_img, attr_u, attr_v, attr_h,
           attr_h0, attr_top, attr_bottom, eye_affine, mp):
@@ -149,10 +168,17 @@ def _draw(out, channels, dst, src, tris, kinds, first, last, hidden, skin_img, e
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
                     h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
                     h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
-                    closing = max(0.0, 1.0 - h / max(h0, 1e-3))
-                    shade = 1.0 - 0.45 * closing * math.exp(-(v * h) / max(LID_SHADOW_IODS * mp[P_IOD], 1e-3))
+                    e = kind - 2
+                    cover = mp[P_LID + e]
+                    below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
+                    ratio = h * (1.0 - cover) / max(h0, 1e-3)
+                    # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
+                    strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
+                    shade = 1.0 - strength * math.exp(-max(below_lid, 0.0) / max(LID_SHADOW_IODS * mp[P_IOD], 1e-3))
                     for c in range(3):
                         rgb[c] = _sample(eye_img, sx, sy, c) * shade
+                    if cover > 0.0 and below_lid < 0.7:
+                        _lid_rgb(rgb, -below_lid, mp, P_LID_RGB + 3 * e)
                 for c in range(3):
                     out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 

@@ -11,8 +11,9 @@ import numpy as np
 from facecast.engine.render.base import Renderer, RendererUnavailable
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
+from facecast.engine.render.portrait.eyes import eyeball_image, lid_colour, lift_to_lid_margin, opening_mask
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis
-from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, Opening, build_mesh
+from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, build_mesh
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait, track_landmarks)
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat, arkit_index
@@ -22,37 +23,6 @@ log = logging.getLogger(__name__)
 _TONGUE_OUT = arkit_index("tongueOut")
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
-
-
-def _opening_mask(shape_hw: tuple[int, int], rest: np.ndarray, o: Opening) -> np.ndarray:
-    import cv2
-
-    poly = np.concatenate([rest[o.upper], rest[o.lower][::-1]]) - 0.5
-    mask = np.zeros(shape_hw, np.uint8)
-    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
-    return mask
-
-
-def eyeball_image(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, ...], iod_px: float) -> np.ndarray:
-    """The portrait with the skin around each eye opening replaced by the eyeball
-    continued outward (inpainted), so a gaze shift samples eye, not lid."""
-    import cv2
-
-    out = image.copy()
-    pad = int(round(0.25 * iod_px)) + 2
-    for o in openings:
-        inside = _opening_mask(image.shape[:2], rest, o)
-        ys, xs = np.nonzero(inside)
-        if len(xs) < 4:
-            continue
-        x0, x1 = max(0, xs.min() - pad), min(image.shape[1], xs.max() + pad + 1)
-        y0, y1 = max(0, ys.min() - pad), min(image.shape[0], ys.max() + pad + 1)
-        # Keep every pixel the opening's triangles can cover at rest (so the rest
-        # pose is the photo), fill the rest outward from it.
-        known = cv2.dilate(inside[y0:y1, x0:x1], np.ones((3, 3), np.uint8))
-        fill = cv2.inpaint(out[y0:y1, x0:x1], 255 - known, max(3, pad // 2), cv2.INPAINT_TELEA)
-        out[y0:y1, x0:x1] = fill
-    return out
 
 
 class PortraitRenderer(Renderer):
@@ -97,6 +67,9 @@ class PortraitRenderer(Renderer):
         rest_lm = self.rig.landmarks
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
         self.mesh = mesh
+        lift_to_lid_margin(rest, mesh)
+        rest_lm = rest_lm.copy()
+        rest_lm[:, :2] = rest[:NUM_LANDMARKS]  # the fields see the lifted lid margins
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
         gains = load_gains(self._gains_option)
         basis = build_basis(frame, rest, gains=gains)
@@ -110,7 +83,7 @@ class PortraitRenderer(Renderer):
         self._num_openings = int(np.count_nonzero(mesh.kinds != SKIN))
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
-        self._mouth_params = self._mouth_parameters(rest)
+        self._params = self._parameters(rest)
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
@@ -120,10 +93,10 @@ class PortraitRenderer(Renderer):
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(52, np.float32)))  # compile/load the warp now
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
-    def _mouth_parameters(self, rest: np.ndarray) -> np.ndarray:
-        mp = np.zeros(raster.MOUTH_PARAMS, np.float32)
+    def _parameters(self, rest: np.ndarray) -> np.ndarray:
+        mp = np.zeros(raster.NUM_PARAMS, np.float32)
         mp[raster.P_IOD] = self.rig.iod_px
-        inside = _opening_mask(self._skin.shape[:2], rest, self.mesh.mouth) > 0
+        inside = opening_mask(self._skin.shape[:2], rest, self.mesh.mouth) > 0
         teeth = np.array(_DEFAULT_TEETH_RGB)
         if inside.sum() >= 20:
             pixels = self._skin[inside].astype(np.float64)
@@ -134,6 +107,8 @@ class PortraitRenderer(Renderer):
         mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = _TONGUE_RGB
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
+        for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
+            mp[raster.P_LID_RGB + 3 * e: raster.P_LID_RGB + 3 * e + 3] = lid_colour(self._skin, rest, o, self.rig.iod_px)
         return mp
 
     # -- per frame ---------------------------------------------------------------
@@ -161,8 +136,9 @@ class PortraitRenderer(Renderer):
             self.prepare()
         pose = self.pose(sample)
         out = self._base.copy()
-        mp = self._mouth_params.copy()
+        mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
+        mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         raster.draw(out, self._channels, pose.vertices, self._rest, self.mesh.triangles, self.mesh.kinds,
                     self._num_openings, self._skin, self._eye_img, self._u, self._v, pose.opening_px, self._h0,
                     self._top, self._bottom, self._eye_affine(pose), mp)
