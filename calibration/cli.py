@@ -228,6 +228,8 @@ def _cmd_eval(args) -> int:
     if ident.get("max_distance") is not None:
         print(f"identity distance: median {ident['median_distance']}, max {ident['max_distance']} "
               f"(goal <= {ident['goal']}), frames without a face {ident['frames_without_face']}")
+    elif not args.no_identity:
+        print(f"identity: dlib found no face in {ident['frames_without_face']} of {m['frames']} frames")
     print("temporal: " + ", ".join(f"{k} {v}" for k, v in m["temporal"].items()))
     for key, path in paths.items():
         print(f"{key + ':':15s}{path}")
