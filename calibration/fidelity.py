@@ -10,7 +10,8 @@ interface. Measures, for one portrait and one sequence of requests:
   moves the left side more than the right;
 - **identity**: the distance of every frame from the portrait with dlib's 128-d
   face descriptor (models from the PyPI package ``face_recognition_models``,
-  loaded by path; dlib calls < 0.6 the same person);
+  loaded by path; dlib calls < 0.6 the same person), or the cosine distance of
+  an ArcFace ONNX model the user has (``arcface:PATH``);
 - **temporal stability**: the largest pixel change over a held (constant) input,
   which must be 0, and for a smooth input the mean and p99 frame-to-frame change
   normalised by the parameter change.
@@ -146,6 +147,10 @@ class DlibIdentity:
 
     name = "dlib-resnet-128"
 
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.linalg.norm(a - b))
+
     def __init__(self) -> None:
         try:
             import dlib
@@ -175,6 +180,72 @@ class DlibIdentity:
         return np.array(self._net.compute_face_descriptor(rgb, shape), np.float64)
 
 
+#: ArcFace's 112x112 alignment targets (insightface convention): the eye on the
+#: image's left, the other eye, the nose tip, the mouth corners left then right.
+ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                             [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
+#: FaceLandmarker indices of those five points (eye centres are means of the eye contours).
+_EYE_RIGHT = (33, 133, 159, 145)  # the subject's right eye, on the image's left
+_EYE_LEFT = (362, 263, 386, 374)
+_NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
+
+
+class ArcFaceIdentity:
+    """An ArcFace ONNX model (e.g. Arc2Face's ``arcface.onnx``) on a 5-point aligned
+    112x112 crop, points from MediaPipe FaceLandmarker; cosine distance of the
+    L2-normalised embeddings (0 = same direction).
+
+    Raises:
+        RuntimeError: onnxruntime missing, or the file is not a usable model.
+    """
+
+    name = "arcface-onnx"
+
+    def __init__(self, model_path: Path) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeError("ArcFace identity needs onnxruntime: pip install onnxruntime") from None
+        if not Path(model_path).is_file():
+            raise RuntimeError(f"ArcFace model {model_path} does not exist")
+        try:
+            self._session = ort.InferenceSession(str(model_path), providers=ort.get_available_providers())
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise RuntimeError(f"onnxruntime cannot load {model_path}: {exc}") from None
+        self._input = self._session.get_inputs()[0].name
+        from facecast.engine.sources.mediapipe_source import FaceTracker
+        self._tracker = FaceTracker()
+
+    def align(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """(112, 112, 3) uint8 aligned crop, or None without a face."""
+        import cv2
+
+        tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
+        if tracked is None:
+            return None
+        h, w = rgb.shape[:2]
+        lm = tracked.landmarks[:, :2] * np.array([w, h])
+        points = np.array([lm[list(_EYE_RIGHT)].mean(0), lm[list(_EYE_LEFT)].mean(0), lm[_NOSE_TIP],
+                           lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
+        m, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE, method=cv2.LMEDS)
+        if m is None:
+            return None
+        return cv2.warpAffine(np.ascontiguousarray(rgb[..., :3]), m, (112, 112), borderValue=0)
+
+    def embed(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """(D,) L2-normalised embedding, or None without a face."""
+        crop = self.align(rgb)
+        if crop is None:
+            return None
+        x = ((crop.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
+        e = np.asarray(self._session.run(None, {self._input: x})[0], np.float64).reshape(-1)
+        return e / max(np.linalg.norm(e), 1e-12)
+
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> float:
+        return float(1.0 - np.dot(a, b))
+
+
 @dataclass
 class EvalResult:
     metrics: dict
@@ -183,16 +254,28 @@ class EvalResult:
     identity: np.ndarray
 
 
-def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: bool = True,
+def identity_model(spec: Optional[str]):
+    """``dlib`` (default), ``arcface:PATH.onnx``, or None/``none`` for no identity measurement."""
+    if spec in (None, "none"):
+        return None
+    if spec == "dlib":
+        return DlibIdentity()
+    if spec.startswith("arcface:"):
+        return ArcFaceIdentity(Path(spec[8:]))
+    raise RuntimeError(f"unknown identity model {spec!r}: use dlib, arcface:PATH.onnx or none")
+
+
+def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: Optional[str] = "dlib",
              progress: bool = True) -> EvalResult:
-    """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc)."""
+    """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc).
+    ``identity``: see :func:`identity_model`."""
     from facecast.engine.sources.mediapipe_source import FaceTracker
 
+    embedder = identity_model(identity)
     tracker = FaceTracker()
-    embedder = DlibIdentity() if identity else None
     reference = embedder.embed(portrait_rgb) if embedder else None
     if embedder and reference is None:
-        raise RuntimeError("dlib finds no face in the portrait itself")
+        raise RuntimeError(f"{embedder.name} finds no face in the portrait itself")
     n = len(sequence)
     measured = np.full((n, NUM_ARKIT), np.nan)
     ident = np.full(n, np.nan)
@@ -208,11 +291,12 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
                 measured[i] = tracked.weights
             if embedder is not None:
                 e = embedder.embed(rgb)
-                ident[i] = np.linalg.norm(e - reference) if e is not None else np.inf
+                ident[i] = embedder.distance(e, reference) if e is not None else np.inf
             bar(i + 1)
     finally:
         tracker.close()
-    metrics = summarise(sequence, measured, ident, frames)
+    metrics = summarise(sequence, measured, ident, frames, identity_goal=GOAL_IDENTITY if
+                        isinstance(embedder, DlibIdentity) else None)
     metrics["identity_model"] = embedder.name if embedder else None
     metrics["renderer"] = getattr(renderer, "name", "?")
     return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident)
@@ -229,8 +313,13 @@ def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
 def _progress(total: int, enabled: bool):
     import sys
 
+    tty = sys.stderr.isatty()
+    quarters = {max(1, total * q // 4) for q in (1, 2, 3, 4)}
+
     def update(done: int) -> None:
-        if enabled and (done == total or done % 5 == 0):
+        if enabled and not tty and done in quarters:
+            sys.stderr.write(f"  {done}/{total} frames\n")
+        elif enabled and tty and (done == total or done % 5 == 0):
             width = 30
             filled = width * done // total
             sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames")
@@ -248,8 +337,10 @@ def _mirror(name: str) -> Optional[str]:
     return None
 
 
-def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frames: list[np.ndarray]) -> dict:
-    """The metrics dictionary (JSON-ready) from per-frame measurements."""
+def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frames: list[np.ndarray], *,
+              identity_goal: Optional[float] = GOAL_IDENTITY) -> dict:
+    """The metrics dictionary (JSON-ready) from per-frame measurements.
+    ``identity_goal``: the distance goal of the identity model (dlib's), None when it has none."""
     shapes = {}
     for kind, name, a, b in sequence.segments:
         if kind != "sweep":
@@ -301,10 +392,10 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         "max_distance": _num(ident.max()) if len(ident) and not np.isnan(ident).all() else None,
         "median_distance": _num(np.median(finite)) if len(finite) else None,
         "frames_without_face": int(np.isinf(ident).sum()),
-        "goal": GOAL_IDENTITY,
+        "goal": identity_goal,
     }
-    if identity["max_distance"] is not None:
-        identity["passes"] = bool(np.isfinite(ident).all() and ident.max() <= GOAL_IDENTITY)
+    if identity["max_distance"] is not None and identity_goal is not None:
+        identity["passes"] = bool(np.isfinite(ident).all() and ident.max() <= identity_goal)
     key = [s for s in shapes.values() if "passes" in s]
     return {
         "frames": len(sequence),

@@ -43,12 +43,14 @@ def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.nd
     # identity over time
     y0 = rows * PANEL_PX + 10
     goal = metrics["identity"]["goal"]
-    d.text((6, y0), f"identity distance per frame ({metrics.get('identity_model')}; goal <= {goal})", fill=_AXIS)
+    goal_text = f"; goal <= {goal}" if goal is not None else ""
+    d.text((6, y0), f"identity distance per frame ({metrics.get('identity_model')}{goal_text})", fill=_AXIS)
     top, h = y0 + 18, ident_h - 30
     d.rectangle([0, top, width - 1, top + h], outline=_AXIS)
     scale_max = 0.8
-    gy = top + h - goal / scale_max * h
-    d.line([0, gy, width, gy], fill=_IDEAL)
+    if goal is not None:
+        gy = top + h - goal / scale_max * h
+        d.line([0, gy, width, gy], fill=_IDEAL)
     finite = np.where(np.isfinite(identity), identity, scale_max)
     if len(finite) > 1:
         xs = np.linspace(2, width - 3, len(finite))

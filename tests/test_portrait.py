@@ -210,3 +210,42 @@ def test_lid_layer_finishes_a_blink_the_guard_held_back(renderer):
         assert pose.lid_cover[0] > 0.5 and pose.lid_cover[1] == 0.0
     finally:
         deformer.set_gain(arkit_index("eyeBlinkRight"), 1.0)
+
+
+def tiny_arcface(path):
+    """A random-weight stand-in with ArcFace's interface: (1, 3, 112, 112) -> (1, 512)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = np.random.default_rng(0).standard_normal((3, 512)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["input.1"], ["pooled"]),
+         helper.make_node("Flatten", ["pooled"], ["flat"]),
+         helper.make_node("MatMul", ["flat", "w"], ["683"])],
+        "tiny_arcface", [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])], [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_arcface_identity_aligns_and_embeds(tmp_path, renderer):
+    from skimage import data
+    model = fidelity.ArcFaceIdentity(tiny_arcface(tmp_path / "arcface.onnx"))
+    crop = model.align(data.astronaut())
+    assert crop.shape == (112, 112, 3) and crop.mean() > 60  # a face, not the black border
+    a, b = model.embed(data.astronaut()), model.embed(renderer.render(sample(jawOpen=0.5)))
+    assert a.shape == (512,) and abs(np.linalg.norm(a) - 1) < 1e-6
+    assert model.distance(a, a) == pytest.approx(0.0, abs=1e-9) and 0 <= model.distance(a, b) < 0.5
+    assert model.embed(np.full((200, 200, 3), 128, np.uint8)) is None
+    with pytest.raises(RuntimeError, match="does not exist"):
+        fidelity.ArcFaceIdentity(tmp_path / "missing.onnx")
+
+
+def test_eval_with_arcface(tmp_path):
+    from facecast.engine.cli import main
+    model = tiny_arcface(tmp_path / "arcface.onnx")
+    assert main(["eval", "--sequence", "sweep:jawOpen", "--size", "256x256", "--identity-model",
+                 f"arcface:{model}", "--out", str(tmp_path / "out")]) == 0
+    import json
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["identity_model"] == "arcface-onnx" and m["identity"]["goal"] is None
+    assert m["identity"]["max_distance"] is not None and "passes" not in m["identity"]

@@ -253,6 +253,12 @@ def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np
     return spread(frame, lips, disp, radius=0.18)
 
 
+#: mouthFunnel, face-frame units: corners-in squeeze (share of the half-width), inner upper
+#: lip up, inner lower lip down, outer upper lip up, outer lower lip down (the lips turn
+#: out), share of the jaw drop.
+FUNNEL = (0.45, 0.03, 0.05, 0.2, 0.22, 0.1)
+
+
 def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
     """Lips pushed out into an O: corners in, the opening rounds, the lips turn
     outward (thicker), the jaw drops a little."""
@@ -261,11 +267,12 @@ def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
     rel = frame.q[lips] - centre
     half = np.abs(frame.q[r.mouth_corners[:2], 0] - centre[0]).mean()
     middle = 1.0 - np.clip(np.abs(rel[:, 0]) / half, 0.0, 1.0) ** 2  # 1 mid-lip, 0 at the corners
-    disp = np.stack([-0.4 * rel[:, 0], np.zeros(len(lips))], axis=1)
-    for points, dy in ((r.inner_upper, -0.07), (r.inner_lower, 0.1), (r.outer_upper, -0.12), (r.outer_lower, 0.15)):
+    disp = np.stack([-FUNNEL[0] * rel[:, 0], np.zeros(len(lips))], axis=1)
+    for points, dy in ((r.inner_upper, -FUNNEL[1]), (r.inner_lower, FUNNEL[2]), (r.outer_upper, -FUNNEL[3]),
+                       (r.outer_lower, FUNNEL[4])):
         sel = np.isin(lips, points)
         disp[sel, 1] += dy * (0.4 + 0.6 * middle[sel])
-    return spread(frame, lips, disp, radius=0.2) + 0.15 * _jaw(frame, r, drop=0.5) * (1 - _lip_mask(frame, r))
+    return spread(frame, lips, disp, radius=0.2) + FUNNEL[5] * _jaw(frame, r, drop=0.5) * (1 - _lip_mask(frame, r))
 
 
 def _cheek(frame: FaceFrame, r: Regions, sign: int, *, up: float, out: float) -> np.ndarray:
