@@ -48,7 +48,8 @@ def add_calibrate(sub) -> None:
     q.add_argument("--portrait", default="astronaut", metavar="PHOTO")
     q.add_argument("--shapes", default="key", help="'key' (the 14 measured by facecast eval), 'all', or NAME,NAME")
     q.add_argument("--no-identity", action="store_true", help="skip the identity constraint (faster)")
-    q.add_argument("--out", type=Path, required=True, metavar="NPZ", help="where to write the gains")
+    q.add_argument("--out", type=Path, required=True, metavar="NPZ",
+                   help="where to write the gains (shapes not fitted keep the shipped gains)")
     q.set_defaults(func=_cmd_fit_portrait)
 
 

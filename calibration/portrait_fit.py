@@ -61,14 +61,16 @@ def _measure(renderer, tracker, embedder, reference, k: int) -> tuple[float, flo
 
 def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = KEY_SHAPES,
               identity: bool = True, progress: bool = True) -> tuple[np.ndarray, list[ShapeFit]]:
-    """(52,) gains (1 for shapes not fitted) and one :class:`ShapeFit` per fitted
-    shape, for a prepared portrait renderer (whose own gains are the start)."""
+    """(52,) gains (the shipped ones for shapes not fitted) and one :class:`ShapeFit`
+    per fitted shape, for a portrait renderer prepared with all gains at 1."""
     from facecast.engine.sources.mediapipe_source import FaceTracker
 
     tracker = FaceTracker()
     embedder = DlibIdentity() if identity else None
     reference = embedder.embed(portrait_rgb) if embedder else None
-    gains = np.ones(NUM_ARKIT)
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+
+    gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
     fits = []
     try:
         for i, name in enumerate(shapes):
