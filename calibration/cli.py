@@ -118,7 +118,7 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from facecast.engine.retarget.profile import config_dir
+    from facecast.engine.paths import config_dir
 
     folder = config_dir() / "profiles"
     names = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []

@@ -14,7 +14,6 @@ Per channel, in order: ``w = clip((w - offset) * gain, 0, 1) ** gamma``, then
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.engine.paths import config_dir
 from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT
 
 PROFILE_VERSION = 1
@@ -183,14 +183,6 @@ class Profile:
                        neutral_ease_s=float(doc.get("neutral_ease_s", 0.5)), filters=filters, **arrays)
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {exc}") from None
-
-
-def config_dir() -> Path:
-    """facecast's config folder (``FACECAST_CONFIG_DIR``, ``XDG_CONFIG_HOME``, ``~/.config``)."""
-    if os.environ.get("FACECAST_CONFIG_DIR"):
-        return Path(os.environ["FACECAST_CONFIG_DIR"])
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "facecast"
 
 
 def profile_path(name: str) -> Path:

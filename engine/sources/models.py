@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
+from facecast.engine.paths import cache_dir
 from facecast.engine.sources.base import SourceError
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,6 @@ _verified: dict[tuple[str, float, int], bool] = {}
 
 class ModelMismatch(SourceError):
     """A model file exists but is not the published one."""
-
-
-def cache_dir() -> Path:
-    if os.environ.get("FACECAST_CACHE_DIR"):
-        return Path(os.environ["FACECAST_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "facecast"
 
 
 def verify(path: Path) -> None:

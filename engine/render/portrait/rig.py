@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.sources.models import cache_dir
+from facecast.engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
