@@ -14,25 +14,27 @@ from __future__ import annotations
 import logging
 from typing import Callable, Optional
 
-from facecast.engine.render.base import Renderer, RendererUnavailable
+from facecast.engine.render.base import RenderOptions, Renderer, RendererUnavailable
 from facecast.engine.types import PixelFormat
 
 log = logging.getLogger(__name__)
 
 
-def _testpattern(*, portrait=None, portrait_gains=None, **options) -> Renderer:
+def _testpattern(options: RenderOptions) -> Renderer:
     from facecast.engine.render.testpattern import TestPatternRenderer
-    return TestPatternRenderer(**options)
+    return TestPatternRenderer(width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
-def _portrait(*, portrait=None, portrait_gains=None, **options) -> Renderer:
+def _portrait(options: RenderOptions) -> Renderer:
     from facecast.engine.render.portrait import PortraitRenderer
     from facecast.engine.render.portrait.rig import ASTRONAUT
-    return PortraitRenderer(portrait=portrait or ASTRONAUT, gains=portrait_gains, **options)
+    return PortraitRenderer(portrait=options.portrait or ASTRONAUT, gains=options.portrait_gains,
+                            width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
-#: name -> factory(**options). ``none`` is handled by :func:`create_renderer`.
-_FACTORIES: dict[str, Callable[..., Renderer]] = {
+#: name -> factory(options): each renderer takes from :class:`RenderOptions` what applies to it.
+#: ``none`` is handled by :func:`create_renderer`.
+_FACTORIES: dict[str, Callable[[RenderOptions], Renderer]] = {
     "portrait": _portrait,
     "testpattern": _testpattern,
 }
@@ -47,26 +49,26 @@ def create_renderer(name: str, *, width: int = 512, height: int = 512,
                     portrait_gains: Optional[str] = None) -> Optional[Renderer]:
     """Create and ``prepare()`` the renderer ``name``; None for ``none``.
 
-    ``portrait`` (a photo path or ``astronaut``) and ``portrait_gains`` (a
-    ``.npz`` of field gains) are for the renderers that draw a person.
+    The keyword options are those of :class:`RenderOptions`.
 
     ``auto`` tries each renderer in quality order and takes the first that
     prepares, logging why the better ones could not run.
 
     Raises:
         RendererUnavailable: the named renderer cannot run here, or the name is unknown.
+        ValueError: an output option no renderer can meet (size, format).
     """
     if name == "none":
         return None
-    options = dict(width=width, height=height, pixel_format=pixel_format, portrait=portrait,
-                   portrait_gains=portrait_gains)
+    options = RenderOptions(width=width, height=height, pixel_format=PixelFormat(pixel_format),
+                            portrait=portrait, portrait_gains=portrait_gains)
     names = _AUTO_ORDER if name == "auto" else (name,)
     if name != "auto" and name not in _FACTORIES:
         raise RendererUnavailable(f"unknown renderer {name!r}; choose one of {', '.join(RENDERER_NAMES)}")
     reasons = []
     for n in names:
         try:
-            renderer = _FACTORIES[n](**options)
+            renderer = _FACTORIES[n](options)
             renderer.prepare()
             if name == "auto":
                 log.info("renderer auto -> %s", n)
@@ -79,4 +81,4 @@ def create_renderer(name: str, *, width: int = 512, height: int = 512,
     raise RendererUnavailable("no renderer can run here: " + "; ".join(reasons))
 
 
-__all__ = ["Renderer", "RendererUnavailable", "create_renderer", "RENDERER_NAMES"]
+__all__ = ["Renderer", "RendererUnavailable", "RenderOptions", "create_renderer", "RENDERER_NAMES"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
@@ -12,6 +13,39 @@ from facecast.engine.types import FaceSample, FlameParams, PixelFormat
 
 class RendererUnavailable(RuntimeError):
     """A renderer cannot run here (no GPU, weights or mapping). The message says what to do."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What the user asked of the renderer; each renderer takes what applies to it.
+
+    Attributes:
+        width, height: output size, pixels.
+        pixel_format: pixel layout of the output.
+        portrait: photo of the person (a path, or ``astronaut``), for renderers that draw one.
+        portrait_gains: ``.npz`` of per-shape field gains for the portrait renderer.
+    """
+
+    width: int = 512
+    height: int = 512
+    pixel_format: PixelFormat = PixelFormat.RGBA8
+    portrait: Optional[str] = None
+    portrait_gains: Optional[str] = None
+
+
+def raw_output_format(renderer: str, *, width: int, height: int, pixel_format: Union[PixelFormat, str],
+                      max_side_px: int) -> PixelFormat:
+    """Check a raw-pixel renderer's output options; returns the :class:`PixelFormat`.
+
+    Raises:
+        ValueError: a format without raw pixels (``none``, ``jpeg``), or a side outside 64..``max_side_px``.
+    """
+    pixel_format = PixelFormat(pixel_format)
+    if pixel_format.channels == 0:
+        raise ValueError(f"{renderer} draws raw pixels, not {pixel_format.value}")
+    if not (64 <= width <= max_side_px and 64 <= height <= max_side_px):
+        raise ValueError(f"size {width}x{height} outside 64..{max_side_px}")
+    return pixel_format
 
 
 class Renderer(abc.ABC):

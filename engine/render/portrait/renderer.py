@@ -8,7 +8,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from facecast.engine.render.base import Renderer, RendererUnavailable
+from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import eyeball_image, lid_colour, lift_to_lid_margin, opening_mask
@@ -42,12 +42,8 @@ class PortraitRenderer(Renderer):
     def __init__(self, *, portrait: Union[str, Path] = ASTRONAUT, width: int = 512, height: int = 512,
                  pixel_format: PixelFormat = PixelFormat.RGBA8, gains: Union[None, str, Path, np.ndarray] = None,
                  model_path: Optional[Path] = None) -> None:
-        pixel_format = PixelFormat(pixel_format)
-        if pixel_format.channels == 0:
-            raise ValueError(f"portrait draws raw pixels, not {pixel_format.value}")
-        if not (64 <= width <= 4096 and 64 <= height <= 4096):
-            raise ValueError(f"size {width}x{height} outside 64..4096")
-        self.pixel_format = pixel_format
+        self.pixel_format = raw_output_format(self.name, width=width, height=height, pixel_format=pixel_format,
+                                              max_side_px=4096)
         self._portrait = portrait
         self._size = (width, height)
         self._gains_option = gains

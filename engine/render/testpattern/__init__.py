@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.render.base import Renderer
+from facecast.engine.render.base import Renderer, raw_output_format
 from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat
 
 _RGB = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 230)}
@@ -28,12 +28,8 @@ class TestPatternRenderer(Renderer):
 
     def __init__(self, *, width: int = 512, height: int = 512,
                  pixel_format: PixelFormat = PixelFormat.RGBA8) -> None:
-        pixel_format = PixelFormat(pixel_format)
-        if pixel_format.channels == 0:
-            raise ValueError(f"testpattern draws raw pixels, not {pixel_format.value}")
-        if not (64 <= width <= 8192 and 64 <= height <= 8192):
-            raise ValueError(f"size {width}x{height} outside 64..8192")
-        self.pixel_format = pixel_format
+        self.pixel_format = raw_output_format(self.name, width=width, height=height, pixel_format=pixel_format,
+                                              max_side_px=8192)
         self._w, self._h = width, height
         self._background: Optional[np.ndarray] = None
 
