@@ -125,7 +125,8 @@ class Deformer:
                  iod_px: float) -> None:
         self.mesh = mesh
         self.rest = rest.astype(np.float64)
-        self._basis = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52)
+        self._built = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52), as built
+        self._basis = self._built.copy()  # what poses use: the built fields times set_gain's gains
         self._depth = depth_px.astype(np.float64)
         centre = self.rest[:NUM_LANDMARKS].mean(0)
         self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
@@ -145,8 +146,6 @@ class Deformer:
 
     def set_gain(self, shape: int, gain: float) -> None:
         """Scale one shape's field to ``gain`` times its built size (for fitting gains in closed loop)."""
-        if not hasattr(self, "_built"):
-            self._built = self._basis.copy()
         self._basis[:, shape] = self._built[:, shape] * gain
 
     def expression(self, weights: np.ndarray) -> np.ndarray:

@@ -25,11 +25,11 @@ from typing import Callable
 import numpy as np
 
 from facecast.engine.render.portrait.deform import UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
-from facecast.engine.render.portrait.mesh import NUM_LANDMARKS, WarpMesh, connection_points
+from facecast.engine.render.portrait.mesh import NUM_LANDMARKS, WarpMesh, connection_points, eye_centres
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
-#: Left/right blend across the midline, IODs.
-MIDLINE_SOFTNESS = 0.05
+#: Scale of the logistic left/right blend across the midline, IODs (it spans about 4x this each side).
+MIDLINE_SCALE_IODS = 0.0125
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -58,8 +58,7 @@ class FaceFrame:
 
     @classmethod
     def from_landmarks(cls, landmarks: np.ndarray, mesh: WarpMesh) -> "FaceFrame":
-        right = landmarks[sorted(connection_points("FACE_LANDMARKS_RIGHT_EYE")), :2].mean(0)
-        left = landmarks[sorted(connection_points("FACE_LANDMARKS_LEFT_EYE")), :2].mean(0)
+        right, left = eye_centres(landmarks)
         iod = float(np.linalg.norm(left - right))
         x_axis = (left - right) / iod
         y_axis = np.array([-x_axis[1], x_axis[0]])
@@ -75,7 +74,7 @@ class FaceFrame:
 
     def side(self, sign: int) -> np.ndarray:
         """(478,) weight of the subject's left (sign=+1) or right (-1) half, soft at the midline."""
-        return 1.0 / (1.0 + np.exp(-sign * self.q[:, 0] / MIDLINE_SOFTNESS * 4))
+        return 1.0 / (1.0 + np.exp(-sign * self.q[:, 0] / MIDLINE_SCALE_IODS))
 
     def near(self, centre: np.ndarray, radius: float) -> np.ndarray:
         """(478,) Gaussian falloff around a face-frame point."""
@@ -103,6 +102,15 @@ class Regions:
     nose: np.ndarray
 
 
+def mouth_line_y(frame: FaceFrame, x: np.ndarray) -> np.ndarray:
+    """Face-frame y of the line between the lips at each ``x``: the midpoints of
+    the inner lip columns, continued flat beyond the corners."""
+    o = frame.mesh.mouth
+    mid = (frame.q[o.upper] + frame.q[o.lower]) / 2
+    order = np.argsort(mid[:, 0])
+    return np.interp(x, mid[order, 0], mid[order, 1])
+
+
 def regions(frame: FaceFrame) -> Regions:
     mesh = frame.mesh
     inner = set(mesh.mouth.upper) | set(mesh.mouth.lower)
@@ -111,9 +119,7 @@ def regions(frame: FaceFrame) -> Regions:
     # Outer-lip corners are the outer points nearest to the inner corners.
     outer_corners = [outer[np.argmin(np.linalg.norm(frame.q[outer] - frame.q[c], axis=1))] for c in corners]
     outer_rest = np.array([p for p in outer if p not in outer_corners])
-    mid = (frame.q[mesh.mouth.upper] + frame.q[mesh.mouth.lower]) / 2
-    order = np.argsort(mid[:, 0])
-    line = np.interp(frame.q[outer_rest, 0], mid[order, 0], mid[order, 1])
+    line = mouth_line_y(frame, frame.q[outer_rest, 0])
     return Regions(
         inner_upper=mesh.mouth.upper[1:-1], inner_lower=mesh.mouth.lower[1:-1],
         outer_upper=outer_rest[frame.q[outer_rest, 1] < line],
@@ -145,29 +151,14 @@ def spread(frame: FaceFrame, drivers: np.ndarray, disp: np.ndarray, *, radius: f
     return out
 
 
-def _move(n: int, idx: np.ndarray, d) -> np.ndarray:
-    out = np.zeros((n, 2))
-    out[idx] = d
-    return out
-
-
 # --- the fields: name -> f(frame, regions) -> (478, 2) face-frame displacement at weight 1 ---
 
 Field = Callable[[FaceFrame, Regions], np.ndarray]
 
 
-def mouth_line_y(frame: FaceFrame, r: Regions, x: np.ndarray) -> np.ndarray:
-    """Face-frame y of the line between the lips at each ``x``: the midpoints of
-    the inner lip columns, continued flat beyond the corners."""
-    o = frame.mesh.mouth
-    mid = (frame.q[o.upper] + frame.q[o.lower]) / 2
-    order = np.argsort(mid[:, 0])
-    return np.interp(x, mid[order, 0], mid[order, 1])
-
-
 def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narrow: float = 0.06) -> np.ndarray:
     q = frame.q
-    below = _smoothstep((q[:, 1] - mouth_line_y(frame, r, q[:, 0])) / 0.06)
+    below = _smoothstep((q[:, 1] - mouth_line_y(frame, q[:, 0])) / 0.06)
     # Points far back (near the hinge, at the sides) move less: front-to-back depth from the oval sides.
     z_hinge = np.percentile(frame.z[r.oval], 85)
     front = np.clip((z_hinge - frame.z) / max(1e-6, z_hinge - frame.z[r.oval].min()), 0.0, 1.0) ** 0.6
@@ -286,10 +277,6 @@ def _sneer(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
     wing = r.nose[(frame.q[r.nose, 0] * sign > 0.08) & (frame.q[r.nose, 1] > 0.45)]
     d = spread(frame, wing, np.tile([0.01 * sign, -0.07], (len(wing), 1)), radius=0.12, mask=frame.side(sign))
     return d + _lip_shift(frame, r, r.outer_upper, [0, -0.03], sign=sign) * 0.5
-
-
-def _gaze_lids(frame: FaceFrame, r: Regions, *, down: float) -> np.ndarray:
-    return sum(_lid(frame, r, s, upper=down, lower=-0.3 * down, radius=0.08) for s in (-1, 1))
 
 
 def _fields() -> dict[str, Field]:

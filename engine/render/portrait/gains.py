@@ -8,8 +8,12 @@ are written in inter-ocular distances, so the same gains serve other faces;
 refit for a face with ``--portrait-gains``.
 """
 
+from pathlib import Path
+from typing import Union
+
 import numpy as np
 
+from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
 FITTED_GAINS = {
@@ -29,3 +33,27 @@ FITTED_GAINS = {
 DEFAULT_GAINS = np.ones(NUM_ARKIT)
 for _name, _gain in FITTED_GAINS.items():
     DEFAULT_GAINS[arkit_index(_name)] = _gain
+
+
+def load_gains(option: Union[None, str, Path, np.ndarray]) -> np.ndarray:
+    """(52,) float gains from an array or a ``.npz`` file with a ``gains`` array; None -> the shipped ones.
+
+    Raises:
+        RendererUnavailable: unreadable file, or not 52 finite values in [0, 3].
+    """
+    if option is None:
+        return DEFAULT_GAINS.copy()
+    if isinstance(option, np.ndarray):
+        gains = option
+    else:
+        path = Path(option)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                gains = z["gains"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise RendererUnavailable(f"cannot read field gains from {path}: {exc}. Make the file with "
+                                      "'facecast calibrate fit-portrait'") from None
+    gains = np.asarray(gains, np.float64)
+    if gains.shape != (NUM_ARKIT,) or not np.isfinite(gains).all() or (gains < 0).any() or (gains > 3).any():
+        raise RendererUnavailable("field gains must be 52 finite values in [0, 3]")
+    return gains

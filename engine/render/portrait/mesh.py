@@ -61,6 +61,14 @@ def connection_points(name: str) -> frozenset[int]:
     return frozenset(p for c in getattr(FaceLandmarksConnections, name) for p in (c.start, c.end))
 
 
+def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(right, left) eye centres, the means of FaceLandmarker's eye contours, from
+    (478, 2+) landmarks. The subject's right eye is on the image's left."""
+    right = landmarks[sorted(connection_points("FACE_LANDMARKS_RIGHT_EYE")), :2].mean(0)
+    left = landmarks[sorted(connection_points("FACE_LANDMARKS_LEFT_EYE")), :2].mean(0)
+    return right, left
+
+
 def boundary_loops(tris: np.ndarray) -> list[list[int]]:
     """Ordered vertex loops along the edges used by one triangle only."""
     count = Counter(tuple(sorted(e)) for t in tris for e in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0])))
@@ -185,8 +193,8 @@ def build_mesh(rest_xy: np.ndarray, *, size_wh: tuple[int, int]) -> tuple[WarpMe
     """
     tris = face_triangles()
     left_eye, right_eye = connection_points("FACE_LANDMARKS_LEFT_EYE"), connection_points("FACE_LANDMARKS_RIGHT_EYE")
-    x_axis = rest_xy[sorted(left_eye)].mean(0) - rest_xy[sorted(right_eye)].mean(0)
-    x_axis = x_axis / np.linalg.norm(x_axis)
+    right_centre, left_centre = eye_centres(rest_xy)
+    x_axis = (left_centre - right_centre) / np.linalg.norm(left_centre - right_centre)
     oval_set = connection_points("FACE_LANDMARKS_FACE_OVAL")
     lips = connection_points("FACE_LANDMARKS_LIPS")
     openings: dict[str, Opening] = {}

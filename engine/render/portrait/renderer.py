@@ -8,11 +8,12 @@ from typing import Optional, Union
 
 import numpy as np
 
-from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
+from facecast.engine.render.base import Renderer, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import eyeball_image, lid_colour, lift_to_lid_margin, opening_mask
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis
+from facecast.engine.render.portrait.gains import load_gains
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, build_mesh
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait, track_landmarks)
@@ -139,30 +140,3 @@ class PortraitRenderer(Renderer):
                     self._num_openings, self._skin, self._eye_img, self._u, self._v, pose.opening_px, self._h0,
                     self._top, self._bottom, self._eye_affine(pose), mp)
         return out
-
-    @property
-    def rest_landmarks(self) -> np.ndarray:
-        """(478, 2) landmark pixels of the rest pose in the output frame."""
-        return self._rest[:NUM_LANDMARKS]
-
-
-def load_gains(option: Union[None, str, Path, np.ndarray]) -> Optional[np.ndarray]:
-    """(52,) float gains from an array or a ``.npz`` file with a ``gains`` array; None -> the shipped default."""
-    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
-
-    if option is None:
-        return DEFAULT_GAINS
-    if isinstance(option, np.ndarray):
-        gains = option
-    else:
-        path = Path(option)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                gains = z["gains"]
-        except (OSError, KeyError, ValueError) as exc:
-            raise RendererUnavailable(f"cannot read field gains from {path}: {exc}. Make the file with "
-                                      "'facecast calibrate fit-portrait'") from None
-    gains = np.asarray(gains, np.float64)
-    if gains.shape != (52,) or not np.isfinite(gains).all() or (gains < 0).any() or (gains > 3).any():
-        raise RendererUnavailable("field gains must be 52 finite values in [0, 3]")
-    return gains

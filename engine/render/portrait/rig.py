@@ -13,6 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.render.portrait.mesh import eye_centres
 from facecast.engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -117,15 +118,6 @@ class PortraitRig:
     image: np.ndarray
     landmarks: np.ndarray
     iod_px: float
-
-
-def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(right, left) eye centres (the subject's; right is on the image's left)."""
-    from facecast.engine.render.portrait.mesh import connection_points
-
-    right = landmarks[sorted(connection_points("FACE_LANDMARKS_RIGHT_EYE")), :2].mean(0)
-    left = landmarks[sorted(connection_points("FACE_LANDMARKS_LEFT_EYE")), :2].mean(0)
-    return right, left
 
 
 def crop_portrait(rgb: np.ndarray, landmarks_px: np.ndarray, *, name: str, width: int, height: int) -> PortraitRig:
