@@ -48,6 +48,28 @@ def test_render_is_deterministic_and_new_each_frame(renderer):
     assert a is not b and np.array_equal(a, b)
 
 
+_HASH_FRAMES = """
+import hashlib, numpy as np
+from facecast.engine.render.portrait import PortraitRenderer
+from facecast.engine.types import FaceSample, PixelFormat
+r = PortraitRenderer(pixel_format=PixelFormat.RGB8, width=320, height=320)
+r.prepare()
+rng, h = np.random.default_rng(3), hashlib.sha256()
+for _ in range(12):
+    w = (rng.random(52) * (rng.random(52) < 0.2)).astype(np.float32)
+    h.update(r.render(FaceSample(capture_wall_ns=0, weights=w, head_rad=np.array([0.2, 0.1, 0.05], np.float32))).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_frames_are_identical_across_processes():
+    import subprocess
+    import sys
+    runs = {subprocess.run([sys.executable, "-c", _HASH_FRAMES], capture_output=True, text=True, check=True,
+                           timeout=120).stdout.split()[-1] for _ in range(3)}
+    assert len(runs) == 1, runs  # the parallel warp must not race on shared triangle edges
+
+
 def test_no_flipped_triangles_over_10000_random_weight_vectors(renderer):
     deformer, mesh = renderer.deformer, renderer.mesh
     rng = np.random.default_rng(7)

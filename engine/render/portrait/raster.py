@@ -118,15 +118,42 @@ def _lid_rgb(rgb, above, mp, at):
         rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
 
 
+#: Horizontal bands the image is split into; each thread draws whole bands, so
+#: every pixel is written by one thread in triangle order: the output is the same
+#: on every run (threads drawing whole triangles would race on shared edges).
+BANDS = 16
+
+
 @njit(parallel=True, fastmath=True, cache=True)
-def _draw(out, channels, dst, src, tris, kinds, first, last, hidden, skin_img, eye_img, attr_u, attr_v, attr_h,
+def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img, attr_u, attr_v, attr_h,
           attr_h0, attr_top, attr_bottom, eye_affine, mp):
     height, width = out.shape[0], out.shape[1]
-    for t in prange(first, last):
+    for band in prange(BANDS):
+        band_lo = band * height // BANDS
+        band_hi = (band + 1) * height // BANDS - 1
+        rgb = np.empty(3, np.float32)
+        for t_pass in range(3):
+            _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
+                       eye_img, attr_u, attr_v, attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mp)
+
+
+@njit(fastmath=True, cache=True)
+def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
+               eye_img, attr_u, attr_v, attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mp):
+    """Pass 0: triangles facing away and folded ones; 1: facing openings; 2: facing skin."""
+    height, width = out.shape[0], out.shape[1]
+    hidden = t_pass == 0
+    first = num_openings if t_pass == 2 else 0
+    last = num_openings if t_pass == 1 else len(tris)
+    for t in range(first, last):
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
         ax, ay = dst[i0, 0], dst[i0, 1]
         bx, by = dst[i1, 0], dst[i1, 1]
         cx, cy = dst[i2, 0], dst[i2, 1]
+        y_lo = max(band_lo, int(math.floor(min(ay, by, cy) - 0.5)))
+        y_hi = min(band_hi, int(math.ceil(max(ay, by, cy) - 0.5)))
+        if y_lo > y_hi:
+            continue
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         kind = kinds[t]
         if ((area < 0 or kind == 4) != hidden) or abs(area) < 1e-7:
@@ -134,9 +161,6 @@ def _draw(out, channels, dst, src, tris, kinds, first, last, hidden, skin_img, e
         inv = 1.0 / area  # barycentrics come out right for either winding
         x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5)))
         x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5)))
-        y_lo = max(0, int(math.floor(min(ay, by, cy) - 0.5)))
-        y_hi = min(height - 1, int(math.ceil(max(ay, by, cy) - 0.5)))
-        rgb = np.empty(3, np.float32)
         for y in range(y_lo, y_hi + 1):
             py = y + 0.5
             for x in range(x_lo, x_hi + 1):
@@ -189,9 +213,7 @@ def draw(out: np.ndarray, channels: np.ndarray, dst: np.ndarray, src: np.ndarray
          attr_bottom: np.ndarray, eye_affine: np.ndarray, mouth_params: np.ndarray) -> None:
     """Draw into ``out`` ((H, W, C) uint8; ``channels`` (3,) the indices of R, G, B
     in C) in three passes: triangles facing away and the folded ones (they show
-    only where nothing facing covers a pixel, e.g. beside a turned cheek), then the openings
-    (``triangles[:num_openings]``), then the skin."""
-    for first, last, hidden in ((0, len(triangles), True), (0, num_openings, False),
-                                (num_openings, len(triangles), False)):
-        _draw(out, channels, dst, src, triangles, kinds, first, last, hidden, skin_img, eye_img, attr_u, attr_v,
-              attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mouth_params)
+    only where nothing facing covers a pixel, e.g. beside a turned cheek), then the
+    openings (``triangles[:num_openings]``), then the skin. Deterministic."""
+    _draw(out, channels, dst, src, triangles, kinds, num_openings, skin_img, eye_img, attr_u, attr_v, attr_h,
+          attr_h0, attr_top, attr_bottom, eye_affine, mouth_params)
