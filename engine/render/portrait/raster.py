@@ -127,7 +127,7 @@ BANDS = 16
 @njit(parallel=True, fastmath=True, cache=True)
 def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img, attr_u, attr_v, attr_h,
           attr_h0, attr_top, attr_bottom, eye_affine, mp):
-    height, width = out.shape[0], out.shape[1]
+    height = out.shape[0]
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
@@ -141,7 +141,7 @@ def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img,
 def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
                eye_img, attr_u, attr_v, attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mp):
     """Pass 0: triangles facing away and folded ones; 1: facing openings; 2: facing skin."""
-    height, width = out.shape[0], out.shape[1]
+    width = out.shape[1]
     hidden = t_pass == 0
     first = num_openings if t_pass == 2 else 0
     last = num_openings if t_pass == 1 else len(tris)
