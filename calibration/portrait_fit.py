@@ -42,21 +42,23 @@ class ShapeFit:
 
 
 def _measure(renderer, tracker, embedder, reference, k: int) -> tuple[float, float, float, bool]:
-    measured = []
-    full = None
+    """(measured range, Spearman rho, identity distance at full weight, unfolded at full weight)
+    of shape ``k`` swept over :data:`SWEEP`."""
+    measured, frame, tracked = [], None, None
     for x in SWEEP:
         w = np.zeros(NUM_ARKIT, np.float32)
         w[k] = x
-        s = FaceSample(capture_wall_ns=0, weights=w)
-        frame = renderer.render(s)[..., :3]
-        tracked = tracker.track(np.ascontiguousarray(frame))
+        frame = np.ascontiguousarray(renderer.render(FaceSample(capture_wall_ns=0, weights=w))[..., :3])
+        tracked = tracker.track(frame)
         measured.append(tracked.weights[k] if tracked is not None else np.nan)
-        full = (frame, renderer.pose(s).scale)
     m = np.array(measured)
-    e = embedder.embed(full[0]) if embedder is not None else None
-    ident = float(np.linalg.norm(e - reference)) if e is not None else (0.0 if embedder is None else np.inf)
+    unfolded = renderer.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
+    ident = 0.0
+    if embedder is not None:
+        e = embedder.embed(frame, None if tracked is None else tracked.landmarks)
+        ident = embedder.distance(e, reference) if e is not None else np.inf
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
-    return rng, spearman(SWEEP, m), ident, full[1] == 1.0
+    return rng, spearman(SWEEP, m), ident, unfolded
 
 
 def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = KEY_SHAPES,
@@ -101,6 +103,8 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                 sys.stderr.flush()
     finally:
         tracker.close()
+        if embedder is not None:
+            embedder.close()
         if progress:
             sys.stderr.write("\n")
     return gains, fits

@@ -27,7 +27,7 @@ class UserError(Exception):
     """A problem the user can fix; printed as ``error: <message>`` without a traceback."""
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -113,7 +113,7 @@ def _add_run(sub) -> None:
                    help="where to bind the PUB socket")
     p.add_argument("--fps", type=_positive(float), help="maximum output frame rate (default: every sample)")
     p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
-    p.add_argument("--size", type=_size, default=(512, 512), metavar="WxH", help="output picture size")
+    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
     p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
                    help="pixel format of the published pictures")
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
