@@ -48,10 +48,10 @@ class ProtocolError(ValueError):
 class VersionError(ProtocolError):
     """The publisher speaks a newer major version than this decoder implements."""
 
-    def __init__(self, major: int, minor: int) -> None:
+    def __init__(self, major: int, minor: Optional[int]) -> None:
         super().__init__(
             "version",
-            f"publisher speaks bridge protocol {major}.x ({major}.{minor}), this receiver "
+            f"publisher speaks bridge protocol {major}.x ({major}.{'?' if minor is None else minor}), this receiver "
             f"implements {VERSION_MAJOR}.x: update facecast on the receiving side",
         )
         self.major = major
@@ -245,12 +245,14 @@ def decode(parts: Sequence) -> Message:
     if not isinstance(header, dict):
         raise ProtocolError("not-a-map", f"header is a {type(header).__name__}")
 
+    # The major version alone decides first (PROTOCOL.md 3.1): a newer major may lack any other key.
     major = _uint(header, "v")
-    minor = _uint(header, "v_minor")
     if major > VERSION_MAJOR:
-        raise VersionError(major, minor)
-    if major < 1:
-        raise ProtocolError("version", f"unknown protocol version {major}.{minor}")
+        minor = header.get("v_minor")
+        raise VersionError(major, minor if isinstance(minor, int) and not isinstance(minor, bool) else None)
+    if major < VERSION_MAJOR:
+        raise ProtocolError("version", f"unknown protocol version {major}")
+    minor = _uint(header, "v_minor")  # required; any minor of this major is accepted (3.2)
 
     fmt_name = _get(header, "format", (str,))
     try:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import zmq
 
-from facecast.bridge.protocol import encode_picture
+from facecast.bridge.protocol import ProtocolError, decode, encode_picture
 from facecast.engine.types import FaceSample, Frame, PixelFormat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,10 +47,9 @@ def test_client_arkit_names_match_the_core_types(path):
 
     from facecast.engine.types import ARKIT_NAMES
     text = (ROOT / path).read_text()
-    end = text.index("\"TongueOut\"") + 11
-    block = text[max(0, end - 2000):end]
-    names = re.findall(r'"([A-Z][A-Za-z]+)"', block)
-    assert tuple(names[-52:]) == ARKIT_NAMES
+    tongue = text.index("\"TongueOut\"")
+    block = text[text.rindex("{", 0, tongue) + 1:text.index("}", tongue)]  # the whole array literal
+    assert tuple(re.findall(r'"([^"]*)"', block)) == ARKIT_NAMES
 
 
 def test_cpp_core_compiles_for_windows(tmp_path):
@@ -164,7 +163,7 @@ def test_receives_frames_with_checksums_and_sequence(client, endpoint):
     assert {"event": "connected"} in events and events[-1]["event"] == "done"
 
 
-def test_jpeg_frames(client, endpoint):
+def test_jpeg_frames(client, endpoint, request):
     """--jpeg: the C# core decodes JPEG on its worker thread into rgb8 (the Unreal component uses
     the engine's ImageWrapper instead, so the C++ core hands the JPEG bytes on as they are)."""
     proc = subprocess.Popen(FACECAST + ["run", "--source", "demo", "--renderer", "testpattern", "--jpeg", "90",
@@ -177,7 +176,7 @@ def test_jpeg_frames(client, endpoint):
         stop_engine(proc)
     frames = [e for e in events if e["event"] == "frame"]
     assert len(frames) == 10
-    if "rgb_at_4_4" in frames[0]:  # decoded
+    if request.node.callspec.params["client"] == "csharp":  # decoded on the worker thread
         assert all(f["format"] == "rgb8" and (f["width"], f["height"], f["stride"]) == (512, 512, 1536) for f in frames)
         assert all(max(abs(a - b) for a, b in zip(f["rgb_at_4_4"], (230, 40, 40))) <= 12 for f in frames)
     else:
@@ -207,15 +206,40 @@ def raw_publisher(endpoint):
     return sock
 
 
-def valid_message(seq, *, major=1):
+DELETE = object()
+
+
+def valid_message(seq, *, major=1, **changes):
+    """A valid picture message; ``changes`` replace header values (``DELETE`` removes a key)."""
     frame = Frame(sample=FaceSample(capture_wall_ns=time.time_ns(), weights=np.full(52, 0.5)),
                   pixels=np.full((8, 8, 4), 7, np.uint8), pixel_format=PixelFormat.RGBA8)
     parts = encode_picture(frame, seq=seq, t_send_ns=time.time_ns(), with_crc32=True)
-    if major != 1:
+    changes = dict(changes, v=major) if major != 1 else changes
+    if changes:
         header = msgpack.unpackb(parts[1], raw=False)
-        header["v"] = major
+        for key, value in changes.items():
+            if value is DELETE:
+                header.pop(key, None)
+            else:
+                header[key] = value
         parts[1] = msgpack.packb(header, use_bin_type=True)
     return [bytes(p) for p in parts]
+
+
+def invalid_utf8_message(seq):
+    parts = valid_message(seq, identity="\u00e9")
+    assert parts[1].count(b"\xa2\xc3\xa9") == 1
+    parts[1] = parts[1].replace(b"\xa2\xc3\xa9", b"\xa2\xc3\x28")  # a 2-byte str that is not UTF-8
+    return parts
+
+
+#: Malformed headers and the reason every decoder must give (bridge/protocol.py is the reference).
+AGREEMENT_CASES = {
+    "wrong-type": lambda seq: valid_message(seq, eyes_rad="bad"),
+    "bad-array": lambda seq: valid_message(seq, eyes_rad=[0.1, 0.2]),
+    "not-finite": lambda seq: valid_message(seq, head_rad=[1e300, 0.0, 0.0]),  # finite double, infinite float
+    "not-msgpack": invalid_utf8_message,
+}
 
 
 def test_ignores_garbage(client, endpoint):
@@ -242,14 +266,37 @@ def test_ignores_garbage(client, endpoint):
         pub.close(0)
 
 
-def test_reports_newer_major_version(client, endpoint):
+@pytest.mark.parametrize("reason", sorted(AGREEMENT_CASES))
+def test_python_decoder_reference_reasons(reason):
+    with pytest.raises(ProtocolError) as err:
+        decode(AGREEMENT_CASES[reason](1))
+    assert err.value.reason == reason
+
+
+def test_rejects_for_the_same_reasons_as_the_python_decoder(client, endpoint):
     pub = raw_publisher(endpoint)
     run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
     try:
-        run.feed_until(lambda _: pub.send_multipart(valid_message(1, major=2)),
-                       lambda e: e["event"] == "version_error")
+        run.feed_until(lambda i: pub.send_multipart(valid_message(i)), lambda e: e["event"] == "frame")
+        for k, (reason, make) in enumerate(sorted(AGREEMENT_CASES.items())):
+            run.feed_until(lambda _: pub.send_multipart(make(5000 + k)),
+                           lambda e: e["event"] == "rejected" and e["reason"] == reason)
+        assert not [e for _, e in run.all if e["event"] == "frame" and 5000 <= e["seq"] < 6000]
+    finally:
+        run.proc.terminate()
+        run.finish(10)
+        pub.close(0)
+
+
+def test_reports_newer_major_version(client, endpoint):
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    # A newer major is reported as such even when it lacks keys version 1 requires (PROTOCOL.md 3.1).
+    newer = valid_message(1, major=2, v_minor=DELETE, format=DELETE)
+    try:
+        run.feed_until(lambda _: pub.send_multipart(newer), lambda e: e["event"] == "version_error")
         for _ in range(20):  # keep sending: reported once, not per message
-            pub.send_multipart(valid_message(1, major=2))
+            pub.send_multipart(newer)
         time.sleep(0.3)
         run.proc.terminate()
         events = run.finish(10)
@@ -258,6 +305,36 @@ def test_reports_newer_major_version(client, endpoint):
         assert "2" in errors[0]["message"] and "update" in errors[0]["message"].lower()
         assert not any(e["event"] == "frame" for e in events)
     finally:
+        pub.close(0)
+
+
+def test_newest_wins_after_a_burst(client, endpoint):
+    """A burst of large JPEG pictures: the client must deliver the newest one promptly and
+    drop the older ones unshown (the C# core decodes only the picture it delivers)."""
+    import io
+
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(buf, format="JPEG", quality=95)
+    frame = Frame(sample=FaceSample(capture_wall_ns=time.time_ns(), weights=np.full(52, 0.5)),
+                  pixels=np.zeros((512, 512, 3), np.uint8), pixel_format=PixelFormat.RGB8)
+    burst = [[bytes(p) for p in encode_picture(frame, seq=seq, t_send_ns=time.time_ns(), jpeg=buf.getvalue())]
+             for seq in range(1000, 1150)]
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    try:
+        run.feed_until(lambda i: pub.send_multipart(valid_message(i)), lambda e: e["event"] == "frame")
+        for parts in burst:
+            pub.send_multipart(parts)
+        sent = time.monotonic()
+        t_last, _ = run.wait_for(lambda e: e["event"] == "frame" and e["seq"] == 1149, timeout_s=20)
+        shown = [e for _, e in run.all if e["event"] == "frame" and e["seq"] >= 1000]
+        assert len(shown) < 75, f"{len(shown)} of 150 burst pictures delivered: older ones were not dropped"
+        assert t_last - sent < 3.0, f"the newest picture came {t_last - sent:.1f} s after the burst"
+    finally:
+        run.proc.terminate()
+        run.finish(10)
         pub.close(0)
 
 

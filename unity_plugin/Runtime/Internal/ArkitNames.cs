@@ -20,7 +20,7 @@ namespace Facecast
             "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut",
         };
 
-        public const int Count = 52;
+        public static readonly int Count = All.Length;  // 52; tests/test_clients.py checks the list
 
         static readonly Dictionary<string, int> s_index = Build();
 

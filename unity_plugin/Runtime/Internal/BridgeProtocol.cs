@@ -18,9 +18,10 @@ namespace Facecast.Internal
         public PixelFormat Format;
         public string Identity, Source;
         public bool Valid;
-        public float[] Arkit = new float[ArkitNames.Count];
+        public float[] Arkit;    // 52 values in [0, 1], ArkitNames order
         public float[] Flame;    // 55 values or null
         public float[] HeadRad;  // yaw, pitch, roll or null
+        public float[] EyesRad;  // left eye yaw, pitch, roll, then the right eye's; or null
         public bool Repeated;
         public bool? CrcOk;      // true when the header carried a CRC-32 and it matched
         public byte[] Payload;
@@ -69,15 +70,19 @@ namespace Facecast.Internal
             var h = reader.ReadHeader();
             if (!reader.AtEnd) throw new MsgPackException("bytes after the header");
 
+            // The major version alone decides first (PROTOCOL.md 3.1): a newer major may lack any other key.
             var major = UInt(h, "v", ulong.MaxValue);
-            var minor = UInt(h, "v_minor", ulong.MaxValue);
             if (major > Major)
             {
+                MsgValue minorValue;
+                var minor = h.TryGetValue("v_minor", out minorValue) && minorValue.Kind == MsgKind.UInt
+                    ? minorValue.UInt.ToString() : "?";
                 versionError = "publisher speaks bridge protocol " + major + ".x (" + major + "." + minor +
-                               "), this client implements 1.x: update the facecast Unity package";
+                               "), this client implements " + Major + ".x: update the facecast Unity package";
                 return null;
             }
-            if (major < 1) throw new Reject("version", "unknown protocol version 0");
+            if (major < Major) throw new Reject("version", "unknown protocol version " + major);
+            UInt(h, "v_minor", ulong.MaxValue);  // required; any minor of this major is accepted
 
             PixelFormat format;
             switch (Str(h, "format"))
@@ -95,8 +100,8 @@ namespace Facecast.Internal
             if (Str(h, "rows") != "top-down") throw new Reject("unknown-rows", "unknown row order");
 
             var msg = new FacecastMessage { Topic = topicStr, Format = format, Width = (int)width, Height = (int)height, Stride = (int)stride };
-            var arkit = FloatBin(h, "arkit", ArkitNames.Count, false);
-            for (var i = 0; i < arkit.Length; i++) msg.Arkit[i] = Math.Max(0f, Math.Min(1f, arkit[i]));
+            msg.Arkit = FloatBin(h, "arkit", ArkitNames.Count, false);
+            for (var i = 0; i < msg.Arkit.Length; i++) msg.Arkit[i] = Math.Max(0f, Math.Min(1f, msg.Arkit[i]));
 
             var n = (ulong)payload.Length;
             if (format == PixelFormat.None)
@@ -133,6 +138,7 @@ namespace Facecast.Internal
             msg.Valid = Bool(h, "valid");
             msg.Flame = FloatBin(h, "flame", 55, true);
             msg.HeadRad = Numbers(h, "head_rad", 3);
+            msg.EyesRad = h.ContainsKey("eyes_rad") ? Numbers(h, "eyes_rad", 6) : null;  // optional key
             MsgValue repeated;
             if (h.TryGetValue("repeated", out repeated))
             {
@@ -191,8 +197,8 @@ namespace Facecast.Internal
             var values = new float[count];
             for (var i = 0; i < count; i++)
             {
-                var bits = v.Bin[4 * i] | v.Bin[4 * i + 1] << 8 | v.Bin[4 * i + 2] << 16 | v.Bin[4 * i + 3] << 24;
-                var f = BitConverter.ToSingle(BitConverter.GetBytes(bits), 0);
+                if (!BitConverter.IsLittleEndian) System.Array.Reverse(v.Bin, 4 * i, 4);
+                var f = BitConverter.ToSingle(v.Bin, 4 * i);
                 if (float.IsNaN(f) || float.IsInfinity(f)) throw new Reject("not-finite", "'" + key + "' holds NaN or infinity");
                 values[i] = f;
             }
@@ -203,14 +209,15 @@ namespace Facecast.Internal
         {
             var v = Get(h, key);
             if (v.Kind == MsgKind.Nil) return null;
-            if (v.Kind != MsgKind.Array || v.Items.Count != count) throw new Reject("bad-array", "'" + key + "' must be " + count + " numbers");
+            if (v.Kind != MsgKind.Array) throw new Reject("wrong-type", "'" + key + "' is not an array");
+            if (v.Items.Count != count) throw new Reject("bad-array", "'" + key + "' must be " + count + " numbers");
             var values = new float[count];
             for (var i = 0; i < count; i++)
             {
                 if (!v.Items[i].IsNumber) throw new Reject("bad-array", "'" + key + "' must be numbers");
-                var d = v.Items[i].AsDouble;
-                if (double.IsNaN(d) || double.IsInfinity(d)) throw new Reject("not-finite", "'" + key + "' holds NaN or infinity");
-                values[i] = (float)d;
+                var f = (float)v.Items[i].AsDouble;  // narrowed first: a double too large for float is infinite
+                if (float.IsNaN(f) || float.IsInfinity(f)) throw new Reject("not-finite", "'" + key + "' holds NaN or infinity");
+                values[i] = f;
             }
             return values;
         }

@@ -83,7 +83,14 @@ namespace Facecast.Internal
             return new MsgValue { Kind = MsgKind.Ext };
         }
 
-        MsgValue Str(ulong n) { return new MsgValue { Kind = MsgKind.Str, Str = Encoding.UTF8.GetString(Bytes(n)) }; }
+        // Strict UTF-8, as the Python reference decoder: invalid bytes make the header malformed.
+        static readonly UTF8Encoding s_strictUtf8 = new UTF8Encoding(false, true);
+
+        MsgValue Str(ulong n)
+        {
+            try { return new MsgValue { Kind = MsgKind.Str, Str = s_strictUtf8.GetString(Bytes(n)) }; }
+            catch (DecoderFallbackException) { throw new MsgPackException("string is not UTF-8"); }
+        }
         MsgValue BinOf(ulong n) { return new MsgValue { Kind = MsgKind.Bin, Bin = Bytes(n) }; }
 
         MsgValue Array(ulong n, int depth, bool isMap)

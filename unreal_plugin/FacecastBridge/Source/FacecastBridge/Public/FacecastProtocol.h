@@ -14,7 +14,9 @@ constexpr int kProtocolMajor = 1;
 constexpr int kNumArkit = 52;
 constexpr int kFlameDim = 55;
 constexpr size_t kMaxHeaderBytes = 65536;
-constexpr uint32_t kMaxSidePx = 16384;
+constexpr uint32_t kMaxSidePx = 16384;   // the largest width or height accepted (as bridge/protocol.py)
+constexpr const char* kTopicParams = "facecast.params";
+constexpr const char* kTopicFrame = "facecast.frame";
 
 // The 52 ARKit blendshape names in protocol order (Unreal's EARFaceBlendShape order).
 extern const char* const kArkitNames[kNumArkit];
@@ -37,6 +39,8 @@ struct Frame {
   std::array<float, kFlameDim> flame{};
   bool has_head = false;
   std::array<float, 3> head_rad{};        // yaw, pitch, roll
+  bool has_eyes = false;
+  std::array<float, 6> eyes_rad{};        // left eye yaw, pitch, roll, then the right eye's
   bool repeated = false;
   bool has_crc32 = false;                 // true: the payload matched the header's CRC-32
   std::vector<uint8_t> payload;           // rows top-down, `stride` bytes each

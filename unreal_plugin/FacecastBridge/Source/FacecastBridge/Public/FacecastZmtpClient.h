@@ -21,8 +21,8 @@ const char* ConnectionStateName(ConnectionState state);
 
 class ZmtpClient {
  public:
-  static constexpr const char* kTopicParams = "facecast.params";
-  static constexpr const char* kTopicFrame = "facecast.frame";
+  static constexpr const char* kTopicParams = facecast::kTopicParams;  // the topics are defined with the decoder
+  static constexpr const char* kTopicFrame = facecast::kTopicFrame;
   static constexpr size_t kMaxMessageBytes = 64u << 20;
 
   ZmtpClient();

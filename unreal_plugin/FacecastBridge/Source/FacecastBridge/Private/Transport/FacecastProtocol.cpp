@@ -73,6 +73,30 @@ struct Value {
   double AsDouble() const { return kind == Float ? f : kind == Int ? double(i) : double(u); }
 };
 
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool ValidUtf8(const uint8_t* s, size_t n) {
+  size_t k = 0;
+  while (k < n) {
+    const uint8_t c = s[k];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { ++k; continue; }
+    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (n - k < len) return false;
+    for (size_t j = 1; j < len; ++j) {
+      if ((s[k + j] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[k + j] & 0x3f);
+    }
+    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    k += len;
+  }
+  return true;
+}
+
 class Reader {
  public:
   Reader(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
@@ -151,6 +175,7 @@ class Reader {
   }
   bool ReadBytes(Value& v, Value::Kind kind, uint64_t n) {
     if (uint64_t(end_ - p_) < n) return false;
+    if (kind == Value::Str && !ValidUtf8(p_, size_t(n))) return false;  // as the Python decoder: not-msgpack
     v.kind = kind;
     v.bytes.assign(reinterpret_cast<const char*>(p_), size_t(n));
     p_ += n;
@@ -246,12 +271,38 @@ bool GetFloatBin(const std::map<std::string, Value>& h, const char* key, bool nu
   return true;
 }
 
+// An array of N numbers, or nil. Narrowed to float before the finiteness check, so a
+// double too large for float is rejected as the Python decoder does. `required`: the key
+// must be present.
+template <size_t N>
+bool GetNumbers(const std::map<std::string, Value>& h, const char* key, bool required, bool& present,
+                std::array<float, N>& out, DecodeResult& error) {
+  present = false;
+  const Value* v = Find(h, key);
+  if (!v) {
+    if (required) error = Reject("missing-key", std::string("header has no '") + key + "'");
+    return !required;
+  }
+  if (v->kind == Value::Nil) return true;
+  const std::string must = std::string("'") + key + "' must be " + std::to_string(N) + " numbers";
+  if (v->kind != Value::Array) { error = Reject("wrong-type", std::string("'") + key + "' is not an array"); return false; }
+  if (v->items.size() != N) { error = Reject("bad-array", must); return false; }
+  for (size_t k = 0; k < N; ++k) {
+    if (!v->items[k].IsNumber()) { error = Reject("bad-array", must); return false; }
+    const float f = float(v->items[k].AsDouble());
+    if (!std::isfinite(f)) { error = Reject("not-finite", std::string("'") + key + "' holds NaN or infinity"); return false; }
+    out[k] = f;
+  }
+  present = true;
+  return true;
+}
+
 }  // namespace
 
 DecodeResult DecodeMessage(const std::vector<uint8_t>& topic, const std::vector<uint8_t>& header,
                            std::vector<uint8_t>&& payload, Frame& out) {
   const std::string topic_str(topic.begin(), topic.end());
-  if (topic_str != "facecast.params" && topic_str != "facecast.frame")
+  if (topic_str != kTopicParams && topic_str != kTopicFrame)
     return Reject("unknown-topic", "unknown topic");
   if (header.size() > kMaxHeaderBytes) return Reject("header-too-large", "header over 65536 bytes");
 
@@ -261,14 +312,19 @@ DecodeResult DecodeMessage(const std::vector<uint8_t>& topic, const std::vector<
 
   DecodeResult error;
   uint64_t major = 0, minor = 0;
-  if (!GetUInt(h, "v", UINT64_MAX, major, error) || !GetUInt(h, "v_minor", UINT64_MAX, minor, error)) return error;
+  // The major version alone decides first (PROTOCOL.md 3.1): a newer major may lack any other key.
+  if (!GetUInt(h, "v", UINT64_MAX, major, error)) return error;
   if (major > uint64_t(kProtocolMajor)) {
+    const Value* v_minor = Find(h, "v_minor");
+    const std::string version = std::to_string(major) + "." +
+                                (v_minor && v_minor->kind == Value::UInt ? std::to_string(v_minor->u) : "?");
     return DecodeResult{DecodeStatus::NewerVersion, "version",
-                        "publisher speaks bridge protocol " + std::to_string(major) + ".x (" +
-                            std::to_string(major) + "." + std::to_string(minor) +
-                            "), this client implements 1.x: update the facecast Unreal plugin"};
+                        "publisher speaks bridge protocol " + std::to_string(major) + ".x (" + version +
+                            "), this client implements " + std::to_string(kProtocolMajor) +
+                            ".x: update the facecast Unreal plugin"};
   }
-  if (major < 1) return Reject("version", "unknown protocol version 0");
+  if (major < uint64_t(kProtocolMajor)) return Reject("version", "unknown protocol version " + std::to_string(major));
+  if (!GetUInt(h, "v_minor", UINT64_MAX, minor, error)) return error;
 
   std::string format_name, rows;
   uint64_t width = 0, height = 0, stride = 0, seq = 0;
@@ -317,17 +373,9 @@ DecodeResult DecodeMessage(const std::vector<uint8_t>& topic, const std::vector<
       !GetBool(h, "valid", f.valid, error))
     return error;
   if (!GetFloatBin(h, "flame", true, f.has_flame, f.flame, error)) return error;
-  const Value* head = Find(h, "head_rad");
-  if (!head) return Reject("missing-key", "header has no 'head_rad'");
-  if (head->kind != Value::Nil) {
-    if (head->kind != Value::Array || head->items.size() != 3) return Reject("bad-array", "'head_rad' must be 3 numbers");
-    for (size_t k = 0; k < 3; ++k) {
-      if (!head->items[k].IsNumber() || !std::isfinite(head->items[k].AsDouble()))
-        return Reject(head->items[k].IsNumber() ? "not-finite" : "bad-array", "'head_rad' must be 3 finite numbers");
-      f.head_rad[k] = float(head->items[k].AsDouble());
-    }
-    f.has_head = true;
-  }
+  if (!GetNumbers(h, "head_rad", true, f.has_head, f.head_rad, error) ||
+      !GetNumbers(h, "eyes_rad", false, f.has_eyes, f.eyes_rad, error))
+    return error;
   if (const Value* repeated = Find(h, "repeated")) {
     if (repeated->kind != Value::Bool) return Reject("wrong-type", "'repeated' is not a bool");
     f.repeated = repeated->b;
