@@ -12,6 +12,9 @@ namespace Facecast.Internal
     {
         const int BackoffMinMs = 100;
         const int BackoffMaxMs = 2000;
+        /// <summary>Most messages read in one go before the newest is delivered (bounds the wait
+        /// when the publisher sends faster than they can be validated).</summary>
+        const int MaxDrain = 64;
 
         readonly object _lock = new object();
         readonly Dictionary<string, long> _rejections = new Dictionary<string, long>();
@@ -19,6 +22,7 @@ namespace Facecast.Internal
         volatile bool _stop;
         volatile ConnectionState _state = ConnectionState.Disconnected;
         FacecastMessage _latest;
+        long _superseded;
         string _lastError;
         string _versionError;
         string _host;
@@ -32,6 +36,9 @@ namespace Facecast.Internal
 
         /// <summary>Set once when the publisher speaks a newer major protocol version.</summary>
         public string VersionError { get { lock (_lock) return _versionError; } }
+
+        /// <summary>Valid messages dropped unshown because a newer one had already arrived.</summary>
+        public long Superseded { get { return Interlocked.Read(ref _superseded); } }
 
         public Dictionary<string, long> Rejections()
         {
@@ -119,7 +126,7 @@ namespace Facecast.Internal
                         _state = ConnectionState.Connected;
                         backoff = BackoffMinMs;
                         lock (_lock) if (_versionError == null) _lastError = null;
-                        while (!_stop) Handle(sub.ReadMessage());
+                        while (!_stop) ReceiveNewest(sub);
                     }
                 }
                 catch (OperationCanceledException) { break; }
@@ -138,25 +145,58 @@ namespace Facecast.Internal
             _state = ConnectionState.Disconnected;
         }
 
-        void Handle(List<byte[]> parts)
+        /// <summary>Reads every message already waiting and validates each (so malformed ones
+        /// are counted), but delivers only the newest valid one: a JPEG is decoded once, for the
+        /// picture that is shown, and a slow receiver never builds up latency.</summary>
+        void ReceiveNewest(ZmtpSubscriber sub)
+        {
+            FacecastMessage newest = null;
+            var read = 0;
+            do
+            {
+                var msg = Validate(sub.ReadMessage());
+                if (msg == null) continue;
+                if (newest != null) Interlocked.Increment(ref _superseded);
+                newest = msg;
+            } while (!_stop && sub.HasPending && ++read < MaxDrain);
+            if (newest == null) return;
+            if (newest.Format == PixelFormat.Jpeg)
+            {
+                var reason = DecodeJpeg(ref newest);
+                if (reason != null)
+                {
+                    Count(reason);
+                    return;
+                }
+            }
+            lock (_lock)
+            {
+                _latest = newest;
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        FacecastMessage Validate(List<byte[]> parts)
         {
             string reason = null, versionError = null;
             FacecastMessage msg = null;
             if (parts.Count != 3) reason = "frame-count";
             else BridgeProtocol.TryDecode(parts[0], parts[1], parts[2], out msg, out reason, out versionError);
-            if (msg != null && msg.Format == PixelFormat.Jpeg) reason = DecodeJpeg(ref msg);
+            if (msg != null) return msg;
+            Count(reason);
+            if (versionError != null)
+                lock (_lock)
+                    if (_versionError == null) _versionError = _lastError = versionError;
+            return null;
+        }
+
+        void Count(string reason)
+        {
             lock (_lock)
             {
-                if (msg != null)
-                {
-                    _latest = msg;
-                    Monitor.PulseAll(_lock);
-                    return;
-                }
                 long n;
                 _rejections.TryGetValue(reason, out n);
                 _rejections[reason] = n + 1;
-                if (versionError != null && _versionError == null) _versionError = _lastError = versionError;
             }
         }
     }

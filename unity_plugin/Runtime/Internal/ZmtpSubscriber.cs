@@ -115,6 +115,9 @@ namespace Facecast.Internal
             return ReadExact((int)size);
         }
 
+        /// <summary>True when more bytes are already waiting: another message can be read without blocking.</summary>
+        public bool HasPending { get { return _tcp.Available > 0; } }
+
         /// <summary>Blocks until the next multipart message (commands are skipped).</summary>
         public List<byte[]> ReadMessage()
         {
