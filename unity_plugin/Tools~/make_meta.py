@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORTERS = {".cs": "MonoImporter", ".asmdef": "AssemblyDefinitionImporter", ".md": "TextScriptImporter",
-             ".json": "PackageManifestImporter"}
+             ".json": "TextScriptImporter"}
 MONO_EXTRA = ("  serializedVersion: 2\n  defaultReferences: []\n  executionOrder: 0\n"
               "  icon: {instanceID: 0}\n")
 
@@ -37,8 +37,6 @@ def meta_text(path: Path) -> str:
         importer = IMPORTERS.get(path.suffix, "DefaultImporter")
         if path.name == "package.json":
             importer = "PackageManifestImporter"
-        elif path.suffix == ".json":
-            importer = "TextScriptImporter"
         extra, folder = (MONO_EXTRA if importer == "MonoImporter" else ""), ""
     return (f"fileFormatVersion: 2\nguid: {guid}\n{folder}{importer}:\n  externalObjects: {{}}\n{extra}"
             "  userData: \n  assetBundleName: \n  assetBundleVariant: \n")

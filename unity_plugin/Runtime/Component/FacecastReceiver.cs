@@ -32,6 +32,8 @@ namespace Facecast
 
         [SerializeField, Tooltip("Material property that receives the texture.")]
         string _targetMaterialProperty = "_MainTex";
+        string _targetPropertyName;
+        int _targetPropertyId, _targetTilingId;
 
         [SerializeField, Tooltip("Invoked on the main thread after each received frame.")]
         UnityEvent<FacecastReceiver> _onFrame = new UnityEvent<FacecastReceiver>();
@@ -148,8 +150,14 @@ namespace Facecast
             {
                 _block ??= new MaterialPropertyBlock();
                 _targetRenderer.GetPropertyBlock(_block);
-                _block.SetTexture(_targetMaterialProperty, _texture);
-                _block.SetVector(_targetMaterialProperty + "_ST", new Vector4(textureScale.x, textureScale.y, textureOffset.x, textureOffset.y));
+                if (_targetPropertyName != _targetMaterialProperty)  // ids made once per property name, not per frame
+                {
+                    _targetPropertyName = _targetMaterialProperty;
+                    _targetPropertyId = Shader.PropertyToID(_targetMaterialProperty);
+                    _targetTilingId = Shader.PropertyToID(_targetMaterialProperty + "_ST");
+                }
+                _block.SetTexture(_targetPropertyId, _texture);
+                _block.SetVector(_targetTilingId, new Vector4(textureScale.x, textureScale.y, textureOffset.x, textureOffset.y));
                 _targetRenderer.SetPropertyBlock(_block);
             }
         }

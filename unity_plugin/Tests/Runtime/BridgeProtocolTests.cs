@@ -1,5 +1,6 @@
-// Edit-mode tests of the protocol decoder (Unity Test Runner). The same decoder is compiled and
-// run against the real publisher in facecast's CI (tests/test_clients.py).
+// Edit-mode tests of the protocol decoder for the Unity Test Runner; they need Unity and do not run
+// in facecast's CI. CI compiles the same decoder with mono's mcs and runs it against the real
+// publisher, malformed messages included (tests/test_clients.py).
 using System.Collections.Generic;
 using System.Text;
 using Facecast.Internal;

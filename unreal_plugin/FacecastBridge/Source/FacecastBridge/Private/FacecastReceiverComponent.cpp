@@ -61,6 +61,18 @@ void UFacecastReceiverComponent::EndPlay(const EEndPlayReason::Type Reason)
 	Super::EndPlay(Reason);
 }
 
+// The ARKit names as FNames, made once (not 52 FName lookups per tick).
+static const TArray<FName>& ArkitFNames()
+{
+	static const TArray<FName> Names = []
+	{
+		TArray<FName> Out;
+		for (int32 i = 0; i < facecast::kNumArkit; ++i) Out.Add(FName(facecast::kArkitNames[i]));
+		return Out;
+	}();
+	return Names;
+}
+
 void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction)
 {
 	Super::TickComponent(DeltaTime, TickType, ThisTickFunction);
@@ -69,8 +81,9 @@ void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickT
 	facecast::Frame Frame;
 	if (!Client->TryTakeLatest(Frame)) return;
 
+	const TArray<FName>& Names = ArkitFNames();
 	for (int32 i = 0; i < facecast::kNumArkit; ++i)
-		BlendShapes.Add(FName(facecast::kArkitNames[i]), Frame.arkit[i]);
+		BlendShapes.Add(Names[i], Frame.arkit[i]);
 	HeadRotationRad = Frame.has_head ? FVector(Frame.head_rad[0], Frame.head_rad[1], Frame.head_rad[2]) : FVector::ZeroVector;
 	const int64 NowNs = (FDateTime::UtcNow() - FDateTime(1970, 1, 1)).GetTicks() * 100;
 	LatencyMs = float(double(NowNs - Frame.t_capture_ns) / 1e6);
@@ -83,13 +96,13 @@ void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickT
 		Picture.Width = Frame.width;
 		Picture.Height = Frame.height;
 		Picture.Bgra.SetNumUninitialized(Frame.width * Frame.height * 4);
+		const bool bBgr = Frame.format == facecast::PixelFormat::Bgra8;
 		for (uint32 y = 0; y < Frame.height; ++y)
 		{
 			const uint8* Src = Frame.payload.data() + size_t(y) * Frame.stride;
 			uint8* Dst = Picture.Bgra.GetData() + size_t(y) * Frame.width * 4;
 			for (uint32 x = 0; x < Frame.width; ++x, Src += Bpp, Dst += 4)
 			{
-				const bool bBgr = Frame.format == facecast::PixelFormat::Bgra8;
 				Dst[0] = bBgr ? Src[0] : Src[2];
 				Dst[1] = Src[1];
 				Dst[2] = bBgr ? Src[2] : Src[0];

@@ -110,7 +110,7 @@ void ZmtpClient::Reject(const std::string& reason) {
 
 void ZmtpClient::SetError(const std::string& text) {
   std::lock_guard<std::mutex> lock(mutex_);
-  last_error_ = text;
+  last_error_ = version_error_.empty() ? text : version_error_;  // a version mismatch outranks the rest
 }
 
 bool ZmtpClient::Sleep(std::chrono::milliseconds duration) {
@@ -129,7 +129,8 @@ void ZmtpClient::Run() {
     hints.ai_socktype = SOCK_STREAM;
     const std::string port = std::to_string(port_);
     int fd = -1;
-    if (getaddrinfo(host_.c_str(), port.c_str(), &hints, &found) == 0 && found) {
+    const bool resolved = getaddrinfo(host_.c_str(), port.c_str(), &hints, &found) == 0 && found;
+    if (resolved) {
       fd = int(::socket(found->ai_family, found->ai_socktype, found->ai_protocol));
       if (fd >= 0) {
 #ifdef _WIN32
@@ -156,7 +157,7 @@ void ZmtpClient::Run() {
       const bool handshaken = Session(fd);
       FACECAST_CLOSE(fd);
       if (handshaken) backoff = kBackoffMin;
-    } else if (LastError().empty()) {
+    } else if (resolved) {  // after a lost connection too: the old "disconnected" text is stale now
       SetError("cannot connect to " + host_ + ":" + port + "; is 'facecast run' publishing there?");
     }
     state_ = ConnectionState::Disconnected;
