@@ -248,6 +248,28 @@ def all_sources(phone_port=9, port=0):
             VtsSource(phone_host=LOCAL, port=port, phone_port=phone_port)]
 
 
+def test_runner_emits_only_the_newest_of_a_backlog(sender):
+    """Datagrams that piled up while the runner was busy: every one is parsed (the garbage
+    among them is counted), but only the newest sample reaches the loop."""
+    source = LiveLinkSource(host=LOCAL, port=0)
+    source.open()
+    port = local_port_of(source)
+    for k in range(40):
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[JAW] = k / 40
+        sender.sendto(encode_livelink(weights=w, subject="s", device_id="d", frame=k), (LOCAL, port))
+        if k == 20:
+            sender.sendto(b"\x00garbage", (LOCAL, port))
+    time.sleep(0.2)  # all queued in the socket before run() starts
+    got, stop = [], threading.Event()
+    thread = threading.Thread(target=source.run, args=(lambda s: (got.append(s), stop.set()), stop))
+    thread.start()
+    thread.join(2)
+    source.close()
+    assert len(got) == 1 and got[0].weights[JAW] == np.float32(39 / 40)
+    assert source.superseded == 39 and sum(source.rejections.as_dict().values()) == 1
+
+
 @pytest.mark.parametrize("index", range(4), ids=["livelink", "ifacialmocap", "vmc", "vts"])
 def test_runner_stops_promptly(index):
     source = all_sources()[index]

@@ -6,18 +6,21 @@
   :class:`SourceError` saying what to do when that fails (port in use, an
   address that is not this computer's, a privileged port).
 - ``run()`` receives with a :data:`RECV_TIMEOUT_S` timeout, so ``stop`` is
-  noticed within about 0.1 s; hands each datagram to the source's pure parser
-  (:meth:`UdpSource.parse`); emits the samples; counts the rejections in
-  ``self.rejections``. A datagram over :data:`MAX_DATAGRAM_BYTES` is rejected
-  as ``oversized`` without being parsed. Nothing a peer sends can end ``run``.
+  noticed within about 0.1 s; takes every datagram already waiting, hands each
+  to the source's pure parser (:meth:`UdpSource.parse`) in order, and emits only
+  the newest sample of the batch (newest wins: after a stall the renderer gets
+  the current face, not the backlog; ``self.superseded`` counts the rest);
+  counts the rejections in ``self.rejections``. A datagram over
+  :data:`MAX_DATAGRAM_BYTES` is rejected as ``oversized`` without being parsed.
+  Nothing a peer sends can end ``run``.
 - Sources that must speak first (iFacialMocap's handshake, VTube Studio's
   request renewal) implement :meth:`UdpSource.on_tick`, called from ``run``
   about every :data:`TICK_S` seconds, and call :meth:`UdpSource.send`, which
   sends from the bound socket so the phone answers to the port we listen on.
 - ``close()`` closes the socket; it may be called more than once.
 
-The receive path does no per-datagram setup: the buffer is allocated at
-``open()``, peers are resolved once, and logging is at TRACE level only.
+The receive path does no per-datagram setup: peers are resolved once, and
+logging is at TRACE level only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import abc
 import errno
 import ipaddress
 import logging
+import select
 import socket
 import threading
 import time
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Largest datagram accepted, bytes. Every supported app sends under 4 KiB.
 MAX_DATAGRAM_BYTES = 16384
+#: Most datagrams taken from the socket in one batch (newest wins within a batch).
+MAX_DRAIN = 256
 #: Receive timeout, seconds: the longest ``run`` takes to notice ``stop``.
 RECV_TIMEOUT_S = 0.1
 #: Interval between :meth:`UdpSource.on_tick` calls, seconds.
@@ -75,8 +81,9 @@ class UdpSource(Source):
         self._host = host
         self._port = port
         self._sock: Optional[socket.socket] = None
-        self._buffer = bytearray(0)
         self._send_failed = False
+        #: Valid samples not emitted because a newer one arrived in the same batch.
+        self.superseded = 0
 
     # -- to implement ------------------------------------------------------- #
 
@@ -116,7 +123,6 @@ class UdpSource(Source):
             sock.close()
             raise SourceError(self._bind_error(host, exc)) from None
         sock.settimeout(RECV_TIMEOUT_S)
-        self._buffer = bytearray(MAX_DATAGRAM_BYTES + 1)
         self._sock = sock
         log.info("%s: listening on UDP %s:%d", self.name, host, self.local_port)
 
@@ -177,8 +183,6 @@ class UdpSource(Source):
         sock = self._sock
         if sock is None:
             raise SourceError(f"{self.name}: run() called before open()")
-        buffer, view = self._buffer, memoryview(self._buffer)
-        parse, reject = self.parse, self.rejections.add
         last_data_s: Optional[float] = None
         now_s = time.monotonic()
         next_tick_s = now_s
@@ -187,7 +191,7 @@ class UdpSource(Source):
                 self.on_tick(now_s, last_data_s)
                 next_tick_s = now_s + TICK_S
             try:
-                size = sock.recv_into(buffer)
+                batch = [(sock.recv(MAX_DATAGRAM_BYTES + 1), time.time_ns())]
             except socket.timeout:
                 now_s = time.monotonic()
                 continue
@@ -198,23 +202,45 @@ class UdpSource(Source):
                     now_s = time.monotonic()
                     continue
                 raise
-            received_ns = time.time_ns()
+            self._drain(sock, batch)
             now_s = last_data_s = time.monotonic()
-            if size > MAX_DATAGRAM_BYTES:
-                reject(Rejection("oversized", f"datagram over {MAX_DATAGRAM_BYTES} bytes"))
-                continue
+            # Every waiting datagram is parsed in order (stateful formats, rejection counts),
+            # but only the newest sample is emitted: a backlog never reaches the renderer.
+            newest = None
+            for data, received_ns in batch:
+                sample = self._parse_one(data, received_ns)
+                if sample is not None:
+                    self.superseded += newest is not None
+                    newest = sample
+            if newest is not None:
+                emit(newest)
+
+    @staticmethod
+    def _drain(sock: socket.socket, batch: list) -> None:
+        """Append the datagrams already waiting (at most :data:`MAX_DRAIN`) without blocking."""
+        while len(batch) < MAX_DRAIN and select.select([sock], [], [], 0)[0]:
             try:
-                result = parse(bytes(view[:size]), received_ns)
-            except Exception as exc:  # a parser bug must not end the stream: count it
-                log.debug("%s: parser raised", self.name, exc_info=exc)
-                result = Rejection("parser-error", f"{type(exc).__name__}: {exc}")
-            if result is None:
-                continue
-            if isinstance(result, Rejection):
-                reject(result)
-                continue
-            log.log(TRACE, "%s: sample of %d bytes", self.name, size)
-            emit(result)
+                batch.append((sock.recv(MAX_DATAGRAM_BYTES + 1), time.time_ns()))
+            except OSError as exc:
+                if exc.errno not in _PEER_GONE:
+                    return  # the blocking receive will report it
+
+    def _parse_one(self, data: bytes, received_ns: int) -> Optional[FaceSample]:
+        """The sample in one datagram, or None (a rejection is counted once, here)."""
+        if len(data) > MAX_DATAGRAM_BYTES:
+            self.rejections.add(Rejection("oversized", f"datagram over {MAX_DATAGRAM_BYTES} bytes"))
+            return None
+        try:
+            result = self.parse(data, received_ns)
+        except Exception as exc:  # a parser bug must not end the stream: count it
+            log.debug("%s: parser raised", self.name, exc_info=exc)
+            result = Rejection("parser-error", f"{type(exc).__name__}: {exc}")
+        if isinstance(result, Rejection):
+            self.rejections.add(result)
+            return None
+        if result is not None:
+            log.log(TRACE, "%s: sample of %d bytes", self.name, len(data))
+        return result
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
