@@ -61,6 +61,24 @@ def play(source, seconds=10.0):
     return t0, got
 
 
+def test_slow_tracking_skips_to_the_current_frame(clip, monkeypatch):
+    """Tracking at a third of the clip's rate: the source keeps to the clock (skipping
+    frames undecoded) instead of falling further and further behind."""
+    source = open_source(f"video:{clip}")
+    real_track = FaceTracker.track
+
+    def slow_track(self, rgb, **kw):
+        time.sleep(3.0 / FPS)
+        return real_track(self, rgb, **kw)
+
+    monkeypatch.setattr(FaceTracker, "track", slow_track)
+    t0, got = play(source)
+    clip_s = (FACE_FRAMES + BLANK_FRAMES) / FPS
+    assert got and got[-1][0] - t0 < clip_s + 0.6, "playback fell behind the clip's clock"
+    assert source.skipped_frames >= (FACE_FRAMES + BLANK_FRAMES) // 2
+    assert len(got) + source.skipped_frames == FACE_FRAMES + BLANK_FRAMES
+
+
 def test_video_source_agrees_with_facelandmarker(clip):
     t0, got = play(open_source(f"video:{clip}"))
     samples = [s for _, s in got]

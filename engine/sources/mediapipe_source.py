@@ -33,6 +33,9 @@ from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_from_mediapipe
 
 log = logging.getLogger(__name__)
 
+#: A video falling this many frames behind its schedule skips to the frame due now.
+LATE_SKIP_FRAMES = 2
+
 
 def head_rotation_rad(matrix: np.ndarray) -> np.ndarray:
     """(yaw, pitch, roll) radians of the 3x3 (or 4x4) rotation part of ``matrix``."""
@@ -47,11 +50,11 @@ def head_rotation_rad(matrix: np.ndarray) -> np.ndarray:
 class TrackResult:
     """One tracked face: ``weights`` (52,) ARKit order in [0, 1], ``head_rad`` (3,)
     yaw/pitch/roll, ``landmarks`` (478, 3) normalised x, y in [0, 1] of the image
-    and MediaPipe's relative depth z."""
+    and MediaPipe's relative depth z (None when not asked for)."""
 
     weights: np.ndarray
     head_rad: np.ndarray
-    landmarks: np.ndarray
+    landmarks: Optional[np.ndarray]
 
 
 class FaceTracker:
@@ -81,11 +84,13 @@ class FaceTracker:
         self._video = video
         self._last_ms = -1
 
-    def track(self, rgb: np.ndarray, *, timestamp_ms: Optional[int] = None) -> Optional[TrackResult]:
+    def track(self, rgb: np.ndarray, *, timestamp_ms: Optional[int] = None,
+              landmarks: bool = True) -> Optional[TrackResult]:
         """Track the face in an (H, W, 3) uint8 RGB image; None when there is none.
 
         In video mode ``timestamp_ms`` must increase; when it does not (or is
-        None) the tracker advances it by 1 ms.
+        None) the tracker advances it by 1 ms. ``landmarks=False`` skips
+        converting the 478 landmarks (``TrackResult.landmarks`` is then None).
         """
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self._video:
@@ -97,11 +102,12 @@ class FaceTracker:
         if not result.face_landmarks or not result.face_blendshapes:
             return None
         scores = [c.score for c in result.face_blendshapes[0]]
-        landmarks = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], np.float32)
+        points = (np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], np.float32)
+                  if landmarks else None)
         head = (head_rotation_rad(np.array(result.facial_transformation_matrixes[0]))
                 if result.facial_transformation_matrixes else np.zeros(3, np.float32))
         return TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head,
-                           landmarks=landmarks)
+                           landmarks=points)
 
     def close(self) -> None:
         if self._landmarker is not None:
@@ -113,8 +119,10 @@ class MediaPipeSource(Source):
     """Frames from OpenCV (camera or file) through :class:`FaceTracker`.
 
     Use :meth:`webcam` or :meth:`video` to create one. A video plays in real time
-    at its own frame rate; a camera delivers as fast as it captures. Frames with no
-    face give samples with ``valid=False``.
+    at its own frame rate; when tracking falls :data:`LATE_SKIP_FRAMES` or more
+    frames behind, the missed frames are skipped undecoded (``skipped_frames``
+    counts them). A camera keeps no queue of stale frames (driver buffer of one).
+    Frames with no face give samples with ``valid=False``.
     """
 
     name = "mediapipe"
@@ -127,6 +135,7 @@ class MediaPipeSource(Source):
         self._capture = None
         self._tracker: Optional[FaceTracker] = None
         self._frame_period_s = 0.0
+        self.skipped_frames = 0
 
     @classmethod
     def webcam(cls, index: int = 0, *, model_path: Optional[Path] = None) -> "MediaPipeSource":
@@ -162,6 +171,8 @@ class MediaPipeSource(Source):
                 raise SourceError(f"OpenCV cannot read the video {self._device}; convert it to MP4 (H.264)")
             raise SourceError(f"no camera at index {self._device}; check that it is connected and not in use "
                               "by another program, or try webcam:1")
+        if not self._is_file:  # newest wins: no queue of stale frames in the driver
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         fps = capture.get(cv2.CAP_PROP_FPS) if self._is_file else 0.0
         self._frame_period_s = 1.0 / fps if fps and 1.0 <= fps <= 240.0 else (1.0 / 30.0 if self._is_file else 0.0)
         self._capture = capture
@@ -176,8 +187,17 @@ class MediaPipeSource(Source):
         frame_index = 0
         while not stop.is_set():
             if self._frame_period_s:  # a file: play at its own rate
-                if stop.wait(max(0.0, t0 + frame_index * self._frame_period_s - time.monotonic())):
+                due_s = t0 + frame_index * self._frame_period_s
+                if stop.wait(max(0.0, due_s - time.monotonic())):
                     return
+                # Behind (tracking slower than the file): skip to the frame due now, undecoded.
+                behind = int((time.monotonic() - due_s) / self._frame_period_s)
+                if behind >= LATE_SKIP_FRAMES:
+                    for _ in range(behind):
+                        if not capture.grab():
+                            break
+                        frame_index += 1
+                        self.skipped_frames += 1
             ok, bgr = capture.read()
             captured_ns = time.time_ns()
             if not ok:
@@ -189,7 +209,7 @@ class MediaPipeSource(Source):
                 raise SourceError(f"camera {self._device} stopped delivering frames")
             frame_index += 1
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            result = tracker.track(rgb, timestamp_ms=int((time.monotonic() - t0) * 1000))
+            result = tracker.track(rgb, timestamp_ms=int((time.monotonic() - t0) * 1000), landmarks=False)
             if result is None:
                 emit(FaceSample(capture_wall_ns=captured_ns, weights=np.zeros(NUM_ARKIT, np.float32), valid=False,
                                 source=self.name))
