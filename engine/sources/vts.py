@@ -54,15 +54,24 @@ def tracking_request(local_port: int, *, time_s: float = REQUEST_TIME_S) -> byte
 
 
 def _number(value) -> Optional[float]:
-    """A finite float from a JSON number (not bool), else None."""
+    """A float from a JSON number (not bool), else None. NaN, infinities and
+    integers too large for a float come back as not finite (``not-finite``, as
+    in the other sources); anything else is None (``bad-number``)."""
     t = type(value)
     if t is not float and t is not int:
         return None
     try:
-        f = float(value)
+        return float(value)
     except OverflowError:  # an integer literal too large for a float
-        return None
-    return f if math.isfinite(f) else None
+        return math.inf
+
+
+def _reject_number(value: Optional[float], what: str) -> Optional[Rejection]:
+    if value is None:
+        return Rejection("bad-number", f"{what} is not a number")
+    if not math.isfinite(value):
+        return Rejection("not-finite", f"{what} is not finite")
+    return None
 
 
 def _angles_rad(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
@@ -73,8 +82,10 @@ def _angles_rad(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
     if type(r) is not dict:
         return Rejection("wrong-type", f"{key} is not an object")
     x, y, z = _number(r.get("x")), _number(r.get("y")), _number(r.get("z"))
-    if x is None or y is None or z is None:
-        return Rejection("bad-number", f"{key} needs finite numbers x, y, z")
+    for axis, value in (("x", x), ("y", y), ("z", z)):
+        problem = _reject_number(value, f"{key}.{axis}")
+        if problem is not None:
+            return problem
     return yaw_pitch_roll_from_degrees(pitch_deg=x, yaw_deg=y, roll_deg=z, what=key)
 
 
@@ -87,7 +98,7 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
 
     Returns:
         A sample, or a :class:`Rejection` (``oversized``, ``not-json``,
-        ``wrong-type``, ``missing-key``, ``bad-number``, ``out-of-range``).
+        ``wrong-type``, ``missing-key``, ``bad-number``, ``not-finite``, ``out-of-range``).
     """
     stamp_ns = time.time_ns() if received_ns is None else received_ns
     if len(data) > MAX_JSON_BYTES:
@@ -114,8 +125,9 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
         if type(entry) is not dict or type(entry.get("k")) is not str:
             return Rejection("wrong-type", "a BlendShapes entry is not {\"k\": name, \"v\": value}")
         v = _number(entry.get("v"))
-        if v is None:
-            return Rejection("bad-number", f"value of {entry['k'][:40]!r} is not a finite number")
+        problem = _reject_number(v, f"value of {entry['k'][:40]!r}")
+        if problem is not None:
+            return problem
         try:
             weights[arkit_index(entry["k"])] = min(max(v, 0.0), 1.0)  # clamped before float32 can overflow
         except KeyError:
