@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -17,6 +17,7 @@ import numpy as np
 import zmq
 
 from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, Message, ProtocolError, VersionError, decode
+from facecast.engine.diagnostics import Timings
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], pa
     topics = (TOPIC_PARAMS,) if params_only else (TOPIC_FRAME,)
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-    latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)  # bounded for long sessions
+    latency = Timings(["latency"], capacity=LATENCY_HISTORY)  # a ring: bounded for long sessions
     window: list[float] = []
     received = gaps = 0
     last_seq: Optional[int] = None
@@ -170,9 +171,9 @@ def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], pa
                     break
                 continue
             t_last_msg = time.monotonic()
-            latency_ms = (time.time_ns() - msg.t_capture_ns) / 1e6
-            latencies_ms.append(latency_ms)
-            window.append(latency_ms)
+            latency_ns = time.time_ns() - msg.t_capture_ns
+            latency.add("latency", latency_ns)
+            window.append(latency_ns / 1e6)
             if last_seq is not None and msg.seq > last_seq + 1:
                 gaps += msg.seq - last_seq - 1
             last_seq = msg.seq
@@ -191,10 +192,11 @@ def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], pa
         rejected = dict(rx.rejected)
         version_error = rx.version_error
     if received:
-        lat = np.array(latencies_ms)
+        p50, p99 = latency.percentiles_ms("latency")
+        kept = min(latency.count("latency"), LATENCY_HISTORY)
         print(f"received {received} messages in {elapsed:.1f} s; skipped seq: {gaps}; "
-              f"latency capture->receive (last {len(lat)}) p50 {np.percentile(lat, 50):.2f} ms, "
-              f"p99 {np.percentile(lat, 99):.2f} ms; rejected: {rejected or 'none'}", flush=True)
+              f"latency capture->receive (last {kept}) p50 {p50:.2f} ms, "
+              f"p99 {p99:.2f} ms; rejected: {rejected or 'none'}", flush=True)
         if save is not None:
             print(f"pictures saved in {save}", flush=True)
     if version_error is not None:

@@ -45,15 +45,13 @@ class Rejections:
     def __init__(self, source_name: str) -> None:
         self._name = source_name
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._reported: set[tuple[str, str]] = set()
+        self._counts: Counter[tuple[str, str]] = Counter()  # (reason, variant) -> count
 
     def add(self, rejection: Rejection) -> None:
         key = (rejection.reason, rejection.variant)
         with self._lock:
-            self._counts[rejection.reason] += 1
-            first = key not in self._reported
-            self._reported.add(key)
+            self._counts[key] += 1
+            first = self._counts[key] == 1
         if first:
             log.warning("%s: dropped an input (%s%s); further ones of this kind are counted",
                         self._name, rejection.reason, f": {rejection.detail}" if rejection.detail else "")
@@ -63,8 +61,12 @@ class Rejections:
             return sum(self._counts.values())
 
     def as_dict(self) -> dict[str, int]:
+        """Counts by reason (variants added up)."""
+        by_reason: Counter[str] = Counter()
         with self._lock:
-            return dict(self._counts)
+            for (reason, _), n in self._counts.items():
+                by_reason[reason] += n
+        return dict(by_reason)
 
 
 class Source(abc.ABC):
