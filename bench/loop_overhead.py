@@ -745,7 +745,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
     print(f"results written to {args.out} ({results['total_runtime_s']:.1f} s)")
-    return 0
+    return 0 if all(g["passed"] for g in results["goals"]) else 1
 
 
 def _json_default(o):

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def bench_size(width: int, height: int, frames: int) -> dict:
     }
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=600)
     p.add_argument("--sizes", default="512,256,1024")
@@ -90,7 +91,8 @@ def main() -> None:
     args.out.write_text(json.dumps({"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
                                     "rows": rows, "goal_fps": GOAL_FPS, "goal_met": verdict}, indent=2))
     print(f"wrote {args.out}")
+    return 0 if verdict else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -204,16 +204,13 @@ def bench_network(args: argparse.Namespace) -> list[Row]:
 def bench_mediapipe(args: argparse.Namespace) -> list[Row]:
     """Decode + FaceLandmarker per 640x480 frame, on a synthetic clip of the astronaut
     photo (there is no camera on CI machines). No goal: the webcam is exempt."""
-    try:
-        import tempfile
+    import tempfile
 
-        import cv2
-        from skimage import data
+    import cv2
+    from skimage import data
 
-        from facecast.engine.sources.mediapipe_source import FaceTracker
-    except ImportError as exc:
-        print(f"webcam/MediaPipe row skipped: {exc}", file=sys.stderr)
-        return []
+    from facecast.engine.sources.mediapipe_source import FaceTracker
+
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     canvas = np.full((480, 640, 3), 60, np.uint8)
     frames = args.frames

@@ -245,12 +245,13 @@ def _add_demo(sub) -> None:
     p.add_argument("--duration", type=_positive(float), default=8.0, metavar="S")
     p.add_argument("--fps", type=_positive(float), default=30.0)
     p.add_argument("--renderer", default="auto")
-    p.add_argument("--portrait", metavar="PHOTO", help="photo for the portrait renderer (default: astronaut)")
+    add_renderer_options(p)
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for frames and previews")
     p.set_defaults(func=_cmd_demo)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for loopback endpoints)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -260,15 +261,16 @@ def _cmd_demo(args) -> int:
     from facecast.bridge.receiver import receive_main
     from facecast.engine.media import write_previews
 
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
     frames_dir = args.out / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
     for old in frames_dir.glob("frame_*"):
         old.unlink()
     cmd = [sys.executable, "-m", "facecast.engine.cli", "run", "--source", "demo", "--renderer",
            args.renderer, "--publish", endpoint, "--fps", str(args.fps), "--duration", str(args.duration)]
-    if args.portrait:
-        cmd += ["--portrait", args.portrait]
+    for option, value in (("--portrait", args.portrait), ("--portrait-gains", args.portrait_gains)):
+        if value:
+            cmd += [option, value]
     print("engine:  " + " ".join(cmd[2:]), flush=True)
     engine = subprocess.Popen(cmd)
     try:

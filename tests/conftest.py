@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Callable, Optional
@@ -10,14 +9,11 @@ from typing import Callable, Optional
 import numpy as np
 import pytest
 
+from facecast.engine.cli import free_port  # noqa: F401  (re-exported for the tests)
 from facecast.engine.sources.base import Emit, Source
 from facecast.engine.types import NUM_ARKIT, FaceSample, Frame
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
