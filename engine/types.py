@@ -11,8 +11,6 @@ Angles are radians and their names end in ``_rad``.
 from __future__ import annotations
 
 import enum
-import functools
-import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
@@ -52,24 +50,24 @@ MEDIAPIPE_NAMES: tuple[str, ...] = ("_neutral",) + tuple(
 
 
 def _key(name: str) -> str:
-    """Normalise a blendshape name to a lookup key (Apple's raw ``eyeBlink_L`` too)."""
-    n = name.strip()
-    m = re.fullmatch(r"(.*)_([LR])", n)
-    if m:
-        n = m.group(1) + ("Left" if m.group(2) == "L" else "Right")
-    return n.lower()
+    """Normalise a blendshape name to a lookup key (Apple's raw ``eyeBlink_L`` too).
+    Plain string work: parsers call it for every entry of every packet."""
+    n = name.strip().lower()
+    if n.endswith("_l"):
+        return n[:-2] + "left"
+    if n.endswith("_r"):
+        return n[:-2] + "right"
+    return n
 
 
 _INDEX_BY_KEY: dict[str, int] = {_key(n): i for i, n in enumerate(ARKIT_NAMES)}
 
 
-@functools.lru_cache(maxsize=4096)
 def arkit_index(name: str) -> int:
     """Index in :data:`ARKIT_NAMES` of a blendshape name.
 
     Accepts PascalCase (``EyeBlinkLeft``), camelCase (``eyeBlinkLeft``) and
     Apple's raw form (``eyeBlink_L``). Raises ``KeyError`` naming the input.
-    Cached: parsers call it per entry of every packet.
     """
     try:
         return _INDEX_BY_KEY[_key(name)]

@@ -42,7 +42,6 @@ malformed or non-finite, is rejected whole and changes nothing.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -102,7 +101,6 @@ _PRESET_SLOT = {name.lower(): NUM_ARKIT + i for i, name in enumerate(_PRESET_NAM
 _PRESET_SLOT.update({alias.lower(): _PRESET_SLOT[preset.lower()] for alias, preset in VRM1_ALIASES.items()})
 
 
-@functools.lru_cache(maxsize=1024)
 def _slot(name: str) -> int:
     """Where a clip's value goes: 0..51 an ARKit shape, 52.. a VRM preset, -1 ignored."""
     preset = _PRESET_SLOT.get(name.lower())
