@@ -1,15 +1,18 @@
-"""Angles from the phone apps that send Euler angles in degrees (iFacialMocap, VTube Studio)."""
+"""Angle limits of the network sources, and the degree conversion of the phone apps that
+send Euler angles in degrees (iFacialMocap, VTube Studio)."""
 
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import numpy as np
 
 from facecast.engine.sources.base import Rejection
 
-#: Rotations beyond this magnitude, degrees, reject the datagram.
+#: Rotations beyond this magnitude reject the datagram (one full turn), in both units.
 MAX_ANGLE_DEG = 360.0
+MAX_ANGLE_RAD = math.radians(MAX_ANGLE_DEG)
 
 
 def yaw_pitch_roll_from_degrees(*, pitch_deg: float, yaw_deg: float, roll_deg: float,

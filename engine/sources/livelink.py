@@ -19,13 +19,13 @@ set, packets of other subjects are dropped and counted as ``other-subject``.
 
 from __future__ import annotations
 
-import math
 import struct
 import time
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from facecast.engine.sources.angles import MAX_ANGLE_RAD
 from facecast.engine.sources.base import Rejection
 from facecast.engine.sources.udp import ParseResult, UdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample
@@ -37,8 +37,7 @@ VERSION = 6
 VALUE_COUNT = NUM_ARKIT + 9
 #: Longest device id or subject name accepted, bytes.
 MAX_NAME_BYTES = 256
-#: Head and eye angles beyond this magnitude are not a face: the packet is dropped.
-MAX_ANGLE_RAD = 2 * math.pi
+# Head and eye angles beyond MAX_ANGLE_RAD (angles.py) are not a face: the packet is dropped.
 
 _INT32 = struct.Struct(">i")
 _FRAME_TIME = struct.Struct(">ifii")
