@@ -118,9 +118,9 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from facecast.engine.paths import config_dir
+    from facecast.engine.retarget.profile import profiles_dir
 
-    folder = config_dir() / "profiles"
+    folder = profiles_dir()
     names = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
     print(f"{folder}: " + (", ".join(names) if names else "no profiles yet"))
     return 0

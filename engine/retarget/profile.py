@@ -185,11 +185,16 @@ class Profile:
             raise ValueError(f"{source}: {exc}") from None
 
 
+def profiles_dir() -> Path:
+    """Where named profiles live: ``profiles/`` in facecast's config folder."""
+    return config_dir() / "profiles"
+
+
 def profile_path(name: str) -> Path:
     """Where the profile ``name`` lives. A value with a '/' or ending in .toml is a path."""
     if "/" in name or name.endswith(".toml"):
         return Path(name)
-    return config_dir() / "profiles" / f"{name}.toml"
+    return profiles_dir() / f"{name}.toml"
 
 
 def load_profile(name: str) -> Profile:
