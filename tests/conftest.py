@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import pytest
@@ -65,6 +66,26 @@ class RateSource(Source):
 
     def close(self) -> None:
         self.closed = True
+
+
+@contextmanager
+def running(source: Source, emit: Optional[Emit] = None) -> Iterator[tuple[list, threading.Thread]]:
+    """``source`` opened and running on its own thread, as the loop runs it.
+
+    Yields (samples, thread): the emitted samples (unless ``emit`` is given) and
+    the thread. On exit: stop, join, close, and check the thread ended."""
+    source.open()
+    samples: list = []
+    stop = threading.Event()
+    thread = threading.Thread(target=source.run, args=(emit or samples.append, stop))
+    thread.start()
+    try:
+        yield samples, thread
+    finally:
+        stop.set()
+        thread.join(2)
+        source.close()
+    assert not thread.is_alive(), "the source did not stop"
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> bool:

@@ -1,11 +1,11 @@
 import logging
 import random
-import threading
 import time
 
 import numpy as np
 import pytest
 
+from conftest import running
 from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.sources.livelink_csv import LiveLinkCsvSource, load_recording
 from facecast.engine.types import ARKIT_NAMES, arkit_index
@@ -144,16 +144,10 @@ def test_fps_inference_and_override(tmp_path):
 def test_playback_timing_and_loop(tmp_path):
     path = write_csv(tmp_path / "a.csv", rows=12, start_frame=0)
     src = LiveLinkCsvSource(path, loop=True, timecode_fps=60)
-    src.open()
     got = []
-    stop = threading.Event()
-    t = threading.Thread(target=src.run, args=(lambda s: got.append((time.monotonic(), s)), stop))
-    t0 = time.monotonic()
-    t.start()
-    time.sleep(0.5)
-    stop.set()
-    t.join(2)
-    assert not t.is_alive()
+    with running(src, lambda s: got.append((time.monotonic(), s))):
+        t0 = time.monotonic()
+        time.sleep(0.5)
     # 12 rows at 60 fps (plus sub-frames) last 0.2 s: about 2.5 laps in 0.5 s.
     assert 24 <= len(got) <= 34
     first_lap = [ts - t0 for ts, _ in got[:12]]

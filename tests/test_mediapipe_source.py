@@ -2,7 +2,6 @@
 
 import hashlib
 import shutil
-import threading
 import time
 
 import cv2
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
+from conftest import running
 from facecast.engine.sources import SourceError, open_source
 from facecast.engine.sources import models
 from facecast.engine.sources.mediapipe_source import FaceTracker, MediaPipeSource, head_rotation_rad
@@ -48,16 +48,11 @@ def decoded_frames(path):
 
 
 def play(source, seconds=10.0):
-    source.open()
+    """Run ``source`` until it ends (or ``seconds``); (start time, [(arrival time, sample)])."""
     got = []
-    stop = threading.Event()
-    t = threading.Thread(target=source.run, args=(lambda s: got.append((time.monotonic(), s)), stop))
-    t0 = time.monotonic()
-    t.start()
-    t.join(seconds)
-    stop.set()
-    t.join(2)
-    source.close()
+    with running(source, lambda s: got.append((time.monotonic(), s))) as (_, thread):
+        t0 = time.monotonic()  # just after the start: opening (loading the model) is not playback
+        thread.join(seconds)
     return t0, got
 
 

@@ -14,7 +14,7 @@ import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from conftest import free_port, wait_until
+from conftest import free_port, running, wait_until
 from facecast.bridge.protocol import TOPIC_PARAMS
 from facecast.bridge.publisher import Publisher
 from facecast.bridge.receiver import Receiver
@@ -314,15 +314,10 @@ def test_phone_on_wifi_needs_source_bind(cls):
 
 def test_garbage_is_counted_and_never_stops_the_stream(sender):
     source = LiveLinkSource(host=LOCAL, port=0)
-    source.open()
-    got = []
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(got.append, stop))
-    thread.start()
     good = encode_livelink(weights=golden_weights())
     garbage = [b"", b"\x06", b"\x06\x00\x00", bytes(range(256)), b"\xff" * (MAX_DATAGRAM_BYTES + 10),
                good[:-1], good + b"!", b"\x05" + good[1:]]
-    try:
+    with running(source) as (got, thread):
         for junk in garbage:
             sender.sendto(good, (LOCAL, source.local_port))
             sender.sendto(junk, (LOCAL, source.local_port))
@@ -334,10 +329,6 @@ def test_garbage_is_counted_and_never_stops_the_stream(sender):
         counts = source.rejections.as_dict()
         assert counts["oversized"] == 1 and counts["bad-version"] == 2 and counts["bad-length"] == 1
         assert all(isinstance(s, FaceSample) for s in got)
-    finally:
-        stop.set()
-        thread.join(2)
-        source.close()
 
 
 def test_a_parser_exception_is_counted_not_raised(sender):
@@ -351,19 +342,11 @@ def test_a_parser_exception_is_counted_not_raised(sender):
         return real_parse(data, received_ns)
 
     source.parse = flaky
-    got = []
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(got.append, stop))
-    thread.start()
-    try:
+    with running(source) as (got, _):
         sender.sendto(b"boom", (LOCAL, source.local_port))
         sender.sendto(golden_vmc(), (LOCAL, source.local_port))
         assert wait_until(lambda: len(got) == 1, 3)
         assert source.rejections.as_dict() == {"parser-error": 1}
-    finally:
-        stop.set()
-        thread.join(2)
-        source.close()
 
 
 def test_open_source_specs_build_the_network_sources():
@@ -577,12 +560,7 @@ def test_vmc_end_to_end_bundles_and_split_datagrams(sender):
 
 def test_vmc_source_keeps_python_osc_warnings_out_of_the_log(sender, caplog):
     source = VmcSource(host=LOCAL, port=0)
-    source.open()
-    got = []
-    stop = threading.Event()
-    thread = threading.Thread(target=source.run, args=(got.append, stop))
-    thread.start()
-    try:
+    with running(source) as (got, _):
         odd_type = b"/VMC/Ext/Blend/Val\x00\x00,sX\x00A\x00\x00\x00"  # 'X' is no OSC type
         with caplog.at_level(logging.WARNING):
             for _ in range(50):
@@ -591,10 +569,6 @@ def test_vmc_source_keeps_python_osc_warnings_out_of_the_log(sender, caplog):
             assert wait_until(lambda: len(got) == 1, 3)
         assert not [r for r in caplog.records if "pythonosc" in r.pathname]
         assert source.rejections.as_dict() == {"bad-args": 50}
-    finally:
-        stop.set()
-        thread.join(2)
-        source.close()
 
 
 # --------------------------------------------------------------------------- #
