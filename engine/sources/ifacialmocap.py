@@ -28,7 +28,7 @@ import numpy as np
 
 from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
 from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
-from facecast.engine.sources.udp import ParseResult, UdpSource
+from facecast.engine.sources.udp import ParseResult, PhoneUdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
 #: The app's UDP port, on the phone and (by default) on the computer.
@@ -116,7 +116,7 @@ def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Uni
                       weights=weights, source=IFacialMocapSource.name, **rotations)
 
 
-class IFacialMocapSource(UdpSource):
+class IFacialMocapSource(PhoneUdpSource):
     """Handshakes with the phone at ``phone_host`` and receives its stream.
 
     Args:
@@ -131,28 +131,17 @@ class IFacialMocapSource(UdpSource):
 
     def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, port: int = DEFAULT_PORT,
                  phone_port: int = PHONE_PORT, handshake_every_s: float = HANDSHAKE_EVERY_S) -> None:
-        super().__init__(host=bind_host, port=port)
         if not handshake_every_s > 0:
             raise ValueError(f"handshake_every_s must be positive, got {handshake_every_s}")
-        self._phone_host = phone_host
-        self._phone_port = phone_port
+        super().__init__(phone_host=phone_host, phone_port=phone_port, bind_host=bind_host, port=port)
         self._every_s = handshake_every_s
-        self._phone: Optional[tuple] = None
-        self._last_handshake_s = -math.inf
 
-    def open(self) -> None:
-        super().open()
-        self._phone = self.resolve_peer(self._phone_host, self._phone_port)
-        self._handshake(time.monotonic())
+    def greeting(self) -> bytes:
+        return HANDSHAKE
 
-    def _handshake(self, now_s: float) -> None:
-        self.send(HANDSHAKE, self._phone)
-        self._last_handshake_s = now_s
-
-    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
+    def greeting_due(self, now_s: float, last_data_s: Optional[float], last_greeting_s: float) -> bool:
         quiet = last_data_s is None or now_s - last_data_s >= self._every_s
-        if quiet and now_s - self._last_handshake_s >= self._every_s:
-            self._handshake(now_s)
+        return quiet and now_s - last_greeting_s >= self._every_s
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
         return parse_ifacialmocap(data, received_ns=received_ns)

@@ -14,9 +14,10 @@
   :data:`MAX_DATAGRAM_BYTES` is rejected as ``oversized`` without being parsed.
   Nothing a peer sends can end ``run``.
 - Sources that must speak first (iFacialMocap's handshake, VTube Studio's
-  request renewal) implement :meth:`UdpSource.on_tick`, called from ``run``
-  about every :data:`TICK_S` seconds, and call :meth:`UdpSource.send`, which
-  sends from the bound socket so the phone answers to the port we listen on.
+  request renewal) derive from :class:`PhoneUdpSource` and give only their
+  greeting and when to repeat it; it is sent from the bound socket (so the phone
+  answers to the port we listen on) at ``open()`` and from
+  :meth:`UdpSource.on_tick`, which ``run`` calls about every :data:`TICK_S` seconds.
 - ``close()`` closes the socket; it may be called more than once.
 
 The receive path does no per-datagram setup: peers are resolved once, and
@@ -29,6 +30,7 @@ import abc
 import errno
 import ipaddress
 import logging
+import math
 import select
 import socket
 import threading
@@ -246,3 +248,48 @@ class UdpSource(Source):
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+
+
+class PhoneUdpSource(UdpSource):
+    """A UDP source that must speak first: it sends :meth:`greeting` to the phone
+    at ``open()`` and again whenever :meth:`greeting_due` says so (iFacialMocap's
+    handshake, VTube Studio's tracking request). The phone's address is resolved
+    once, at ``open()``.
+
+    Args:
+        phone_host: the phone's IP address (the app shows it).
+        phone_port: the app's UDP port on the phone.
+        bind_host, port: as :class:`UdpSource`.
+    """
+
+    def __init__(self, *, phone_host: str, phone_port: int, bind_host: str, port: int) -> None:
+        super().__init__(host=bind_host, port=port)
+        self._phone_host = phone_host
+        self._phone_port = phone_port
+        self._phone: Optional[tuple] = None
+        self._greeting = b""
+        self._last_greeting_s = -math.inf
+
+    @abc.abstractmethod
+    def greeting(self) -> bytes:
+        """The datagram that asks the phone to stream (built once, at ``open()``)."""
+
+    @abc.abstractmethod
+    def greeting_due(self, now_s: float, last_data_s: Optional[float], last_greeting_s: float) -> bool:
+        """Whether to send the greeting again now (monotonic seconds; ``last_data_s``
+        None before the first datagram)."""
+
+    def open(self) -> None:
+        super().open()
+        self._phone = self.resolve_peer(self._phone_host, self._phone_port)
+        self._greeting = self.greeting()
+        self._greet(time.monotonic())
+
+    def _greet(self, now_s: float) -> None:
+        self.send(self._greeting, self._phone)
+        self._last_greeting_s = now_s
+
+    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
+        if self.greeting_due(now_s, last_data_s, self._last_greeting_s):
+            self._greet(now_s)
+

@@ -33,7 +33,7 @@ import numpy as np
 
 from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
 from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
-from facecast.engine.sources.udp import ParseResult, UdpSource
+from facecast.engine.sources.udp import ParseResult, PhoneUdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
 #: The app's UDP port on the phone.
@@ -141,7 +141,7 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
     return FaceSample(capture_wall_ns=stamp_ns, weights=weights, source=VtsSource.name, **angles)
 
 
-class VtsSource(UdpSource):
+class VtsSource(PhoneUdpSource):
     """Requests tracking from the phone at ``phone_host`` and renews it before it expires.
 
     Args:
@@ -156,29 +156,16 @@ class VtsSource(UdpSource):
 
     def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, port: int = 0,
                  phone_port: int = PHONE_PORT, request_time_s: float = REQUEST_TIME_S) -> None:
-        super().__init__(host=bind_host, port=port)
         if not request_time_s > 0:
             raise ValueError(f"request_time_s must be positive, got {request_time_s}")
-        self._phone_host = phone_host
-        self._phone_port = phone_port
+        super().__init__(phone_host=phone_host, phone_port=phone_port, bind_host=bind_host, port=port)
         self._request_time_s = request_time_s
-        self._phone: Optional[tuple] = None
-        self._request = b""
-        self._last_request_s = -math.inf
 
-    def open(self) -> None:
-        super().open()
-        self._phone = self.resolve_peer(self._phone_host, self._phone_port)
-        self._request = tracking_request(self.local_port, time_s=self._request_time_s)
-        self._send_request(time.monotonic())
+    def greeting(self) -> bytes:
+        return tracking_request(self.local_port, time_s=self._request_time_s)
 
-    def _send_request(self, now_s: float) -> None:
-        self.send(self._request, self._phone)
-        self._last_request_s = now_s
-
-    def on_tick(self, now_s: float, last_data_s: Optional[float]) -> None:
-        if now_s - self._last_request_s >= self._request_time_s / 2:
-            self._send_request(now_s)
+    def greeting_due(self, now_s: float, last_data_s: Optional[float], last_greeting_s: float) -> bool:
+        return now_s - last_greeting_s >= self._request_time_s / 2
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
         return parse_vts(data, received_ns=received_ns)
