@@ -274,3 +274,15 @@ def test_eval_with_arcface(tmp_path):
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["identity_model"] == "arcface-onnx" and m["identity"]["goal"] is None
     assert m["identity"]["max_distance"] is not None and "passes" not in m["identity"]
+
+
+def test_wide_open_lids_bare_the_eyeball_under_the_lashes(renderer, tracker):
+    wide = sample(eyeWideLeft=1.0, eyeWideRight=1.0)
+    assert (renderer.pose(wide).lid_cover == 0).all()  # the lid layer is for closing, never over a wide eye
+    rest_img, wide_img = renderer.render(sample()), renderer.render(wide)
+    o = renderer.mesh.eye_left
+    top = renderer._rest[o.upper[1:-1]].mean(0).astype(int)  # just above the rest lid margin: newly bared sclera
+    patch = (slice(top[1] - 6, top[1] - 2), slice(top[0] - 3, top[0] + 4))
+    assert wide_img[patch].mean() > rest_img[patch].mean() + 20
+    k = arkit_index("eyeWideLeft")
+    assert tracker.track(wide_img).weights[k] > tracker.track(rest_img).weights[k] + 0.1

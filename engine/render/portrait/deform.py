@@ -184,6 +184,11 @@ class Deformer:
                 v[o.lower[bad]] -= fix
         return v
 
+    def _eye_closure(self, v: np.ndarray) -> np.ndarray:
+        """(2,) how far each (right, left) eye is closed, 0 open as at rest (or wider) .. 1 shut."""
+        return np.array([max(0.0, 1.0 - float(np.linalg.norm(v[o.lower] - v[o.upper], axis=1).max()) / rest)
+                         for o, rest in zip((self.mesh.eye_right, self.mesh.eye_left), self._rest_opening)])
+
     def _valid(self, v: np.ndarray) -> bool:
         return bool(np.all(signed_areas(v, self.mesh.triangles) >= self._threshold))
 
@@ -195,6 +200,7 @@ class Deformer:
 
         scale = 1.0
         v = self._contact(self.rest + expr)
+        asked = self._eye_closure(v)  # what the fields show before any guard
         if not self._valid(v):
             expr = unfold(self.rest, v - self.rest, self.mesh.triangles, self._threshold,
                           iterations=UNFOLD_FRAME_ITERATIONS)
@@ -209,6 +215,7 @@ class Deformer:
                     hi = mid
             scale = lo
             v = self._contact(self.rest + lo * expr)
+        shown = self._eye_closure(v)
         if head is not None:
             v = v + self.head(v, head)
         opening = np.zeros(len(v))
@@ -226,11 +233,11 @@ class Deformer:
             gy = (w[look["Down"]] - w[look["Up"]]) * GAZE_VERTICAL
             gaze[row] = np.array([gx, gy]) * self._eye_width[sign]
         cover = np.zeros(2, np.float32)
-        for row, (sign, o) in enumerate(((-1, self.mesh.eye_right), (1, self.mesh.eye_left))):
-            shown = 1.0 - opening[o.upper].max() / self._rest_opening[row]  # closure shown by the motion
-            wanted = float(w[_BLINK[sign]])  # what the guard held back, the lid layer still shows
-            if shown < 1.0 and wanted > shown:
-                cover[row] = min(1.0, (wanted - shown) / (1.0 - shown))
+        for row, sign in enumerate((-1, 1)):
+            # what the guard held back (or the blink weight the fields fall short of), the lid layer still shows
+            wanted = max(float(w[_BLINK[sign]]), asked[row])
+            if shown[row] < 1.0 and wanted > shown[row]:
+                cover[row] = min(1.0, (wanted - shown[row]) / (1.0 - shown[row]))
         return Pose(vertices=v.astype(np.float32), opening_px=opening.astype(np.float32),
                     gaze_px=gaze.astype(np.float32), scale=scale, lid_cover=cover)
 

@@ -4,6 +4,8 @@ the photo's colours, for what wider lids or a gaze shift uncover."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from facecast.engine.render.portrait.mesh import Opening
@@ -11,34 +13,56 @@ from facecast.engine.render.portrait.mesh import Opening
 #: Iris centre and rim landmarks (FaceLandmarker's refined iris points) per eye opening.
 IRIS = {"right": (468, (469, 470, 471, 472)), "left": (473, (474, 475, 476, 477))}
 _DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
+#: The synthesised sclera takes the median of this brightest share of the photo's
+#: visible sclera: the rest lies in the lids' shadow and the corners' pink.
+SCLERA_BRIGHTEST = 0.1
+#: The sclera darkens by this share from the iris to the eye's corners (a lit sphere).
+SCLERA_FALLOFF = 0.3
+#: Width over which the photo's eye fades into the synthesised eyeball, inter-ocular distances.
+FEATHER_IODS = 0.03
 
 
 #: Share of the way from MediaPipe's upper eye contour to the next ring of
 #: landmarks above it where the visible lid margin (the lash line) lies.
 LID_MARGIN_SHARE = 0.6
+#: Share of the eye's rest opening below MediaPipe's upper contour that still
+#: belongs to the lid: the lashes' edge and their shadow on the iris and sclera.
+LID_SHADOW_SHARE = 0.1
+#: Share of the eye's rest opening, below the lid band, that a wide-open eye shows
+#: synthesised (the photo has the lid's shadow there and the iris cut flat).
+WIDE_SHARE = 0.35
 
 
-def lift_to_lid_margin(rest: np.ndarray, mesh) -> None:
+def lift_to_lid_margin(rest: np.ndarray, mesh) -> np.ndarray:
     """Move each eye opening's upper chain (in place, rest vertices only) up to the
-    visible lid margin.
+    visible lid margin; returns (V,) the lid band's height in pixels at every eye
+    chain vertex (0 elsewhere).
 
     MediaPipe's upper eye contour runs inside the eye, below the lashes: the top
     of the iris and the lash line lie in the lid's skin triangles, so a blink
     would drag them down over the closed lid. Lifted, the opening holds the
     whole visible eyeball and the lid skin starts at the lashes. The warp is the
     identity at rest for any mesh, so the rest pose still reproduces the photo.
+
+    The band, from the lifted margin to :data:`LID_SHADOW_SHARE` of the opening
+    below MediaPipe's contour, is the lid's edge: the lashes and their shadow.
+    The warp hangs it from the moving lid (see :mod:`.raster`), so a wide-open
+    eye bares new eyeball under the lashes instead of stretching them.
     """
     tris = mesh.triangles
+    band = np.zeros(len(rest))
     for o in (mesh.eye_right, mesh.eye_left):
         contour = set(o.upper) | set(o.lower)
-        for i in o.upper[1:-1]:
-            across = rest[o.lower[list(o.upper).index(i)]] - rest[i]  # toward the lower lid
+        for i, j in zip(o.upper[1:-1], o.lower[1:-1]):
+            across = rest[j] - rest[i]  # toward the lower lid
             down = across / max(np.linalg.norm(across), 1e-6)
             neighbours = {int(v) for t in tris[(tris == i).any(1)] for v in t} - contour
             heights = [float((rest[i] - rest[n]) @ down) for n in neighbours]
             above = [h for h in heights if h > 0]
-            if above:
-                rest[i] -= down * LID_MARGIN_SHARE * min(above)
+            lift = LID_MARGIN_SHARE * min(above) if above else 0.0
+            rest[i] -= down * lift
+            band[i] = band[j] = lift + LID_SHADOW_SHARE * float(np.linalg.norm(across))
+    return band
 
 
 def lid_colour(image: np.ndarray, rest: np.ndarray, o: Opening, iod_px: float) -> np.ndarray:
@@ -52,11 +76,18 @@ def lid_colour(image: np.ndarray, rest: np.ndarray, o: Opening, iod_px: float) -
     return np.median(image[xy[:, 1], xy[:, 0]].astype(np.float64), axis=0)
 
 
-def opening_mask(shape_hw: tuple[int, int], rest: np.ndarray, o: Opening) -> np.ndarray:
-    """(H, W) uint8, 255 inside the opening's rest polygon."""
+def opening_mask(shape_hw: tuple[int, int], rest: np.ndarray, o: Opening,
+                 band: Optional[np.ndarray] = None) -> np.ndarray:
+    """(H, W) uint8, 255 inside the opening's rest polygon; with ``band`` (V,),
+    the upper chain moved that many pixels toward the lower one first."""
     import cv2
 
-    poly = np.concatenate([rest[o.upper], rest[o.lower][::-1]]) - 0.5
+    upper = rest[o.upper]
+    if band is not None:
+        down = rest[o.lower] - upper
+        down /= np.maximum(np.linalg.norm(down, axis=1, keepdims=True), 1e-6)
+        upper = upper + down * band[o.upper, None]
+    poly = np.concatenate([upper, rest[o.lower][::-1]]) - 0.5
     mask = np.zeros(shape_hw, np.uint8)
     cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
     return mask
@@ -71,42 +102,66 @@ def _median_colour(pixels: np.ndarray, default: np.ndarray, *, brightest: float 
     return np.median(pixels, axis=0)
 
 
-def eyeball_image(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
-                  iod_px: float) -> np.ndarray:
-    """The portrait with each eye's surroundings replaced by its eyeball.
+def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
+                   iod_px: float, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait with each eye's surroundings replaced by its eyeball, as
+    ``(at_rest, wide)`` (H, W, 3) uint8 images.
 
-    ``openings`` is (right, left). Pixels the opening covers at rest (and a
-    1-pixel margin) keep the photo, so the rest pose is unchanged.
+    ``openings`` is (right, left); ``band`` (V,) the lid band of
+    :func:`lift_to_lid_margin`, which moves with the lid. ``at_rest`` keeps the
+    photo in the opening below the band (and a 1-pixel margin), so the rest pose
+    is unchanged. ``wide`` also synthesises the top :data:`WIDE_SHARE` of the
+    opening, where the photo shows the lid's shadow and the iris cut flat by the
+    lid: the warp fades to it as the lids open wider than at rest.
     """
-    import cv2
-
-    out = image.copy()
+    at_rest, wide = image.copy(), image.copy()
     pad = int(round(0.3 * iod_px)) + 2
     h, w = image.shape[:2]
     for o, side in zip(openings, ("right", "left")):
-        inside = opening_mask(image.shape[:2], rest, o) > 0
+        inside = opening_mask(image.shape[:2], rest, o, band) > 0
         ys, xs = np.nonzero(inside)
         if len(xs) < 4:
             continue
         x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
         y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + pad + 1)
-        centre_i, rim_i = IRIS[side]
-        centre = rest[centre_i] - 0.5
-        radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1)))
-        radius = radius if radius > 1.0 else 0.12 * iod_px
-        gy, gx = np.mgrid[y0:y1, x0:x1]
-        dist = np.hypot(gx - centre[0], gy - centre[1])
+        opening_px = np.zeros(len(rest))
+        opening_px[o.upper] = np.linalg.norm(rest[o.lower] - rest[o.upper], axis=1)
+        clear = opening_mask(image.shape[:2], rest, o, band + WIDE_SHARE * opening_px) > 0
         box = image[y0:y1, x0:x1].astype(np.float64)
-        seen = inside[y0:y1, x0:x1]
-        sclera = _median_colour(box[seen & (dist > 1.15 * radius)], _DEFAULT_SCLERA, brightest=0.5)
-        iris = _median_colour(box[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)],
-                              np.array([90.0, 60.0, 40.0]))
-        t = np.clip(dist / radius, 0.0, 1.0)[..., None]
-        iris_px = iris * (1.0 - 0.35 * t ** 4)
-        iris_px = np.where((dist < 0.38 * radius)[..., None], iris * 0.35, iris_px)
-        edge = np.clip((dist - radius) / 1.5 + 0.5, 0.0, 1.0)[..., None]  # soft limbus
-        synth = iris_px * (1 - edge) + sclera * edge
-        keep = cv2.dilate(seen.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        region = np.where(keep[..., None], box, synth)
-        out[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
-    return out
+        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px)
+        for out, seen in ((at_rest, inside), (wide, clear)):
+            out[y0:y1, x0:x1] = _keep_photo(box, synth, seen[y0:y1, x0:x1], iod_px)
+    return at_rest, wide
+
+
+def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o: Opening, side: str,
+                         origin: tuple[int, int], iod_px: float) -> np.ndarray:
+    """(h, w, 3) float eyeball over ``box``: a sclera shaded as a lit sphere, the iris
+    disc with a darker rim and the pupil, in the colours of the ``seen`` pixels."""
+    centre_i, rim_i = IRIS[side]
+    centre = rest[centre_i] - 0.5
+    radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1)))
+    radius = radius if radius > 1.0 else 0.12 * iod_px
+    gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
+    dist = np.hypot(gx - centre[0], gy - centre[1])
+    sclera = _median_colour(box[seen & (dist > 1.15 * radius)], _DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    iris = _median_colour(box[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
+    t = np.clip(dist / radius, 0.0, 1.0)[..., None]
+    iris_px = iris * (1.0 - 0.35 * t ** 4)
+    iris_px = np.where((dist < 0.38 * radius)[..., None], iris * 0.35, iris_px)
+    edge = np.clip((dist - radius) / 1.5 + 0.5, 0.0, 1.0)[..., None]  # soft limbus
+    corners = rest[list(o.corners)]
+    half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
+    ball = 1.0 - SCLERA_FALLOFF * np.clip(dist / half_width, 0.0, 1.0)[..., None] ** 2
+    return iris_px * (1 - edge) + sclera * ball * edge
+
+
+def _keep_photo(box: np.ndarray, synth: np.ndarray, seen: np.ndarray, iod_px: float) -> np.ndarray:
+    """The photo where ``seen`` (and a 1-pixel margin), fading into ``synth`` within
+    :data:`FEATHER_IODS` outside it (no seam for a tracker to take for a lid)."""
+    import cv2
+
+    keep = cv2.dilate(seen.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    away_px = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, 3)[..., None]
+    photo = np.clip(1.0 - away_px / max(FEATHER_IODS * iod_px, 1.0), 0.0, 1.0)
+    return np.clip(box * photo + synth * (1.0 - photo) + 0.5, 0, 255).astype(np.uint8)

@@ -35,6 +35,10 @@ LID_SHADOW_IODS = 0.03
 CAVITY_RGB = (62.0, 20.0, 24.0)
 
 LASH_IODS = 0.028
+#: Opening beyond its rest size over which the eyeball fades to its wide-open image (share of the rest opening).
+WIDE_BLEND = 0.25
+#: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
+WIDE_LASH_DARKEN = 0.6
 
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
@@ -125,8 +129,8 @@ BANDS = 16
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img, attr_u, attr_v, attr_h,
-          attr_h0, attr_top, attr_bottom, eye_affine, mp):
+def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h,
+          attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
     height = out.shape[0]
     for band in prange(BANDS):
         band_lo = band * height // BANDS
@@ -134,12 +138,12 @@ def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img,
         rgb = np.empty(3, np.float32)
         for t_pass in range(3):
             _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
-                       eye_img, attr_u, attr_v, attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mp)
+                       eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
 
 
 @njit(fastmath=True, cache=True)
 def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
-               eye_img, attr_u, attr_v, attr_h, attr_h0, attr_top, attr_bottom, eye_affine, mp):
+               eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
     """Pass 0: triangles facing away and folded ones; 1: facing openings; 2: facing skin."""
     width = out.shape[1]
     hidden = t_pass == 0
@@ -192,15 +196,34 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
                     h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
                     h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
+                    band = w0 * attr_band[i0] + w1 * attr_band[i1] + w2 * attr_band[i2]
                     e = kind - 2
                     cover = mp[P_LID + e]
                     below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
                     ratio = h * (1.0 - cover) / max(h0, 1e-3)
-                    # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
-                    strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
-                    shade = 1.0 - strength * math.exp(-max(below_lid, 0.0) / max(LID_SHADOW_IODS * mp[P_IOD], 1e-3))
-                    for c in range(3):
-                        rgb[c] = _sample(eye_img, sx, sy, c) * shade
+                    wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
+                    if below_lid < band:
+                        # the lash line hangs from the lid's edge: the portrait's own band at the same depth,
+                        # its lashes drawn darker against the bared eyeball as the lids open wide
+                        f = max(below_lid, 0.0) / max(h0, 1e-3)
+                        sx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
+                        sy = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
+                        bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
+                        by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
+                        lash = wide * _smooth(band, 0.4 * band, below_lid) * WIDE_LASH_DARKEN
+                        for c in range(3):
+                            rgb[c] = _sample(skin_img, sx + f * (bx_ - sx) - 0.5, sy + f * (by_ - sy) - 0.5, c)
+                            rgb[c] *= 1.0 - lash
+                    else:
+                        # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
+                        strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
+                        shadow = max(LID_SHADOW_IODS * mp[P_IOD], 1e-3)
+                        shade = 1.0 - strength * math.exp(-(below_lid - band) / shadow)
+                        for c in range(3):
+                            rgb[c] = _sample(eye_img, sx, sy, c)
+                            if wide > 0.0:
+                                rgb[c] += wide * (_sample(eye_wide_img, sx, sy, c) - rgb[c])
+                            rgb[c] *= shade
                     if cover > 0.0 and below_lid < 0.7:
                         _lid_rgb(rgb, -below_lid, mp, P_LID_RGB + 3 * e)
                 for c in range(3):
@@ -208,12 +231,13 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
 
 
 def draw(out: np.ndarray, channels: np.ndarray, dst: np.ndarray, src: np.ndarray, triangles: np.ndarray,
-         kinds: np.ndarray, num_openings: int, skin_img: np.ndarray, eye_img: np.ndarray, attr_u: np.ndarray,
-         attr_v: np.ndarray, attr_h: np.ndarray, attr_h0: np.ndarray, attr_top: np.ndarray,
+         kinds: np.ndarray, num_openings: int, skin_img: np.ndarray, eye_img: np.ndarray, eye_wide_img: np.ndarray,
+         attr_u: np.ndarray,
+         attr_v: np.ndarray, attr_h: np.ndarray, attr_h0: np.ndarray, attr_band: np.ndarray, attr_top: np.ndarray,
          attr_bottom: np.ndarray, eye_affine: np.ndarray, mouth_params: np.ndarray) -> None:
     """Draw into ``out`` ((H, W, C) uint8; ``channels`` (3,) the indices of R, G, B
     in C) in three passes: triangles facing away and the folded ones (they show
     only where nothing facing covers a pixel, e.g. beside a turned cheek), then the
     openings (``triangles[:num_openings]``), then the skin. Deterministic."""
-    _draw(out, channels, dst, src, triangles, kinds, num_openings, skin_img, eye_img, attr_u, attr_v, attr_h,
-          attr_h0, attr_top, attr_bottom, eye_affine, mouth_params)
+    _draw(out, channels, dst, src, triangles, kinds, num_openings, skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h,
+          attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mouth_params)

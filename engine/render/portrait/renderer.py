@@ -11,7 +11,7 @@ import numpy as np
 from facecast.engine.render.base import Renderer, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
-from facecast.engine.render.portrait.eyes import eyeball_image, lid_colour, lift_to_lid_margin, opening_mask
+from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, opening_mask
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis
 from facecast.engine.render.portrait.gains import load_gains
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, build_mesh
@@ -64,7 +64,7 @@ class PortraitRenderer(Renderer):
         rest_lm = self.rig.landmarks
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
         self.mesh = mesh
-        lift_to_lid_margin(rest, mesh)
+        band = lift_to_lid_margin(rest, mesh)
         rest_lm = rest_lm.copy()
         rest_lm[:, :2] = rest[:NUM_LANDMARKS]  # the fields see the lifted lid margins
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
@@ -74,8 +74,9 @@ class PortraitRenderer(Renderer):
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
-        self._eye_img = eyeball_image(self.rig.image, rest, eyes, self.rig.iod_px)
+        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band)
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
+        self._band = band.astype(np.float32)
         self._h0 = self.deformer.pose(np.zeros(52)).opening_px.copy()
         self._num_openings = int(np.count_nonzero(mesh.kinds != SKIN))
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
@@ -137,6 +138,6 @@ class PortraitRenderer(Renderer):
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         raster.draw(out, self._channels, pose.vertices, self._rest, self.mesh.triangles, self.mesh.kinds,
-                    self._num_openings, self._skin, self._eye_img, self._u, self._v, pose.opening_px, self._h0,
-                    self._top, self._bottom, self._eye_affine(pose), mp)
+                    self._num_openings, self._skin, self._eye_img, self._eye_wide_img, self._u, self._v, pose.opening_px, self._h0,
+                    self._band, self._top, self._bottom, self._eye_affine(pose), mp)
         return out
