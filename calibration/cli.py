@@ -51,6 +51,19 @@ def add_calibrate(sub) -> None:
     q.add_argument("--out", type=Path, required=True, metavar="NPZ",
                    help="where to write the gains (shapes not fitted keep the shipped gains)")
     q.set_defaults(func=_cmd_fit_portrait)
+    q = steps.add_parser(
+        "fit-mapping", help="fit the ARKit -> FLAME map the diffusion renderer needs",
+        description="Fit a linear map (plus bias) from the 52 ARKit weights to the 55-d FLAME vector "
+                    "(50 expression, 2 eyelid, 3 jaw) by ridge regression, the penalty chosen by "
+                    "k-fold cross-validation, and print the cross-validated error. PAIRS is an .npz "
+                    "with 'arkit' (N, 52) and 'flame' (N, 55) from the same frames: MediaPipe's "
+                    "blendshapes and a FLAME estimator such as SMIRK run on one video. "
+                    "Use the result with 'facecast run --renderer diffusion --flame-map MAP.npz'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("pairs", type=Path, metavar="PAIRS", help="paired samples (.npz with arkit and flame)")
+    q.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    q.add_argument("--out", type=Path, required=True, metavar="MAP", help="where to write the mapping (.npz)")
+    q.set_defaults(func=_cmd_fit_mapping)
 
 
 def _cmd_record(args) -> int:
@@ -164,13 +177,32 @@ def _cmd_fit_portrait(args) -> int:
     return 0
 
 
+def _cmd_fit_mapping(args) -> int:
+    from facecast.calibration.mapping_fit import fit_mapping, load_pairs
+    from facecast.engine.cli import UserError
+    from facecast.engine.retarget.flame import MappingError
+
+    try:
+        x, y = load_pairs(args.pairs)
+    except MappingError as exc:
+        raise UserError(str(exc)) from None
+    fit = fit_mapping(x, y, folds=args.folds)
+    path = fit.mapping.save(args.out, cv_rmse=fit.cv_rmse, ridge_lambda=np.float64(fit.ridge_lambda))
+    print(f"{fit.pairs} pairs, {fit.folds}-fold cross-validation, ridge lambda {fit.ridge_lambda:g}")
+    print(f"{'block':12s} {'cv rmse':>8s} {'mean-predictor rmse':>20s}")
+    for block, r in fit.summary().items():
+        print(f"{block:12s} {r['cv_rmse']:8.4f} {r['mean_predictor_rmse']:20.4f}")
+    print(f"mapping: {path}  (use: facecast run --renderer diffusion --flame-map {path})")
+    return 0
+
+
 # --------------------------------------------------------------------------- #
 # facecast eval
 # --------------------------------------------------------------------------- #
 
 
 def add_eval(sub) -> None:
-    from facecast.engine.cli import parse_size
+    from facecast.engine.cli import add_renderer_options, parse_size
 
     p = sub.add_parser(
         "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
@@ -181,8 +213,7 @@ def add_eval(sub) -> None:
                     "contact_sheet.png into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--renderer", default="portrait", help="renderer to measure (any registered renderer)")
-    p.add_argument("--portrait", default="astronaut", metavar="PHOTO", help="photo of the person, or astronaut")
-    p.add_argument("--portrait-gains", metavar="NPZ", help="portrait renderer: field gains file")
+    add_renderer_options(p)
     p.add_argument("--sequence", default="standard",
                    help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
                         "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
@@ -196,7 +227,7 @@ def add_eval(sub) -> None:
 
 def _cmd_eval(args) -> int:
     from facecast.calibration import fidelity
-    from facecast.engine.cli import UserError
+    from facecast.engine.cli import UserError, render_options
     from facecast.engine.render import RendererUnavailable, create_renderer
     from facecast.engine.render.portrait.rig import load_portrait
     from facecast.engine.types import PixelFormat
@@ -204,14 +235,15 @@ def _cmd_eval(args) -> int:
     try:
         width, height = args.size
         sequence = fidelity.build_sequence(args.sequence)
-        portrait_rgb, _ = load_portrait(args.portrait)
-        renderer = create_renderer(args.renderer, width=width, height=height, pixel_format=PixelFormat.RGB8,
-                                   portrait=args.portrait, portrait_gains=args.portrait_gains)
+        portrait = args.portrait or "astronaut"
+        portrait_rgb, _ = load_portrait(portrait)
+        renderer = create_renderer(args.renderer, **render_options(args, width=width, height=height,
+                                                                   pixel_format=PixelFormat.RGB8))
     except (ValueError, RendererUnavailable, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     if renderer is None:
         raise UserError("renderer 'none' draws nothing to measure")
-    print(f"eval: {renderer.name} on {args.portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
+    print(f"eval: {renderer.name} on {portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
     try:
         result = fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=args.identity_model)
     except RuntimeError as exc:

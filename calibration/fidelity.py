@@ -31,6 +31,7 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.engine.render.diffusion.arcface import ArcFace
 from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, arkit_index
 
 log = logging.getLogger(__name__)
@@ -185,82 +186,16 @@ class DlibIdentity:
         """Nothing to release."""
 
 
-#: ArcFace's 112x112 alignment targets (insightface convention): the eye on the
-#: image's left, the other eye, the nose tip, the mouth corners left then right.
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                             [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
-#: FaceLandmarker indices of the nose tip and the mouth corners (image left, then right).
-_NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
-
-
-class ArcFaceIdentity:
-    """An ArcFace ONNX model (e.g. Arc2Face's ``arcface.onnx``) on a 5-point aligned
-    112x112 crop, points from MediaPipe FaceLandmarker; cosine distance of the
-    L2-normalised embeddings (0 = same direction).
-
-    Raises:
-        RuntimeError: onnxruntime missing, or the file is not a usable model.
-    """
+class ArcFaceIdentity(ArcFace):
+    """ArcFace as an identity measure: the cosine distance of the L2-normalised
+    embeddings (0 = same direction); see :class:`~facecast.engine.render.diffusion.arcface.ArcFace`."""
 
     name = "arcface-onnx"
     goal: Optional[float] = None  # no published threshold for this use
 
-    def __init__(self, model_path: Path) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise RuntimeError("ArcFace identity needs onnxruntime: pip install onnxruntime") from None
-        if not Path(model_path).is_file():
-            raise RuntimeError(f"ArcFace model {model_path} does not exist")
-        try:
-            self._session = ort.InferenceSession(str(model_path), providers=ort.get_available_providers())
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise RuntimeError(f"onnxruntime cannot load {model_path}: {exc}") from None
-        self._input = self._session.get_inputs()[0].name
-        self._tracker = None  # made on the first call without landmarks
-
-    def align(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
-        """(112, 112, 3) uint8 aligned crop, or None without a face. ``landmarks``:
-        FaceLandmarker's (478, 2+) normalised landmarks of ``rgb`` when the caller
-        has tracked it already (else it is tracked here)."""
-        import cv2
-
-        from facecast.engine.render.portrait.mesh import eye_centres
-
-        if landmarks is None:
-            if self._tracker is None:
-                from facecast.engine.sources.mediapipe_source import FaceTracker
-                self._tracker = FaceTracker()
-            tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
-            if tracked is None:
-                return None
-            landmarks = tracked.landmarks
-        h, w = rgb.shape[:2]
-        lm = np.asarray(landmarks)[:, :2] * np.array([w, h])
-        right, left = eye_centres(lm)
-        points = np.array([right, left, lm[_NOSE_TIP], lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
-        m, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE, method=cv2.LMEDS)
-        if m is None:
-            return None
-        return cv2.warpAffine(np.ascontiguousarray(rgb[..., :3]), m, (112, 112), borderValue=0)
-
-    def embed(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
-        """(D,) L2-normalised embedding, or None without a face (``landmarks``: see :meth:`align`)."""
-        crop = self.align(rgb, landmarks)
-        if crop is None:
-            return None
-        x = ((crop.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
-        e = np.asarray(self._session.run(None, {self._input: x})[0], np.float64).reshape(-1)
-        return e / max(np.linalg.norm(e), 1e-12)
-
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> float:
         return float(1.0 - np.dot(a, b))
-
-    def close(self) -> None:
-        if self._tracker is not None:
-            self._tracker.close()
-            self._tracker = None
 
 
 @dataclass
@@ -285,9 +220,11 @@ def identity_model(spec: Optional[str]):
 def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: Optional[str] = "dlib",
              progress: bool = True) -> EvalResult:
     """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc).
-    ``identity``: see :func:`identity_model`."""
+    ``identity``: see :func:`identity_model`. A renderer that needs FLAME
+    parameters gets them from its own ``flame_map``."""
     from facecast.engine.sources.mediapipe_source import FaceTracker
 
+    flame_map = getattr(renderer, "flame_map", None) if renderer.needs_flame else None
     embedder = identity_model(identity)
     tracker = FaceTracker()
     reference = embedder.embed(portrait_rgb) if embedder else None
@@ -300,7 +237,8 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
     bar = _progress(n, progress)
     try:
         for i in range(n):
-            frame = renderer.render(sequence.sample(i), None)
+            sample = sequence.sample(i)
+            frame = renderer.render(sample, flame_map(sample) if flame_map is not None else None)
             rgb = _to_rgb(frame, renderer)
             frames.append(rgb)
             tracked = tracker.track(rgb)
@@ -329,22 +267,9 @@ def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
 
 
 def _progress(total: int, enabled: bool):
-    import sys
+    from facecast.engine.progress import progress_bar
 
-    tty = sys.stderr.isatty()
-    quarters = {max(1, total * q // 4) for q in (1, 2, 3, 4)}
-
-    def update(done: int) -> None:
-        if enabled and not tty and done in quarters:
-            sys.stderr.write(f"  {done}/{total} frames\n")
-        elif enabled and tty and (done == total or done % 5 == 0):
-            width = 30
-            filled = width * done // total
-            sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames")
-            if done == total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-    return update
+    return progress_bar(total, unit="frames", enabled=enabled)
 
 
 def _mirror(name: str) -> Optional[str]:

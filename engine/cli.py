@@ -93,6 +93,42 @@ def add_renderer_options(p) -> None:
                         "(default: 'astronaut', scikit-image's public-domain NASA portrait)")
     p.add_argument("--portrait-gains", metavar="NPZ",
                    help="portrait renderer: per-shape field gains from 'facecast calibrate fit-portrait'")
+    d = p.add_argument_group("diffusion renderer (Arc2Face; see 'facecast models --help')")
+    d.add_argument("--identity", metavar="NAME", help="an identity enrolled with 'facecast enroll'")
+    d.add_argument("--flame-map", metavar="MAP",
+                   help="ARKit -> FLAME mapping from 'facecast calibrate fit-mapping' (required)")
+    d.add_argument("--models", metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
+    d.add_argument("--steps", type=int, default=2, help="denoising steps per frame, 1..4")
+    d.add_argument("--lora", metavar="FILE", help="few-step LoRA to fuse (LCM-LoRA, TCD, Hyper-SD SD1.5)")
+    d.add_argument("--lora-scale", type=float, default=1.0)
+    d.add_argument("--step-kind", choices=("lcm", "ddim"), default="lcm", help="few-step update rule")
+    d.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free (half the UNet calls)")
+    d.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder to decode with")
+    d.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
+    d.add_argument("--seed", type=int, default=0, help="the stream's fixed noise")
+    d.add_argument("--anchor-weight", type=float, default=0.5,
+                   help="attention to the stream's first frame (0 = off)")
+    d.add_argument("--previous-weight", type=float, default=0.5,
+                   help="attention to the previous frame (0 = off)")
+    d.add_argument("--reference-weight", type=float, default=0.0,
+                   help="attention to the reference photo (Arc2Face's reference adapter; 0 = off)")
+
+
+def render_options(args, *, width: int, height: int, pixel_format) -> dict:
+    """The keyword options of ``create_renderer`` from the parsed renderer options."""
+    from facecast.engine.render.diffusion.config import DiffusionConfig
+
+    try:
+        diffusion = DiffusionConfig(
+            steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
+            guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device,
+            anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
+            reference_weight=args.reference_weight)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return dict(width=width, height=height, pixel_format=pixel_format, portrait=args.portrait,
+                portrait_gains=args.portrait_gains, models=args.models, identity=args.identity,
+                flame_map=args.flame_map, diffusion=diffusion)
 
 
 def _add_run(sub) -> None:
@@ -157,14 +193,14 @@ def _cmd_run(args) -> int:
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
     source = source_from_args(args)
-    retargeter = Retargeter(steps=profile_steps(_load_profile(args.profile), neutral_ease_s=args.neutral_ease))
+    steps = profile_steps(_load_profile(args.profile), neutral_ease_s=args.neutral_ease)
     try:
         width, height = args.size
-        renderer = create_renderer(args.renderer, width=width, height=height,
-                                   pixel_format=PixelFormat(args.format), portrait=args.portrait,
-                                   portrait_gains=args.portrait_gains)
+        renderer = create_renderer(args.renderer, **render_options(args, width=width, height=height,
+                                                                   pixel_format=PixelFormat(args.format)))
     except (RendererUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
+    retargeter = Retargeter(steps=steps, flame_map=getattr(renderer, "flame_map", None))
     try:
         publisher = Publisher(args.publish, allow_remote=args.allow_remote,
                               curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
@@ -325,8 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output (-v debug, -vv per-frame trace)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from facecast.calibration.cli import add_calibrate, add_eval
+    from facecast.engine.render.diffusion.cli import add_distill, add_enroll, add_models
 
-    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate, add_eval):
+    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate, add_eval, add_models, add_enroll,
+                add_distill):
         add(sub)
     return parser
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from facecast.calibration import fidelity
+from tiny_arc2face import tiny_arcface
+
 from facecast.engine.render import RendererUnavailable, create_renderer
 from facecast.engine.render.portrait import PortraitRenderer
 from facecast.engine.render.portrait.mesh import FOLDED, SKIN, signed_areas
@@ -235,21 +237,6 @@ def test_lid_layer_finishes_a_blink_the_guard_held_back(renderer):
         assert pose.lid_cover[0] > 0.5 and pose.lid_cover[1] == 0.0
     finally:
         deformer.set_gain(arkit_index("eyeBlinkRight"), 1.0)
-
-
-def tiny_arcface(path):
-    """A random-weight stand-in with ArcFace's interface: (1, 3, 112, 112) -> (1, 512)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    w = np.random.default_rng(0).standard_normal((3, 512)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("GlobalAveragePool", ["input.1"], ["pooled"]),
-         helper.make_node("Flatten", ["pooled"], ["flat"]),
-         helper.make_node("MatMul", ["flat", "w"], ["683"])],
-        "tiny_arcface", [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
-        [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])], [numpy_helper.from_array(w, "w")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
 
 
 def test_arcface_identity_aligns_and_embeds(tmp_path, renderer):

@@ -3,14 +3,17 @@
 | name | what it draws | needs |
 |---|---|---|
 | ``none`` | nothing: the parameter feed alone (format ``none``) | - |
+| ``diffusion`` | the enrolled person with the requested expression: Arc2Face + its expression adapter, few-step | the models (``facecast models``), an enrolled identity, an ARKit -> FLAME mapping; a CUDA GPU to stream |
 | ``portrait`` | one photo animated by the 52 weights and the head pose, on a CPU | a portrait photo (default: scikit-image's astronaut) |
 | ``testpattern`` | orientation markers and the 52 weights as bars, for wiring up clients | - |
 
-``auto`` picks the best renderer that can run on this machine.
+``auto`` picks the best renderer that can run on this machine (``diffusion`` only
+with a CUDA GPU, the models, an identity and a mapping).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable, Optional
 
@@ -32,24 +35,47 @@ def _portrait(options: RenderOptions) -> Renderer:
                             width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
+def _diffusion(options: RenderOptions) -> Renderer:
+    from pathlib import Path
+
+    from facecast.engine.render.diffusion.config import DiffusionConfig
+    from facecast.engine.render.diffusion.layout import models_dir
+    from facecast.engine.render.diffusion.renderer import DiffusionRenderer
+    if not options.identity:
+        raise RendererUnavailable("the diffusion renderer needs an enrolled identity: "
+                                  "'facecast enroll PHOTO --name NAME', then --identity NAME")
+    return DiffusionRenderer(models=Path(options.models) if options.models else models_dir(),
+                             identity=options.identity, flame_map=options.flame_map and Path(options.flame_map),
+                             config=options.diffusion or DiffusionConfig(), width=options.width,
+                             height=options.height, pixel_format=options.pixel_format)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 #: name -> factory(options): each renderer takes from :class:`RenderOptions` what applies to it.
 #: ``none`` is handled by :func:`create_renderer`.
 _FACTORIES: dict[str, Callable[[RenderOptions], Renderer]] = {
+    "diffusion": _diffusion,
     "portrait": _portrait,
     "testpattern": _testpattern,
 }
 #: Order in which ``auto`` tries renderers: best first.
-_AUTO_ORDER = ("portrait", "testpattern")
+_AUTO_ORDER = ("diffusion", "portrait", "testpattern")
 
 RENDERER_NAMES = ("auto", "none", *_FACTORIES)
 
 
-def create_renderer(name: str, *, width: int = 512, height: int = 512,
-                    pixel_format: PixelFormat = PixelFormat.RGBA8, portrait: Optional[str] = None,
-                    portrait_gains: Optional[str] = None) -> Optional[Renderer]:
+def create_renderer(name: str, **options) -> Optional[Renderer]:
     """Create and ``prepare()`` the renderer ``name``; None for ``none``.
 
-    The keyword options are those of :class:`RenderOptions`.
+    ``options`` are the fields of :class:`RenderOptions` (width, height,
+    pixel_format, portrait, ...).
 
     ``auto`` tries each renderer in quality order and takes the first that
     prepares, logging why the better ones could not run.
@@ -60,13 +86,16 @@ def create_renderer(name: str, *, width: int = 512, height: int = 512,
     """
     if name == "none":
         return None
-    options = RenderOptions(width=width, height=height, pixel_format=PixelFormat(pixel_format),
-                            portrait=portrait, portrait_gains=portrait_gains)
+    options = RenderOptions(**options)
+    options = dataclasses.replace(options, pixel_format=PixelFormat(options.pixel_format))
     names = _AUTO_ORDER if name == "auto" else (name,)
     if name != "auto" and name not in _FACTORIES:
         raise RendererUnavailable(f"unknown renderer {name!r}; choose one of {', '.join(RENDERER_NAMES)}")
     reasons = []
     for n in names:
+        if name == "auto" and n == "diffusion" and not (options.identity and _cuda_available()):
+            reasons.append("diffusion: needs a CUDA GPU and --identity")
+            continue
         try:
             renderer = _FACTORIES[n](options)
             renderer.prepare()

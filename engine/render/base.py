@@ -24,6 +24,11 @@ class RenderOptions:
         pixel_format: pixel layout of the output.
         portrait: photo of the person (a path, or ``astronaut``), for renderers that draw one.
         portrait_gains: ``.npz`` of per-shape field gains for the portrait renderer.
+        models: the diffusion models folder (None: the default, see ``facecast models check``).
+        identity: an enrolled identity's name (``facecast enroll``), for the diffusion renderer.
+        flame_map: the ARKit -> FLAME mapping file the diffusion renderer needs.
+        diffusion: the diffusion renderer's sampling options
+            (a :class:`~facecast.engine.render.diffusion.config.DiffusionConfig`; None: defaults).
     """
 
     width: int = 512
@@ -31,6 +36,10 @@ class RenderOptions:
     pixel_format: PixelFormat = PixelFormat.RGBA8
     portrait: Optional[str] = None
     portrait_gains: Optional[str] = None
+    models: Optional[str] = None
+    identity: Optional[str] = None
+    flame_map: Optional[str] = None
+    diffusion: Optional[object] = None
 
 
 def raw_output_format(renderer: str, *, width: int, height: int, pixel_format: Union[PixelFormat, str],

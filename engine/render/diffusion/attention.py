@@ -1,0 +1,183 @@
+"""Temporal-consistency attention: self-attention that also attends to banked frames.
+
+:class:`AttentionBank` holds, per transformer block, the hidden states that enter
+its self-attention (``attn1``, after the block's first norm) for one or more
+*sources*:
+
+- ``reference``: the reference photo, banked once by a UNet pass over its latent
+  (Arc2Face's reference adapter);
+- ``anchor``: one frame of the stream (by default the first), kept for the session;
+- ``previous``: the frame before, replaced after every frame.
+
+:class:`BankedSelfAttnProcessor` replaces the stock processor of every ``attn1``:
+keys and values of the banked states (through the layer's own ``to_k``/``to_v``)
+are concatenated to the frame's own. Each source has a weight ``w``: its keys get
+``log(w)`` added to their attention logits, so 1 is a plain concatenation, less
+than 1 attends to it less, 0 drops it. Cross-attention (``attn2``, where the
+IP-Adapter expression processors live) is not touched, so the two compose.
+
+In ``batch_shared`` mode (offline batches, Gen-AFFECT style) every frame of a
+batch attends to the keys and values of all frames of the batch.
+
+With nothing banked and ``batch_shared`` off, the processor computes exactly what
+diffusers' ``AttnProcessor2_0`` computes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+SOURCES = ("reference", "anchor", "previous")
+
+
+@dataclass
+class AttentionBank:
+    """Shared state of all :class:`BankedSelfAttnProcessor` of one UNet.
+
+    Attributes:
+        weights: source -> weight in [0, inf) (missing: 1).
+        recording: when set, every processor stores its ``attn1`` input under this
+            source name (a bank pass), replacing what was there.
+        record_pending: store each ``attn1`` input as the pending ``previous``
+            (made current by :meth:`commit_frame`, so a frame's own later steps never
+            attend to itself).
+        batch_shared: every frame of a batch attends to all frames of the batch
+            (of its group, with ``batch_groups`` > 1: 2 under classifier-free
+            guidance, whose unconditional and conditional halves stay apart).
+        states: source -> layer name -> (1, N, C) hidden states.
+    """
+
+    weights: dict[str, float] = field(default_factory=dict)
+    recording: Optional[str] = None
+    record_pending: bool = False
+    batch_shared: bool = False
+    batch_groups: int = 1
+    states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    _pending: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def clear(self, source: Optional[str] = None) -> None:
+        """Forget one source (or all)."""
+        if source is None:
+            self.states.clear()
+            self._pending.clear()
+        else:
+            self.states.pop(source, None)
+
+    def commit_frame(self) -> None:
+        """Make the frame just rendered the ``previous`` source."""
+        if self._pending:
+            self.states["previous"] = self._pending
+            self._pending = {}
+
+    def keep_previous_as(self, source: str) -> None:
+        """Copy the ``previous`` source under another name (e.g. the first frame as ``anchor``)."""
+        if "previous" in self.states:
+            self.states[source] = dict(self.states["previous"])
+
+    def active(self) -> list[tuple[str, float]]:
+        """Banked sources with a weight > 0, in :data:`SOURCES` order."""
+        return [(s, float(self.weights.get(s, 1.0))) for s in SOURCES
+                if s in self.states and self.weights.get(s, 1.0) > 0]
+
+
+class BankedSelfAttnProcessor:
+    """``attn1`` processor that attends to the frame and to the banked sources of ``bank``.
+
+    Args:
+        name: the layer's processor name (``...attn1.processor``), its key in the bank.
+        bank: the UNet's shared :class:`AttentionBank`.
+    """
+
+    def __init__(self, name: str, bank: AttentionBank) -> None:
+        self.name = name
+        self.bank = bank
+
+    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: Optional[torch.Tensor] = None,
+                 attention_mask: Optional[torch.Tensor] = None, temb: Optional[torch.Tensor] = None,
+                 *args, **kwargs) -> torch.Tensor:
+        if encoder_hidden_states is not None:
+            raise ValueError(f"{self.name}: the banked processor is for self-attention only")
+        bank = self.bank
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch_size, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch_size, channel, height * width).transpose(1, 2)
+        batch_size, sequence_length, _ = hidden_states.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+            attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+        if bank.recording is not None:
+            bank.states.setdefault(bank.recording, {})[self.name] = hidden_states[:1].detach().clone()
+        if bank.record_pending:
+            bank._pending[self.name] = hidden_states[-1:].detach().clone()  # the conditional half under CFG
+
+        context = hidden_states
+        groups = bank.batch_groups
+        if bank.batch_shared and batch_size > groups:
+            if batch_size % groups:
+                raise ValueError(f"batch of {batch_size} does not split into {groups} groups")
+            per = batch_size // groups
+            shared = hidden_states.reshape(groups, per * sequence_length, -1)
+            context = shared.repeat_interleave(per, dim=0)
+        query = attn.to_q(hidden_states)
+        key = attn.to_k(context)
+        value = attn.to_v(context)
+
+        bias = []
+        if bank.recording is None:
+            for source, weight in bank.active():
+                banked = bank.states[source].get(self.name)
+                if banked is None:
+                    continue
+                banked = banked.to(hidden_states.dtype).expand(batch_size, -1, -1)
+                key = torch.cat([key, attn.to_k(banked)], dim=1)
+                value = torch.cat([value, attn.to_v(banked)], dim=1)
+                bias.append((banked.shape[1], math.log(weight)))
+        if bias and any(b != 0.0 for _, b in bias):
+            own = torch.zeros(key.shape[1] - sum(n for n, _ in bias), dtype=query.dtype, device=query.device)
+            parts = [own] + [torch.full((n,), b, dtype=query.dtype, device=query.device) for n, b in bias]
+            logit_bias = torch.cat(parts).view(1, 1, 1, -1)
+            attention_mask = logit_bias if attention_mask is None else attention_mask + logit_bias
+
+        inner_dim = key.shape[-1]
+        head_dim = inner_dim // attn.heads
+        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
+                                                       is_causal=False)
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        hidden_states = hidden_states.to(query.dtype)
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def install_bank(unet, bank: Optional[AttentionBank] = None) -> AttentionBank:
+    """Give every ``attn1`` of ``unet`` a :class:`BankedSelfAttnProcessor` on one bank
+    (returned); every other processor (``attn2``: stock or IP-Adapter) is kept."""
+    bank = bank if bank is not None else AttentionBank()
+    processors = {}
+    for name, proc in unet.attn_processors.items():
+        processors[name] = BankedSelfAttnProcessor(name, bank) if name.endswith("attn1.processor") else proc
+    unet.set_attn_processor(processors)
+    return bank

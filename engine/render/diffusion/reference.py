@@ -1,0 +1,41 @@
+"""Arc2Face's reference adapter, first half: bank the reference photo.
+
+The reference photo (the enrollment's aligned crop, resized to the output) is
+encoded by the VAE and run once through Arc2Face's own UNet at timestep 0 with
+the identity prompt; every transformer block's self-attention input (its
+normalised hidden states) goes into the ``reference`` source of the bank. The
+second half is the denoising UNet attending to that bank (see
+:mod:`.attention`) with the adapter's LoRA fused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int]) -> None:
+    """Fill ``bank``'s ``reference`` source from ``photo`` (call before fusing any LoRA)."""
+    import torch
+    from PIL import Image
+
+    unet, vae = models.unet, models.vae
+    device, dtype = prompt.device, prompt.dtype
+    rgb = np.asarray(Image.open(photo).convert("RGB").resize(size_wh, Image.BICUBIC), np.float32)
+    x = torch.from_numpy(rgb / 127.5 - 1.0).permute(2, 0, 1)[None].to(device, dtype)
+    with torch.no_grad():
+        if hasattr(vae, "encode"):
+            enc = vae.encode(x)
+            latent = enc.latent_dist.mean if hasattr(enc, "latent_dist") else enc.latents
+        else:
+            raise ValueError("the decoder cannot encode the reference photo")
+        latent = latent * vae.config.scaling_factor
+        bank.clear("reference")
+        bank.recording = "reference"
+        try:
+            zero = torch.zeros(1, 1, 55, device=device, dtype=dtype)
+            unet(latent, torch.tensor(0, device=device), encoder_hidden_states=prompt,
+                 added_cond_kwargs={"image_embeds": [zero]})
+        finally:
+            bank.recording = None

@@ -1,0 +1,181 @@
+"""``diffusion``: Arc2Face + the expression adapter, few-step streaming with
+temporal-consistency attention.
+
+``prepare()`` does all per-identity work once (StreamDiffusion-style): load the
+models, the ARKit -> FLAME map, the enrolled identity's prompt embeddings, bank
+the reference photo (before any LoRA is fused, so the bank comes from Arc2Face's
+own UNet), fuse the LoRAs, install the banked attention, precompute the
+schedule, the fixed noise and the constants. ``render()`` is then pure tensor
+work: the FLAME vector in, ``steps`` UNet calls, one decode, uint8 out.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
+from facecast.engine.render.diffusion.config import DiffusionConfig
+from facecast.engine.types import FaceSample, FlameParams, PixelFormat
+
+log = logging.getLogger(__name__)
+
+#: Output side must be a multiple of this (the VAE's 8x times the UNet's 4x downsampling of SD1.5).
+SIZE_MULTIPLE = 64
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RendererUnavailable("no CUDA GPU here (device 'cuda' asked); use --device cpu to run on the CPU "
+                                  "(seconds per frame)")
+    return device
+
+
+class DiffusionRenderer(Renderer):
+    """Renders the enrolled identity with the requested FLAME expression.
+
+    Args:
+        models: the models folder (published Arc2Face layout + ``sd15/``).
+        identity: an enrolled identity name (``facecast enroll``).
+        flame_map: the ARKit -> FLAME mapping file (``facecast calibrate fit-mapping``).
+        config: sampling options.
+        width, height: output size (multiples of 64, up to 1024).
+        pixel_format: RGB8, RGBA8 or BGRA8.
+        identity_folder: where the identity is stored (default: the cache's identities folder).
+    """
+
+    name = "diffusion"
+    needs_flame = True
+
+    def __init__(self, *, models: Path, identity: str, flame_map: Optional[Path], config: DiffusionConfig = None,
+                 width: int = 512, height: int = 512, pixel_format: PixelFormat = PixelFormat.RGBA8,
+                 identity_folder: Optional[Path] = None) -> None:
+        self.pixel_format = raw_output_format(self.name, width=width, height=height, pixel_format=pixel_format,
+                                              max_side_px=1024)
+        if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
+            raise ValueError(f"diffusion output size must be a multiple of {SIZE_MULTIPLE}, got {width}x{height}")
+        self.config = config if config is not None else DiffusionConfig()
+        self._models_root = Path(models)
+        self._identity_name = identity
+        self._identity_folder = identity_folder
+        self._flame_map_path = flame_map
+        self._size = (width, height)
+        self.flame_map = None
+        self._frames = 0
+        self._ready = False
+
+    # -- per session -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self._ready:
+            return
+        from facecast.engine.render.diffusion.loading import require_torch
+        from facecast.engine.retarget.flame import LinearFlameMap, MappingError
+
+        torch = require_torch()
+        if self._flame_map_path is None:
+            from facecast.engine.retarget.flame import HOW_TO_MAKE
+            raise RendererUnavailable(f"the diffusion renderer needs an ARKit -> FLAME mapping (--flame-map): "
+                                      f"{HOW_TO_MAKE}")
+        try:
+            self.flame_map = LinearFlameMap.load(self._flame_map_path)
+        except MappingError as exc:
+            raise RendererUnavailable(str(exc)) from None
+        from facecast.engine.render.diffusion.identity import EnrollmentError, enrollment
+        try:
+            self.enrolled = enrollment(self._identity_name, folder=self._identity_folder)
+        except EnrollmentError as exc:
+            raise RendererUnavailable(str(exc)) from None
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
+        from facecast.engine.render.diffusion.loading import load_models
+        models = load_models(self._models_root, device=device, dtype=dtype,
+                             decoder=Path(cfg.decoder) if cfg.decoder else None)
+        self.models = models
+        self.identity = self.enrolled.name
+        try:
+            prompt, uncond = self.enrolled.prompts(models.text_encoder, models.tokenizer, models_root=models.root)
+        except (EnrollmentError, ValueError) as exc:
+            raise RendererUnavailable(str(exc)) from None
+        prompt, uncond = prompt.to(device, dtype), uncond.to(device, dtype)
+        self._setup_sampler(prompt, uncond, device, dtype)
+        self._ready = True
+        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(52, np.float32)), FlameParams.neutral())
+        self.reset_stream()
+        log.info("diffusion: %s, %d step(s) %s, %d UNet call(s) per frame, %s", self.identity, cfg.steps,
+                 cfg.step_kind, self.sampler.unet_calls_per_frame, device)
+
+    def _setup_sampler(self, prompt, uncond, device: str, dtype) -> None:
+        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
+        from facecast.engine.render.diffusion.lora import fuse_unet_lora
+        from facecast.engine.render.diffusion.reference import bank_reference
+        from facecast.engine.render.diffusion.sampler import StreamSampler, stream_schedule
+
+        cfg, models = self.config, self.models
+        w, h = self._size
+        f = models.vae_scale_factor
+        latent_shape = (models.unet.config.in_channels, h // f, w // f)
+        self.bank = install_bank(models.unet, AttentionBank(weights={
+            "reference": cfg.reference_weight, "anchor": cfg.anchor_weight, "previous": cfg.previous_weight}))
+        if cfg.reference_weight > 0:
+            if models.reference_lora is None or not self.enrolled.reference_path.is_file():
+                raise RendererUnavailable("reference_weight > 0 needs ref_adapter/pytorch_lora_weights.safetensors "
+                                          "and an identity enrolled from a photo; set it to 0 or fetch the adapter")
+            bank_reference(models, self.bank, self.enrolled.reference_path, prompt=prompt, size_wh=self._size)
+            fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
+        if cfg.lora_file() is not None:
+            fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
+        schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
+        self.sampler = StreamSampler(models.unet, schedule, prompt_embeds=prompt, latent_shape=latent_shape,
+                                     seed=cfg.seed, guidance=cfg.guidance, uncond_embeds=uncond)
+        self._keeps_previous = cfg.previous_weight > 0 or cfg.anchor_weight > 0
+
+    # -- per frame ---------------------------------------------------------------
+
+    def render(self, sample: FaceSample, flame: Optional[FlameParams]) -> np.ndarray:
+        import torch
+
+        from facecast.engine.render.diffusion.sampler import decode
+
+        if not self._ready:
+            self.prepare()
+        if flame is None:
+            raise ValueError("the diffusion renderer needs FLAME parameters (run with a --flame-map)")
+        vector = flame.as_vector()
+        if not np.isfinite(vector).all():
+            raise ValueError("FLAME vector has NaN or infinite values")
+        self.bank.record_pending = self._keeps_previous
+        try:
+            latents = self.sampler(torch.from_numpy(vector)[None])
+        finally:
+            self.bank.record_pending = False
+        if self._keeps_previous:
+            self.bank.commit_frame()
+            if self._frames == 0 and self.config.anchor_weight > 0:
+                self.bank.keep_previous_as("anchor")
+        self._frames += 1
+        rgb = (decode(self.models.vae, latents)[0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        fmt = self.pixel_format
+        if fmt is PixelFormat.RGB8:
+            return rgb
+        out = np.full((*rgb.shape[:2], 4), 255, np.uint8)
+        out[..., :3] = rgb[..., ::-1] if fmt is PixelFormat.BGRA8 else rgb
+        return out
+
+    def reset_stream(self) -> None:
+        """Forget the anchor and previous frames (a new shot)."""
+        self.bank.clear("previous")
+        self.bank.clear("anchor")
+        self._frames = 0
+
+    def close(self) -> None:
+        self._ready = False
+        self.models = None

@@ -1,0 +1,189 @@
+"""Samplers: the reference (25-step DPM-Solver++ with classifier-free guidance) and
+the few-step streaming sampler with everything per session precomputed.
+
+Both call the UNet the same way: ``unet(latents, t, encoder_hidden_states=prompt,
+added_cond_kwargs={"image_embeds": [expression]})``, where ``expression`` is the
+(B, 1, 55) FLAME vector the expression adapter (IP-Adapter form) projects to its
+extra cross-attention tokens. Zeros are the adapter's unconditional input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+#: Few-step update rules: ``lcm`` (consistency models: LCM-LoRA, TCD and Hyper-SD LoRAs
+#: trained for it) and ``ddim`` (deterministic, trailing timesteps).
+STEP_KINDS = ("lcm", "ddim")
+#: LCM's boundary-condition constants (diffusers' LCMScheduler defaults).
+LCM_SIGMA_DATA = 0.5
+LCM_TIMESTEP_SCALING = 10.0
+
+
+@dataclass(frozen=True)
+class StreamSchedule:
+    """Per-step constants of a few-step sampler, all (S,) float64 except ``timesteps`` (S,) int.
+
+    Step ``i`` turns latents ``x`` at ``timesteps[i]`` with the model's noise
+    prediction ``eps`` into ``x0 = (x - sigma[i] * eps) / alpha[i]``, then
+    ``denoised = c_out[i] * x0 + c_skip[i] * x`` and, unless it is the last step,
+    ``x = alpha_next[i] * denoised + sigma_next[i] * n`` with ``n`` the stream's
+    fixed noise (``lcm``) or the predicted ``eps`` (``ddim``).
+    """
+
+    kind: str
+    timesteps: np.ndarray
+    alpha: np.ndarray
+    sigma: np.ndarray
+    c_skip: np.ndarray
+    c_out: np.ndarray
+    alpha_next: np.ndarray
+    sigma_next: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return len(self.timesteps)
+
+
+def stream_schedule(scheduler_config: dict, steps: int, *, kind: str = "lcm") -> StreamSchedule:
+    """The constants for ``steps`` (1..8) steps of ``kind`` on the model's noise schedule.
+
+    ``scheduler_config``: the SD1.5 ``scheduler/scheduler_config.json`` contents
+    (beta schedule and training steps).
+
+    Raises:
+        ValueError: unknown kind, steps outside 1..8, or a prediction type other than epsilon.
+    """
+    from diffusers import DDIMScheduler, LCMScheduler
+
+    if kind not in STEP_KINDS:
+        raise ValueError(f"unknown step kind {kind!r}; use one of {', '.join(STEP_KINDS)}")
+    if not 1 <= steps <= 8:
+        raise ValueError(f"streaming steps must be 1..8, got {steps}")
+    if scheduler_config.get("prediction_type", "epsilon") != "epsilon":
+        raise ValueError("only epsilon-prediction models are supported (SD1.5 and Arc2Face are)")
+    if kind == "lcm":
+        sched = LCMScheduler.from_config(scheduler_config)
+    else:
+        sched = DDIMScheduler.from_config(scheduler_config, timestep_spacing="trailing")
+    sched.set_timesteps(steps)
+    ts = sched.timesteps.cpu().numpy().astype(np.int64)
+    acp = sched.alphas_cumprod.double().cpu().numpy()
+    alpha, sigma = np.sqrt(acp[ts]), np.sqrt(1 - acp[ts])
+    nxt = np.append(acp[ts[1:]], 1.0)  # after the last step: clean
+    if kind == "lcm":
+        scaled = ts * LCM_TIMESTEP_SCALING
+        c_skip = LCM_SIGMA_DATA ** 2 / (scaled ** 2 + LCM_SIGMA_DATA ** 2)
+        c_out = scaled / np.sqrt(scaled ** 2 + LCM_SIGMA_DATA ** 2)
+    else:
+        c_skip, c_out = np.zeros(steps), np.ones(steps)
+    return StreamSchedule(kind=kind, timesteps=ts, alpha=alpha, sigma=sigma, c_skip=c_skip, c_out=c_out,
+                          alpha_next=np.sqrt(nxt), sigma_next=np.sqrt(1 - nxt))
+
+
+def _unet_eps(unet, latents, t, prompt, expression):
+    return unet(latents, t, encoder_hidden_states=prompt, added_cond_kwargs={"image_embeds": [expression]},
+                return_dict=False)[0]
+
+
+class StreamSampler:
+    """Few-step sampling for a stream: fixed noise, precomputed constants, one call per frame.
+
+    Args:
+        unet: the UNet (few-step LoRA fused, expression adapter loaded).
+        schedule: from :func:`stream_schedule`.
+        prompt_embeds: (1, 77, D) identity prompt embeddings.
+        latent_shape: (C, h, w) of one latent.
+        seed: the stream's noise.
+        guidance: 1 = guidance-free (one UNet call per step); > 1 adds the
+            unconditional half (``uncond_embeds`` with a zero expression).
+        uncond_embeds: (1, 77, D) unconditional prompt, needed when ``guidance`` > 1.
+    """
+
+    def __init__(self, unet, schedule: StreamSchedule, *, prompt_embeds: torch.Tensor, latent_shape: tuple,
+                 seed: int = 0, guidance: float = 1.0, uncond_embeds: Optional[torch.Tensor] = None) -> None:
+        if guidance > 1.0 and uncond_embeds is None:
+            raise ValueError("guidance > 1 needs the unconditional prompt embeddings")
+        self.unet = unet
+        self.schedule = schedule
+        self.guidance = float(guidance)
+        device, dtype = prompt_embeds.device, prompt_embeds.dtype
+        self.dtype = dtype
+        gen = torch.Generator("cpu").manual_seed(int(seed))
+        shape = (1, *latent_shape)
+        # fixed per stream: the start noise and the re-noising noise of every step
+        self.start_noise = torch.randn(shape, generator=gen, dtype=torch.float32).to(device, dtype)
+        self.step_noise = [torch.randn(shape, generator=gen, dtype=torch.float32).to(device, dtype)
+                           for _ in range(schedule.steps)]
+        self.prompt = (torch.cat([uncond_embeds, prompt_embeds]) if self.guidance > 1.0 else prompt_embeds)
+        self.timesteps = [torch.tensor(int(t), device=device) for t in schedule.timesteps]
+        self._zero_expression = torch.zeros(1, 1, 55, device=device, dtype=dtype)
+        s = schedule
+        self._coef = [tuple(float(v) for v in (s.alpha[i], s.sigma[i], s.c_skip[i], s.c_out[i], s.alpha_next[i],
+                                               s.sigma_next[i])) for i in range(s.steps)]
+
+    @property
+    def unet_calls_per_frame(self) -> int:
+        return self.schedule.steps * (2 if self.guidance > 1.0 else 1)
+
+    @torch.no_grad()
+    def __call__(self, expression: torch.Tensor, *, on_step=None) -> torch.Tensor:
+        """(1, 55) expression vector -> (1, C, h, w) clean latents. ``on_step(i)`` is
+        called before each UNet call (the temporal bank uses it)."""
+        exp = expression.to(self.start_noise.device, self.dtype).view(1, 1, -1)
+        guided = self.guidance > 1.0
+        if guided:
+            exp = torch.cat([self._zero_expression, exp])
+        x = self.start_noise
+        last = self.schedule.steps - 1
+        for i, t in enumerate(self.timesteps):
+            if on_step is not None:
+                on_step(i)
+            model_in = torch.cat([x, x]) if guided else x
+            eps = _unet_eps(self.unet, model_in, t, self.prompt, exp)
+            if guided:
+                uncond, cond = eps.chunk(2)
+                eps = uncond + self.guidance * (cond - uncond)
+            alpha, sigma, c_skip, c_out, alpha_next, sigma_next = self._coef[i]
+            x0 = (x - sigma * eps) / alpha
+            denoised = c_out * x0 + c_skip * x
+            if i == last:
+                x = denoised
+            else:
+                again = self.step_noise[i] if self.schedule.kind == "lcm" else eps
+                x = alpha_next * denoised + sigma_next * again
+        return x
+
+
+@torch.no_grad()
+def reference_sample(unet, scheduler, *, prompt_embeds: torch.Tensor, uncond_embeds: torch.Tensor,
+                     expression: torch.Tensor, latents: torch.Tensor, steps: int = 25,
+                     guidance: float = 3.0, progress=None) -> torch.Tensor:
+    """The published recipe: ``steps`` of ``scheduler`` (DPMSolverMultistep) with
+    classifier-free guidance, the unconditional half being ``uncond_embeds`` and a
+    zero expression. ``prompt_embeds`` (B, 77, D), ``expression`` (B, 55),
+    ``latents`` (B, C, h, w) initial noise (already scaled by the scheduler's
+    ``init_noise_sigma``). Returns clean latents; 2 x ``steps`` UNet evaluations."""
+    scheduler.set_timesteps(steps, device=latents.device)
+    b = latents.shape[0]
+    prompt = torch.cat([uncond_embeds.expand(b, -1, -1), prompt_embeds])
+    exp = expression.to(latents.dtype).view(b, 1, -1)
+    exp = torch.cat([torch.zeros_like(exp), exp])
+    x = latents
+    for i, t in enumerate(scheduler.timesteps):
+        model_in = scheduler.scale_model_input(torch.cat([x, x]), t)
+        uncond, cond = _unet_eps(unet, model_in, t, prompt, exp).chunk(2)
+        x = scheduler.step(uncond + guidance * (cond - uncond), t, x, return_dict=False)[0]
+        if progress is not None:
+            progress(i + 1, steps)
+    return x
+
+
+@torch.no_grad()
+def decode(vae, latents: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w) latents -> (B, H, W, 3) float32 in [0, 1] (AutoencoderKL or AutoencoderTiny)."""
+    image = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    return (image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float()
