@@ -385,4 +385,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, so that UserError raised by other modules is this one's class
+    from facecast.engine.cli import main as _main
+    sys.exit(_main())

@@ -368,3 +368,220 @@ def _copy_base_weights(src, dst) -> None:
     base = {k.replace(".base_layer", ""): v for k, v in src.state_dict().items() if "lora_" not in k}
     missing = dst.load_state_dict(base, strict=False)
     assert not [k for k in missing.missing_keys if "lora" not in k]
+
+
+# --------------------------------------------------------------------------- #
+# mapping, enrollment and the CLI, end to end
+# --------------------------------------------------------------------------- #
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
+
+
+def cli(*args, env=None, timeout=180):
+    return subprocess.run(FACECAST + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_fit_mapping_recovers_a_linear_map_and_reports_cross_validated_error(tmp_path):
+    from facecast.calibration.mapping_fit import fit_mapping
+    from facecast.engine.retarget.flame import LinearFlameMap
+
+    rng = np.random.default_rng(0)
+    w_true = rng.normal(0, 0.8, (55, 52))
+    b_true = rng.normal(0, 0.1, 55)
+    x = rng.uniform(0, 1, (400, 52))
+    y = x @ w_true.T + b_true + rng.normal(0, 0.01, (400, 55))
+    fit = fit_mapping(x, y)
+    assert np.abs(fit.mapping.weight - w_true).max() < 0.05
+    assert fit.summary()["expression"]["cv_rmse"] < 0.02 < fit.summary()["expression"]["mean_predictor_rmse"]
+    y[3] = np.nan  # dropped, not fatal
+    np.savez(tmp_path / "pairs.npz", arkit=x, flame=y)
+    result = cli("calibrate", "fit-mapping", tmp_path / "pairs.npz", "--out", tmp_path / "map.npz")
+    assert result.returncode == 0, result.stderr
+    assert "399 pairs" in result.stdout and "cv rmse" in result.stdout
+    loaded = LinearFlameMap.load(tmp_path / "map.npz")
+    assert np.allclose(loaded.weight, fit.mapping.weight, atol=0.01)
+    np.savez(tmp_path / "bad.npz", arkit=x[:, :50], flame=y)
+    bad = cli("calibrate", "fit-mapping", tmp_path / "bad.npz", "--out", tmp_path / "m2.npz")
+    assert bad.returncode == 2 and "arkit (N, 52)" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_map_applies_the_adapter_clamps():
+    from facecast.engine.retarget.flame import LinearFlameMap
+    from facecast.engine.types import FaceSample
+
+    w = np.zeros((55, 52))
+    w[50, 0] = 5.0   # eyelid -> clamped to 1
+    w[52, 1] = -3.0  # jaw opening -> ReLU'd
+    w[53, 2] = 2.0   # jaw side -> +-0.2
+    flame = LinearFlameMap(w, np.zeros(55))(FaceSample(capture_wall_ns=0, weights=np.ones(52, np.float32)))
+    assert flame.eyelid[0] == 1.0 and flame.jaw_rad[0] == 0.0 and abs(flame.jaw_rad[1] - 0.2) < 1e-6
+
+
+@pytest.fixture(scope="module")
+def enrolled(models_root, tmp_path_factory):
+    """An identity enrolled through the CLI from the astronaut photo, in a private cache, and a mapping."""
+    from facecast.engine.retarget.flame import LinearFlameMap
+
+    cache = tmp_path_factory.mktemp("cache")
+    env = {"FACECAST_CACHE_DIR": str(cache)}
+    result = cli("enroll", "astronaut", "--name", "astro", "--models", models_root, env=env)
+    assert result.returncode == 0, result.stderr
+    mapping = LinearFlameMap(np.random.default_rng(0).normal(0, 0.5, (55, 52)), np.zeros(55)).save(
+        cache / "map.npz")
+    return env, mapping, cache
+
+
+def make_renderer(enrolled, root, *, fmt="rgb8", **config):
+    """A prepared DiffusionRenderer on the enrolled astronaut at 64x64 on the CPU."""
+    from facecast.engine.render.diffusion.config import DiffusionConfig
+    from facecast.engine.render.diffusion.renderer import DiffusionRenderer
+    from facecast.engine.types import PixelFormat
+
+    _, mapping, cache = enrolled
+    r = DiffusionRenderer(models=root, identity="astro", flame_map=mapping, width=64, height=64,
+                          pixel_format=PixelFormat(fmt), identity_folder=cache / "identities" / "astro",
+                          config=DiffusionConfig(device="cpu", **config))
+    r.prepare()
+    return r
+
+
+def test_enroll_stores_the_embedding_and_the_aligned_crop(enrolled, models_root, tmp_path):
+    env, _, cache = enrolled
+    folder = cache / "identities" / "astro"
+    e = np.load(folder / "embedding.npy")
+    assert e.shape == (512,) and abs(np.linalg.norm(e) - 1) < 1e-5
+    assert (folder / "reference.png").is_file()
+    np.save(tmp_path / "short.npy", np.ones(128))
+    bad = cli("enroll", "--embedding", tmp_path / "short.npy", "--name", "x", env=env)
+    assert bad.returncode == 2 and "512 values" in bad.stderr
+    np.save(tmp_path / "good.npy", np.ones(512))
+    good = cli("enroll", "--embedding", tmp_path / "good.npy", "--name", "direct", env=env)
+    assert good.returncode == 0 and np.allclose(np.load(cache / "identities" / "direct" / "embedding.npy"),
+                                                 np.ones(512) / np.sqrt(512))
+    missing = cli("enroll", "astronaut", "--name", "y", "--models", tmp_path, env=env)
+    assert missing.returncode == 2 and "facecast models fetch" in missing.stderr
+
+
+def test_run_streams_diffusion_frames_with_flame_parameters(enrolled, models_root, endpoint):
+    from facecast.bridge.protocol import TOPIC_FRAME
+    from facecast.bridge.receiver import Receiver
+
+    env, mapping, _ = enrolled
+    with Receiver(endpoint, topics=(TOPIC_FRAME,)) as rx:
+        proc = subprocess.Popen(FACECAST + ["run", "--renderer", "diffusion", "--models", str(models_root),
+                                            "--identity", "astro", "--flame-map", str(mapping), "--size", "64x64",
+                                            "--format", "rgb8", "--device", "cpu", "--duration", "20",
+                                            "--publish", endpoint], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+        try:
+            msgs = [rx.recv(60.0) for _ in range(4)]
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(30)
+    assert all(m is not None for m in msgs), err
+    assert all(m.pixels.shape == (64, 64, 3) for m in msgs)
+    assert all(m.flame is not None and m.flame.shape == (55,) for m in msgs)
+    assert "-> diffusion ->" in out
+
+
+def test_diffusion_refuses_to_start_without_a_mapping(enrolled, models_root):
+    env, mapping, _ = enrolled
+    result = cli("run", "--renderer", "diffusion", "--models", models_root, "--identity", "astro",
+                 "--size", "64x64", "--device", "cpu", env=env)
+    assert result.returncode == 2
+    assert "fit-mapping" in result.stderr and "Traceback" not in result.stderr
+    unknown = cli("run", "--renderer", "diffusion", "--models", models_root, "--identity", "nobody",
+                  "--flame-map", mapping, "--device", "cpu", env=env)
+    assert unknown.returncode == 2 and "facecast enroll" in unknown.stderr
+
+
+def test_renderer_drops_bad_expressions_and_keeps_streaming(enrolled, models_root):
+    from facecast.engine.types import FaceSample, FlameParams
+
+    r = make_renderer(enrolled, models_root, fmt="rgba8", steps=1)
+    s = FaceSample(capture_wall_ns=0, weights=np.full(52, 0.2, np.float32))
+    first = r.render(s, r.flame_map(s))
+    assert first.shape[2] == 4 and (first[..., 3] == 255).all()
+    with pytest.raises(ValueError, match="FLAME"):
+        r.render(s, None)
+    bad = object.__new__(FlameParams)
+    object.__setattr__(bad, "expression", np.full(50, np.nan, np.float32))
+    object.__setattr__(bad, "eyelid", np.zeros(2, np.float32))
+    object.__setattr__(bad, "jaw_rad", np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        r.render(s, bad)
+    again = r.render(s, r.flame_map(s))
+    assert again.shape == first.shape  # still streaming after the bad frames
+    r.close()
+
+
+def test_distill_command_writes_a_lora_the_renderer_fuses(enrolled, models_root, tmp_path, endpoint):
+    from safetensors.torch import save_file
+
+    env, mapping, _ = enrolled
+    rng = np.random.default_rng(0)
+    save_file({"images": torch.from_numpy(rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)),
+               "embeddings": torch.from_numpy(rng.standard_normal((4, 512))),
+               "flame": torch.from_numpy(rng.normal(0, 1, (4, 55)).astype(np.float32))}, str(tmp_path / "set.st"))
+    result = cli("distill", "--models", models_root, "--data", tmp_path / "set.st", "--out", tmp_path / "lora",
+                 "--iterations", 3, "--batch-size", 2, "--rank", 4, "--device", "cpu", env=env)
+    assert result.returncode == 0, result.stderr
+    lora = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
+    assert lora.is_file() and "loss" in result.stdout
+    run = cli("run", "--renderer", "diffusion", "--models", models_root, "--identity", "astro", "--flame-map",
+              mapping, "--size", "64x64", "--device", "cpu", "--lora", lora, "--steps", "2", "--duration", "2",
+              "--publish", endpoint, env=env)
+    assert run.returncode == 0, run.stderr
+    save_file({"images": torch.zeros(2, 16, 16, 3, dtype=torch.uint8)}, str(tmp_path / "bad.st"))
+    bad = cli("distill", "--models", models_root, "--data", tmp_path / "bad.st", "--out", tmp_path / "x",
+              "--device", "cpu", env=env)
+    assert bad.returncode == 2 and "lacks embeddings, flame" in bad.stderr
+
+
+def test_reference_adapter_banks_the_photo_and_fuses_its_lora(tmp_path, enrolled):
+    from facecast.engine.types import FaceSample
+
+    root = write_tiny_arc2face(tmp_path / "models", reference_adapter=True)
+    assert check_models(root) == []
+    with_ref, without = (make_renderer(enrolled, root, steps=1, reference_weight=w, anchor_weight=0,
+                                       previous_weight=0) for w in (1.0, 0.0))
+    attn1 = [n for n in with_ref.models.unet.attn_processors if n.endswith("attn1.processor")]
+    assert sorted(with_ref.bank.states["reference"]) == sorted(attn1)
+    assert "reference" not in without.bank.states
+    s = FaceSample(capture_wall_ns=0, weights=np.full(52, 0.3, np.float32))
+    a, b = with_ref.render(s, with_ref.flame_map(s)), without.render(s, without.flame_map(s))
+    assert np.abs(a.astype(int) - b).max() > 0
+    # the reference LoRA was fused (weights changed), with no adapter layers left
+    base = load_models(root).unet.state_dict()
+    fused = with_ref.models.unet.state_dict()
+    assert not any("lora" in k for k in fused)
+    q = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+    assert not torch.equal(base[q], fused[q])
+
+
+def test_batch_rendering_shares_attention_across_the_batch(enrolled, models_root):
+    from facecast.engine.types import FaceSample
+
+    r = make_renderer(enrolled, models_root, steps=2)
+    flames = [r.flame_map(FaceSample(capture_wall_ns=0, weights=np.full(52, v, np.float32))) for v in (0, .5, 1)]
+    batch = r.render_batch(flames)
+    assert len(batch) == 3 and all(f.shape == (64, 64, 3) for f in batch)
+    changed = r.render_batch([flames[0], flames[1], flames[0]])
+    assert np.abs(batch[0].astype(int) - changed[0]).max() > 0  # frame 0 sees frame 2
+    assert r.bank.batch_shared is False and r.bank.weights["previous"] == 0.5  # the stream's settings are back
+
+
+def test_models_fetch_fails_fast_without_network(tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    result = cli("models", "fetch", "--dir", tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2 and time.monotonic() - t0 < 30
+    assert "cannot reach huggingface.co" in result.stderr and "Traceback" not in result.stderr
+    check = cli("models", "check", tmp_path)
+    assert check.returncode == 1 and "arcface.onnx: missing" in check.stdout

@@ -163,6 +163,34 @@ class DiffusionRenderer(Renderer):
                 self.bank.keep_previous_as("anchor")
         self._frames += 1
         rgb = (decode(self.models.vae, latents)[0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        return self._to_format(rgb)
+
+    def render_batch(self, flames: list[FlameParams]) -> list[np.ndarray]:
+        """Render frames of one shot together, every frame attending to all the
+        others' keys and values (the offline consistency mode); the stream's
+        anchor and previous frames are not used or changed."""
+        import torch
+
+        from facecast.engine.render.diffusion.sampler import decode
+
+        if not self._ready:
+            self.prepare()
+        vectors = np.stack([f.as_vector() for f in flames])
+        if not np.isfinite(vectors).all():
+            raise ValueError("FLAME vectors have NaN or infinite values")
+        bank, saved = self.bank, dict(self.bank.weights)
+        bank.weights.update(anchor=0.0, previous=0.0)
+        bank.batch_shared, bank.batch_groups = True, 2 if self.config.guidance > 1.0 else 1
+        try:
+            latents = self.sampler(torch.from_numpy(vectors))
+        finally:
+            bank.batch_shared, bank.batch_groups = False, 1
+            bank.weights.clear()
+            bank.weights.update(saved)
+        rgb = (decode(self.models.vae, latents) * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        return [self._to_format(frame) for frame in rgb]
+
+    def _to_format(self, rgb: np.ndarray) -> np.ndarray:
         fmt = self.pixel_format
         if fmt is PixelFormat.RGB8:
             return rgb

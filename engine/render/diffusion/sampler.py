@@ -130,20 +130,20 @@ class StreamSampler:
         return self.schedule.steps * (2 if self.guidance > 1.0 else 1)
 
     @torch.no_grad()
-    def __call__(self, expression: torch.Tensor, *, on_step=None) -> torch.Tensor:
-        """(1, 55) expression vector -> (1, C, h, w) clean latents. ``on_step(i)`` is
-        called before each UNet call (the temporal bank uses it)."""
-        exp = expression.to(self.start_noise.device, self.dtype).view(1, 1, -1)
+    def __call__(self, expression: torch.Tensor) -> torch.Tensor:
+        """(B, 55) expression vectors -> (B, C, h, w) clean latents. Every frame of a
+        batch starts from the stream's noise (the batch is B frames of one stream)."""
+        b = expression.shape[0]
+        exp = expression.to(self.start_noise.device, self.dtype).view(b, 1, -1)
         guided = self.guidance > 1.0
+        prompt = self.prompt if b == 1 else self.prompt.repeat_interleave(b, dim=0)
         if guided:
-            exp = torch.cat([self._zero_expression, exp])
-        x = self.start_noise
+            exp = torch.cat([self._zero_expression.expand(b, -1, -1), exp])
+        x = self.start_noise.expand(b, -1, -1, -1)
         last = self.schedule.steps - 1
         for i, t in enumerate(self.timesteps):
-            if on_step is not None:
-                on_step(i)
             model_in = torch.cat([x, x]) if guided else x
-            eps = _unet_eps(self.unet, model_in, t, self.prompt, exp)
+            eps = _unet_eps(self.unet, model_in, t, prompt, exp)
             if guided:
                 uncond, cond = eps.chunk(2)
                 eps = uncond + self.guidance * (cond - uncond)
@@ -153,7 +153,7 @@ class StreamSampler:
             if i == last:
                 x = denoised
             else:
-                again = self.step_noise[i] if self.schedule.kind == "lcm" else eps
+                again = self.step_noise[i].expand(b, -1, -1, -1) if self.schedule.kind == "lcm" else eps
                 x = alpha_next * denoised + sigma_next * again
         return x
 
