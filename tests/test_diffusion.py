@@ -455,7 +455,9 @@ def test_enroll_stores_the_embedding_and_the_aligned_crop(enrolled, models_root,
     folder = cache / "identities" / "astro"
     e = np.load(folder / "embedding.npy")
     assert e.shape == (512,) and abs(np.linalg.norm(e) - 1) < 1e-5
-    assert (folder / "reference.png").is_file()
+    from PIL import Image
+    crop = np.asarray(Image.open(folder / "reference.png"))
+    assert crop.shape == (512, 512, 3) and crop.std() > 20  # a real picture, not padding
     np.save(tmp_path / "short.npy", np.ones(128))
     bad = cli("enroll", "--embedding", tmp_path / "short.npy", "--name", "x", env=env)
     assert bad.returncode == 2 and "512 values" in bad.stderr

@@ -21,6 +21,40 @@ ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 7
 _NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
 
 
+def five_points(landmarks: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
+    """(5, 2) float32 pixels: the image-left eye centre, the other eye, the nose tip,
+    the image-left and image-right mouth corners, from FaceLandmarker's landmarks."""
+    from facecast.engine.render.portrait.mesh import eye_centres
+
+    h, w = shape_hw
+    lm = np.asarray(landmarks)[:, :2] * np.array([w, h])
+    right, left = eye_centres(lm)
+    return np.array([right, left, lm[_NOSE_TIP], lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
+
+
+def reference_crop(rgb: np.ndarray, landmarks: np.ndarray, *, size: int = 512) -> np.ndarray:
+    """(size, size, 3) uint8 face crop in the FFHQ framing Arc2Face's reference adapter
+    expects: a square centred a little below the eyes, rotated so the eyes are
+    level, about 4x the eye-to-mouth distance wide; outside the photo is edge-padded."""
+    import cv2
+
+    p = five_points(landmarks, rgb.shape[:2]).astype(np.float64)
+    eye_l, eye_r, mouth_l, mouth_r = p[0], p[1], p[3], p[4]
+    eyes = (eye_l + eye_r) / 2
+    eye_to_eye = eye_r - eye_l
+    eye_to_mouth = (mouth_l + mouth_r) / 2 - eyes
+    axis = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])  # level-eyes direction
+    axis /= max(np.hypot(*axis), 1e-9)
+    half = max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    x, y = axis * half, np.array([-axis[1], axis[0]]) * half
+    centre = eyes + eye_to_mouth * 0.1
+    src = np.float32([centre - x - y, centre - x + y, centre + x + y])
+    dst = np.float32([[0, 0], [0, size], [size, size]])
+    m = cv2.getAffineTransform(src, dst)
+    return cv2.warpAffine(np.ascontiguousarray(rgb[..., :3]), m, (size, size), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 class ArcFace:
     """An ArcFace ONNX model on a 5-point aligned crop.
 
@@ -45,26 +79,25 @@ class ArcFace:
         self._input = self._session.get_inputs()[0].name
         self._tracker = None  # made on the first call without landmarks
 
+    def landmarks(self, rgb: np.ndarray) -> Optional[np.ndarray]:
+        """FaceLandmarker's (478, 3) normalised landmarks of ``rgb``, or None without a face."""
+        if self._tracker is None:
+            from facecast.engine.sources.mediapipe_source import FaceTracker
+            self._tracker = FaceTracker()
+        tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
+        return None if tracked is None else tracked.landmarks
+
     def align(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """(112, 112, 3) uint8 aligned crop, or None without a face. ``landmarks``:
         FaceLandmarker's (478, 2+) normalised landmarks of ``rgb`` when the caller
         has tracked it already (else it is tracked here)."""
         import cv2
 
-        from facecast.engine.render.portrait.mesh import eye_centres
-
         if landmarks is None:
-            if self._tracker is None:
-                from facecast.engine.sources.mediapipe_source import FaceTracker
-                self._tracker = FaceTracker()
-            tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
-            if tracked is None:
+            landmarks = self.landmarks(rgb)
+            if landmarks is None:
                 return None
-            landmarks = tracked.landmarks
-        h, w = rgb.shape[:2]
-        lm = np.asarray(landmarks)[:, :2] * np.array([w, h])
-        right, left = eye_centres(lm)
-        points = np.array([right, left, lm[_NOSE_TIP], lm[_MOUTH_RIGHT], lm[_MOUTH_LEFT]], np.float32)
+        points = five_points(landmarks, rgb.shape[:2])
         m, _ = cv2.estimateAffinePartial2D(points, ARCFACE_TEMPLATE, method=cv2.LMEDS)
         if m is None:
             return None

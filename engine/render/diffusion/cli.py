@@ -61,8 +61,8 @@ def add_enroll(sub) -> None:
     p = sub.add_parser(
         "enroll", help="enroll a person for the diffusion renderer from one photo",
         description="Detect and align the face in PORTRAIT (MediaPipe landmarks reduced to 5 points), embed "
-                    "it with Arc2Face's arcface.onnx (onnxruntime) and store the 512-d embedding and the "
-                    "aligned crop (the reference photo) under NAME. The prompt embeddings are computed and "
+                    "it with Arc2Face's arcface.onnx (onnxruntime) and store the 512-d embedding and a "
+                    "512x512 FFHQ-framed crop (the reference adapter's photo) under NAME. The prompt embeddings are computed and "
                     "cached on first use. With --embedding FILE.npy, detection is skipped.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("portrait", nargs="?", metavar="PORTRAIT", help="photo of the person (or 'astronaut')")
@@ -104,9 +104,13 @@ def _cmd_enroll(args) -> int:
             except Exception as exc:  # load_portrait's own errors (RendererUnavailable)
                 raise EnrollmentError(str(exc)) from None
             try:
-                embedding, crop = arcface.embed(rgb), arcface.align(rgb)
+                landmarks = arcface.landmarks(rgb)
+                embedding = None if landmarks is None else arcface.embed(rgb, landmarks)
             finally:
                 arcface.close()
+            if embedding is not None:
+                from facecast.engine.render.diffusion.arcface import reference_crop
+                crop = reference_crop(rgb, landmarks)
             if embedding is None:
                 raise EnrollmentError(f"no face found in {args.portrait}; use a photo of one face looking "
                                       "at the camera")

@@ -1,6 +1,6 @@
 """Arc2Face's reference adapter, first half: bank the reference photo.
 
-The reference photo (the enrollment's aligned crop, resized to the output) is
+The reference photo (the enrollment's FFHQ-framed crop, resized to the output) is
 encoded by the VAE and run once through Arc2Face's own UNet at timestep 0 with
 the identity prompt; every transformer block's self-attention input (its
 normalised hidden states) goes into the ``reference`` source of the bank. The
