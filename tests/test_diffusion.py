@@ -552,6 +552,16 @@ def test_reference_adapter_banks_the_photo_and_fuses_its_lora(tmp_path, enrolled
     assert check_models(root) == []
     with_ref, without = (make_renderer(enrolled, root, steps=1, reference_weight=w, anchor_weight=0,
                                        previous_weight=0) for w in (1.0, 0.0))
+    cached = list(with_ref.enrolled.folder.glob("reference_bank_64x64.safetensors"))
+    assert len(cached) == 1
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    with safe_open(str(cached[0]), framework="pt") as f:
+        key = f.metadata()["key"]
+    save_file({k: v * 2 for k, v in load_file(str(cached[0])).items()}, str(cached[0]), metadata={"key": key})
+    again = make_renderer(enrolled, root, steps=1, reference_weight=1.0, anchor_weight=0, previous_weight=0)
+    for name, state in with_ref.bank.states["reference"].items():  # the next session loads the saved bank
+        assert torch.allclose(state * 2, again.bank.states["reference"][name])
     attn1 = [n for n in with_ref.models.unet.attn_processors if n.endswith("attn1.processor")]
     assert sorted(with_ref.bank.states["reference"]) == sorted(attn1)
     assert "reference" not in without.bank.states

@@ -108,7 +108,9 @@ def check_name(name: str) -> str:
 class Enrollment:
     """One enrolled identity on disk: ``folder/embedding.npy`` (512,) unit vector,
     ``prompt.safetensors`` (``prompt`` (1, 77, D), ``uncond`` (1, 77, D)),
-    ``identity.json`` (name, source, models folder), optional ``reference.png``."""
+    ``identity.json`` (name, source, models folder), optional ``reference.png`` and
+    ``reference_bank_WxH.safetensors`` (the reference adapter's bank, keyed by photo,
+    size and models folder)."""
 
     name: str
     folder: Path
@@ -177,7 +179,7 @@ def enroll(name: str, *, embedding: np.ndarray, source: str, reference_rgb: Opti
     e = normalise_embedding(embedding)
     folder = Path(folder) if folder is not None else identities_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("prompt.safetensors", "reference.png"):
+    for stale in ("prompt.safetensors", "reference.png", *(p.name for p in folder.glob("reference_bank_*"))):
         (folder / stale).unlink(missing_ok=True)
     np.save(folder / "embedding.npy", e)
     result = Enrollment(name=name, folder=folder)

@@ -15,10 +15,33 @@ from pathlib import Path
 import numpy as np
 
 
-def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int]) -> None:
-    """Fill ``bank``'s ``reference`` source from ``photo`` (call before fusing any LoRA)."""
+def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int],
+                   cache: Path | None = None) -> None:
+    """Fill ``bank``'s ``reference`` source from ``photo`` (call before fusing any LoRA).
+
+    With ``cache`` (a ``.safetensors`` path), a bank saved there for the same
+    models folder, photo and size is loaded instead of recomputed, and a new one
+    is saved.
+    """
+    import hashlib
+
     import torch
     from PIL import Image
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    key = hashlib.sha256(Path(photo).read_bytes()).hexdigest() + f":{size_wh[0]}x{size_wh[1]}:{models.root.resolve()}"
+    if cache is not None and cache.is_file():
+        try:
+            from safetensors import safe_open
+            with safe_open(str(cache), framework="pt") as f:
+                same = (f.metadata() or {}).get("key") == key
+            if same:
+                states = load_file(str(cache))
+                bank.states["reference"] = {k: v.to(prompt.device, prompt.dtype) for k, v in states.items()}
+                return
+        except (OSError, SafetensorError):
+            pass  # recomputed below
 
     unet, vae = models.unet, models.vae
     device, dtype = prompt.device, prompt.dtype
@@ -39,3 +62,6 @@ def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int
                  added_cond_kwargs={"image_embeds": [zero]})
         finally:
             bank.recording = None
+    if cache is not None:
+        states = {k: v.float().contiguous().cpu() for k, v in bank.states["reference"].items()}
+        save_file(states, str(cache), metadata={"key": key})

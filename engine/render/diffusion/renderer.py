@@ -129,7 +129,8 @@ class DiffusionRenderer(Renderer):
             if models.reference_lora is None or not self.enrolled.reference_path.is_file():
                 raise RendererUnavailable("reference_weight > 0 needs ref_adapter/pytorch_lora_weights.safetensors "
                                           "and an identity enrolled from a photo; set it to 0 or fetch the adapter")
-            bank_reference(models, self.bank, self.enrolled.reference_path, prompt=prompt, size_wh=self._size)
+            bank_reference(models, self.bank, self.enrolled.reference_path, prompt=prompt, size_wh=self._size,
+                           cache=self.enrolled.folder / f"reference_bank_{w}x{h}.safetensors")
             fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
         if cfg.lora_file() is not None:
             fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
