@@ -280,6 +280,21 @@ def _mirror(name: str) -> Optional[str]:
     return None
 
 
+def temporal_change(frames: np.ndarray, weights: np.ndarray) -> dict:
+    """Frame-to-frame stability of a moving sequence: ``frames`` (N, H, W, C), ``weights``
+    (N, P) the parameters that drove them. Returns the mean and p99 of the mean
+    absolute pixel change (grey levels) per unit of parameter change (Euclidean),
+    over frame pairs whose parameters moved, and the mean absolute change."""
+    stack = np.asarray(frames).astype(np.int16)
+    change = np.abs(np.diff(stack, axis=0)).reshape(len(stack) - 1, -1).mean(1)
+    dp = np.linalg.norm(np.diff(np.asarray(weights, np.float64), axis=0), axis=1)
+    moving = dp > 1e-6
+    ratio = change[moving] / dp[moving]
+    return {"mean_change_per_unit": _num(ratio.mean()) if moving.any() else None,
+            "p99_change_per_unit": _num(np.percentile(ratio, 99)) if moving.any() else None,
+            "mean_abs_change": _num(change.mean())}
+
+
 def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frames: list[np.ndarray], *,
               identity_goal: Optional[float] = GOAL_IDENTITY) -> dict:
     """The metrics dictionary (JSON-ready) from per-frame measurements.
@@ -323,13 +338,8 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         if kind == "hold":
             temporal["hold_max_abs_change"] = int(diff.max())
         elif kind == "smooth":
-            dp = np.linalg.norm(np.diff(sequence.weights[a:b].astype(np.float64), axis=0), axis=1)
-            change = diff.mean(1)
-            moving = dp > 1e-6
-            ratio = change[moving] / dp[moving]
-            temporal[f"{name}_mean_change_per_unit"] = _num(ratio.mean()) if moving.any() else None
-            temporal[f"{name}_p99_change_per_unit"] = _num(np.percentile(ratio, 99)) if moving.any() else None
-            temporal[f"{name}_mean_abs_change"] = _num(change.mean())
+            for key, value in temporal_change(stack[a:b], sequence.weights[a:b]).items():
+                temporal[f"{name}_{key}"] = value
     finite = ident[np.isfinite(ident)]
     identity = {
         "max_distance": _num(ident.max()) if len(ident) and not np.isnan(ident).all() else None,

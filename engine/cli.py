@@ -352,6 +352,80 @@ def _cmd_keys(args) -> int:
 # --------------------------------------------------------------------------- #
 
 
+# --------------------------------------------------------------------------- #
+# facecast render
+# --------------------------------------------------------------------------- #
+
+
+def _add_render(sub) -> None:
+    from facecast.engine.render import RENDERER_NAMES
+
+    p = sub.add_parser(
+        "render", help="render a script of expressions offline to MP4, PNG frames or a contact sheet",
+        description="Render SCRIPT (YAML or JSON keyframes: presets, ARKit weights or FLAME values, with times, "
+                    "easing per segment and an fps; or csv:PATH, a Live Link Face recording) with one renderer. "
+                    "Frames are written as they finish; --resume finishes a killed render without redoing "
+                    "finished frames. The same script and seed give identical frames. "
+                    "Schema: see the README or 'facecast render --schema'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
+    p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
+                                                           "(PNG frames)")
+    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n != "none"])
+    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH")
+    p.add_argument("--fps", type=_positive(float), help="frame rate for a csv: timeline (scripts set their own)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted render into the same OUT")
+    p.add_argument("--batch", type=_positive(int), help="frames rendered together (default: 8 for diffusion, "
+                                                        "where a batch shares attention; 1 otherwise)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="spread the frames over a Ray cluster (no ADDRESS: a local one)")
+    p.add_argument("--workers", type=_positive(int), default=2, help="Ray workers (one renderer each)")
+    p.add_argument("--presets", action="store_true", help="list the expression presets and exit")
+    p.add_argument("--schema", action="store_true", help="print the script schema and exit")
+    add_renderer_options(p)
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_render(args) -> int:
+    from facecast.engine.offline import RendererSpec, RenderJobError, render_job
+    from facecast.engine.render import RendererUnavailable
+    from facecast.engine.progress import progress_bar
+    from facecast.engine.sources import timeline as tl
+    from facecast.engine.types import PixelFormat
+
+    if args.presets:
+        for name, shapes in sorted(tl.PRESETS.items()):
+            print(f"{name:12s} " + (", ".join(f"{k} {v:g}" for k, v in shapes.items()) or "(all zero)"))
+        return 0
+    if args.schema:
+        print(tl.__doc__.split("Schema", 1)[1].split("::", 1)[1].rstrip())
+        return 0
+    if not args.script or not args.out:
+        raise UserError("give a SCRIPT and --out (see 'facecast render --help')")
+    try:
+        timeline = tl.load_timeline(args.script, fps=args.fps)
+    except tl.ScriptError as exc:
+        raise UserError(str(exc)) from None
+    width, height = args.size
+    options = render_options(args, width=width, height=height, pixel_format=PixelFormat.RGB8)
+    if options["diffusion"] is not None:
+        import dataclasses
+        options["diffusion"] = dataclasses.replace(options["diffusion"], seed=timeline.seed)
+    spec = RendererSpec(name=args.renderer, options=options)
+    batch = args.batch or (8 if args.renderer == "diffusion" else 1)
+    bar = progress_bar(len(timeline), unit="frames")
+    print(f"render: {args.script} -> {args.renderer} -> {args.out}: {len(timeline)} frames at {timeline.fps:g} fps"
+          + (f" on Ray ({args.ray or 'local'}, {args.workers} workers)" if args.ray is not None else ""), flush=True)
+    try:
+        result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, use_ray=args.ray is not None,
+                            ray_address=args.ray or None, workers=args.workers, progress=lambda i, n: bar(i))
+    except (RenderJobError, RendererUnavailable, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"{result.frames} frames ({result.rendered} rendered, {result.reused} already done) in {result.folder}")
+    print(f"output: {result.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facecast",
@@ -363,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     from facecast.calibration.cli import add_calibrate, add_eval
     from facecast.engine.render.diffusion.cli import add_distill, add_enroll, add_models
 
-    for add in (_add_run, _add_receive, _add_demo, _add_keys, add_calibrate, add_eval, add_models, add_enroll,
-                add_distill):
+    for add in (_add_run, _add_receive, _add_demo, _add_keys, _add_render, add_calibrate, add_eval, add_models,
+                add_enroll, add_distill):
         add(sub)
     return parser
 

@@ -22,7 +22,7 @@ def facecast(*args, timeout=60, **kw):
 
 def test_help_explains_every_command():
     out = facecast("--help").stdout
-    for cmd in ("run", "receive", "demo", "keys"):
+    for cmd in ("run", "receive", "demo", "keys", "render", "calibrate", "eval", "models", "enroll", "distill"):
         assert cmd in out
     run_help = facecast("run", "--help").stdout
     assert "csv:PATH" in run_help and "--fps" in run_help and "PROTOCOL.md" in run_help

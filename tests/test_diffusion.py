@@ -597,3 +597,18 @@ def test_models_fetch_fails_fast_without_network(tmp_path):
     assert "cannot reach huggingface.co" in result.stderr and "Traceback" not in result.stderr
     check = cli("models", "check", tmp_path)
     assert check.returncode == 1 and "arcface.onnx: missing" in check.stdout
+
+
+def test_render_command_renders_diffusion_batches_deterministically(enrolled, models_root, tmp_path):
+    env, mapping, _ = enrolled
+    script = tmp_path / "s.json"
+    script.write_text('{"fps": 10, "seed": 3, "keyframes": [{"t": 0, "preset": "neutral"}, '
+                      '{"t": 0.5, "preset": "laugh", "ease": "ease-in-out"}]}')
+    outs = []
+    for name in ("a", "b"):
+        result = cli("render", script, "--out", tmp_path / name, "--renderer", "diffusion", "--models", models_root,
+                     "--identity", "astro", "--flame-map", mapping, "--size", "64x64", "--device", "cpu",
+                     "--steps", "1", "--batch", "4", env=env)
+        assert result.returncode == 0, result.stderr
+        outs.append([p.read_bytes() for p in sorted((tmp_path / name).glob("frame_*.png"))])
+    assert len(outs[0]) == 6 and outs[0] == outs[1]

@@ -1,0 +1,193 @@
+"""facecast render: scripts, presets, easing, outputs, determinism, resuming after a kill, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facecast.engine.offline import FRAME_NAME, RendererSpec, render_job
+from facecast.engine.sources.presets import PRESETS, preset_weights
+from facecast.engine.sources.timeline import ScriptError, ease, load_timeline, parse_script
+from facecast.engine.types import arkit_index
+
+FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
+SCRIPT = {"fps": 20, "keyframes": [{"t": 0, "preset": "neutral"},
+                                   {"t": 0.5, "preset": "surprise", "ease": "ease-in-out"},
+                                   {"t": 1.0, "preset": "laugh", "ease": "cubic"},
+                                   {"t": 1.5, "preset": "wink_left", "ease": "hold", "head_deg": [8, 0, 0]}]}
+
+
+def write_script(path: Path, data=None) -> Path:
+    path.write_text(json.dumps(data or SCRIPT))
+    return path
+
+
+def portrait(size=128) -> RendererSpec:
+    return RendererSpec("portrait", {"width": size, "height": size, "pixel_format": "rgb8"})
+
+
+def test_presets_cover_the_documented_library():
+    for name in ("neutral", "smile", "laugh", "surprise", "anger", "sadness", "disgust", "fear", "wink_left",
+                 "wink_right", "pucker"):
+        assert name in PRESETS
+        w = preset_weights(name)
+        assert w.shape == (52,) and ((w >= 0) & (w <= 1)).all()
+    assert preset_weights("wink_left")[arkit_index("eyeBlinkLeft")] == 1.0
+    assert preset_weights("wink_left")[arkit_index("eyeBlinkRight")] == 0.0
+
+
+def test_easing_curves():
+    for kind in ("linear", "ease-in-out", "cubic"):
+        assert ease(kind, 0) == 0 and ease(kind, 1) == 1 and abs(ease(kind, 0.5) - 0.5) < 1e-9
+    assert ease("ease-in-out", 0.25) < 0.25 and ease("cubic", 0.25) < ease("ease-in-out", 0.25)
+    assert ease("hold", 0.99) == 0 and ease("hold", 1.0) == 1
+
+
+def test_timeline_interpolates_between_keys():
+    tl = parse_script(SCRIPT)
+    assert len(tl) == 31 and tl.fps == 20
+    jaw = arkit_index("jawOpen")
+    assert tl.weights[0].max() == 0
+    assert np.allclose(tl.weights[10], preset_weights("surprise"))
+    assert abs(tl.weights[5, jaw] - 0.5 * preset_weights("surprise")[jaw]) < 1e-6  # ease-in-out midpoint
+    blink = arkit_index("eyeBlinkLeft")
+    assert tl.weights[29, blink] == 0 and tl.weights[30, blink] == 1  # hold: jumps at the key
+    assert abs(np.degrees(tl.head_rad[30, 0]) - 8) < 1e-4
+
+
+@pytest.mark.parametrize("script, message", [
+    ({"keyframes": []}, "keyframes: expected a non-empty list"),
+    ({"fps": 0, "keyframes": [{"t": 0, "preset": "smile"}]}, "fps: 0 is outside"),
+    ({"keyframes": [{"t": 0, "preset": "grin"}]}, "keyframes[0].preset: unknown preset 'grin'"),
+    ({"keyframes": [{"t": 0, "preset": "smile", "ease": "bounce"}]}, "keyframes[0].ease: unknown easing"),
+    ({"keyframes": [{"t": 1, "preset": "smile"}, {"t": 0.5, "preset": "smile"}]}, "keyframes[1].t: 0.5 must be after"),
+    ({"keyframes": [{"t": 0, "arkit": {"jawOpn": 1}}]}, "unknown ARKit name 'jawOpn'"),
+    ({"keyframes": [{"t": 0, "arkit": {"jawOpen": 2}}]}, "keyframes[0].arkit.jawOpen: 2 is outside 0.0..1.0"),
+    ({"keyframes": [{"t": 0}]}, "give a preset, arkit weights or flame values"),
+    ({"keyframes": [{"t": 0, "preset": "smile", "colour": 1}]}, "unknown field(s) colour"),
+    ({"keyframes": [{"t": 0, "flame": {"jaw": [0.1]}}, {"t": 1, "preset": "smile"}]}, "on every keyframe or on none"),
+    ({"keyframes": [{"t": 0, "preset": "smile"}], "speed": 2}, "unknown top-level field(s) speed"),
+])
+def test_invalid_scripts_say_what_is_wrong(script, message):
+    with pytest.raises(ScriptError) as exc:
+        parse_script(script)
+    assert message in str(exc.value)
+
+
+def test_yaml_scripts_and_their_syntax_errors(tmp_path):
+    good = tmp_path / "s.yaml"
+    good.write_text("fps: 10\nkeyframes:\n  - {t: 0, preset: neutral}\n  - {t: 1, preset: smile}\n")
+    assert len(load_timeline(good)) == 11
+    bad = tmp_path / "b.yaml"
+    bad.write_text("fps: 10\nkeyframes: [\n")
+    with pytest.raises(ScriptError, match="not valid YAML"):
+        load_timeline(bad)
+    with pytest.raises(ScriptError, match="cannot read"):
+        load_timeline(tmp_path / "missing.yaml")
+
+
+def test_a_live_link_csv_is_a_timeline(tmp_path):
+    from facecast.engine.types import ARKIT_NAMES
+    header = ["Timecode", "BlendShapeCount", *ARKIT_NAMES]
+    rows = [",".join(header)]
+    for i in range(31):
+        values = ["0"] * 52
+        values[arkit_index("jawOpen")] = f"{i / 30:.4f}"
+        rows.append(",".join([f"00:00:{i // 30:02d}:{i % 30:02d}.000", "52", *values]))
+    (tmp_path / "take.csv").write_text("\n".join(rows) + "\n")
+    tl = load_timeline(f"csv:{tmp_path / 'take.csv'}", fps=10)
+    assert len(tl) == 11 and abs(tl.weights[5, arkit_index("jawOpen")] - 0.5) < 0.02
+
+
+def _frames(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(folder.glob("frame_*.png"))]
+
+
+def test_outputs_are_deterministic_and_complete(tmp_path):
+    tl = parse_script(SCRIPT)
+    a = render_job(portrait(), tl, tmp_path / "a")
+    b = render_job(portrait(), tl, tmp_path / "b")
+    assert a.frames == b.frames == 31 and _frames(tmp_path / "a") == _frames(tmp_path / "b")
+    assert len(set(_frames(tmp_path / "a"))) > 20  # the face moves
+    mp4 = render_job(portrait(), tl, tmp_path / "clip.mp4")
+    import av
+    with av.open(str(mp4.out)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (128, 128)
+        assert sum(1 for _ in c.decode(video=0)) == 31
+    sheet = render_job(portrait(), tl, tmp_path / "sheet.png")
+    assert sheet.out.stat().st_size > 10_000
+
+
+def test_flame_scripts_need_the_diffusion_renderer(tmp_path):
+    tl = parse_script({"keyframes": [{"t": 0, "flame": {"jaw": [0.1]}}, {"t": 0.1, "flame": {"jaw": [0.2]}}]})
+    from facecast.engine.offline import RenderJobError
+    with pytest.raises(RenderJobError, match="FLAME values"):
+        render_job(portrait(), tl, tmp_path / "x")
+
+
+def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
+    long = {"fps": 60, "keyframes": [{"t": 0, "preset": "neutral"}, {"t": 3, "preset": "laugh"},
+                                     {"t": 6, "preset": "surprise", "ease": "ease-in-out"}]}
+    script = write_script(tmp_path / "long.json", long)
+    out = tmp_path / "clip.mp4"
+    folder = tmp_path / "clip.mp4.frames"
+    args = FACECAST + ["render", str(script), "--out", str(out), "--size", "128x128"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(folder.glob("frame_*.png"))) < 60:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    done = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("frame_*.png")}
+    assert 60 <= len(done) < 361 and not out.exists()  # killed midway, before the video
+    again = subprocess.run(FACECAST + ["render", str(script), "--out", str(out), "--size", "128x128"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "--resume" in again.stderr  # never overwrites silently
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{361 - len(done)} rendered, {len(done)} already done" in resumed.stdout
+    for name, stamp in done.items():  # nothing finished was redone
+        p = folder / name
+        assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp
+    names = sorted(p.name for p in folder.glob("frame_*.png"))
+    assert names == [FRAME_NAME.format(i) for i in range(361)] and not list(folder.glob(".*tmp"))
+    clean = render_job(portrait(), load_timeline(script), tmp_path / "clean")
+    assert clean.frames == 361 and _frames(folder) == _frames(tmp_path / "clean")
+    import av
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 361
+    other = write_script(tmp_path / "other.json")
+    refused = subprocess.run(FACECAST + ["render", str(other), "--out", str(out), "--resume"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "different render" in refused.stderr
+
+
+def test_ray_with_two_local_workers_gives_the_local_frames(tmp_path):
+    pytest.importorskip("ray")
+    tl = parse_script(SCRIPT)
+    local = render_job(portrait(), tl, tmp_path / "local")
+    spread = render_job(portrait(), tl, tmp_path / "ray", use_ray=True, workers=2)
+    assert spread.frames == local.frames == 31
+    assert _frames(tmp_path / "ray") == _frames(tmp_path / "local")
+
+
+def test_render_command_help_presets_and_errors(tmp_path):
+    def run(*args):
+        return subprocess.run(FACECAST + ["render", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+    assert "wink_left" in run("--presets").stdout
+    assert "keyframes" in run("--schema").stdout
+    bad = write_script(tmp_path / "bad.json", {"keyframes": [{"t": 0, "preset": "grin"}]})
+    result = run(bad, "--out", tmp_path / "x.mp4")
+    assert result.returncode == 2 and "unknown preset 'grin'" in result.stderr
+    result = run(write_script(tmp_path / "s.json"), "--out", tmp_path / "x.avi")
+    assert result.returncode == 2 and ".mp4 file" in result.stderr
