@@ -92,8 +92,8 @@ def render_frames(renderer, timeline: Timeline, indices: range) -> list[np.ndarr
         flames = [renderer.flame_map(s) for s in samples]
     else:
         flames = [None] * len(samples)
-    if len(samples) > 1 and hasattr(renderer, "render_batch"):
-        pictures = renderer.render_batch(flames)
+    if hasattr(renderer, "render_batch"):  # batch-shared attention, and no stream history (frames depend
+        pictures = renderer.render_batch(flames)  # on their batch only, wherever it is rendered)
     else:
         pictures = [renderer.render(s, f) for s, f in zip(samples, flames)]
     out = []

@@ -196,7 +196,7 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if progress is not None:
             progress(it + 1, config.iterations, losses[-1])
     unet.eval()
