@@ -371,7 +371,7 @@ def _add_render(sub) -> None:
     p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
     p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
                                                            "(PNG frames)")
-    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n != "none"])
+    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")])
     p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH")
     p.add_argument("--fps", type=_positive(float), help="frame rate for a csv: timeline (scripts set their own)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted render into the same OUT")
@@ -419,8 +419,10 @@ def _cmd_render(args) -> int:
     try:
         result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, use_ray=args.ray is not None,
                             ray_address=args.ray or None, workers=args.workers, progress=lambda i, n: bar(i))
-    except (RenderJobError, RendererUnavailable, ValueError) as exc:
+    except (RenderJobError, RendererUnavailable, ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
+    except Exception as exc:  # PyAV's FFmpegError, Ray's errors: one clear line, frames kept for --resume
+        raise UserError(f"{type(exc).__name__}: {exc}; the finished frames are kept, re-run with --resume") from None
     print(f"{result.frames} frames ({result.rendered} rendered, {result.reused} already done) in {result.folder}")
     print(f"output: {result.out}")
     return 0

@@ -52,6 +52,8 @@ class RendererSpec:
 def output_kind(out: Path) -> str:
     """``mp4``, ``sheet`` (a ``.png`` contact sheet) or ``frames`` (a folder)."""
     suffix = out.suffix.lower()
+    if out.is_dir():
+        return "frames"
     if suffix == ".mp4":
         return "mp4"
     if suffix == ".png":
@@ -146,7 +148,9 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
     job = {"job": _job_id(timeline, spec, batch), "frames": len(timeline), "fps": timeline.fps,
            "renderer": spec.name, "batch": batch}
     manifest = folder / "job.json"
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and not folder.is_dir():
+        raise RenderJobError(f"{folder} exists and is not a folder; choose another output")
+    if folder.exists() and any(folder.glob("frame_*.png")):
         if not resume:
             raise RenderJobError(f"{folder} already holds frames: add --resume to finish that render, "
                                  "or remove the folder to start again")
@@ -158,7 +162,7 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
             raise RenderJobError(f"{folder} holds a different render (another script, renderer or options); "
                                  "remove it or choose another output")
     folder.mkdir(parents=True, exist_ok=True)
-    for tmp in folder.glob(".frame_*.tmp"):  # a frame cut off by a kill
+    for tmp in folder.glob(".*.tmp"):  # a frame or job.json cut off by a kill
         tmp.unlink()
     _write_atomically(manifest, json.dumps(job, indent=1).encode())
     n = len(timeline)
@@ -190,6 +194,7 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
     if missing:
         raise RenderJobError(f"{len(missing)} frame(s) missing after the render (first: {missing[0]})")
     paths = [folder / FRAME_NAME.format(i) for i in range(n)]
+    out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "mp4":
         write_mp4(paths, out, fps=timeline.fps)
     elif kind == "sheet":
@@ -197,7 +202,8 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
 
         from facecast.engine.media import contact_sheet
         pick = np.unique(np.linspace(0, n - 1, min(24, n)).round().astype(int))
-        Image.fromarray(contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])).save(out)
+        sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])
+        _write_atomically(out, encode_png(sheet))
     rendered = sum(len(b) for b in todo)
     return RenderResult(out=out, frames=n, rendered=rendered, reused=n - rendered, folder=folder)
 
@@ -211,6 +217,8 @@ def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> Non
     from PIL import Image
 
     tmp = out.with_name("." + out.name + ".tmp.mp4")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp.unlink(missing_ok=True)  # left by a killed encode
     first = np.asarray(Image.open(paths[0]).convert("RGB"))
     h, w = first.shape[:2]
     with av.open(str(tmp), mode="w") as container:
@@ -259,7 +267,7 @@ def _render_with_ray(spec: RendererSpec, timeline: Timeline, todo: list[range], 
             a, b = pending.pop(ready[0])
             try:
                 store(b, ray.get(ready[0]))
-            except ray.exceptions.RayTaskError as exc:
+            except ray.exceptions.RayError as exc:
                 raise RenderJobError(f"a Ray worker failed on frames {b.start}..{b.stop - 1}: {exc}") from None
             if queue:
                 nb = queue.pop(0)

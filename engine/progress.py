@@ -11,24 +11,27 @@ from typing import Callable
 def progress_bar(total: int, *, unit: str = "items", enabled: bool = True) -> Callable[..., None]:
     """``update(done, note="")`` for ``total`` units of work, writing to stderr."""
     tty = sys.stderr.isatty()
-    quarters = {max(1, total * q // 4) for q in (1, 2, 3, 4)}
-    start = time.monotonic()
-    last_draw = [0.0]
+    state = {"start": time.monotonic(), "base": None, "quarter": 0, "drawn": 0.0}
 
     def update(done: int, note: str = "") -> None:
         if not enabled or total <= 0:
             return
-        elapsed = time.monotonic() - start
-        eta = elapsed / done * (total - done) if done else float("nan")
+        now = time.monotonic()
+        if state["base"] is None:  # work already done (a resumed job) does not count toward the rate
+            state["base"], state["start"] = done, now
+        elapsed = now - state["start"]
+        fresh = done - state["base"]
+        eta = elapsed / fresh * (total - done) if fresh > 0 else float("nan")
         tail = f" {note}" if note else ""
         if not tty:
-            if done in quarters:
+            quarter = 4 * done // total
+            if quarter > state["quarter"]:  # crossing a quarter, whatever the step size
+                state["quarter"] = quarter
                 sys.stderr.write(f"  {done}/{total} {unit}, {elapsed:.0f} s{tail}\n")
             return
-        now = time.monotonic()
-        if done < total and now - last_draw[0] < 0.1:
+        if done < total and now - state["drawn"] < 0.1:
             return
-        last_draw[0] = now
+        state["drawn"] = now
         width = 30
         filled = width * done // total
         eta_text = f"ETA {eta:5.0f} s" if done < total else f"{elapsed:.0f} s"

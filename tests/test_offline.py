@@ -136,7 +136,7 @@ def test_flame_scripts_need_the_diffusion_renderer(tmp_path):
 
 def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
     long = {"fps": 60, "keyframes": [{"t": 0, "preset": "neutral"}, {"t": 3, "preset": "laugh"},
-                                     {"t": 6, "preset": "surprise", "ease": "ease-in-out"}]}
+                                     {"t": 12, "preset": "surprise", "ease": "ease-in-out"}]}
     script = write_script(tmp_path / "long.json", long)
     out = tmp_path / "clip.mp4"
     folder = tmp_path / "clip.mp4.frames"
@@ -148,23 +148,23 @@ def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     done = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("frame_*.png")}
-    assert 60 <= len(done) < 361 and not out.exists()  # killed midway, before the video
+    assert 60 <= len(done) < 721 and not out.exists()  # killed midway, before the video
     again = subprocess.run(FACECAST + ["render", str(script), "--out", str(out), "--size", "128x128"],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "--resume" in again.stderr  # never overwrites silently
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{361 - len(done)} rendered, {len(done)} already done" in resumed.stdout
+    assert f"{721 - len(done)} rendered, {len(done)} already done" in resumed.stdout
     for name, stamp in done.items():  # nothing finished was redone
         p = folder / name
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp
     names = sorted(p.name for p in folder.glob("frame_*.png"))
-    assert names == [FRAME_NAME.format(i) for i in range(361)] and not list(folder.glob(".*tmp"))
+    assert names == [FRAME_NAME.format(i) for i in range(721)] and not list(folder.glob(".*tmp"))
     clean = render_job(portrait(), load_timeline(script), tmp_path / "clean")
-    assert clean.frames == 361 and _frames(folder) == _frames(tmp_path / "clean")
+    assert clean.frames == 721 and _frames(folder) == _frames(tmp_path / "clean")
     import av
     with av.open(str(out)) as c:
-        assert sum(1 for _ in c.decode(video=0)) == 361
+        assert sum(1 for _ in c.decode(video=0)) == 721
     other = write_script(tmp_path / "other.json")
     refused = subprocess.run(FACECAST + ["render", str(other), "--out", str(out), "--resume"],
                              capture_output=True, text=True, timeout=120)
@@ -191,3 +191,24 @@ def test_render_command_help_presets_and_errors(tmp_path):
     assert result.returncode == 2 and "unknown preset 'grin'" in result.stderr
     result = run(write_script(tmp_path / "s.json"), "--out", tmp_path / "x.avi")
     assert result.returncode == 2 and ".mp4 file" in result.stderr
+
+
+def test_the_last_key_is_reached_at_any_fps():
+    tl = parse_script({"fps": 29.97, "keyframes": [{"t": 0, "preset": "neutral"},
+                                                   {"t": 2.0, "preset": "blink", "ease": "hold"}]})
+    assert len(tl) == 61 and tl.weights[-1, arkit_index("eyeBlinkLeft")] == 1.0
+    assert tl.weights[-2, arkit_index("eyeBlinkLeft")] == 0.0
+
+
+def test_a_render_that_failed_before_its_first_frame_can_be_run_again(tmp_path):
+    script = write_script(tmp_path / "s.json")
+    out = tmp_path / "x.mp4"
+    failed = subprocess.run(FACECAST + ["render", str(script), "--out", str(out), "--renderer", "diffusion"],
+                            capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    ok = subprocess.run(FACECAST + ["render", str(script), "--out", str(out), "--size", "64x64"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    missing = subprocess.run(FACECAST + ["render", "csv:/nonexistent.csv", "--out", str(tmp_path / "y")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "cannot use" in missing.stderr and "Traceback" not in missing.stderr

@@ -39,6 +39,8 @@ from facecast.engine.sources.presets import PRESETS, preset_weights
 from facecast.engine.types import FLAME_DIM, FLAME_NUM_EXPRESSION, NUM_ARKIT, arkit_index
 
 EASINGS = ("linear", "ease-in-out", "cubic", "hold")
+#: Longest script or timeline, seconds (a day at 240 fps is 20.7 M frames; an hour is plenty).
+MAX_SECONDS = 3600.0
 _KEY_FIELDS = {"t", "preset", "amount", "arkit", "flame", "ease", "head_deg"}
 
 
@@ -115,7 +117,7 @@ def _key(raw, i: int) -> Key:
                           f"allowed: {', '.join(sorted(_KEY_FIELDS))}")
     if "t" not in raw:
         raise ScriptError(f"{where}: missing t (seconds)")
-    t = _number(raw["t"], f"{where}.t", lo=0.0)
+    t = _number(raw["t"], f"{where}.t", lo=0.0, hi=MAX_SECONDS)
     if not ({"preset", "arkit", "flame"} & set(raw)):
         raise ScriptError(f"{where}: give a preset, arkit weights or flame values")
     w = np.zeros(NUM_ARKIT, np.float32)
@@ -169,12 +171,12 @@ def parse_script(data) -> Timeline:
     with_flame = [k.flame is not None for k in keys]
     if any(with_flame) and not all(with_flame):
         raise ScriptError("flame values must be on every keyframe or on none")
-    n = int(math.floor(keys[-1].t_s * fps + 1e-9)) + 1
+    n = int(math.ceil(keys[-1].t_s * fps - 1e-9)) + 1  # the last frame reaches the last key
     weights = np.zeros((n, NUM_ARKIT), np.float32)
     head = np.zeros((n, 3), np.float32)
     flame = np.zeros((n, FLAME_DIM), np.float32) if all(with_flame) else None
     for f in range(n):
-        t = f / fps
+        t = min(f / fps, keys[-1].t_s)
         j = int(np.searchsorted([k.t_s for k in keys], t, side="right"))  # keys[j-1].t <= t < keys[j].t
         a = keys[max(j - 1, 0)]
         if j == 0 or j >= len(keys):
@@ -222,11 +224,17 @@ def load_timeline(spec: str | Path, *, fps: Optional[float] = None) -> Timeline:
 def _csv_timeline(path: str, fps: float) -> Timeline:
     from facecast.engine.sources.livelink_csv import load_recording
 
+    from facecast.engine.sources.base import SourceError
+
+    if not (math.isfinite(fps) and 1 <= fps <= 240):
+        raise ScriptError(f"--fps {fps}: use 1..240")
     try:
         rec = load_recording(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SourceError) as exc:
         raise ScriptError(f"cannot use {path} as a timeline: {exc}") from None
     t = rec.times_s - rec.times_s[0]
+    if t[-1] > MAX_SECONDS:
+        raise ScriptError(f"{path} lasts {t[-1]:.0f} s; facecast render takes up to {MAX_SECONDS:.0f} s")
     n = int(math.floor(t[-1] * fps + 1e-9)) + 1
     grid = np.arange(n) / fps
     weights = np.stack([np.interp(grid, t, rec.weights[:, k]) for k in range(NUM_ARKIT)], 1).astype(np.float32)

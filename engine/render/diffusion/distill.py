@@ -86,7 +86,7 @@ def prepare_training_set(models, path: Path, *, progress: Optional[Callable[[int
 
     try:
         data = load_file(str(path))
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:  # OSError, SafetensorError
         raise ValueError(f"cannot read the training set {path}: {exc}") from None
     missing = {"images", "embeddings", "flame"} - set(data)
     if missing:

@@ -37,7 +37,10 @@ def normalise_embedding(embedding) -> np.ndarray:
     Raises:
         EnrollmentError: wrong size, NaN/inf, or all zeros.
     """
-    e = np.asarray(embedding, np.float64).reshape(-1) if np.ndim(embedding) <= 2 else None
+    try:
+        e = np.asarray(embedding, np.float64).reshape(-1) if np.ndim(embedding) <= 2 else None
+    except (TypeError, ValueError):
+        e = None
     if e is None or e.shape != (ARCFACE_DIM,):
         raise EnrollmentError(f"an ArcFace embedding has {ARCFACE_DIM} values, got shape {np.shape(embedding)}")
     if not np.isfinite(e).all():
@@ -71,7 +74,7 @@ def prompt_embeddings(text_encoder, tokenizer, embedding: np.ndarray):
 
     def put_identity(module, inputs, output):
         output = output.clone()
-        output[0, where] = padded.to(output.dtype)
+        output[0, where.to(output.device)] = padded.to(output.device, output.dtype)
         return output
 
     layer = text_encoder.get_input_embeddings()
@@ -141,9 +144,12 @@ class Enrollment:
 
         meta = self.meta()
         if self.prompt_path.is_file() and meta.get("models") == str(Path(models_root).resolve()):
-            t = load_file(str(self.prompt_path))
-            if t["prompt"].shape[-1] == text_encoder.config.hidden_size:
-                return t["prompt"], t["uncond"]
+            try:
+                t = load_file(str(self.prompt_path))
+                if t["prompt"].shape[-1] == text_encoder.config.hidden_size:
+                    return t["prompt"], t["uncond"]
+            except Exception:  # a corrupt cache (SafetensorError, KeyError): computed again below
+                pass
         prompt = prompt_embeddings(text_encoder, tokenizer, self.embedding())
         uncond = unconditional_embeddings(text_encoder, tokenizer)
         save_file({"prompt": prompt.float().contiguous().cpu(), "uncond": uncond.float().contiguous().cpu()},

@@ -26,6 +26,8 @@ def fuse_unet_lora(models, path: Path, *, scale: float, name: str) -> None:
                                      feature_extractor=None, image_encoder=None, requires_safety_checker=False)
     try:
         expected = unet_lora_modules(path)
+        if expected == 0:
+            raise ValueError("it adapts no UNet layer (no 'unet.' or 'lora_unet_' keys)")
         holder.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
         loaded = sum(1 for m in models.unet.modules() if name in getattr(m, "lora_A", {}))
         if loaded != expected:  # a layer the loader skipped would silently change the model
@@ -33,7 +35,7 @@ def fuse_unet_lora(models, path: Path, *, scale: float, name: str) -> None:
                              "LoRA to diffusers' (peft) key names")
         holder.fuse_lora(components=["unet"], lora_scale=scale, adapter_names=[name])
         holder.unload_lora_weights()
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # safetensors, peft and diffusers raise their own types for a bad file
         raise RendererUnavailable(f"cannot fuse the LoRA {path}: {exc}") from None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 
 def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int],
-                   cache: Path | None = None) -> None:
+                   cache: Path | None = None, variant: str = "") -> None:
     """Fill ``bank``'s ``reference`` source from ``photo`` (call before fusing any LoRA).
 
     With ``cache`` (a ``.safetensors`` path), a bank saved there for the same
@@ -27,10 +27,9 @@ def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int
 
     import torch
     from PIL import Image
-    from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
-    key = hashlib.sha256(Path(photo).read_bytes()).hexdigest() + f":{size_wh[0]}x{size_wh[1]}:{models.root.resolve()}"
+    key = hashlib.sha256(Path(photo).read_bytes()).hexdigest() + f":{size_wh[0]}x{size_wh[1]}:{models.root.resolve()}:{variant}"
     if cache is not None and cache.is_file():
         try:
             from safetensors import safe_open
@@ -40,8 +39,8 @@ def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int
                 states = load_file(str(cache))
                 bank.states["reference"] = {k: v.to(prompt.device, prompt.dtype) for k, v in states.items()}
                 return
-        except (OSError, SafetensorError):
-            pass  # recomputed below
+        except Exception:  # OSError, SafetensorError, a missing key: recomputed below
+            pass
 
     unet, vae = models.unet, models.vae
     device, dtype = prompt.device, prompt.dtype

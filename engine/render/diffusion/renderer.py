@@ -60,7 +60,7 @@ class DiffusionRenderer(Renderer):
         self.pixel_format = raw_output_format(self.name, width=width, height=height, pixel_format=pixel_format,
                                               max_side_px=1024)
         if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-            raise ValueError(f"diffusion output size must be a multiple of {SIZE_MULTIPLE}, got {width}x{height}")
+            raise RendererUnavailable(f"diffusion output size must be a multiple of {SIZE_MULTIPLE}, got {width}x{height}")
         self.config = config if config is not None else DiffusionConfig()
         self._models_root = Path(models)
         self._identity_name = identity
@@ -129,8 +129,13 @@ class DiffusionRenderer(Renderer):
             if models.reference_lora is None or not self.enrolled.reference_path.is_file():
                 raise RendererUnavailable("reference_weight > 0 needs ref_adapter/pytorch_lora_weights.safetensors "
                                           "and an identity enrolled from a photo; set it to 0 or fetch the adapter")
-            bank_reference(models, self.bank, self.enrolled.reference_path, prompt=prompt, size_wh=self._size,
-                           cache=self.enrolled.folder / f"reference_bank_{w}x{h}.safetensors")
+            try:
+                bank_reference(models, self.bank, self.enrolled.reference_path, prompt=prompt, size_wh=self._size,
+                               cache=self.enrolled.folder / f"reference_bank_{w}x{h}.safetensors",
+                               variant=f"{cfg.decoder}:{dtype}")
+            except (OSError, ValueError) as exc:
+                raise RendererUnavailable(f"cannot bank the reference photo {self.enrolled.reference_path}: {exc}; "
+                                          "enroll the identity again") from None
             fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
         if cfg.lora_file() is not None:
             fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
@@ -207,4 +212,4 @@ class DiffusionRenderer(Renderer):
 
     def close(self) -> None:
         self._ready = False
-        self.models = None
+        self.models = self.sampler = self.bank = None
