@@ -21,6 +21,11 @@ batch attends to the keys and values of all frames of the batch.
 
 With nothing banked and ``batch_shared`` off, the processor computes exactly what
 diffusers' ``AttnProcessor2_0`` computes.
+
+For compiled backends (ONNX, TensorRT; see :mod:`facecast.engine.accel.step`) the
+bank is not Python state but tensors: ``feed`` hands each layer its banked states
+and per-token logit bias for one call, and ``capture`` collects each layer's
+``attn1`` input as an output, so the whole step is a pure function of tensors.
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ class AttentionBank:
             (of its group, with ``batch_groups`` > 1: 2 under classifier-free
             guidance, whose unconditional and conditional halves stay apart).
         states: source -> layer name -> (1, N, C) hidden states.
+        feed: when not None, replaces ``states`` and ``weights`` for the calls made
+            while it is set: layer name -> ((1, M, C) banked states, (M,) logit bias).
+            A layer missing from it attends to nothing banked.
+        capture: when not None, every processor puts its (B, N, C) ``attn1`` input
+            there under its layer name.
     """
 
     weights: dict[str, float] = field(default_factory=dict)
@@ -58,6 +68,8 @@ class AttentionBank:
     batch_shared: bool = False
     batch_groups: int = 1
     states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    feed: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
+    capture: Optional[dict[str, torch.Tensor]] = None
     _pending: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def clear(self, source: Optional[str] = None) -> None:
@@ -67,6 +79,11 @@ class AttentionBank:
             self._pending.clear()
         else:
             self.states.pop(source, None)
+
+    def set_pending(self, states: dict[str, torch.Tensor]) -> None:
+        """The frame being rendered's attn1 inputs (layer name -> (1, N, C)), made
+        the ``previous`` source by :meth:`commit_frame`."""
+        self._pending = states
 
     def commit_frame(self) -> None:
         """Make the frame just rendered the ``previous`` source."""
@@ -121,6 +138,8 @@ class BankedSelfAttnProcessor:
             bank.states.setdefault(bank.recording, {})[self.name] = hidden_states[:1].detach().clone()
         if bank.record_pending:
             bank._pending[self.name] = hidden_states[-1:].detach().clone()  # the conditional half under CFG
+        if bank.capture is not None:
+            bank.capture[self.name] = hidden_states
 
         context = hidden_states
         groups = bank.batch_groups
@@ -135,7 +154,17 @@ class BankedSelfAttnProcessor:
         value = attn.to_v(context)
 
         bias = []
-        if bank.recording is None:
+        if bank.feed is not None:
+            fed = bank.feed.get(self.name)
+            if fed is not None:
+                banked, fed_bias = fed
+                banked = banked.to(hidden_states.dtype)
+                key = torch.cat([key, attn.to_k(banked).expand(batch_size, -1, -1)], dim=1)
+                value = torch.cat([value, attn.to_v(banked).expand(batch_size, -1, -1)], dim=1)
+                own = torch.zeros(key.shape[1] - fed_bias.shape[0], dtype=query.dtype, device=query.device)
+                logit_bias = torch.cat([own, fed_bias.to(query.dtype)]).view(1, 1, 1, -1)
+                attention_mask = logit_bias if attention_mask is None else attention_mask + logit_bias
+        elif bank.recording is None:
             for source, weight in bank.active():
                 banked = bank.states[source].get(self.name)
                 if banked is None:

@@ -29,6 +29,11 @@ class DiffusionConfig:
         reference_lora_scale: the reference adapter LoRA's scale.
         anchor_weight: attention weight of the stream's first frame; 0 = off.
         previous_weight: attention weight of the previous frame; 0 = off.
+        backend: how the UNet step and the decoder run (``facecast doctor`` lists the
+            backends: ``torch``, ``torch-compile``, ``onnxruntime``, ``onnxruntime-cuda``,
+            ``onnxruntime-tensorrt``, ``tensorrt``, ``stable-fast``).
+        stream_batch: pipeline the ``steps`` denoising steps of consecutive frames in
+            one batched UNet call per frame (guidance-free; adds ``steps - 1`` frames of latency).
     """
 
     steps: int = 2
@@ -44,12 +49,16 @@ class DiffusionConfig:
     reference_lora_scale: float = 0.8
     anchor_weight: float = 0.5
     previous_weight: float = 0.5
+    backend: str = "torch"
+    stream_batch: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 8:
             raise ValueError(f"steps must be 1..8, got {self.steps}")
         if self.step_kind not in ("lcm", "ddim"):
             raise ValueError(f"step_kind must be lcm or ddim, got {self.step_kind!r}")
+        if self.stream_batch and self.guidance > 1.0:
+            raise ValueError("stream_batch is guidance-free: use guidance 1")
         if self.guidance < 1.0:
             raise ValueError(f"guidance must be >= 1 (1 = guidance-free), got {self.guidance}")
         for name in ("reference_weight", "anchor_weight", "previous_weight", "lora_scale", "reference_lora_scale"):

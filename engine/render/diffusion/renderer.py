@@ -38,6 +38,55 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def bank_weights(cfg: DiffusionConfig) -> dict[str, float]:
+    """The bank sources' attention weights (0: off)."""
+    return {"reference": cfg.reference_weight, "anchor": cfg.anchor_weight, "previous": cfg.previous_weight}
+
+
+def fuse_loras(models, cfg: DiffusionConfig) -> None:
+    """Fuse the reference adapter's LoRA (when the reference is attended to) and the
+    few-step LoRA into ``models.unet``, in that order."""
+    from facecast.engine.render.diffusion.lora import fuse_unet_lora
+
+    if cfg.reference_weight > 0 and models.reference_lora is not None:
+        fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
+    if cfg.lora_file() is not None:
+        fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
+
+
+def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int], progress=None):
+    """The UNet step and the decoder on ``cfg.backend`` (built, or loaded from the engine
+    cache), for frames of ``size_wh``; LoRAs must already be fused.
+
+    Returns:
+        (unet_step, decoder): :class:`facecast.engine.accel.Accelerated` callables.
+
+    Raises:
+        RendererUnavailable: the backend cannot run here (the message says why).
+    """
+    import torch
+
+    from facecast.engine.accel import BackendUnavailable, get_backend
+    from facecast.engine.accel.step import DecoderStep, StepProfile, UNetStep
+
+    f = models.vae_scale_factor
+    latent_hw = (size_wh[1] // f, size_wh[0] // f)
+    dtype = "float16" if next(models.unet.parameters()).dtype == torch.float16 else "float32"
+    rows = cfg.steps if cfg.stream_batch else (2 if cfg.guidance > 1.0 else 1)
+    weights = bank_weights(cfg)
+    profile = StepProfile(latent_hw=latent_hw, batch=(1, rows, max(rows, 2)),
+                          bank_sources=tuple(s for s, v in weights.items() if v > 0),
+                          capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0, dtype=dtype)
+    try:
+        backend = get_backend(cfg.backend)
+        unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress)
+        decoder = backend.build(DecoderStep(models.vae, StepProfile(latent_hw=latent_hw, dtype=dtype)),
+                                progress=progress)
+    except BackendUnavailable as exc:
+        raise RendererUnavailable(f"{exc}; 'facecast doctor' lists the backends that run here") from None
+    return unet_step, decoder
+
+
 class DiffusionRenderer(Renderer):
     """Renders the enrolled identity with the requested FLAME expression.
 
@@ -70,6 +119,8 @@ class DiffusionRenderer(Renderer):
         self.flame_map = None
         self._frames = 0
         self._ready = False
+        self._progress = None
+        self._make_batch_sampler = self._batch_sampler = None
 
     # -- per session -------------------------------------------------------------
 
@@ -115,16 +166,12 @@ class DiffusionRenderer(Renderer):
 
     def _setup_sampler(self, prompt, uncond, device: str, dtype) -> None:
         from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
-        from facecast.engine.render.diffusion.lora import fuse_unet_lora
         from facecast.engine.render.diffusion.reference import bank_reference
-        from facecast.engine.render.diffusion.sampler import StreamSampler, stream_schedule
+        from facecast.engine.render.diffusion.sampler import StreamBatchSampler, StreamSampler, stream_schedule
 
         cfg, models = self.config, self.models
         w, h = self._size
-        f = models.vae_scale_factor
-        latent_shape = (models.unet.config.in_channels, h // f, w // f)
-        self.bank = install_bank(models.unet, AttentionBank(weights={
-            "reference": cfg.reference_weight, "anchor": cfg.anchor_weight, "previous": cfg.previous_weight}))
+        self.bank = install_bank(models.unet, AttentionBank(weights=bank_weights(cfg)))
         if cfg.reference_weight > 0:
             if models.reference_lora is None or not self.enrolled.reference_path.is_file():
                 raise RendererUnavailable("reference_weight > 0 needs ref_adapter/pytorch_lora_weights.safetensors "
@@ -136,20 +183,26 @@ class DiffusionRenderer(Renderer):
             except (OSError, ValueError) as exc:
                 raise RendererUnavailable(f"cannot bank the reference photo {self.enrolled.reference_path}: {exc}; "
                                           "enroll the identity again") from None
-            fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
-        if cfg.lora_file() is not None:
-            fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
-        schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
-        self.sampler = StreamSampler(models.unet, schedule, prompt_embeds=prompt, latent_shape=latent_shape,
-                                     seed=cfg.seed, guidance=cfg.guidance, uncond_embeds=uncond)
+        fuse_loras(models, cfg)
         self._keeps_previous = cfg.previous_weight > 0 or cfg.anchor_weight > 0
+        self.unet_step, self.decoder = accelerate(models, self.bank, cfg, size_wh=self._size, progress=self._progress)
+        schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
+        latent_shape = (models.unet.config.in_channels, *self.unet_step.profile.latent_hw)
+        sampler_kwargs = dict(prompt_embeds=prompt, latent_shape=latent_shape, seed=cfg.seed, guidance=cfg.guidance,
+                              uncond_embeds=uncond, bank=self.bank)
+        self.sampler = (StreamBatchSampler if cfg.stream_batch else StreamSampler)(
+            self.unet_step, schedule, **sampler_kwargs)
+
+        def batch_sampler():  # offline batches attend across the batch: the eager step runs them
+            from facecast.engine.accel import get_backend
+            return StreamSampler(get_backend("torch").build(self.unet_step.component), schedule, **sampler_kwargs)
+        self._make_batch_sampler = batch_sampler
+        self._batch_sampler = None
 
     # -- per frame ---------------------------------------------------------------
 
     def render(self, sample: FaceSample, flame: Optional[FlameParams]) -> np.ndarray:
         import torch
-
-        from facecast.engine.render.diffusion.sampler import decode
 
         if not self._ready:
             self.prepare()
@@ -168,7 +221,7 @@ class DiffusionRenderer(Renderer):
             if self._frames == 0 and self.config.anchor_weight > 0:
                 self.bank.keep_previous_as("anchor")
         self._frames += 1
-        rgb = (decode(self.models.vae, latents)[0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        rgb = (self.decoder(latents)[0][0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
         return self._to_format(rgb)
 
     def render_batch(self, flames: list[FlameParams]) -> list[np.ndarray]:
@@ -177,23 +230,25 @@ class DiffusionRenderer(Renderer):
         anchor and previous frames are not used or changed."""
         import torch
 
-        from facecast.engine.render.diffusion.sampler import decode
-
         if not self._ready:
             self.prepare()
         vectors = np.stack([f.as_vector() for f in flames])
         if not np.isfinite(vectors).all():
             raise ValueError("FLAME vectors have NaN or infinite values")
+        if self._batch_sampler is None:
+            self._batch_sampler = self._make_batch_sampler()
         bank, saved = self.bank, dict(self.bank.weights)
         bank.weights.update(anchor=0.0, previous=0.0)
         bank.batch_shared, bank.batch_groups = True, 2 if self.config.guidance > 1.0 else 1
         try:
-            latents = self.sampler(torch.from_numpy(vectors))
+            latents = self._batch_sampler(torch.from_numpy(vectors))
         finally:
             bank.batch_shared, bank.batch_groups = False, 1
             bank.weights.clear()
             bank.weights.update(saved)
-        rgb = (decode(self.models.vae, latents) * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        most = self.decoder.profile.batch[2]
+        images = torch.cat([self.decoder(latents[i:i + most])[0] for i in range(0, len(latents), most)])
+        rgb = (images * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
         return [self._to_format(frame) for frame in rgb]
 
     def _to_format(self, rgb: np.ndarray) -> np.ndarray:
@@ -209,7 +264,9 @@ class DiffusionRenderer(Renderer):
         self.bank.clear("previous")
         self.bank.clear("anchor")
         self._frames = 0
+        if hasattr(self.sampler, "reset"):
+            self.sampler.reset()
 
     def close(self) -> None:
         self._ready = False
-        self.models = self.sampler = self.bank = None
+        self.models = self.sampler = self.bank = self.unet_step = self.decoder = self._batch_sampler = None

@@ -85,15 +85,30 @@ def stream_schedule(scheduler_config: dict, steps: int, *, kind: str = "lcm") ->
 
 
 def _unet_eps(unet, latents, t, prompt, expression):
+    """One plain UNet call (the reference sampler's; streaming goes through a UNet step)."""
     return unet(latents, t, encoder_hidden_states=prompt, added_cond_kwargs={"image_embeds": [expression]},
                 return_dict=False)[0]
+
+
+def as_step(unet_or_step, latent_hw: tuple[int, int]):
+    """An accelerated UNet step as it is, or a plain UNet wrapped as one (eager, no bank)."""
+    from facecast.engine.accel import get_backend
+    from facecast.engine.accel.step import StepProfile, UNetStep
+
+    if hasattr(unet_or_step, "component"):
+        return unet_or_step
+    dtype = "float16" if next(unet_or_step.parameters()).dtype == torch.float16 else "float32"
+    step = UNetStep(unet_or_step, None, StepProfile(latent_hw=tuple(latent_hw), dtype=dtype))
+    return get_backend("torch").build(step)
 
 
 class StreamSampler:
     """Few-step sampling for a stream: fixed noise, precomputed constants, one call per frame.
 
     Args:
-        unet: the UNet (few-step LoRA fused, expression adapter loaded).
+        step: the UNet step on its backend (:class:`facecast.engine.accel.Accelerated`
+            around a :class:`~facecast.engine.accel.step.UNetStep`; few-step LoRA fused,
+            expression adapter loaded), or a plain UNet, run eagerly without a bank.
         schedule: from :func:`stream_schedule`.
         prompt_embeds: (1, 77, D) identity prompt embeddings.
         latent_shape: (C, h, w) of one latent.
@@ -101,13 +116,18 @@ class StreamSampler:
         guidance: 1 = guidance-free (one UNet call per step); > 1 adds the
             unconditional half (``uncond_embeds`` with a zero expression).
         uncond_embeds: (1, 77, D) unconditional prompt, needed when ``guidance`` > 1.
+        bank: the temporal-consistency bank whose sources feed the step's bank slots
+            and which receives the frame's attn1 inputs when ``bank.record_pending``.
     """
 
-    def __init__(self, unet, schedule: StreamSchedule, *, prompt_embeds: torch.Tensor, latent_shape: tuple,
-                 seed: int = 0, guidance: float = 1.0, uncond_embeds: Optional[torch.Tensor] = None) -> None:
+    def __init__(self, step, schedule: StreamSchedule, *, prompt_embeds: torch.Tensor, latent_shape: tuple,
+                 seed: int = 0, guidance: float = 1.0, uncond_embeds: Optional[torch.Tensor] = None,
+                 bank=None) -> None:
+        from facecast.engine.accel.step import BankFeed
+
         if guidance > 1.0 and uncond_embeds is None:
             raise ValueError("guidance > 1 needs the unconditional prompt embeddings")
-        self.unet = unet
+        self.step = as_step(step, latent_shape[1:])
         self.schedule = schedule
         self.guidance = float(guidance)
         device, dtype = prompt_embeds.device, prompt_embeds.dtype
@@ -119,15 +139,40 @@ class StreamSampler:
         self.step_noise = [torch.randn(shape, generator=gen, dtype=torch.float32).to(device, dtype)
                            for _ in range(schedule.steps)]
         self.prompt = (torch.cat([uncond_embeds, prompt_embeds]) if self.guidance > 1.0 else prompt_embeds)
-        self.timesteps = [torch.tensor(int(t), device=device) for t in schedule.timesteps]
+        self.timesteps = [float(t) for t in schedule.timesteps]
         self._zero_expression = torch.zeros(1, 1, 55, device=device, dtype=dtype)
         s = schedule
         self._coef = [tuple(float(v) for v in (s.alpha[i], s.sigma[i], s.c_skip[i], s.c_out[i], s.alpha_next[i],
                                                s.sigma_next[i])) for i in range(s.steps)]
+        component = self.step.component
+        self.bank = bank
+        self._feed = BankFeed(component.layers, component.profile.bank_sources, device=device, dtype=dtype) \
+            if component.profile.bank_sources else None
+        if self._feed is not None and bank is None:
+            raise ValueError("a step with bank slots needs the bank that fills them")
+        self._layer_names = [layer.name for layer in component.layers]
+        self._t_rows: dict[tuple[int, int], torch.Tensor] = {}
 
     @property
     def unet_calls_per_frame(self) -> int:
         return self.schedule.steps * (2 if self.guidance > 1.0 else 1)
+
+    def _timesteps(self, i: int, rows: int) -> torch.Tensor:
+        """(rows,) float32 timestep ``i`` (made once per batch size)."""
+        key = (i, rows)
+        if key not in self._t_rows:
+            self._t_rows[key] = torch.full((rows,), self.timesteps[i], device=self.start_noise.device)
+        return self._t_rows[key]
+
+    def _call(self, x, t, prompt, exp, bank_inputs):
+        """One UNet call; keeps the frame's attn1 inputs when the bank records."""
+        out = self.step(x, t, prompt, exp, *bank_inputs)
+        if len(out) > 1 and self.bank is not None and self.bank.record_pending:
+            self.bank.set_pending({n: o[-1:].clone() for n, o in zip(self._layer_names, out[1:])})
+        return out[0]
+
+    def bank_inputs(self) -> tuple:
+        return self._feed.inputs(self.bank) if self._feed is not None else ()
 
     @torch.no_grad()
     def __call__(self, expression: torch.Tensor) -> torch.Tensor:
@@ -139,11 +184,12 @@ class StreamSampler:
         prompt = self.prompt if b == 1 else self.prompt.repeat_interleave(b, dim=0)
         if guided:
             exp = torch.cat([self._zero_expression.expand(b, -1, -1), exp])
+        bank_inputs = self.bank_inputs()
         x = self.start_noise.expand(b, -1, -1, -1)
         last = self.schedule.steps - 1
-        for i, t in enumerate(self.timesteps):
+        for i in range(self.schedule.steps):
             model_in = torch.cat([x, x]) if guided else x
-            eps = _unet_eps(self.unet, model_in, t, prompt, exp)
+            eps = self._call(model_in, self._timesteps(i, model_in.shape[0]), prompt, exp, bank_inputs)
             if guided:
                 uncond, cond = eps.chunk(2)
                 eps = uncond + self.guidance * (cond - uncond)
@@ -156,6 +202,65 @@ class StreamSampler:
                 again = self.step_noise[i].expand(b, -1, -1, -1) if self.schedule.kind == "lcm" else eps
                 x = alpha_next * denoised + sigma_next * again
         return x
+
+
+class StreamBatchSampler(StreamSampler):
+    """Stream batching (StreamDiffusion's pipelined denoising): the ``S`` steps of ``S``
+    consecutive frames run as one batched UNet call per frame.
+
+    Row ``k`` of the batch is the frame that arrived ``k`` frames ago, at step ``k``;
+    each call advances every row by one step, the oldest row comes out clean, and
+    the new frame enters at step 0. So a frame costs one UNet call of batch ``S``
+    instead of ``S`` calls of batch 1 (on a GPU, far less than ``S`` times one), but
+    a frame shows the expression of ``S - 1`` frames before: that is the latency
+    cost, ``(S - 1) / fps`` (33 ms at 2 steps and 30 fps). Until the pipeline is
+    full (the first ``S - 1`` frames), the most advanced row's estimate is shown.
+    Guidance-free only.
+    """
+
+    def __init__(self, step, schedule: StreamSchedule, **kwargs) -> None:
+        super().__init__(step, schedule, **kwargs)
+        if self.guidance > 1.0:
+            raise ValueError("stream batching is guidance-free (guidance 1)")
+        s = schedule.steps
+        lo, _, hi = self.step.component.profile.batch
+        if not lo <= s <= hi:
+            raise ValueError(f"stream batching of {s} steps needs a step built for batch {s} "
+                             f"(this one takes {lo}..{hi})")
+        self._t_all = torch.tensor(self.timesteps, device=self.start_noise.device)
+        coef = torch.tensor(self._coef, dtype=torch.float64).T  # (6, S)
+        self._c = [c.to(self.start_noise.device, self.dtype).view(s, 1, 1, 1) for c in coef]
+        self._noise = torch.cat([n for n in self.step_noise])  # (S, C, h, w): row k re-noised with step k's noise
+        self._x = self.start_noise.repeat(s, 1, 1, 1)  # rows in flight (row 0 is replaced by each new frame)
+        self._exp = torch.zeros(s, 1, 55, device=self.start_noise.device, dtype=self.dtype)
+        self._prompt = self.prompt.expand(s, -1, -1).contiguous()
+        self.filled = 0
+
+    @property
+    def unet_calls_per_frame(self) -> int:
+        return 1
+
+    def reset(self) -> None:
+        self.filled = 0
+
+    @torch.no_grad()
+    def __call__(self, expression: torch.Tensor) -> torch.Tensor:
+        """(1, 55) the newest frame's expression -> (1, C, h, w) the frame leaving the pipeline."""
+        if expression.shape[0] != 1:
+            raise ValueError("stream batching takes one frame at a time")
+        s = self.schedule.steps
+        x = self._x.clone()
+        x[0] = self.start_noise[0]
+        self._exp[1:] = self._exp[:-1].clone()
+        self._exp[0] = expression.to(self._exp.device, self.dtype).view(1, -1)
+        eps = self._call(x, self._t_all, self._prompt, self._exp, self.bank_inputs())
+        alpha, sigma, c_skip, c_out, alpha_next, sigma_next = self._c
+        denoised = c_out * (x - sigma * eps) / alpha + c_skip * x
+        again = self._noise if self.schedule.kind == "lcm" else eps
+        advanced = alpha_next * denoised + sigma_next * again
+        self._x[1:] = advanced[:-1]  # row k moves to row k + 1
+        self.filled = min(self.filled + 1, s)
+        return denoised[self.filled - 1:self.filled]
 
 
 @torch.no_grad()

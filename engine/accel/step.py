@@ -1,0 +1,330 @@
+"""The diffusion renderer's models as pure functions of tensors: what every backend runs.
+
+A :class:`Component` is a torch module plus the names, shapes and dynamic batch
+of its inputs and outputs. Two are accelerated:
+
+- :class:`UNetStep`: one UNet evaluation of the streaming sampler, with the
+  expression adapter's input and the temporal-consistency bank as plain inputs::
+
+      sample          (B, 4, h, w)     latents
+      timestep        (B,)             float32, one per batch row (stream batching mixes steps)
+      prompt_embeds   (B, 77, 768)     identity prompt
+      expression      (B, 1, 55)       FLAME vector for the expression adapter
+      bank_log_weight (K,)             float32 log-weight of each bank slot (-1e4: empty slot)
+      bank_<i>        (1, K*N_i, C_i)  banked attn1 states of layer i, slot after slot
+    ->
+      eps             (B, 4, h, w)     noise prediction
+      attn1_<i>       (B, N_i, C_i)    layer i's attn1 input (only with ``capture``)
+
+  The bank inputs exist only when the profile has bank slots (K > 0).
+- :class:`DecoderStep`: latents (B, 4, h, w) -> image (B, H, W, 3) float32 in [0, 1].
+
+Shapes are static per :class:`StepProfile` (the resolution, the bank slots)
+except the batch, which is dynamic in ``batch`` = (min, opt, max).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from facecast.engine.render.diffusion.attention import SOURCES, AttentionBank
+
+#: Logit bias of an empty bank slot: exp(-1e4) is 0 in float16 and float32, so the slot adds nothing.
+EMPTY_SLOT_LOG_WEIGHT = -1.0e4
+PROMPT_TOKENS = 77
+EXPRESSION_DIM = 55
+
+
+@dataclass(frozen=True)
+class StepProfile:
+    """The static shape of an accelerated component (part of every engine-cache key).
+
+    Attributes:
+        latent_hw: latent height and width (output size / 8).
+        batch: (min, opt, max) batch rows; engines are built for this range.
+        bank_sources: the bank slots, a subset of ``reference``, ``anchor``, ``previous`` in that order.
+        capture: whether the UNet step also returns every attn1 input (to bank the frame).
+        dtype: ``float32`` or ``float16``.
+    """
+
+    latent_hw: tuple[int, int]
+    batch: tuple[int, int, int] = (1, 1, 4)
+    bank_sources: tuple[str, ...] = ()
+    capture: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        lo, opt, hi = self.batch
+        if not 1 <= lo <= opt <= hi:
+            raise ValueError(f"batch must be 1 <= min <= opt <= max, got {self.batch}")
+        if tuple(s for s in SOURCES if s in self.bank_sources) != tuple(self.bank_sources):
+            raise ValueError(f"bank_sources must be in the order {SOURCES}, got {self.bank_sources}")
+        if self.dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be float32 or float16, got {self.dtype}")
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
+
+
+@dataclass(frozen=True)
+class BankLayer:
+    """One self-attention layer's bank geometry: ``tokens`` (N) per slot, ``channels`` (C)."""
+
+    name: str
+    tokens: int
+    channels: int
+
+
+def bank_layers(unet, latent_hw: tuple[int, int]) -> tuple[BankLayer, ...]:
+    """The attn1 layers of ``unet`` in processor order, with their token count at ``latent_hw``."""
+    n_down = len(unet.config.block_out_channels)
+    layers = []
+    for name in unet.attn_processors:
+        if not name.endswith("attn1.processor"):
+            continue
+        module = unet.get_submodule(name[: -len(".processor")])
+        if name.startswith("down_blocks."):
+            level = int(name.split(".")[1])
+        elif name.startswith("mid_block."):
+            level = n_down - 1
+        else:
+            level = n_down - 1 - int(name.split(".")[1])
+        h, w = latent_hw
+        for _ in range(level):  # stride-2 convolutions with padding 1
+            h, w = (h + 1) // 2, (w + 1) // 2
+        layers.append(BankLayer(name=name, tokens=h * w, channels=module.to_q.in_features))
+    return tuple(layers)
+
+
+def module_digest(module: torch.nn.Module, *, extra: Optional[dict] = None) -> str:
+    """A hash of every parameter and buffer (names, dtypes, shapes, bytes) and ``extra``:
+    what makes two modules compute the same thing. Fused LoRAs change it."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(type(module).__name__.encode())
+    h.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    for name, t in module.state_dict().items():
+        t = t.detach()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+class Component(torch.nn.Module):
+    """A module with named tensor inputs and outputs, the batch dynamic on axis 0 of
+    the names in ``batch_inputs`` and ``batch_outputs``."""
+
+    kind: str = ""
+    profile: StepProfile
+
+    @property
+    def input_names(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def output_names(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def batch_inputs(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def batch_outputs(self) -> list[str]:
+        return list(self.output_names)
+
+    def example_inputs(self, batch: int) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def input_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        return {n: tuple(t.shape) for n, t in zip(self.input_names, self.example_inputs(batch))}
+
+    def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def digest(self) -> str:
+        """The model part of the engine-cache key (weights and what else changes the function)."""
+        raise NotImplementedError
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class UNetStep(Component):
+    """One UNet evaluation as a pure function (see the module docstring for the signature).
+
+    Args:
+        unet: the UNet with the expression adapter loaded (LoRAs fused) and, when the
+            profile has bank slots or ``capture``, :class:`BankedSelfAttnProcessor` on its attn1 layers.
+        bank: the processors' shared :class:`AttentionBank` (its ``feed``/``capture`` are set per call).
+        profile: the static shapes.
+    """
+
+    kind = "unet_step"
+
+    def __init__(self, unet, bank: Optional[AttentionBank], profile: StepProfile) -> None:
+        super().__init__()
+        if (profile.bank_sources or profile.capture) and bank is None:
+            raise ValueError("a profile with bank slots or capture needs the UNet's AttentionBank")
+        self.unet = unet
+        self.bank = bank if bank is not None else AttentionBank()
+        self.profile = profile
+        self.layers = bank_layers(unet, profile.latent_hw)
+        self._slots = len(profile.bank_sources)
+
+    @property
+    def input_names(self) -> list[str]:
+        names = ["sample", "timestep", "prompt_embeds", "expression"]
+        if self._slots:
+            names += ["bank_log_weight"] + [f"bank_{i}" for i in range(len(self.layers))]
+        return names
+
+    @property
+    def output_names(self) -> list[str]:
+        names = ["eps"]
+        if self.profile.capture:
+            names += [f"attn1_{i}" for i in range(len(self.layers))]
+        return names
+
+    @property
+    def batch_inputs(self) -> list[str]:
+        return ["sample", "timestep", "prompt_embeds", "expression"]
+
+    def forward(self, sample, timestep, prompt_embeds, expression, *bank_inputs):
+        bank = self.bank
+        feed = {}
+        if self._slots:
+            log_weight, states = bank_inputs[0], bank_inputs[1:]
+            for layer, banked in zip(self.layers, states):
+                feed[layer.name] = (banked, log_weight.repeat_interleave(layer.tokens))
+        captured: Optional[dict] = {} if self.profile.capture else None
+        bank.feed, bank.capture = feed, captured
+        try:
+            eps = self.unet(sample, timestep, encoder_hidden_states=prompt_embeds,
+                            added_cond_kwargs={"image_embeds": [expression]}, return_dict=False)[0]
+        finally:
+            bank.feed, bank.capture = None, None
+        if captured is None:
+            return (eps,)
+        return (eps, *(captured[layer.name] for layer in self.layers))
+
+    def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        h, w = self.profile.latent_hw
+        shapes = {"eps": (batch, self.unet.config.out_channels, h, w)}
+        if self.profile.capture:
+            shapes.update({f"attn1_{i}": (batch, layer.tokens, layer.channels) for i, layer in enumerate(self.layers)})
+        return shapes
+
+    def example_inputs(self, batch: int) -> tuple[torch.Tensor, ...]:
+        device, dtype = self._device(), self.profile.torch_dtype
+        h, w = self.profile.latent_hw
+        g = torch.Generator().manual_seed(0)
+        cross = self.unet.config.cross_attention_dim
+
+        def rnd(*shape):
+            return torch.randn(*shape, generator=g).to(device, dtype)
+
+        inputs = [rnd(batch, self.unet.config.in_channels, h, w),
+                  torch.full((batch,), 500.0, device=device), rnd(batch, PROMPT_TOKENS, cross),
+                  rnd(batch, 1, EXPRESSION_DIM) * 0.5]
+        if self._slots:
+            inputs.append(torch.zeros(self._slots, device=device))
+            inputs += [rnd(1, self._slots * layer.tokens, layer.channels) for layer in self.layers]
+        return tuple(inputs)
+
+    def digest(self) -> str:
+        procs = {n: [type(p).__name__, list(map(float, getattr(p, "scale", []) or []))]
+                 for n, p in self.unet.attn_processors.items()}
+        return module_digest(self.unet, extra={"processors": procs})
+
+
+class DecoderStep(Component):
+    """The VAE (or TAESD) decoder: (B, 4, h, w) latents -> (B, H, W, 3) float32 in [0, 1]."""
+
+    kind = "decoder"
+
+    def __init__(self, vae, profile: StepProfile) -> None:
+        super().__init__()
+        self.vae = vae
+        self.profile = profile
+        self._scale = float(vae.config.scaling_factor)
+        blocks = getattr(vae.config, "block_out_channels", None) or vae.config.decoder_block_out_channels
+        #: output pixels per latent (8 for SD1.5's VAE and TAESD)
+        self.upscale = 2 ** (len(blocks) - 1)
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["latents"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return ["image"]
+
+    @property
+    def batch_inputs(self) -> list[str]:
+        return ["latents"]
+
+    def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        h, w = self.profile.latent_hw
+        return {"image": (batch, h * self.upscale, w * self.upscale, 3)}
+
+    def forward(self, latents):
+        image = self.vae.decode(latents / self._scale, return_dict=False)[0]
+        return ((image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float(),)
+
+    def example_inputs(self, batch: int) -> tuple[torch.Tensor, ...]:
+        h, w = self.profile.latent_hw
+        g = torch.Generator().manual_seed(0)
+        channels = getattr(self.vae.config, "latent_channels", 4)
+        return (torch.randn(batch, channels, h, w, generator=g).to(self._device(), self.profile.torch_dtype),)
+
+    def digest(self) -> str:
+        return module_digest(self.vae)
+
+
+class BankFeed:
+    """Turns an :class:`AttentionBank`'s sources into a :class:`UNetStep`'s bank inputs.
+
+    The buffers are allocated once; a source's states are copied in only when
+    that source changed (the ``previous`` source every frame, the reference once):
+    a bank pass replaces every layer's tensor, so the first layer's tensor object
+    tells (it is held here, so its id is never reused).
+    """
+
+    def __init__(self, layers: tuple[BankLayer, ...], sources: tuple[str, ...], *, device, dtype) -> None:
+        self.layers, self.sources = layers, tuple(sources)
+        k = len(self.sources)
+        self.log_weight = torch.full((k,), EMPTY_SLOT_LOG_WEIGHT, device=device)
+        self.states = [torch.zeros(1, k * layer.tokens, layer.channels, device=device, dtype=dtype)
+                       for layer in layers]
+        self._seen: list[Optional[torch.Tensor]] = [None] * k
+
+    def inputs(self, bank: AttentionBank) -> tuple[torch.Tensor, ...]:
+        """``(bank_log_weight, bank_0, ...)`` for the bank's current sources (empty without slots)."""
+        if not self.sources:
+            return ()
+        log_weight = []
+        layers0 = self.layers[0].name
+        for k, source in enumerate(self.sources):
+            states = bank.states.get(source)
+            weight = float(bank.weights.get(source, 1.0))
+            present = bool(states) and weight > 0
+            log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
+            if present and self._seen[k] is not states[layers0]:
+                for layer, buffer in zip(self.layers, self.states):
+                    buffer[:, k * layer.tokens:(k + 1) * layer.tokens].copy_(states[layer.name][:1])
+                self._seen[k] = states[layers0]
+            elif not present:
+                self._seen[k] = None
+        self.log_weight.copy_(torch.tensor(log_weight))
+        return (self.log_weight, *self.states)
