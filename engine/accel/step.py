@@ -11,7 +11,7 @@ of its inputs and outputs. Two are accelerated:
       prompt_embeds   (B, 77, 768)     identity prompt
       expression      (B, 1, 55)       FLAME vector for the expression adapter
       bank_log_weight (K,)             float32 log-weight of each bank slot (-1e4: empty slot)
-      bank_<i>        (1, K*N_i, C_i)  banked attn1 states of layer i, slot after slot
+      bank_<s>_<i>    (1, N_i, C_i)    slot s's banked attn1 states of layer i (slot after slot)
     ->
       eps             (B, 4, h, w)     noise prediction
       attn1_<i>       (B, N_i, C_i)    layer i's attn1 input (only with ``capture``)
@@ -186,7 +186,8 @@ class UNetStep(Component):
     def input_names(self) -> list[str]:
         names = ["sample", "timestep", "prompt_embeds", "expression"]
         if self._slots:
-            names += ["bank_log_weight"] + [f"bank_{i}" for i in range(len(self.layers))]
+            names += ["bank_log_weight"] + [f"bank_{source}_{i}" for source in self.profile.bank_sources
+                                            for i in range(len(self.layers))]
         return names
 
     @property
@@ -205,7 +206,9 @@ class UNetStep(Component):
         feed = {}
         if self._slots:
             log_weight, states = bank_inputs[0], bank_inputs[1:]
-            for layer, banked in zip(self.layers, states):
+            n = len(self.layers)
+            for i, layer in enumerate(self.layers):
+                banked = torch.cat([states[k * n + i] for k in range(self._slots)], dim=1)
                 feed[layer.name] = (banked, log_weight.repeat_interleave(layer.tokens))
         captured: Optional[dict] = {} if self.profile.capture else None
         bank.feed, bank.capture = feed, captured
@@ -239,7 +242,7 @@ class UNetStep(Component):
                   rnd(batch, 1, EXPRESSION_DIM) * 0.5]
         if self._slots:
             inputs.append(torch.zeros(self._slots, device=device))
-            inputs += [rnd(1, self._slots * layer.tokens, layer.channels) for layer in self.layers]
+            inputs += [rnd(1, layer.tokens, layer.channels) for _ in range(self._slots) for layer in self.layers]
         return tuple(inputs)
 
     def digest(self) -> str:
@@ -295,36 +298,29 @@ class DecoderStep(Component):
 class BankFeed:
     """Turns an :class:`AttentionBank`'s sources into a :class:`UNetStep`'s bank inputs.
 
-    The buffers are allocated once; a source's states are copied in only when
-    that source changed (the ``previous`` source every frame, the reference once):
-    a bank pass replaces every layer's tensor, so the first layer's tensor object
-    tells (it is held here, so its id is never reused).
+    Nothing is copied: a present source's tensors are passed as they are, an empty
+    slot gets zeros made once (and a log-weight that makes it count for nothing).
     """
 
     def __init__(self, layers: tuple[BankLayer, ...], sources: tuple[str, ...], *, device, dtype) -> None:
         self.layers, self.sources = layers, tuple(sources)
-        k = len(self.sources)
-        self.log_weight = torch.full((k,), EMPTY_SLOT_LOG_WEIGHT, device=device)
-        self.states = [torch.zeros(1, k * layer.tokens, layer.channels, device=device, dtype=dtype)
-                       for layer in layers]
-        self._seen: list[Optional[torch.Tensor]] = [None] * k
+        self._empty = [torch.zeros(1, layer.tokens, layer.channels, device=device, dtype=dtype) for layer in layers]
+        self._log_weight = {}  # (weights...) -> (K,) tensor, made once per setting
+        self._device = device
 
     def inputs(self, bank: AttentionBank) -> tuple[torch.Tensor, ...]:
-        """``(bank_log_weight, bank_0, ...)`` for the bank's current sources (empty without slots)."""
+        """``(bank_log_weight, bank_<slot>_<layer>, ...)`` for the bank's current sources
+        (empty when the step has no bank slots)."""
         if not self.sources:
             return ()
-        log_weight = []
-        layers0 = self.layers[0].name
-        for k, source in enumerate(self.sources):
-            states = bank.states.get(source)
+        log_weight, states = [], []
+        for source in self.sources:
+            banked = bank.states.get(source)
             weight = float(bank.weights.get(source, 1.0))
-            present = bool(states) and weight > 0
+            present = bool(banked) and weight > 0
             log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
-            if present and self._seen[k] is not states[layers0]:
-                for layer, buffer in zip(self.layers, self.states):
-                    buffer[:, k * layer.tokens:(k + 1) * layer.tokens].copy_(states[layer.name][:1])
-                self._seen[k] = states[layers0]
-            elif not present:
-                self._seen[k] = None
-        self.log_weight.copy_(torch.tensor(log_weight))
-        return (self.log_weight, *self.states)
+            states += [banked[layer.name] for layer in self.layers] if present else self._empty
+        key = tuple(log_weight)
+        if key not in self._log_weight:
+            self._log_weight[key] = torch.tensor(log_weight, dtype=torch.float32, device=self._device)
+        return (self._log_weight[key], *states)

@@ -165,10 +165,11 @@ class StreamSampler:
         return self._t_rows[key]
 
     def _call(self, x, t, prompt, exp, bank_inputs):
-        """One UNet call; keeps the frame's attn1 inputs when the bank records."""
+        """One UNet call; keeps the frame's attn1 inputs (views, no copies: every call
+        returns new tensors) when the bank records."""
         out = self.step(x, t, prompt, exp, *bank_inputs)
         if len(out) > 1 and self.bank is not None and self.bank.record_pending:
-            self.bank.set_pending({n: o[-1:].clone() for n, o in zip(self._layer_names, out[1:])})
+            self.bank.set_pending({n: o[-1:] for n, o in zip(self._layer_names, out[1:])})
         return out[0]
 
     def bank_inputs(self) -> tuple:
