@@ -112,6 +112,19 @@ def add_renderer_options(p) -> None:
                    help="attention to the previous frame (0 = off)")
     d.add_argument("--reference-weight", type=float, default=0.0,
                    help="attention to the reference photo (Arc2Face's reference adapter; 0 = off)")
+    add_backend_options(d)
+
+
+def add_backend_options(d) -> None:
+    from facecast.engine.accel import BACKENDS
+
+    d.add_argument("--backend", default="torch", choices=tuple(BACKENDS),
+                   help="how the UNet and decoder run; compiled backends are built once and cached "
+                        "('facecast doctor' lists what runs here, 'facecast accelerate build' builds ahead)")
+    d.add_argument("--stream-batch", action="store_true",
+                   help="run the denoising steps of consecutive frames as one batched UNet call per frame "
+                        "(StreamDiffusion-style; guidance-free; a frame shows the expression of steps-1 "
+                        "frames before)")
 
 
 def render_options(args, *, width: int, height: int, pixel_format) -> dict:
@@ -123,7 +136,7 @@ def render_options(args, *, width: int, height: int, pixel_format) -> dict:
             steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
             guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device,
             anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
-            reference_weight=args.reference_weight)
+            reference_weight=args.reference_weight, backend=args.backend, stream_batch=args.stream_batch)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return dict(width=width, height=height, pixel_format=pixel_format, portrait=args.portrait,
@@ -149,6 +162,9 @@ def _add_run(sub) -> None:
                    help="where to bind the PUB socket")
     p.add_argument("--fps", type=_positive(float), help="maximum output frame rate (default: every sample)")
     p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
+    p.add_argument("--skip-below", type=_non_negative, metavar="DELTA",
+                   help="re-send the last picture instead of rendering when no parameter (ARKit weight, "
+                        "angle in rad, FLAME value) moved by DELTA or more since it was rendered, e.g. 0.01")
     p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
     p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
                    help="pixel format of the published pictures")
@@ -189,7 +205,7 @@ def _cmd_run(args) -> int:
     from facecast.engine.sources import SourceError
     from facecast.engine.types import PixelFormat
 
-    config = LoopConfig(fps=args.fps, duration_s=args.duration)
+    config = LoopConfig(fps=args.fps, duration_s=args.duration, skip_below=args.skip_below)
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
     source = source_from_args(args)
@@ -437,10 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more log output (-v debug, -vv per-frame trace)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from facecast.calibration.cli import add_calibrate, add_eval
+    from facecast.engine.accel.cli import add_accelerate, add_doctor
     from facecast.engine.render.diffusion.cli import add_distill, add_enroll, add_models
 
     for add in (_add_run, _add_receive, _add_demo, _add_keys, _add_render, add_calibrate, add_eval, add_models,
-                add_enroll, add_distill):
+                add_enroll, add_distill, add_accelerate, add_doctor):
         add(sub)
     return parser
 

@@ -46,16 +46,24 @@ class LoopConfig:
         fps: maximum output rate; None renders every new sample as it arrives.
         duration_s: stop after this many seconds; None runs until stopped or
             until the source is exhausted.
+        skip_below: reuse the last picture (sent with ``repeated``) instead of
+            rendering when no retargeted parameter (ARKit weight, head or eye
+            angle in radians, FLAME value) moved by this much or more since that
+            picture was rendered; None renders every frame. Measured on the
+            parameters, never on pixels, so it costs microseconds.
     """
 
     fps: Optional[float] = None
     duration_s: Optional[float] = None
+    skip_below: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.fps is not None and not self.fps > 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
         if self.duration_s is not None and not self.duration_s > 0:
             raise ValueError(f"duration must be positive, got {self.duration_s}")
+        if self.skip_below is not None and not self.skip_below >= 0:
+            raise ValueError(f"skip_below must be >= 0, got {self.skip_below}")
 
 
 @dataclass
@@ -66,6 +74,7 @@ class LoopReport:
     elapsed_s: float = 0.0
     samples_in: int = 0
     samples_dropped: int = 0
+    frames_skipped: int = 0
     source_rejected: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -77,6 +86,7 @@ class LoopReport:
     def format(self) -> str:
         lines = [f"{self.frames} frames in {self.elapsed_s:.1f} s ({self.fps:.1f} fps); "
                  f"samples in {self.samples_in}, dropped as stale {self.samples_dropped}; "
+                 + (f"renders skipped (parameters unchanged) {self.frames_skipped}; " if self.frames_skipped else "") +
                  f"inputs rejected by the source: {self.source_rejected or 'none'}; "
                  f"errors: {self.errors or 'none'}"]
         for stage, t in self.timings.items():
@@ -111,6 +121,8 @@ class Engine:
         self.timings = Timings(STAGES)
         self.frames = 0
         self._last_picture: Optional[Frame] = None
+        self._last_params: Optional[np.ndarray] = None
+        self.frames_skipped = 0
 
     # -- control ------------------------------------------------------------ #
 
@@ -142,7 +154,7 @@ class Engine:
         finally:
             self._shutdown()
         return LoopReport(frames=self.frames, elapsed_s=elapsed, samples_in=self._mailbox.put_count,
-                          samples_dropped=self._mailbox.dropped_count,
+                          samples_dropped=self._mailbox.dropped_count, frames_skipped=self.frames_skipped,
                           source_rejected=self._source.rejections.as_dict(), errors=self.errors.as_dict(),
                           timings=self.timings.summary())
 
@@ -213,6 +225,14 @@ class Engine:
 
     def _render(self, frame: Frame) -> Frame:
         renderer = self._renderer
+        params = None
+        if self._config.skip_below is not None:
+            params = _parameters(frame)
+            last = self._last_picture
+            if last is not None and self._last_params is not None and params.shape == self._last_params.shape \
+                    and float(np.max(np.abs(params - self._last_params))) < self._config.skip_below:
+                self.frames_skipped += 1
+                return _repeat(frame, last)
         try:
             pixels = renderer.render(frame.sample, frame.flame)
             if not isinstance(pixels, np.ndarray):
@@ -225,10 +245,9 @@ class Engine:
             last = self._last_picture
             if last is None:
                 return frame  # nothing rendered yet: the parameters still go out
-            return Frame(sample=frame.sample, flame=frame.flame, identity=frame.identity,
-                         pixels=last.pixels, pixel_format=last.pixel_format,
-                         render_wall_ns=last.render_wall_ns, repeated=True)
+            return _repeat(frame, last)
         self._last_picture = picture
+        self._last_params = params
         return picture
 
     def _shutdown(self) -> None:
@@ -250,3 +269,20 @@ class Engine:
 
 
 __all__ = ["Engine", "LoopConfig", "LoopReport", "FramePublisher"]
+
+
+def _repeat(frame: Frame, last: Frame) -> Frame:
+    """``frame``'s parameters with ``last``'s picture, flagged ``repeated``."""
+    return Frame(sample=frame.sample, flame=frame.flame, identity=frame.identity, pixels=last.pixels,
+                 pixel_format=last.pixel_format, render_wall_ns=last.render_wall_ns, repeated=True)
+
+
+def _parameters(frame: Frame) -> np.ndarray:
+    """Every retargeted parameter a renderer may draw, as one vector (for ``skip_below``)."""
+    s = frame.sample
+    parts = [s.weights] + [v for v in (s.head_rad, s.eye_left_rad, s.eye_right_rad) if v is not None]
+    if frame.flame is not None:
+        parts.append(frame.flame.as_vector())
+        if frame.flame.head_rad is not None:
+            parts.append(frame.flame.head_rad)
+    return np.concatenate([np.asarray(p, np.float32).ravel() for p in parts])

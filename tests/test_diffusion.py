@@ -612,3 +612,42 @@ def test_render_command_renders_diffusion_batches_deterministically(enrolled, mo
         assert result.returncode == 0, result.stderr
         outs.append([p.read_bytes() for p in sorted((tmp_path / name).glob("frame_*.png"))])
     assert len(outs[0]) == 6 and outs[0] == outs[1]
+
+
+def test_renderer_on_onnxruntime_draws_the_torch_frames(enrolled, models_root, tmp_path, monkeypatch):
+    """The whole renderer (anchor and previous banks, TAESD-less VAE decoder) with the
+    backend swapped: the same stream of frames, to a grey level."""
+    from facecast.engine.types import FaceSample
+
+    monkeypatch.setenv("FACECAST_ENGINE_DIR", str(tmp_path / "engines"))
+    samples = [FaceSample(capture_wall_ns=0, weights=np.full(52, v, np.float32)) for v in (0.0, 0.4, 0.8)]
+    frames = {}
+    for backend in ("torch", "onnxruntime"):
+        r = make_renderer(enrolled, models_root, steps=2, backend=backend)
+        frames[backend] = [r.render(s, r.flame_map(s)) for s in samples]
+        assert r.unet_step.backend == backend and r.decoder.backend == backend
+        r.close()
+    for a, b in zip(frames["torch"], frames["onnxruntime"]):
+        assert np.abs(a.astype(int) - b).max() <= 1
+    assert np.abs(frames["torch"][0].astype(int) - frames["torch"][2]).max() > 0
+
+
+def test_accelerate_build_then_run_finds_the_engines(enrolled, models_root, tmp_path, endpoint):
+    env, mapping, _ = enrolled
+    env = {**env, "FACECAST_ENGINE_DIR": str(tmp_path / "engines")}
+    build = cli("accelerate", "build", "--backend", "onnxruntime", "--models", models_root, "--size", "64x64",
+                "--device", "cpu", "--stream-batch", env=env)
+    assert build.returncode == 0, build.stderr
+    assert "unet_step  max |difference| from torch eager" in build.stdout and "decoder" in build.stdout
+    entries = sorted(p.name for p in (tmp_path / "engines").iterdir())
+    assert len(entries) == 2  # the UNet step's and the decoder's ONNX
+    run = cli("run", "--renderer", "diffusion", "--backend", "onnxruntime", "--stream-batch", "--models",
+              models_root, "--identity", "astro", "--flame-map", mapping, "--size", "64x64", "--device", "cpu",
+              "--publish", endpoint, "--duration", "3", "--skip-below", "0.01", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "engine cache: using" in run.stderr and "engine cache: building" not in run.stderr
+    assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == entries
+    unavailable = cli("run", "--renderer", "diffusion", "--backend", "tensorrt", "--models", models_root,
+                      "--identity", "astro", "--flame-map", mapping, "--size", "64x64", "--device", "cpu", env=env)
+    assert unavailable.returncode == 2 and "cannot run here" in unavailable.stderr
+    assert "facecast doctor" in unavailable.stderr and "Traceback" not in unavailable.stderr

@@ -97,7 +97,9 @@ class EngineCache:
         folder that becomes the entry only when ``make`` returned (a killed build leaves nothing)."""
         entry = self.lookup(key)
         if entry is not None:
+            log.info("engine cache: using %s (%s)", entry.folder, _what(key))
             return entry
+        log.info("engine cache: building %s (%s)", self.folder(key), _what(key))
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=self.root))
         try:
@@ -135,3 +137,7 @@ class EngineCache:
                     full and file_sha256(p) != info.get("sha256")):
                 return f"{name} changed since it was built"
         return None
+
+
+def _what(key: dict) -> str:
+    return f"{key.get('component', '?')}, {key.get('backend') or key.get('artefact', '?')}"

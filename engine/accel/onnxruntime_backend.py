@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
               "tensorrt": "TensorrtExecutionProvider"}
-_NUMPY = {torch.float32: np.float32, torch.float16: np.float16}
+_NUMPY = {torch.float32: np.float32, torch.float16: np.float16, torch.uint8: np.uint8}
+_ORT_TYPES = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16, "tensor(uint8)": torch.uint8}
 
 
 class OnnxRuntime(Backend):
@@ -111,7 +112,7 @@ def _bound_runner(session, component):
         batch = inputs[0].shape[0]
         outputs = []
         for name, shape in component.output_shapes(batch).items():
-            dtype = torch.float16 if dtypes[name] == "tensor(float16)" else torch.float32
+            dtype = _ORT_TYPES[dtypes[name]]
             out = torch.empty(shape, dtype=dtype, device=device)
             binding.bind_output(name, "cuda", device.index or 0, _NUMPY[dtype], shape, out.data_ptr())
             outputs.append(out)

@@ -17,7 +17,9 @@ of its inputs and outputs. Two are accelerated:
       attn1_<i>       (B, N_i, C_i)    layer i's attn1 input (only with ``capture``)
 
   The bank inputs exist only when the profile has bank slots (K > 0).
-- :class:`DecoderStep`: latents (B, 4, h, w) -> image (B, H, W, 3) float32 in [0, 1].
+- :class:`DecoderStep`: latents (B, 4, h, w) -> pixels (B, H, W, C) uint8 in the
+  output layout (RGB, RGBA or BGRA): the conversion to the published picture is
+  part of the graph, so on a GPU only the final bytes leave the device.
 
 Shapes are static per :class:`StepProfile` (the resolution, the bank slots)
 except the batch, which is dynamic in ``batch`` = (min, opt, max).
@@ -251,15 +253,23 @@ class UNetStep(Component):
         return module_digest(self.unet, extra={"processors": procs})
 
 
+#: Pixel layouts a :class:`DecoderStep` can emit: channel order, and whether an opaque alpha follows.
+LAYOUTS = {"rgb": ((0, 1, 2), False), "rgba": ((0, 1, 2), True), "bgra": ((2, 1, 0), True)}
+
+
 class DecoderStep(Component):
-    """The VAE (or TAESD) decoder: (B, 4, h, w) latents -> (B, H, W, 3) float32 in [0, 1]."""
+    """The VAE (or TAESD) decoder: (B, 4, h, w) latents -> (B, H, W, C) uint8 pixels in
+    ``layout`` (``rgb``, ``rgba`` or ``bgra``; alpha 255), rounded to the nearest level."""
 
     kind = "decoder"
 
-    def __init__(self, vae, profile: StepProfile) -> None:
+    def __init__(self, vae, profile: StepProfile, *, layout: str = "rgb") -> None:
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         self.vae = vae
         self.profile = profile
+        self.layout = layout
         self._scale = float(vae.config.scaling_factor)
         blocks = getattr(vae.config, "block_out_channels", None) or vae.config.decoder_block_out_channels
         #: output pixels per latent (8 for SD1.5's VAE and TAESD)
@@ -271,7 +281,7 @@ class DecoderStep(Component):
 
     @property
     def output_names(self) -> list[str]:
-        return ["image"]
+        return ["pixels"]
 
     @property
     def batch_inputs(self) -> list[str]:
@@ -279,11 +289,18 @@ class DecoderStep(Component):
 
     def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
         h, w = self.profile.latent_hw
-        return {"image": (batch, h * self.upscale, w * self.upscale, 3)}
+        channels = 4 if LAYOUTS[self.layout][1] else 3
+        return {"pixels": (batch, h * self.upscale, w * self.upscale, channels)}
 
     def forward(self, latents):
-        image = self.vae.decode(latents / self._scale, return_dict=False)[0]
-        return ((image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float(),)
+        image = self.vae.decode(latents / self._scale, return_dict=False)[0].float()
+        order, alpha = LAYOUTS[self.layout]
+        levels = (image * 127.5 + 128.0).clamp(0, 255)  # [-1, 1] -> [0.5, 255.5], then rounded down
+        if order != (0, 1, 2):
+            levels = levels[:, list(order)]
+        if alpha:
+            levels = torch.cat([levels, torch.full_like(levels[:, :1], 255.0)], dim=1)
+        return (levels.permute(0, 2, 3, 1).to(torch.uint8),)
 
     def example_inputs(self, batch: int) -> tuple[torch.Tensor, ...]:
         h, w = self.profile.latent_hw
@@ -292,7 +309,7 @@ class DecoderStep(Component):
         return (torch.randn(batch, channels, h, w, generator=g).to(self._device(), self.profile.torch_dtype),)
 
     def digest(self) -> str:
-        return module_digest(self.vae)
+        return module_digest(self.vae, extra={"layout": self.layout})
 
 
 class BankFeed:

@@ -209,4 +209,4 @@ class _EngineRunner:
 
 def _torch_dtype(trt, dtype):
     return {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
-            trt.int64: torch.int64, trt.bool: torch.bool}[dtype]
+            trt.int64: torch.int64, trt.bool: torch.bool, trt.uint8: torch.uint8}[dtype]

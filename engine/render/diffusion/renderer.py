@@ -54,9 +54,11 @@ def fuse_loras(models, cfg: DiffusionConfig) -> None:
         fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
 
 
-def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int], progress=None):
+def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
+               pixel_format: PixelFormat = PixelFormat.RGBA8, progress=None, cache=None):
     """The UNet step and the decoder on ``cfg.backend`` (built, or loaded from the engine
-    cache), for frames of ``size_wh``; LoRAs must already be fused.
+    ``cache``, default the user's), for frames of ``size_wh`` in ``pixel_format``;
+    LoRAs must already be fused.
 
     Returns:
         (unet_step, decoder): :class:`facecast.engine.accel.Accelerated` callables.
@@ -79,9 +81,9 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int], 
                           capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0, dtype=dtype)
     try:
         backend = get_backend(cfg.backend)
-        unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress)
-        decoder = backend.build(DecoderStep(models.vae, StepProfile(latent_hw=latent_hw, dtype=dtype)),
-                                progress=progress)
+        unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress, cache=cache)
+        decoder = backend.build(DecoderStep(models.vae, StepProfile(latent_hw=latent_hw, dtype=dtype),
+                                            layout=pixel_format.value.rstrip("8")), progress=progress, cache=cache)
     except BackendUnavailable as exc:
         raise RendererUnavailable(f"{exc}; 'facecast doctor' lists the backends that run here") from None
     return unet_step, decoder
@@ -119,7 +121,8 @@ class DiffusionRenderer(Renderer):
         self.flame_map = None
         self._frames = 0
         self._ready = False
-        self._progress = None
+        from facecast.engine.progress import lazy_progress_bar
+        self._progress = lazy_progress_bar(unit="steps")  # engine builds (only when not cached)
         self._make_batch_sampler = self._batch_sampler = None
 
     # -- per session -------------------------------------------------------------
@@ -185,7 +188,8 @@ class DiffusionRenderer(Renderer):
                                           "enroll the identity again") from None
         fuse_loras(models, cfg)
         self._keeps_previous = cfg.previous_weight > 0 or cfg.anchor_weight > 0
-        self.unet_step, self.decoder = accelerate(models, self.bank, cfg, size_wh=self._size, progress=self._progress)
+        self.unet_step, self.decoder = accelerate(models, self.bank, cfg, size_wh=self._size,
+                                                  pixel_format=self.pixel_format, progress=self._progress)
         schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
         latent_shape = (models.unet.config.in_channels, *self.unet_step.profile.latent_hw)
         sampler_kwargs = dict(prompt_embeds=prompt, latent_shape=latent_shape, seed=cfg.seed, guidance=cfg.guidance,
@@ -221,8 +225,7 @@ class DiffusionRenderer(Renderer):
             if self._frames == 0 and self.config.anchor_weight > 0:
                 self.bank.keep_previous_as("anchor")
         self._frames += 1
-        rgb = (self.decoder(latents)[0][0] * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-        return self._to_format(rgb)
+        return self.decoder(latents)[0][0].cpu().numpy()  # the picture in the output format
 
     def render_batch(self, flames: list[FlameParams]) -> list[np.ndarray]:
         """Render frames of one shot together, every frame attending to all the
@@ -247,17 +250,8 @@ class DiffusionRenderer(Renderer):
             bank.weights.clear()
             bank.weights.update(saved)
         most = self.decoder.profile.batch[2]
-        images = torch.cat([self.decoder(latents[i:i + most])[0] for i in range(0, len(latents), most)])
-        rgb = (images * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-        return [self._to_format(frame) for frame in rgb]
-
-    def _to_format(self, rgb: np.ndarray) -> np.ndarray:
-        fmt = self.pixel_format
-        if fmt is PixelFormat.RGB8:
-            return rgb
-        out = np.full((*rgb.shape[:2], 4), 255, np.uint8)
-        out[..., :3] = rgb[..., ::-1] if fmt is PixelFormat.BGRA8 else rgb
-        return out
+        pixels = torch.cat([self.decoder(latents[i:i + most])[0] for i in range(0, len(latents), most)])
+        return list(pixels.cpu().numpy())
 
     def reset_stream(self) -> None:
         """Forget the anchor and previous frames (a new shot)."""

@@ -1,0 +1,129 @@
+"""``facecast accelerate build`` and ``facecast doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+
+def add_accelerate(sub) -> None:
+    from facecast.engine.cli import add_backend_options, parse_size
+
+    p = sub.add_parser(
+        "accelerate", help="build the diffusion renderer's compiled engines ahead of a session",
+        description="Export the streaming UNet step (expression adapter and temporal-attention bank included) and "
+                    "the decoder, and build them for a backend, into the engine cache (keyed by the model's "
+                    "hash, shapes, dtype, backend and the versions and GPU they were built for). 'facecast run' "
+                    "with the same options then starts without building. A stale or foreign engine is rebuilt.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    steps = p.add_subparsers(dest="accelerate_command", required=True, metavar="ACTION")
+    q = steps.add_parser("build", help="build (or check) the engines for one backend and one set of options",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--models", type=Path, metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
+    q.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
+    q.add_argument("--steps", type=int, default=2, help="denoising steps per frame (the batch with --stream-batch)")
+    q.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free")
+    q.add_argument("--lora", metavar="FILE", help="few-step LoRA fused before building (part of the model hash)")
+    q.add_argument("--lora-scale", type=float, default=1.0)
+    q.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder")
+    q.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
+                   help="pixel format the decoder emits (as 'facecast run --format')")
+    q.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
+    q.add_argument("--no-half", action="store_true", help="float32 weights on CUDA")
+    q.add_argument("--anchor-weight", type=float, default=0.5, help="0 drops the anchor bank slot")
+    q.add_argument("--previous-weight", type=float, default=0.5, help="0 drops the previous-frame bank slot")
+    q.add_argument("--reference-weight", type=float, default=0.0, help="> 0 adds the reference bank slot")
+    add_backend_options(q)
+    q.set_defaults(func=_cmd_build)
+
+
+def _cmd_build(args) -> int:
+    import torch
+
+    from facecast.engine.cli import UserError
+    from facecast.engine.progress import lazy_progress_bar
+    from facecast.engine.render.base import RendererUnavailable
+    from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
+    from facecast.engine.render.diffusion.config import DiffusionConfig
+    from facecast.engine.render.diffusion.layout import models_dir
+    from facecast.engine.render.diffusion.loading import load_models
+    from facecast.engine.render.diffusion.renderer import accelerate, bank_weights, fuse_loras, resolve_device
+    from facecast.engine.types import PixelFormat
+
+    try:
+        cfg = DiffusionConfig(steps=args.steps, guidance=args.guidance, lora=args.lora, lora_scale=args.lora_scale,
+                              decoder=args.decoder, device=args.device, half=not args.no_half,
+                              anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
+                              reference_weight=args.reference_weight, backend=args.backend,
+                              stream_batch=args.stream_batch)
+        device = resolve_device(cfg.device)
+        dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
+        t0 = time.monotonic()
+        models = load_models(args.models or models_dir(), device=device, dtype=dtype,
+                             decoder=Path(cfg.decoder) if cfg.decoder else None)
+        bank = install_bank(models.unet, AttentionBank(weights=bank_weights(cfg)))
+        fuse_loras(models, cfg)
+        unet_step, decoder = accelerate(models, bank, cfg, size_wh=tuple(args.size),
+                                        pixel_format=PixelFormat(args.format), progress=lazy_progress_bar(unit="steps"))
+    except (RendererUnavailable, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    except RuntimeError as exc:  # an exporter or builder failure
+        raise UserError(f"building for {args.backend} failed: {exc}") from None
+    print(f"{args.backend}: built or found in {time.monotonic() - t0:.1f} s")
+    for acc in (unet_step, decoder):
+        error = parity(acc)
+        where = f" ({acc.folder})" if acc.folder else ""
+        print(f"  {acc.component.kind:10s} max |difference| from torch eager: {error:.2e}{where}")
+    return 0
+
+
+def parity(accelerated, *, batch: int = 1) -> float:
+    """Max absolute difference between ``accelerated`` and the eager component on its example inputs."""
+    import torch
+
+    inputs = accelerated.component.example_inputs(batch)
+    with torch.inference_mode():
+        want = accelerated.component(*inputs)
+    got = accelerated(*inputs)
+    return max(float((g.float() - w.float()).abs().max()) for g, w in zip(got, want))
+
+
+def add_doctor(sub) -> None:
+    p = sub.add_parser("doctor", help="what runs on this machine: acceleration backends, GPU, models",
+                       description="Report which acceleration backends can run here and why not where one "
+                                   "cannot, the GPU, the engine cache and the diffusion models folder.")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args) -> int:
+    import torch
+
+    from facecast.engine.accel import BACKENDS
+    from facecast.engine.accel.base import gpu_name
+    from facecast.engine.accel.cache import engines_dir, facecast_version
+    from facecast.engine.render.diffusion.layout import check_models, models_dir
+
+    print(f"facecast {facecast_version()}, Python {platform.python_version()}, torch {torch.__version__}"
+          f" (CUDA {torch.version.cuda or 'none'}), {platform.machine()}")
+    print(f"GPU: {gpu_name()}")
+    try:
+        import onnxruntime as ort
+        print(f"onnxruntime {ort.__version__}: {', '.join(ort.get_available_providers())}")
+    except ImportError:
+        print("onnxruntime: not installed")
+    print("\nacceleration backends (--backend):")
+    for name, backend in BACKENDS.items():
+        reason = backend.unavailable()
+        print(f"  {'yes' if reason is None else 'no ':3s}  {name:22s} {backend.summary if reason is None else reason}")
+    cache = engines_dir()
+    entries = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")] if cache.is_dir() else []
+    size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
+    print(f"\nengine cache: {cache} ({len(entries)} entries, {size / 2**20:.1f} MiB)")
+    root = models_dir()
+    problems = check_models(root) if root.exists() else None
+    state = "not there ('facecast models fetch')" if problems is None else \
+        "complete" if not problems else f"{len(problems)} problem(s) ('facecast models check')"
+    print(f"diffusion models: {root}: {state}")
+    return 0
