@@ -35,7 +35,7 @@ test: $(STAMP) sysdeps
 
 # Every benchmark runs; the target fails if any missed its goal (each prints which).
 bench: $(STAMP) sysdeps
-	@status=0; for b in loop_overhead sources clients renderer_portrait diffusion offline; do \
+	@status=0; for b in loop_overhead sources clients renderer_portrait diffusion offline accel; do \
 		$(BIN)/python bench/$$b.py || status=1; done; exit $$status
 
 clean:

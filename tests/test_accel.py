@@ -273,3 +273,37 @@ def test_skip_below_reuses_the_last_picture_while_parameters_hold_still():
     report = Engine(source=RateSource(500, count=20), retargeter=Retargeter(), renderer=every,
                     publisher=ListPublisher(), config=LoopConfig()).run()
     assert report.frames_skipped == 0 and every.calls == report.frames
+
+
+def test_torch_compile_streams_the_eager_frames_without_recompiling(models):
+    """torch.compile (Inductor; g++ on the CPU) behind the same call: the streaming sampler's
+    frames match eager, and after the build no frame recompiles (the bank's changing tensors,
+    an anchor that is the previous frame, do not break the guards)."""
+    from torch._dynamo.utils import counters
+
+    if BACKENDS["torch-compile"].unavailable():
+        pytest.fail(BACKENDS["torch-compile"].unavailable())
+    step = UNetStep(models.unet, models.bank, StepProfile(latent_hw=LATENT, batch=(1, 1, 2), capture=True,
+                                                          bank_sources=("anchor", "previous")))  # built at batch 1
+    schedule = stream_schedule(models.scheduler_config, 2)
+    prompt = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(2))
+    runs = {}
+    for name in ("torch", "torch-compile"):
+        bank = models.bank
+        bank.clear()
+        sampler = StreamSampler(get_backend(name).build(step), schedule, prompt_embeds=prompt,
+                                latent_shape=(4, *LATENT), bank=bank)
+        compiles = counters["stats"]["unique_graphs"]
+        frames = []
+        for i in range(3):
+            bank.record_pending = True
+            frames.append(sampler(torch.full((1, 55), 0.2 * i)))
+            bank.record_pending = False
+            bank.commit_frame()
+            if i == 0:
+                bank.keep_previous_as("anchor")
+        runs[name] = torch.cat(frames)
+        if name == "torch-compile":
+            assert counters["stats"]["unique_graphs"] == compiles  # compiled at build, never per frame
+    models.bank.clear()
+    assert torch.allclose(runs["torch"], runs["torch-compile"], atol=PARITY_ATOL)

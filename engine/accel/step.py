@@ -321,7 +321,9 @@ class BankFeed:
 
     def __init__(self, layers: tuple[BankLayer, ...], sources: tuple[str, ...], *, device, dtype) -> None:
         self.layers, self.sources = layers, tuple(sources)
-        self._empty = [torch.zeros(1, layer.tokens, layer.channels, device=device, dtype=dtype) for layer in layers]
+        # zeros per slot (one tensor passed twice would make a compiled graph recompile)
+        self._empty = [[torch.zeros(1, layer.tokens, layer.channels, device=device, dtype=dtype) for layer in layers]
+                       for _ in self.sources]
         self._log_weight = {}  # (weights...) -> (K,) tensor, made once per setting
         self._device = device
 
@@ -331,12 +333,12 @@ class BankFeed:
         if not self.sources:
             return ()
         log_weight, states = [], []
-        for source in self.sources:
+        for k, source in enumerate(self.sources):
             banked = bank.states.get(source)
             weight = float(bank.weights.get(source, 1.0))
             present = bool(banked) and weight > 0
             log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
-            states += [banked[layer.name] for layer in self.layers] if present else self._empty
+            states += [banked[layer.name] for layer in self.layers] if present else self._empty[k]
         key = tuple(log_weight)
         if key not in self._log_weight:
             self._log_weight[key] = torch.tensor(log_weight, dtype=torch.float32, device=self._device)

@@ -51,15 +51,19 @@ class TorchCompile(Backend):
         compiled = torch.compile(component, dynamic=False, mode=mode)
         if progress:
             progress(0, 1, "compiling on the first call")
-        batch = component.profile.batch[1]
-        with torch.inference_mode():
-            compiled(*component.example_inputs(batch))  # compile now, not on the first frame
+        example = component.example_inputs(component.profile.batch[1])  # ordinary tensors, as the sampler's
+        with torch.no_grad():  # not inference_mode: its tensors would fail the compiled graph's guards
+            compiled(*example)  # compile now, not on the first frame
         if progress:
             progress(1, 1, "compiled")
 
         def run(*inputs):
-            with torch.inference_mode():
-                return compiled(*inputs)
+            seen, distinct = set(), []
+            for t in inputs:  # one tensor in two slots (the anchor is the previous frame) would recompile
+                distinct.append(t.clone() if id(t) in seen else t)
+                seen.add(id(t))
+            with torch.no_grad():
+                return compiled(*distinct)
         return Accelerated(self.name, component, run)
 
 

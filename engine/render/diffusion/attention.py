@@ -134,10 +134,11 @@ class BankedSelfAttnProcessor:
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
-        if bank.recording is not None:
-            bank.states.setdefault(bank.recording, {})[self.name] = hidden_states[:1].detach().clone()
-        if bank.record_pending:
-            bank._pending[self.name] = hidden_states[-1:].detach().clone()  # the conditional half under CFG
+        if bank.feed is None:  # state mode (a UNet step passes the bank as tensors and returns what it captured)
+            if bank.recording is not None:
+                bank.states.setdefault(bank.recording, {})[self.name] = hidden_states[:1].detach().clone()
+            if bank.record_pending:
+                bank._pending[self.name] = hidden_states[-1:].detach().clone()  # the conditional half under CFG
         if bank.capture is not None:
             bank.capture[self.name] = hidden_states
 
