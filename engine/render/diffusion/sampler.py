@@ -164,12 +164,13 @@ class StreamSampler:
             self._t_rows[key] = torch.full((rows,), self.timesteps[i], device=self.start_noise.device)
         return self._t_rows[key]
 
-    def _call(self, x, t, prompt, exp, bank_inputs):
-        """One UNet call; keeps the frame's attn1 inputs (views, no copies: every call
-        returns new tensors) when the bank records."""
+    def _call(self, x, t, prompt, exp, bank_inputs, *, row: int = -1):
+        """One UNet call; when the bank records, keeps batch row ``row``'s attn1 inputs
+        (views, no copies: every call returns new tensors) as the frame's."""
         out = self.step(x, t, prompt, exp, *bank_inputs)
         if len(out) > 1 and self.bank is not None and self.bank.record_pending:
-            self.bank.set_pending({n: o[-1:] for n, o in zip(self._layer_names, out[1:])})
+            self.bank.set_pending({n: o[row:row + 1] if row != -1 else o[-1:]
+                                   for n, o in zip(self._layer_names, out[1:])})
         return out[0]
 
     def bank_inputs(self) -> tuple:
@@ -254,7 +255,8 @@ class StreamBatchSampler(StreamSampler):
         x[0] = self.start_noise[0]
         self._exp[1:] = self._exp[:-1].clone()
         self._exp[0] = expression.to(self._exp.device, self.dtype).view(1, -1)
-        eps = self._call(x, self._t_all, self._prompt, self._exp, self.bank_inputs())
+        # the frame banked as "previous" is the most advanced row that holds a frame
+        eps = self._call(x, self._t_all, self._prompt, self._exp, self.bank_inputs(), row=min(self.filled, s - 1))
         alpha, sigma, c_skip, c_out, alpha_next, sigma_next = self._c
         denoised = c_out * (x - sigma * eps) / alpha + c_skip * x
         again = self._noise if self.schedule.kind == "lcm" else eps
