@@ -116,9 +116,9 @@ def add_renderer_options(p) -> None:
 
 
 def add_backend_options(d) -> None:
-    from facecast.engine.accel import BACKENDS
+    from facecast.engine.accel import BACKEND_NAMES
 
-    d.add_argument("--backend", default="torch", choices=tuple(BACKENDS),
+    d.add_argument("--backend", default="torch", choices=BACKEND_NAMES,
                    help="how the UNet and decoder run; compiled backends are built once and cached "
                         "('facecast doctor' lists what runs here, 'facecast accelerate build' builds ahead)")
     d.add_argument("--stream-batch", action="store_true",

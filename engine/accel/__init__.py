@@ -18,33 +18,58 @@ The pieces, in data-flow order:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from facecast.engine.accel.base import Accelerated, Backend, BackendUnavailable
-from facecast.engine.accel.onnxruntime_backend import OnnxRuntime
-from facecast.engine.accel.tensorrt_backend import TensorRT
-from facecast.engine.accel.torch_backends import StableFast, TorchCompile, TorchEager
+if TYPE_CHECKING:
+    from facecast.engine.accel.base import Accelerated, Backend, BackendUnavailable
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (
-    TorchEager(), TorchCompile(), OnnxRuntime("cpu"), OnnxRuntime("cuda"), OnnxRuntime("tensorrt"), TensorRT(),
-    StableFast())}
+#: The backends, in the order ``facecast doctor`` lists them. Kept here, free of imports,
+#: so that building the command line does not import torch.
+BACKEND_NAMES = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "tensorrt",
+                 "stable-fast")
+_registry: dict = {}
 
 
-def get_backend(name: str) -> Backend:
+def backends() -> dict[str, "Backend"]:
+    """Name -> :class:`~.base.Backend`, made on first use."""
+    if not _registry:
+        from facecast.engine.accel.onnxruntime_backend import OnnxRuntime
+        from facecast.engine.accel.tensorrt_backend import TensorRT
+        from facecast.engine.accel.torch_backends import StableFast, TorchCompile, TorchEager
+
+        made = (TorchEager(), TorchCompile(), OnnxRuntime("cpu"), OnnxRuntime("cuda"), OnnxRuntime("tensorrt"),
+                TensorRT(), StableFast())
+        _registry.update({b.name: b for b in made})
+        assert tuple(_registry) == BACKEND_NAMES
+    return _registry
+
+
+def get_backend(name: str) -> "Backend":
     """The backend called ``name``.
 
     Raises:
         BackendUnavailable: no such backend (the message lists them).
     """
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise BackendUnavailable(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}") from None
+    from facecast.engine.accel.base import BackendUnavailable
+
+    if name not in BACKEND_NAMES:
+        raise BackendUnavailable(f"unknown backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")
+    return backends()[name]
 
 
 def availability() -> dict[str, Optional[str]]:
     """Backend name -> None where it can run here, else why not."""
-    return {name: backend.unavailable() for name, backend in BACKENDS.items()}
+    return {name: backend.unavailable() for name, backend in backends().items()}
 
 
-__all__ = ["Accelerated", "BACKENDS", "Backend", "BackendUnavailable", "availability", "get_backend"]
+def __getattr__(name: str):
+    if name == "BACKENDS":
+        return backends()
+    if name in ("Accelerated", "Backend", "BackendUnavailable"):
+        from facecast.engine.accel import base
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Accelerated", "BACKENDS", "BACKEND_NAMES", "Backend", "BackendUnavailable", "availability", "backends",
+           "get_backend"]

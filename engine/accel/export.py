@@ -15,9 +15,11 @@ MODEL_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
 
 
-def export_onnx(component, folder: Path) -> Path:
+def export_onnx(component, folder: Path, *, fused_attention: bool = False) -> Path:
     """Write ``folder/model.onnx`` (+ ``model.onnx.data``) for ``component``, traced at
     its profile's optimal batch, with axis 0 of its batch inputs and outputs dynamic.
+    With ``fused_attention``, the UNet step's self-attention is onnxruntime's fused
+    ``com.microsoft::MultiHeadAttention`` (see :mod:`.fused_attention`; onnxruntime only).
 
     Raises:
         RuntimeError: the exporter failed (the message names the component).
@@ -31,14 +33,22 @@ def export_onnx(component, folder: Path) -> Path:
     raw.mkdir(exist_ok=True)
     batch = component.profile.batch[1]
     dynamic = {n: {0: "batch"} for n in (*component.batch_inputs, *component.batch_outputs)}
+    bank = getattr(component, "bank", None)
+    if fused_attention and bank is not None:
+        from facecast.engine.accel.fused_attention import fused_attention as op
+        bank.attention_op = op
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python branches on static shapes
             torch.onnx.export(component, component.example_inputs(batch), str(raw / MODEL_FILE),
                               input_names=component.input_names, output_names=component.output_names,
-                              dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False)
+                              dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                              custom_opsets={"com.microsoft": 1} if fused_attention else None)
     except Exception as exc:  # the exporter raises many types
         raise RuntimeError(f"ONNX export of the {component.kind} failed: {exc}") from exc
+    finally:
+        if bank is not None:
+            bank.attention_op = None
     model = onnx.load(str(raw / MODEL_FILE), load_external_data=True)
     onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=WEIGHTS_FILE, size_threshold=1024)
@@ -51,21 +61,22 @@ def export_onnx(component, folder: Path) -> Path:
     return folder / MODEL_FILE
 
 
-def onnx_key(component, *, model: str) -> dict:
+def onnx_key(component, *, model: str, fused_attention: bool = False) -> dict:
     """The cache key of ``component``'s ONNX export (``model``: its :meth:`digest`)."""
     import torch
 
     from facecast.engine.accel.cache import facecast_version
     return {"artefact": "onnx", "component": component.kind, "model": model, "profile": component.profile.as_dict(),
-            "opset": OPSET, "torch": torch.__version__, "facecast": facecast_version()}
+            "opset": OPSET, "attention": "fused" if fused_attention else "plain", "torch": torch.__version__,
+            "facecast": facecast_version()}
 
 
-def exported(component, *, cache, model: str, progress=None):
+def exported(component, *, cache, model: str, progress=None, fused_attention: bool = False):
     """The cache entry holding ``component``'s ONNX export, exporting it if needed."""
     def make(folder: Path) -> None:
         if progress:
             progress(0, 1, f"exporting the {component.kind} to ONNX")
-        export_onnx(component, folder)
+        export_onnx(component, folder, fused_attention=fused_attention)
         if progress:
             progress(1, 1, "exported")
-    return cache.build(onnx_key(component, model=model), make)
+    return cache.build(onnx_key(component, model=model, fused_attention=fused_attention), make)

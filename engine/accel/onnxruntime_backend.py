@@ -64,7 +64,9 @@ class OnnxRuntime(Backend):
         import onnxruntime as ort
 
         model = component.digest()
-        onnx_entry = exported(component, cache=cache, model=model, progress=progress)
+        # the fused attention operator is onnxruntime's own: TensorRT's provider cannot take it
+        onnx_entry = exported(component, cache=cache, model=model, progress=progress,
+                              fused_attention=self.provider != "tensorrt")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +60,10 @@ class AttentionBank:
             A layer missing from it attends to nothing banked.
         capture: when not None, every processor puts its (B, N, C) ``attn1`` input
             there under its layer name.
+        attention_op: with ``feed``, computes the attention itself:
+            ``op(query (B,H,S,D), key (B,H,L,D), value (B,H,L,D), key_bias (L,) or None)``
+            -> (B,H,S,D); used to export a fused attention operator (see
+            :mod:`facecast.engine.accel.fused_attention`). None: ``scaled_dot_product_attention``.
     """
 
     weights: dict[str, float] = field(default_factory=dict)
@@ -70,6 +74,7 @@ class AttentionBank:
     states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     feed: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
     capture: Optional[dict[str, torch.Tensor]] = None
+    attention_op: Optional[Callable] = None
     _pending: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def clear(self, source: Optional[str] = None) -> None:
@@ -155,6 +160,7 @@ class BankedSelfAttnProcessor:
         value = attn.to_v(context)
 
         bias = []
+        key_bias = None
         if bank.feed is not None:
             fed = bank.feed.get(self.name)
             if fed is not None:
@@ -163,7 +169,8 @@ class BankedSelfAttnProcessor:
                 key = torch.cat([key, attn.to_k(banked).expand(batch_size, -1, -1)], dim=1)
                 value = torch.cat([value, attn.to_v(banked).expand(batch_size, -1, -1)], dim=1)
                 own = torch.zeros(key.shape[1] - fed_bias.shape[0], dtype=query.dtype, device=query.device)
-                logit_bias = torch.cat([own, fed_bias.to(query.dtype)]).view(1, 1, 1, -1)
+                key_bias = torch.cat([own, fed_bias.to(query.dtype)])
+                logit_bias = key_bias.view(1, 1, 1, -1)
                 attention_mask = logit_bias if attention_mask is None else attention_mask + logit_bias
         elif bank.recording is None:
             for source, weight in bank.active():
@@ -189,8 +196,11 @@ class BankedSelfAttnProcessor:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=0.0,
-                                                       is_causal=False)
+        if bank.feed is not None and bank.attention_op is not None and not bank.batch_shared:
+            hidden_states = bank.attention_op(query, key, value, key_bias)
+        else:
+            hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
+                                                           dropout_p=0.0, is_causal=False)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
         hidden_states = attn.to_out[0](hidden_states)
