@@ -70,6 +70,9 @@ def test_onnx_export_matches_torch_with_adapter_and_bank_inputs_at_any_batch(mod
     n_layers = len(step.layers)
     assert sum(name.startswith("bank_anchor_") for name in inputs) == n_layers == 4  # down 1, mid 1, up 2
     assert len(graph.output) == 1 + n_layers  # eps and the captured attn1 inputs
+    # every banked self-attention is onnxruntime's fused (flash, on the CPU) operator
+    assert sum(node.op_type == "MultiHeadAttention" and node.domain == "com.microsoft" for node in graph.node) \
+        == n_layers
     for batch in (1, 3):  # traced at 2: the batch is dynamic
         x = filled_inputs(step, batch)
         with torch.inference_mode():
@@ -307,3 +310,20 @@ def test_torch_compile_streams_the_eager_frames_without_recompiling(models):
             assert counters["stats"]["unique_graphs"] == compiles  # compiled at build, never per frame
     models.bank.clear()
     assert torch.allclose(runs["torch"], runs["torch-compile"], atol=PARITY_ATOL)
+
+
+def test_the_folded_bias_is_the_additive_bias():
+    """The fused operator takes no bias: folding it into the dot product gives exactly the
+    attention with the per-key logit bias."""
+    import torch.nn.functional as F
+
+    from facecast.engine.accel.fused_attention import fused_attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 10, 8, generator=g) for _ in range(3))
+    k, v = torch.cat([k, k * 0.5]), torch.cat([v, v])  # 20 keys: the frame's and a bank slot's
+    k, v = k.view(2, 3, 20, 8), v.view(2, 3, 20, 8)
+    bias = torch.cat([torch.zeros(10), torch.full((10,), math.log(0.3))])
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(1, 1, 1, -1))
+    assert torch.allclose(fused_attention(q, k, v, bias), want, atol=1e-6)
+    assert torch.allclose(fused_attention(q, k, v, None), F.scaled_dot_product_attention(q, k, v), atol=1e-6)

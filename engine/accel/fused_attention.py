@@ -11,9 +11,9 @@ component ``1`` and each key a last component ``c_j * sqrt(D)``; with the scale
 fixed at ``1/sqrt(D)``, ``scale * q'.k'_j = scale * q.k_j + c_j``. Values keep
 their ``D`` (the operator takes a value head size apart from the query's).
 
-Only the onnxruntime CPU/CUDA exports use it (TensorRT's parser does not read
-``com.microsoft`` operators); the traced values are computed with torch's own
-attention, so the export's parity check compares like with like.
+Only the onnxruntime CPU export uses it (TensorRT's parser does not read
+``com.microsoft`` operators, and CUDA's fused kernels want equal query and value
+heads); the traced values are computed with torch's own attention.
 """
 
 from __future__ import annotations

@@ -64,9 +64,10 @@ class OnnxRuntime(Backend):
         import onnxruntime as ort
 
         model = component.digest()
-        # the fused attention operator is onnxruntime's own: TensorRT's provider cannot take it
+        # the fused attention operator (a flash attention on the CPU) with the bias folded in has a query
+        # head one wider than the value's; CUDA's fused kernels want equal heads, TensorRT cannot read it
         onnx_entry = exported(component, cache=cache, model=model, progress=progress,
-                              fused_attention=self.provider != "tensorrt")
+                              fused_attention=self.provider == "cpu")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
