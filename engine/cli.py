@@ -118,9 +118,10 @@ def add_renderer_options(p) -> None:
 def add_backend_options(d) -> None:
     from facecast.engine.accel import BACKEND_NAMES
 
-    d.add_argument("--backend", default="torch", choices=BACKEND_NAMES,
-                   help="how the UNet and decoder run; compiled backends are built once and cached "
-                        "('facecast doctor' lists what runs here, 'facecast accelerate build' builds ahead)")
+    d.add_argument("--backend", default="torch", choices=("auto", *BACKEND_NAMES),
+                   help="how the UNet and decoder run; compiled backends are built once and cached; auto = the "
+                        "fastest that runs here ('facecast doctor' lists them and what auto picks, "
+                        "'facecast accelerate build' builds ahead)")
     d.add_argument("--stream-batch", action="store_true",
                    help="run the denoising steps of consecutive frames as one batched UNet call per frame "
                         "(StreamDiffusion-style; guidance-free; a frame shows the expression of steps-1 "

@@ -232,6 +232,10 @@ def test_backends_that_cannot_run_here_say_why(models):
             BACKENDS[name].build(step)
     with pytest.raises(BackendUnavailable, match="unknown backend 'fast'; use one of torch, torch-compile"):
         get_backend("fast")
+    from facecast.engine.accel import resolve_backend
+    assert resolve_backend("auto", "cpu") == "onnxruntime" and resolve_backend("tensorrt", "cpu") == "tensorrt"
+    if not torch.cuda.is_available():
+        assert resolve_backend("auto", "cuda:0") == "torch"  # nothing compiled runs: never a backend that cannot
 
 
 def test_doctor_reports_every_backend():
@@ -241,6 +245,8 @@ def test_doctor_reports_every_backend():
     for name in BACKENDS:
         assert f" {name} " in out.stdout
     assert "yes  onnxruntime" in out.stdout and "yes  torch " in out.stdout
+    if not torch.cuda.is_available():  # on a CPU, auto is the backend measured faster there
+        assert "--backend auto picks: onnxruntime (on cpu)" in out.stdout
     if not torch.cuda.is_available():
         assert re.search(r"no +tensorrt +no CUDA GPU", out.stdout)
 

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 #: so that building the command line does not import torch.
 BACKEND_NAMES = ("torch", "torch-compile", "onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "tensorrt",
                  "stable-fast")
+#: What ``auto`` picks, first that runs here, per device: on a CPU the one measured faster
+#: (bench/accel.py); on CUDA compiled engines first, torch when none is installed.
+AUTO_ORDER = {"cpu": ("onnxruntime", "torch"),
+              "cuda": ("tensorrt", "onnxruntime-tensorrt", "stable-fast", "onnxruntime-cuda", "torch")}
 _registry: dict = {}
 
 
@@ -57,6 +61,17 @@ def get_backend(name: str) -> "Backend":
     return backends()[name]
 
 
+def resolve_backend(name: str, device: str) -> str:
+    """``name``, or for ``auto`` the first backend of :data:`AUTO_ORDER` that runs on ``device`` here."""
+    if name != "auto":
+        return name
+    backends_ = backends()
+    for candidate in AUTO_ORDER.get(device.split(":")[0], ("torch",)):
+        if backends_[candidate].unavailable() is None:
+            return candidate
+    return "torch"
+
+
 def availability() -> dict[str, Optional[str]]:
     """Backend name -> None where it can run here, else why not."""
     return {name: backend.unavailable() for name, backend in backends().items()}
@@ -71,5 +86,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Accelerated", "BACKENDS", "BACKEND_NAMES", "Backend", "BackendUnavailable", "availability", "backends",
-           "get_backend"]
+__all__ = ["AUTO_ORDER", "Accelerated", "BACKENDS", "BACKEND_NAMES", "Backend", "BackendUnavailable", "availability",
+           "backends", "get_backend", "resolve_backend"]

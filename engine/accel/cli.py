@@ -100,7 +100,7 @@ def add_doctor(sub) -> None:
 def _cmd_doctor(args) -> int:
     import torch
 
-    from facecast.engine.accel import BACKENDS
+    from facecast.engine.accel import BACKENDS, resolve_backend
     from facecast.engine.accel.base import gpu_name
     from facecast.engine.accel.cache import engines_dir, facecast_version
     from facecast.engine.render.diffusion.layout import check_models, models_dir
@@ -117,6 +117,8 @@ def _cmd_doctor(args) -> int:
     for name, backend in BACKENDS.items():
         reason = backend.unavailable()
         print(f"  {'yes' if reason is None else 'no ':3s}  {name:22s} {backend.summary if reason is None else reason}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"  --backend auto picks: {resolve_backend('auto', device)} (on {device})")
     cache = engines_dir()
     entries = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")] if cache.is_dir() else []
     size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())

@@ -31,7 +31,7 @@ class DiffusionConfig:
         previous_weight: attention weight of the previous frame; 0 = off.
         backend: how the UNet step and the decoder run (``facecast doctor`` lists the
             backends: ``torch``, ``torch-compile``, ``onnxruntime``, ``onnxruntime-cuda``,
-            ``onnxruntime-tensorrt``, ``tensorrt``, ``stable-fast``).
+            ``onnxruntime-tensorrt``, ``tensorrt``, ``stable-fast``; ``auto``: the fastest that runs here).
         stream_batch: pipeline the ``steps`` denoising steps of consecutive frames in
             one batched UNet call per frame (guidance-free; adds ``steps - 1`` frames of latency).
     """

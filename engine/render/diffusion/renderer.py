@@ -68,7 +68,7 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
     """
     import torch
 
-    from facecast.engine.accel import BackendUnavailable, get_backend
+    from facecast.engine.accel import BackendUnavailable, get_backend, resolve_backend
     from facecast.engine.accel.step import DecoderStep, StepProfile, UNetStep
 
     f = models.vae_scale_factor
@@ -80,7 +80,7 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
                           bank_sources=tuple(s for s, v in weights.items() if v > 0),
                           capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0, dtype=dtype)
     try:
-        backend = get_backend(cfg.backend)
+        backend = get_backend(resolve_backend(cfg.backend, next(models.unet.parameters()).device.type))
         unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress, cache=cache)
         decoder = backend.build(DecoderStep(models.vae, StepProfile(latent_hw=latent_hw, dtype=dtype),
                                             layout=pixel_format.value.rstrip("8")), progress=progress, cache=cache)
