@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from conftest import ListPublisher, RateSource  # noqa: E402
-from tiny_arc2face import write_tiny_arc2face  # noqa: E402
+from tiny_arc2face import SCHEDULER_CONFIG, write_tiny_arc2face  # noqa: E402
 
 from facecast.engine.accel import BACKENDS, BackendUnavailable, get_backend  # noqa: E402
 from facecast.engine.accel.cache import EngineCache  # noqa: E402
@@ -56,6 +56,25 @@ def filled_inputs(step, batch):
     inputs = list(step.example_inputs(batch))
     inputs[4] = torch.tensor([math.log(0.5), 0.0])  # both slots attended, with different weights
     return inputs
+
+
+def stream_three_frames(accelerated, bank, *, seed: int) -> torch.Tensor:
+    """Three frames of the streaming sampler as the renderer runs it (each frame banked as
+    ``previous``, the first kept as ``anchor``), from a clean bank; (3, 4, h, w) latents."""
+    schedule = stream_schedule(SCHEDULER_CONFIG, 2)
+    prompt = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(seed))
+    bank.clear()
+    sampler = StreamSampler(accelerated, schedule, prompt_embeds=prompt, latent_shape=(4, *LATENT), bank=bank)
+    frames = []
+    for i in range(3):
+        bank.record_pending = True
+        frames.append(sampler(torch.full((1, 55), 0.1 * (i + seed))))
+        bank.record_pending = False
+        bank.commit_frame()
+        if i == 0:
+            bank.keep_previous_as("anchor")
+    bank.clear()
+    return torch.cat(frames)
 
 
 def test_onnx_export_matches_torch_with_adapter_and_bank_inputs_at_any_batch(models, cache):
@@ -158,24 +177,8 @@ def test_swapping_the_backend_changes_no_sampler_code(models, cache):
     """Three frames of the streaming sampler with the anchor and previous banks, on torch
     and on onnxruntime: the same latents."""
     step = banked_step(models)
-    schedule = stream_schedule(models.scheduler_config, 2)
-    prompt = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(0))
-    runs = {}
-    for name in ("torch", "onnxruntime"):
-        bank = models.bank
-        bank.clear()
-        sampler = StreamSampler(get_backend(name).build(step, cache=cache), schedule, prompt_embeds=prompt,
-                                latent_shape=(4, *LATENT), bank=bank)
-        frames = []
-        for i in range(3):
-            bank.record_pending = True
-            frames.append(sampler(torch.full((1, 55), 0.1 * i)))
-            bank.record_pending = False
-            bank.commit_frame()
-            if i == 0:
-                bank.keep_previous_as("anchor")
-        runs[name] = torch.cat(frames)
-    bank.clear()
+    runs = {name: stream_three_frames(get_backend(name).build(step, cache=cache), models.bank, seed=0)
+            for name in ("torch", "onnxruntime")}
     assert not torch.equal(runs["torch"][0], runs["torch"][2])
     assert torch.allclose(runs["torch"], runs["onnxruntime"], atol=PARITY_ATOL)
 
@@ -294,27 +297,11 @@ def test_torch_compile_streams_the_eager_frames_without_recompiling(models):
         pytest.fail(BACKENDS["torch-compile"].unavailable())
     step = UNetStep(models.unet, models.bank, StepProfile(latent_hw=LATENT, batch=(1, 1, 2), capture=True,
                                                           bank_sources=("anchor", "previous")))  # built at batch 1
-    schedule = stream_schedule(models.scheduler_config, 2)
-    prompt = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(2))
-    runs = {}
-    for name in ("torch", "torch-compile"):
-        bank = models.bank
-        bank.clear()
-        sampler = StreamSampler(get_backend(name).build(step), schedule, prompt_embeds=prompt,
-                                latent_shape=(4, *LATENT), bank=bank)
-        compiles = counters["stats"]["unique_graphs"]
-        frames = []
-        for i in range(3):
-            bank.record_pending = True
-            frames.append(sampler(torch.full((1, 55), 0.2 * i)))
-            bank.record_pending = False
-            bank.commit_frame()
-            if i == 0:
-                bank.keep_previous_as("anchor")
-        runs[name] = torch.cat(frames)
-        if name == "torch-compile":
-            assert counters["stats"]["unique_graphs"] == compiles  # compiled at build, never per frame
-    models.bank.clear()
+    runs = {"torch": stream_three_frames(get_backend("torch").build(step), models.bank, seed=2)}
+    compiled = get_backend("torch-compile").build(step)
+    compiles = counters["stats"]["unique_graphs"]
+    runs["torch-compile"] = stream_three_frames(compiled, models.bank, seed=2)
+    assert counters["stats"]["unique_graphs"] == compiles  # compiled at build, never per frame
     assert torch.allclose(runs["torch"], runs["torch-compile"], atol=PARITY_ATOL)
 
 
