@@ -97,6 +97,14 @@ def add_renderer_options(p) -> None:
     d.add_argument("--identity", metavar="NAME", help="an identity enrolled with 'facecast enroll'")
     d.add_argument("--flame-map", metavar="MAP",
                    help="ARKit -> FLAME mapping from 'facecast calibrate fit-mapping' (required)")
+    add_diffusion_options(d)
+
+
+def add_diffusion_options(d) -> None:
+    """The diffusion renderer's model and sampling options: one definition, one default each,
+    for ``run``, ``render`` and ``accelerate build`` (see :class:`DiffusionConfig`)."""
+    from facecast.engine.accel import BACKEND_NAMES
+
     d.add_argument("--models", metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
     d.add_argument("--steps", type=int, default=2, help="denoising steps per frame, 1..4")
     d.add_argument("--lora", metavar="FILE", help="few-step LoRA to fuse (LCM-LoRA, TCD, Hyper-SD SD1.5)")
@@ -105,6 +113,7 @@ def add_renderer_options(p) -> None:
     d.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free (half the UNet calls)")
     d.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder to decode with")
     d.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
+    d.add_argument("--no-half", action="store_true", help="float32 weights on CUDA (default: float16)")
     d.add_argument("--seed", type=int, default=0, help="the stream's fixed noise")
     d.add_argument("--anchor-weight", type=float, default=0.5,
                    help="attention to the stream's first frame (0 = off)")
@@ -112,12 +121,6 @@ def add_renderer_options(p) -> None:
                    help="attention to the previous frame (0 = off)")
     d.add_argument("--reference-weight", type=float, default=0.0,
                    help="attention to the reference photo (Arc2Face's reference adapter; 0 = off)")
-    add_backend_options(d)
-
-
-def add_backend_options(d) -> None:
-    from facecast.engine.accel import BACKEND_NAMES
-
     d.add_argument("--backend", default="torch", choices=("auto", *BACKEND_NAMES),
                    help="how the UNet and decoder run; compiled backends are built once and cached; auto = the "
                         "fastest that runs here ('facecast doctor' lists them and what auto picks, "
@@ -128,18 +131,27 @@ def add_backend_options(d) -> None:
                         "frames before)")
 
 
-def render_options(args, *, width: int, height: int, pixel_format) -> dict:
-    """The keyword options of ``create_renderer`` from the parsed renderer options."""
+def diffusion_config(args):
+    """The :class:`DiffusionConfig` of the options :func:`add_diffusion_options` added.
+
+    Raises:
+        UserError: a value out of range (the message names it).
+    """
     from facecast.engine.render.diffusion.config import DiffusionConfig
 
     try:
-        diffusion = DiffusionConfig(
+        return DiffusionConfig(
             steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
-            guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device,
+            guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device, half=not args.no_half,
             anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
             reference_weight=args.reference_weight, backend=args.backend, stream_batch=args.stream_batch)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def render_options(args, *, width: int, height: int, pixel_format) -> dict:
+    """The keyword options of ``create_renderer`` from the parsed renderer options."""
+    diffusion = diffusion_config(args)
     return dict(width=width, height=height, pixel_format=pixel_format, portrait=args.portrait,
                 portrait_gains=args.portrait_gains, models=args.models, identity=args.identity,
                 flame_map=args.flame_map, diffusion=diffusion)

@@ -38,9 +38,13 @@ class Accelerated:
     def __init__(self, backend: str, component, run: Callable[..., tuple], *, folder=None) -> None:
         self.backend = backend
         self.component = component
-        self.profile = component.profile
         self._run = run
         self.folder = folder
+
+    @property
+    def profile(self):
+        """The component's static shapes."""
+        return self.component.profile
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self._run(*inputs)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_accelerate(sub) -> None:
-    from facecast.engine.cli import add_backend_options, parse_size
+    from facecast.engine.cli import add_diffusion_options, parse_size
 
     p = sub.add_parser(
         "accelerate", help="build the diffusion renderer's compiled engines ahead of a session",
@@ -20,48 +20,35 @@ def add_accelerate(sub) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     steps = p.add_subparsers(dest="accelerate_command", required=True, metavar="ACTION")
     q = steps.add_parser("build", help="build (or check) the engines for one backend and one set of options",
+                         description="Takes the options 'facecast run' takes for the diffusion renderer; those "
+                                     "that shape the engines (size, format, steps, guidance, LoRA, decoder, "
+                                     "device, bank weights, backend, stream batching) must match the run's.",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    q.add_argument("--models", type=Path, metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
     q.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
-    q.add_argument("--steps", type=int, default=2, help="denoising steps per frame (the batch with --stream-batch)")
-    q.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free")
-    q.add_argument("--lora", metavar="FILE", help="few-step LoRA fused before building (part of the model hash)")
-    q.add_argument("--lora-scale", type=float, default=1.0)
-    q.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder")
     q.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
                    help="pixel format the decoder emits (as 'facecast run --format')")
-    q.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
-    q.add_argument("--no-half", action="store_true", help="float32 weights on CUDA")
-    q.add_argument("--anchor-weight", type=float, default=0.5, help="0 drops the anchor bank slot")
-    q.add_argument("--previous-weight", type=float, default=0.5, help="0 drops the previous-frame bank slot")
-    q.add_argument("--reference-weight", type=float, default=0.0, help="> 0 adds the reference bank slot")
-    add_backend_options(q)
+    add_diffusion_options(q)
     q.set_defaults(func=_cmd_build)
 
 
 def _cmd_build(args) -> int:
     import torch
 
-    from facecast.engine.cli import UserError
+    from facecast.engine.cli import UserError, diffusion_config
     from facecast.engine.progress import lazy_progress_bar
     from facecast.engine.render.base import RendererUnavailable
     from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
-    from facecast.engine.render.diffusion.config import DiffusionConfig
     from facecast.engine.render.diffusion.layout import models_dir
     from facecast.engine.render.diffusion.loading import load_models
     from facecast.engine.render.diffusion.renderer import accelerate, bank_weights, fuse_loras, resolve_device
     from facecast.engine.types import PixelFormat
 
+    cfg = diffusion_config(args)
     try:
-        cfg = DiffusionConfig(steps=args.steps, guidance=args.guidance, lora=args.lora, lora_scale=args.lora_scale,
-                              decoder=args.decoder, device=args.device, half=not args.no_half,
-                              anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
-                              reference_weight=args.reference_weight, backend=args.backend,
-                              stream_batch=args.stream_batch)
         device = resolve_device(cfg.device)
         dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
         t0 = time.monotonic()
-        models = load_models(args.models or models_dir(), device=device, dtype=dtype,
+        models = load_models(Path(args.models) if args.models else models_dir(), device=device, dtype=dtype,
                              decoder=Path(cfg.decoder) if cfg.decoder else None)
         bank = install_bank(models.unet, AttentionBank(weights=bank_weights(cfg)))
         fuse_loras(models, cfg)

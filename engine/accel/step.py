@@ -324,7 +324,7 @@ class BankFeed:
         # zeros per slot (one tensor passed twice would make a compiled graph recompile)
         self._empty = [[torch.zeros(1, layer.tokens, layer.channels, device=device, dtype=dtype) for layer in layers]
                        for _ in self.sources]
-        self._log_weight = {}  # (weights...) -> (K,) tensor, made once per setting
+        self._log_weight: tuple[tuple, Optional[torch.Tensor]] = ((), None)  # the last setting and its tensor
         self._device = device
 
     def inputs(self, bank: AttentionBank) -> tuple[torch.Tensor, ...]:
@@ -340,6 +340,6 @@ class BankFeed:
             log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
             states += [banked[layer.name] for layer in self.layers] if present else self._empty[k]
         key = tuple(log_weight)
-        if key not in self._log_weight:
-            self._log_weight[key] = torch.tensor(log_weight, dtype=torch.float32, device=self._device)
-        return (self._log_weight[key], *states)
+        if key != self._log_weight[0]:  # changes when a source appears or a weight is set, not per frame
+            self._log_weight = (key, torch.tensor(log_weight, dtype=torch.float32, device=self._device))
+        return (self._log_weight[1], *states)
