@@ -16,7 +16,7 @@ _DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 #: The synthesised sclera takes the median of this brightest share of the photo's
 #: visible sclera: the rest lies in the lids' shadow and the corners' pink.
 SCLERA_BRIGHTEST = 0.1
-#: The sclera darkens by this share from the iris to the eye's corners (a lit sphere).
+#: The sclera darkens by this share from the iris's column to the eye's corners (a lit sphere).
 SCLERA_FALLOFF = 0.3
 #: Width over which the photo's eye fades into the synthesised eyeball, inter-ocular distances.
 FEATHER_IODS = 0.03
@@ -152,7 +152,8 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     edge = np.clip((dist - radius) / 1.5 + 0.5, 0.0, 1.0)[..., None]  # soft limbus
     corners = rest[list(o.corners)]
     half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
-    ball = 1.0 - SCLERA_FALLOFF * np.clip(dist / half_width, 0.0, 1.0)[..., None] ** 2
+    across = np.abs(gx - centre[0]) / half_width  # toward the corners; above and below the iris stays lit
+    ball = 1.0 - SCLERA_FALLOFF * np.clip(across, 0.0, 1.0)[..., None] ** 2
     return iris_px * (1 - edge) + sclera * ball * edge
 
 

@@ -195,8 +195,38 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
     lower lid by ``lower`` times it (positive rises)."""
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
     gap = frame.q[lo] - frame.q[up]  # per column, upper -> lower
-    drivers = np.concatenate([up, lo])
-    disp = np.concatenate([gap * upper, -gap * lower])
+    return _move_lids(frame, r, sign, gap * upper, -gap * lower, radius=radius, crease=crease)
+
+
+#: eyeWide, IODs: the upper lid's rise and the lower lid's drop at the eye's middle column.
+WIDE_RISE_IODS = 0.075
+WIDE_DROP_IODS = 0.018
+WIDE_RADIUS_IODS = 0.2
+
+
+def _wide(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
+    """The lids open along a smooth arch (most at the middle column, nothing at the
+    corners), so the widened lid margin stays one curve instead of following the
+    rest opening's kinks; the brow rises with it."""
+    opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
+    corners = frame.q[list(opening.corners)]
+    middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
+
+    def arch(points: np.ndarray) -> np.ndarray:
+        return np.clip(1.0 - ((frame.q[points, 0] - middle) / half) ** 2, 0.0, 1.0) ** 0.6
+
+    up, lo = r.lid_upper[sign], r.lid_lower[sign]
+    d_up = np.outer(arch(up), [0.0, -WIDE_RISE_IODS])
+    d_lo = np.outer(arch(lo), [0.0, WIDE_DROP_IODS])
+    return _move_lids(frame, r, sign, d_up, d_lo, radius=WIDE_RADIUS_IODS) + _brow(frame, r, sign, up=0.08, inner=0.6,
+                                                                        outer=1.0)
+
+
+def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: np.ndarray, *, radius: float,
+               crease: float = 1.0) -> np.ndarray:
+    """The lid chains moved by ``d_up``/``d_lo`` (face frame, one row per chain
+    vertex), the skin above and below following within ``radius`` IODs."""
+    up, lo = r.lid_upper[sign], r.lid_lower[sign]
     eye_centre = frame.q[np.concatenate([up, lo])].mean(0)
     above = _smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
     below = _smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
@@ -205,10 +235,10 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
     corners = frame.q[list(opening.corners)]
     half = abs(corners[1, 0] - corners[0, 0]) / 2
     taper = _smoothstep((half - np.abs(frame.q[:, 0] - corners[:, 0].mean())) / (0.35 * half))
-    d_up = spread(frame, up, gap * upper, radius=radius, mask=above * taper * frame.side(sign))
-    d_lo = spread(frame, lo, -gap * lower, radius=radius * 0.8, mask=below * taper * frame.side(sign))
-    d = d_up + d_lo
-    d[drivers] = disp
+    d = (spread(frame, up, d_up, radius=radius, mask=above * taper * frame.side(sign))
+         + spread(frame, lo, d_lo, radius=radius * 0.8, mask=below * taper * frame.side(sign)))
+    d[up] = d_up
+    d[lo] = d_lo
     d[list(opening.corners)] = 0.0
     return d
 
@@ -284,8 +314,7 @@ def _fields() -> dict[str, Field]:
     for name, s in (("Left", 1), ("Right", -1)):
         f[f"eyeBlink{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.95, lower=0.05)
         f[f"eyeSquint{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.12, lower=0.3) + _cheek(fr, r, s, up=0.04, out=0)
-        f[f"eyeWide{name}"] = lambda fr, r, s=s: (_lid(fr, r, s, upper=-0.4, lower=-0.12, radius=0.14)
-                                                   + _brow(fr, r, s, up=0.08, inner=0.6, outer=1.0))
+        f[f"eyeWide{name}"] = lambda fr, r, s=s: _wide(fr, r, s)
         f[f"eyeLookDown{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.25, lower=-0.05, radius=0.08)
         f[f"eyeLookUp{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.15, lower=0.0, radius=0.08)
         f[f"eyeLookIn{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))

@@ -7,10 +7,17 @@ closed loop on the astronaut portrait at 512x512 with
 are written in inter-ocular distances, so the same gains serve other faces;
 refit for a face with ``--portrait-gains``.
 
-One gain is set by hand below the fit's choice: ``EyeBlinkLeft`` (fit: 1.75,
-range 0.35) is 1.4 (range 0.33), because at 1.75 the left lid is fully shut by
-a weight of 0.6 and the mixed segment of ``facecast eval`` then loses identity
-(dlib distance 0.46 > 0.45).
+Gains set by hand below the fit's choice, plausibility first:
+
+- ``EyeBlinkLeft`` (fit: 1.75, range 0.35) is 1.4 (range 0.33), because at 1.75
+  the left lid is fully shut by a weight of 0.6 and the mixed segment of
+  ``facecast eval`` then loses identity (dlib distance 0.46 > 0.45).
+- ``EyeWideLeft``/``EyeWideRight`` (fit: 1.75, range 0.13/0.16) are 1.3 (range
+  0.11/0.13): above about 0.1 IOD of rise the lid margin kinks at its inner
+  third, and no gain reaches the goal anyway. MediaPipe's landmark model reads
+  about a third of a one-sided lid rise (4 of 13 px drawn at 1.75) and opens the
+  other eye too; its blendshape model alone gives eyeWideLeft 0.31 for a 6 px
+  tracked rise. Both eyes wide read 0.23/0.45.
 """
 
 from pathlib import Path
@@ -23,8 +30,8 @@ from facecast.engine.types import NUM_ARKIT, arkit_index
 
 FITTED_GAINS = {
     "EyeBlinkLeft": 1.4,
-    "EyeWideLeft": 1.75,
-    "EyeWideRight": 1.45,
+    "EyeWideLeft": 1.3,
+    "EyeWideRight": 1.3,
     "MouthPucker": 0.85,
     "MouthStretchLeft": 0.85,
     "MouthStretchRight": 0.7,
