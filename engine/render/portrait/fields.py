@@ -198,28 +198,26 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
     return _move_lids(frame, r, sign, gap * upper, -gap * lower, radius=radius, crease=crease)
 
 
-#: eyeWide, IODs: the upper lid's rise and the lower lid's drop at the eye's middle column.
+#: eyeWide, IODs: the upper lid's rise at the eye's middle column.
 WIDE_RISE_IODS = 0.075
-WIDE_DROP_IODS = 0.018
+#: How far (IODs) the skin above the lid follows its rise.
 WIDE_RADIUS_IODS = 0.2
 
 
 def _wide(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
-    """The lids open along a smooth arch (most at the middle column, nothing at the
-    corners), so the widened lid margin stays one curve instead of following the
-    rest opening's kinks; the brow rises with it."""
+    """The upper lid opens along a smooth arch (most at the middle column, nothing
+    at the corners), so the widened lid margin stays one curve instead of following
+    the rest opening's kinks; the brow rises with it. The lower lid stays: moved,
+    it left the photo's lower rim as a second line under the iris."""
     opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
     corners = frame.q[list(opening.corners)]
     middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
 
-    def arch(points: np.ndarray) -> np.ndarray:
-        return np.clip(1.0 - ((frame.q[points, 0] - middle) / half) ** 2, 0.0, 1.0) ** 0.6
-
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
-    d_up = np.outer(arch(up), [0.0, -WIDE_RISE_IODS])
-    d_lo = np.outer(arch(lo), [0.0, WIDE_DROP_IODS])
-    return _move_lids(frame, r, sign, d_up, d_lo, radius=WIDE_RADIUS_IODS) + _brow(frame, r, sign, up=0.08, inner=0.6,
-                                                                        outer=1.0)
+    arch = np.clip(1.0 - ((frame.q[up, 0] - middle) / half) ** 2, 0.0, 1.0) ** 0.6
+    lids = _move_lids(frame, r, sign, np.outer(arch, [0.0, -WIDE_RISE_IODS]), np.zeros((len(lo), 2)),
+                      radius=WIDE_RADIUS_IODS)
+    return lids + _brow(frame, r, sign, up=0.08, inner=0.6, outer=1.0)
 
 
 def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: np.ndarray, *, radius: float,

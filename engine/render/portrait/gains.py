@@ -13,7 +13,7 @@ Gains set by hand below the fit's choice, plausibility first:
   the left lid is fully shut by a weight of 0.6 and the mixed segment of
   ``facecast eval`` then loses identity (dlib distance 0.46 > 0.45).
 - ``EyeWideLeft``/``EyeWideRight`` (fit: 1.75, range 0.13/0.16) are 1.3 (range
-  0.11/0.13): above about 0.1 IOD of rise the lid margin kinks at its inner
+  0.10/0.10): above about 0.1 IOD of rise the lid margin kinks at its inner
   third, and no gain reaches the goal anyway. MediaPipe's landmark model reads
   about a third of a one-sided lid rise (4 of 13 px drawn at 1.75) and opens the
   other eye too; its blendshape model alone gives eyeWideLeft 0.31 for a 6 px
