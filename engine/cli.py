@@ -100,6 +100,15 @@ def add_renderer_options(p) -> None:
     add_diffusion_options(d)
 
 
+def add_picture_options(p, *, pixel_format: bool = True) -> None:
+    """``--size`` (and ``--format``): the rendered picture, one default each for
+    ``run``, ``render``, ``eval`` and ``accelerate build`` (whose engines must match the run's)."""
+    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
+    if pixel_format:
+        p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
+                       help="pixel format of the pictures the renderer emits")
+
+
 def add_diffusion_options(d) -> None:
     """The diffusion renderer's model and sampling options: one definition, one default each,
     for ``run``, ``render`` and ``accelerate build`` (see :class:`DiffusionConfig`)."""
@@ -178,9 +187,7 @@ def _add_run(sub) -> None:
     p.add_argument("--skip-below", type=_non_negative, metavar="DELTA",
                    help="re-send the last picture instead of rendering when no parameter (ARKit weight, "
                         "angle in rad, FLAME value) moved by DELTA or more since it was rendered, e.g. 0.01")
-    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
-    p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
-                   help="pixel format of the published pictures")
+    add_picture_options(p)
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
     p.add_argument("--profile", metavar="NAME",
                    help="apply this calibration profile (see 'facecast calibrate') in the retarget stage")
@@ -401,7 +408,7 @@ def _add_render(sub) -> None:
     p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
                                                            "(PNG frames)")
     p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")])
-    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH")
+    add_picture_options(p, pixel_format=False)
     p.add_argument("--fps", type=_positive(float), help="frame rate for a csv: timeline (scripts set their own)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted render into the same OUT")
     p.add_argument("--batch", type=_positive(int), help="frames rendered together (default: 8 for diffusion, "

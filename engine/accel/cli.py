@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_accelerate(sub) -> None:
-    from facecast.engine.cli import add_diffusion_options, parse_size
+    from facecast.engine.cli import add_diffusion_options, add_picture_options
 
     p = sub.add_parser(
         "accelerate", help="build the diffusion renderer's compiled engines ahead of a session",
@@ -24,9 +24,7 @@ def add_accelerate(sub) -> None:
                                      "that shape the engines (size, format, steps, guidance, LoRA, decoder, "
                                      "device, bank weights, backend, stream batching) must match the run's.",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    q.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
-    q.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
-                   help="pixel format the decoder emits (as 'facecast run --format')")
+    add_picture_options(q)
     add_diffusion_options(q)
     q.set_defaults(func=_cmd_build)
 

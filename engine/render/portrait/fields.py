@@ -209,15 +209,19 @@ def _wide(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
     at the corners), so the widened lid margin stays one curve instead of following
     the rest opening's kinks; the brow rises with it. The lower lid stays: moved,
     it left the photo's lower rim as a second line under the iris."""
-    opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
-    corners = frame.q[list(opening.corners)]
-    middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
-
+    _, middle, half = _eye_span(frame, sign)
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
     arch = np.clip(1.0 - ((frame.q[up, 0] - middle) / half) ** 2, 0.0, 1.0) ** 0.6
     lids = _move_lids(frame, r, sign, np.outer(arch, [0.0, -WIDE_RISE_IODS]), np.zeros((len(lo), 2)),
                       radius=WIDE_RADIUS_IODS)
     return lids + _brow(frame, r, sign, up=0.08, inner=0.6, outer=1.0)
+
+
+def _eye_span(frame: FaceFrame, sign: int):
+    """(opening, middle x, half width) of the subject's left (sign=+1) or right eye, face frame."""
+    opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
+    corners = frame.q[list(opening.corners)]
+    return opening, float(corners[:, 0].mean()), float(abs(corners[1, 0] - corners[0, 0]) / 2)
 
 
 def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: np.ndarray, *, radius: float,
@@ -229,10 +233,8 @@ def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: 
     above = _smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
     below = _smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
     # The corners are the lids' hinges: motion fades to nothing toward them.
-    opening = frame.mesh.eye_left if sign > 0 else frame.mesh.eye_right
-    corners = frame.q[list(opening.corners)]
-    half = abs(corners[1, 0] - corners[0, 0]) / 2
-    taper = _smoothstep((half - np.abs(frame.q[:, 0] - corners[:, 0].mean())) / (0.35 * half))
+    opening, middle, half = _eye_span(frame, sign)
+    taper = _smoothstep((half - np.abs(frame.q[:, 0] - middle)) / (0.35 * half))
     d = (spread(frame, up, d_up, radius=radius, mask=above * taper * frame.side(sign))
          + spread(frame, lo, d_lo, radius=radius * 0.8, mask=below * taper * frame.side(sign)))
     d[up] = d_up
