@@ -202,18 +202,26 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
 WIDE_RISE_IODS = 0.075
 #: How far (IODs) the skin above the lid follows its rise.
 WIDE_RADIUS_IODS = 0.2
+#: eyeWide: the arch's shape between the corners, (1 - u**2) ** power (0.5: an ellipse).
+WIDE_ARCH_POWER = 0.7
 
 
 def _wide(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
-    """The upper lid opens along a smooth arch (most at the middle column, nothing
-    at the corners), so the widened lid margin stays one curve instead of following
-    the rest opening's kinks; the brow rises with it. The lower lid stays: moved,
-    it left the photo's lower rim as a second line under the iris."""
-    _, middle, half = _eye_span(frame, sign)
+    """The upper lid opens to one smooth arch between the eye's corners (its apex
+    :data:`WIDE_RISE_IODS` above the rest lid's highest point), whatever kinks the
+    rest lid line has; the brow rises with it. The lower lid stays: moved, it left
+    the photo's lower rim as a second line under the iris."""
+    opening, middle, half = _eye_span(frame, sign)
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
-    arch = np.clip(1.0 - ((frame.q[up, 0] - middle) / half) ** 2, 0.0, 1.0) ** 0.6
-    lids = _move_lids(frame, r, sign, np.outer(arch, [0.0, -WIDE_RISE_IODS]), np.zeros((len(lo), 2)),
-                      radius=WIDE_RADIUS_IODS)
+    c0, c1 = frame.q[list(opening.corners)]
+    x = frame.q[up, 0]
+    chord_y = c0[1] + (x - c0[0]) * (c1[1] - c0[1]) / (c1[0] - c0[0])  # the line through the corners
+    arch = np.clip(1.0 - ((x - middle) / half) ** 2, 0.0, 1.0) ** WIDE_ARCH_POWER
+    apex = float(np.max(chord_y - frame.q[up, 1])) + WIDE_RISE_IODS
+    target_y = chord_y - apex * arch
+    d_up = np.zeros((len(up), 2))
+    d_up[:, 1] = np.minimum(target_y - frame.q[up, 1], 0.0)  # only ever opens
+    lids = _move_lids(frame, r, sign, d_up, np.zeros((len(lo), 2)), radius=WIDE_RADIUS_IODS)
     return lids + _brow(frame, r, sign, up=0.08, inner=0.6, outer=1.0)
 
 

@@ -38,7 +38,7 @@ LASH_IODS = 0.028
 #: Opening beyond its rest size over which the eyeball fades to its wide-open image (share of the rest opening).
 WIDE_BLEND = 0.25
 #: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
-WIDE_LASH_DARKEN = 0.6
+WIDE_LASH_DARKEN = 0.4
 
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
@@ -122,6 +122,51 @@ def _lid_rgb(rgb, above, mp, at):
         rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
 
 
+@njit(fastmath=True)
+def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_img, attr_v, attr_h, attr_h0,
+             attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball):
+    """One pixel of an eye opening into ``rgb``: the lash band hanging from the lid's
+    edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
+    them, and the lid layer over what the lid covers."""
+    m = eye_affine[kind]
+    sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
+    sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
+    v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
+    h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
+    h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
+    band = w0 * attr_band[i0] + w1 * attr_band[i1] + w2 * attr_band[i2]
+    e = kind - 2
+    cover = mp[P_LID + e]
+    below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
+    ratio = h * (1.0 - cover) / max(h0, 1e-3)
+    wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
+    to_ball = min(max(below_lid - band + 0.5, 0.0), 1.0)  # 0 in the lash band, 1 on the eyeball
+    if to_ball < 1.0:
+        # the lash line hangs from the lid's edge: the portrait's own band at the same depth,
+        # its lashes drawn darker against the bared eyeball as the lids open wide
+        f = min(max(below_lid, 0.0), band) / max(h0, 1e-3)
+        tx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
+        ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
+        bx = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
+        by = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
+        lash = wide * _smooth(band, 0.4 * band, below_lid) * WIDE_LASH_DARKEN
+        for c in range(3):
+            rgb[c] = _sample(skin_img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, c) * (1.0 - lash)
+    if to_ball > 0.0:
+        # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
+        strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
+        shadow = max(LID_SHADOW_IODS * mp[P_IOD], 1e-3)
+        shade = 1.0 - strength * math.exp(-max(below_lid - band, 0.0) / shadow)
+        for c in range(3):
+            ball[c] = _sample(eye_img, sx, sy, c)
+            if wide > 0.0:
+                ball[c] += wide * (_sample(eye_wide_img, sx, sy, c) - ball[c])
+            ball[c] *= shade
+            rgb[c] = ball[c] if to_ball >= 1.0 else rgb[c] + to_ball * (ball[c] - rgb[c])
+    if cover > 0.0 and below_lid < 0.7:
+        _lid_rgb(rgb, -below_lid, mp, P_LID_RGB + 3 * e)
+
+
 #: Horizontal bands the image is split into; each thread draws whole bands, so
 #: every pixel is written by one thread in triangle order: the output is the same
 #: on every run (threads drawing whole triangles would race on shared edges).
@@ -136,13 +181,15 @@ def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img,
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
         rgb = np.empty(3, np.float32)
+        ball = np.empty(3, np.float32)
         for t_pass in range(3):
-            _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
-                       eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
+            _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, ball,
+                       skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom,
+                       eye_affine, mp)
 
 
 @njit(fastmath=True, cache=True)
-def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, skin_img,
+def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, ball, skin_img,
                eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
     """Pass 0: triangles facing away and folded ones; 1: facing openings; 2: facing skin."""
     width = out.shape[1]
@@ -190,42 +237,8 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
                     _mouth_rgb(skin_img, u, v, h, h0, tx, ty, bx_, by_, mp, rgb)
                 else:
-                    m = eye_affine[kind]
-                    sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
-                    sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
-                    v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
-                    h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
-                    h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
-                    band = w0 * attr_band[i0] + w1 * attr_band[i1] + w2 * attr_band[i2]
-                    e = kind - 2
-                    cover = mp[P_LID + e]
-                    below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
-                    ratio = h * (1.0 - cover) / max(h0, 1e-3)
-                    wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
-                    if below_lid < band:
-                        # the lash line hangs from the lid's edge: the portrait's own band at the same depth,
-                        # its lashes drawn darker against the bared eyeball as the lids open wide
-                        f = max(below_lid, 0.0) / max(h0, 1e-3)
-                        sx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
-                        sy = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
-                        bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
-                        by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                        lash = wide * _smooth(band, 0.4 * band, below_lid) * WIDE_LASH_DARKEN
-                        for c in range(3):
-                            rgb[c] = _sample(skin_img, sx + f * (bx_ - sx) - 0.5, sy + f * (by_ - sy) - 0.5, c)
-                            rgb[c] *= 1.0 - lash
-                    else:
-                        # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
-                        strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
-                        shadow = max(LID_SHADOW_IODS * mp[P_IOD], 1e-3)
-                        shade = 1.0 - strength * math.exp(-(below_lid - band) / shadow)
-                        for c in range(3):
-                            rgb[c] = _sample(eye_img, sx, sy, c)
-                            if wide > 0.0:
-                                rgb[c] += wide * (_sample(eye_wide_img, sx, sy, c) - rgb[c])
-                            rgb[c] *= shade
-                    if cover > 0.0 and below_lid < 0.7:
-                        _lid_rgb(rgb, -below_lid, mp, P_LID_RGB + 3 * e)
+                    _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_img, attr_v, attr_h,
+                             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball)
                 for c in range(3):
                     out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
