@@ -252,14 +252,24 @@ def _cmd_eval(args) -> int:
         renderer.close()
     paths = fidelity.write_outputs(result, args.out, sequence)
     m = result.metrics
-    print(f"{'shape':20s} {'rho':>6s} {'range':>6s} {'mae':>6s}  ok")
+    geo = m.get("geometry", {}).get("available", False)
+    fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
+    ok = lambda s: "yes" if s.get("passes", True) else "NO"  # noqa: E731
+    print(f"{'shape':20s} {'rho':>6s} {'range':>6s} {'mae':>6s}  ok "
+          + (f"| geometry {'rho':>6s} {'range':>6s}  ok" if geo else ""))
     for name, s in m["shapes"].items():
-        fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
-        print(f"{name:20s} {fmt(s['spearman_rho'])} {fmt(s['range'])} {fmt(s['mae'])}  "
-              f"{'yes' if s.get('passes', True) else 'NO'}")
+        line = f"{name:20s} {fmt(s['spearman_rho'])} {fmt(s['range'])} {fmt(s['mae'])}  {ok(s):3s}"
+        if geo:
+            g = s["geometry"]
+            line += f"|          {fmt(g['spearman_rho'])} {fmt(g['range'])}  {ok(g)}"
+        print(line)
     ident = m["identity"]
     print(f"key shapes meeting rho >= {fidelity.GOAL_RHO} and range >= {fidelity.GOAL_RANGE}: "
-          f"{m['key_shapes_passing']}/{m['key_shapes_total']}")
+          f"{m['key_shapes_passing']}/{m['key_shapes_total']} closed loop"
+          + (f", {m['geometry']['key_shapes_passing']}/{m['key_shapes_total']} geometry (drawn landmarks "
+             "scored by MediaPipe's blendshape model)" if geo else ""))
+    if not geo and "geometry" in m:
+        print(f"geometry channel: none ({m['geometry']['reason']})")
     if ident.get("max_distance") is not None:
         goal = f" (goal <= {ident['goal']})" if ident["goal"] is not None else ""
         print(f"identity distance ({m['identity_model']}): median {ident['median_distance']}, "

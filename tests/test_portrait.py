@@ -122,7 +122,7 @@ def test_closed_loop_direction_and_side(renderer, tracker):
     assert measure(sample(jawOpen=1.0), "jawOpen") > measure(sample(), "jawOpen") + 0.2
     left = sample(mouthStretchLeft=1.0)
     assert measure(left, "mouthStretchLeft") > measure(left, "mouthStretchRight") + 0.2
-    assert measure(sample(browInnerUp=1.0), "browInnerUp") > 0.4
+    assert measure(sample(browInnerUp=1.0), "browInnerUp") > measure(sample(), "browInnerUp") + 0.3  # the goal
 
 
 def test_head_rotation_turns_the_face(renderer, tracker):
@@ -189,7 +189,7 @@ def test_sequences():
 
 def test_eval_writes_metrics_and_report(tmp_path):
     from facecast.engine.cli import main
-    code = main(["eval", "--sequence", "sweep:jawOpen,mouthStretchLeft", "--size", "384x384",
+    code = main(["eval", "--sequence", "sweep:jawOpen,mouthStretchLeft,eyeWideLeft", "--size", "384x384",
                  "--out", str(tmp_path)])
     assert code == 0
     import json
@@ -197,9 +197,34 @@ def test_eval_writes_metrics_and_report(tmp_path):
     jaw = m["shapes"]["JawOpen"]
     assert jaw["spearman_rho"] > 0.9 and jaw["range"] > 0.3 and jaw["passes"]
     assert m["shapes"]["MouthStretchLeft"]["right_side"]
+    # the geometry channel: the drawn landmarks, scored by MediaPipe's blendshape model
+    assert m["geometry"] == {"available": True, "key_shapes_passing": 3, "key_shapes_total": 3}
+    wide = m["shapes"]["EyeWideLeft"]
+    assert wide["geometry"]["range"] > 0.3 and wide["geometry"]["spearman_rho"] > 0.9
+    assert wide["geometry"]["right_side"] and wide["geometry"]["mirror_rise"] < 0.05  # the right eye is not drawn wider
+    assert wide["right_side"] and wide["range"] < wide["geometry"]["range"]  # FaceLandmarker reads less than is drawn
     assert m["identity"]["max_distance"] < 0.45 and m["identity"]["frames_without_face"] == 0
     assert m["temporal"]["hold_max_abs_change"] == 0
     assert (tmp_path / "report.png").stat().st_size > 10_000 and (tmp_path / "contact_sheet.png").exists()
+
+
+def test_eval_without_drawn_landmarks_says_so(tmp_path):
+    from facecast.engine.cli import main
+    assert main(["eval", "--renderer", "testpattern", "--sequence", "sweep:jawOpen", "--size", "128x128",
+                 "--identity-model", "none", "--out", str(tmp_path)]) == 0
+    import json
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["geometry"]["available"] is False and "testpattern" in m["geometry"]["reason"]
+    assert "geometry" not in m["shapes"]["JawOpen"]
+
+
+def test_drawn_landmarks_follow_the_mesh(renderer):
+    rest = renderer.drawn_landmarks(sample())
+    assert rest.shape == (478, 2) and np.allclose(rest, renderer.rig.landmarks[:, :2], atol=1e-3)
+    wide = renderer.drawn_landmarks(sample(eyeWideLeft=1.0))
+    left_lid, right_lid = 386, 159  # the middle of each upper lid contour
+    assert rest[left_lid, 1] - wide[left_lid, 1] > 0.05 * renderer.rig.iod_px  # up, in image y
+    assert abs(rest[right_lid, 1] - wide[right_lid, 1]) < 1e-3
 
 
 def test_fit_portrait_writes_gains_the_renderer_loads(tmp_path):

@@ -12,12 +12,13 @@ Gains set by hand below the fit's choice, plausibility first:
 - ``EyeBlinkLeft`` (fit: 1.75, range 0.35) is 1.4 (range 0.33), because at 1.75
   the left lid is fully shut by a weight of 0.6 and the mixed segment of
   ``facecast eval`` then loses identity (dlib distance 0.46 > 0.45).
-- ``EyeWideLeft``/``EyeWideRight`` (fit: 1.75, range 0.13/0.16) are 1.3 (range
-  0.10/0.10): above about 0.1 IOD of rise the lid margin kinks at its inner
-  third, and no gain reaches the goal anyway. MediaPipe's landmark model reads
-  about a third of a one-sided lid rise (4 of 13 px drawn at 1.75) and opens the
-  other eye too; its blendshape model alone gives eyeWideLeft 0.31 for a 6 px
-  tracked rise. Both eyes wide read 0.23/0.45.
+- ``EyeWideLeft``/``EyeWideRight`` (fit: 1.75, range 0.13/0.16) are 1.3 (closed
+  loop range 0.08/0.07): at full weight the lid already opens to about twice its
+  rest height, which ``facecast eval``'s geometry channel (MediaPipe's blendshape
+  model on the drawn landmarks) scores 0.48/0.62. MediaPipe's landmark network
+  puts the lid contour on the iris top and reads a fraction of a one-sided rise
+  (4 of 13 px drawn at 1.75), so more gain looks grotesque and reads less
+  (gain 3: 0.05). Both eyes wide read 0.17/0.35.
 """
 
 from pathlib import Path
