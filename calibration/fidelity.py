@@ -353,15 +353,15 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         mirror = _mirror(name)
         if mirror:
             entry.update(_sides(got, measured[a:b, arkit_index(mirror)]))
-        key = name in [_canonical(s) for s in KEY_SHAPES]
-        if key:
+        is_key = name in [_canonical(s) for s in KEY_SHAPES]
+        if is_key:
             entry["passes"] = _meets_goals(entry)
         if geometry is not None:
             drawn = geometry[a:b, k]
             geo = {"measured": drawn.round(4).tolist(), **_accuracy(req, drawn)}
             if mirror:
                 geo.update(_sides(drawn, geometry[a:b, arkit_index(mirror)]))
-            if key:
+            if is_key:
                 geo["passes"] = _meets_goals(geo)
             entry["geometry"] = geo
         shapes[name] = entry
