@@ -208,7 +208,10 @@ def add_eval(sub) -> None:
         "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
         description="Render a sequence of requests with one renderer and portrait, re-track every frame "
                     "with MediaPipe and compare with what was asked (Spearman rho, range, MAE, response "
-                    "curves), measure the identity distance to the portrait with dlib's face descriptor, "
+                    "curves); for renderers that report where they draw MediaPipe's landmarks (portrait), "
+                    "also score those drawn landmarks with MediaPipe's own blendshape model (the geometry "
+                    "channel: what the drawing shows, apart from how the tracker reads the pixels); "
+                    "measure the identity distance to the portrait with dlib's face descriptor, "
                     "and the frame-to-frame stability. Writes metrics.json, report.png and "
                     "contact_sheet.png into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)

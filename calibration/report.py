@@ -18,8 +18,8 @@ def _panel(draw, x0: int, y0: int, size: int, title: str, ok: bool) -> tuple:
 def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 report: one response panel per swept shape (measured
     against requested, grey diagonal = ideal, title green when the shape meets
-    the goals; a thin blue line: the geometry channel, when measured), the identity distance per frame with the goal line, and the
-    contact sheet below."""
+    the goals; a thin blue line: the geometry channel, when measured), the
+    identity distance per frame with the goal line, and the contact sheet below."""
     from PIL import Image, ImageDraw
 
     shapes = metrics["shapes"]

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import numpy as np
 import pytest
 from skimage import data
@@ -17,26 +20,32 @@ def model():
     return lb.LandmarkBlendshapes()
 
 
-def test_reproduces_face_landmarker_from_its_own_landmarks(model):
+@pytest.fixture(scope="module")
+def tracked():
+    """(image, FaceLandmarker's result) for the astronaut photo and a crop of it."""
     tracker = FaceTracker()
     try:
-        for img in (data.astronaut(), np.ascontiguousarray(data.astronaut()[40:300, 100:380])):
-            tracked = tracker.track(img)
-            h, w = img.shape[:2]
-            scores = model(tracked.landmarks[:, :2] * [w, h])
-            assert scores.shape == (52,)
-            np.testing.assert_allclose(scores, tracked.weights, atol=1e-4)
-            assert scores[arkit_index("mouthSmileLeft")] > 0.5  # she smiles
+        images = (data.astronaut(), np.ascontiguousarray(data.astronaut()[40:300, 100:380]))
+        return [(img, tracker.track(img)) for img in images]
     finally:
         tracker.close()
 
 
-def test_scores_follow_the_landmarks(model):
+def _pixels(img, result):
+    return result.landmarks[:, :2] * [img.shape[1], img.shape[0]]
+
+
+def test_reproduces_face_landmarker_from_its_own_landmarks(model, tracked):
+    for img, result in tracked:
+        scores = model(_pixels(img, result))
+        assert scores.shape == (52,)
+        np.testing.assert_allclose(scores, result.weights, atol=1e-4)
+        assert scores[arkit_index("mouthSmileLeft")] > 0.5  # she smiles
+
+
+def test_scores_follow_the_landmarks(model, tracked):
     """A lid contour moved up reads as a wider eye on that side only."""
-    tracker = FaceTracker()
-    img = data.astronaut()
-    lm = tracker.track(img).landmarks[:, :2] * [img.shape[1], img.shape[0]]
-    tracker.close()
+    lm = _pixels(*tracked[0])
     upper_left_lid = [466, 388, 387, 386, 385, 384, 398]
     wide = lm.copy()
     wide[upper_left_lid, 1] -= 5.0
@@ -56,5 +65,17 @@ def test_bad_landmarks_are_refused(model):
 
 def test_task_without_the_model_says_what_to_do(monkeypatch):
     monkeypatch.setattr(lb, "MODEL_MEMBER", "no_such_model.tflite")
-    with pytest.raises(lb.GeometryUnavailable, match="face_landmarker.task"):
+    with pytest.raises(lb.GeometryUnavailable, match="holds no no_such_model.tflite"):
         lb.LandmarkBlendshapes()
+
+
+def test_without_litert_eval_reports_why_and_still_measures(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails as if not installed
+    with pytest.raises(lb.GeometryUnavailable, match="pip install ai-edge-litert"):
+        lb.LandmarkBlendshapes()
+    from facecast.engine.cli import main
+    assert main(["eval", "--sequence", "sweep:jawOpen", "--size", "256x256", "--identity-model", "none",
+                 "--out", str(tmp_path)]) == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["geometry"]["available"] is False and "ai-edge-litert" in m["geometry"]["reason"]
+    assert m["shapes"]["JawOpen"]["passes"] and "geometry" not in m["shapes"]["JawOpen"]

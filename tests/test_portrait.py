@@ -221,6 +221,9 @@ def test_eval_without_drawn_landmarks_says_so(tmp_path):
 def test_drawn_landmarks_follow_the_mesh(renderer):
     rest = renderer.drawn_landmarks(sample())
     assert rest.shape == (478, 2) and np.allclose(rest, renderer.rig.landmarks[:, :2], atol=1e-3)
+    # MediaPipe's lid contour, not the mesh's margin lifted to the lash line (which sits higher)
+    upper = list(renderer.mesh.eye_left.upper[1:-1])
+    assert (renderer._rest[upper, 1] < rest[upper, 1] - 0.5).all()
     wide = renderer.drawn_landmarks(sample(eyeWideLeft=1.0))
     left_lid, right_lid = 386, 159  # the middle of each upper lid contour
     assert rest[left_lid, 1] - wide[left_lid, 1] > 0.05 * renderer.rig.iod_px  # up, in image y

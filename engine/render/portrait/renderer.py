@@ -62,7 +62,6 @@ class PortraitRenderer(Renderer):
         self.rig: PortraitRig = crop_portrait(rgb, landmarks, name=name, width=w, height=h)
         self.identity = name
         rest_lm = self.rig.landmarks
-        self._tracked_px = rest_lm[:, :2].astype(np.float64)  # MediaPipe's points on the photo (no lid lift)
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
         self.mesh = mesh
         band = lift_to_lid_margin(rest, mesh)
@@ -118,12 +117,13 @@ class PortraitRenderer(Renderer):
 
     def drawn_landmarks(self, sample: FaceSample) -> np.ndarray:
         """(478, 2) pixels: where the frame for ``sample`` draws MediaPipe's landmarks
-        (the photo's tracked points moved as the mesh moves them). ``facecast
-        eval``'s geometry channel scores these with MediaPipe's blendshape model."""
+        (the photo's tracked points, not the mesh's lid margins lifted to the lash
+        line, moved as the mesh moves them). ``facecast eval``'s geometry channel
+        scores these with MediaPipe's blendshape model."""
         if not self._ready:
             self.prepare()
         moved = self.pose(sample).vertices[:NUM_LANDMARKS] - self._rest[:NUM_LANDMARKS]
-        return self._tracked_px + moved
+        return self.rig.landmarks[:, :2] + moved
 
     def _eye_affine(self, pose: Pose) -> np.ndarray:
         m = np.zeros((4, 2, 3), np.float32)
