@@ -14,7 +14,66 @@ from facecast.engine.cli import free_port  # noqa: F401  (re-exported for the te
 from facecast.engine.sources.base import Emit, Source
 from facecast.engine.types import NUM_ARKIT, FaceSample, Frame
 
+# --------------------------------------------------------------------------- #
+# Numeric tolerances. Each says what it protects; none is one machine's result.
+# --------------------------------------------------------------------------- #
 
+#: One float32 computation run two ways (torch eager vs onnxruntime or torch.compile, batch 1 vs a batch,
+#: oneDNN's AVX2 vs AVX-512 blocking, one thread vs several) reassociates its sums. float32 rounds at 6e-8 of
+#: a value; over reductions of thousands of terms through a few dozen layers the results drift apart by up to
+#: ~1e-5 of their magnitude (3.4e-5 measured between an AMD AVX2 and an Intel AVX-512 CPU on the tiny models).
+#: This tolerance, relative to the larger of 1 and the result's largest magnitude, leaves 30x headroom.
+SAME_COMPUTATION_RTOL = 1e-3
+#: The least a real difference (another bank slot, weight, expression or layout) must move a result of order 1
+#: by for a test to call it changed: five times :data:`SAME_COMPUTATION_RTOL` and over a hundred times the
+#: largest reassociation drift seen, so "it changed" never passes on rounding alone. (The tiny random models'
+#: weakest real effect, the expression adapter on a 25-step latent, is 8.7e-3.)
+CHANGED_ATOL = 5e-3
+#: Pictures quantised to uint8 from float results that differ by reassociation can land one grey level apart
+#: where a value sits on a rounding boundary; more than one level is a real difference.
+QUANTISATION_LEVELS = 1
+
+
+def _float64(a) -> np.ndarray:
+    if hasattr(a, "detach"):  # a torch tensor, without importing torch here
+        a = a.detach().cpu().double().numpy()
+    return np.asarray(a, np.float64)
+
+
+def max_abs_diff(got, want) -> float:
+    return float(np.max(np.abs(_float64(got) - _float64(want))))
+
+
+def assert_same_computation(got, want, *, rtol: float = SAME_COMPUTATION_RTOL) -> None:
+    """``got`` and ``want`` are one float32 computation by two kernels: equal up to reassociation
+    (see :data:`SAME_COMPUTATION_RTOL`). Shapes must match exactly."""
+    g, w = _float64(got), _float64(want)
+    assert g.shape == w.shape, f"shape {g.shape} != {w.shape}"
+    scale = max(1.0, float(np.max(np.abs(w))) if w.size else 1.0)
+    diff = float(np.max(np.abs(g - w))) if w.size else 0.0
+    assert diff <= rtol * scale, f"max |difference| {diff:.3g} > {rtol:g} x scale {scale:.3g}"
+
+
+def assert_pixels_close(got, want, *, levels: int = QUANTISATION_LEVELS) -> None:
+    """uint8 pictures of one computation: equal up to rounding (see :data:`QUANTISATION_LEVELS`)."""
+    g, w = np.asarray(_float64(got)), np.asarray(_float64(want))
+    assert g.shape == w.shape, f"shape {g.shape} != {w.shape}"
+    diff = float(np.max(np.abs(g - w))) if w.size else 0.0
+    assert diff <= levels, f"pictures differ by {diff:g} grey levels (allowed: {levels}, rounding)"
+
+
+def pytest_configure(config) -> None:
+    """``FACECAST_TEST_TORCH_THREADS=N`` runs the suite with ``torch.set_num_threads(N)`` (the numeric tests
+    must pass at any thread count; see README, Tests and CI)."""
+    import os
+
+    threads = os.environ.get("FACECAST_TEST_TORCH_THREADS")
+    if threads:
+        try:
+            import torch
+        except ImportError:
+            return
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture
