@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import CHANGED_ATOL, assert_same_computation  # noqa: E402
 from tiny_arc2face import expression_adapter_state, write_tiny_arc2face  # noqa: E402
 
 from facecast.engine.render.base import RendererUnavailable  # noqa: E402
@@ -45,7 +46,10 @@ def test_layout_check_passes_and_lists_every_problem(models_root, tmp_path):
     assert any("arcface.onnx: missing" in p for p in problems)
     assert any("vae/config.json: missing" in p for p in problems)
     assert any("arc2face/config.json: not a JSON object" in p for p in problems)
-    assert all("facecast models fetch" in p or "JSON" in p for p in problems)
+    assert sum("facecast models fetch" in p for p in problems) == 2  # the missing files' advice once, the JSON's
+    assert [str(p) for p in check_models(tmp_path / "nothing")] == [  # no folder: one line, not one per file
+        f"{tmp_path / 'nothing'}: no models folder here; run 'facecast models fetch --dir {tmp_path / 'nothing'}' "
+        "(needs network), or copy the files there"]
     with pytest.raises(RendererUnavailable, match="arcface.onnx"):
         load_models(broken)
 
@@ -93,13 +97,13 @@ def test_identity_token_receives_the_embedding(models, embedding):
     assert prompt.shape == (1, 77, 768)
     # the input at the id position is the unit embedding, zero-padded to 768 (plus the position embedding)
     token_in = captured["tokens"][0, k] - embeddings.position_embedding.weight[k]
-    assert torch.allclose(token_in[:512], torch.from_numpy(embedding), atol=1e-6)
+    assert_same_computation(token_in[:512], torch.from_numpy(embedding))
     assert torch.count_nonzero(token_in[512:]) == 0
     # every other position is the plain prompt's input
     plain = enc(ids[None])[0]
     # causal encoder: tokens before "id" cannot see it; the ones from it on do
-    assert torch.allclose(prompt[0, :k], plain[0, :k], atol=1e-6)
-    assert (prompt[0, k:] - plain[0, k:]).abs().amax() > 1e-3
+    assert_same_computation(prompt[0, :k], plain[0, :k])
+    assert (prompt[0, k:] - plain[0, k:]).abs().amax() > CHANGED_ATOL
     assert not torch.allclose(prompt, ident.prompt_embeddings(enc, tok, -embedding))
 
 
@@ -131,11 +135,11 @@ def test_reference_sampler_matches_a_plain_diffusers_pipeline(models, embedding)
                            latents=latents, steps=25, guidance=3.0)
     image = decode(models.vae, got)[0].numpy()
     assert image.shape == expected.shape == (32, 32, 3)
-    assert np.abs(image - expected).max() < 1e-4
+    assert_same_computation(image, expected)
     # and the expression is not ignored
     other = reference_sample(models.unet, scheduler, prompt_embeds=prompt, uncond_embeds=uncond,
                              expression=torch.zeros_like(exp), latents=latents, steps=25, guidance=3.0)
-    assert (other - got).abs().max() > 1e-3
+    assert (other - got).abs().max() > CHANGED_ATOL
 
 
 def _frame(models, bank_weights=None):
@@ -191,9 +195,9 @@ def test_a_frame_attending_to_a_bank_of_itself_reproduces_itself(models):
             with_other = unet(x, 300, **kwargs).sample
     finally:
         unet.set_attn_processor(before)
-    assert torch.allclose(alone, with_itself, atol=1e-5)
-    assert torch.allclose(alone, weighted, atol=1e-5)
-    assert (alone - with_other).abs().max() > 1e-3  # a different bank does change the frame
+    assert_same_computation(with_itself, alone)
+    assert_same_computation(weighted, alone)
+    assert (alone - with_other).abs().max() > CHANGED_ATOL  # a different bank does change the frame
 
 
 def test_batch_shared_attention_ties_the_batch_together(models):
@@ -214,9 +218,9 @@ def test_batch_shared_attention_ties_the_batch_together(models):
             shared2 = unet(x2, 300, **kwargs).sample
     finally:
         unet.set_attn_processor(before)
-    assert (independent - shared).abs().max() > 1e-4
+    assert (independent - shared).abs().max() > CHANGED_ATOL
     # frame 0 now depends on frame 2 (it would not without sharing)
-    assert (shared[0] - shared2[0]).abs().max() > 1e-5
+    assert (shared[0] - shared2[0]).abs().max() > CHANGED_ATOL
 
 
 def test_stream_schedule_matches_diffusers_lcm_steps(models):
@@ -232,7 +236,7 @@ def test_stream_schedule_matches_diffusers_lcm_steps(models):
     out = ref.step(eps, int(ref.timesteps[0]), x, generator=torch.Generator().manual_seed(2)).prev_sample
     x0 = (x - sched.sigma[0] * eps) / sched.alpha[0]
     mine = sched.alpha_next[0] * (sched.c_out[0] * x0 + sched.c_skip[0] * x) + sched.sigma_next[0] * noise
-    assert torch.allclose(out, mine.float(), atol=1e-5)
+    assert_same_computation(mine.float(), out)
 
 
 def test_stream_sampler_is_deterministic_and_counts_its_unet_calls(models):
@@ -360,7 +364,7 @@ def test_distilled_two_step_student_is_closer_to_the_teacher_than_its_own_two_st
     assert not any("lora" in k for k in fused.unet.state_dict())
     with torch.no_grad():
         out = fused.unet(x, 499, **kwargs).sample
-    assert torch.allclose(out, with_adapter, atol=1e-4)
+    assert_same_computation(out, with_adapter)
 
 
 def _copy_base_weights(src, dst) -> None:

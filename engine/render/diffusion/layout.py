@@ -120,15 +120,19 @@ def check_models(root: Path) -> list[Problem]:
     """
     root = Path(root)
     fetch = f"run 'facecast models fetch --dir {root}' (needs network), or copy the files there"
+    if not root.is_dir():
+        return [Problem(root, f"no models folder here; {fetch}")]
     problems: list[Problem] = []
     found: dict[str, Path] = {}
     for f in FILES:
         p = f.present(root)
         if p is None:
             if f.required:
-                problems.append(Problem(f.local(root), f"missing ({f.what} from {f.repo}); {fetch}"))
+                problems.append(Problem(f.local(root), f"missing ({f.what} from {f.repo})"))
         else:
             found[f.path if f.repo == ARC2FACE_REPO else f"{SD15_FOLDER}/{f.path}"] = p
+    if problems:  # the advice once, not once per file
+        problems.append(Problem(root, f"{len(problems)} file(s) missing: {fetch}"))
     unet_cfg = _json(found["arc2face/config.json"]) if "arc2face/config.json" in found else None
     text_cfg = _json(found["encoder/config.json"]) if "encoder/config.json" in found else None
     for key, cfg in (("arc2face/config.json", unet_cfg), ("encoder/config.json", text_cfg)):
