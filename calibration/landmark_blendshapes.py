@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.engine.diagnostics import quiet_native_stderr
 from facecast.engine.sources.models import resolve_face_landmarker
 from facecast.engine.types import arkit_from_mediapipe
 
@@ -61,8 +62,8 @@ class LandmarkBlendshapes:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise GeometryUnavailable("the geometry channel runs MediaPipe's blendshape model on LiteRT: "
-                                      "pip install ai-edge-litert") from None
+            raise GeometryUnavailable("the geometry channel runs MediaPipe's blendshape model on LiteRT (ai-edge-litert): "
+                                      "pip install 'facecast[eval]'") from None
         task = resolve_face_landmarker(model_path)
         try:
             with zipfile.ZipFile(task) as archive:
@@ -70,8 +71,9 @@ class LandmarkBlendshapes:
         except (zipfile.BadZipFile, KeyError) as exc:
             raise GeometryUnavailable(f"{task} holds no {MODEL_MEMBER} ({exc}); use the FaceLandmarker "
                                       "task with blendshapes (face_landmarker.task, float16/1)") from None
-        self._interpreter = Interpreter(model_content=model, num_threads=1)
-        self._interpreter.allocate_tensors()
+        with quiet_native_stderr():  # TFLite's delegate notice (``-v`` shows it)
+            self._interpreter = Interpreter(model_content=model, num_threads=1)
+            self._interpreter.allocate_tensors()
         (inp,), (out,) = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if tuple(inp["shape"][-2:]) != (len(BLENDSHAPE_LANDMARKS), 2):
             raise GeometryUnavailable(f"{MODEL_MEMBER} takes input {tuple(inp['shape'])}, expected "

@@ -9,10 +9,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import sys
+import tempfile
 import threading
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -87,3 +92,53 @@ class Timings:
             p50, p99 = self.percentiles_ms(stage)
             out[stage] = {"count": self._n[stage], "p50_ms": p50, "p99_ms": p99}
         return out
+
+
+#: Lines that MediaPipe's and TensorFlow Lite's native code print to stderr on every new tracker: absl
+#: info/warning lines (``W0000 00:00:... file.cc:123] ...``), absl's notice that it was not initialised,
+#: and TFLite's delegate notice. None of them needs the user; ``-v`` shows them.
+NATIVE_NOISE = re.compile(r"^(?:[IW]\d{4} |WARNING: All log messages before absl|WARNING: Logging before InitGoogle|"
+                          r"INFO: Created TensorFlow Lite)")
+_native_lock = threading.RLock()
+_native_depth = 0
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Hold back MediaPipe's and TFLite's routine native log lines (:data:`NATIVE_NOISE`) written to file
+    descriptor 2 inside the block; every other line (Python's included) is written to stderr after it.
+
+    Native libraries write to the descriptor directly, from their own threads, so ``sys.stderr`` cannot
+    catch them: the descriptor points at a temporary file for the block's duration. Nothing is filtered
+    when the ``facecast`` logger is at DEBUG (``facecast -v``) or ``FACECAST_NATIVE_LOGS=1``.
+    """
+    global _native_depth
+    if os.environ.get("FACECAST_NATIVE_LOGS") == "1" or logging.getLogger("facecast").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _native_lock:
+        if _native_depth:  # nested: the outer block filters
+            _native_depth += 1
+            try:
+                yield
+            finally:
+                _native_depth -= 1
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as capture:
+            os.dup2(capture.fileno(), 2)
+            _native_depth = 1
+            try:
+                yield
+            finally:
+                _native_depth = 0
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                        if not NATIVE_NOISE.match(line)]
+                if kept:
+                    sys.stderr.write("".join(kept))
+                    sys.stderr.flush()

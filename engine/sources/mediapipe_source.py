@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.diagnostics import TRACE
+from facecast.engine.diagnostics import TRACE, quiet_native_stderr
 from facecast.engine.sources.base import Emit, Source, SourceError
 from facecast.engine.sources.models import resolve_face_landmarker
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_from_mediapipe
@@ -67,7 +67,6 @@ class FaceTracker:
     """
 
     def __init__(self, model_path: Optional[Path] = None, *, video: bool = False) -> None:
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
@@ -77,12 +76,14 @@ class FaceTracker:
             base_options=BaseOptions(model_asset_path=str(path)), running_mode=mode, num_faces=1,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            with quiet_native_stderr():  # its graph's routine warnings (``-v`` shows them)
+                self._landmarker = vision.FaceLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise SourceError(f"MediaPipe cannot load {path}: {exc}") from None
         self._mp = mp
         self._video = video
         self._last_ms = -1
+        self._tracked_once = False
 
     def track(self, rgb: np.ndarray, *, timestamp_ms: Optional[int] = None,
               landmarks: bool = True) -> Optional[TrackResult]:
@@ -92,6 +93,10 @@ class FaceTracker:
         None) the tracker advances it by 1 ms. ``landmarks=False`` skips
         converting the 478 landmarks (``TrackResult.landmarks`` is then None).
         """
+        if not self._tracked_once:  # the first inference sets up TFLite, which logs routine notices
+            self._tracked_once = True
+            with quiet_native_stderr():
+                return self.track(rgb, timestamp_ms=timestamp_ms, landmarks=landmarks)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self._video:
             ts = timestamp_ms if timestamp_ms is not None and timestamp_ms > self._last_ms else self._last_ms + 1
