@@ -1,7 +1,10 @@
 """webcam/video sources with a real MediaPipe model on a clip made from a real face photo."""
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import cv2
@@ -201,3 +204,22 @@ def test_download_is_checked_and_cached(model_env, monkeypatch):
     with pytest.raises(models.ModelMismatch, match="not saved"):
         models.resolve_face_landmarker(fetch=lambda url, timeout: payload[:-1] + b"!")
     assert not path.exists()
+
+
+def test_native_log_noise_is_held_back_and_everything_else_kept():
+    """Native code writes to file descriptor 2 directly; the filter drops only MediaPipe's routine lines."""
+    code = (
+        "import os, sys\n"
+        "from facecast.engine.diagnostics import quiet_native_stderr\n"
+        "with quiet_native_stderr():\n"
+        "    os.write(2, b'W0000 00:00:1.5 1 inference_feedback_manager.cc:121] Feedback manager requires\\n')\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    os.write(2, b'E0000 a real native error\\n')\n"
+        "    print('python says', file=sys.stderr)\n"
+        "os.write(2, b'W0000 after the block: shown\\n')\n")
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.splitlines() == ["E0000 a real native error", "python says", "W0000 after the block: shown"]
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "FACECAST_NATIVE_LOGS": "1"})
+    assert "Feedback manager" in loud.stderr and "XNNPACK" in loud.stderr
