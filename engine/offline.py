@@ -1,24 +1,29 @@
 """Offline rendering of a timeline to frames, then to MP4, a PNG sequence or a contact sheet.
 
-Every frame is written as it finishes (to a temporary name, then renamed), into a
-frames folder next to the output (``OUT.mp4.frames/``, or the output folder
-itself for a PNG sequence), with a ``job.json`` that records what is rendered.
-A killed render re-run with ``resume`` renders only the frames that are missing
-(whole batches: frames of a batch are rendered together), and refuses a folder
-that holds a different job. Frames are named by index, so none is ever missing
-or duplicated in the result, which is made only when all are present.
+Every frame is written as it finishes (to a temporary name, then renamed). For an MP4 or a contact
+sheet the frames go to a hidden folder beside the output (``.OUT.mp4.facecast-frames/``), removed once
+the output is written; for a PNG sequence they are the output. A hidden ``.facecast-job.json`` records
+the renderer options and one digest per batch of frames (its expressions and head angles), so:
 
-Frames are rendered in fixed batches of frame indices (1 for the portrait
-renderer; the diffusion renderer's batches share attention across their frames),
-so a render split over Ray workers gives exactly the frames of a local one.
+- a killed render re-run with ``resume`` renders only the frames that are missing;
+- after the script is edited, ``resume`` also re-renders the batches whose inputs changed, and says
+  which frames those are (``stale``); other renderer options refuse to resume;
+- ``force`` discards what a previous render left and starts again.
+
+Frames are named by index, so none is ever missing or duplicated in the result, which is made only
+when all are present. Frames are rendered in fixed batches of frame indices (1 for the portrait
+renderer; the diffusion renderer's batches share attention across their frames), so a render split
+over Ray workers gives exactly the frames of a local one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -63,22 +68,48 @@ def output_kind(out: Path) -> str:
     return "frames"
 
 
+JOB_FILE = ".facecast-job.json"
+
+
 def frames_dir(out: Path) -> Path:
-    return out if output_kind(out) == "frames" else out.with_name(out.name + ".frames")
+    """Where the frames of ``out`` are rendered: ``out`` itself for a PNG sequence, else a hidden
+    folder beside it."""
+    return out if output_kind(out) == "frames" else out.with_name(f".{out.name}.facecast-frames")
 
 
 def batches(n: int, size: int) -> list[range]:
     return [range(k, min(k + size, n)) for k in range(0, n, size)]
 
 
-def _job_id(timeline: Timeline, spec: RendererSpec, batch: int) -> str:
-    h = hashlib.sha256()
-    for a in (timeline.weights, timeline.head_rad, timeline.flame):
-        if a is not None:
-            h.update(np.ascontiguousarray(a).tobytes())
-    h.update(json.dumps({"fps": timeline.fps, "seed": timeline.seed, "renderer": spec.name, "batch": batch,
-                         "options": {k: str(v) for k, v in sorted(spec.options.items())}}).encode())
-    return h.hexdigest()
+def _options_key(timeline: Timeline, spec: RendererSpec, batch: int) -> str:
+    """What every frame depends on besides its own inputs: renderer, options, seed and batch size."""
+    return hashlib.sha256(json.dumps({"seed": timeline.seed, "renderer": spec.name, "batch": batch,
+                                      "options": {k: str(v) for k, v in sorted(spec.options.items())}}).encode()
+                          ).hexdigest()
+
+
+def _batch_keys(timeline: Timeline, options_key: str, parts: list[range]) -> list[str]:
+    """One digest per batch: the options and the batch's frame inputs (a batch's frames depend on each other)."""
+    keys = []
+    for b in parts:
+        h = hashlib.sha256(options_key.encode())
+        h.update(f"{b.start}:{b.stop}".encode())
+        for a in (timeline.weights, timeline.head_rad, timeline.flame):
+            if a is not None:
+                h.update(np.ascontiguousarray(a[b.start:b.stop]).tobytes())
+        keys.append(h.hexdigest())
+    return keys
+
+
+def describe_frames(indices: list[int]) -> str:
+    """``0-29, 45, 60-61``: sorted frame indices as ranges."""
+    runs: list[list[int]] = []
+    for i in sorted(indices):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def render_frames(renderer, timeline: Timeline, indices: range) -> list[np.ndarray]:
@@ -127,47 +158,69 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 @dataclass
 class RenderResult:
+    """``frames`` in all: ``rendered`` now (``stale`` of them replacing changed ones), ``reused`` from before."""
+
     out: Path
     frames: int
     rendered: int
     reused: int
     folder: Path
+    stale: int = 0
 
 
 def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int = 1, resume: bool = False,
-               ray_address: Optional[str] = None, use_ray: bool = False, workers: int = 2,
-               progress: Optional[Callable[[int, int], None]] = None) -> RenderResult:
+               force: bool = False, keep_frames: bool = False, ray_address: Optional[str] = None,
+               use_ray: bool = False, workers: int = 2, progress: Optional[Callable[[int, int], None]] = None,
+               notice: Callable[[str], None] = log.info) -> RenderResult:
     """Render ``timeline`` with the renderer of ``spec`` into ``out`` (see module doc).
 
+    Args:
+        resume: finish a previous render of ``out``: keep its frames whose inputs are unchanged.
+        force: discard what a previous render of ``out`` left.
+        keep_frames: keep the PNG frames of an MP4 or contact sheet (in :func:`frames_dir`).
+        notice: called with one line when ``resume`` finds stale frames.
+
     Raises:
-        RenderJobError: the output exists without ``resume``, belongs to another job, or a frame is missing.
+        RenderJobError: a previous render's frames exist without ``resume`` or ``force``, it used other
+            renderer options, or a frame is missing.
     """
     out = Path(out)
     kind = output_kind(out)
+    if kind == "mp4" and importlib.util.find_spec("av") is None:
+        raise RenderJobError("MP4 output needs PyAV: pip install 'facecast[video]' "
+                             "(or write a .png contact sheet, or a folder of PNG frames)")
     folder = frames_dir(out)
-    job = {"job": _job_id(timeline, spec, batch), "frames": len(timeline), "fps": timeline.fps,
-           "renderer": spec.name, "batch": batch}
-    manifest = folder / "job.json"
+    n = len(timeline)
+    parts = batches(n, batch)
+    options_key = _options_key(timeline, spec, batch)
+    keys = _batch_keys(timeline, options_key, parts)
     if folder.exists() and not folder.is_dir():
         raise RenderJobError(f"{folder} exists and is not a folder; choose another output")
-    if folder.exists() and any(folder.glob("frame_*.png")):
-        if not resume:
-            raise RenderJobError(f"{folder} already holds frames: add --resume to finish that render, "
-                                 "or remove the folder to start again")
-        try:
-            previous = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            raise RenderJobError(f"{folder} has no readable job.json: it is not a facecast render folder") from None
-        if previous.get("job") != job["job"]:
-            raise RenderJobError(f"{folder} holds a different render (another script, renderer or options); "
-                                 "remove it or choose another output")
+    manifest = folder / JOB_FILE
+    old = sorted(folder.glob("frame_*.png")) if folder.is_dir() else []
+    stale: list[int] = []
+    if old and force:
+        for p in old:
+            p.unlink()
+        manifest.unlink(missing_ok=True)
+    elif old:
+        stale = _stale_frames(folder, manifest, options_key, keys, parts, resume=resume, out=out)
+        if stale:
+            notice(f"{len(stale)} frame(s) are stale (the script changed there): {describe_frames(stale)}; "
+                   "rendering them again")
     folder.mkdir(parents=True, exist_ok=True)
-    for tmp in folder.glob(".*.tmp"):  # a frame or job.json cut off by a kill
+    for tmp in folder.glob(".*.tmp"):  # a frame or the job file cut off by a kill
         tmp.unlink()
-    _write_atomically(manifest, json.dumps(job, indent=1).encode())
-    n = len(timeline)
+    for i in stale:
+        (folder / FRAME_NAME.format(i)).unlink(missing_ok=True)
+    for p in folder.glob("frame_*.png"):  # frames past the end of a shortened script
+        if not p.stem[6:].isdigit() or int(p.stem[6:]) >= n:
+            p.unlink()
+    _write_atomically(manifest, json.dumps({"options": options_key, "frames": n, "fps": timeline.fps,
+                                            "renderer": spec.name, "batch": batch, "batches": keys},
+                                           indent=1).encode())
     have = {i for i in range(n) if (folder / FRAME_NAME.format(i)).is_file()}
-    todo = [b for b in batches(n, batch) if not set(b) <= have]
+    todo = [b for b in parts if not set(b) <= have]
     done = [len(have)]
     if progress is not None:
         progress(done[0], n)
@@ -204,8 +257,35 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
         pick = np.unique(np.linspace(0, n - 1, min(24, n)).round().astype(int))
         sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])
         _write_atomically(out, encode_png(sheet))
+    if kind != "frames" and not keep_frames:
+        shutil.rmtree(folder)  # the output is complete: the resume state has done its job
     rendered = sum(len(b) for b in todo)
-    return RenderResult(out=out, frames=n, rendered=rendered, reused=n - rendered, folder=folder)
+    return RenderResult(out=out, frames=n, rendered=rendered, reused=n - rendered, stale=len(stale),
+                        folder=folder)
+
+
+def _stale_frames(folder: Path, manifest: Path, options_key: str, keys: list[str], parts: list[range], *,
+                  resume: bool, out: Path) -> list[int]:
+    """The frames of a previous render in ``folder`` whose inputs changed (to render again).
+
+    Raises:
+        RenderJobError: not ``resume``, no readable job file, or other renderer options.
+    """
+    count = len(list(folder.glob("frame_*.png")))
+    if not resume:
+        raise RenderJobError(f"{out} has {count} frame(s) of an earlier render in {folder}: add --resume to "
+                             "finish it (frames whose script changed are rendered again), or --force to start over")
+    try:
+        previous = json.loads(manifest.read_text())
+        previous_keys = list(previous["batches"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RenderJobError(f"{folder} has no readable {JOB_FILE}: it is not a facecast render folder; "
+                             "use --force to render over it, or choose another output") from None
+    if previous.get("options") != options_key:
+        raise RenderJobError(f"{folder} was rendered with another renderer, other options, seed or batch size: "
+                             "--force renders everything again with these")
+    return [i for k, b in enumerate(parts) if k >= len(previous_keys) or previous_keys[k] != keys[k] for i in b
+            if (folder / FRAME_NAME.format(i)).is_file()]
 
 
 def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> None:

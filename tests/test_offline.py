@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecast.engine.offline import FRAME_NAME, RendererSpec, render_job
+from facecast.engine.offline import FRAME_NAME, JOB_FILE, RendererSpec, RenderJobError, frames_dir, render_job
 from facecast.engine.sources.presets import PRESETS, preset_weights
 from facecast.engine.sources.timeline import ScriptError, ease, load_timeline, parse_script
 from facecast.engine.types import arkit_index
@@ -139,7 +139,8 @@ def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
                                      {"t": 12, "preset": "surprise", "ease": "ease-in-out"}]}
     script = write_script(tmp_path / "long.json", long)
     out = tmp_path / "clip.mp4"
-    folder = tmp_path / "clip.mp4.frames"
+    folder = frames_dir(out)
+    assert folder == tmp_path / ".clip.mp4.facecast-frames"  # hidden, beside the output
     args = FACECAST + ["render", str(script), "--out", str(out), "--size", "128x128"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -151,10 +152,11 @@ def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
     assert 60 <= len(done) < 721 and not out.exists()  # killed midway, before the video
     again = subprocess.run(FACECAST + ["render", str(script), "--out", str(out), "--size", "128x128"],
                            capture_output=True, text=True, timeout=120)
-    assert again.returncode == 2 and "--resume" in again.stderr  # never overwrites silently
-    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--resume" in again.stderr and "--force" in again.stderr  # never overwrites
+    resumed = subprocess.run(args + ["--resume", "--keep-frames"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{721 - len(done)} rendered, {len(done)} already done" in resumed.stdout
+    assert "stale" not in resumed.stdout
     for name, stamp in done.items():  # nothing finished was redone
         p = folder / name
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp
@@ -166,9 +168,35 @@ def test_a_killed_render_resumes_without_redoing_or_losing_frames(tmp_path):
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 721
     other = write_script(tmp_path / "other.json")
-    refused = subprocess.run(FACECAST + ["render", str(other), "--out", str(out), "--resume"],
+    refused = subprocess.run(FACECAST + ["render", str(other), "--out", str(out), "--resume", "--size", "64x64"],
                              capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 2 and "different render" in refused.stderr
+    assert refused.returncode == 2 and "--force" in refused.stderr and "other options" in refused.stderr
+
+
+def test_an_edited_script_resumes_only_its_stale_frames_and_the_frames_folder_goes(tmp_path):
+    script = write_script(tmp_path / "s.json")
+    out = tmp_path / "clip.mp4"
+    first = render_job(portrait(64), load_timeline(script), out, keep_frames=True)
+    folder = first.folder
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.glob("frame_*.png")}
+    edited = json.loads(json.dumps(SCRIPT))
+    edited["keyframes"][2]["ease"] = "linear"  # only frames 11-19 (t 0.5-1.0 s) change, but not the midpoint,
+    # frame 15, where the cubic ease-in-out and linear agree
+    write_script(script, edited)
+    lines = []
+    again = render_job(portrait(64), load_timeline(script), out, resume=True, keep_frames=True, notice=lines.append)
+    changed = [p.name for p in sorted(folder.glob("frame_*.png")) if p.stat().st_mtime_ns != stamps[p.name]]
+    assert changed == [FRAME_NAME.format(i) for i in (11, 12, 13, 14, 16, 17, 18, 19)]
+    assert again.stale == again.rendered == 8 and again.reused == 23
+    assert lines == ["8 frame(s) are stale (the script changed there): 11-14, 16-19; rendering them again"]
+    render_job(portrait(64), load_timeline(script), out, resume=True)
+    assert not folder.exists() and out.stat().st_size > 0  # the MP4 is complete: its resume state is gone
+    render_job(portrait(64), load_timeline(script), tmp_path / "frames")
+    assert (tmp_path / "frames" / JOB_FILE).is_file() and len(_frames(tmp_path / "frames")) == 31
+    with pytest.raises(RenderJobError, match="--resume"):
+        render_job(portrait(64), load_timeline(script), tmp_path / "frames")
+    forced = render_job(portrait(64), load_timeline(script), tmp_path / "frames", force=True)
+    assert forced.rendered == 31 and forced.reused == 0
 
 
 def test_ray_with_two_local_workers_gives_the_local_frames(tmp_path):
