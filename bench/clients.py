@@ -7,7 +7,7 @@ Latency = the client's wall clock after decoding - the header's ``t_capture_ns``
 Goal: p99 <= 5 ms and no dropped frame (no ``seq`` gap) at 60 fps.
 
 Prints a table and writes ``bench/results/clients.json``.
-Run: ``.venv/bin/python bench/clients.py [--seconds S]``.
+Run: ``.venv-test/bin/python bench/clients.py [--seconds S]``.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ Goals (printed PASS/FAIL): framework overhead p99 <= 1 ms at 60 and 240 fps
 (typical tracker rates; the worst p99 over all sustained rates is shown too);
 facecast max sustained fps >= 0.8x the bare pyzmq rate.
 
-Run: ``.venv/bin/python bench/loop_overhead.py [--seconds S] [--quick] [--out PATH]``.
+Run: ``.venv-test/bin/python bench/loop_overhead.py [--seconds S] [--quick] [--out PATH]``.
 Results go to stdout and, as JSON, to ``bench/results/loop_overhead.json``.
 """
 

@@ -18,7 +18,7 @@ Adding a row: write a function ``bench_NAME(args) -> list[Row]`` and append it
 to :data:`BENCHES` (see ``bench_network`` and ``bench_mediapipe``).
 
 Prints a table and writes ``bench/results/sources.json``.
-Run: ``.venv/bin/python bench/sources.py [--packets N] [--frames N] [--only NAME ...]``.
+Run: ``.venv-test/bin/python bench/sources.py [--packets N] [--frames N] [--only NAME ...]``.
 Default runtime: about 30 s on 2 cores.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -134,31 +135,43 @@ def save_picture(msg: Message, path: Path) -> None:
     Image.fromarray(np.ascontiguousarray(pixels)).save(path.with_suffix(".png"), compress_level=1)
 
 
-def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], params_only: bool,
-                 timeout_s: float, duration_s: Optional[float], curve_server_key_file: Optional[Path],
-                 report_every_s: float = 1.0, stop_when: Optional[Callable[[], bool]] = None) -> int:
-    """``facecast receive``: print latency and fps; return a process exit code.
+@dataclass
+class ReceiveSummary:
+    """What :func:`receive_stream` saw. ``skipped_seq`` counts sequence numbers that never reached this
+    receiver: frames it passed over to stay current (:meth:`Receiver.recv_latest`) or that the publisher's
+    queue dropped for a slow receiver, both by design (PROTOCOL.md 1.3)."""
 
-    Stops after ``count`` messages, after ``duration_s``, when nothing arrived
-    for ``timeout_s``, or once ``stop_when()`` is true and nothing more arrives.
-    Returns 0 if any message was received, else 1.
-    """
+    received: int = 0
+    skipped_seq: int = 0
+    elapsed_s: float = 0.0
+    latency_p50_ms: float = float("nan")
+    latency_p99_ms: float = float("nan")
+    latency_kept: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    version_error: Optional[VersionError] = None
+
+
+def receive_stream(*, connect: str, count: Optional[int] = None, params_only: bool = False, timeout_s: float,
+                   duration_s: Optional[float] = None, curve_server_key_file: Optional[Path] = None,
+                   on_message: Optional[Callable[[Message], None]] = None, report_every_s: float = 1.0,
+                   stop_when: Optional[Callable[[], bool]] = None) -> ReceiveSummary:
+    """Receive until ``count`` messages, ``duration_s``, ``timeout_s`` without a message, or until
+    ``stop_when()`` is true and nothing more arrives; call ``on_message`` with each message and print one
+    status line per ``report_every_s`` of data (the first once that much has arrived)."""
     server_key = None
     if curve_server_key_file is not None:
         from facecast.bridge.publisher import load_curve_keys
         server_key, _ = load_curve_keys(curve_server_key_file)
     topics = (TOPIC_PARAMS,) if params_only else (TOPIC_FRAME,)
-    if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
     latency = Timings(["latency"], capacity=LATENCY_HISTORY)  # a ring: bounded for long sessions
     window: list[float] = []
-    received = gaps = 0
+    summary = ReceiveSummary()
     last_seq: Optional[int] = None
     t_start = t_last_msg = time.monotonic()
-    t_report = t_start + report_every_s
+    t_window: Optional[float] = None  # the status window opens with the first message
     with Receiver(connect, topics=topics, curve_server_key=server_key) as rx:
         print(f"receiving {'parameters' if params_only else 'frames'} from {connect} ...", flush=True)
-        while count is None or received < count:
+        while count is None or summary.received < count:
             if duration_s is not None and time.monotonic() - t_start >= duration_s:
                 break
             msg = rx.recv_latest(min(timeout_s, 0.25))
@@ -175,30 +188,50 @@ def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], pa
             latency.add("latency", latency_ns)
             window.append(latency_ns / 1e6)
             if last_seq is not None and msg.seq > last_seq + 1:
-                gaps += msg.seq - last_seq - 1
+                summary.skipped_seq += msg.seq - last_seq - 1
             last_seq = msg.seq
-            received += 1
-            if save is not None:
-                save_picture(msg, save / f"frame_{msg.seq:06d}")
+            summary.received += 1
+            if on_message is not None:
+                on_message(msg)
             now = time.monotonic()
-            if now >= t_report:
-                fps = len(window) / (now - t_report + report_every_s)
+            if t_window is None:
+                t_window = now
+            elif now - t_window >= report_every_s:
                 print(f"seq {msg.seq:6d}  {msg.width}x{msg.height} {msg.pixel_format.value:5s}  "
-                      f"{fps:5.1f} fps  latency p50 {np.percentile(window, 50):6.2f} ms  "
-                      f"p99 {np.percentile(window, 99):6.2f} ms", flush=True)
-                window.clear()
-                t_report = now + report_every_s
-        elapsed = time.monotonic() - t_start
-        rejected = dict(rx.rejected)
-        version_error = rx.version_error
-    if received:
-        p50, p99 = latency.percentiles_ms("latency")
-        kept = min(latency.count("latency"), LATENCY_HISTORY)
-        print(f"received {received} messages in {elapsed:.1f} s; skipped seq: {gaps}; "
-              f"latency capture->receive (last {kept}) p50 {p50:.2f} ms, "
-              f"p99 {p99:.2f} ms; rejected: {rejected or 'none'}", flush=True)
+                      f"{(len(window) - 1) / (now - t_window):5.1f} fps  latency p50 "
+                      f"{np.percentile(window, 50):6.2f} ms  p99 {np.percentile(window, 99):6.2f} ms", flush=True)
+                window = window[-1:]  # this message opens the next window
+                t_window = now
+        summary.elapsed_s = time.monotonic() - t_start
+        summary.rejected = dict(rx.rejected)
+        summary.version_error = rx.version_error
+    if summary.received:
+        summary.latency_p50_ms, summary.latency_p99_ms = latency.percentiles_ms("latency")
+        summary.latency_kept = min(latency.count("latency"), LATENCY_HISTORY)
+    return summary
+
+
+def receive_main(*, connect: str, count: Optional[int], save: Optional[Path], params_only: bool,
+                 timeout_s: float, duration_s: Optional[float], curve_server_key_file: Optional[Path],
+                 report_every_s: float = 1.0) -> int:
+    """``facecast receive``: print latency and fps (and save pictures); return a process exit code:
+    0 if any message was received, else 1."""
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+    summary = receive_stream(
+        connect=connect, count=count, params_only=params_only, timeout_s=timeout_s, duration_s=duration_s,
+        curve_server_key_file=curve_server_key_file, report_every_s=report_every_s,
+        on_message=None if save is None else lambda msg: save_picture(msg, save / f"frame_{msg.seq:06d}"))
+    if summary.received:
+        print(f"received {summary.received} messages in {summary.elapsed_s:.1f} s; skipped seq: "
+              f"{summary.skipped_seq}; latency capture->receive (last {summary.latency_kept}) p50 "
+              f"{summary.latency_p50_ms:.2f} ms, p99 {summary.latency_p99_ms:.2f} ms; rejected: "
+              f"{summary.rejected or 'none'}", flush=True)
+        if summary.skipped_seq:
+            print("skipped seq: frames this receiver passed over to show the newest one (it keeps up with "
+                  "the stream rather than fall behind; PROTOCOL.md 1.3)", flush=True)
         if save is not None:
             print(f"pictures saved in {save}", flush=True)
-    if version_error is not None:
-        print(f"error: {version_error}", flush=True)
-    return 0 if received else 1
+    if summary.version_error is not None:
+        print(f"error: {summary.version_error}", flush=True)
+    return 0 if summary.received else 1

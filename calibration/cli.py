@@ -10,7 +10,7 @@ from facecast.engine.types import ARKIT_NAMES
 
 
 def add_calibrate(sub) -> None:
-    from facecast.engine.cli import add_source_options
+    from facecast.engine.cli import HelpFormatter, add_source_options
 
     p = sub.add_parser(
         "calibrate", help="calibration profiles (neutral, range, show, list) and portrait field gains",
@@ -25,7 +25,7 @@ def add_calibrate(sub) -> None:
                             "and lower the brows, pucker...) while it records. Stores per-channel gains "
                             "so that your maximum reaches 1.")):
         q = steps.add_parser(name, help=short, description=text,
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             formatter_class=HelpFormatter)
         add_source_options(q, default=None)
         q.add_argument("--seconds", type=float, default=seconds, help="how long to record")
         q.add_argument("--profile", required=True, metavar="NAME", help="profile to create or update")
@@ -44,8 +44,8 @@ def add_calibrate(sub) -> None:
                     "the smallest gain in 0.7..1.75 whose measured range reaches 0.35, among those that "
                     "fold nothing, keep dlib's identity distance <= 0.4 and respond monotonically. "
                     "Use the result with 'facecast run --portrait-gains FILE'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    q.add_argument("--portrait", default="astronaut", metavar="PHOTO")
+        formatter_class=HelpFormatter)
+    q.add_argument("--portrait", default="astronaut", metavar="PHOTO", help="the photo whose fields to fit")
     q.add_argument("--shapes", default="key", help="'key' (the 14 measured by facecast eval), 'all', or NAME,NAME")
     q.add_argument("--no-identity", action="store_true", help="skip the identity constraint (faster)")
     q.add_argument("--out", type=Path, required=True, metavar="NPZ",
@@ -59,7 +59,7 @@ def add_calibrate(sub) -> None:
                     "with 'arkit' (N, 52) and 'flame' (N, 55) from the same frames: MediaPipe's "
                     "blendshapes and a FLAME estimator such as SMIRK run on one video. "
                     "Use the result with 'facecast run --renderer diffusion --flame-map MAP.npz'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     q.add_argument("pairs", type=Path, metavar="PAIRS", help="paired samples (.npz with arkit and flame)")
     q.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     q.add_argument("--out", type=Path, required=True, metavar="MAP", help="where to write the mapping (.npz)")
@@ -202,7 +202,7 @@ def _cmd_fit_mapping(args) -> int:
 
 
 def add_eval(sub) -> None:
-    from facecast.engine.cli import add_picture_options, add_renderer_options
+    from facecast.engine.cli import HelpFormatter, add_picture_options, add_renderer_options
 
     p = sub.add_parser(
         "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
@@ -214,7 +214,7 @@ def add_eval(sub) -> None:
                     "measure the identity distance to the portrait with dlib's face descriptor, "
                     "and the frame-to-frame stability. Writes metrics.json, report.png and "
                     "contact_sheet.png into --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--renderer", default="portrait", help="renderer to measure (any registered renderer)")
     add_renderer_options(p)
     p.add_argument("--sequence", default="standard",

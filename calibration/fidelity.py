@@ -161,10 +161,10 @@ class DlibIdentity:
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("identity needs dlib: pip install dlib-bin") from None
+            raise RuntimeError("identity needs dlib: pip install 'facecast[eval]'") from None
         spec = importlib.util.find_spec("face_recognition_models")
         if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("identity needs dlib's models: pip install face_recognition_models")
+            raise RuntimeError("identity needs dlib's models: pip install 'facecast[eval]'")
         models = Path(list(spec.submodule_search_locations)[0]) / "models"
         paths = [models / "shape_predictor_5_face_landmarks.dat", models / "dlib_face_recognition_resnet_model_v1.dat"]
         for p in paths:

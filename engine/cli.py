@@ -23,6 +23,18 @@ log = logging.getLogger("facecast")
 EXIT_USAGE = 2
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default, once: added only where the help text does not already
+    say it, and not for switches or options without a default."""
+
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as ``error: <message>`` without a traceback."""
 
@@ -117,7 +129,7 @@ def add_diffusion_options(d) -> None:
     d.add_argument("--models", metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
     d.add_argument("--steps", type=int, default=2, help="denoising steps per frame, 1..4")
     d.add_argument("--lora", metavar="FILE", help="few-step LoRA to fuse (LCM-LoRA, TCD, Hyper-SD SD1.5)")
-    d.add_argument("--lora-scale", type=float, default=1.0)
+    d.add_argument("--lora-scale", type=float, default=1.0, help="strength of the fused --lora")
     d.add_argument("--step-kind", choices=("lcm", "ddim"), default="lcm", help="few-step update rule")
     d.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free (half the UNet calls)")
     d.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder to decode with")
@@ -175,7 +187,7 @@ def _add_run(sub) -> None:
         description="Read face samples from a source, retarget them, render the face and publish "
                     "frames and parameters over ZeroMQ (bridge protocol v1, see bridge/PROTOCOL.md). "
                     "Stop with Ctrl-C; the report of per-stage timings is printed at the end.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     add_source_options(p)
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
@@ -263,7 +275,8 @@ def _cmd_run(args) -> int:
             signal.signal(sig, handler)
     print(report.format(), flush=True)
     if args.report_json:
-        args.report_json.write_text(json.dumps(report.__dict__ | {"fps": report.fps}, indent=2))
+        args.report_json.write_text(json.dumps(
+            report.__dict__ | {"fps": report.fps, "renderer": renderer.name if renderer else "none"}, indent=2))
     return 0
 
 
@@ -279,8 +292,9 @@ def _add_receive(sub) -> None:
         "receive", help="reference receiver: print latency and fps, optionally save pictures",
         description="Subscribe to a facecast publisher, validate every message against bridge "
                     "protocol v1, and print capture->receive latency and fps once a second.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--connect", default=DEFAULT_ENDPOINT, metavar="ENDPOINT")
+        formatter_class=HelpFormatter)
+    p.add_argument("--connect", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
+                   help="the publisher's endpoint ('facecast run --publish'; tcp://HOST:PORT for another machine)")
     p.add_argument("--count", type=_positive(int), metavar="N", help="stop after N messages")
     p.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S seconds")
     p.add_argument("--timeout", type=_positive(float), default=10.0, metavar="S",
@@ -311,14 +325,15 @@ def _cmd_receive(args) -> int:
 def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo", help="run the demo source through the best renderer and receive it",
-        description="Start 'facecast run --source demo --renderer auto' in a child process, receive "
-                    "its frames here, save them, and write a contact sheet and a GIF preview.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--duration", type=_positive(float), default=8.0, metavar="S")
-    p.add_argument("--fps", type=_positive(float), default=30.0)
-    p.add_argument("--renderer", default="auto")
+        description="Start 'facecast run --source demo --renderer auto' in a child process, receive its "
+                    "frames here over ZeroMQ as a client would, print fps and latency, and write a contact "
+                    "sheet and a GIF preview of evenly spaced frames (kept in memory, written at the end).",
+        formatter_class=HelpFormatter)
+    p.add_argument("--duration", type=_positive(float), default=8.0, metavar="S", help="seconds to stream")
+    p.add_argument("--fps", type=_positive(float), default=30.0, help="the engine's output frame rate")
+    p.add_argument("--renderer", default="auto", help="which renderer the engine uses (see 'facecast run --help')")
     add_renderer_options(p)
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for frames and previews")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="folder for the contact sheet and preview")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -329,36 +344,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The demo keeps one frame per 1/20 s for its previews; the GIF plays them at this rate, in real time
+#: (GIF counts time in hundredths of a second, so the rate must divide 100).
+DEMO_PREVIEW_FPS = 20.0
+
+
 def _cmd_demo(args) -> int:
-    from facecast.bridge.receiver import receive_main
-    from facecast.engine.media import write_previews
+    from facecast.bridge.receiver import receive_stream
+    from facecast.engine.media import PreviewFrames, write_previews
 
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    frames_dir = args.out / "frames"
-    frames_dir.mkdir(parents=True, exist_ok=True)
-    for old in frames_dir.glob("frame_*"):
-        old.unlink()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report_path = args.out / "engine_report.json"
+    report_path.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "facecast.engine.cli", "run", "--source", "demo", "--renderer",
-           args.renderer, "--publish", endpoint, "--fps", str(args.fps), "--duration", str(args.duration)]
+           args.renderer, "--publish", endpoint, "--fps", f"{args.fps:g}", "--duration", f"{args.duration:g}",
+           "--report-json", str(report_path)]
     for option, value in (("--portrait", args.portrait), ("--portrait-gains", args.portrait_gains)):
         if value:
             cmd += [option, value]
-    print("engine:  " + " ".join(cmd[2:]), flush=True)
-    engine = subprocess.Popen(cmd)
+    print("engine:  facecast " + " ".join(cmd[3:]), flush=True)
+    engine = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)  # its report comes back as JSON; errors on stderr
+    preview = PreviewFrames(fps=DEMO_PREVIEW_FPS)
     try:
-        code = receive_main(connect=endpoint, count=None, save=frames_dir, params_only=False,
-                            timeout_s=15.0, duration_s=args.duration + 15.0, curve_server_key_file=None,
-                            stop_when=lambda: engine.poll() is not None)
+        summary = receive_stream(connect=endpoint, timeout_s=15.0, duration_s=args.duration + 15.0,
+                                 on_message=preview.add, stop_when=lambda: engine.poll() is not None)
         engine_code = engine.wait(timeout=30)
     finally:
         if engine.poll() is None:
             engine.terminate()
             engine.wait(timeout=10)
-    if code != 0 or engine_code != 0:
-        raise UserError(f"demo failed (receiver exit {code}, engine exit {engine_code})")
-    written = write_previews(list(frames_dir.glob("frame_*.png")), args.out)
-    print(f"contact sheet: {written['contact_sheet']}\npreview:       {written['preview']}", flush=True)
+    if not summary.received or engine_code != 0:
+        raise UserError(f"demo failed (the receiver got {summary.received} frames, engine exit {engine_code})")
+    print(demo_summary(json.loads(report_path.read_text()), summary), flush=True)
+    written = write_previews(preview.frames(), args.out, gif_fps=DEMO_PREVIEW_FPS)
+    print(f"contact sheet: {written['contact_sheet']}\n"
+          f"preview:       {written['preview']} ({len(preview)} frames, {DEMO_PREVIEW_FPS:g} fps, real time)",
+          flush=True)
     return 0
+
+
+def demo_summary(engine: dict, received) -> str:
+    """The demo's closing lines: what the engine did, what the receiver got, and why they differ."""
+    render = engine["timings"].get("render", {})
+    lines = [f"engine:   {engine['renderer']} renderer, {engine['frames']} frames in {engine['elapsed_s']:.1f} s "
+             f"({engine['fps']:.1f} fps); render p50 {render.get('p50_ms', float('nan')):.1f} ms, "
+             f"p99 {render.get('p99_ms', float('nan')):.1f} ms",
+             f"receiver: {received.received} frames; latency capture->receive p50 {received.latency_p50_ms:.1f} ms, "
+             f"p99 {received.latency_p99_ms:.1f} ms"]
+    superseded, passed_over = engine["samples_dropped"], received.skipped_seq
+    if superseded or passed_over:
+        lines.append(f"Nothing was lost: facecast always shows the newest data, so {superseded} tracker samples "
+                     f"that arrived faster than the engine's frame rate were superseded, and {passed_over} frames "
+                     "that arrived while this receiver was busy (it shares the CPU with the engine) were passed "
+                     "over for newer ones.")
+    errors = engine.get("errors") or {}
+    if errors:
+        lines.append(f"errors in the engine: {errors} (see its log above)")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- #
@@ -372,7 +415,7 @@ def _add_keys(sub) -> None:
                                    "NAME.key_secret (keep it on the publishing machine).")
     p.add_argument("action", choices=("create",))
     p.add_argument("dir", type=Path)
-    p.add_argument("--name", default="facecast")
+    p.add_argument("--name", default="facecast", help="file name of the pair: NAME.key and NAME.key_secret")
     p.set_defaults(func=_cmd_keys)
 
 
@@ -403,14 +446,21 @@ def _add_render(sub) -> None:
                     "Frames are written as they finish; --resume finishes a killed render without redoing "
                     "finished frames. The same script and seed give identical frames. "
                     "Schema: see the README or 'facecast render --schema'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
     p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
                                                            "(PNG frames)")
-    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")])
+    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")],
+                   help="the renderer to render with")
     add_picture_options(p, pixel_format=False)
     p.add_argument("--fps", type=_positive(float), help="frame rate for a csv: timeline (scripts set their own)")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted render into the same OUT")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted render into the same OUT: keep its finished frames, render the "
+                        "missing ones and those whose part of the script changed since (it says which)")
+    p.add_argument("--force", action="store_true", help="discard what an earlier render into OUT left; render all")
+    p.add_argument("--keep-frames", action="store_true",
+                   help="keep the PNG frames of an MP4 or contact sheet (in the hidden .OUT.facecast-frames/ "
+                        "beside it); by default they are removed once OUT is written")
     p.add_argument("--batch", type=_positive(int), help="frames rendered together (default: 8 for diffusion, "
                                                         "where a batch shares attention; 1 otherwise)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -438,6 +488,8 @@ def _cmd_render(args) -> int:
         return 0
     if not args.script or not args.out:
         raise UserError("give a SCRIPT and --out (see 'facecast render --help')")
+    if args.resume and args.force:
+        raise UserError("--resume keeps an earlier render's frames and --force discards them: choose one")
     try:
         timeline = tl.load_timeline(args.script, fps=args.fps)
     except tl.ScriptError as exc:
@@ -453,14 +505,17 @@ def _cmd_render(args) -> int:
     print(f"render: {args.script} -> {args.renderer} -> {args.out}: {len(timeline)} frames at {timeline.fps:g} fps"
           + (f" on Ray ({args.ray or 'local'}, {args.workers} workers)" if args.ray is not None else ""), flush=True)
     try:
-        result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, use_ray=args.ray is not None,
-                            ray_address=args.ray or None, workers=args.workers, progress=lambda i, n: bar(i))
+        result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, force=args.force,
+                            keep_frames=args.keep_frames, use_ray=args.ray is not None, ray_address=args.ray or None,
+                            workers=args.workers, progress=lambda i, n: bar(i), notice=lambda line: print(line))
     except (RenderJobError, RendererUnavailable, ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     except Exception as exc:  # PyAV's FFmpegError, Ray's errors: one clear line, frames kept for --resume
         raise UserError(f"{type(exc).__name__}: {exc}; the finished frames are kept, re-run with --resume") from None
-    print(f"{result.frames} frames ({result.rendered} rendered, {result.reused} already done) in {result.folder}")
-    print(f"output: {result.out}")
+    stale = f", {result.stale} of them stale" if result.stale else ""
+    print(f"{result.frames} frames ({result.rendered} rendered{stale}, {result.reused} already done)")
+    print(f"output: {result.out}" + (f" (frames in {result.folder})" if result.folder.exists() and
+                                     result.folder != result.out else ""))
     return 0
 
 

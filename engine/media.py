@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -31,29 +31,73 @@ def contact_sheet(images: Sequence[np.ndarray], *, columns: int = 6, thumb_px: i
     return sheet
 
 
-def write_previews(frame_paths: Sequence[Path], out_dir: Path, *, sheet_count: int = 24,
-                   gif_fps: float = 15.0, gif_max_frames: int = 150) -> dict[str, Path]:
-    """Write ``contact_sheet.png`` and ``preview.gif`` from saved frame files.
+class PreviewFrames:
+    """The frames of a live stream to preview, in memory, evenly spaced in time.
 
-    The sheet samples ``sheet_count`` frames evenly; the GIF plays up to
-    ``gif_max_frames`` evenly spaced frames at ``gif_fps``. Returns the paths written.
+    Time is cut into slots of ``1 / fps`` seconds by each frame's capture time; a slot keeps the newest
+    frame that falls in it (newest wins, as everywhere in facecast), so memory stays bounded at one
+    picture per slot and a preview made from the slots plays at the stream's own pace, whatever the
+    receiver dropped. Pictures are kept as they arrived (zero-copy views), converted only when read.
+    """
+
+    def __init__(self, *, fps: float = 15.0) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self._t0_ns: Optional[int] = None
+        self._slots: dict[int, tuple[np.ndarray, str]] = {}
+
+    def add(self, msg) -> None:
+        """Keep ``msg`` (a bridge :class:`~facecast.bridge.protocol.Message`) if it has raw pixels."""
+        if msg.pixels is None or msg.pixel_format.value == "jpeg":
+            return
+        if self._t0_ns is None:
+            self._t0_ns = msg.t_capture_ns
+        slot = int((msg.t_capture_ns - self._t0_ns) * self.fps // 1_000_000_000)
+        if slot >= 0:
+            self._slots[slot] = (msg.pixels, msg.pixel_format.value)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def frames(self) -> list[np.ndarray]:
+        """(H, W, 3) uint8 RGB pictures, one per slot that received a frame, in time order."""
+        out = []
+        for slot in sorted(self._slots):
+            pixels, layout = self._slots[slot]
+            rgb = pixels[..., 2::-1] if layout == "bgra8" else pixels[..., :3]
+            out.append(np.ascontiguousarray(rgb))
+        return out
+
+
+def write_previews(frames: Sequence[np.ndarray], out_dir: Path, *, sheet_count: int = 24,
+                   gif_fps: float = 15.0, gif_max_frames: int = 150, gif_width_px: int = 256) -> dict[str, Path]:
+    """Write ``contact_sheet.png`` and ``preview.gif`` from (H, W, 3) uint8 RGB frames in time order.
+
+    The sheet samples ``sheet_count`` frames evenly; the GIF plays up to ``gif_max_frames`` evenly
+    spaced frames in real time, given that ``frames`` are ``1 / gif_fps`` seconds apart. Both are written to a temporary name first. Returns the paths written.
     """
     from PIL import Image
 
-    paths = sorted(frame_paths)
-    if not paths:
-        raise ValueError(f"no saved frames to preview in {out_dir}")
+    if not len(frames):
+        raise ValueError(f"no frames to preview in {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    pick = np.unique(np.linspace(0, len(paths) - 1, min(sheet_count, len(paths))).round().astype(int))
-    sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(sheet_count, len(frames))).round().astype(int))
     sheet_path = out_dir / "contact_sheet.png"
-    Image.fromarray(sheet).save(sheet_path)
-    pick = np.unique(np.linspace(0, len(paths) - 1, min(gif_max_frames, len(paths))).round().astype(int))
-    frames = []
+    _save_atomically(Image.fromarray(contact_sheet([frames[i] for i in pick])), sheet_path)
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(gif_max_frames, len(frames))).round().astype(int))
+    thumbs = []
     for i in pick:
-        im = Image.open(paths[i]).convert("RGB")
-        frames.append(im.resize((256, max(1, round(256 * im.height / im.width)))))
+        im = Image.fromarray(frames[i])
+        thumbs.append(im.resize((gif_width_px, max(1, round(gif_width_px * im.height / im.width))), Image.BILINEAR))
     gif_path = out_dir / "preview.gif"
-    frames[0].save(gif_path, save_all=True, append_images=frames[1:], loop=0,
-                   duration=int(1000 / gif_fps))
+    stride = (len(frames) - 1) / (len(pick) - 1) if len(pick) > 1 else 1.0  # > 1 when frames were left out
+    _save_atomically(thumbs[0], gif_path, save_all=True, append_images=thumbs[1:], loop=0,
+                     duration=round(1000 * stride / gif_fps))
     return {"contact_sheet": sheet_path, "preview": gif_path}
+
+
+def _save_atomically(image, path: Path, **options) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    image.save(tmp, format=path.suffix.lstrip(".").upper(), **options)
+    tmp.replace(path)

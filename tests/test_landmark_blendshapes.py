@@ -71,7 +71,7 @@ def test_task_without_the_model_says_what_to_do(monkeypatch):
 
 def test_without_litert_eval_reports_why_and_still_measures(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails as if not installed
-    with pytest.raises(lb.GeometryUnavailable, match="pip install ai-edge-litert"):
+    with pytest.raises(lb.GeometryUnavailable, match=r"pip install 'facecast\[eval\]'"):
         lb.LandmarkBlendshapes()
     from facecast.engine.cli import main
     assert main(["eval", "--sequence", "sweep:jawOpen", "--size", "256x256", "--identity-model", "none",

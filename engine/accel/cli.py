@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_accelerate(sub) -> None:
-    from facecast.engine.cli import add_diffusion_options, add_picture_options
+    from facecast.engine.cli import HelpFormatter, add_diffusion_options, add_picture_options
 
     p = sub.add_parser(
         "accelerate", help="build the diffusion renderer's compiled engines ahead of a session",
@@ -17,13 +17,13 @@ def add_accelerate(sub) -> None:
                     "the decoder, and build them for a backend, into the engine cache (keyed by the model's "
                     "hash, shapes, dtype, backend and the versions and GPU they were built for). 'facecast run' "
                     "with the same options then starts without building. A stale or foreign engine is rebuilt.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     steps = p.add_subparsers(dest="accelerate_command", required=True, metavar="ACTION")
     q = steps.add_parser("build", help="build (or check) the engines for one backend and one set of options",
                          description="Takes the options 'facecast run' takes for the diffusion renderer; those "
                                      "that shape the engines (size, format, steps, guidance, LoRA, decoder, "
                                      "device, bank weights, backend, stream batching) must match the run's.",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=HelpFormatter)
     add_picture_options(q)
     add_diffusion_options(q)
     q.set_defaults(func=_cmd_build)

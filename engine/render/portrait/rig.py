@@ -18,13 +18,22 @@ from facecast.engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-#: ``--portrait astronaut``: scikit-image's public-domain photo of Eileen Collins (NASA).
+#: ``--portrait astronaut``: NASA's public-domain photo of Eileen Collins (see :func:`astronaut_rgb`).
 ASTRONAUT = "astronaut"
 #: Side of the square crop, in inter-ocular distances of the portrait.
 CROP_IODS = 5.0
 #: The crop centre sits this many inter-ocular distances below the eyes.
 CROP_CENTRE_BELOW_EYES_IODS = 0.55
 LANDMARK_CACHE_VERSION = 1
+
+
+def astronaut_rgb() -> np.ndarray:
+    """(512, 512, 3) uint8: the default portrait, shipped with facecast (``astronaut.png`` beside this
+    module: NASA's public-domain photo of Eileen Collins, pixel for pixel ``skimage.data.astronaut()``)."""
+    from PIL import Image
+
+    with Image.open(Path(__file__).with_name("astronaut.png")) as im:
+        return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
 def load_portrait(portrait: Union[str, Path]) -> tuple[np.ndarray, str]:
@@ -34,12 +43,7 @@ def load_portrait(portrait: Union[str, Path]) -> tuple[np.ndarray, str]:
         RendererUnavailable: the file is missing, not an image, or too small.
     """
     if str(portrait) == ASTRONAUT:
-        try:
-            from skimage import data
-        except ImportError:
-            raise RendererUnavailable("the astronaut portrait comes with scikit-image: "
-                                      "pip install scikit-image, or pass --portrait PHOTO") from None
-        return np.ascontiguousarray(data.astronaut()[..., :3]), ASTRONAUT
+        return astronaut_rgb(), ASTRONAUT
     path = Path(portrait)
     if not path.is_file():
         raise RendererUnavailable(f"portrait {path} does not exist; pass --portrait PHOTO (a JPEG or PNG "
