@@ -142,6 +142,7 @@ class ReceiveSummary:
     queue dropped for a slow receiver, both by design (PROTOCOL.md 1.3)."""
 
     received: int = 0
+    first_seq: Optional[int] = None
     skipped_seq: int = 0
     elapsed_s: float = 0.0
     latency_p50_ms: float = float("nan")
@@ -189,6 +190,8 @@ def receive_stream(*, connect: str, count: Optional[int] = None, params_only: bo
             window.append(latency_ns / 1e6)
             if last_seq is not None and msg.seq > last_seq + 1:
                 summary.skipped_seq += msg.seq - last_seq - 1
+            if summary.first_seq is None:
+                summary.first_seq = msg.seq
             last_seq = msg.seq
             summary.received += 1
             if on_message is not None:

@@ -52,7 +52,8 @@ def draw_report(metrics: dict, identity: np.ndarray, sheet: np.ndarray) -> np.nd
     for i, (name, s) in enumerate(shapes.items()):
         r, c = divmod(i, cols)
         rho, rng = s.get("spearman_rho"), s.get("range")
-        title = f"{name[:18]}\nrho {rho if rho is not None else '-'} range {rng if rng is not None else '-'}"
+        title = (f"{name[:18]}\nrho {'-' if rho is None else f'{rho:.2f}'} "
+                 f"range {'-' if rng is None else f'{rng:.2f}'}")
         px, py, pw, ph = _panel(d, c * PANEL_PX, r * PANEL_PX, PANEL_PX, title, s.get("passes", True))
         _axes(d, px, py, pw, ph, xticks=(0, 0.5, 1), yticks=(0, 0.5, 1), xlabel="requested", ylabel="measured")
         d.line([px, py + ph, px + pw, py], fill=_IDEAL)

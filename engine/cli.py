@@ -392,12 +392,17 @@ def demo_summary(engine: dict, received) -> str:
              f"p99 {render.get('p99_ms', float('nan')):.1f} ms",
              f"receiver: {received.received} frames; latency capture->receive p50 {received.latency_p50_ms:.1f} ms, "
              f"p99 {received.latency_p99_ms:.1f} ms"]
-    superseded, passed_over = engine["samples_dropped"], received.skipped_seq
-    if superseded or passed_over:
-        lines.append(f"Nothing was lost: facecast always shows the newest data, so {superseded} tracker samples "
-                     f"that arrived faster than the engine's frame rate were superseded, and {passed_over} frames "
-                     "that arrived while this receiver was busy (it shares the CPU with the engine) were passed "
-                     "over for newer ones.")
+    reasons = []
+    if engine["samples_dropped"]:
+        reasons.append(f"{engine['samples_dropped']} demo samples came faster than the {engine['fps']:.0f} fps "
+                       "output and were superseded by newer ones")
+    if received.first_seq:
+        reasons.append(f"the first {received.first_seq} frames went out before the receiver had connected")
+    if received.skipped_seq:
+        reasons.append(f"{received.skipped_seq} frames were passed over for newer ones while the receiver was busy "
+                       "(it shares the CPU with the engine)")
+    if reasons:
+        lines.append("Nothing is broken: facecast always shows the newest data, so " + "; ".join(reasons) + ".")
     errors = engine.get("errors") or {}
     if errors:
         lines.append(f"errors in the engine: {errors} (see its log above)")

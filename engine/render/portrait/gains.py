@@ -1,24 +1,23 @@
-"""Per-shape gains of the hand-authored fields (1 where not listed), fitted in
-closed loop on the astronaut portrait at 512x512 with
+"""Per-shape gains of the hand-authored fields (1 where not listed).
 
-    facecast calibrate fit-portrait --portrait astronaut --out gains.npz
+Where they come from: ``facecast calibrate fit-portrait --portrait astronaut --out gains.npz`` (closed
+loop on the astronaut portrait at 512x512, bounded to 0.7..1.75; see
+:mod:`facecast.calibration.portrait_fit`), re-run on 2026-11-23 with the fields as shipped. Every gain
+below is that fit's choice except three, set by hand below the fit, plausibility first:
 
-(bounded to 0.7..1.75; see :mod:`facecast.calibration.portrait_fit`). The fields
-are written in inter-ocular distances, so the same gains serve other faces;
-refit for a face with ``--portrait-gains``.
-
-Gains set by hand below the fit's choice, plausibility first:
-
-- ``EyeBlinkLeft`` (fit: 1.75, range 0.35) is 1.4 (range 0.33), because at 1.75
+- ``EyeBlinkLeft`` (fit: 1.75, range 0.36) is 1.4 (range 0.33), because at 1.75
   the left lid is fully shut by a weight of 0.6 and the mixed segment of
   ``facecast eval`` then loses identity (dlib distance 0.46 > 0.45).
-- ``EyeWideLeft``/``EyeWideRight`` (fit: 1.75, range 0.13/0.16) are 1.3 (closed
-  loop range 0.08/0.07): at full weight the lid already opens to about twice its
-  rest height, which ``facecast eval``'s geometry channel (MediaPipe's blendshape
-  model on the drawn landmarks) scores 0.48/0.62. MediaPipe's landmark network
-  puts the lid contour on the iris top and reads a fraction of a one-sided rise
-  (4 of 13 px drawn at 1.75), so more gain looks grotesque and reads less
-  (gain 3: 0.05). Both eyes wide read 0.17/0.35.
+- ``EyeWideLeft``/``EyeWideRight`` (fit: 1.45/1.75, range 0.10/0.08, "largest range allowed": neither
+  reaches the fit's target) are 1.3 (closed loop range 0.08/0.07): at full weight the lid already
+  opens to about twice its rest height, which ``facecast eval``'s geometry channel (MediaPipe's
+  blendshape model on the drawn landmarks) scores 0.48/0.62. MediaPipe's landmark network puts the lid
+  contour on the iris top and reads a fraction of a one-sided rise (4 of 13 px drawn at 1.75), so more
+  gain looks grotesque and reads less (gain 3: 0.05). Both eyes wide read 0.17/0.35.
+
+The fields are written in inter-ocular distances, so the same gains serve other faces; refit for a
+face with ``--portrait-gains``. Fits on other CPUs can differ by a 0.05 step where a range sits on the
+fit's target.
 """
 
 from pathlib import Path
@@ -36,11 +35,10 @@ FITTED_GAINS = {
     "MouthPucker": 0.85,
     "MouthStretchLeft": 0.85,
     "MouthStretchRight": 0.7,
-    "BrowDownLeft": 1.45,
-    "BrowDownRight": 1.2,
+    "BrowDownLeft": 1.2,
+    "BrowDownRight": 0.7,
     "BrowInnerUp": 0.7,
     "BrowOuterUpLeft": 0.85,
-    "BrowOuterUpRight": 1.2,
 }
 
 DEFAULT_GAINS = np.ones(NUM_ARKIT)
