@@ -304,6 +304,8 @@ def test_wide_open_lids_bare_the_eyeball_under_the_lashes(renderer, tracker):
 
 
 def test_the_shipped_astronaut_is_scikit_images_pixel_for_pixel():
+    from skimage import data
+
     from facecast.engine.render.portrait.rig import astronaut_rgb
 
     assert np.array_equal(astronaut_rgb(), data.astronaut())
