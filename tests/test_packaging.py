@@ -48,9 +48,9 @@ def test_the_core_dependencies_hold_no_extra():
     assert "torch>=2.4" in project["optional-dependencies"]["diffusion"]
 
 
-def test_run_streams_the_portrait_with_every_extra_missing(tmp_path):
-    """What `make demo` installs is enough: `facecast run` picks the portrait renderer and streams with
-    the extras' packages unimportable (as in the demo's environment)."""
+def facecast_without_extras(*args: str):
+    """``facecast ARGS`` in a fresh interpreter where the extras' packages cannot be imported, as in the
+    environment `make demo` builds."""
     import subprocess
     import sys
 
@@ -63,10 +63,23 @@ def test_run_streams_the_portrait_with_every_extra_missing(tmp_path):
         "            raise ImportError(f'{name} is not installed (blocked by the test)')\n"
         "sys.meta_path.insert(0, Block())\n"
         "from facecast.engine.cli import main\n"
-        f"sys.exit(main(['run', '--source', 'demo', '--duration', '1.5', '--fps', '20', '--size', '128x128',\n"
-        f"               '--publish', 'tcp://127.0.0.1:0', '--report-json', {str(tmp_path / 'r.json')!r}]))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        f"sys.exit(main({list(args)!r}))\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_run_streams_the_portrait_with_every_extra_missing(tmp_path):
+    """What `make demo` installs is enough: `facecast run` picks the portrait renderer and streams."""
+    result = facecast_without_extras("run", "--source", "demo", "--duration", "1.5", "--fps", "20", "--size",
+                                     "128x128", "--publish", "tcp://127.0.0.1:0", "--report-json",
+                                     str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stdout + result.stderr
     import json
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["renderer"] == "portrait" and report["frames"] >= 10 and not report["errors"]
+
+
+def test_doctor_without_torch_says_what_runs_and_how_to_add_the_rest():
+    result = facecast_without_extras("doctor")
+    assert result.returncode == 0, result.stderr
+    assert "no torch" in result.stdout and "portrait renderer: yes" in result.stdout
+    assert "make diffusion" in result.stdout and "Traceback" not in result.stderr

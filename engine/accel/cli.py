@@ -83,15 +83,39 @@ def add_doctor(sub) -> None:
 
 
 def _cmd_doctor(args) -> int:
-    import torch
-
-    from facecast.engine.accel import BACKENDS, resolve_backend
-    from facecast.engine.accel.base import gpu_name
     from facecast.engine.accel.cache import engines_dir, facecast_version
     from facecast.engine.render.diffusion.layout import check_models, models_dir
 
-    print(f"facecast {facecast_version()}, Python {platform.python_version()}, torch {torch.__version__}"
-          f" (CUDA {torch.version.cuda or 'none'}), {platform.machine()}")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    versions = (f"torch {torch.__version__} (CUDA {torch.version.cuda or 'none'})" if torch is not None
+                else "no torch")
+    print(f"facecast {facecast_version()}, Python {platform.python_version()}, {versions}, {platform.machine()}")
+    print("portrait renderer: yes (CPU)")
+    if torch is None:
+        print("diffusion renderer: no: torch is not installed. Add it with 'make diffusion', or "
+              "'pip install torch' (the build for your GPU) then pip install 'facecast[diffusion]'")
+    else:
+        _report_backends(torch)
+    cache = engines_dir()
+    entries = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")] if cache.is_dir() else []
+    size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
+    print(f"\nengine cache: {cache} ({len(entries)} entries, {size / 2**20:.1f} MiB)")
+    root = models_dir()
+    problems = check_models(root) if root.exists() else None
+    state = "not there ('facecast models fetch')" if problems is None else \
+        "complete" if not problems else f"{len(problems)} problem(s) ('facecast models check')"
+    print(f"diffusion models: {root}: {state}")
+    return 0
+
+
+def _report_backends(torch) -> None:
+    """GPU, onnxruntime's providers, and each acceleration backend: yes, or why not."""
+    from facecast.engine.accel import BACKENDS, resolve_backend
+    from facecast.engine.accel.base import gpu_name
+
     print(f"GPU: {gpu_name()}")
     try:
         import onnxruntime as ort
@@ -104,13 +128,3 @@ def _cmd_doctor(args) -> int:
         print(f"  {'yes' if reason is None else 'no ':3s}  {name:22s} {backend.summary if reason is None else reason}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"  --backend auto picks: {resolve_backend('auto', device)} (on {device})")
-    cache = engines_dir()
-    entries = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")] if cache.is_dir() else []
-    size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
-    print(f"\nengine cache: {cache} ({len(entries)} entries, {size / 2**20:.1f} MiB)")
-    root = models_dir()
-    problems = check_models(root) if root.exists() else None
-    state = "not there ('facecast models fetch')" if problems is None else \
-        "complete" if not problems else f"{len(problems)} problem(s) ('facecast models check')"
-    print(f"diffusion models: {root}: {state}")
-    return 0
