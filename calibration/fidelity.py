@@ -36,14 +36,10 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.render.diffusion.arcface import ArcFace
-from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, arkit_index
+from facecast.engine.types import ARKIT_NAMES, KEY_SHAPES, NUM_ARKIT, FaceSample, arkit_index
 
 log = logging.getLogger(__name__)
 
-#: The shapes the portrait renderer's acceptance is measured on.
-KEY_SHAPES = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp", "browDownLeft", "browDownRight",
-              "browOuterUpLeft", "browOuterUpRight", "mouthPucker", "mouthFunnel", "mouthStretchLeft",
-              "mouthStretchRight", "eyeWideLeft", "eyeWideRight")
 GOAL_RHO = 0.9
 GOAL_RANGE = 0.3
 GOAL_IDENTITY = 0.45

@@ -535,9 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     from facecast.calibration.cli import add_calibrate, add_eval
     from facecast.engine.accel.cli import add_accelerate, add_doctor
     from facecast.engine.render.diffusion.cli import add_distill, add_enroll, add_models
+    from facecast.engine.render.portrait.cli import add_portrait
 
-    for add in (_add_run, _add_receive, _add_demo, _add_keys, _add_render, add_calibrate, add_eval, add_models,
-                add_enroll, add_distill, add_accelerate, add_doctor):
+    for add in (_add_run, _add_receive, _add_demo, _add_keys, _add_render, add_portrait, add_calibrate, add_eval,
+                add_models, add_enroll, add_distill, add_accelerate, add_doctor):
         add(sub)
     return parser
 

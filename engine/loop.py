@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 STAGES = ("retarget", "render", "publish", "frame", "latency")
 #: Pause before a failed source's ``run`` is called again.
 SOURCE_RETRY_S = 0.5
+#: A renderer showing less than this share of the expression for :data:`HELD_BACK_WARN_FRAMES` frames in a row
+#: is logged (once per session).
+HELD_BACK_WARN_SHARE = 0.5
+HELD_BACK_WARN_FRAMES = 30
+#: Shares kept for the report's median (a ring: bounded over a long session).
+HELD_BACK_HISTORY = 4096
 
 
 class FramePublisher(Protocol):
@@ -75,6 +81,10 @@ class LoopReport:
     samples_in: int = 0
     samples_dropped: int = 0
     frames_skipped: int = 0
+    #: frames whose renderer showed less than the whole expression (``Renderer.expression_shown`` < 1), and the
+    #: median share shown in those frames (None when there were none)
+    frames_held_back: int = 0
+    held_back_median: Optional[float] = None
     source_rejected: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -86,7 +96,9 @@ class LoopReport:
     def format(self) -> str:
         lines = [f"{self.frames} frames in {self.elapsed_s:.1f} s ({self.fps:.1f} fps); "
                  f"samples in {self.samples_in}, dropped as stale {self.samples_dropped}; "
-                 + (f"renders skipped (parameters unchanged) {self.frames_skipped}; " if self.frames_skipped else "") +
+                 + (f"renders skipped (parameters unchanged) {self.frames_skipped}; " if self.frames_skipped else "")
+                 + (f"expression held back by the renderer in {self.frames_held_back} frames (median share shown "
+                    f"{self.held_back_median:.2f}); " if self.frames_held_back else "") +
                  f"inputs rejected by the source: {self.source_rejected or 'none'}; "
                  f"errors: {self.errors or 'none'}"]
         for stage, t in self.timings.items():
@@ -123,6 +135,10 @@ class Engine:
         self._last_picture: Optional[Frame] = None
         self._last_params: Optional[np.ndarray] = None
         self.frames_skipped = 0
+        self._held_back: list[float] = []  # shares shown, only of frames that held some back (bounded below)
+        self.frames_held_back = 0
+        self._low_run = 0
+        self._warned_low = False
 
     # -- control ------------------------------------------------------------ #
 
@@ -153,8 +169,11 @@ class Engine:
                 elapsed = time.monotonic() - t0
         finally:
             self._shutdown()
+        held = self._held_back
         return LoopReport(frames=self.frames, elapsed_s=elapsed, samples_in=self._mailbox.put_count,
                           samples_dropped=self._mailbox.dropped_count, frames_skipped=self.frames_skipped,
+                          frames_held_back=self.frames_held_back,
+                          held_back_median=float(np.median(held)) if held else None,
                           source_rejected=self._source.rejections.as_dict(), errors=self.errors.as_dict(),
                           timings=self.timings.summary())
 
@@ -246,9 +265,29 @@ class Engine:
             if last is None:
                 return frame  # nothing rendered yet: the parameters still go out
             return _repeat(frame, last)
+        self._note_expression_shown(renderer.expression_shown)
         self._last_picture = picture
         self._last_params = params
         return picture
+
+    def _note_expression_shown(self, shown: Optional[float]) -> None:
+        """Count frames whose renderer held part of the expression back; log once when it keeps showing
+        less than :data:`HELD_BACK_WARN_SHARE` of it."""
+        if shown is None or shown >= 1.0:
+            self._low_run = 0
+            return
+        self.frames_held_back += 1
+        if len(self._held_back) < HELD_BACK_HISTORY:
+            self._held_back.append(shown)
+        else:
+            self._held_back[self.frames_held_back % HELD_BACK_HISTORY] = shown
+        self._low_run = self._low_run + 1 if shown < HELD_BACK_WARN_SHARE else 0
+        if self._low_run >= HELD_BACK_WARN_FRAMES and not self._warned_low:
+            self._warned_low = True
+            log.warning("the %s renderer has shown less than %d%% of the requested expression for %d frames "
+                        "(its safeguard holds back motion this face cannot make); 'facecast portrait check' "
+                        "shows what a photo can do", self._renderer.name, HELD_BACK_WARN_SHARE * 100,
+                        HELD_BACK_WARN_FRAMES)
 
     def _shutdown(self) -> None:
         self._stop.set()

@@ -41,6 +41,12 @@ ARKIT_NAMES: tuple[str, ...] = (
     "NoseSneerLeft", "NoseSneerRight", "TongueOut",
 )
 NUM_ARKIT = len(ARKIT_NAMES)
+#: The 14 shapes the portrait renderer's acceptance is measured on (``facecast eval``, ``calibrate
+#: fit-portrait`` and ``facecast portrait check``), in MediaPipe's spelling (:func:`arkit_index` takes either).
+KEY_SHAPES: tuple[str, ...] = (
+    "jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft",
+    "browOuterUpRight", "mouthPucker", "mouthFunnel", "mouthStretchLeft", "mouthStretchRight", "eyeWideLeft",
+    "eyeWideRight")
 assert NUM_ARKIT == 52
 
 #: MediaPipe FaceLandmarker's blendshape order: ``_neutral`` then 51 camelCase
@@ -323,6 +329,7 @@ class Frame:
 
 
 __all__ = [
+    "KEY_SHAPES",
     "ARKIT_NAMES", "NUM_ARKIT", "MEDIAPIPE_NAMES", "arkit_index", "arkit_from_mapping",
     "arkit_from_mediapipe", "FaceSample", "FlameParams", "FLAME_DIM", "FLAME_NUM_EXPRESSION",
     "FLAME_NUM_EYELID", "FLAME_NUM_JAW", "FLAME_JAW_SIDE_LIMIT_RAD", "PixelFormat", "Frame",

@@ -178,3 +178,33 @@ def test_end_to_end_over_zeromq(endpoint):
     assert all(m.pixels.shape == (4, 4, 3) for m in msgs)
     assert all(m.pixels[0, 0, 0] == int(m.arkit[0] * 255) for m in msgs)  # pixels match their params
     assert not rx.rejected
+
+
+class GuardedRenderer(Renderer):
+    """Shows all of the expression, then only 0.3 of it from the 11th frame on (a safeguard holding back)."""
+    name = "guarded"
+    pixel_format = PixelFormat.RGB8
+
+    def __init__(self):
+        self.calls = 0
+
+    def render(self, sample, flame):
+        self.calls += 1
+        self.expression_shown = 1.0 if self.calls <= 10 else 0.3
+        return np.zeros((4, 4, 3), np.uint8)
+
+
+def test_the_report_counts_frames_whose_expression_was_held_back(caplog):
+    renderer = GuardedRenderer()
+    engine = Engine(source=RateSource(500, count=80), retargeter=Retargeter(), renderer=renderer,
+                    publisher=ListPublisher())
+    with caplog.at_level("WARNING", logger="facecast.engine.loop"):
+        report = engine.run()
+    assert report.frames == renderer.calls and report.frames > 45
+    assert report.frames_held_back == report.frames - 10 and report.held_back_median == 0.3
+    assert "held back by the renderer" in report.format()
+    warnings = [r for r in caplog.records if "less than 50% of the requested expression" in r.getMessage()]
+    assert len(warnings) == 1  # logged once, however long it lasts
+    plain = Engine(source=RateSource(500, count=20), retargeter=Retargeter(), renderer=SleepyRenderer(0),
+                   publisher=ListPublisher()).run()
+    assert plain.frames_held_back == 0 and plain.held_back_median is None and "held back" not in plain.format()

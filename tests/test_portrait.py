@@ -12,7 +12,7 @@ from tiny_arc2face import tiny_arcface
 from facecast.engine.render import RendererUnavailable, create_renderer
 from facecast.engine.render.portrait import PortraitRenderer
 from facecast.engine.render.portrait.mesh import FOLDED, SKIN, signed_areas
-from facecast.engine.render.portrait.rig import track_landmarks
+from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.sources.mediapipe_source import FaceTracker
 from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
@@ -155,15 +155,16 @@ def test_bad_portraits_say_what_to_do(tmp_path):
         PortraitRenderer(pixel_format=PixelFormat.JPEG)
 
 
-def test_landmarks_are_cached(tmp_path, monkeypatch, renderer):
+def test_the_photo_check_is_cached(tmp_path, monkeypatch, renderer):
     monkeypatch.setenv("FACECAST_CACHE_DIR", str(tmp_path))
     from skimage import data
     img = data.astronaut()
-    first = track_landmarks(img)
-    cached = list((tmp_path / "landmarks").glob("*.npy"))
-    assert len(cached) == 1 and first.shape == (478, 3)
+    first = check_photo(img, name="astronaut")
+    cached = list((tmp_path / "portraits").glob("*.npz"))
+    assert len(cached) == 1 and first.landmarks.shape == (478, 3) and first.refusal is None
     monkeypatch.setattr("facecast.engine.sources.mediapipe_source.FaceTracker", None)  # must not be needed
-    assert np.array_equal(track_landmarks(img), first)
+    again = check_photo(img, name="astronaut")
+    assert np.array_equal(again.landmarks, first.landmarks) and again.head_deg == first.head_deg
 
 
 def test_auto_picks_the_portrait():

@@ -70,12 +70,16 @@ class Renderer(abc.ABC):
         identity: name of the rendered identity ("" when none).
         needs_flame: True when ``render`` needs FLAME parameters (the retarget
             stage then must have an ARKit -> FLAME map).
+        expression_shown: share of the requested expression the last frame showed, 0..1 (1: all of it;
+            less when a safeguard held it back, as the portrait renderer's fold guard does); None for
+            renderers that always show all of it.
     """
 
     name: str = "renderer"
     pixel_format: PixelFormat = PixelFormat.RGB8
     identity: str = ""
     needs_flame: bool = False
+    expression_shown: Optional[float] = None
 
     def prepare(self) -> None:
         """Per-session precomputation. Raise :class:`RendererUnavailable` if it cannot run."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -66,14 +65,14 @@ class FaceTracker:
         SourceError: the model cannot be found or MediaPipe cannot load it.
     """
 
-    def __init__(self, model_path: Optional[Path] = None, *, video: bool = False) -> None:
+    def __init__(self, model_path: Optional[Path] = None, *, video: bool = False, num_faces: int = 1) -> None:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
         path = resolve_face_landmarker(model_path)
         mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
         options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(path)), running_mode=mode, num_faces=1,
+            base_options=BaseOptions(model_asset_path=str(path)), running_mode=mode, num_faces=num_faces,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
         try:
             with quiet_native_stderr():  # its graph's routine warnings (``-v`` shows them)
@@ -113,6 +112,25 @@ class FaceTracker:
                 if result.facial_transformation_matrixes else np.zeros(3, np.float32))
         return TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head,
                            landmarks=points)
+
+    def track_all(self, rgb: np.ndarray) -> list[TrackResult]:
+        """Every face in an (H, W, 3) uint8 RGB image (up to ``num_faces``), with landmarks; image mode only."""
+        if self._video:
+            raise ValueError("track_all is for single images (a tracker made with video=False)")
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        with quiet_native_stderr():
+            result = self._landmarker.detect(image)
+        faces = []
+        for k, points in enumerate(result.face_landmarks):
+            if k >= len(result.face_blendshapes):
+                break
+            scores = [c.score for c in result.face_blendshapes[k]]
+            matrices = result.facial_transformation_matrixes
+            head = (head_rotation_rad(np.array(matrices[k])) if matrices and k < len(matrices)
+                    else np.zeros(3, np.float32))
+            faces.append(TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head,
+                                     landmarks=np.array([(p.x, p.y, p.z) for p in points], np.float32)))
+        return faces
 
     def close(self) -> None:
         if self._landmarker is not None:

@@ -11,7 +11,9 @@ Order of operations for one frame (all numpy, no per-triangle Python):
    turn inside out, the motion is first made locally rigid around the folding
    triangles (:func:`unfold`, which leaves the rest of the face alone); if that
    is not enough, the expression is scaled back (bisection) until none folds.
-   The rest pose passes, so the guard always finds a valid pose;
+   Folding is judged against the photo's own mesh (a triangle already thin at
+   rest may stay so), and contact never moves the rest pose, so the rest pose
+   passes and the guard always finds a valid pose;
 4. head rotation: the landmark cloud (with its MediaPipe depth) turns about a
    pivot behind the face and is projected orthographically (2.5D); the rings
    follow by their share. Triangles that turn away from the camera are hidden
@@ -130,9 +132,16 @@ class Deformer:
         self._depth = depth_px.astype(np.float64)
         centre = self.rest[:NUM_LANDMARKS].mean(0)
         self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
-        self._threshold = area_thresholds(mesh)
         self._openings = (mesh.mouth, mesh.eye_right, mesh.eye_left)
         self._down = self._face_down()
+        # Contact keeps lids and lips CONTACT_GAP_PX apart, or as close as the photo has them (a closed mouth's
+        # lip landmarks may touch or cross): the rest pose is never moved by it.
+        self._min_gap = [np.minimum(CONTACT_GAP_PX, (self.rest[o.lower] - self.rest[o.upper]) @ self._down)
+                         for o in self._openings]
+        # The guard judges change from rest: a triangle folds when an expression takes it below the rule
+        # (area_thresholds) and below its own area in the photo. So the rest pose always passes, and a photo whose
+        # mesh is already thin or flipped somewhere is not frozen by it.
+        self._threshold = np.minimum(area_thresholds(mesh), signed_areas(self.rest, mesh.triangles))
         self._rest_opening = [max(1e-3, float(np.linalg.norm(self.rest[o.lower] - self.rest[o.upper], axis=1).max()))
                               for o in (mesh.eye_right, mesh.eye_left)]
         self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
@@ -174,14 +183,21 @@ class Deformer:
         return d
 
     def _contact(self, v: np.ndarray) -> np.ndarray:
-        """Where a lower chain point rises above its upper partner, both meet halfway."""
-        for o in self._openings:
+        """Where a lower chain point rises above its upper partner, both meet halfway. Points that already
+        touch in the photo (a closed mouth) also share their sideways motion while they touch: closed lips
+        slide together, so the closed opening cannot shear inside out."""
+        across = np.array([self._down[1], -self._down[0]])
+        for o, min_gap in zip(self._openings, self._min_gap):
             gap = (v[o.lower] - v[o.upper]) @ self._down
-            bad = gap < CONTACT_GAP_PX
+            bad = gap < min_gap
             if bad.any():
-                fix = ((gap[bad] - CONTACT_GAP_PX) / 2)[:, None] * self._down
-                v[o.upper[bad]] += fix
-                v[o.lower[bad]] -= fix
+                up, low = o.upper[bad], o.lower[bad]
+                fix = ((gap[bad] - min_gap[bad]) / 2)[:, None] * self._down
+                touching = (min_gap[bad] < CONTACT_GAP_PX)[:, None]
+                side = ((v[low] - self.rest[low]) - (v[up] - self.rest[up])) @ across
+                share = np.where(touching, (side / 2)[:, None] * across, 0.0)
+                v[up] += fix + share
+                v[low] -= fix + share
         return v
 
     def _eye_closure(self, v: np.ndarray) -> np.ndarray:

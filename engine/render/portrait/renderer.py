@@ -8,15 +8,16 @@ from typing import Optional, Union
 
 import numpy as np
 
-from facecast.engine.render.base import Renderer, raw_output_format
+from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, opening_mask
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis
 from facecast.engine.render.portrait.gains import load_gains
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, build_mesh
+from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
-    ASTRONAUT, PortraitRig, crop_portrait, load_portrait, track_landmarks)
+    ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat, arkit_index
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,25 @@ class PortraitRenderer(Renderer):
             return
         w, h = self._size
         rgb, name = load_portrait(self._portrait)
-        landmarks = track_landmarks(rgb, model_path=self._model_path)
-        self.rig: PortraitRig = crop_portrait(rgb, landmarks, name=name, width=w, height=h)
+        self.check = check_photo(rgb, name=name if name == ASTRONAUT else str(self._portrait),
+                                 model_path=self._model_path)
+        if self.check.refusal:
+            raise RendererUnavailable(self.check.refusal)
+        for note in self.check.notes:
+            log.warning("portrait: %s", note)
+        try:
+            self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h))
+        except (ValueError, FloatingPointError, IndexError) as exc:  # a face the checks passed but the rig cannot use
+            raise RendererUnavailable(f"cannot animate {self._portrait}: {exc}; try a sharper photo looking "
+                                      "straight at the camera ('facecast portrait check PHOTO' shows what it sees)"
+                                      ) from None
+        self._ready = True
+
+    def _prepare_rig(self, rig: PortraitRig) -> None:
+        """Everything per portrait: mesh, fields, guard thresholds, eye images."""
+        w, h = self._size
+        self.rig = rig
+        name = rig.name
         self.identity = name
         rest_lm = self.rig.landmarks
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
@@ -143,6 +161,7 @@ class PortraitRenderer(Renderer):
         if not self._ready:
             self.prepare()
         pose = self.pose(sample)
+        self.expression_shown = pose.scale
         out = self._base.copy()
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])

@@ -1,20 +1,18 @@
-"""Loading a portrait: the photo, its landmarks (tracked once and cached) and the
+"""Loading a portrait (the default astronaut or a user's photo, see :mod:`.photo`) and the
 face-centred crop that the renderer draws into."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 
 from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.render.portrait.mesh import eye_centres
-from facecast.engine.paths import cache_dir
+from facecast.engine.render.portrait.photo import read_photo
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +22,6 @@ ASTRONAUT = "astronaut"
 CROP_IODS = 5.0
 #: The crop centre sits this many inter-ocular distances below the eyes.
 CROP_CENTRE_BELOW_EYES_IODS = 0.55
-LANDMARK_CACHE_VERSION = 1
 
 
 def astronaut_rgb() -> np.ndarray:
@@ -40,71 +37,11 @@ def load_portrait(portrait: Union[str, Path]) -> tuple[np.ndarray, str]:
     """(H, W, 3) uint8 RGB and a display name for a path or ``astronaut``.
 
     Raises:
-        RendererUnavailable: the file is missing, not an image, or too small.
+        RendererUnavailable: the file is missing, not an image, or too small (see :func:`.photo.read_photo`).
     """
     if str(portrait) == ASTRONAUT:
         return astronaut_rgb(), ASTRONAUT
-    path = Path(portrait)
-    if not path.is_file():
-        raise RendererUnavailable(f"portrait {path} does not exist; pass --portrait PHOTO (a JPEG or PNG "
-                                  f"of one face looking at the camera) or --portrait {ASTRONAUT}")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise RendererUnavailable(f"portrait {path} is not a readable image: {exc}") from None
-    if min(rgb.shape[:2]) < 64:
-        raise RendererUnavailable(f"portrait {path} is {rgb.shape[1]}x{rgb.shape[0]}; use at least 64x64")
-    return np.ascontiguousarray(rgb), path.stem
-
-
-def track_landmarks(rgb: np.ndarray, *, model_path: Optional[Path] = None, use_cache: bool = True) -> np.ndarray:
-    """(478, 3) landmarks of the one face in ``rgb``: x, y in pixels, z in pixels
-    (MediaPipe's relative depth times the image width; smaller is nearer).
-
-    Tracked once per image and cached by the image's SHA-256 under the facecast
-    cache folder (``landmarks/``).
-
-    Raises:
-        RendererUnavailable: no face found.
-    """
-    digest = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()[:32]
-    path = cache_dir() / "landmarks" / f"{digest}-v{LANDMARK_CACHE_VERSION}.npy"
-    if use_cache and path.is_file():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == (478, 3) and np.isfinite(cached).all():
-                return cached
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable landmark cache %s: %s", path, exc)
-    from facecast.engine.sources.base import SourceError
-    from facecast.engine.sources.mediapipe_source import FaceTracker
-
-    try:
-        tracker = FaceTracker(model_path)
-    except SourceError as exc:
-        raise RendererUnavailable(f"cannot track the portrait: {exc}") from None
-    try:
-        result = tracker.track(rgb)
-    finally:
-        tracker.close()
-    if result is None:
-        raise RendererUnavailable("no face found in the portrait; use a photo of one face looking at the camera")
-    h, w = rgb.shape[:2]
-    lm = np.asarray(result.landmarks, np.float64) * np.array([w, h, w])
-    if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            buf = io.BytesIO()
-            np.save(buf, lm, allow_pickle=False)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(buf.getvalue())
-            tmp.replace(path)
-        except OSError as exc:
-            log.warning("cannot cache the portrait's landmarks in %s: %s", path.parent, exc)
-    return lm
+    return read_photo(Path(portrait)), Path(portrait).stem
 
 
 @dataclass(frozen=True)
@@ -116,16 +53,29 @@ class PortraitRig:
         image: (H, W, 3) uint8 RGB crop, face-centred, the output size.
         landmarks: (478, 3) float64 rest landmarks in crop pixels (z scaled alike).
         iod_px: inter-ocular distance in crop pixels.
+        outside_px: crop pixels that lie past the photo's edge (filled with its blurred edge), 0 when the
+            crop fits inside the photo.
     """
 
     name: str
     image: np.ndarray
     landmarks: np.ndarray
     iod_px: float
+    outside_px: int = 0
+
+
+#: Margin kept around the face's landmarks inside the crop, inter-ocular distances.
+FACE_MARGIN_IODS = 0.25
 
 
 def crop_portrait(rgb: np.ndarray, landmarks_px: np.ndarray, *, name: str, width: int, height: int) -> PortraitRig:
-    """Crop ``rgb`` around the face (upright, scaled) to ``width`` x ``height``."""
+    """Crop ``rgb`` around the face (upright, scaled) to ``width`` x ``height``.
+
+    The crop never shows what the photo does not have: where the face-centred crop (:data:`CROP_IODS` wide)
+    reaches past the photo's edge it is moved inside, then tightened, as far as the face and a margin of
+    :data:`FACE_MARGIN_IODS` allow. Only a face at the photo's very edge leaves a strip outside; that strip
+    repeats the edge's pixels, blurred, so it reads as out-of-focus background (never mirrored content).
+    """
     import cv2
 
     right, left = eye_centres(landmarks_px)
@@ -134,16 +84,54 @@ def crop_portrait(rgb: np.ndarray, landmarks_px: np.ndarray, *, name: str, width
         raise RendererUnavailable("the face in the portrait is too small (eyes under 4 pixels apart)")
     axis = (left - right) / iod
     down = np.array([-axis[1], axis[0]])
+    h_src, w_src = rgb.shape[:2]
     centre = (left + right) / 2 + CROP_CENTRE_BELOW_EYES_IODS * iod * down
-    scale = min(width, height) / (CROP_IODS * iod)  # output px per source px
+    half = np.array([width, height], np.float64) / min(width, height) * CROP_IODS * iod / 2  # source px
+    centre, half = _fit_inside(centre, half, axis, down, landmarks_px[:, :2], iod, (w_src, h_src))
+    scale = width / (2 * half[0])  # output px per source px
     # Upright the eyes line: rotate by -angle about the centre, scale, move to the output centre.
     cos, sin = axis
     rot = np.array([[cos, sin], [-sin, cos]]) * scale
     offset = np.array([width / 2, height / 2]) - rot @ centre
     m = np.hstack([rot, offset[:, None]])
     interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    image = cv2.warpAffine(rgb, m, (width, height), flags=interp, borderMode=cv2.BORDER_REFLECT)
+    image = cv2.warpAffine(rgb, m, (width, height), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones((h_src, w_src), np.float32), m, (width, height), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    outside_px = int(np.count_nonzero(inside < 0.999))
+    if outside_px:  # a strip past the photo's edge: stretched edge pixels, blurred
+        sigma = max(2.0, 0.15 * iod * scale)
+        blurred = cv2.GaussianBlur(image, (0, 0), sigma)
+        a = np.clip(inside, 0.0, 1.0)[..., None]
+        image = (image * a + blurred * (1 - a)).round().astype(np.uint8)
     lm = landmarks_px.copy()
     lm[:, :2] = landmarks_px[:, :2] @ rot.T + offset
     lm[:, 2] = landmarks_px[:, 2] * scale
-    return PortraitRig(name=name, image=np.ascontiguousarray(image), landmarks=lm, iod_px=iod * scale)
+    return PortraitRig(name=name, image=np.ascontiguousarray(image), landmarks=lm, iod_px=iod * scale,
+                       outside_px=outside_px)
+
+
+def _fit_inside(centre: np.ndarray, half: np.ndarray, axis: np.ndarray, down: np.ndarray, face_px: np.ndarray,
+                iod: float, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The crop (``centre``, ``half`` extents along ``axis`` and ``down``, source px) moved, then tightened,
+    to lie inside a photo of ``size`` (w, h), keeping the face's points plus a margin inside it."""
+    limit = np.array(size, np.float64) - 1.0
+    # tighten until the rotated box fits the photo's width and height, but not past the face and its margin
+    along = face_px - centre
+    need = np.array([np.abs(along @ axis).max(), np.abs(along @ down).max()]) + FACE_MARGIN_IODS * iod
+    extent = np.abs(axis) * half[0] + np.abs(down) * half[1]  # half the box's extent in x and y
+    shrink = min(1.0, *(limit / (2 * extent)))
+    shrink = max(shrink, float(np.max(need / half)))
+    half = half * min(1.0, shrink)
+    extent = np.abs(axis) * half[0] + np.abs(down) * half[1]
+    # move it inside where it can be (where it cannot, the face keeps the middle)
+    lo, hi = extent, limit - extent
+    centre = np.where(lo <= hi, np.clip(centre, lo, hi), centre)
+    # the face must stay inside the moved crop: move back toward the face as far as needed
+    along = face_px - centre
+    for k, unit in enumerate((axis, down)):
+        proj = along @ unit
+        room = half[k] - FACE_MARGIN_IODS * iod
+        excess = max(0.0, proj.max() - room) - max(0.0, -room - proj.min())
+        centre = centre + excess * unit
+    return centre, half

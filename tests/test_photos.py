@@ -1,0 +1,167 @@
+"""The portrait renderer on real photos of several people (tests/photo_set.py): every usable photo animates
+every shape, every bad input is refused with its reason, user file formats read upright, crops never mirror."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import photo_set
+from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.render.portrait import PortraitRenderer
+from facecast.engine.render.portrait.photo import MAX_PITCH_DEG, MAX_YAW_DEG, _judge, check_photo, read_photo
+from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, arkit_index
+
+FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
+#: At weight 1, every single shape shows at least this share of itself on every accepted photo (the fold
+#: guard may hold back only what would fold the face).
+MIN_SHOWN = 0.5
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> tuple[Path, Path]:
+    return photo_set.build(tmp_path_factory.mktemp("photos"))
+
+
+def test_the_set_holds_several_people_and_the_variations(photos):
+    accepted, refused = photos
+    names = {p.name for p in accepted.iterdir()}
+    assert {"obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png", "32bit.png"} <= names
+    assert len(names) >= 15 and {p.name for p in refused.iterdir()} == set(photo_set.REFUSED)
+
+
+def test_every_accepted_photo_animates_every_shape(photos):
+    accepted, _ = photos
+    held = {}
+    for photo in sorted(accepted.iterdir()):
+        renderer = PortraitRenderer(portrait=photo, width=512, height=512)
+        renderer.prepare()  # raises for a refused photo
+        for k in range(NUM_ARKIT):
+            w = np.zeros(NUM_ARKIT, np.float32)
+            w[k] = 1.0
+            scale = renderer.deformer.pose(w).scale
+            if scale < MIN_SHOWN:
+                held[f"{photo.name}:{ARKIT_NAMES[k]}"] = scale
+        renderer.close()
+    assert not held, f"the fold guard froze these shapes (share shown at weight 1): {held}"
+
+
+def test_the_largest_of_several_faces_is_used_and_said(photos, caplog):
+    accepted, _ = photos
+    with caplog.at_level("WARNING"):
+        renderer = PortraitRenderer(portrait=accepted / "two_faces.jpg", width=256, height=256)
+        renderer.prepare()
+    assert renderer.check.faces == 2
+    assert any("2 faces in the photo: animating the largest" in r.getMessage() for r in caplog.records)
+    alone = check_photo(read_photo(accepted / "obama.jpg"), name="obama")
+    assert abs(renderer.check.iod_px - alone.iod_px) < 0.05 * alone.iod_px  # Obama's face, the larger one
+
+
+@pytest.mark.parametrize("name", sorted(photo_set.REFUSED))
+def test_every_bad_input_is_refused_with_its_reason(photos, name):
+    _, refused = photos
+    with pytest.raises(RendererUnavailable, match=photo_set.REFUSED[name]) as info:
+        PortraitRenderer(portrait=refused / name, width=256, height=256).prepare()
+    assert name in str(info.value)  # the message names the file
+
+
+def test_turned_heads_shut_eyes_and_open_mouths_are_refused_with_the_limits(monkeypatch):
+    """The judgement on measured values (no photo of a turned head installs from a registry)."""
+    import facecast.engine.render.portrait.photo as photo
+
+    monkeypatch.setattr(photo, "_iod", lambda landmarks: 100.0)  # eyes 100 px apart
+    lm = np.full((478, 3), 300.0)  # the whole face inside a 600x600 photo
+
+    def judge(head_deg=(0, 0, 0), **weights):
+        w = np.zeros(NUM_ARKIT)
+        for k, v in weights.items():
+            w[arkit_index(k)] = v
+        m = {"faces": np.array(1), "landmarks": lm, "steadiness": np.array(0.0), "weights": w,
+             "head_rad": np.radians(head_deg)}
+        return _judge(m, name="me.jpg", size_px=(600, 600))
+
+    assert judge().refusal is None
+    assert f"limits are {MAX_YAW_DEG:.0f} and {MAX_PITCH_DEG:.0f}" in judge((MAX_YAW_DEG + 5, 0, 0)).refusal
+    assert "turned too far" in judge((0, -(MAX_PITCH_DEG + 5), 0)).refusal
+    assert judge((MAX_YAW_DEG - 1, MAX_PITCH_DEG - 1, 40)).refusal is None  # roll is uprighted by the crop
+    assert "eyes in me.jpg are closed" in judge(eyeBlinkLeft=0.9, eyeBlinkRight=0.9).refusal
+    assert "mouth in me.jpg is wide open" in judge(jawOpen=0.8).refusal
+    assert judge(jawOpen=0.3, mouthSmileLeft=0.8).refusal is None  # milder expressions are animated from
+
+
+def test_phone_and_editor_formats_read_upright_in_8_bits(photos):
+    accepted, _ = photos
+    from PIL import Image
+
+    upright = read_photo(accepted / "obama2.jpg").astype(np.int16)
+    rotated = read_photo(accepted / "obama2_exif_rotated.jpg").astype(np.int16)
+    assert rotated.shape == upright.shape and np.abs(rotated - upright).mean() < 4  # JPEG noise only
+    deep = read_photo(accepted / "obama2_16bit.png").astype(np.int16)
+    grey = np.asarray(Image.open(accepted / "obama2.jpg").convert("L"), np.int16)
+    assert deep.shape == upright.shape and np.abs(deep[..., 0] - grey).max() <= 1  # scaled, not clipped to white
+    cmyk = read_photo(accepted / "obama_cmyk.jpg").astype(np.int16)
+    assert np.abs(cmyk - read_photo(accepted / "obama.jpg")).mean() < 12
+    rgba = np.asarray(Image.open(accepted / "32bit.png"))
+    assert rgba.shape[2] == 4 and read_photo(accepted / "32bit.png").shape == rgba.shape[:2] + (3,)
+    for name in ("obama2_exif_rotated.jpg", "obama2_16bit.png", "obama_cmyk.jpg", "obama3_gray.png"):
+        assert check_photo(read_photo(accepted / name), name=name).refusal is None, name
+
+
+def test_the_crop_stays_inside_the_photo_and_never_mirrors(photos):
+    accepted, _ = photos
+    for name in ("obama.jpg", "biden.jpg", "astronaut.png", "obama3.jpg"):
+        r = PortraitRenderer(portrait=accepted / name, width=256, height=256)
+        r.prepare()
+        assert r.rig.outside_px == 0, name  # moved or tightened to fit: nothing invented
+    tight = PortraitRenderer(portrait=accepted / "obama_tight.jpg", width=256, height=256)
+    tight.prepare()
+    assert tight.rig.outside_px > 0  # the face fills this photo: a strip past its edge is unavoidable
+    import cv2
+    grey = cv2.cvtColor(tight.rig.image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    detail = np.abs(cv2.Laplacian(grey, cv2.CV_64F))
+    edge = tight.rig.image.shape[1] - 6
+    strip = detail[:, edge:] if detail[:, edge:].mean() < detail[:, :6].mean() else detail[:, :6]
+    assert strip.mean() < 0.3 * detail[64:192, 64:192].mean()  # blurred edge, not a mirrored copy of the photo
+
+
+def test_portrait_check_reports_and_draws_the_key_shapes(photos, tmp_path):
+    accepted, refused = photos
+    good = subprocess.run(FACECAST + ["portrait", "check", str(accepted / "obama.jpg"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert "eyes 102 px apart" in good.stdout and "usable: yes" in good.stdout and "head yaw" in good.stdout
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert len(report["expression_shown"]) == 14 and min(report["expression_shown"].values()) >= MIN_SHOWN
+    from PIL import Image
+    assert Image.open(tmp_path / "check.png").size[0] >= 5 * 256
+    bad = subprocess.run(FACECAST + ["portrait", "check", str(refused / "obama_partial_face.jpg")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "REFUSED: the face runs off the edge" in bad.stdout
+    missing = subprocess.run(FACECAST + ["portrait", "check", str(tmp_path / "none.jpg")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_eval_over_a_portrait_set_tabulates_photos_and_refusals(photos, tmp_path):
+    accepted, refused = photos
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for src in (accepted / "obama.jpg", accepted / "biden.jpg", refused / "wall.png"):
+        (folder / src.name).write_bytes(src.read_bytes())
+    result = subprocess.run(FACECAST + ["eval", "--portrait-set", str(folder), "--sequence", "sweep:jawOpen",
+                                        "--size", "256x256", "--identity-model", "none", "--out",
+                                        str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "no face found" in summary["wall.png"]["refused"]
+    for name in ("obama.jpg", "biden.jpg"):  # pass or fail is the measurement's business; the rows are there
+        row = summary[name]["shapes"]["JawOpen"]
+        assert isinstance(row["closed_loop"], bool) and row["geometry"] is True and row["geometry_range"] > 0.3
+        assert summary[name]["geometry_total"] == 1 and summary[name]["closed_loop_total"] == 1
+        assert (tmp_path / "out" / Path(name).stem / "report.png").is_file()
+    assert "JawOpen" in result.stdout and "refused wall.png: no face found" in result.stdout
