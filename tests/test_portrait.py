@@ -38,8 +38,13 @@ def tracker():
     t.close()
 
 
+def rest_sample(renderer) -> FaceSample:
+    """The photo's own expression: weights are absolute, so this, not all zeros, draws the photo."""
+    return FaceSample(capture_wall_ns=0, weights=renderer.rest_weights.astype(np.float32))
+
+
 def test_rest_pose_is_the_photo(renderer):
-    out = renderer.render(sample())
+    out = renderer.render(rest_sample(renderer))
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     diff = np.abs(out.astype(np.int16) - renderer.rig.image).max(2)
     assert diff.mean() < 0.05 and np.percentile(diff, 99.9) <= 8
@@ -92,10 +97,22 @@ def test_no_flipped_triangles_over_10000_random_weight_vectors(renderer):
 
 
 def test_single_shapes_need_no_scaling_back(renderer):
+    """Each field alone (on the photo's own expression) folds nothing."""
     for k in range(NUM_ARKIT):
-        w = np.zeros(NUM_ARKIT)
+        w = renderer.rest_weights.copy()
         w[k] = 1.0
         assert renderer.deformer.pose(w).scale == 1.0, k
+
+
+def test_all_zeros_is_a_neutral_face_and_the_photo_keeps_its_expression(renderer, tracker):
+    smile = arkit_index("mouthSmileLeft")
+    assert renderer.check.rest_weights[smile] > 0.8  # the astronaut grins
+    # the inverse of the smile field folds the skin at the mouth corners before the grin is gone: part of it
+    assert 0.1 < renderer.rest_weights[smile] < 0.8 and 0.3 < renderer.deformer.neutral_share < 1.0
+    photo = tracker.track(renderer.render(rest_sample(renderer))).weights[smile]
+    neutral = tracker.track(renderer.render(sample())).weights[smile]
+    assert neutral < photo - 0.05, (neutral, photo)  # all zeros: less smile than the photo
+    assert renderer.deformer.pose(np.zeros(NUM_ARKIT)).scale == 1.0
 
 
 def test_open_jaw_shows_teeth_and_a_dark_cavity(renderer):
@@ -220,12 +237,14 @@ def test_eval_without_drawn_landmarks_says_so(tmp_path):
 
 
 def test_drawn_landmarks_follow_the_mesh(renderer):
-    rest = renderer.drawn_landmarks(sample())
+    rest = renderer.drawn_landmarks(rest_sample(renderer))
     assert rest.shape == (478, 2) and np.allclose(rest, renderer.rig.landmarks[:, :2], atol=1e-3)
     # MediaPipe's lid contour, not the mesh's margin lifted to the lash line (which sits higher)
     upper = list(renderer.mesh.eye_left.upper[1:-1])
     assert (renderer._rest[upper, 1] < rest[upper, 1] - 0.5).all()
-    wide = renderer.drawn_landmarks(sample(eyeWideLeft=1.0))
+    w = renderer.rest_weights.astype(np.float32).copy()
+    w[arkit_index("eyeWideLeft")] = 1.0
+    wide = renderer.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=w))
     left_lid, right_lid = 386, 159  # the middle of each upper lid contour
     assert rest[left_lid, 1] - wide[left_lid, 1] > 0.05 * renderer.rig.iod_px  # up, in image y
     assert abs(rest[right_lid, 1] - wide[right_lid, 1]) < 1e-3

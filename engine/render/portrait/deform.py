@@ -3,14 +3,15 @@ guard, then head rotation.
 
 Order of operations for one frame (all numpy, no per-triangle Python):
 
-1. ``d = basis @ weights`` (expression, pixels), ``mouthClose`` limited to ``jawOpen``;
+1. ``d = basis @ (weights - rest)`` (pixels from the photo): weights are absolute, so all zeros takes
+   the photo's own expression ``rest`` out; ``mouthClose`` is limited to ``jawOpen``;
 2. contact: an upper lid never passes below its lower lid and the lips never
    cross; where they would, both meet in the middle;
 3. fold guard: if any skin triangle would shrink below
    :data:`MIN_SKIN_AREA_RATIO` of its rest area (or flip), or an opening would
    turn inside out, the motion is first made locally rigid around the folding
    triangles (:func:`unfold`, which leaves the rest of the face alone); if that
-   is not enough, the expression is scaled back (bisection) until none folds.
+   is not enough, the pose is moved back toward the neutral face (bisection) until none folds.
    Folding is judged against the photo's own mesh (a triangle already thin at
    rest may stay so), and contact never moves the rest pose, so the rest pose
    passes and the guard always finds a valid pose;
@@ -37,6 +38,8 @@ UNFOLD_FRAME_ITERATIONS = 30
 #: Closest approach of the lids or lips, pixels: closed, but never crossed.
 CONTACT_GAP_PX = 0.05
 GUARD_STEPS = 8
+#: Share of the largest fold-free amount of a photo's expression shape taken out when not all of it can be.
+NEUTRAL_MARGIN = 0.8
 #: Largest head rotation shown, radians (beyond it the 2.5D turn would fold the far cheek).
 MAX_YAW_RAD = 0.45
 MAX_PITCH_RAD = 0.4
@@ -101,7 +104,8 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 class Pose:
     """One frame's mesh: ``vertices`` (V, 2) float32 pixels, ``opening_px`` (V,)
     the eye/mouth opening at each opening vertex's column, ``gaze_px`` (2, 2) the
-    eyeball shift of the (right, left) eye, ``scale`` the fold guard's factor (1 = untouched),
+    eyeball shift of the (right, left) eye, ``scale`` how far from the (fold-free) neutral face toward
+    the requested expression the fold guard let the pose go (1 = all the way),
     ``lid_cover`` (2,) the share of each (right, left) eye opening the lid layer
     covers: the blink that the lid skin's motion has not already shown."""
 
@@ -142,6 +146,9 @@ class Deformer:
         # (area_thresholds) and below its own area in the photo. So the rest pose always passes, and a photo whose
         # mesh is already thin or flipped somewhere is not frozen by it.
         self._threshold = np.minimum(area_thresholds(mesh), signed_areas(self.rest, mesh.triangles))
+        self.rest_weights = np.zeros(basis.shape[0])  # weights relative to the photo until set_rest_weights
+        self._neutral = np.zeros_like(self.rest)
+        self.neutral_share = 1.0
         self._rest_opening = [max(1e-3, float(np.linalg.norm(self.rest[o.lower] - self.rest[o.upper], axis=1).max()))
                               for o in (mesh.eye_right, mesh.eye_left)]
         self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
@@ -156,12 +163,53 @@ class Deformer:
     def set_gain(self, shape: int, gain: float) -> None:
         """Scale one shape's field to ``gain`` times its built size (for fitting gains in closed loop)."""
         self._basis[:, shape] = self._built[:, shape] * gain
+        self._update_neutral()
+
+    def set_rest_weights(self, rest_weights: np.ndarray) -> None:
+        """The photo's own expression ((52,) ARKit weights): from now on weights are absolute, all zeros
+        shows a neutral face and :attr:`rest_weights` shows the photo as it is.
+
+        Each shape of the photo's expression is taken out as far as the face folds nothing (largest
+        first, each bisected when all of it would fold), so :attr:`rest_weights` may be less than asked;
+        :attr:`neutral_share` is the share of the asked weights taken out.
+
+        Raises:
+            ValueError: not (52,) finite values.
+        """
+        asked = np.asarray(rest_weights, np.float64)
+        if asked.shape != (self._basis.shape[1],) or not np.isfinite(asked).all():
+            raise ValueError(f"rest weights must be {self._basis.shape[1]} finite values, got shape {asked.shape}")
+        asked = asked.copy()
+        asked[_MOUTH_CLOSE] = min(asked[_MOUTH_CLOSE], asked[_JAW_OPEN])  # as expression() reads weights
+        taken = np.zeros_like(asked)
+
+        def neutral_folds(weights: np.ndarray) -> bool:
+            return not self._valid(self._contact(self.rest - (self._basis @ weights).reshape(-1, 2)))
+
+        for k in np.argsort(-asked):
+            if asked[k] <= 0:
+                break
+            taken[k] = asked[k]
+            if neutral_folds(taken):
+                lo, hi = 0.0, asked[k]
+                for _ in range(GUARD_STEPS):
+                    mid = (lo + hi) / 2
+                    taken[k] = mid
+                    lo, hi = (lo, mid) if neutral_folds(taken) else (mid, hi)
+                taken[k] = NEUTRAL_MARGIN * lo  # off the fold's edge, leaving room for expressions
+        self.rest_weights = taken
+        self.neutral_share = float(taken.sum() / asked.sum()) if asked.sum() > 0 else 1.0
+        self._neutral = -(self._basis @ taken).reshape(-1, 2)
+
+    def _update_neutral(self) -> None:
+        """After a gain changed: the neutral face's displacement for the current fields."""
+        self._neutral = -(self._basis @ self.rest_weights).reshape(-1, 2)
 
     def expression(self, weights: np.ndarray) -> np.ndarray:
-        """(V, 2) pixel displacement of the weights ((52,) in [0, 1])."""
+        """(V, 2) pixel displacement from the photo of the absolute weights ((52,) in [0, 1])."""
         w = np.asarray(weights, np.float64).copy()
         w[_MOUTH_CLOSE] = min(w[_MOUTH_CLOSE], w[_JAW_OPEN])
-        return (self._basis @ w).reshape(-1, 2)
+        return (self._basis @ (w - self.rest_weights)).reshape(-1, 2)
 
     def head(self, moved: np.ndarray, head_rad: Optional[np.ndarray]) -> np.ndarray:
         """(V, 2) displacement that turns the (already expressive) vertices by ``head_rad``."""
@@ -218,19 +266,20 @@ class Deformer:
         v = self._contact(self.rest + expr)
         asked = self._eye_closure(v)  # what the fields show before any guard
         if not self._valid(v):
-            expr = unfold(self.rest, v - self.rest, self.mesh.triangles, self._threshold,
-                          iterations=UNFOLD_FRAME_ITERATIONS)
-            v = self._contact(self.rest + expr)
-        if not self._valid(v):
+            moved = unfold(self.rest, v - self.rest, self.mesh.triangles, self._threshold,
+                           iterations=UNFOLD_FRAME_ITERATIONS)
+            v = self._contact(self.rest + moved)
+        if not self._valid(v):  # back toward the neutral face (fold-free by construction) until nothing folds
+            base, toward = self.rest + self._neutral, expr - self._neutral
             lo, hi = 0.0, 1.0
             for _ in range(GUARD_STEPS):
                 mid = (lo + hi) / 2
-                if self._valid(self._contact(self.rest + mid * expr)):
+                if self._valid(self._contact(base + mid * toward)):
                     lo = mid
                 else:
                     hi = mid
             scale = lo
-            v = self._contact(self.rest + lo * expr)
+            v = self._contact(base + lo * toward)
         shown = self._eye_closure(v)
         if head is not None:
             v = v + self.head(v, head)

@@ -15,7 +15,7 @@ opening between the inner lips, drawn as a mouth interior), :data:`EYE_RIGHT`
 and :data:`EYE_LEFT` (the openings between the lids, drawn as an eyeball under
 the lids), and :data:`FOLDED`: the few face triangles that already face away in
 the photo (MediaPipe's mesh folds under itself at the mouth corners, the nose
-wings and the jaw line). They are hidden surfaces: drawn only where nothing
+wings and the jaw line) or are slivers of next to no area (:data:`SLIVER_IOD2`). They are hidden surfaces: drawn only where nothing
 else covers a pixel, and free to move. Triangles are wound so that a positive
 area faces the camera.
 """
@@ -31,6 +31,9 @@ import numpy as np
 NUM_LANDMARKS = 478
 NUM_MESH_LANDMARKS = 468
 SKIN, MOUTH, EYE_RIGHT, EYE_LEFT, FOLDED = 0, 1, 2, 3, 4
+#: Face triangles smaller than this (squared inter-ocular distances; 2 px^2 at 100 px) in the photo are
+#: slivers with nothing to show: hidden like the folded ones, so that no guard protects a shape they lack.
+SLIVER_IOD2 = 2e-4
 #: Radial scale of the soft rings and their share of the face-oval motion.
 RING_SCALES = (1.3, 1.75)
 RING_FOLLOW = (0.5, 0.15)
@@ -244,7 +247,9 @@ def build_mesh(rest_xy: np.ndarray, *, size_wh: tuple[int, int]) -> tuple[WarpMe
     triangles[built] = triangles[built][:, [0, 2, 1]]
     areas[built] = -areas[built]
     kinds = np.array(kinds, np.int8)
-    kinds[face & (areas < 0)] = FOLDED
+    right, left = eye_centres(vertices[:NUM_LANDMARKS])
+    sliver = SLIVER_IOD2 * float(np.sum((left - right) ** 2))
+    kinds[face & (areas < sliver)] = FOLDED
 
     follow = np.ones(len(vertices))
     parent = np.full(len(vertices), -1, np.int64)

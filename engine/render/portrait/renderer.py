@@ -18,13 +18,25 @@ from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMA
 from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
-from facecast.engine.types import FaceSample, FlameParams, PixelFormat, arkit_index
+from facecast.engine.types import ARKIT_NAMES, FaceSample, FlameParams, PixelFormat, arkit_index
 
 log = logging.getLogger(__name__)
 
 _TONGUE_OUT = arkit_index("tongueOut")
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
+
+
+#: Shape families whose reading in the photo is its expression, taken out so that weights are absolute
+#: (all zeros: a neutral face). The eyes' readings are left alone: MediaPipe reads open eyes as blink 0.2-0.3,
+#: which is no expression, and the eye fields start from the photo's open eye.
+NEUTRALISED_PREFIXES = ("brow", "cheek", "jaw", "mouth", "nose")
+
+
+def neutralised(rest_weights: np.ndarray) -> np.ndarray:
+    """(52,) the part of the photo's measured ARKit weights that :class:`PortraitRenderer` removes at weight 0."""
+    keep = np.array([n.lower().startswith(NEUTRALISED_PREFIXES) for n in ARKIT_NAMES])
+    return np.where(keep, np.clip(np.asarray(rest_weights, np.float64), 0.0, 1.0), 0.0)
 
 
 class PortraitRenderer(Renderer):
@@ -65,6 +77,7 @@ class PortraitRenderer(Renderer):
             raise RendererUnavailable(self.check.refusal)
         for note in self.check.notes:
             log.warning("portrait: %s", note)
+        self._rest_expression = self.check.rest_weights
         try:
             self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h))
         except (ValueError, FloatingPointError, IndexError) as exc:  # a face the checks passed but the rig cannot use
@@ -89,13 +102,15 @@ class PortraitRenderer(Renderer):
         gains = load_gains(self._gains_option)
         basis = build_basis(frame, rest, gains=gains)
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px)
+        self.deformer.set_rest_weights(neutralised(self._rest_expression))
+        self.rest_weights = self.deformer.rest_weights  # what could be taken out without folding the face
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
         self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band)
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
-        self._h0 = self.deformer.pose(np.zeros(52)).opening_px.copy()
+        self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
         self._num_openings = int(np.count_nonzero(mesh.kinds != SKIN))
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
