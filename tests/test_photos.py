@@ -166,3 +166,11 @@ def test_eval_over_a_portrait_set_tabulates_photos_and_refusals(photos, tmp_path
         assert summary[name]["geometry_total"] == 1 and summary[name]["closed_loop_total"] == 1
         assert (tmp_path / "out" / Path(name).stem / "report.png").is_file()
     assert "JawOpen" in result.stdout and "refused wall.png: no face found" in result.stdout
+
+
+def test_run_with_a_refused_photo_stops_with_the_reason_instead_of_a_stand_in(photos):
+    _, refused = photos
+    result = subprocess.run(FACECAST + ["run", "--portrait", str(refused / "wall.png"), "--duration", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no face found" in result.stderr and "wall.png" in result.stderr
+    assert "testpattern" not in result.stdout + result.stderr  # no silent fallback to another renderer

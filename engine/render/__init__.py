@@ -78,7 +78,8 @@ def create_renderer(name: str, **options) -> Optional[Renderer]:
     pixel_format, portrait, ...).
 
     ``auto`` tries each renderer in quality order and takes the first that
-    prepares, logging why the better ones could not run.
+    prepares, logging why the better ones could not run; a photo the user gave
+    (``portrait``) that cannot be animated is an error, not a fallback.
 
     Raises:
         RendererUnavailable: the named renderer cannot run here, or the name is unknown.
@@ -103,8 +104,8 @@ def create_renderer(name: str, **options) -> Optional[Renderer]:
                 log.info("renderer auto -> %s", n)
             return renderer
         except RendererUnavailable as exc:
-            if name != "auto":
-                raise
+            if name != "auto" or (n == "portrait" and options.portrait):
+                raise  # asked for by name, or the user's own photo cannot be animated: say so, no stand-in
             reasons.append(f"{n}: {exc}")
             log.info("renderer %s unavailable: %s", n, exc)
     raise RendererUnavailable("no renderer can run here: " + "; ".join(reasons))
