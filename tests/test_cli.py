@@ -110,10 +110,12 @@ def test_csv_playback_ends_by_itself_and_reports(tmp_path, endpoint):
     result = facecast("run", "--source", f"csv:{csv}", "--timecode-fps", "60", "--renderer", "none",
                       "--publish", endpoint, "--report-json", str(report))
     assert result.returncode == 0, result.stderr
-    assert "30 frames" in result.stdout
     import json
     data = json.loads(report.read_text())
-    assert data["frames"] == 30 and data["timings"]["frame"]["count"] == 30
+    # every sample is accounted for: published, or superseded by a newer one (newest wins: a loaded machine
+    # may deschedule the loop for longer than the recording's 16.7 ms between rows)
+    assert data["samples_in"] == 30 and data["frames"] + data["samples_dropped"] == 30 and data["frames"] >= 20
+    assert f"{data['frames']} frames in" in result.stdout and data["timings"]["frame"]["count"] == data["frames"]
 
 
 def test_receive_command_counts_and_saves(tmp_path, endpoint):
