@@ -92,50 +92,47 @@ class FaceTracker:
         None) the tracker advances it by 1 ms. ``landmarks=False`` skips
         converting the 478 landmarks (``TrackResult.landmarks`` is then None).
         """
-        if not self._tracked_once:  # the first inference sets up TFLite, which logs routine notices
-            self._tracked_once = True
-            with quiet_native_stderr():
-                return self.track(rgb, timestamp_ms=timestamp_ms, landmarks=landmarks)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self._video:
             ts = timestamp_ms if timestamp_ms is not None and timestamp_ms > self._last_ms else self._last_ms + 1
             self._last_ms = ts
-            result = self._landmarker.detect_for_video(image, ts)
+            result = self._detect(lambda: self._landmarker.detect_for_video(image, ts))
         else:
-            result = self._landmarker.detect(image)
-        if not result.face_landmarks or not result.face_blendshapes:
-            return None
-        scores = [c.score for c in result.face_blendshapes[0]]
-        points = (np.array([(p.x, p.y, p.z) for p in result.face_landmarks[0]], np.float32)
-                  if landmarks else None)
-        head = (head_rotation_rad(np.array(result.facial_transformation_matrixes[0]))
-                if result.facial_transformation_matrixes else np.zeros(3, np.float32))
-        return TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head,
-                           landmarks=points)
+            result = self._detect(lambda: self._landmarker.detect(image))
+        return _face(result, 0, landmarks=landmarks) if result.face_landmarks else None
 
     def track_all(self, rgb: np.ndarray) -> list[TrackResult]:
         """Every face in an (H, W, 3) uint8 RGB image (up to ``num_faces``), with landmarks; image mode only."""
         if self._video:
             raise ValueError("track_all is for single images (a tracker made with video=False)")
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self._detect(lambda: self._landmarker.detect(image))
+        faces = (_face(result, k, landmarks=True) for k in range(len(result.face_landmarks)))
+        return [f for f in faces if f is not None]
+
+    def _detect(self, call):
+        """Run one inference; the first sets up TFLite, which logs routine notices (held back, ``-v`` shows them)."""
+        if self._tracked_once:
+            return call()
+        self._tracked_once = True
         with quiet_native_stderr():
-            result = self._landmarker.detect(image)
-        faces = []
-        for k, points in enumerate(result.face_landmarks):
-            if k >= len(result.face_blendshapes):
-                break
-            scores = [c.score for c in result.face_blendshapes[k]]
-            matrices = result.facial_transformation_matrixes
-            head = (head_rotation_rad(np.array(matrices[k])) if matrices and k < len(matrices)
-                    else np.zeros(3, np.float32))
-            faces.append(TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head,
-                                     landmarks=np.array([(p.x, p.y, p.z) for p in points], np.float32)))
-        return faces
+            return call()
 
     def close(self) -> None:
         if self._landmarker is not None:
             self._landmarker.close()
             self._landmarker = None
+
+
+def _face(result, k: int, *, landmarks: bool) -> Optional[TrackResult]:
+    """Face ``k`` of a FaceLandmarker result as a :class:`TrackResult` (None without its blendshapes)."""
+    if k >= len(result.face_blendshapes):
+        return None
+    scores = [c.score for c in result.face_blendshapes[k]]
+    points = np.array([(p.x, p.y, p.z) for p in result.face_landmarks[k]], np.float32) if landmarks else None
+    matrices = result.facial_transformation_matrixes
+    head = head_rotation_rad(np.array(matrices[k])) if matrices and k < len(matrices) else np.zeros(3, np.float32)
+    return TrackResult(weights=np.clip(arkit_from_mediapipe(scores), 0.0, 1.0), head_rad=head, landmarks=points)
 
 
 class MediaPipeSource(Source):

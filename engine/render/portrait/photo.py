@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.portrait.mesh import eye_centres
+from facecast.engine.render.portrait.mesh import connection_points, eye_centres
 from facecast.engine.types import arkit_index
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,13 @@ MAX_OUTSIDE_SHARE = 0.02
 MIN_SIDE_PX = 64
 #: Faces tracked in a photo; the largest is animated.
 MAX_FACES = 4
-#: Landmark shift (inter-ocular distances) when the photo is tracked again at 90% size, above which the
-#: check says the tracking is unsteady.
+#: Landmark shift (inter-ocular distances) when the photo is tracked again at :data:`RETRACK_SCALE`, above
+#: which the check says the tracking is unsteady.
 UNSTEADY_IODS = 0.1
 CHECK_CACHE_VERSION = 3
 
-#: MediaPipe's face oval, the outline whose share outside the photo is measured.
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+#: The photo is tracked again at this size to measure how steadily MediaPipe tracks it.
+RETRACK_SCALE = 0.9
 _BLINK = (arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight"))
 _JAW = arkit_index("jawOpen")
 
@@ -113,7 +112,7 @@ class PhotoCheck:
         head_deg: (yaw, pitch, roll) degrees, 0 facing the camera.
         rest_weights: (52,) ARKit weights of the photo's own expression.
         outside_share: share of the face outline outside the photo, 0..1.
-        steadiness_iods: mean landmark shift when tracked again at 90% size, inter-ocular distances.
+        steadiness_iods: mean landmark shift when tracked again at :data:`RETRACK_SCALE`, inter-ocular distances.
         refusal: why the photo cannot be animated, or None.
         notes: what the user should know even so (several faces, an unsteady track).
     """
@@ -189,14 +188,16 @@ def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:
         px = [f.landmarks.astype(np.float64) * np.array([w, h, w]) + np.array([x0, y0, 0.0]) for f in faces]
         iods = [_iod(p) for p in px]
         k = int(np.argmax(iods))
-        small = cv2.resize(window, (max(1, round(w * 0.9)), max(1, round(h * 0.9))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(window, (max(1, round(w * RETRACK_SCALE)), max(1, round(h * RETRACK_SCALE))),
+                           interpolation=cv2.INTER_AREA)
         again = tracker.track_all(small)
     finally:
         tracker.close()
     steadiness = np.nan
     if again:
         sw, sh = small.shape[1], small.shape[0]
-        pts = [f.landmarks[:, :2].astype(np.float64) * np.array([sw, sh]) / 0.9 + np.array([x0, y0]) for f in again]
+        pts = [f.landmarks[:, :2].astype(np.float64) * np.array([sw, sh]) / RETRACK_SCALE + np.array([x0, y0])
+               for f in again]
         nearest = min(pts, key=lambda p: float(np.abs(p - px[k][:, :2]).mean()))
         steadiness = float(np.linalg.norm(nearest - px[k][:, :2], axis=1).mean() / max(iods[k], 1e-6))
     return {"faces": np.array(len(faces)), "landmarks": px[k], "head_rad": faces[k].head_rad.astype(np.float64),
@@ -241,7 +242,7 @@ def _judge(m: dict, *, name: str, size_px: tuple[int, int]) -> PhotoCheck:
     iod = _iod(lm)
     yaw, pitch, roll = (float(np.degrees(a)) for a in m["head_rad"])
     weights = m["weights"]
-    oval = lm[list(FACE_OVAL), :2]
+    oval = lm[sorted(connection_points("FACE_LANDMARKS_FACE_OVAL")), :2]
     outside = float(np.mean((oval[:, 0] < 0) | (oval[:, 0] > w - 1) | (oval[:, 1] < 0) | (oval[:, 1] > h - 1)))
     steadiness = float(m["steadiness"])
     notes = []
