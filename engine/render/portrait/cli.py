@@ -23,9 +23,10 @@ def add_portrait(sub) -> None:
         description="Track the faces in PHOTO and report what decides whether it can be animated: faces found "
                     "(the largest is used), the distance between the eyes in pixels, head yaw/pitch/roll, the "
                     "expression the photo already has, how much of the face is outside the photo and how "
-                    "steadily MediaPipe tracks it; then the reason if it is refused. With --out, also a sheet "
-                    "of the photo driven through the 14 key shapes at full weight, each labelled with the share "
-                    "of the expression shown (under 100%%: the fold guard held some back). Exit code 1 when "
+                    "steadily MediaPipe tracks it; then the reason if it is refused. With --out, also a sheet: "
+                    "the photo, its neutral face (weights are absolute: all zeros takes the photo's own "
+                    "expression out), and the 14 key shapes at full weight, each labelled with the share of "
+                    "the expression shown (under 100%%: the fold guard held some back). Exit code 1 when "
                     "the photo is refused.",
         formatter_class=HelpFormatter)
     q.add_argument("photo", metavar="PHOTO", help="the photo (JPEG, PNG, ...), or 'astronaut'")
@@ -64,7 +65,8 @@ def _cmd_check(args) -> int:
 
 
 def _write_sheet(photo: str, out: Path) -> dict[str, float]:
-    """check.png: rest and each key shape at weight 1, labelled; returns the share shown per shape."""
+    """check.png: the photo's own expression, the neutral face (all weights 0), then each key shape at weight 1
+    from the neutral face, labelled with the share shown; returns that share per key shape."""
     from PIL import Image, ImageDraw
 
     from facecast.engine.media import contact_sheet
@@ -75,14 +77,15 @@ def _write_sheet(photo: str, out: Path) -> dict[str, float]:
                                 pixel_format=PixelFormat.RGB8)
     renderer.prepare()
     frames, shown = [], {}
-    for name in ("rest", *KEY_SHAPES):
-        w = np.zeros(NUM_ARKIT, np.float32)
-        if name != "rest":
+    for name in ("photo", "neutral", *KEY_SHAPES):
+        w = renderer.rest_weights.astype(np.float32) if name == "photo" else np.zeros(NUM_ARKIT, np.float32)
+        if name in KEY_SHAPES:
             w[arkit_index(name)] = 1.0
         image = Image.fromarray(renderer.render(FaceSample(capture_wall_ns=0, weights=w)))
-        label = name if name == "rest" else f"{name} {renderer.expression_shown:.0%}"
-        if name != "rest":
+        label = name
+        if name in KEY_SHAPES:
             shown[name] = float(renderer.expression_shown)
+            label += f" {shown[name]:.0%}"
         draw = ImageDraw.Draw(image)
         draw.rectangle([0, 0, 8 + 6 * len(label), 14], fill=(0, 0, 0))
         draw.text((4, 2), label, fill=(255, 255, 255) if shown.get(name, 1.0) >= 1.0 else (255, 120, 90))
@@ -90,6 +93,6 @@ def _write_sheet(photo: str, out: Path) -> dict[str, float]:
     renderer.close()
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".check.png.tmp"
-    Image.fromarray(contact_sheet(frames, columns=5, thumb_px=SHEET_FRAME_PX)).save(tmp, format="PNG")
+    Image.fromarray(contact_sheet(frames, columns=4, thumb_px=SHEET_FRAME_PX)).save(tmp, format="PNG")
     tmp.replace(out / "check.png")
     return shown

@@ -77,17 +77,18 @@ class PortraitRenderer(Renderer):
             raise RendererUnavailable(self.check.refusal)
         for note in self.check.notes:
             log.warning("portrait: %s", note)
-        self._rest_expression = self.check.rest_weights
         try:
-            self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h))
-        except (ValueError, FloatingPointError, IndexError) as exc:  # a face the checks passed but the rig cannot use
+            self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h),
+                              rest_expression=self.check.rest_weights)
+        except ValueError as exc:  # a face the checks passed but the mesh or fields cannot use
             raise RendererUnavailable(f"cannot animate {self._portrait}: {exc}; try a sharper photo looking "
                                       "straight at the camera ('facecast portrait check PHOTO' shows what it sees)"
                                       ) from None
         self._ready = True
 
-    def _prepare_rig(self, rig: PortraitRig) -> None:
-        """Everything per portrait: mesh, fields, guard thresholds, eye images."""
+    def _prepare_rig(self, rig: PortraitRig, *, rest_expression: np.ndarray) -> None:
+        """Everything per portrait: mesh, fields, guard thresholds and neutral face (from the photo's own
+        ``rest_expression``, (52,) ARKit weights), eye images."""
         w, h = self._size
         self.rig = rig
         name = rig.name
@@ -102,7 +103,7 @@ class PortraitRenderer(Renderer):
         gains = load_gains(self._gains_option)
         basis = build_basis(frame, rest, gains=gains)
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px)
-        self.deformer.set_rest_weights(neutralised(self._rest_expression))
+        self.deformer.set_rest_weights(neutralised(rest_expression))
         self.rest_weights = self.deformer.rest_weights  # what could be taken out without folding the face
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
