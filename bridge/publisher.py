@@ -157,11 +157,8 @@ class Publisher:
     def _encode_jpeg(self, frame: Frame) -> bytes:
         from PIL import Image
 
-        pixels = frame.pixels
-        if frame.pixel_format.value == "bgra8":
-            pixels = pixels[..., 2::-1]
         buf = io.BytesIO()
-        Image.fromarray(pixels[..., :3]).save(buf, format="JPEG", quality=self._jpeg_quality)
+        Image.fromarray(frame.pixel_format.rgb(frame.pixels)).save(buf, format="JPEG", quality=self._jpeg_quality)
         return buf.getvalue()
 
     def close(self) -> None:

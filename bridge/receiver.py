@@ -131,8 +131,7 @@ def save_picture(msg: Message, path: Path) -> None:
     if msg.pixel_format.value == "jpeg":
         path.with_suffix(".jpg").write_bytes(msg.pixels.tobytes())
         return
-    pixels = msg.pixels[..., 2::-1] if msg.pixel_format.value == "bgra8" else msg.pixels
-    Image.fromarray(np.ascontiguousarray(pixels)).save(path.with_suffix(".png"), compress_level=1)
+    Image.fromarray(np.ascontiguousarray(msg.pixel_format.rgb(msg.pixels))).save(path.with_suffix(".png"), compress_level=1)
 
 
 @dataclass

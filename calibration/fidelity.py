@@ -278,11 +278,7 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
 
 
 def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
-    from facecast.engine.types import PixelFormat
-
-    if getattr(renderer, "pixel_format", None) is PixelFormat.BGRA8:
-        return np.ascontiguousarray(frame[..., 2::-1])
-    return np.ascontiguousarray(frame[..., :3])
+    return np.ascontiguousarray(renderer.pixel_format.rgb(frame))
 
 
 def _progress(total: int, enabled: bool):

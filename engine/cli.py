@@ -377,9 +377,9 @@ def _cmd_demo(args) -> int:
     if not summary.received or engine_code != 0:
         raise UserError(f"demo failed (the receiver got {summary.received} frames, engine exit {engine_code})")
     print(demo_summary(json.loads(report_path.read_text()), summary), flush=True)
-    written = write_previews(preview.frames(), args.out, gif_fps=DEMO_PREVIEW_FPS)
+    written = write_previews(preview.frames(), args.out, gif_fps=preview.fps)
     print(f"contact sheet: {written['contact_sheet']}\n"
-          f"preview:       {written['preview']} ({len(preview)} frames, {DEMO_PREVIEW_FPS:g} fps, real time)",
+          f"preview:       {written['preview']} ({len(preview)} frames, {preview.fps:g} fps, real time)",
           flush=True)
     return 0
 

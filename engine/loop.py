@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
@@ -135,7 +136,7 @@ class Engine:
         self._last_picture: Optional[Frame] = None
         self._last_params: Optional[np.ndarray] = None
         self.frames_skipped = 0
-        self._held_back: list[float] = []  # shares shown, only of frames that held some back (bounded below)
+        self._held_back: deque[float] = deque(maxlen=HELD_BACK_HISTORY)  # shares shown, frames that held some back
         self.frames_held_back = 0
         self._low_run = 0
         self._warned_low = False
@@ -277,10 +278,7 @@ class Engine:
             self._low_run = 0
             return
         self.frames_held_back += 1
-        if len(self._held_back) < HELD_BACK_HISTORY:
-            self._held_back.append(shown)
-        else:
-            self._held_back[self.frames_held_back % HELD_BACK_HISTORY] = shown
+        self._held_back.append(shown)
         self._low_run = self._low_run + 1 if shown < HELD_BACK_WARN_SHARE else 0
         if self._low_run >= HELD_BACK_WARN_FRAMES and not self._warned_low:
             self._warned_low = True

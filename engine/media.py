@@ -7,6 +7,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from facecast.engine.types import PixelFormat
+
 
 def contact_sheet(images: Sequence[np.ndarray], *, columns: int = 6, thumb_px: int = 160,
                   gap_px: int = 4) -> np.ndarray:
@@ -35,39 +37,41 @@ class PreviewFrames:
     """The frames of a live stream to preview, in memory, evenly spaced in time.
 
     Time is cut into slots of ``1 / fps`` seconds by each frame's capture time; a slot keeps the newest
-    frame that falls in it (newest wins, as everywhere in facecast), so memory stays bounded at one
-    picture per slot and a preview made from the slots plays at the stream's own pace, whatever the
-    receiver dropped. Pictures are kept as they arrived (zero-copy views), converted only when read.
+    frame that falls in it (newest wins, as everywhere in facecast), so a preview made from the slots
+    plays at the stream's own pace, whatever the receiver dropped. Memory stays bounded over any
+    duration: past ``max_frames`` slots, pairs of slots merge into one twice as long (``fps`` halves; the
+    newer frame wins), so the kept frames stay evenly spaced. Pictures are kept as they arrived
+    (zero-copy views), converted only when read.
     """
 
-    def __init__(self, *, fps: float = 15.0) -> None:
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+    def __init__(self, *, fps: float = 15.0, max_frames: int = 300) -> None:
+        if not fps > 0 or max_frames < 2:
+            raise ValueError(f"fps must be positive and max_frames at least 2, got {fps}, {max_frames}")
         self.fps = fps
+        self._max_frames = max_frames
         self._t0_ns: Optional[int] = None
-        self._slots: dict[int, tuple[np.ndarray, str]] = {}
+        self._slots: dict[int, tuple[np.ndarray, PixelFormat]] = {}
 
     def add(self, msg) -> None:
         """Keep ``msg`` (a bridge :class:`~facecast.bridge.protocol.Message`) if it has raw pixels."""
-        if msg.pixels is None or msg.pixel_format.value == "jpeg":
+        if msg.pixels is None or msg.pixel_format.channels == 0:
             return
         if self._t0_ns is None:
             self._t0_ns = msg.t_capture_ns
         slot = int((msg.t_capture_ns - self._t0_ns) * self.fps // 1_000_000_000)
-        if slot >= 0:
-            self._slots[slot] = (msg.pixels, msg.pixel_format.value)
+        if slot < 0:
+            return
+        self._slots[slot] = (msg.pixels, msg.pixel_format)
+        if len(self._slots) > self._max_frames:  # halve the rate: pairs of slots merge, the newer frame wins
+            self._slots = {k // 2: self._slots[k] for k in sorted(self._slots)}
+            self.fps /= 2
 
     def __len__(self) -> int:
         return len(self._slots)
 
     def frames(self) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB pictures, one per slot that received a frame, in time order."""
-        out = []
-        for slot in sorted(self._slots):
-            pixels, layout = self._slots[slot]
-            rgb = pixels[..., 2::-1] if layout == "bgra8" else pixels[..., :3]
-            out.append(np.ascontiguousarray(rgb))
-        return out
+        return [np.ascontiguousarray(fmt.rgb(pixels)) for pixels, fmt in (self._slots[k] for k in sorted(self._slots))]
 
 
 def write_previews(frames: Sequence[np.ndarray], out_dir: Path, *, sheet_count: int = 24,

@@ -129,13 +129,7 @@ def render_frames(renderer, timeline: Timeline, indices: range) -> list[np.ndarr
         pictures = renderer.render_batch(flames)  # on their batch only, wherever it is rendered)
     else:
         pictures = [renderer.render(s, f) for s, f in zip(samples, flames)]
-    out = []
-    for p in pictures:
-        rgb = p[..., :3]
-        if renderer.pixel_format.value == "bgra8":
-            rgb = rgb[..., ::-1]
-        out.append(np.ascontiguousarray(rgb))
-    return out
+    return [np.ascontiguousarray(renderer.pixel_format.rgb(p)) for p in pictures]
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

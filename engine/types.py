@@ -280,6 +280,16 @@ class PixelFormat(str, enum.Enum):
         """Bytes per pixel for raw formats; 0 for ``none`` and ``jpeg``."""
         return {"rgb8": 3, "rgba8": 4, "bgra8": 4}.get(self.value, 0)
 
+    def rgb(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W, 3) RGB view of (H, W, C) ``pixels`` in this raw format (no copy; alpha dropped, BGRA reversed).
+
+        Raises:
+            ValueError: ``none`` or ``jpeg``, which hold no raw pixels.
+        """
+        if self.channels == 0:
+            raise ValueError(f"{self.value} holds no raw pixels")
+        return pixels[..., 2::-1] if self is PixelFormat.BGRA8 else pixels[..., :3]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Frame:

@@ -172,3 +172,21 @@ def test_console_script_installed():
     exe = Path(sys.executable).parent / "facecast"
     assert exe.exists()
     assert subprocess.run([str(exe), "--help"], capture_output=True).returncode == 0
+
+
+def test_preview_frames_stay_evenly_spaced_and_bounded_over_a_long_stream():
+    from types import SimpleNamespace
+
+    from facecast.engine.media import PreviewFrames
+    from facecast.engine.types import PixelFormat
+
+    preview = PreviewFrames(fps=20.0, max_frames=50)
+    for i in range(30 * 60):  # a minute at 30 fps, frame i's pixels say i
+        pixels = np.full((2, 2, 4), i % 256, np.uint8)
+        pixels[0, 0, 0] = i // 256
+        preview.add(SimpleNamespace(pixels=pixels, pixel_format=PixelFormat.BGRA8, t_capture_ns=i * 1_000_000_000 // 30))
+    assert len(preview) <= 50 and preview.fps == 20.0 / 32  # halved five times: 1.6 s slots
+    frames = preview.frames()
+    index = np.array([256 * int(f[0, 0, 2]) + int(f[1, 1, 0]) for f in frames])  # BGRA -> RGB: B is channel 2
+    gaps = np.diff(index)  # each slot holds its newest frame: 1.6 s (48 frames) apart; the last slot is cut short
+    assert len(frames) >= 35 and set(gaps[:-1]) <= {48, 49} and 0 < gaps[-1] <= 48
