@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast.engine.cli import free_port
+from facecast.bridge.publisher import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Optional
@@ -29,6 +30,13 @@ SEND_HWM = 4
 #: several MiB) bounds how much a slow subscriber can fall behind; measured on
 #: loopback it costs no throughput for 1 MiB frames.
 SEND_BUFFER_BYTES = 256 * 1024
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for loopback endpoints)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class EndpointError(ValueError):

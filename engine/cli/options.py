@@ -1,0 +1,173 @@
+"""What the commands share: the help formatter, :class:`UserError`, value parsers and the option
+groups that more than one command takes (one definition, one default each)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional
+
+from facecast.engine.accel import BACKEND_NAMES
+from facecast.engine.retarget.profile import load_profile
+from facecast.engine.sources import SourceError, SourceOptions, open_source
+
+EXIT_USAGE = 2
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default, once: added only where the help text does not already
+    say it, and not for switches or options without a default."""
+
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as ``error: <message>`` without a traceback."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 512x512") from None
+    return w, h
+
+
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not positive")
+        return value
+    return parse
+
+
+# --------------------------------------------------------------------------- #
+# Source options (shared by run and calibrate)
+# --------------------------------------------------------------------------- #
+
+
+def add_source_options(p, *, default: Optional[str] = "demo") -> None:
+    p.add_argument("--source", default=default, required=default is None, metavar="SPEC",
+                   help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
+                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see README)")
+    p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
+    p.add_argument("--timecode-fps", type=positive(float), metavar="N",
+                   help="csv: the recording's timecode frame rate (default: inferred)")
+    p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
+                   help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
+    p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
+    p.add_argument("--model", type=Path, metavar="PATH",
+                   help="webcam, video: MediaPipe face_landmarker.task (default: see README)")
+
+
+def source_from_args(args):
+    """The (unopened) source the options name; raises UserError for a bad spec."""
+
+    try:
+        return open_source(args.source, SourceOptions(
+            loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
+            subject=args.subject, model_path=args.model))
+    except SourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+
+def add_renderer_options(p) -> None:
+    p.add_argument("--portrait", metavar="PHOTO",
+                   help="portrait renderer: a photo of one face looking at the camera "
+                        "(default: 'astronaut', scikit-image's public-domain NASA portrait)")
+    p.add_argument("--portrait-gains", metavar="NPZ",
+                   help="portrait renderer: per-shape field gains from 'facecast calibrate fit-portrait'")
+    d = p.add_argument_group("diffusion renderer (Arc2Face; see 'facecast models --help')")
+    d.add_argument("--identity", metavar="NAME", help="an identity enrolled with 'facecast enroll'")
+    d.add_argument("--flame-map", metavar="MAP",
+                   help="ARKit -> FLAME mapping from 'facecast calibrate fit-mapping' (required)")
+    add_diffusion_options(d)
+
+
+def add_picture_options(p, *, pixel_format: bool = True) -> None:
+    """``--size`` (and ``--format``): the rendered picture, one default each for
+    ``run``, ``render``, ``eval`` and ``accelerate build`` (whose engines must match the run's)."""
+    p.add_argument("--size", type=parse_size, default=(512, 512), metavar="WxH", help="output picture size")
+    if pixel_format:
+        p.add_argument("--format", default="rgba8", choices=("rgb8", "rgba8", "bgra8"),
+                       help="pixel format of the pictures the renderer emits")
+
+
+def add_diffusion_options(d) -> None:
+    """The diffusion renderer's model and sampling options: one definition, one default each,
+    for ``run``, ``render`` and ``accelerate build`` (see :class:`DiffusionConfig`)."""
+
+    d.add_argument("--models", metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
+    d.add_argument("--steps", type=int, default=2, help="denoising steps per frame, 1..4")
+    d.add_argument("--lora", metavar="FILE", help="few-step LoRA to fuse (LCM-LoRA, TCD, Hyper-SD SD1.5)")
+    d.add_argument("--lora-scale", type=float, default=1.0, help="strength of the fused --lora")
+    d.add_argument("--step-kind", choices=("lcm", "ddim"), default="lcm", help="few-step update rule")
+    d.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free (half the UNet calls)")
+    d.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder to decode with")
+    d.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
+    d.add_argument("--no-half", action="store_true", help="float32 weights on CUDA (default: float16)")
+    d.add_argument("--seed", type=int, default=0, help="the stream's fixed noise")
+    d.add_argument("--anchor-weight", type=float, default=0.5,
+                   help="attention to the stream's first frame (0 = off)")
+    d.add_argument("--previous-weight", type=float, default=0.5,
+                   help="attention to the previous frame (0 = off)")
+    d.add_argument("--reference-weight", type=float, default=0.0,
+                   help="attention to the reference photo (Arc2Face's reference adapter; 0 = off)")
+    d.add_argument("--backend", default="torch", choices=("auto", *BACKEND_NAMES),
+                   help="how the UNet and decoder run; compiled backends are built once and cached; auto = the "
+                        "fastest that runs here ('facecast doctor' lists them and what auto picks, "
+                        "'facecast accelerate build' builds ahead)")
+    d.add_argument("--stream-batch", action="store_true",
+                   help="run the denoising steps of consecutive frames as one batched UNet call per frame "
+                        "(StreamDiffusion-style; guidance-free; a frame shows the expression of steps-1 "
+                        "frames before)")
+
+
+def diffusion_config(args):
+    """The :class:`DiffusionConfig` of the options :func:`add_diffusion_options` added.
+
+    Raises:
+        UserError: a value out of range (the message names it).
+    """
+    from facecast.engine.render.diffusion.config import DiffusionConfig
+
+    try:
+        return DiffusionConfig(
+            steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
+            guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device, half=not args.no_half,
+            anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
+            reference_weight=args.reference_weight, backend=args.backend, stream_batch=args.stream_batch)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def render_options(args, *, width: int, height: int, pixel_format) -> dict:
+    """The keyword options of ``create_renderer`` from the parsed renderer options."""
+    diffusion = diffusion_config(args)
+    return dict(width=width, height=height, pixel_format=pixel_format, portrait=args.portrait,
+                portrait_gains=args.portrait_gains, models=args.models, identity=args.identity,
+                flame_map=args.flame_map, diffusion=diffusion)
+
+
+def load_profile_option(name: Optional[str]):
+    if name is None:
+        return None
+
+    try:
+        return load_profile(name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+

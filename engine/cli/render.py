@@ -1,0 +1,89 @@
+"""``facecast render``: a script of expressions rendered offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from facecast.engine.cli.options import (
+    HelpFormatter, UserError, add_picture_options, add_renderer_options, positive, render_options)
+from facecast.engine.progress import progress_bar
+from facecast.engine.render import RENDERER_NAMES, RendererUnavailable
+from facecast.engine.sources import timeline as tl
+from facecast.engine.types import PixelFormat
+
+
+def add_render(sub) -> None:
+    p = sub.add_parser(
+        "render", help="render a script of expressions offline to MP4, PNG frames or a contact sheet",
+        description="Render SCRIPT (YAML or JSON keyframes: presets, ARKit weights or FLAME values, with times, "
+                    "easing per segment and an fps; or csv:PATH, a Live Link Face recording) with one renderer. "
+                    "Frames are written as they finish; --resume finishes a killed render without redoing "
+                    "finished frames. The same script and seed give identical frames. "
+                    "Schema: see the README or 'facecast render --schema'.",
+        formatter_class=HelpFormatter)
+    p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
+    p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
+                                                           "(PNG frames)")
+    p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")],
+                   help="the renderer to render with")
+    add_picture_options(p, pixel_format=False)
+    p.add_argument("--fps", type=positive(float), help="frame rate for a csv: timeline (scripts set their own)")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted render into the same OUT: keep its finished frames, render the "
+                        "missing ones and those whose part of the script changed since (it says which)")
+    p.add_argument("--force", action="store_true", help="discard what an earlier render into OUT left; render all")
+    p.add_argument("--keep-frames", action="store_true",
+                   help="keep the PNG frames of an MP4 or contact sheet (in the hidden .OUT.facecast-frames/ "
+                        "beside it); by default they are removed once OUT is written")
+    p.add_argument("--batch", type=positive(int), help="frames rendered together (default: 8 for diffusion, "
+                                                        "where a batch shares attention; 1 otherwise)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="spread the frames over a Ray cluster (no ADDRESS: a local one)")
+    p.add_argument("--workers", type=positive(int), default=2, help="Ray workers (one renderer each)")
+    p.add_argument("--presets", action="store_true", help="list the expression presets and exit")
+    p.add_argument("--schema", action="store_true", help="print the script schema and exit")
+    add_renderer_options(p)
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_render(args) -> int:
+    from facecast.engine.offline import RendererSpec, RenderJobError, render_job
+
+    if args.presets:
+        for name, shapes in sorted(tl.PRESETS.items()):
+            print(f"{name:12s} " + (", ".join(f"{k} {v:g}" for k, v in shapes.items()) or "(all zero)"))
+        return 0
+    if args.schema:
+        print(tl.__doc__.split("Schema", 1)[1].split("::", 1)[1].rstrip())
+        return 0
+    if not args.script or not args.out:
+        raise UserError("give a SCRIPT and --out (see 'facecast render --help')")
+    if args.resume and args.force:
+        raise UserError("--resume keeps an earlier render's frames and --force discards them: choose one")
+    try:
+        timeline = tl.load_timeline(args.script, fps=args.fps)
+    except tl.ScriptError as exc:
+        raise UserError(str(exc)) from None
+    width, height = args.size
+    options = render_options(args, width=width, height=height, pixel_format=PixelFormat.RGB8)
+    if options["diffusion"] is not None:
+        import dataclasses
+        options["diffusion"] = dataclasses.replace(options["diffusion"], seed=timeline.seed)
+    spec = RendererSpec(name=args.renderer, options=options)
+    batch = args.batch or (8 if args.renderer == "diffusion" else 1)
+    bar = progress_bar(len(timeline), unit="frames")
+    print(f"render: {args.script} -> {args.renderer} -> {args.out}: {len(timeline)} frames at {timeline.fps:g} fps"
+          + (f" on Ray ({args.ray or 'local'}, {args.workers} workers)" if args.ray is not None else ""), flush=True)
+    try:
+        result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, force=args.force,
+                            keep_frames=args.keep_frames, use_ray=args.ray is not None, ray_address=args.ray or None,
+                            workers=args.workers, progress=lambda i, n: bar(i), notice=lambda line: print(line))
+    except (RenderJobError, RendererUnavailable, ValueError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    except Exception as exc:  # PyAV's FFmpegError, Ray's errors: one clear line, frames kept for --resume
+        raise UserError(f"{type(exc).__name__}: {exc}; the finished frames are kept, re-run with --resume") from None
+    stale = f", {result.stale} of them stale" if result.stale else ""
+    print(f"{result.frames} frames ({result.rendered} rendered{stale}, {result.reused} already done)")
+    print(f"output: {result.out}" + (f" (frames in {result.folder})" if result.folder.exists() and
+                                     result.folder != result.out else ""))
+    return 0
