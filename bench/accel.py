@@ -61,9 +61,7 @@ class Frame:
         self.exp = torch.from_numpy(np.random.default_rng(1).normal(0, 0.5, (1, 55)).astype(np.float32))
 
     def __call__(self) -> np.ndarray:
-        self.bank.record_pending = True
-        latents = self.sampler(self.exp)
-        self.bank.record_pending = False
+        latents = self.sampler(self.exp, keep_frame=True)
         self.bank.commit_frame()
         return self.decoder(latents)[0][0].cpu().numpy()
 

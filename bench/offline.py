@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facecast.calibration.fidelity import temporal_change
-from facecast.engine.offline import RendererSpec, render_job
-from facecast.engine.sources.timeline import parse_script
+from facecast.calibration.eval.fidelity import temporal_change
+from facecast.engine.offline.job import render_job
+from facecast.engine.render import RenderOptions
+from facecast.engine.session import SessionSpec
+from facecast.engine.offline.timeline import parse_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,7 +41,7 @@ def main() -> int:
         {"t": 0, "preset": "neutral"}, {"t": third, "preset": "surprise", "ease": "ease-in-out"},
         {"t": 2 * third, "preset": "laugh", "ease": "cubic"}, {"t": args.seconds, "preset": "neutral"}]}
     timeline = parse_script(script)
-    spec = RendererSpec("portrait", {"width": args.size, "height": args.size, "pixel_format": "rgb8"})
+    spec = SessionSpec("portrait", RenderOptions(width=args.size, height=args.size, pixel_format="rgb8"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -209,7 +209,7 @@ def bench_mediapipe(args: argparse.Namespace) -> list[Row]:
     import cv2
     from skimage import data
 
-    from facecast.engine.sources.mediapipe_source import FaceTracker
+    from facecast.engine.face.tracker import FaceTracker
 
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     canvas = np.full((480, 640, 3), 60, np.uint8)

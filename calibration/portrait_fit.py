@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.calibration.fidelity import KEY_SHAPES, DlibIdentity, spearman
+from facecast.calibration.eval.fidelity import KEY_SHAPES, DlibIdentity, spearman
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
 GAIN_CANDIDATES = (0.7, 0.85, 1.0, 1.2, 1.45, 1.75)
@@ -65,7 +65,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
               identity: bool = True, progress: bool = True) -> tuple[np.ndarray, list[ShapeFit]]:
     """(52,) gains (the shipped ones for shapes not fitted) and one :class:`ShapeFit`
     per fitted shape, for a portrait renderer prepared with all gains at 1."""
-    from facecast.engine.sources.mediapipe_source import FaceTracker
+    from facecast.engine.face.tracker import FaceTracker
 
     tracker = FaceTracker()
     embedder = DlibIdentity() if identity else None

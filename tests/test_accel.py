@@ -19,7 +19,7 @@ from tiny_arc2face import SCHEDULER_CONFIG, write_tiny_arc2face  # noqa: E402
 
 from facecast.engine.accel import BACKENDS, BackendUnavailable, get_backend  # noqa: E402
 from facecast.engine.accel.cache import EngineCache  # noqa: E402
-from facecast.engine.accel.step import (  # noqa: E402
+from facecast.engine.render.diffusion.step import (  # noqa: E402
     EMPTY_SLOT_LOG_WEIGHT, BankFeed, DecoderStep, StepProfile, UNetStep)
 from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # noqa: E402
 from facecast.engine.render.diffusion.loading import load_models  # noqa: E402
@@ -66,9 +66,7 @@ def stream_three_frames(accelerated, bank, *, seed: int) -> torch.Tensor:
     sampler = StreamSampler(accelerated, schedule, prompt_embeds=prompt, latent_shape=(4, *LATENT), bank=bank)
     frames = []
     for i in range(3):
-        bank.record_pending = True
-        frames.append(sampler(torch.full((1, 55), 0.1 * (i + seed))))
-        bank.record_pending = False
+        frames.append(sampler(torch.full((1, 55), 0.1 * (i + seed)), keep_frame=True))
         bank.commit_frame()
         if i == 0:
             bank.keep_previous_as("anchor")

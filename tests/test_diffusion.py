@@ -13,7 +13,7 @@ from tiny_arc2face import expression_adapter_state, write_tiny_arc2face  # noqa:
 
 from facecast.engine.render.base import RendererUnavailable  # noqa: E402
 from facecast.engine.render.diffusion import identity as ident  # noqa: E402
-from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # noqa: E402
+from facecast.engine.render.diffusion.attention import PLAIN_CALL, AttentionBank, BankCall, install_bank  # noqa: E402
 from facecast.engine.render.diffusion.layout import check_models  # noqa: E402
 from facecast.engine.render.diffusion.loading import load_models, reference_scheduler  # noqa: E402
 from facecast.engine.render.diffusion.sampler import (  # noqa: E402
@@ -180,17 +180,14 @@ def test_a_frame_attending_to_a_bank_of_itself_reproduces_itself(models):
         bank = install_bank(unet, AttentionBank())
         with torch.no_grad():
             alone = unet(x, 300, **kwargs).sample
-            bank.recording = "anchor"
-            unet(x, 300, **kwargs)
-            bank.recording = None
+            with bank.using(BankCall(record="anchor")):
+                unet(x, 300, **kwargs)
             with_itself = unet(x, 300, **kwargs).sample
-            bank.weights["anchor"] = 0.25  # a weighted bank of itself still gives the same attention output
-            weighted = unet(x, 300, **kwargs).sample
+            with bank.using(BankCall(weights={"anchor": 0.25})):  # a weighted bank of itself: the same output
+                weighted = unet(x, 300, **kwargs).sample
             other = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(8))
-            bank.recording = "anchor"
-            unet(other, 300, **kwargs)
-            bank.recording = None
-            bank.weights["anchor"] = 1.0
+            with bank.using(BankCall(record="anchor")):
+                unet(other, 300, **kwargs)
             with_other = unet(x, 300, **kwargs).sample
     finally:
         unet.set_attn_processor(before)
@@ -210,11 +207,11 @@ def test_batch_shared_attention_ties_the_batch_together(models):
         bank = install_bank(unet, AttentionBank())
         with torch.no_grad():
             independent = unet(x, 300, **kwargs).sample
-            bank.batch_shared = True
-            shared = unet(x, 300, **kwargs).sample
-            x2 = x.clone()
-            x2[2] = torch.randn(4, 16, 16, generator=torch.Generator().manual_seed(11))
-            shared2 = unet(x2, 300, **kwargs).sample
+            with bank.using(BankCall(batch_groups=1)):
+                shared = unet(x, 300, **kwargs).sample
+                x2 = x.clone()
+                x2[2] = torch.randn(4, 16, 16, generator=torch.Generator().manual_seed(11))
+                shared2 = unet(x2, 300, **kwargs).sample
     finally:
         unet.set_attn_processor(before)
     assert (independent - shared).abs().max() > CHANGED_ATOL
@@ -439,14 +436,21 @@ def enrolled(models_root, tmp_path_factory):
     return env, mapping, cache
 
 
+def flame_map(enrolled):
+    """The enrolled fixture's ARKit -> FLAME map (the retarget stage's, given to the renderer as FlameParams)."""
+    from facecast.engine.retarget.flame import LinearFlameMap
+
+    return LinearFlameMap.load(enrolled[1])
+
+
 def make_renderer(enrolled, root, *, fmt="rgb8", **config):
     """A prepared DiffusionRenderer on the enrolled astronaut at 64x64 on the CPU."""
     from facecast.engine.render.diffusion.config import DiffusionConfig
     from facecast.engine.render.diffusion.renderer import DiffusionRenderer
     from facecast.engine.types import PixelFormat
 
-    _, mapping, cache = enrolled
-    r = DiffusionRenderer(models=root, identity="astro", flame_map=mapping, width=64, height=64,
+    _, _, cache = enrolled
+    r = DiffusionRenderer(models=root, identity="astro", width=64, height=64,
                           pixel_format=PixelFormat(fmt), identity_folder=cache / "identities" / "astro",
                           config=DiffusionConfig(device="cpu", **config))
     r.prepare()
@@ -509,8 +513,9 @@ def test_renderer_drops_bad_expressions_and_keeps_streaming(enrolled, models_roo
     from facecast.engine.types import FaceSample, FlameParams
 
     r = make_renderer(enrolled, models_root, fmt="rgba8", steps=1)
+    fm = flame_map(enrolled)
     s = FaceSample(capture_wall_ns=0, weights=np.full(52, 0.2, np.float32))
-    first = r.render(s, r.flame_map(s))
+    first = r.render(s, fm(s))
     assert first.shape[2] == 4 and (first[..., 3] == 255).all()
     with pytest.raises(ValueError, match="FLAME"):
         r.render(s, None)
@@ -520,7 +525,7 @@ def test_renderer_drops_bad_expressions_and_keeps_streaming(enrolled, models_roo
     object.__setattr__(bad, "jaw_rad", np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="NaN"):
         r.render(s, bad)
-    again = r.render(s, r.flame_map(s))
+    again = r.render(s, fm(s))
     assert again.shape == first.shape  # still streaming after the bad frames
     r.close()
 
@@ -569,7 +574,8 @@ def test_reference_adapter_banks_the_photo_and_fuses_its_lora(tmp_path, enrolled
     assert sorted(with_ref.bank.states["reference"]) == sorted(attn1)
     assert "reference" not in without.bank.states
     s = FaceSample(capture_wall_ns=0, weights=np.full(52, 0.3, np.float32))
-    a, b = with_ref.render(s, with_ref.flame_map(s)), without.render(s, without.flame_map(s))
+    fm = flame_map(enrolled)
+    a, b = with_ref.render(s, fm(s)), without.render(s, fm(s))
     assert np.abs(a.astype(int) - b).max() > 0
     # the reference LoRA was fused (weights changed), with no adapter layers left
     base = load_models(root).unet.state_dict()
@@ -583,12 +589,13 @@ def test_batch_rendering_shares_attention_across_the_batch(enrolled, models_root
     from facecast.engine.types import FaceSample
 
     r = make_renderer(enrolled, models_root, steps=2)
-    flames = [r.flame_map(FaceSample(capture_wall_ns=0, weights=np.full(52, v, np.float32))) for v in (0, .5, 1)]
-    batch = r.render_batch(flames)
+    samples = [FaceSample(capture_wall_ns=0, weights=np.full(52, v, np.float32)) for v in (0, .5, 1)]
+    flames = [flame_map(enrolled)(s) for s in samples]
+    batch = r.render_batch(samples, flames)
     assert len(batch) == 3 and all(f.shape == (64, 64, 3) for f in batch)
-    changed = r.render_batch([flames[0], flames[1], flames[0]])
+    changed = r.render_batch([samples[0], samples[1], samples[0]], [flames[0], flames[1], flames[0]])
     assert np.abs(batch[0].astype(int) - changed[0]).max() > 0  # frame 0 sees frame 2
-    assert r.bank.batch_shared is False and r.bank.weights["previous"] == 0.5  # the stream's settings are back
+    assert r.bank.call is PLAIN_CALL and r.bank.weights["previous"] == 0.5  # the stream's own settings, untouched
 
 
 def test_models_fetch_fails_fast_without_network(tmp_path):
@@ -625,9 +632,10 @@ def test_renderer_on_onnxruntime_draws_the_torch_frames(enrolled, models_root, t
     monkeypatch.setenv("FACECAST_ENGINE_DIR", str(tmp_path / "engines"))
     samples = [FaceSample(capture_wall_ns=0, weights=np.full(52, v, np.float32)) for v in (0.0, 0.4, 0.8)]
     frames = {}
+    fm = flame_map(enrolled)
     for backend in ("torch", "onnxruntime"):
         r = make_renderer(enrolled, models_root, steps=2, backend=backend)
-        frames[backend] = [r.render(s, r.flame_map(s)) for s in samples]
+        frames[backend] = [r.render(s, fm(s)) for s in samples]
         assert r.unet_step.backend == backend and r.decoder.backend == backend
         r.close()
     for a, b in zip(frames["torch"], frames["onnxruntime"]):

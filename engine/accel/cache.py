@@ -4,7 +4,7 @@ An entry is a folder ``<cache>/engines/<digest>/`` holding the artefacts and a
 ``meta.json`` with the full key and each artefact's size, modification time and
 SHA-256. The key
 names the model (a hash of its weights as loaded, LoRAs fused), the static
-shapes (:class:`~facecast.engine.accel.step.StepProfile`), the dtype, the
+shapes (:class:`~facecast.engine.render.diffusion.step.StepProfile`), the dtype, the
 backend and the versions and hardware that the artefact depends on (torch,
 onnx opset, onnxruntime, TensorRT, the GPU's name) and facecast's version.
 

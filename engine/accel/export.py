@@ -1,4 +1,4 @@
-"""ONNX export of a :class:`~facecast.engine.accel.step.Component`: static resolution,
+"""ONNX export of a :class:`~facecast.engine.accel.component.Component`: static resolution,
 dynamic batch, weights in one external-data file (SD1.5's UNet is over protobuf's 2 GiB)."""
 
 from __future__ import annotations
@@ -33,12 +33,8 @@ def export_onnx(component, folder: Path, *, fused_attention: bool = False) -> Pa
     raw.mkdir(exist_ok=True)
     batch = component.profile.batch[1]
     dynamic = {n: {0: "batch"} for n in (*component.batch_inputs, *component.batch_outputs)}
-    bank = getattr(component, "bank", None)
-    if fused_attention and bank is not None:
-        from facecast.engine.accel.fused_attention import fused_attention as op
-        bank.attention_op = op
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with component.exporting(fused_attention=fused_attention), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python branches on static shapes
             torch.onnx.export(component, component.example_inputs(batch), str(raw / MODEL_FILE),
                               input_names=component.input_names, output_names=component.output_names,
@@ -46,9 +42,6 @@ def export_onnx(component, folder: Path, *, fused_attention: bool = False) -> Pa
                               custom_opsets={"com.microsoft": 1} if fused_attention else None)
     except Exception as exc:  # the exporter raises many types
         raise RuntimeError(f"ONNX export of the {component.kind} failed: {exc}") from exc
-    finally:
-        if bank is not None:
-            bank.attention_op = None
     model = onnx.load(str(raw / MODEL_FILE), load_external_data=True)
     onnx.save_model(model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=WEIGHTS_FILE, size_threshold=1024)

@@ -9,8 +9,9 @@ from pathlib import Path
 from facecast.engine import accel
 from facecast.engine.cli.options import (
     HelpFormatter, UserError, add_diffusion_options, add_picture_options, diffusion_config)
-from facecast.engine.progress import lazy_progress_bar
 from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.render.diffusion.layout import models_dir
+from facecast.engine.render.diffusion.renderer import DiffusionRenderer
 from facecast.engine.types import PixelFormat
 
 
@@ -34,24 +35,13 @@ def add_accelerate(sub) -> None:
 
 
 def _cmd_build(args) -> int:
-    import torch
-
-    from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
-    from facecast.engine.render.diffusion.layout import models_dir
-    from facecast.engine.render.diffusion.loading import load_models
-    from facecast.engine.render.diffusion.renderer import accelerate, bank_weights, fuse_loras, resolve_device
-
-    cfg = diffusion_config(args)
+    width, height = args.size
+    config = diffusion_config(args)
+    t0 = time.monotonic()
     try:
-        device = resolve_device(cfg.device)
-        dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
-        t0 = time.monotonic()
-        models = load_models(Path(args.models) if args.models else models_dir(), device=device, dtype=dtype,
-                             decoder=Path(cfg.decoder) if cfg.decoder else None)
-        bank = install_bank(models.unet, AttentionBank(weights=bank_weights(cfg)))
-        fuse_loras(models, cfg)
-        unet_step, decoder = accelerate(models, bank, cfg, size_wh=tuple(args.size),
-                                        pixel_format=PixelFormat(args.format), progress=lazy_progress_bar(unit="steps"))
+        renderer = DiffusionRenderer(models=Path(args.models) if args.models else models_dir(), identity="",
+                                     config=config, width=width, height=height, pixel_format=PixelFormat(args.format))
+        unet_step, decoder = renderer.prepare_engines()  # the renderer's own preparation, without an identity
     except (RendererUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
     except RuntimeError as exc:  # an exporter or builder failure

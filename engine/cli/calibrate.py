@@ -139,7 +139,7 @@ __all__ = ["add_calibrate"]
 
 
 def _cmd_fit_portrait(args) -> int:
-    from facecast.calibration.fidelity import KEY_SHAPES
+    from facecast.calibration.eval.fidelity import KEY_SHAPES
     from facecast.calibration.portrait_fit import fit_gains
     from facecast.engine.render.portrait import PortraitRenderer
     from facecast.engine.render.portrait.rig import load_portrait

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, render_options)
-from facecast.engine.render import RendererUnavailable, create_renderer
+    HelpFormatter, UserError, add_picture_options, add_renderer_options, session_spec)
+from facecast.engine.render import RendererUnavailable
+from facecast.engine.session import SessionError
 from facecast.engine.types import KEY_SHAPES, PixelFormat, arkit_index
 
 def add_eval(sub) -> None:
@@ -42,7 +43,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _cmd_eval(args) -> int:
-    from facecast.calibration import fidelity
+    from facecast.calibration.eval import fidelity
 
     try:
         sequence = fidelity.build_sequence(args.sequence)
@@ -68,28 +69,29 @@ def _evaluate(args, sequence, portrait: str):
         RuntimeError: the renderer cannot run (RendererUnavailable: a refused photo, missing models) or a
             measuring model is missing.
     """
-    from facecast.calibration import fidelity
+    from facecast.calibration.eval import fidelity
     from facecast.engine.render.portrait.rig import load_portrait
 
-    width, height = args.size
     portrait_rgb, _ = load_portrait(portrait)
-    options = render_options(args, width=width, height=height, pixel_format=PixelFormat.RGB8)
-    options["portrait"] = portrait
-    try:
-        renderer = create_renderer(args.renderer, **options)
-    except (ValueError, FileNotFoundError) as exc:
-        raise RendererUnavailable(str(exc)) from None
-    if renderer is None:
+    spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
+                        portrait=portrait)
+    if spec.renderer == "none":
         raise UserError("renderer 'none' draws nothing to measure")
+    try:
+        session = spec.open()
+    except (SessionError, ValueError, FileNotFoundError) as exc:
+        raise RendererUnavailable(str(exc)) from None
+    renderer = session.renderer
     print(f"eval: {renderer.name} on {portrait}, {len(sequence)} frames ({args.sequence})", flush=True)
     try:
-        return fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=args.identity_model)
+        return fidelity.evaluate(renderer, sequence, portrait_rgb=portrait_rgb, identity=args.identity_model,
+                                 flame_map=session.flame_map)
     finally:
-        renderer.close()
+        session.close()
 
 
 def _print_metrics(m: dict, *, identity_model: str) -> None:
-    from facecast.calibration import fidelity
+    from facecast.calibration.eval import fidelity
 
     geo = m.get("geometry", {}).get("available", False)
     fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
@@ -122,7 +124,7 @@ def _eval_set(args, sequence) -> int:
     """``--portrait-set DIR``: every photo, one folder of results each, a photo x shape table, summary.json."""
     import json
 
-    from facecast.calibration import fidelity
+    from facecast.calibration.eval import fidelity
 
     folder = args.portrait_set
     if not folder.is_dir():

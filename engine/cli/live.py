@@ -11,12 +11,10 @@ from pathlib import Path
 from facecast.bridge.publisher import DEFAULT_ENDPOINT, EndpointError, Publisher, free_port
 from facecast.bridge.receiver import receive_main, receive_stream
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, add_source_options, load_profile_option,
-    non_negative, positive, render_options, source_from_args)
+    HelpFormatter, UserError, add_picture_options, add_renderer_options, add_source_options, non_negative, positive, open_session, session_spec, source_from_args)
 from facecast.engine.media import PreviewFrames, write_previews
-from facecast.engine.render import RENDERER_NAMES, RendererUnavailable, create_renderer
-from facecast.engine.retarget import Retargeter
-from facecast.engine.retarget.steps import profile_steps
+from facecast.engine.loop import Engine, LoopConfig
+from facecast.engine.render import RENDERER_NAMES
 from facecast.engine.sources import SourceError
 from facecast.engine.types import PixelFormat
 
@@ -59,33 +57,24 @@ def add_run(sub) -> None:
 
 
 def _cmd_run(args) -> int:
-    from facecast.engine.loop import Engine, LoopConfig
-
     config = LoopConfig(fps=args.fps, duration_s=args.duration, skip_below=args.skip_below)
     if args.curve_clients and not args.curve_secret:
         raise UserError("--curve-clients needs --curve-secret")
     source = source_from_args(args)
-    steps = profile_steps(load_profile_option(args.profile), neutral_ease_s=args.neutral_ease)
-    try:
-        width, height = args.size
-        renderer = create_renderer(args.renderer, **render_options(args, width=width, height=height,
-                                                                   pixel_format=PixelFormat(args.format)))
-    except (RendererUnavailable, ValueError) as exc:
-        raise UserError(str(exc)) from None
-    retargeter = Retargeter(steps=steps, flame_map=getattr(renderer, "flame_map", None))
+    session = open_session(session_spec(args, renderer=args.renderer, size_wh=args.size,
+                                        pixel_format=PixelFormat(args.format)))
+    renderer = session.renderer
     try:
         publisher = Publisher(args.publish, allow_remote=args.allow_remote,
                               curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
                               jpeg_quality=args.jpeg, with_crc32=args.checksum)
     except (EndpointError, FileNotFoundError, ValueError) as exc:
-        if renderer is not None:
-            renderer.close()
+        session.close()
         raise UserError(str(exc)) from None
     except Exception as exc:  # zmq.ZMQError: address in use, bad interface
-        if renderer is not None:
-            renderer.close()
+        session.close()
         raise UserError(f"cannot bind {args.publish}: {exc}") from None
-    engine = Engine(source=source, retargeter=retargeter, renderer=renderer, publisher=publisher,
+    engine = Engine(source=source, retargeter=session.retargeter, renderer=renderer, publisher=publisher,
                     config=config)
     previous = {sig: signal.signal(sig, lambda *_: engine.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"facecast: {args.source} -> {renderer.name if renderer else 'none'} -> "

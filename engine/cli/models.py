@@ -92,7 +92,7 @@ def _cmd_enroll(args) -> int:
         else:
             if not args.portrait:
                 raise EnrollmentError("give a PORTRAIT photo or --embedding FILE.npy")
-            from facecast.engine.render.diffusion.arcface import ArcFace
+            from facecast.engine.face.arcface import ArcFace
             from facecast.engine.render.portrait.rig import load_portrait
 
             model = (args.models or models_dir()) / "arcface.onnx"
@@ -110,7 +110,7 @@ def _cmd_enroll(args) -> int:
             finally:
                 arcface.close()
             if embedding is not None:
-                from facecast.engine.render.diffusion.arcface import reference_crop
+                from facecast.engine.face.arcface import reference_crop
                 crop = reference_crop(rgb, landmarks)
             if embedding is None:
                 raise EnrollmentError(f"no face found in {args.portrait}; use a photo of one face looking "

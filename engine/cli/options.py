@@ -4,14 +4,19 @@ groups that more than one command takes (one definition, one default each)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
 from facecast.engine.accel import BACKEND_NAMES
-from facecast.engine.retarget.profile import load_profile
+from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUnavailable, RenderOptions
+from facecast.engine.render.diffusion.config import DiffusionConfig
+from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
+from facecast.engine.types import PixelFormat
 
 EXIT_USAGE = 2
+
 
 class HelpFormatter(argparse.HelpFormatter):
     """``--help`` with each option's default, once: added only where the help text does not already
@@ -142,8 +147,6 @@ def diffusion_config(args):
     Raises:
         UserError: a value out of range (the message names it).
     """
-    from facecast.engine.render.diffusion.config import DiffusionConfig
-
     try:
         return DiffusionConfig(
             steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
@@ -154,20 +157,24 @@ def diffusion_config(args):
         raise UserError(str(exc)) from None
 
 
-def render_options(args, *, width: int, height: int, pixel_format) -> dict:
-    """The keyword options of ``create_renderer`` from the parsed renderer options."""
-    diffusion = diffusion_config(args)
-    return dict(width=width, height=height, pixel_format=pixel_format, portrait=args.portrait,
-                portrait_gains=args.portrait_gains, models=args.models, identity=args.identity,
-                flame_map=args.flame_map, diffusion=diffusion)
+def session_spec(args, *, renderer: str, size_wh: tuple[int, int], pixel_format: PixelFormat,
+                 portrait: Optional[str] = None, seed: Optional[int] = None) -> SessionSpec:
+    """The :class:`SessionSpec` of the parsed renderer options (and ``--profile``/``--neutral-ease``
+    where the command has them). ``portrait`` overrides ``--portrait``; ``seed`` the diffusion seed."""
+    config = diffusion_config(args)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
+    width, height = size_wh
+    options = RenderOptions(width=width, height=height, pixel_format=pixel_format,
+                            portrait=PortraitOptions(photo=portrait or args.portrait, gains=args.portrait_gains),
+                            diffusion=DiffusionOptions(models=args.models, identity=args.identity, config=config))
+    return SessionSpec(renderer=renderer, options=options, flame_map=args.flame_map,
+                       profile=getattr(args, "profile", None), neutral_ease_s=getattr(args, "neutral_ease", None))
 
 
-def load_profile_option(name: Optional[str]):
-    if name is None:
-        return None
-
+def open_session(spec: SessionSpec) -> Session:
+    """:meth:`SessionSpec.open`, its errors turned into :class:`UserError`."""
     try:
-        return load_profile(name)
-    except (FileNotFoundError, ValueError) as exc:
+        return spec.open()
+    except (SessionError, RendererUnavailable, ValueError) as exc:
         raise UserError(str(exc)) from None
-

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, positive, render_options)
+    HelpFormatter, UserError, add_picture_options, add_renderer_options, positive, session_spec)
 from facecast.engine.progress import progress_bar
 from facecast.engine.render import RENDERER_NAMES, RendererUnavailable
-from facecast.engine.sources import timeline as tl
+from facecast.engine.offline import timeline as tl
 from facecast.engine.types import PixelFormat
 
 
@@ -47,7 +47,7 @@ def add_render(sub) -> None:
 
 
 def _cmd_render(args) -> int:
-    from facecast.engine.offline import RendererSpec, RenderJobError, render_job
+    from facecast.engine.offline.job import RenderJobError, render_job
 
     if args.presets:
         for name, shapes in sorted(tl.PRESETS.items()):
@@ -64,12 +64,8 @@ def _cmd_render(args) -> int:
         timeline = tl.load_timeline(args.script, fps=args.fps)
     except tl.ScriptError as exc:
         raise UserError(str(exc)) from None
-    width, height = args.size
-    options = render_options(args, width=width, height=height, pixel_format=PixelFormat.RGB8)
-    if options["diffusion"] is not None:
-        import dataclasses
-        options["diffusion"] = dataclasses.replace(options["diffusion"], seed=timeline.seed)
-    spec = RendererSpec(name=args.renderer, options=options)
+    spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
+                        seed=timeline.seed)
     batch = args.batch or (8 if args.renderer == "diffusion" else 1)
     bar = progress_bar(len(timeline), unit="frames")
     print(f"render: {args.script} -> {args.renderer} -> {args.out}: {len(timeline)} frames at {timeline.fps:g} fps"

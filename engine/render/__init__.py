@@ -13,12 +13,11 @@ with a CUDA GPU, the models, an identity and a mapping).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Callable, Optional
 
-from facecast.engine.render.base import RenderOptions, Renderer, RendererUnavailable
-from facecast.engine.types import PixelFormat
+from facecast.engine.render.base import DiffusionOptions, PortraitOptions, RenderOptions, Renderer, RendererUnavailable
+from facecast.engine.retarget.flame import HOW_TO_MAKE
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ def _testpattern(options: RenderOptions) -> Renderer:
 def _portrait(options: RenderOptions) -> Renderer:
     from facecast.engine.render.portrait import PortraitRenderer
     from facecast.engine.render.portrait.rig import ASTRONAUT
-    return PortraitRenderer(portrait=options.portrait or ASTRONAUT, gains=options.portrait_gains,
+    return PortraitRenderer(portrait=options.portrait.photo or ASTRONAUT, gains=options.portrait.gains,
                             width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
@@ -41,13 +40,14 @@ def _diffusion(options: RenderOptions) -> Renderer:
     from facecast.engine.render.diffusion.config import DiffusionConfig
     from facecast.engine.render.diffusion.layout import models_dir
     from facecast.engine.render.diffusion.renderer import DiffusionRenderer
-    if not options.identity:
+
+    d = options.diffusion
+    if not d.identity:
         raise RendererUnavailable("the diffusion renderer needs an enrolled identity: "
                                   "'facecast enroll PHOTO --name NAME', then --identity NAME")
-    return DiffusionRenderer(models=Path(options.models) if options.models else models_dir(),
-                             identity=options.identity, flame_map=options.flame_map and Path(options.flame_map),
-                             config=options.diffusion or DiffusionConfig(), width=options.width,
-                             height=options.height, pixel_format=options.pixel_format)
+    return DiffusionRenderer(models=Path(d.models) if d.models else models_dir(), identity=d.identity,
+                             config=d.config or DiffusionConfig(), width=options.width, height=options.height,
+                             pixel_format=options.pixel_format)
 
 
 def _cuda_available() -> bool:
@@ -71,15 +71,16 @@ _AUTO_ORDER = ("diffusion", "portrait", "testpattern")
 RENDERER_NAMES = ("auto", "none", *_FACTORIES)
 
 
-def create_renderer(name: str, **options) -> Optional[Renderer]:
+def create_renderer(name: str, options: RenderOptions = RenderOptions(), *,
+                    flame_available: bool = False) -> Optional[Renderer]:
     """Create and ``prepare()`` the renderer ``name``; None for ``none``.
 
-    ``options`` are the fields of :class:`RenderOptions` (width, height,
-    pixel_format, portrait, ...).
+    ``flame_available``: whether the retarget stage has an ARKit -> FLAME map, which a renderer that
+    needs FLAME parameters (``needs_flame``) cannot run without.
 
     ``auto`` tries each renderer in quality order and takes the first that
     prepares, logging why the better ones could not run; a photo the user gave
-    (``portrait``) that cannot be animated is an error, not a fallback.
+    (``options.portrait.photo``) that cannot be animated is an error, not a fallback.
 
     Raises:
         RendererUnavailable: the named renderer cannot run here, or the name is unknown.
@@ -87,28 +88,31 @@ def create_renderer(name: str, **options) -> Optional[Renderer]:
     """
     if name == "none":
         return None
-    options = RenderOptions(**options)
-    options = dataclasses.replace(options, pixel_format=PixelFormat(options.pixel_format))
     names = _AUTO_ORDER if name == "auto" else (name,)
     if name != "auto" and name not in _FACTORIES:
         raise RendererUnavailable(f"unknown renderer {name!r}; choose one of {', '.join(RENDERER_NAMES)}")
     reasons = []
     for n in names:
-        if name == "auto" and n == "diffusion" and not (options.identity and _cuda_available()):
-            reasons.append("diffusion: needs a CUDA GPU and --identity")
+        if name == "auto" and n == "diffusion" and not (options.diffusion.identity and flame_available
+                                                         and _cuda_available()):
+            reasons.append("diffusion: needs a CUDA GPU, --identity and --flame-map")
             continue
         try:
             renderer = _FACTORIES[n](options)
+            if renderer.needs_flame and not flame_available:
+                raise RendererUnavailable(f"the {n} renderer needs an ARKit -> FLAME mapping (--flame-map): "
+                                          f"{HOW_TO_MAKE}")
             renderer.prepare()
             if name == "auto":
                 log.info("renderer auto -> %s", n)
             return renderer
         except RendererUnavailable as exc:
-            if name != "auto" or (n == "portrait" and options.portrait):
+            if name != "auto" or (n == "portrait" and options.portrait.photo):
                 raise  # asked for by name, or the user's own photo cannot be animated: say so, no stand-in
             reasons.append(f"{n}: {exc}")
             log.info("renderer %s unavailable: %s", n, exc)
     raise RendererUnavailable("no renderer can run here: " + "; ".join(reasons))
 
 
-__all__ = ["Renderer", "RendererUnavailable", "RenderOptions", "create_renderer", "RENDERER_NAMES"]
+__all__ = ["Renderer", "RendererUnavailable", "RenderOptions", "PortraitOptions", "DiffusionOptions",
+           "create_renderer", "RENDERER_NAMES"]

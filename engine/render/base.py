@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat
+
+if TYPE_CHECKING:
+    from facecast.engine.render.diffusion.config import DiffusionConfig
 
 
 class RendererUnavailable(RuntimeError):
@@ -16,30 +19,54 @@ class RendererUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PortraitOptions:
+    """The portrait renderer's options.
+
+    Attributes:
+        photo: the photo to animate (a path, or ``astronaut``; None: the astronaut).
+        gains: ``.npz`` of per-shape field gains (``facecast calibrate fit-portrait``; None: the shipped ones).
+    """
+
+    photo: Optional[str] = None
+    gains: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DiffusionOptions:
+    """The diffusion renderer's options.
+
+    Attributes:
+        models: the models folder (None: the default, see ``facecast models check``).
+        identity: an enrolled identity's name (``facecast enroll``).
+        config: sampling options (None: the defaults of
+            :class:`~facecast.engine.render.diffusion.config.DiffusionConfig`).
+    """
+
+    models: Optional[str] = None
+    identity: Optional[str] = None
+    config: Optional["DiffusionConfig"] = None
+
+
+@dataclass(frozen=True)
 class RenderOptions:
-    """What the user asked of the renderer; each renderer takes what applies to it.
+    """What the user asked of the renderer; each renderer takes its own part. Picklable (Ray workers
+    build their own renderer from it).
 
     Attributes:
         width, height: output size, pixels.
         pixel_format: pixel layout of the output.
-        portrait: photo of the person (a path, or ``astronaut``), for renderers that draw one.
-        portrait_gains: ``.npz`` of per-shape field gains for the portrait renderer.
-        models: the diffusion models folder (None: the default, see ``facecast models check``).
-        identity: an enrolled identity's name (``facecast enroll``), for the diffusion renderer.
-        flame_map: the ARKit -> FLAME mapping file the diffusion renderer needs.
-        diffusion: the diffusion renderer's sampling options
-            (a :class:`~facecast.engine.render.diffusion.config.DiffusionConfig`; None: defaults).
+        portrait: the portrait renderer's options.
+        diffusion: the diffusion renderer's options.
     """
 
     width: int = 512
     height: int = 512
     pixel_format: PixelFormat = PixelFormat.RGBA8
-    portrait: Optional[str] = None
-    portrait_gains: Optional[str] = None
-    models: Optional[str] = None
-    identity: Optional[str] = None
-    flame_map: Optional[str] = None
-    diffusion: Optional[object] = None
+    portrait: PortraitOptions = PortraitOptions()
+    diffusion: DiffusionOptions = DiffusionOptions()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pixel_format", PixelFormat(self.pixel_format))
 
 
 def raw_output_format(renderer: str, *, width: int, height: int, pixel_format: Union[PixelFormat, str],
@@ -93,6 +120,21 @@ class Renderer(abc.ABC):
             array must be new (or never written again): the publisher sends it
             without copying.
         """
+
+    def render_batch(self, samples: Sequence[FaceSample], flames: Sequence[Optional[FlameParams]]) -> list[np.ndarray]:
+        """Render frames of one shot together (offline). The default renders them one by one;
+        a renderer whose frames gain from seeing each other (the diffusion renderer's
+        batch-shared attention) overrides it. The frames must not depend on stream history."""
+        return [self.render(s, f) for s, f in zip(samples, flames)]
+
+    def drawn_landmarks(self, sample: FaceSample) -> Optional[np.ndarray]:
+        """(478, 2) pixels: where the frame for ``sample`` draws MediaPipe's face landmarks, for
+        ``facecast eval``'s geometry channel; None (the default) when the renderer cannot say."""
+        return None
+
+    def reset(self) -> None:
+        """Forget the stream's history (a new shot): the next frame depends on nothing before it.
+        The default has none to forget."""
 
     def close(self) -> None:
         """Release resources. Safe to call more than once."""

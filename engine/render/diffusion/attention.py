@@ -16,23 +16,27 @@ are concatenated to the frame's own. Each source has a weight ``w``: its keys ge
 than 1 attends to it less, 0 drops it. Cross-attention (``attn2``, where the
 IP-Adapter expression processors live) is not touched, so the two compose.
 
-In ``batch_shared`` mode (offline batches, Gen-AFFECT style) every frame of a
-batch attends to the keys and values of all frames of the batch.
+What one UNet call does with the bank is a :class:`BankCall` handed in for that
+call (``with bank.using(call):``): weights for this call, a bank pass that records
+a source, keeping the frame as the pending ``previous``, or batch-shared attention
+(offline batches, Gen-AFFECT style: every frame of a batch attends to the keys and
+values of all frames of the batch).
 
-With nothing banked and ``batch_shared`` off, the processor computes exactly what
+With nothing banked and a plain call, the processor computes exactly what
 diffusers' ``AttnProcessor2_0`` computes.
 
-For compiled backends (ONNX, TensorRT; see :mod:`facecast.engine.accel.step`) the
-bank is not Python state but tensors: ``feed`` hands each layer its banked states
-and per-token logit bias for one call, and ``capture`` collects each layer's
+For compiled backends (ONNX, TensorRT; see :mod:`facecast.engine.render.diffusion.step`) the
+bank is not Python state but tensors: a call's ``feed`` hands each layer its banked
+states and per-token logit bias, and its ``capture`` collects each layer's
 ``attn1`` input as an output, so the whole step is a pure function of tensors.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterator, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -40,42 +44,76 @@ import torch.nn.functional as F
 SOURCES = ("reference", "anchor", "previous")
 
 
-@dataclass
-class AttentionBank:
-    """Shared state of all :class:`BankedSelfAttnProcessor` of one UNet.
+@dataclass(frozen=True)
+class BankCall:
+    """What the banked processors do during one UNet call: values handed in for that call
+    (:meth:`AttentionBank.using`), never switches left set.
 
     Attributes:
-        weights: source -> weight in [0, inf) (missing: 1).
-        recording: when set, every processor stores its ``attn1`` input under this
-            source name (a bank pass), replacing what was there.
-        record_pending: store each ``attn1`` input as the pending ``previous``
-            (made current by :meth:`commit_frame`, so a frame's own later steps never
-            attend to itself).
-        batch_shared: every frame of a batch attends to all frames of the batch
-            (of its group, with ``batch_groups`` > 1: 2 under classifier-free
+        weights: source -> weight for this call, over the bank's own (e.g. ``{"anchor": 0}``).
+        record: store every ``attn1`` input under this source, replacing what was there (a bank
+            pass); the call attends to nothing banked.
+        record_pending: keep every ``attn1`` input (the conditional half under guidance) as the
+            pending ``previous``, made current by :meth:`AttentionBank.commit_frame`.
+        batch_groups: 0: each frame attends to itself (and the bank); n >= 1: every frame of a batch
+            attends to all frames of its group, the batch split into n groups (2 under classifier-free
             guidance, whose unconditional and conditional halves stay apart).
-        states: source -> layer name -> (1, N, C) hidden states.
-        feed: when not None, replaces ``states`` and ``weights`` for the calls made
-            while it is set: layer name -> ((1, M, C) banked states, (M,) logit bias).
-            A layer missing from it attends to nothing banked.
-        capture: when not None, every processor puts its (B, N, C) ``attn1`` input
-            there under its layer name.
+        feed: the tensor-fed mode: layer name -> ((1, M, C) banked states, (M,) logit bias) replaces
+            the bank's states and weights; a layer missing from it attends to nothing banked.
+        capture: when not None, every processor puts its (B, N, C) ``attn1`` input there.
         attention_op: with ``feed``, computes the attention itself:
-            ``op(query (B,H,S,D), key (B,H,L,D), value (B,H,L,D), key_bias (L,) or None)``
-            -> (B,H,S,D); used to export a fused attention operator (see
-            :mod:`facecast.engine.accel.fused_attention`). None: ``scaled_dot_product_attention``.
+            ``op(query (B,H,S,D), key (B,H,L,D), value (B,H,L,D), key_bias (L,) or None)`` -> (B,H,S,D);
+            used to export a fused operator (:mod:`facecast.engine.accel.fused_attention`).
     """
 
-    weights: dict[str, float] = field(default_factory=dict)
-    recording: Optional[str] = None
+    weights: Mapping[str, float] = field(default_factory=dict)
+    record: Optional[str] = None
     record_pending: bool = False
-    batch_shared: bool = False
-    batch_groups: int = 1
-    states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    batch_groups: int = 0
     feed: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
     capture: Optional[dict[str, torch.Tensor]] = None
     attention_op: Optional[Callable] = None
+
+
+#: A plain streaming call: the bank's sources at the bank's weights.
+PLAIN_CALL = BankCall()
+
+
+@dataclass
+class AttentionBank:
+    """The banked states of all :class:`BankedSelfAttnProcessor` of one UNet.
+
+    What a UNet call does with them is a :class:`BankCall` passed in for that call
+    (:meth:`using`); between calls the bank holds only states.
+
+    Attributes:
+        weights: source -> weight in [0, inf) for the session (missing: 1).
+        states: source -> layer name -> (1, N, C) hidden states.
+    """
+
+    weights: dict[str, float] = field(default_factory=dict)
+    states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     _pending: dict[str, torch.Tensor] = field(default_factory=dict)
+    _call: BankCall = PLAIN_CALL
+
+    @property
+    def call(self) -> BankCall:
+        """The call in progress (:data:`PLAIN_CALL` outside :meth:`using`)."""
+        return self._call
+
+    @contextmanager
+    def using(self, call: BankCall) -> Iterator[None]:
+        """The processors follow ``call`` inside the ``with`` block; the previous call after it."""
+        previous, self._call = self._call, call
+        try:
+            yield
+        finally:
+            self._call = previous
+
+    def weight(self, source: str, call: Optional[BankCall] = None) -> float:
+        """``source``'s weight in ``call`` (default: the call in progress), else the bank's, else 1."""
+        call = call if call is not None else self._call
+        return float(call.weights.get(source, self.weights.get(source, 1.0)))
 
     def clear(self, source: Optional[str] = None) -> None:
         """Forget one source (or all)."""
@@ -90,6 +128,10 @@ class AttentionBank:
         the ``previous`` source by :meth:`commit_frame`."""
         self._pending = states
 
+    def keep_pending(self, layer: str, state: torch.Tensor) -> None:
+        """One layer's attn1 input (1, N, C) of the frame being rendered."""
+        self._pending[layer] = state
+
     def commit_frame(self) -> None:
         """Make the frame just rendered the ``previous`` source."""
         if self._pending:
@@ -102,9 +144,8 @@ class AttentionBank:
             self.states[source] = dict(self.states["previous"])
 
     def active(self) -> list[tuple[str, float]]:
-        """Banked sources with a weight > 0, in :data:`SOURCES` order."""
-        return [(s, float(self.weights.get(s, 1.0))) for s in SOURCES
-                if s in self.states and self.weights.get(s, 1.0) > 0]
+        """Banked sources with a weight > 0 in the call in progress, in :data:`SOURCES` order."""
+        return [(s, self.weight(s)) for s in SOURCES if s in self.states and self.weight(s) > 0]
 
 
 class BankedSelfAttnProcessor:
@@ -139,17 +180,18 @@ class BankedSelfAttnProcessor:
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
-        if bank.feed is None:  # state mode (a UNet step passes the bank as tensors and returns what it captured)
-            if bank.recording is not None:
-                bank.states.setdefault(bank.recording, {})[self.name] = hidden_states[:1].detach().clone()
-            if bank.record_pending:
-                bank._pending[self.name] = hidden_states[-1:].detach().clone()  # the conditional half under CFG
-        if bank.capture is not None:
-            bank.capture[self.name] = hidden_states
+        call = bank.call
+        if call.feed is None:  # state mode (a UNet step passes the bank as tensors and returns what it captured)
+            if call.record is not None:
+                bank.states.setdefault(call.record, {})[self.name] = hidden_states[:1].detach().clone()
+            if call.record_pending:
+                bank.keep_pending(self.name, hidden_states[-1:].detach().clone())  # the conditional half under CFG
+        if call.capture is not None:
+            call.capture[self.name] = hidden_states
 
         context = hidden_states
-        groups = bank.batch_groups
-        if bank.batch_shared and batch_size > groups:
+        groups = call.batch_groups
+        if groups and batch_size > groups:
             if batch_size % groups:
                 raise ValueError(f"batch of {batch_size} does not split into {groups} groups")
             per = batch_size // groups
@@ -161,8 +203,8 @@ class BankedSelfAttnProcessor:
 
         bias = []
         key_bias = None
-        if bank.feed is not None:
-            fed = bank.feed.get(self.name)
+        if call.feed is not None:
+            fed = call.feed.get(self.name)
             if fed is not None:
                 banked, fed_bias = fed
                 banked = banked.to(hidden_states.dtype)
@@ -172,7 +214,7 @@ class BankedSelfAttnProcessor:
                 key_bias = torch.cat([own, fed_bias.to(query.dtype)])
                 logit_bias = key_bias.view(1, 1, 1, -1)
                 attention_mask = logit_bias if attention_mask is None else attention_mask + logit_bias
-        elif bank.recording is None:
+        elif call.record is None:
             for source, weight in bank.active():
                 banked = bank.states[source].get(self.name)
                 if banked is None:
@@ -196,8 +238,8 @@ class BankedSelfAttnProcessor:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        if bank.feed is not None and bank.attention_op is not None and not bank.batch_shared:
-            hidden_states = bank.attention_op(query, key, value, key_bias)
+        if call.feed is not None and call.attention_op is not None and not groups:
+            hidden_states = call.attention_op(query, key, value, key_bias)
         else:
             hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask,
                                                            dropout_p=0.0, is_causal=False)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facecast.engine.types import FLAME_DIM
+
 
 def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int],
                    cache: Path | None = None, variant: str = "") -> None:
@@ -28,6 +30,8 @@ def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int
     import torch
     from PIL import Image
     from safetensors.torch import load_file, save_file
+
+    from facecast.engine.render.diffusion.attention import BankCall  # imports torch
 
     key = hashlib.sha256(Path(photo).read_bytes()).hexdigest() + f":{size_wh[0]}x{size_wh[1]}:{models.root.resolve()}:{variant}"
     if cache is not None and cache.is_file():
@@ -54,13 +58,10 @@ def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int
             raise ValueError("the decoder cannot encode the reference photo")
         latent = latent * vae.config.scaling_factor
         bank.clear("reference")
-        bank.recording = "reference"
-        try:
-            zero = torch.zeros(1, 1, 55, device=device, dtype=dtype)
+        with bank.using(BankCall(record="reference")):
+            zero = torch.zeros(1, 1, FLAME_DIM, device=device, dtype=dtype)
             unet(latent, torch.tensor(0, device=device), encoder_hidden_states=prompt,
                  added_cond_kwargs={"image_embeds": [zero]})
-        finally:
-            bank.recording = None
     if cache is not None:
         states = {k: v.float().contiguous().cpu() for k, v in bank.states["reference"].items()}
         save_file(states, str(cache), metadata={"key": key})

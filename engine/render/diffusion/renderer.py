@@ -2,26 +2,33 @@
 temporal-consistency attention.
 
 ``prepare()`` does all per-identity work once (StreamDiffusion-style): load the
-models, the ARKit -> FLAME map, the enrolled identity's prompt embeddings, bank
+models, the enrolled identity's prompt embeddings, bank
 the reference photo (before any LoRA is fused, so the bank comes from Arc2Face's
 own UNet), fuse the LoRAs, install the banked attention, precompute the
 schedule, the fixed noise and the constants. ``render()`` is then pure tensor
-work: the FLAME vector in, ``steps`` UNet calls, one decode, uint8 out.
+work: the FLAME vector in, ``steps`` UNet calls, one decode, uint8 out. The
+FLAME parameters come from the retarget stage (which owns the ARKit -> FLAME map);
+the renderer never loads a map. ``prepare_engines()`` is the part of ``prepare()``
+that ``facecast accelerate build`` runs: the models and their compiled engines,
+without an identity.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.diffusion.config import DiffusionConfig
-from facecast.engine.types import FaceSample, FlameParams, PixelFormat
+from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat
 
 log = logging.getLogger(__name__)
+
+# torch and the modules that import it (loading, attention, sampler, step, accel backends) are imported
+# inside the functions that use them: the command line imports this module, and must start without torch.
 
 #: Output side must be a multiple of this (the VAE's 8x times the UNet's 4x downsampling of SD1.5).
 SIZE_MULTIPLE = 64
@@ -69,7 +76,7 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
     import torch
 
     from facecast.engine.accel import BackendUnavailable, get_backend, resolve_backend
-    from facecast.engine.accel.step import DecoderStep, StepProfile, UNetStep
+    from facecast.engine.render.diffusion.step import DecoderStep, StepProfile, UNetStep
 
     f = models.vae_scale_factor
     latent_hw = (size_wh[1] // f, size_wh[0] // f)
@@ -95,7 +102,6 @@ class DiffusionRenderer(Renderer):
     Args:
         models: the models folder (published Arc2Face layout + ``sd15/``).
         identity: an enrolled identity name (``facecast enroll``).
-        flame_map: the ARKit -> FLAME mapping file (``facecast calibrate fit-mapping``).
         config: sampling options.
         width, height: output size (multiples of 64, up to 1024).
         pixel_format: RGB8, RGBA8 or BGRA8.
@@ -105,7 +111,7 @@ class DiffusionRenderer(Renderer):
     name = "diffusion"
     needs_flame = True
 
-    def __init__(self, *, models: Path, identity: str, flame_map: Optional[Path], config: DiffusionConfig = None,
+    def __init__(self, *, models: Path, identity: str, config: Optional[DiffusionConfig] = None,
                  width: int = 512, height: int = 512, pixel_format: PixelFormat = PixelFormat.RGBA8,
                  identity_folder: Optional[Path] = None) -> None:
         self.pixel_format = raw_output_format(self.name, width=width, height=height, pixel_format=pixel_format,
@@ -116,9 +122,7 @@ class DiffusionRenderer(Renderer):
         self._models_root = Path(models)
         self._identity_name = identity
         self._identity_folder = identity_folder
-        self._flame_map_path = flame_map
         self._size = (width, height)
-        self.flame_map = None
         self._frames = 0
         self._ready = False
         from facecast.engine.progress import lazy_progress_bar
@@ -130,30 +134,15 @@ class DiffusionRenderer(Renderer):
     def prepare(self) -> None:
         if self._ready:
             return
-        from facecast.engine.render.diffusion.loading import require_torch
-        from facecast.engine.retarget.flame import LinearFlameMap, MappingError
-
-        torch = require_torch()
-        if self._flame_map_path is None:
-            from facecast.engine.retarget.flame import HOW_TO_MAKE
-            raise RendererUnavailable(f"the diffusion renderer needs an ARKit -> FLAME mapping (--flame-map): "
-                                      f"{HOW_TO_MAKE}")
-        try:
-            self.flame_map = LinearFlameMap.load(self._flame_map_path)
-        except MappingError as exc:
-            raise RendererUnavailable(str(exc)) from None
         from facecast.engine.render.diffusion.identity import EnrollmentError, enrollment
+        from facecast.engine.render.diffusion.loading import require_torch
+
+        require_torch()
         try:
             self.enrolled = enrollment(self._identity_name, folder=self._identity_folder)
         except EnrollmentError as exc:
             raise RendererUnavailable(str(exc)) from None
-        cfg = self.config
-        device = resolve_device(cfg.device)
-        dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
-        from facecast.engine.render.diffusion.loading import load_models
-        models = load_models(self._models_root, device=device, dtype=dtype,
-                             decoder=Path(cfg.decoder) if cfg.decoder else None)
-        self.models = models
+        models, device, dtype = self._load_models()
         self.identity = self.enrolled.name
         try:
             prompt, uncond = self.enrolled.prompts(models.text_encoder, models.tokenizer, models_root=models.root)
@@ -162,10 +151,41 @@ class DiffusionRenderer(Renderer):
         prompt, uncond = prompt.to(device, dtype), uncond.to(device, dtype)
         self._setup_sampler(prompt, uncond, device, dtype)
         self._ready = True
-        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(52, np.float32)), FlameParams.neutral())
-        self.reset_stream()
-        log.info("diffusion: %s, %d step(s) %s, %d UNet call(s) per frame, %s", self.identity, cfg.steps,
-                 cfg.step_kind, self.sampler.unet_calls_per_frame, device)
+        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)), FlameParams.neutral())
+        self.reset()
+        log.info("diffusion: %s, %d step(s) %s, %d UNet call(s) per frame, %s", self.identity, self.config.steps,
+                 self.config.step_kind, self.sampler.unet_calls_per_frame, device)
+
+    def prepare_engines(self):
+        """The models and their accelerated UNet step and decoder for this renderer's options, built or
+        found in the engine cache, without an identity (``facecast accelerate build``). The engines
+        depend on shapes and weights only, so ``prepare()`` with the same options finds them cached.
+
+        Returns:
+            (unet_step, decoder): :class:`facecast.engine.accel.Accelerated` callables.
+        """
+        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
+        from facecast.engine.render.diffusion.loading import require_torch
+
+        require_torch()
+        models, _, _ = self._load_models()
+        bank = install_bank(models.unet, AttentionBank(weights=bank_weights(self.config)))
+        fuse_loras(models, self.config)
+        return accelerate(models, bank, self.config, size_wh=self._size, pixel_format=self.pixel_format,
+                          progress=self._progress)
+
+    def _load_models(self):
+        """(models, device, dtype) for the config's device: float16 on CUDA unless ``half`` is off."""
+        import torch
+
+        from facecast.engine.render.diffusion.loading import load_models
+
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32
+        self.models = load_models(self._models_root, device=device, dtype=dtype,
+                                  decoder=Path(cfg.decoder) if cfg.decoder else None)
+        return self.models, device, dtype
 
     def _setup_sampler(self, prompt, uncond, device: str, dtype) -> None:
         from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
@@ -215,11 +235,7 @@ class DiffusionRenderer(Renderer):
         vector = flame.as_vector()
         if not np.isfinite(vector).all():
             raise ValueError("FLAME vector has NaN or infinite values")
-        self.bank.record_pending = self._keeps_previous
-        try:
-            latents = self.sampler(torch.from_numpy(vector)[None])
-        finally:
-            self.bank.record_pending = False
+        latents = self.sampler(torch.from_numpy(vector)[None], keep_frame=self._keeps_previous)
         if self._keeps_previous:
             self.bank.commit_frame()
             if self._frames == 0 and self.config.anchor_weight > 0:
@@ -227,7 +243,7 @@ class DiffusionRenderer(Renderer):
         self._frames += 1
         return self.decoder(latents)[0][0].cpu().numpy()  # the picture in the output format
 
-    def render_batch(self, flames: list[FlameParams]) -> list[np.ndarray]:
+    def render_batch(self, samples: Sequence[FaceSample], flames: Sequence[Optional[FlameParams]]) -> list[np.ndarray]:
         """Render frames of one shot together, every frame attending to all the
         others' keys and values (the offline consistency mode); the stream's
         anchor and previous frames are not used or changed."""
@@ -235,25 +251,23 @@ class DiffusionRenderer(Renderer):
 
         if not self._ready:
             self.prepare()
+        if any(f is None for f in flames):
+            raise ValueError("the diffusion renderer needs FLAME parameters for every frame (a --flame-map)")
         vectors = np.stack([f.as_vector() for f in flames])
         if not np.isfinite(vectors).all():
             raise ValueError("FLAME vectors have NaN or infinite values")
         if self._batch_sampler is None:
             self._batch_sampler = self._make_batch_sampler()
-        bank, saved = self.bank, dict(self.bank.weights)
-        bank.weights.update(anchor=0.0, previous=0.0)
-        bank.batch_shared, bank.batch_groups = True, 2 if self.config.guidance > 1.0 else 1
-        try:
-            latents = self._batch_sampler(torch.from_numpy(vectors))
-        finally:
-            bank.batch_shared, bank.batch_groups = False, 1
-            bank.weights.clear()
-            bank.weights.update(saved)
+        from facecast.engine.render.diffusion.attention import BankCall
+
+        # every frame attends to the whole batch (within its guidance half), not to the stream's frames
+        call = BankCall(weights={"anchor": 0.0, "previous": 0.0}, batch_groups=2 if self.config.guidance > 1.0 else 1)
+        latents = self._batch_sampler(torch.from_numpy(vectors), call=call)
         most = self.decoder.profile.batch[2]
         pixels = torch.cat([self.decoder(latents[i:i + most])[0] for i in range(0, len(latents), most)])
         return list(pixels.cpu().numpy())
 
-    def reset_stream(self) -> None:
+    def reset(self) -> None:
         """Forget the anchor and previous frames (a new shot)."""
         self.bank.clear("previous")
         self.bank.clear("anchor")

@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from facecast.engine.render.diffusion.attention import PLAIN_CALL, BankCall
+
 #: Few-step update rules: ``lcm`` (consistency models: LCM-LoRA, TCD and Hyper-SD LoRAs
 #: trained for it) and ``ddim`` (deterministic, trailing timesteps).
 STEP_KINDS = ("lcm", "ddim")
@@ -93,7 +95,7 @@ def _unet_eps(unet, latents, t, prompt, expression):
 def as_step(unet_or_step, latent_hw: tuple[int, int]):
     """An accelerated UNet step as it is, or a plain UNet wrapped as one (eager, no bank)."""
     from facecast.engine.accel import get_backend
-    from facecast.engine.accel.step import StepProfile, UNetStep
+    from facecast.engine.render.diffusion.step import StepProfile, UNetStep
 
     if hasattr(unet_or_step, "component"):
         return unet_or_step
@@ -107,7 +109,7 @@ class StreamSampler:
 
     Args:
         step: the UNet step on its backend (:class:`facecast.engine.accel.Accelerated`
-            around a :class:`~facecast.engine.accel.step.UNetStep`; few-step LoRA fused,
+            around a :class:`~facecast.engine.render.diffusion.step.UNetStep`; few-step LoRA fused,
             expression adapter loaded), or a plain UNet, run eagerly without a bank.
         schedule: from :func:`stream_schedule`.
         prompt_embeds: (1, 77, D) identity prompt embeddings.
@@ -116,14 +118,14 @@ class StreamSampler:
         guidance: 1 = guidance-free (one UNet call per step); > 1 adds the
             unconditional half (``uncond_embeds`` with a zero expression).
         uncond_embeds: (1, 77, D) unconditional prompt, needed when ``guidance`` > 1.
-        bank: the temporal-consistency bank whose sources feed the step's bank slots
-            and which receives the frame's attn1 inputs when ``bank.record_pending``.
+        bank: the temporal-consistency bank whose sources feed the step's bank slots and which
+            receives the frame's attn1 inputs when a call asks to ``keep_frame``.
     """
 
     def __init__(self, step, schedule: StreamSchedule, *, prompt_embeds: torch.Tensor, latent_shape: tuple,
                  seed: int = 0, guidance: float = 1.0, uncond_embeds: Optional[torch.Tensor] = None,
                  bank=None) -> None:
-        from facecast.engine.accel.step import BankFeed
+        from facecast.engine.render.diffusion.step import BankFeed
 
         if guidance > 1.0 and uncond_embeds is None:
             raise ValueError("guidance > 1 needs the unconditional prompt embeddings")
@@ -164,34 +166,45 @@ class StreamSampler:
             self._t_rows[key] = torch.full((rows,), self.timesteps[i], device=self.start_noise.device)
         return self._t_rows[key]
 
-    def _call(self, x, t, prompt, exp, bank_inputs, *, row: int = -1):
-        """One UNet call; when the bank records, keeps batch row ``row``'s attn1 inputs
-        (views, no copies: every call returns new tensors) as the frame's."""
+    def _call(self, x, t, prompt, exp, bank_inputs, *, keep_frame: bool, row: int = -1):
+        """One UNet call; with ``keep_frame``, keeps batch row ``row``'s attn1 inputs
+        (views, no copies: every call returns new tensors) as the frame's pending ``previous``."""
         out = self.step(x, t, prompt, exp, *bank_inputs)
-        if len(out) > 1 and self.bank is not None and self.bank.record_pending:
+        if keep_frame and len(out) > 1 and self.bank is not None:
             self.bank.set_pending({n: o[row:row + 1] if row != -1 else o[-1:]
                                    for n, o in zip(self._layer_names, out[1:])})
         return out[0]
 
-    def bank_inputs(self) -> tuple:
-        return self._feed.inputs(self.bank) if self._feed is not None else ()
+    def bank_inputs(self, call: BankCall = PLAIN_CALL) -> tuple:
+        return self._feed.inputs(self.bank, call) if self._feed is not None else ()
 
     @torch.no_grad()
-    def __call__(self, expression: torch.Tensor) -> torch.Tensor:
+    def __call__(self, expression: torch.Tensor, *, keep_frame: bool = False,
+                 call: BankCall = PLAIN_CALL) -> torch.Tensor:
         """(B, 55) expression vectors -> (B, C, h, w) clean latents. Every frame of a
-        batch starts from the stream's noise (the batch is B frames of one stream)."""
+        batch starts from the stream's noise (the batch is B frames of one stream).
+
+        ``keep_frame``: keep the frame's attn1 inputs as the bank's pending ``previous``
+        (:meth:`AttentionBank.commit_frame` makes it current). ``call``: what the bank does in
+        this frame's UNet calls (weights for this call, batch-shared attention)."""
+        if self.bank is None:
+            return self._sample(expression, keep_frame=False, bank_inputs=())
+        with self.bank.using(call):
+            return self._sample(expression, keep_frame=keep_frame, bank_inputs=self.bank_inputs(call))
+
+    def _sample(self, expression: torch.Tensor, *, keep_frame: bool, bank_inputs: tuple) -> torch.Tensor:
         b = expression.shape[0]
         exp = expression.to(self.start_noise.device, self.dtype).view(b, 1, -1)
         guided = self.guidance > 1.0
         prompt = self.prompt if b == 1 else self.prompt.repeat_interleave(b, dim=0)
         if guided:
             exp = torch.cat([self._zero_expression.expand(b, -1, -1), exp])
-        bank_inputs = self.bank_inputs()
         x = self.start_noise.expand(b, -1, -1, -1)
         last = self.schedule.steps - 1
         for i in range(self.schedule.steps):
             model_in = torch.cat([x, x]) if guided else x
-            eps = self._call(model_in, self._timesteps(i, model_in.shape[0]), prompt, exp, bank_inputs)
+            eps = self._call(model_in, self._timesteps(i, model_in.shape[0]), prompt, exp, bank_inputs,
+                             keep_frame=keep_frame)
             if guided:
                 uncond, cond = eps.chunk(2)
                 eps = uncond + self.guidance * (cond - uncond)
@@ -245,8 +258,7 @@ class StreamBatchSampler(StreamSampler):
     def reset(self) -> None:
         self.filled = 0
 
-    @torch.no_grad()
-    def __call__(self, expression: torch.Tensor) -> torch.Tensor:
+    def _sample(self, expression: torch.Tensor, *, keep_frame: bool, bank_inputs: tuple) -> torch.Tensor:
         """(1, 55) the newest frame's expression -> (1, C, h, w) the frame leaving the pipeline."""
         if expression.shape[0] != 1:
             raise ValueError("stream batching takes one frame at a time")
@@ -256,7 +268,8 @@ class StreamBatchSampler(StreamSampler):
         self._exp[1:] = self._exp[:-1].clone()
         self._exp[0] = expression.to(self._exp.device, self.dtype).view(1, -1)
         # the frame banked as "previous" is the most advanced row that holds a frame
-        eps = self._call(x, self._t_all, self._prompt, self._exp, self.bank_inputs(), row=min(self.filled, s - 1))
+        eps = self._call(x, self._t_all, self._prompt, self._exp, bank_inputs, keep_frame=keep_frame,
+                         row=min(self.filled, s - 1))
         alpha, sigma, c_skip, c_out, alpha_next, sigma_next = self._c
         denoised = c_out * (x - sigma * eps) / alpha + c_skip * x
         again = self._noise if self.schedule.kind == "lcm" else eps

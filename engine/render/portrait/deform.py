@@ -28,7 +28,8 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.render.portrait.mesh import FOLDED, NUM_LANDMARKS, SKIN, Opening, WarpMesh, signed_areas
+from facecast.engine.face.landmarks import NUM_LANDMARKS
+from facecast.engine.render.portrait.mesh import FOLDED, SKIN, Opening, WarpMesh, signed_areas
 from facecast.engine.types import arkit_index
 
 MIN_SKIN_AREA_RATIO = 0.1

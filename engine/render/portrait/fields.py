@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 
 from facecast.engine.render.portrait.deform import UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
-from facecast.engine.render.portrait.mesh import NUM_LANDMARKS, WarpMesh, connection_points, eye_centres
+from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
+from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
 #: Scale of the logistic left/right blend across the midline, IODs (it spans about 4x this each side).

@@ -28,7 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
-NUM_LANDMARKS = 478
+from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
+
 NUM_MESH_LANDMARKS = 468
 SKIN, MOUTH, EYE_RIGHT, EYE_LEFT, FOLDED = 0, 1, 2, 3, 4
 #: Face triangles smaller than this (squared inter-ocular distances; 2 px^2 at 100 px) in the photo are
@@ -55,21 +56,6 @@ def face_triangles() -> np.ndarray:
     if not closes:
         raise RuntimeError("this MediaPipe's FACE_LANDMARKS_TESSELATION is not a list of triangles")
     return tris
-
-
-def connection_points(name: str) -> frozenset[int]:
-    """Landmark indices of one ``FaceLandmarksConnections`` set (e.g. ``FACE_LANDMARKS_LIPS``)."""
-    from mediapipe.tasks.python.vision.face_landmarker import FaceLandmarksConnections
-
-    return frozenset(p for c in getattr(FaceLandmarksConnections, name) for p in (c.start, c.end))
-
-
-def eye_centres(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(right, left) eye centres, the means of FaceLandmarker's eye contours, from
-    (478, 2+) landmarks. The subject's right eye is on the image's left."""
-    right = landmarks[sorted(connection_points("FACE_LANDMARKS_RIGHT_EYE")), :2].mean(0)
-    left = landmarks[sorted(connection_points("FACE_LANDMARKS_LEFT_EYE")), :2].mean(0)
-    return right, left
 
 
 def boundary_loops(tris: np.ndarray) -> list[list[int]]:

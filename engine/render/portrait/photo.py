@@ -25,9 +25,13 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.engine.face.landmarks import connection_points, eye_centres
+from facecast.engine.face.models import FaceModelError
+from facecast.engine.face.tracker import FaceTracker
+from facecast.engine.paths import cache_dir
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.portrait.mesh import connection_points, eye_centres
 from facecast.engine.types import arkit_index
+
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +161,6 @@ def check_photo(rgb: np.ndarray, *, name: str, model_path: Optional[Path] = None
     Raises:
         RendererUnavailable: MediaPipe or its model cannot be loaded.
     """
-    from facecast.engine.paths import cache_dir
 
     digest = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()[:32]
     path = cache_dir() / "portraits" / f"{digest}-v{CHECK_CACHE_VERSION}.npz"
@@ -173,12 +176,10 @@ def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:
     """Raw measurements: faces, the largest face's landmarks, head and rest weights, steadiness."""
     import cv2
 
-    from facecast.engine.sources.base import SourceError
-    from facecast.engine.sources.mediapipe_source import FaceTracker
 
     try:
         tracker = FaceTracker(model_path, num_faces=MAX_FACES)
-    except SourceError as exc:
+    except FaceModelError as exc:
         raise RendererUnavailable(f"cannot track the portrait: {exc}") from None
     try:
         faces, x0, y0, window = _find_faces(tracker, rgb)

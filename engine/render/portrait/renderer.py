@@ -14,7 +14,8 @@ from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attri
 from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, opening_mask
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis
 from facecast.engine.render.portrait.gains import load_gains
-from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, NUM_LANDMARKS, SKIN, build_mesh
+from facecast.engine.face.landmarks import NUM_LANDMARKS
+from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, SKIN, build_mesh
 from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)

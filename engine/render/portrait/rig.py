@@ -11,7 +11,7 @@ from typing import Union
 import numpy as np
 
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.portrait.mesh import eye_centres
+from facecast.engine.face.landmarks import eye_centres
 from facecast.engine.render.portrait.photo import read_photo
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,9 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.render.diffusion.arcface import ArcFace
+from facecast.engine.face.arcface import ArcFace
+from facecast.engine.render.base import Renderer
+from facecast.engine.retarget import FlameMap
 from facecast.engine.types import ARKIT_NAMES, KEY_SHAPES, NUM_ARKIT, FaceSample, arkit_index
 
 log = logging.getLogger(__name__)
@@ -188,7 +190,7 @@ class DlibIdentity:
 
 class ArcFaceIdentity(ArcFace):
     """ArcFace as an identity measure: the cosine distance of the L2-normalised
-    embeddings (0 = same direction); see :class:`~facecast.engine.render.diffusion.arcface.ArcFace`."""
+    embeddings (0 = same direction); see :class:`~facecast.engine.face.arcface.ArcFace`."""
 
     name = "arcface-onnx"
     goal: Optional[float] = None  # no published threshold for this use
@@ -219,17 +221,18 @@ def identity_model(spec: Optional[str]):
     raise RuntimeError(f"unknown identity model {spec!r}: use dlib, arcface:PATH.onnx or none")
 
 
-def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: Optional[str] = "dlib",
-             progress: bool = True) -> EvalResult:
+def evaluate(renderer: Renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity: Optional[str] = "dlib",
+             flame_map: Optional[FlameMap] = None, progress: bool = True) -> EvalResult:
     """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc).
     ``identity``: see :func:`identity_model`. A renderer that needs FLAME
-    parameters gets them from its own ``flame_map``."""
-    from facecast.engine.sources.mediapipe_source import FaceTracker
+    parameters gets them from ``flame_map`` (the session's, see :class:`~facecast.engine.session.SessionSpec`)."""
+    from facecast.engine.face.tracker import FaceTracker
 
-    flame_map = getattr(renderer, "flame_map", None) if renderer.needs_flame else None
-    drawn, geometry_model, geometry_note = getattr(renderer, "drawn_landmarks", None), None, None
-    if drawn is not None:
-        from facecast.calibration.landmark_blendshapes import GeometryUnavailable, LandmarkBlendshapes
+    if renderer.needs_flame and flame_map is None:
+        raise RuntimeError(f"the {renderer.name} renderer needs an ARKit -> FLAME map (--flame-map)")
+    geometry_model, geometry_note = None, None
+    if renderer.drawn_landmarks(sequence.sample(0)) is not None:
+        from facecast.calibration.eval.landmark_blendshapes import GeometryUnavailable, LandmarkBlendshapes
 
         try:
             geometry_model = LandmarkBlendshapes()
@@ -237,7 +240,7 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
             geometry_note = str(exc)
             log.warning("eval: no geometry channel: %s", exc)
     else:
-        geometry_note = f"renderer {getattr(renderer, 'name', '?')} does not say where it draws landmarks"
+        geometry_note = f"renderer {renderer.name} does not say where it draws landmarks"
     embedder = identity_model(identity)
     tracker = FaceTracker()
     reference = embedder.embed(portrait_rgb) if embedder else None
@@ -252,14 +255,14 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
     try:
         for i in range(n):
             sample = sequence.sample(i)
-            frame = renderer.render(sample, flame_map(sample) if flame_map is not None else None)
+            frame = renderer.render(sample, flame_map(sample) if renderer.needs_flame else None)
             rgb = _to_rgb(frame, renderer)
             frames.append(rgb)
             tracked = tracker.track(rgb)
             if tracked is not None:
                 measured[i] = tracked.weights
             if geometry_model is not None:
-                geometry[i] = geometry_model(drawn(sample))
+                geometry[i] = geometry_model(renderer.drawn_landmarks(sample))
             if embedder is not None:
                 e = embedder.embed(rgb, None if tracked is None else tracked.landmarks)  # no second tracking
                 ident[i] = embedder.distance(e, reference) if e is not None else np.inf
@@ -273,7 +276,7 @@ def evaluate(renderer, sequence: Sequence, *, portrait_rgb: np.ndarray, identity
     if geometry_note is not None:
         metrics["geometry"] = {"available": False, "reason": geometry_note}
     metrics["identity_model"] = embedder.name if embedder else None
-    metrics["renderer"] = getattr(renderer, "name", "?")
+    metrics["renderer"] = renderer.name
     return EvalResult(metrics=metrics, frames=frames, measured=measured, identity=ident, geometry=geometry)
 
 
@@ -417,7 +420,7 @@ def write_outputs(result: EvalResult, out_dir: Path, sequence: Sequence) -> dict
     """metrics.json, report.png (response curves, identity over time, frames), contact_sheet.png."""
     from PIL import Image
 
-    from facecast.calibration.report import draw_report
+    from facecast.calibration.eval.report import draw_report
     from facecast.engine.media import contact_sheet
 
     out_dir.mkdir(parents=True, exist_ok=True)

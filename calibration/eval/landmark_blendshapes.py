@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.diagnostics import quiet_native_stderr
-from facecast.engine.sources.models import resolve_face_landmarker
+from facecast.engine.face.models import resolve_face_landmarker
 from facecast.engine.types import arkit_from_mediapipe
 
 #: The landmarks FaceLandmarker's blendshape step reads, in its order (MediaPipe's

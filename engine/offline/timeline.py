@@ -35,7 +35,7 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.sources.presets import PRESETS, preset_weights
+from facecast.engine.offline.presets import PRESETS, preset_weights
 from facecast.engine.types import FLAME_DIM, FLAME_NUM_EXPRESSION, NUM_ARKIT, arkit_index
 
 EASINGS = ("linear", "ease-in-out", "cubic", "hold")

