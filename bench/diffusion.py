@@ -6,7 +6,7 @@ through facecast's own loader.
 Goals (issue 5): at least 25x fewer UNet evaluations per frame, and at least 20x
 less time per frame at 2 steps, than the reference (DPM-Solver++ 25 steps,
 guidance 3.0, SD1.5 VAE). Also prints FLOPs per UNet call (torch's FlopCounterMode,
-attention counted) for the GPU arithmetic in the README.
+attention counted) for the GPU arithmetic in docs/benchmarks.md.
 
     python bench/diffusion.py [--size 256] [--frames 3] [--device cpu] [--no-flops]
 """

@@ -17,8 +17,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import zmq
 
-from facecast.bridge.protocol import TOPIC_FRAME, TOPIC_PARAMS, Message, ProtocolError, VersionError, decode
+from facecast.bridge.protocol import Message, ProtocolError, TOPIC_FRAME, TOPIC_PARAMS, VersionError, decode
+from facecast.bridge.publisher import load_curve_keys
 from facecast.engine.diagnostics import Timings
+
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,6 @@ def receive_stream(*, connect: str, count: Optional[int] = None, params_only: bo
     status line per ``report_every_s`` of data (the first once that much has arrived)."""
     server_key = None
     if curve_server_key_file is not None:
-        from facecast.bridge.publisher import load_curve_keys
         server_key, _ = load_curve_keys(curve_server_key_file)
     topics = (TOPIC_PARAMS,) if params_only else (TOPIC_FRAME,)
     latency = Timings(["latency"], capacity=LATENCY_HISTORY)  # a ring: bounded for long sessions

@@ -22,8 +22,10 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.calibration.eval.fidelity import KEY_SHAPES, DlibIdentity, spearman
-from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
+from facecast.calibration.eval.fidelity import DlibIdentity, KEY_SHAPES, spearman
+from facecast.engine.face.tracker import FaceTracker
+from facecast.engine.types import FaceSample, NUM_ARKIT, arkit_index
+
 
 GAIN_CANDIDATES = (0.7, 0.85, 1.0, 1.2, 1.45, 1.75)
 TARGET_RANGE = 0.35
@@ -65,12 +67,11 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
               identity: bool = True, progress: bool = True) -> tuple[np.ndarray, list[ShapeFit]]:
     """(52,) gains (the shipped ones for shapes not fitted) and one :class:`ShapeFit`
     per fitted shape, for a portrait renderer prepared with all gains at 1."""
-    from facecast.engine.face.tracker import FaceTracker
 
     tracker = FaceTracker()
     embedder = DlibIdentity() if identity else None
     reference = embedder.embed(portrait_rgb) if embedder else None
-    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS  # numba: compiled on first use
 
     gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
     fits = []

@@ -64,7 +64,7 @@ def assert_pixels_close(got, want, *, levels: int = QUANTISATION_LEVELS) -> None
 
 def pytest_configure(config) -> None:
     """``FACECAST_TEST_TORCH_THREADS=N`` runs the suite with ``torch.set_num_threads(N)`` (the numeric tests
-    must pass at any thread count; see README, Tests and CI)."""
+    must pass at any thread count; see docs/testing.md)."""
     import os
 
     threads = os.environ.get("FACECAST_TEST_TORCH_THREADS")

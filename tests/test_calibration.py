@@ -95,7 +95,7 @@ def test_curves_and_clamps():
 
 
 def test_one_euro_reduces_jitter_and_follows_a_step():
-    """Stated behaviour (documented in filters.py and the README), at 60 Hz with the
+    """Stated behaviour (documented in filters.py and docs/calibration.md), at 60 Hz with the
     default mouth settings (min_cutoff 1 Hz, beta 3): jitter (sd 0.02) on a constant
     signal drops at least 3x, and a 0 -> 0.8 step reaches 90% within 50 ms."""
     s = Profile(name="x").filters["mouth"]

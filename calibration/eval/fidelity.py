@@ -35,10 +35,17 @@ from typing import Optional
 
 import numpy as np
 
+from facecast.calibration.eval.landmark_blendshapes import GeometryUnavailable, LandmarkBlendshapes
+from facecast.calibration.eval.report import draw_report
 from facecast.engine.face.arcface import ArcFace
+from facecast.engine.face.tracker import FaceTracker
+from facecast.engine.media import contact_sheet
+from facecast.engine.progress import progress_bar
 from facecast.engine.render.base import Renderer
 from facecast.engine.retarget import FlameMap
-from facecast.engine.types import ARKIT_NAMES, KEY_SHAPES, NUM_ARKIT, FaceSample, arkit_index
+from facecast.engine.sources.livelink_csv import load_recording
+from facecast.engine.types import ARKIT_NAMES, FaceSample, KEY_SHAPES, NUM_ARKIT, arkit_index
+
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,6 @@ def build_sequence(spec: str) -> Sequence:
         ValueError: unknown spec or shape name, unreadable CSV.
     """
     if spec.startswith("csv:"):
-        from facecast.engine.sources.livelink_csv import load_recording
 
         rec = load_recording(spec[4:])
         n = len(rec)
@@ -226,13 +232,11 @@ def evaluate(renderer: Renderer, sequence: Sequence, *, portrait_rgb: np.ndarray
     """Render ``sequence`` with a prepared ``renderer`` and measure it (see module doc).
     ``identity``: see :func:`identity_model`. A renderer that needs FLAME
     parameters gets them from ``flame_map`` (the session's, see :class:`~facecast.engine.session.SessionSpec`)."""
-    from facecast.engine.face.tracker import FaceTracker
 
     if renderer.needs_flame and flame_map is None:
         raise RuntimeError(f"the {renderer.name} renderer needs an ARKit -> FLAME map (--flame-map)")
     geometry_model, geometry_note = None, None
     if renderer.drawn_landmarks(sequence.sample(0)) is not None:
-        from facecast.calibration.eval.landmark_blendshapes import GeometryUnavailable, LandmarkBlendshapes
 
         try:
             geometry_model = LandmarkBlendshapes()
@@ -285,7 +289,6 @@ def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
 
 
 def _progress(total: int, enabled: bool):
-    from facecast.engine.progress import progress_bar
 
     return progress_bar(total, unit="frames", enabled=enabled)
 
@@ -420,8 +423,6 @@ def write_outputs(result: EvalResult, out_dir: Path, sequence: Sequence) -> dict
     """metrics.json, report.png (response curves, identity over time, frames), contact_sheet.png."""
     from PIL import Image
 
-    from facecast.calibration.eval.report import draw_report
-    from facecast.engine.media import contact_sheet
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out_dir / "metrics.json", "report": out_dir / "report.png",

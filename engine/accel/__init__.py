@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from facecast.engine.accel.base import Accelerated, Backend, BackendUnavailable
+    from facecast.engine.accel.base import Accelerated, Backend, BackendUnavailable  # imports torch
 
 #: The backends, in the order ``facecast doctor`` lists them. Kept here, free of imports,
 #: so that building the command line does not import torch.
@@ -38,9 +38,9 @@ _registry: dict = {}
 def backends() -> dict[str, "Backend"]:
     """Name -> :class:`~.base.Backend`, made on first use."""
     if not _registry:
-        from facecast.engine.accel.onnxruntime_backend import OnnxRuntime
-        from facecast.engine.accel.tensorrt_backend import TensorRT
-        from facecast.engine.accel.torch_backends import StableFast, TorchCompile, TorchEager
+        from facecast.engine.accel.onnxruntime_backend import OnnxRuntime  # imports torch
+        from facecast.engine.accel.tensorrt_backend import TensorRT  # imports torch
+        from facecast.engine.accel.torch_backends import StableFast, TorchCompile, TorchEager  # imports torch
 
         made = (TorchEager(), TorchCompile(), OnnxRuntime("cpu"), OnnxRuntime("cuda"), OnnxRuntime("tensorrt"),
                 TensorRT(), StableFast())
@@ -55,7 +55,7 @@ def get_backend(name: str) -> "Backend":
     Raises:
         BackendUnavailable: no such backend (the message lists them).
     """
-    from facecast.engine.accel.base import BackendUnavailable
+    from facecast.engine.accel.base import BackendUnavailable  # imports torch
 
     if name not in BACKEND_NAMES:
         raise BackendUnavailable(f"unknown backend {name!r}; use one of {', '.join(BACKEND_NAMES)}")

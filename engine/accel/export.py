@@ -7,6 +7,8 @@ import logging
 import warnings
 from pathlib import Path
 
+from facecast.engine.accel.cache import facecast_version
+
 log = logging.getLogger(__name__)
 
 #: ONNX opset of the exports (onnxruntime >= 1.16 and TensorRT >= 8.6 read it).
@@ -58,7 +60,6 @@ def onnx_key(component, *, model: str, fused_attention: bool = False) -> dict:
     """The cache key of ``component``'s ONNX export (``model``: its :meth:`digest`)."""
     import torch
 
-    from facecast.engine.accel.cache import facecast_version
     return {"artefact": "onnx", "component": component.kind, "model": model, "profile": component.profile.as_dict(),
             "opset": OPSET, "attention": "fused" if fused_attention else "plain", "torch": torch.__version__,
             "facecast": facecast_version()}

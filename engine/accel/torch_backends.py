@@ -13,6 +13,7 @@ import torch
 
 from facecast.engine.accel.base import Accelerated, Backend, missing_module, no_cuda
 
+
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +94,7 @@ class StableFast(Backend):
             except ImportError:
                 continue
         if compiler is None:
-            from facecast.engine.accel.base import BackendUnavailable
+            from facecast.engine.accel.base import BackendUnavailable  # imports torch
             raise BackendUnavailable("stable-fast is installed but has no diffusion pipeline compiler module")
         config = compiler.CompilationConfig.Default()
         config.enable_xformers = False  # it would replace the banked attention processors

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 from facecast.engine import accel
+from facecast.engine.accel.cache import engines_dir, facecast_version
 from facecast.engine.cli.options import (
     HelpFormatter, UserError, add_diffusion_options, add_picture_options, diffusion_config)
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.diffusion.layout import models_dir
+from facecast.engine.render.diffusion.layout import check_models, models_dir
 from facecast.engine.render.diffusion.renderer import DiffusionRenderer
 from facecast.engine.types import PixelFormat
+
 
 
 def add_accelerate(sub) -> None:
@@ -73,8 +75,6 @@ def add_doctor(sub) -> None:
 
 
 def _cmd_doctor(args) -> int:
-    from facecast.engine.accel.cache import engines_dir, facecast_version
-    from facecast.engine.render.diffusion.layout import check_models, models_dir
 
     try:
         import torch
@@ -103,7 +103,7 @@ def _cmd_doctor(args) -> int:
 
 def _report_backends(torch) -> None:
     """GPU, onnxruntime's providers, and each acceleration backend: yes, or why not."""
-    from facecast.engine.accel.base import gpu_name
+    from facecast.engine.accel.base import gpu_name  # imports torch
 
     print(f"GPU: {gpu_name()}")
     try:

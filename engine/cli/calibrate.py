@@ -6,12 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
+from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
+from facecast.calibration.eval.fidelity import KEY_SHAPES
+from facecast.calibration.mapping_fit import fit_mapping, load_pairs
+from facecast.calibration.plots import plot_response
+from facecast.calibration.portrait_fit import fit_gains
 from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, source_from_args
 from facecast.engine.render import RendererUnavailable
 from facecast.engine.retarget.flame import MappingError
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.sources import SourceError
 from facecast.engine.types import ARKIT_NAMES, PixelFormat, arkit_index
+
 
 
 
@@ -71,7 +77,6 @@ def add_calibrate(sub) -> None:
 
 
 def _cmd_record(args) -> int:
-    from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
 
     path = profile_path(args.profile)
     try:
@@ -121,7 +126,6 @@ def _cmd_show(args) -> int:
         print(f"  {family:8s} min_cutoff {s.min_cutoff_hz:4.1f} Hz  beta {s.beta:5.1f}  "
               f"d_cutoff {s.d_cutoff_hz:3.1f} Hz{state}")
     if args.plot is not None:
-        from facecast.calibration.plots import plot_response
 
         plot_response(profile, args.plot)
         print(f"response plot written to {args.plot}")
@@ -139,10 +143,8 @@ __all__ = ["add_calibrate"]
 
 
 def _cmd_fit_portrait(args) -> int:
-    from facecast.calibration.eval.fidelity import KEY_SHAPES
-    from facecast.calibration.portrait_fit import fit_gains
-    from facecast.engine.render.portrait import PortraitRenderer
-    from facecast.engine.render.portrait.rig import load_portrait
+    from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
+    from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
 
     if args.shapes == "key":
         shapes = KEY_SHAPES
@@ -170,7 +172,6 @@ def _cmd_fit_portrait(args) -> int:
 
 
 def _cmd_fit_mapping(args) -> int:
-    from facecast.calibration.mapping_fit import fit_mapping, load_pairs
 
     try:
         x, y = load_pairs(args.pairs)

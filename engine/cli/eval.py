@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from facecast.calibration.eval import fidelity
 from facecast.engine.cli.options import (
     HelpFormatter, UserError, add_picture_options, add_renderer_options, session_spec)
 from facecast.engine.render import RendererUnavailable
 from facecast.engine.session import SessionError
 from facecast.engine.types import KEY_SHAPES, PixelFormat, arkit_index
+
 
 def add_eval(sub) -> None:
     p = sub.add_parser(
@@ -43,7 +45,6 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _cmd_eval(args) -> int:
-    from facecast.calibration.eval import fidelity
 
     try:
         sequence = fidelity.build_sequence(args.sequence)
@@ -69,8 +70,7 @@ def _evaluate(args, sequence, portrait: str):
         RuntimeError: the renderer cannot run (RendererUnavailable: a refused photo, missing models) or a
             measuring model is missing.
     """
-    from facecast.calibration.eval import fidelity
-    from facecast.engine.render.portrait.rig import load_portrait
+    from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
 
     portrait_rgb, _ = load_portrait(portrait)
     spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
@@ -91,7 +91,6 @@ def _evaluate(args, sequence, portrait: str):
 
 
 def _print_metrics(m: dict, *, identity_model: str) -> None:
-    from facecast.calibration.eval import fidelity
 
     geo = m.get("geometry", {}).get("available", False)
     fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
@@ -124,7 +123,6 @@ def _eval_set(args, sequence) -> int:
     """``--portrait-set DIR``: every photo, one folder of results each, a photo x shape table, summary.json."""
     import json
 
-    from facecast.calibration.eval import fidelity
 
     folder = args.portrait_set
     if not folder.is_dir():

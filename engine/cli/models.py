@@ -6,12 +6,19 @@ import argparse
 from pathlib import Path
 
 from facecast.engine.cli.options import HelpFormatter, UserError
+from facecast.engine.face.arcface import ArcFace, reference_crop
 from facecast.engine.progress import lazy_progress_bar, progress_bar
 from facecast.engine.render.base import RendererUnavailable
+from facecast.engine.render.diffusion.distill import DistillConfig, distill, prepare_training_set, save_lora
+from facecast.engine.render.diffusion.identity import EnrollmentError, enroll
+from facecast.engine.render.diffusion.layout import (
+    FILES, FetchError, SD15_FOLDER, SD15_REPO, check_models, fetch_models, models_dir)
+from facecast.engine.render.diffusion.loading import load_models
+from facecast.engine.render.diffusion.renderer import resolve_device
+
 
 
 def add_models(sub) -> None:
-    from facecast.engine.render.diffusion.layout import FILES, SD15_FOLDER, SD15_REPO, models_dir
 
     lines = [f"  {(SD15_FOLDER + '/' + f.path) if f.repo == SD15_REPO else f.path:52s} "
              f"{f.what}{'' if f.required else ' (optional)'}" for f in FILES]
@@ -32,7 +39,6 @@ def add_models(sub) -> None:
 
 
 def _cmd_check(args) -> int:
-    from facecast.engine.render.diffusion.layout import check_models, models_dir
 
     root = args.dir or models_dir()
     problems = check_models(root)
@@ -46,7 +52,6 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    from facecast.engine.render.diffusion.layout import FetchError, fetch_models, models_dir
 
 
     root = args.dir or models_dir()
@@ -78,8 +83,6 @@ def add_enroll(sub) -> None:
 def _cmd_enroll(args) -> int:
     import numpy as np
 
-    from facecast.engine.render.diffusion.identity import EnrollmentError, enroll
-    from facecast.engine.render.diffusion.layout import models_dir
 
     crop = None
     try:
@@ -92,8 +95,7 @@ def _cmd_enroll(args) -> int:
         else:
             if not args.portrait:
                 raise EnrollmentError("give a PORTRAIT photo or --embedding FILE.npy")
-            from facecast.engine.face.arcface import ArcFace
-            from facecast.engine.render.portrait.rig import load_portrait
+            from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
 
             model = (args.models or models_dir()) / "arcface.onnx"
             try:
@@ -110,7 +112,6 @@ def _cmd_enroll(args) -> int:
             finally:
                 arcface.close()
             if embedding is not None:
-                from facecast.engine.face.arcface import reference_crop
                 crop = reference_crop(rgb, landmarks)
             if embedding is None:
                 raise EnrollmentError(f"no face found in {args.portrait}; use a photo of one face looking "
@@ -124,7 +125,6 @@ def _cmd_enroll(args) -> int:
 
 
 def add_distill(sub) -> None:
-    from facecast.engine.render.diffusion.distill import DistillConfig
 
     d = DistillConfig()
     p = sub.add_parser(
@@ -151,10 +151,6 @@ def add_distill(sub) -> None:
 
 
 def _cmd_distill(args) -> int:
-    from facecast.engine.render.diffusion.distill import DistillConfig, distill, prepare_training_set, save_lora
-    from facecast.engine.render.diffusion.layout import models_dir
-    from facecast.engine.render.diffusion.loading import load_models
-    from facecast.engine.render.diffusion.renderer import resolve_device
 
     try:
         config = DistillConfig(iterations=args.iterations, batch_size=args.batch_size,

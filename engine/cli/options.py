@@ -66,7 +66,7 @@ def positive(kind):
 def add_source_options(p, *, default: Optional[str] = "demo") -> None:
     p.add_argument("--source", default=default, required=default is None, metavar="SPEC",
                    help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
-                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see README)")
+                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see docs/sources.md)")
     p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
     p.add_argument("--timecode-fps", type=positive(float), metavar="N",
                    help="csv: the recording's timecode frame rate (default: inferred)")
@@ -74,7 +74,7 @@ def add_source_options(p, *, default: Optional[str] = "demo") -> None:
                    help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
     p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
     p.add_argument("--model", type=Path, metavar="PATH",
-                   help="webcam, video: MediaPipe face_landmarker.task (default: see README)")
+                   help="webcam, video: MediaPipe face_landmarker.task (default: see docs/sources.md, \"The webcam model\")")
 
 
 def source_from_args(args):

@@ -11,6 +11,7 @@ from facecast.engine.media import contact_sheet
 from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.types import FaceSample, KEY_SHAPES, NUM_ARKIT, PixelFormat, arkit_index
 
+
 #: Side of each picture of the check's sheet, pixels.
 SHEET_FRAME_PX = 256
 
@@ -40,8 +41,8 @@ def add_portrait(sub) -> None:
 def _cmd_check(args) -> int:
     import json
 
-    from facecast.engine.render.portrait.photo import check_photo
-    from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait
+    from facecast.engine.render.portrait.photo import check_photo  # numba: compiled on first use
+    from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait  # numba: compiled on first use
 
     try:
         rgb, name = load_portrait(args.photo)
@@ -70,7 +71,7 @@ def _write_sheet(photo: str, out: Path) -> dict[str, float]:
     from the neutral face, labelled with the share shown; returns that share per key shape."""
     from PIL import Image, ImageDraw
 
-    from facecast.engine.render.portrait import PortraitRenderer
+    from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
 
     renderer = PortraitRenderer(portrait=photo, width=SHEET_FRAME_PX, height=SHEET_FRAME_PX,
                                 pixel_format=PixelFormat.RGB8)

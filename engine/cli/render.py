@@ -6,10 +6,12 @@ from pathlib import Path
 
 from facecast.engine.cli.options import (
     HelpFormatter, UserError, add_picture_options, add_renderer_options, positive, session_spec)
+from facecast.engine.offline import timeline as tl
+from facecast.engine.offline.job import RenderJobError, render_job
 from facecast.engine.progress import progress_bar
 from facecast.engine.render import RENDERER_NAMES, RendererUnavailable
-from facecast.engine.offline import timeline as tl
 from facecast.engine.types import PixelFormat
+
 
 
 def add_render(sub) -> None:
@@ -19,7 +21,7 @@ def add_render(sub) -> None:
                     "easing per segment and an fps; or csv:PATH, a Live Link Face recording) with one renderer. "
                     "Frames are written as they finish; --resume finishes a killed render without redoing "
                     "finished frames. The same script and seed give identical frames. "
-                    "Schema: see the README or 'facecast render --schema'.",
+                    "Schema: docs/offline.md or 'facecast render --schema'.",
         formatter_class=HelpFormatter)
     p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
     p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
@@ -47,7 +49,6 @@ def add_render(sub) -> None:
 
 
 def _cmd_render(args) -> int:
-    from facecast.engine.offline.job import RenderJobError, render_job
 
     if args.presets:
         for name, shapes in sorted(tl.PRESETS.items()):

@@ -30,9 +30,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from facecast.engine.session import Session, SessionError, SessionSpec
+from facecast.engine.media import contact_sheet
 from facecast.engine.offline.timeline import Timeline
+from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.types import FaceSample, FlameParams
+
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +247,6 @@ def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int =
     elif kind == "sheet":
         from PIL import Image
 
-        from facecast.engine.media import contact_sheet
         pick = np.unique(np.linspace(0, n - 1, min(24, n)).round().astype(int))
         sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])
         _write_atomically(out, encode_png(sheet))

@@ -36,7 +36,10 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.offline.presets import PRESETS, preset_weights
+from facecast.engine.sources.base import SourceError
+from facecast.engine.sources.livelink_csv import load_recording
 from facecast.engine.types import FLAME_DIM, FLAME_NUM_EXPRESSION, NUM_ARKIT, arkit_index
+
 
 EASINGS = ("linear", "ease-in-out", "cubic", "hold")
 #: Longest script or timeline, seconds (a day at 240 fps is 20.7 M frames; an hour is plenty).
@@ -222,9 +225,7 @@ def load_timeline(spec: str | Path, *, fps: Optional[float] = None) -> Timeline:
 
 
 def _csv_timeline(path: str, fps: float) -> Timeline:
-    from facecast.engine.sources.livelink_csv import load_recording
 
-    from facecast.engine.sources.base import SourceError
 
     if not (math.isfinite(fps) and 1 <= fps <= 240):
         raise ScriptError(f"--fps {fps}: use 1..240")

@@ -16,20 +16,25 @@ from __future__ import annotations
 import logging
 from typing import Callable, Optional
 
-from facecast.engine.render.base import DiffusionOptions, PortraitOptions, RenderOptions, Renderer, RendererUnavailable
+from facecast.engine.render.base import (
+    DiffusionOptions, PortraitOptions, RenderOptions, Renderer, RendererUnavailable)
+from facecast.engine.render.diffusion.config import DiffusionConfig
+from facecast.engine.render.diffusion.layout import models_dir
+from facecast.engine.render.diffusion.renderer import DiffusionRenderer
+from facecast.engine.render.testpattern import TestPatternRenderer
 from facecast.engine.retarget.flame import HOW_TO_MAKE
+
 
 log = logging.getLogger(__name__)
 
 
 def _testpattern(options: RenderOptions) -> Renderer:
-    from facecast.engine.render.testpattern import TestPatternRenderer
     return TestPatternRenderer(width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
 def _portrait(options: RenderOptions) -> Renderer:
-    from facecast.engine.render.portrait import PortraitRenderer
-    from facecast.engine.render.portrait.rig import ASTRONAUT
+    from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
+    from facecast.engine.render.portrait.rig import ASTRONAUT  # numba: compiled on first use
     return PortraitRenderer(portrait=options.portrait.photo or ASTRONAUT, gains=options.portrait.gains,
                             width=options.width, height=options.height, pixel_format=options.pixel_format)
 
@@ -37,9 +42,6 @@ def _portrait(options: RenderOptions) -> Renderer:
 def _diffusion(options: RenderOptions) -> Renderer:
     from pathlib import Path
 
-    from facecast.engine.render.diffusion.config import DiffusionConfig
-    from facecast.engine.render.diffusion.layout import models_dir
-    from facecast.engine.render.diffusion.renderer import DiffusionRenderer
 
     d = options.diffusion
     if not d.identity:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat
-
-if TYPE_CHECKING:
-    from facecast.engine.render.diffusion.config import DiffusionConfig
 
 
 class RendererUnavailable(RuntimeError):
@@ -44,7 +42,7 @@ class DiffusionOptions:
 
     models: Optional[str] = None
     identity: Optional[str] = None
-    config: Optional["DiffusionConfig"] = None
+    config: Optional[DiffusionConfig] = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class MappingError(ValueError):
 
 
 HOW_TO_MAKE = ("make one with 'facecast calibrate fit-mapping PAIRS.npz --out MAP.npz' "
-               "(see the README: pairs of MediaPipe ARKit weights and FLAME parameters of the same frames)")
+               "(see docs/renderers.md: pairs of MediaPipe ARKit weights and FLAME parameters of the same frames)")
 
 
 class LinearFlameMap:

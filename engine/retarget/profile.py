@@ -155,7 +155,7 @@ class Profile:
                          for i, n in enumerate(ARKIT_NAMES)},
         }
         header = ("# facecast calibration profile. Per channel: w = clip((w - offset) * gain, 0, 1) ** gamma,\n"
-                  "# then clip(w, low, high). Filters: One Euro per family (see README, 'Calibration').\n")
+                  "# then clip(w, low, high). Filters: One Euro per family (see docs/calibration.md).\n")
         return header + tomli_w.dumps(doc)
 
     @classmethod

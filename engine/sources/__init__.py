@@ -22,8 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from facecast.engine.sources.base import (DEFAULT_BIND_HOST, Emit, Rejection, Rejections, Source,
-                                          SourceError)
+from facecast.engine.sources.base import DEFAULT_BIND_HOST, Emit, Rejection, Rejections, Source, SourceError
+from facecast.engine.sources.demo import DemoSource
+from facecast.engine.sources.ifacialmocap import IFacialMocapSource
+from facecast.engine.sources.livelink import DEFAULT_PORT as LIVELINK_PORT
+from facecast.engine.sources.livelink import LiveLinkSource
+from facecast.engine.sources.livelink_csv import LiveLinkCsvSource
+from facecast.engine.sources.mediapipe_source import MediaPipeSource
+from facecast.engine.sources.vmc import DEFAULT_PORT as VMC_PORT
+from facecast.engine.sources.vmc import VmcSource
+from facecast.engine.sources.vts import VtsSource
+
 
 SOURCE_SPECS = ("demo", "csv:PATH", "webcam:[INDEX]", "video:PATH", "livelink:[HOST:]PORT",
                 "ifacialmocap:PHONE_IP", "vmc:[HOST:]PORT", "vts:PHONE_IP")
@@ -71,34 +80,26 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
     kind, sep, arg = spec.partition(":")
     o = options
     if kind == "demo" and not sep:
-        from facecast.engine.sources.demo import DemoSource
         return DemoSource()
     if kind == "csv" and arg:
-        from facecast.engine.sources.livelink_csv import LiveLinkCsvSource
         return LiveLinkCsvSource(arg, loop=o.loop, timecode_fps=o.timecode_fps)
     if kind == "webcam":
-        from facecast.engine.sources.mediapipe_source import MediaPipeSource
         try:
             index = int(arg) if arg else 0
         except ValueError:
             raise SourceError(f"webcam index {arg!r} is not a number (try webcam:0)") from None
         return MediaPipeSource.webcam(index, model_path=o.model_path)
     if kind == "video" and arg:
-        from facecast.engine.sources.mediapipe_source import MediaPipeSource
         return MediaPipeSource.video(Path(arg), model_path=o.model_path, loop=o.loop)
     if kind == "livelink":
-        from facecast.engine.sources.livelink import DEFAULT_PORT, LiveLinkSource
-        host, port = _host_port(arg, DEFAULT_PORT, o.bind_host)
+        host, port = _host_port(arg, LIVELINK_PORT, o.bind_host)
         return LiveLinkSource(host=host, port=port, subject=o.subject)
     if kind == "ifacialmocap" and arg:
-        from facecast.engine.sources.ifacialmocap import IFacialMocapSource
         return IFacialMocapSource(phone_host=arg, bind_host=o.bind_host)
     if kind == "vmc":
-        from facecast.engine.sources.vmc import DEFAULT_PORT, VmcSource
-        host, port = _host_port(arg, DEFAULT_PORT, o.bind_host)
+        host, port = _host_port(arg, VMC_PORT, o.bind_host)
         return VmcSource(host=host, port=port)
     if kind == "vts" and arg:
-        from facecast.engine.sources.vts import VtsSource
         return VtsSource(phone_host=arg, bind_host=o.bind_host)
     raise SourceError(f"unknown source {spec!r}; known sources: {', '.join(SOURCE_SPECS)}")
 

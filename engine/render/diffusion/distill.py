@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from facecast.engine.render.diffusion.identity import EnrollmentError, prompt_embeddings, unconditional_embeddings
+from facecast.engine.types import FLAME_DIM
+
 
 #: The modules an SD1.5 few-step LoRA adapts (attention, feed-forward, resnet convolutions).
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
@@ -81,7 +84,6 @@ def prepare_training_set(models, path: Path, *, progress: Optional[Callable[[int
     import torch
     from safetensors.torch import load_file
 
-    from facecast.engine.render.diffusion.identity import EnrollmentError, prompt_embeddings
 
     try:
         data = load_file(str(path))
@@ -94,7 +96,7 @@ def prepare_training_set(models, path: Path, *, progress: Optional[Callable[[int
     n = images.shape[0]
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != torch.uint8:
         raise ValueError(f"images must be (N, H, W, 3) uint8, got {tuple(images.shape)} {images.dtype}")
-    if embeddings.shape != (n, 512) or flame.shape != (n, 55):
+    if embeddings.shape != (n, 512) or flame.shape != (n, FLAME_DIM):
         raise ValueError(f"embeddings must be ({n}, 512) and flame ({n}, 55), got "
                          f"{tuple(embeddings.shape)} and {tuple(flame.shape)}")
     if not (torch.isfinite(embeddings).all() and torch.isfinite(flame).all()):
@@ -139,7 +141,6 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
     from diffusers import DDPMScheduler
     from peft import LoraConfig
 
-    from facecast.engine.render.diffusion.identity import unconditional_embeddings
 
     unet = models.unet
     torch.manual_seed(config.seed)

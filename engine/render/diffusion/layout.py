@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from facecast.engine.paths import cache_dir
+from facecast.engine.types import FLAME_DIM
 
 ARC2FACE_REPO = "FoivosPar/Arc2Face"
 SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SD15_FOLDER = "sd15"
 #: The ArcFace embedding size and the text encoder width it is zero-padded to.
 ARCFACE_DIM = 512
-EXPRESSION_DIM = 55
+EXPRESSION_DIM = FLAME_DIM  # the expression adapter takes the 55-d FLAME vector
 EXPRESSION_TOKENS = 4
 
 

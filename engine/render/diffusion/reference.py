@@ -17,6 +17,7 @@ import numpy as np
 from facecast.engine.types import FLAME_DIM
 
 
+
 def bank_reference(models, bank, photo: Path, *, prompt, size_wh: tuple[int, int],
                    cache: Path | None = None, variant: str = "") -> None:
     """Fill ``bank``'s ``reference`` source from ``photo`` (call before fusing any LoRA).

@@ -21,13 +21,20 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from facecast.engine import accel
+from facecast.engine.progress import lazy_progress_bar
 from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.diffusion.config import DiffusionConfig
-from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat
+from facecast.engine.render.diffusion.identity import EnrollmentError, enrollment
+from facecast.engine.render.diffusion.loading import load_models, require_torch
+from facecast.engine.render.diffusion.lora import fuse_unet_lora
+from facecast.engine.render.diffusion.reference import bank_reference
+from facecast.engine.types import FaceSample, FlameParams, NUM_ARKIT, PixelFormat
+
 
 log = logging.getLogger(__name__)
 
-# torch and the modules that import it (loading, attention, sampler, step, accel backends) are imported
+# torch and the modules that import it when imported (attention, sampler, step, the accel backends) are imported
 # inside the functions that use them: the command line imports this module, and must start without torch.
 
 #: Output side must be a multiple of this (the VAE's 8x times the UNet's 4x downsampling of SD1.5).
@@ -53,7 +60,6 @@ def bank_weights(cfg: DiffusionConfig) -> dict[str, float]:
 def fuse_loras(models, cfg: DiffusionConfig) -> None:
     """Fuse the reference adapter's LoRA (when the reference is attended to) and the
     few-step LoRA into ``models.unet``, in that order."""
-    from facecast.engine.render.diffusion.lora import fuse_unet_lora
 
     if cfg.reference_weight > 0 and models.reference_lora is not None:
         fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
@@ -75,8 +81,7 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
     """
     import torch
 
-    from facecast.engine.accel import BackendUnavailable, get_backend, resolve_backend
-    from facecast.engine.render.diffusion.step import DecoderStep, StepProfile, UNetStep
+    from facecast.engine.render.diffusion.step import DecoderStep, StepProfile, UNetStep  # imports torch
 
     f = models.vae_scale_factor
     latent_hw = (size_wh[1] // f, size_wh[0] // f)
@@ -87,11 +92,11 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
                           bank_sources=tuple(s for s, v in weights.items() if v > 0),
                           capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0, dtype=dtype)
     try:
-        backend = get_backend(resolve_backend(cfg.backend, next(models.unet.parameters()).device.type))
+        backend = accel.get_backend(accel.resolve_backend(cfg.backend, next(models.unet.parameters()).device.type))
         unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress, cache=cache)
         decoder = backend.build(DecoderStep(models.vae, StepProfile(latent_hw=latent_hw, dtype=dtype),
                                             layout=pixel_format.value.rstrip("8")), progress=progress, cache=cache)
-    except BackendUnavailable as exc:
+    except accel.BackendUnavailable as exc:  # resolved on use: the name imports torch
         raise RendererUnavailable(f"{exc}; 'facecast doctor' lists the backends that run here") from None
     return unet_step, decoder
 
@@ -125,7 +130,6 @@ class DiffusionRenderer(Renderer):
         self._size = (width, height)
         self._frames = 0
         self._ready = False
-        from facecast.engine.progress import lazy_progress_bar
         self._progress = lazy_progress_bar(unit="steps")  # engine builds (only when not cached)
         self._make_batch_sampler = self._batch_sampler = None
 
@@ -134,8 +138,6 @@ class DiffusionRenderer(Renderer):
     def prepare(self) -> None:
         if self._ready:
             return
-        from facecast.engine.render.diffusion.identity import EnrollmentError, enrollment
-        from facecast.engine.render.diffusion.loading import require_torch
 
         require_torch()
         try:
@@ -164,8 +166,7 @@ class DiffusionRenderer(Renderer):
         Returns:
             (unet_step, decoder): :class:`facecast.engine.accel.Accelerated` callables.
         """
-        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
-        from facecast.engine.render.diffusion.loading import require_torch
+        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # imports torch
 
         require_torch()
         models, _, _ = self._load_models()
@@ -178,7 +179,6 @@ class DiffusionRenderer(Renderer):
         """(models, device, dtype) for the config's device: float16 on CUDA unless ``half`` is off."""
         import torch
 
-        from facecast.engine.render.diffusion.loading import load_models
 
         cfg = self.config
         device = resolve_device(cfg.device)
@@ -188,9 +188,8 @@ class DiffusionRenderer(Renderer):
         return self.models, device, dtype
 
     def _setup_sampler(self, prompt, uncond, device: str, dtype) -> None:
-        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
-        from facecast.engine.render.diffusion.reference import bank_reference
-        from facecast.engine.render.diffusion.sampler import StreamBatchSampler, StreamSampler, stream_schedule
+        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # imports torch
+        from facecast.engine.render.diffusion.sampler import StreamBatchSampler, StreamSampler, stream_schedule  # imports torch
 
         cfg, models = self.config, self.models
         w, h = self._size
@@ -218,8 +217,7 @@ class DiffusionRenderer(Renderer):
             self.unet_step, schedule, **sampler_kwargs)
 
         def batch_sampler():  # offline batches attend across the batch: the eager step runs them
-            from facecast.engine.accel import get_backend
-            return StreamSampler(get_backend("torch").build(self.unet_step.component), schedule, **sampler_kwargs)
+            return StreamSampler(accel.get_backend("torch").build(self.unet_step.component), schedule, **sampler_kwargs)
         self._make_batch_sampler = batch_sampler
         self._batch_sampler = None
 
@@ -258,7 +256,7 @@ class DiffusionRenderer(Renderer):
             raise ValueError("FLAME vectors have NaN or infinite values")
         if self._batch_sampler is None:
             self._batch_sampler = self._make_batch_sampler()
-        from facecast.engine.render.diffusion.attention import BankCall
+        from facecast.engine.render.diffusion.attention import BankCall  # imports torch
 
         # every frame attends to the whole batch (within its guidance half), not to the stream's frames
         call = BankCall(weights={"anchor": 0.0, "previous": 0.0}, batch_groups=2 if self.config.guidance > 1.0 else 1)

@@ -15,7 +15,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from facecast.engine.render.diffusion.attention import PLAIN_CALL, BankCall
+from facecast.engine.accel import get_backend
+from facecast.engine.render.diffusion.attention import BankCall, PLAIN_CALL
+from facecast.engine.render.diffusion.step import BankFeed, StepProfile, UNetStep
+from facecast.engine.types import FLAME_DIM
+
+
 
 #: Few-step update rules: ``lcm`` (consistency models: LCM-LoRA, TCD and Hyper-SD LoRAs
 #: trained for it) and ``ddim`` (deterministic, trailing timesteps).
@@ -94,8 +99,6 @@ def _unet_eps(unet, latents, t, prompt, expression):
 
 def as_step(unet_or_step, latent_hw: tuple[int, int]):
     """An accelerated UNet step as it is, or a plain UNet wrapped as one (eager, no bank)."""
-    from facecast.engine.accel import get_backend
-    from facecast.engine.render.diffusion.step import StepProfile, UNetStep
 
     if hasattr(unet_or_step, "component"):
         return unet_or_step
@@ -125,7 +128,6 @@ class StreamSampler:
     def __init__(self, step, schedule: StreamSchedule, *, prompt_embeds: torch.Tensor, latent_shape: tuple,
                  seed: int = 0, guidance: float = 1.0, uncond_embeds: Optional[torch.Tensor] = None,
                  bank=None) -> None:
-        from facecast.engine.render.diffusion.step import BankFeed
 
         if guidance > 1.0 and uncond_embeds is None:
             raise ValueError("guidance > 1 needs the unconditional prompt embeddings")
@@ -142,7 +144,7 @@ class StreamSampler:
                            for _ in range(schedule.steps)]
         self.prompt = (torch.cat([uncond_embeds, prompt_embeds]) if self.guidance > 1.0 else prompt_embeds)
         self.timesteps = [float(t) for t in schedule.timesteps]
-        self._zero_expression = torch.zeros(1, 1, 55, device=device, dtype=dtype)
+        self._zero_expression = torch.zeros(1, 1, FLAME_DIM, device=device, dtype=dtype)
         s = schedule
         self._coef = [tuple(float(v) for v in (s.alpha[i], s.sigma[i], s.c_skip[i], s.c_out[i], s.alpha_next[i],
                                                s.sigma_next[i])) for i in range(s.steps)]
@@ -247,7 +249,7 @@ class StreamBatchSampler(StreamSampler):
         self._c = [c.to(self.start_noise.device, self.dtype).view(s, 1, 1, 1) for c in coef]
         self._noise = torch.cat([n for n in self.step_noise])  # (S, C, h, w): row k re-noised with step k's noise
         self._x = self.start_noise.repeat(s, 1, 1, 1)  # rows in flight (row 0 is replaced by each new frame)
-        self._exp = torch.zeros(s, 1, 55, device=self.start_noise.device, dtype=self.dtype)
+        self._exp = torch.zeros(s, 1, FLAME_DIM, device=self.start_noise.device, dtype=self.dtype)
         self._prompt = self.prompt.expand(s, -1, -1).contiguous()
         self.filled = 0
 

@@ -35,12 +35,14 @@ from typing import Optional
 import torch
 
 from facecast.engine.accel.component import Component, module_digest
-from facecast.engine.render.diffusion.attention import PLAIN_CALL, SOURCES, AttentionBank, BankCall
+from facecast.engine.render.diffusion.attention import AttentionBank, BankCall, PLAIN_CALL, SOURCES
+from facecast.engine.types import FLAME_DIM
+
 
 #: Logit bias of an empty bank slot: exp(-1e4) is 0 in float16 and float32, so the slot adds nothing.
 EMPTY_SLOT_LOG_WEIGHT = -1.0e4
 PROMPT_TOKENS = 77
-EXPRESSION_DIM = 55
+EXPRESSION_DIM = FLAME_DIM  # the expression adapter takes the 55-d FLAME vector
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import math
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
+
+from facecast.engine.render.portrait.mesh import EYE_RIGHT, FOLDED, MOUTH, SKIN
 
 #: Mouth interior layout, inter-ocular distances.
 UPPER_TEETH_IODS = 0.13
@@ -135,7 +139,7 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_i
     h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
     h0 = w0 * attr_h0[i0] + w1 * attr_h0[i1] + w2 * attr_h0[i2]
     band = w0 * attr_band[i0] + w1 * attr_band[i1] + w2 * attr_band[i2]
-    e = kind - 2
+    e = kind - EYE_RIGHT  # 0: the right eye, 1: the left
     cover = mp[P_LID + e]
     below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
     ratio = h * (1.0 - cover) / max(h0, 1e-3)
@@ -207,7 +211,7 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
             continue
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         kind = kinds[t]
-        if ((area < 0 or kind == 4) != hidden) or abs(area) < 1e-7:
+        if ((area < 0 or kind == FOLDED) != hidden) or abs(area) < 1e-7:
             continue
         inv = 1.0 / area  # barycentrics come out right for either winding
         x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5)))
@@ -221,12 +225,12 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
                 w2 = 1.0 - w0 - w1
                 if w0 < -1e-5 or w1 < -1e-5 or w2 < -1e-5:
                     continue
-                if kind == 0 or kind == 4:
+                if kind == SKIN or kind == FOLDED:
                     sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
                     sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
                     for c in range(3):
                         rgb[c] = _sample(skin_img, sx, sy, c)
-                elif kind == 1:
+                elif kind == MOUTH:
                     u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
                     h = w0 * attr_h[i0] + w1 * attr_h[i1] + w2 * attr_h[i2]
@@ -243,14 +247,45 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
                     out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
 
-def draw(out: np.ndarray, channels: np.ndarray, dst: np.ndarray, src: np.ndarray, triangles: np.ndarray,
-         kinds: np.ndarray, num_openings: int, skin_img: np.ndarray, eye_img: np.ndarray, eye_wide_img: np.ndarray,
-         attr_u: np.ndarray,
-         attr_v: np.ndarray, attr_h: np.ndarray, attr_h0: np.ndarray, attr_band: np.ndarray, attr_top: np.ndarray,
-         attr_bottom: np.ndarray, eye_affine: np.ndarray, mouth_params: np.ndarray) -> None:
-    """Draw into ``out`` ((H, W, C) uint8; ``channels`` (3,) the indices of R, G, B
-    in C) in three passes: triangles facing away and the folded ones (they show
-    only where nothing facing covers a pixel, e.g. beside a turned cheek), then the
-    openings (``triangles[:num_openings]``), then the skin. Deterministic."""
-    _draw(out, channels, dst, src, triangles, kinds, num_openings, skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h,
-          attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mouth_params)
+class Scene(NamedTuple):
+    """Everything the warp reads that is fixed for a session (made once in ``prepare``).
+
+    Attributes:
+        channels: (3,) int64 indices of R, G, B in the output's channels.
+        src: (V, 2) float32 rest vertex positions, pixels.
+        triangles: (T, 3) int64, the openings first (``triangles[:num_openings]``).
+        kinds: (T,) int64 triangle kinds of :mod:`.mesh` (SKIN, MOUTH, EYE_RIGHT, EYE_LEFT, FOLDED).
+        num_openings: how many triangles are mouth and eye openings.
+        skin_img: (H, W, 3) uint8 the photo; eye_img, eye_wide_img: the synthesised eyeballs.
+        attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
+            height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
+    """
+
+    channels: np.ndarray
+    src: np.ndarray
+    triangles: np.ndarray
+    kinds: np.ndarray
+    num_openings: int
+    skin_img: np.ndarray
+    eye_img: np.ndarray
+    eye_wide_img: np.ndarray
+    attr_u: np.ndarray
+    attr_v: np.ndarray
+    attr_h0: np.ndarray
+    attr_band: np.ndarray
+    attr_top: np.ndarray
+    attr_bottom: np.ndarray
+
+
+def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
+         params: np.ndarray) -> None:
+    """Draw one frame into ``out`` ((H, W, C) uint8) in three passes: triangles facing away and the
+    folded ones (they show only where nothing facing covers a pixel, e.g. beside a turned cheek), then
+    the openings, then the skin. Deterministic.
+
+    Per frame: ``dst`` (V, 2) float32 vertex positions, ``opening_px`` (V,) float32 opening heights,
+    ``eye_affine`` (4, 2, 3) float32 eyeball transforms, ``params`` (:data:`NUM_PARAMS`,) float32
+    (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
+    s = scene
+    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.num_openings, s.skin_img, s.eye_img, s.eye_wide_img,
+          s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom, eye_affine, params)

@@ -19,7 +19,7 @@ from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, SKIN, buil
 from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
-from facecast.engine.types import ARKIT_NAMES, FaceSample, FlameParams, PixelFormat, arkit_index
+from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, FlameParams, PixelFormat, arkit_index
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,13 @@ class PortraitRenderer(Renderer):
         base = np.full((h, w, fmt.channels), 255, np.uint8)
         base[..., self._channels] = self._skin
         self._base = base  # every frame starts from the portrait (the warp then covers every pixel)
+        self._scene = raster.Scene(
+            channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
+            num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
+            eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
+            attr_top=self._top, attr_bottom=self._bottom)
         self._ready = True
-        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(52, np.float32)))  # compile/load the warp now
+        self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
     def _parameters(self, rest: np.ndarray) -> np.ndarray:
@@ -183,7 +188,6 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        raster.draw(out, self._channels, pose.vertices, self._rest, self.mesh.triangles, self.mesh.kinds,
-                    self._num_openings, self._skin, self._eye_img, self._eye_wide_img, self._u, self._v, pose.opening_px, self._h0,
-                    self._band, self._top, self._bottom, self._eye_affine(pose), mp)
+        raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
+                    params=mp)
         return out
