@@ -30,7 +30,7 @@ def add_portrait(sub) -> None:
                     "steadily MediaPipe tracks it; then the reason if it is refused. With --out, also a sheet: "
                     "the photo, its neutral face (weights are absolute: all zeros takes the photo's own "
                     "expression out), and the 14 key shapes at full weight, each labelled with the share of "
-                    "the expression shown (under 100%%: the fold guard held some back). Exit code 1 when "
+                    "the expression shown (under 100%: the fold guard held some back). Exit code 1 when "
                     "the photo is refused.",
         formatter_class=HelpFormatter)
     q.add_argument("photo", metavar="PHOTO", help="the photo (JPEG, PNG, ...), or 'astronaut'")
