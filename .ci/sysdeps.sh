@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # System packages the test suite needs (Debian): the C# compiler and runtime for the Unity
 # package's core (mono-mcs), g++ for the Unreal plugin's core, and MinGW-w64 to check that the
-# core's Winsock branch compiles for Windows. Installs only what is missing.
+# core's Winsock branch compiles for Windows, and NUnit 2.6 (console runner and framework) for the
+# Unity package's NUnit tests (tests/test_unity_nunit.py). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v mcs >/dev/null 2>&1 || need+=(mono-mcs)
 command -v mono >/dev/null 2>&1 || need+=(mono-runtime)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v x86_64-w64-mingw32-g++-posix >/dev/null 2>&1 || need+=(g++-mingw-w64-x86-64-posix)
+command -v nunit-console >/dev/null 2>&1 || need+=(nunit-console)
+ls /usr/lib/cli/nunit.framework-2.6*/nunit.framework.dll >/dev/null 2>&1 || need+=(libnunit-cil-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${need[*]}; install them with: sudo apt-get install ${need[*]}" >&2

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import msgpack
@@ -17,7 +18,7 @@ import pytest
 import zmq
 
 from facecast.bridge.protocol import ProtocolError, decode, encode_picture
-from facecast.engine.types import FaceSample, Frame, PixelFormat
+from facecast.engine.types import FaceSample, FlameParams, Frame, PixelFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = {
@@ -42,14 +43,15 @@ def client(request, tmp_path_factory):
 
 @pytest.mark.parametrize("path", ["unity_plugin/Runtime/Internal/ArkitNames.cs",
                                   "unreal_plugin/FacecastBridge/Source/FacecastBridge/Private/Transport/FacecastProtocol.cpp"])
-def test_client_arkit_names_match_the_core_types(path):
+def test_client_arkit_names_match_unreals_enum(path):
+    """Each client's table, position by position, against Unreal's EARFaceBlendShape (test_types.py)."""
     import re
 
-    from facecast.engine.types import ARKIT_NAMES
+    from test_types import UNREAL_EAR_FACE_BLEND_SHAPE
     text = (ROOT / path).read_text()
     tongue = text.index("\"TongueOut\"")
     block = text[text.rindex("{", 0, tongue) + 1:text.index("}", tongue)]  # the whole array literal
-    assert tuple(re.findall(r'"([^"]*)"', block)) == ARKIT_NAMES
+    assert tuple(re.findall(r'"([^"]*)"', block)) == UNREAL_EAR_FACE_BLEND_SHAPE[:52]
 
 
 def test_cpp_core_compiles_for_windows(tmp_path):
@@ -237,13 +239,78 @@ def invalid_utf8_message(seq):
     return parts
 
 
+def wrong_crc_message(seq):
+    parts = valid_message(seq)
+    header = msgpack.unpackb(parts[1], raw=False)
+    header["crc32"] = (header["crc32"] + 1) % 2**32  # the payload is intact; its checksum is not
+    parts[1] = msgpack.packb(header, use_bin_type=True)
+    return parts
+
+
 #: Malformed headers and the reason every decoder must give (bridge/protocol.py is the reference).
 AGREEMENT_CASES = {
+    "crc32": wrong_crc_message,
     "wrong-type": lambda seq: valid_message(seq, eyes_rad="bad"),
     "bad-array": lambda seq: valid_message(seq, eyes_rad=[0.1, 0.2]),
     "not-finite": lambda seq: valid_message(seq, head_rad=[1e300, 0.0, 0.0]),  # finite double, infinite float
     "not-msgpack": invalid_utf8_message,
 }
+
+
+def detailed_frame(seq: int, *, flame: bool, pixel_format: PixelFormat) -> tuple[Frame, int]:
+    """A frame whose every field has its own value: 52 distinct weights, 55 FLAME values, head and both
+    eyes, a non-ASCII identity, an odd width (stride != width), random pixels. Returns it and t_send_ns."""
+    rng = np.random.default_rng(seq)
+    sample = FaceSample(capture_wall_ns=1_700_000_000_123_456_789 + seq,
+                        weights=(0.005 + 0.019 * np.arange(52)).astype(np.float32),
+                        head_rad=np.array([0.11, -0.12, 0.13], np.float32),
+                        eye_left_rad=np.array([0.021, -0.022, 0.023], np.float32),
+                        eye_right_rad=np.array([-0.031, 0.032, -0.033], np.float32), source="livelink")
+    params = FlameParams(expression=np.linspace(-2.5, 2.5, 50).astype(np.float32),
+                         eyelid=np.array([0.25, 0.75], np.float32),
+                         jaw_rad=np.array([0.3, -0.05, 0.1], np.float32)) if flame else None
+    pixels = rng.integers(0, 256, (5, 7, pixel_format.channels), dtype=np.uint8)
+    frame = Frame(sample=sample, pixels=pixels, pixel_format=pixel_format, flame=params,
+                  identity="Eileen Collins \u00e9", render_wall_ns=1_700_000_000_223_456_789 + seq, repeated=flame)
+    return frame, 1_700_000_000_323_456_789 + seq
+
+
+def as_f32(values) -> list:
+    return [float(v) for v in np.asarray(values, np.float32)]
+
+
+@pytest.mark.parametrize("flame, pixel_format", [(True, PixelFormat.RGBA8), (False, PixelFormat.RGB8),
+                                                 (True, PixelFormat.BGRA8)])
+def test_decodes_every_field_as_sent(client, endpoint, flame, pixel_format):
+    """Each decoded value the client prints equals what the Python encoder sent: all 52 ARKit values and
+    55 FLAME values (as float32, exactly), head and eye angles, identity, source, seq, the three
+    timestamps, width, height, stride, format, flags, and the payload (its CRC-32 and the header's)."""
+    pub = raw_publisher(endpoint)
+    run = ClientRun(client, endpoint, "--count", "100000", "--timeout", "10")
+    seq = 4242
+    frame, t_send_ns = detailed_frame(seq, flame=flame, pixel_format=pixel_format)
+    parts = [bytes(p) for p in encode_picture(frame, seq=seq, t_send_ns=t_send_ns, with_crc32=True)]
+    try:
+        run.feed_until(lambda _: pub.send_multipart(parts), lambda e: e["event"] == "frame" and e["seq"] == seq)
+    finally:
+        run.proc.terminate()
+        run.finish(10)
+        pub.close(0)
+    got = next(e for _, e in run.all if e["event"] == "frame" and e["seq"] == seq)
+    for key in ("arkit", "flame", "head_rad", "eyes_rad"):  # printed with 9 digits: the same float32
+        got[key] = None if got.get(key) is None else as_f32(got[key])
+    s = frame.sample
+    h, w, c = frame.pixels.shape
+    want = {
+        "topic": "facecast.frame", "width": w, "height": h, "stride": w * c, "format": pixel_format.value,
+        "payload_bytes": frame.pixels.nbytes, "payload_crc32": zlib.crc32(frame.pixels.tobytes()), "crc_ok": True,
+        "t_capture_ns": s.capture_wall_ns, "t_render_ns": frame.render_wall_ns, "t_send_ns": t_send_ns,
+        "identity": frame.identity, "source": s.source, "valid": True, "repeated": frame.repeated,
+        "arkit": as_f32(s.weights), "flame": as_f32(frame.flame.as_vector()) if flame else None,
+        "head_rad": as_f32(s.head_rad), "eyes_rad": as_f32(np.concatenate([s.eye_left_rad, s.eye_right_rad])),
+    }
+    wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    assert not wrong, wrong
 
 
 def test_ignores_garbage(client, endpoint):

@@ -173,6 +173,37 @@ def test_livelink_golden_packet_layout_and_round_trip():
     assert parse_livelink(pkt)[1].capture_wall_ns >= before  # the brief's one-argument form
 
 
+def livelink_golden_packet():
+    """A Live Link Face packet written field by field with struct from the app's layout (not with
+    facecast's encoder): 61 distinct floats, in Unreal's EARFaceBlendShape order (test_types.py)."""
+    values = [0.005 + 0.019 * i for i in range(52)]                       # every shape its own weight
+    values += [0.11, -0.12, 0.13, 0.021, -0.022, 0.023, -0.031, 0.032, -0.033]  # head, left eye, right eye
+    packet = bytes([6]) + struct.pack(">i", 3) + b"dev" + struct.pack(">i", 5) + b"Alice"
+    packet += struct.pack(">ifii", 7, 0.0, 60, 1) + bytes([61]) + struct.pack(">61f", *values)
+    return packet, np.array(values, np.float32)
+
+
+def test_livelink_golden_packet_every_slot():
+    """Each of the 61 slots lands where the layout says (a left/right eye swap made consistently in
+    the encoder and the parser fails here), and facecast's encoder writes the same bytes."""
+    from test_types import UNREAL_EAR_FACE_BLEND_SHAPE
+
+    packet, values = livelink_golden_packet()
+    name, s = parse_livelink(packet, received_ns=1)
+    assert name == "Alice"
+    angles = {"Head": s.head_rad, "LeftEye": s.eye_left_rad, "RightEye": s.eye_right_rad}
+    for slot, slot_name in enumerate(UNREAL_EAR_FACE_BLEND_SHAPE):
+        if slot < 52:
+            got = s.weights[arkit_index(slot_name)]
+        else:
+            part, axis = next((k, slot_name[len(k):]) for k in angles if slot_name.startswith(k))
+            got = angles[part][("Yaw", "Pitch", "Roll").index(axis)]
+        assert np.float32(got) == values[slot], (slot, slot_name, got, values[slot])
+    again = encode_livelink(weights=values[:52], head_rad=values[52:55], eye_left_rad=values[55:58],
+                            eye_right_rad=values[58:61], subject="Alice", device_id="dev", frame=7, fps=60)
+    assert again == packet
+
+
 def test_livelink_rejections_and_clamping():
     good = encode_livelink(weights=golden_weights(), subject="Alice")
     for n in range(len(good)):

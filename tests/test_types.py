@@ -5,14 +5,29 @@ from facecast.engine.types import (ARKIT_NAMES, FLAME_DIM, MEDIAPIPE_NAMES, Face
                                    PixelFormat, arkit_from_mapping, arkit_from_mediapipe, arkit_index)
 
 
+#: Unreal's ``EARFaceBlendShape`` (AugmentedReality module, ``ARTypes.h``), values 0..60 in order, written
+#: here from the engine's reflected enum as SDK dumps of shipped UE games list it (e.g. "Enum
+#: AugmentedReality.EARFaceBlendShape ... EyeBlinkLeft = 0 ... RightEyeRoll = 60, MAX = 61"), not from
+#: facecast's own tables. The first 52 are ARKit's blendshapes; Live Link Face sends all 61 in this order.
+UNREAL_EAR_FACE_BLEND_SHAPE = (
+    "EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft", "EyeSquintLeft",
+    "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight", "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight",
+    "EyeSquintRight", "EyeWideRight", "JawForward", "JawLeft", "JawRight", "JawOpen", "MouthClose", "MouthFunnel",
+    "MouthPucker", "MouthLeft", "MouthRight", "MouthSmileLeft", "MouthSmileRight", "MouthFrownLeft",
+    "MouthFrownRight", "MouthDimpleLeft", "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight",
+    "MouthRollLower", "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft", "MouthPressRight",
+    "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft", "MouthUpperUpRight", "BrowDownLeft",
+    "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
+    "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut",
+    "HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll", "RightEyeYaw",
+    "RightEyePitch", "RightEyeRoll",
+)
+
+
 def test_arkit_order_matches_unreal_enum():
-    assert len(ARKIT_NAMES) == 52 and len(set(ARKIT_NAMES)) == 52
-    assert ARKIT_NAMES[:8] == ("EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft",
-                               "EyeLookUpLeft", "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight")
-    assert ARKIT_NAMES[14:18] == ("JawForward", "JawLeft", "JawRight", "JawOpen")
-    assert ARKIT_NAMES[41:46] == ("BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft",
-                                  "BrowOuterUpRight")
-    assert ARKIT_NAMES[-1] == "TongueOut"
+    """All 52 positions, so a consistent swap in facecast's tables (MouthLeft/MouthRight) is caught."""
+    assert len(UNREAL_EAR_FACE_BLEND_SHAPE) == 61 and len(set(UNREAL_EAR_FACE_BLEND_SHAPE)) == 61
+    assert ARKIT_NAMES == UNREAL_EAR_FACE_BLEND_SHAPE[:52]
 
 
 @pytest.mark.parametrize("name", ["EyeBlinkLeft", "eyeBlinkLeft", "eyeBlink_L", " EYEBLINKLEFT "])

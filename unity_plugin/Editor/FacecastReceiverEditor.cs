@@ -7,6 +7,10 @@ namespace Facecast.Editor
     [CustomEditor(typeof(FacecastReceiver))]
     sealed class FacecastReceiverEditor : UnityEditor.Editor
     {
+        // The status below changes every frame in Play mode only; in edit mode the inspector
+        // repaints on its own events, as usual.
+        public override bool RequiresConstantRepaint() => Application.isPlaying;
+
         public override void OnInspectorGUI()
         {
             DrawDefaultInspector();
@@ -27,7 +31,6 @@ namespace Facecast.Editor
                 var rect = GUILayoutUtility.GetAspectRect((float)receiver.texture.width / receiver.texture.height);
                 GUI.DrawTextureWithTexCoords(rect, receiver.texture, new Rect(0, 1, 1, -1));
             }
-            Repaint();
         }
     }
 }

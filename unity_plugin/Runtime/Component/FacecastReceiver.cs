@@ -30,9 +30,11 @@ namespace Facecast
         [SerializeField, Tooltip("Optional: the received texture is set on this renderer's material.")]
         Renderer _targetRenderer;
 
-        [SerializeField, Tooltip("Material property that receives the texture.")]
-        string _targetMaterialProperty = "_MainTex";
-        string _targetPropertyName;
+        [SerializeField, Tooltip("Material property that receives the texture. Empty: chosen by render pipeline " +
+                                 "(_MainTex built-in, _BaseMap URP, _BaseColorMap or _UnlitColorMap HDRP).")]
+        string _targetMaterialProperty = "";
+        string _targetPropertySetting;
+        Material _targetPropertyMaterial;
         int _targetPropertyId, _targetTilingId;
 
         [SerializeField, Tooltip("Invoked on the main thread after each received frame.")]
@@ -55,6 +57,10 @@ namespace Facecast
         public int port { get => _port; set { _port = value; Restart(); } }
         public RenderTexture targetTexture { get => _targetTexture; set => _targetTexture = value; }
         public Renderer targetRenderer { get => _targetRenderer; set => _targetRenderer = value; }
+
+        /// <summary>Material property of <see cref="targetRenderer"/> that receives the texture;
+        /// empty: chosen by render pipeline (see <see cref="FacecastRenderPipeline.TextureProperty"/>).</summary>
+        public string targetMaterialProperty { get => _targetMaterialProperty; set => _targetMaterialProperty = value; }
 
         /// <summary>The 52 ARKit weights in [0, 1], in protocol order (see <see cref="ArkitNames"/>).</summary>
         public IReadOnlyList<float> blendshapes => _weights;
@@ -82,6 +88,8 @@ namespace Facecast
         #region Internals
 
         FacecastClient _client;
+        ClientEndpoint _clientEndpoint;
+        volatile bool _endpointChanged;
         Texture2D _texture;
         readonly float[] _weights = new float[ArkitNames.Count];
         string _loggedError;
@@ -89,8 +97,19 @@ namespace Facecast
 
         void OnEnable()
         {
+            _clientEndpoint = new ClientEndpoint(_host, _port, _parametersOnly);
+            _endpointChanged = false;
             _client = new FacecastClient();
             _client.Start(_host, _port, _parametersOnly);
+        }
+
+        // Editor only: runs after an inspector edit, but also on load, on script reload and in edit
+        // mode, possibly off the main thread, so it only compares plain fields and leaves the
+        // restart to Update. _client is null unless the component is enabled in Play mode.
+        void OnValidate()
+        {
+            if (_client != null && !_clientEndpoint.Equals(new ClientEndpoint(_host, _port, _parametersOnly)))
+                _endpointChanged = true;
         }
 
         void OnDisable()
@@ -114,6 +133,7 @@ namespace Facecast
         void Update()
         {
             if (_client == null) return;
+            if (_endpointChanged) Restart();  // host, port or feed edited in the inspector during Play
             ReportStatusOnce();
             if (!_client.TryTakeLatest(out var msg)) return;
 
@@ -145,21 +165,34 @@ namespace Facecast
                 _texture.LoadRawTextureData(Unpad(msg.Payload, msg.Width * bpp, msg.Stride, msg.Height));
             _texture.Apply(false);
 
-            if (_targetTexture != null) Graphics.Blit(_texture, _targetTexture, textureScale, textureOffset);
+            if (_targetTexture != null)
+            {
+                var active = RenderTexture.active;  // Blit leaves the target active
+                Graphics.Blit(_texture, _targetTexture, textureScale, textureOffset);
+                RenderTexture.active = active;
+            }
             if (_targetRenderer != null)
             {
                 _block ??= new MaterialPropertyBlock();
                 _targetRenderer.GetPropertyBlock(_block);
-                if (_targetPropertyName != _targetMaterialProperty)  // ids made once per property name, not per frame
-                {
-                    _targetPropertyName = _targetMaterialProperty;
-                    _targetPropertyId = Shader.PropertyToID(_targetMaterialProperty);
-                    _targetTilingId = Shader.PropertyToID(_targetMaterialProperty + "_ST");
-                }
+                ResolveTargetProperty();
                 _block.SetTexture(_targetPropertyId, _texture);
                 _block.SetVector(_targetTilingId, new Vector4(textureScale.x, textureScale.y, textureOffset.x, textureOffset.y));
                 _targetRenderer.SetPropertyBlock(_block);
             }
+        }
+
+        // Property ids are made once per setting and material, not per frame.
+        void ResolveTargetProperty()
+        {
+            var material = _targetRenderer.sharedMaterial;
+            var setting = _targetMaterialProperty ?? "";
+            if (_targetPropertySetting == setting && _targetPropertyMaterial == material) return;
+            _targetPropertySetting = setting;
+            _targetPropertyMaterial = material;
+            var name = setting.Length == 0 ? FacecastRenderPipeline.TextureProperty(material) : setting;
+            _targetPropertyId = Shader.PropertyToID(name);
+            _targetTilingId = Shader.PropertyToID(name + "_ST");
         }
 
         static byte[] Unpad(byte[] src, int rowBytes, int stride, int height)

@@ -2,6 +2,9 @@
 // SkinnedMeshRenderer. Add this component to an empty GameObject in a scene with a camera,
 // assign a SkinnedMeshRenderer whose blendshapes use ARKit names (e.g. "jawOpen" or "JawOpen";
 // a prefix such as "blendShape1." is ignored), and press Play while 'facecast run' is publishing.
+// The quad gets the Quad Material if you assign one, else a new material with the render
+// pipeline's unlit shader (a player build must include that shader: see the error it logs if not).
+// The UI part needs com.unity.ugui, a dependency of the package.
 using Facecast;
 using UnityEngine;
 using UnityEngine.UI;
@@ -11,8 +14,11 @@ public sealed class FacecastFeedAndRig : MonoBehaviour
     [SerializeField] FacecastReceiver _receiver;
     [SerializeField] SkinnedMeshRenderer _face;
     [SerializeField, Range(0, 100)] float _weightScale = 100;
-
+    [SerializeField, Tooltip("Optional: the quad's material (an unlit one). Empty: one is made from the render " +
+                             "pipeline's unlit shader, which a player build must include.")]
     Material _quadMaterial;
+
+    Material _createdMaterial;
     RawImage _rawImage;
     int[] _shapeToArkit;
 
@@ -20,12 +26,16 @@ public sealed class FacecastFeedAndRig : MonoBehaviour
     {
         if (_receiver == null) _receiver = gameObject.AddComponent<FacecastReceiver>();
 
-        var quad = GameObject.CreatePrimitive(PrimitiveType.Quad);
-        quad.name = "facecast feed (quad)";
-        quad.transform.SetParent(transform, false);
-        _quadMaterial = new Material(Shader.Find("Unlit/Texture"));
-        quad.GetComponent<Renderer>().sharedMaterial = _quadMaterial;
-        _receiver.targetRenderer = quad.GetComponent<Renderer>();
+        var material = _quadMaterial;
+        if (material == null) material = _createdMaterial = FacecastRenderPipeline.CreateUnlitMaterial(this);
+        if (material != null)  // else CreateUnlitMaterial logged what to do; the UI and the rig still work
+        {
+            var quad = GameObject.CreatePrimitive(PrimitiveType.Quad);
+            quad.name = "facecast feed (quad)";
+            quad.transform.SetParent(transform, false);
+            quad.GetComponent<Renderer>().sharedMaterial = material;
+            _receiver.targetRenderer = quad.GetComponent<Renderer>();
+        }
 
         var canvas = new GameObject("facecast feed (UI)", typeof(Canvas), typeof(CanvasScaler)).GetComponent<Canvas>();
         canvas.renderMode = RenderMode.ScreenSpaceOverlay;
@@ -48,6 +58,12 @@ public sealed class FacecastFeedAndRig : MonoBehaviour
             }
         }
         _receiver.frameReceived += OnFrame;
+    }
+
+    void OnDestroy()
+    {
+        if (_receiver != null) _receiver.frameReceived -= OnFrame;
+        if (_createdMaterial != null) Destroy(_createdMaterial);
     }
 
     void OnFrame(FacecastReceiver receiver)

@@ -31,6 +31,32 @@ static class FacecastClientCli
         return ",\"rgb_at_4_4\":[" + msg.Payload[bgr ? o + 2 : o] + "," + msg.Payload[o + 1] + "," + msg.Payload[bgr ? o : o + 2] + "]";
     }
 
+    // A float as JSON, with enough digits to give back the same float32.
+    static string Num(float v)
+    {
+        return v.ToString("R", CultureInfo.InvariantCulture);
+    }
+
+    static string Array(float[] values)
+    {
+        if (values == null) return "null";
+        var parts = new string[values.Length];
+        for (int i = 0; i < values.Length; i++) parts[i] = Num(values[i]);
+        return "[" + string.Join(",", parts) + "]";
+    }
+
+    // Every decoded field of msg, as JSON members (tests compare each with what the encoder sent).
+    static string Fields(FacecastMessage msg)
+    {
+        return string.Format(CultureInfo.InvariantCulture,
+            ",\"t_capture_ns\":{0},\"t_render_ns\":{1},\"t_send_ns\":{2},\"valid\":{3},\"repeated\":{4}," +
+            "\"payload_crc32\":{5},\"identity\":\"{6}\",\"source\":\"{7}\",",
+            msg.TCaptureNs, msg.TRenderNs, msg.TSendNs, msg.Valid ? "true" : "false", msg.Repeated ? "true" : "false",
+            Crc32.Compute(msg.Payload, 0, msg.Payload.Length), Escape(msg.Identity ?? ""), Escape(msg.Source ?? "")) +
+            "\"arkit\":" + Array(msg.Arkit) + ",\"flame\":" + Array(msg.Flame) + ",\"head_rad\":" + Array(msg.HeadRad) +
+            ",\"eyes_rad\":" + Array(msg.EyesRad);
+    }
+
     static int Main(string[] args)
     {
         var endpoint = "tcp://127.0.0.1:5570";
@@ -101,7 +127,7 @@ static class FacecastClientCli
                     "\"format\":\"{5}\",\"crc_ok\":{6},\"latency_ms\":{7:F3},\"payload_bytes\":{8},\"arkit_sum\":{9:F4}",
                     msg.Seq, msg.Topic, msg.Width, msg.Height, msg.Stride, msg.Format.ToString().ToLowerInvariant(),
                     msg.CrcOk == true ? "true" : "null", (wallNs - msg.TCaptureNs) / 1e6, msg.Payload.Length, sum) +
-                    PixelAt(msg, 4, 4) + "}");
+                    PixelAt(msg, 4, 4) + Fields(msg) + "}");
                 frames++;
                 idle.Restart();
                 continue;

@@ -1,6 +1,7 @@
-// Edit-mode tests of the protocol decoder for the Unity Test Runner; they need Unity and do not run
-// in facecast's CI. CI compiles the same decoder with mono's mcs and runs it against the real
-// publisher, malformed messages included (tests/test_clients.py).
+// Edit-mode tests of the protocol decoder, for the Unity Test Runner (see the README's "testables").
+// CI runs them too, with NUnit 2.6 under Mono (Tests/Cli~/nunit.sh, tests/test_unity_nunit.py), so
+// they stay in the subset both compile: no local functions (mcs), NUnit 2.6 asserts. CI also runs
+// the same decoder against the real publisher, malformed messages included (tests/test_clients.py).
 using System.Collections.Generic;
 using System.Text;
 using Facecast.Internal;
@@ -14,25 +15,24 @@ namespace Facecast.Tests
         static byte[] Header(int major, string format, int width, int height, int stride)
         {
             var entries = new List<byte[]>();
-            void Key(string k) { entries.Add(Str(k)); }
-            Key("v"); entries.Add(new[] { (byte)major });
-            Key("v_minor"); entries.Add(new byte[] { 0 });
-            Key("seq"); entries.Add(new byte[] { 7 });
-            Key("t_capture_ns"); entries.Add(new byte[] { 1 });
-            Key("t_render_ns"); entries.Add(new byte[] { 2 });
-            Key("t_send_ns"); entries.Add(new byte[] { 3 });
-            Key("width"); entries.Add(new[] { (byte)width });
-            Key("height"); entries.Add(new[] { (byte)height });
-            Key("stride"); entries.Add(new[] { (byte)stride });
-            Key("format"); entries.Add(Str(format));
-            Key("rows"); entries.Add(Str("top-down"));
-            Key("identity"); entries.Add(Str(""));
-            Key("source"); entries.Add(Str("test"));
-            Key("valid"); entries.Add(new byte[] { 0xc3 });
-            Key("arkit"); var arkit = new byte[2 + 208]; arkit[0] = 0xc4; arkit[1] = 208; entries.Add(arkit);
-            Key("flame"); entries.Add(new byte[] { 0xc0 });
-            Key("head_rad"); entries.Add(new byte[] { 0xc0 });
-            Key("future_key"); entries.Add(new byte[] { 0x92, 1, 2 });
+            entries.Add(Str("v")); entries.Add(new[] { (byte)major });
+            entries.Add(Str("v_minor")); entries.Add(new byte[] { 0 });
+            entries.Add(Str("seq")); entries.Add(new byte[] { 7 });
+            entries.Add(Str("t_capture_ns")); entries.Add(new byte[] { 1 });
+            entries.Add(Str("t_render_ns")); entries.Add(new byte[] { 2 });
+            entries.Add(Str("t_send_ns")); entries.Add(new byte[] { 3 });
+            entries.Add(Str("width")); entries.Add(new[] { (byte)width });
+            entries.Add(Str("height")); entries.Add(new[] { (byte)height });
+            entries.Add(Str("stride")); entries.Add(new[] { (byte)stride });
+            entries.Add(Str("format")); entries.Add(Str(format));
+            entries.Add(Str("rows")); entries.Add(Str("top-down"));
+            entries.Add(Str("identity")); entries.Add(Str(""));
+            entries.Add(Str("source")); entries.Add(Str("test"));
+            entries.Add(Str("valid")); entries.Add(new byte[] { 0xc3 });
+            entries.Add(Str("arkit")); var arkit = new byte[2 + 208]; arkit[0] = 0xc4; arkit[1] = 208; entries.Add(arkit);
+            entries.Add(Str("flame")); entries.Add(new byte[] { 0xc0 });
+            entries.Add(Str("head_rad")); entries.Add(new byte[] { 0xc0 });
+            entries.Add(Str("future_key")); entries.Add(new byte[] { 0x92, 1, 2 });
             var result = new List<byte> { 0xde, 0, (byte)(entries.Count / 2) };
             foreach (var e in entries) result.AddRange(e);
             return result.ToArray();

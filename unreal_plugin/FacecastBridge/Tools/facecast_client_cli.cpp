@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <array>
 #include <map>
 #include <string>
 #include <thread>
@@ -20,6 +21,37 @@ static std::string Escape(const std::string& s) {
     if (static_cast<unsigned char>(c) >= 0x20) out += c;
   }
   return out;
+}
+
+// A float as JSON, with enough digits to give back the same float32.
+static std::string Num(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", double(v));
+  return buf;
+}
+
+template <size_t N>
+static std::string Array(const std::array<float, N>& values, bool present) {
+  if (!present) return "null";
+  std::string out = "[";
+  for (size_t i = 0; i < N; ++i) out += (i ? "," : "") + Num(values[i]);
+  return out + "]";
+}
+
+// Every decoded field of `frame`, as JSON members (tests compare each with what the encoder sent).
+static std::string Fields(const Frame& frame) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "\"t_capture_ns\":%lld,\"t_render_ns\":%lld,\"t_send_ns\":%lld,\"valid\":%s,\"repeated\":%s,"
+                "\"payload_crc32\":%lu,",
+                static_cast<long long>(frame.t_capture_ns), static_cast<long long>(frame.t_render_ns),
+                static_cast<long long>(frame.t_send_ns), frame.valid ? "true" : "false",
+                frame.repeated ? "true" : "false",
+                static_cast<unsigned long>(Crc32(frame.payload.data(), frame.payload.size())));
+  return std::string(buf) + "\"identity\":\"" + Escape(frame.identity) + "\",\"source\":\"" + Escape(frame.source) +
+         "\",\"arkit\":" + Array(frame.arkit, true) + ",\"flame\":" + Array(frame.flame, frame.has_flame) +
+         ",\"head_rad\":" + Array(frame.head_rad, frame.has_head) + ",\"eyes_rad\":" +
+         Array(frame.eyes_rad, frame.has_eyes);
 }
 
 int main(int argc, char** argv) {
@@ -78,10 +110,10 @@ int main(int argc, char** argv) {
       double arkit_sum = 0;
       for (float w : frame.arkit) arkit_sum += w;
       std::printf("{\"event\":\"frame\",\"seq\":%llu,\"topic\":\"%s\",\"width\":%u,\"height\":%u,\"stride\":%u,"
-                  "\"format\":\"%s\",\"crc_ok\":%s,\"latency_ms\":%.3f,\"payload_bytes\":%zu,\"arkit_sum\":%.4f}\n",
+                  "\"format\":\"%s\",\"crc_ok\":%s,\"latency_ms\":%.3f,\"payload_bytes\":%zu,\"arkit_sum\":%.4f,%s}\n",
                   static_cast<unsigned long long>(frame.seq), frame.topic.c_str(), frame.width, frame.height,
                   frame.stride, PixelFormatName(frame.format), frame.has_crc32 ? "true" : "null",
-                  double(wall_ns - frame.t_capture_ns) / 1e6, frame.payload.size(), arkit_sum);
+                  double(wall_ns - frame.t_capture_ns) / 1e6, frame.payload.size(), arkit_sum, Fields(frame).c_str());
       std::fflush(stdout);
       ++frames;
       last_activity = std::chrono::steady_clock::now();

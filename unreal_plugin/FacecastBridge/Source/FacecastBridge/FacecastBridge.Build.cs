@@ -6,10 +6,11 @@ public class FacecastBridge : ModuleRules
 	public FacecastBridge(ReadOnlyTargetRules Target) : base(Target)
 	{
 		PCHUsage = PCHUsageMode.UseExplicitOrSharedPCHs;
-		CppStandard = CppStandardVersion.Cpp17;
+		// No CppStandard: the engine's default applies (UBT deprecates CppStandardVersion.Cpp17); the code is C++17 and C++20.
 
-		PublicDependencyModuleNames.AddRange(new string[] { "Core", "CoreUObject", "Engine" });
-		PrivateDependencyModuleNames.AddRange(new string[] { "RenderCore", "RHI", "LiveLinkInterface", "ImageWrapper" });
+		// LiveLinkInterface is public: the public header FacecastLiveLinkSource.h includes ILiveLinkSource.h.
+		PublicDependencyModuleNames.AddRange(new string[] { "Core", "CoreUObject", "Engine", "LiveLinkInterface" });
+		PrivateDependencyModuleNames.AddRange(new string[] { "RenderCore", "RHI", "ImageWrapper" });
 
 		// The transport (Private/Transport) is plain C++17 over BSD sockets / Winsock.
 		if (Target.Platform == UnrealTargetPlatform.Win64)

@@ -2,23 +2,23 @@
 
 #include "Engine/Texture2D.h"
 #include "FacecastLiveLinkSource.h"
-#include "FacecastZmtpClient.h"
+#include "FacecastReceiverWorker.h"
 #include "ILiveLinkClient.h"
 #include "Features/IModularFeatures.h"
-#include "IImageWrapper.h"
-#include "IImageWrapperModule.h"
-#include "Modules/ModuleManager.h"
+#include "Misc/App.h"
 #include "Misc/DateTime.h"
-#include "RenderingThread.h"
+#include "RHI.h"
+#include "UObject/Package.h"
+#include "UObject/UObjectGlobals.h"
 
 DEFINE_LOG_CATEGORY_STATIC(LogFacecast, Log, All);
 
-// A picture handed to the render thread; freed by UpdateTextureRegions' cleanup callback once
-// the render thread has copied it, so the game thread may drop its own reference at once.
+// A picture handed to the render thread, owned by the copies of UpdateTextureRegions' cleanup callback.
 struct FFacecastPicture
 {
-	uint32 Width = 0, Height = 0;
-	TArray<uint8> Bgra;  // tightly packed B8G8R8A8 rows
+	FFacecastPicture(TArray64<uint8>&& InBgra, uint32 Width, uint32 Height)
+		: Bgra(MoveTemp(InBgra)), Region(0, 0, 0, 0, Width, Height) {}
+	TArray64<uint8> Bgra;  // tightly packed B8G8R8A8 rows
 	FUpdateTextureRegion2D Region;
 };
 
@@ -37,9 +37,14 @@ float UFacecastReceiverComponent::GetBlendShape(FName Name) const
 void UFacecastReceiverComponent::BeginPlay()
 {
 	Super::BeginPlay();
-	Client = std::make_unique<facecast::ZmtpClient>();
-	Client->Start(TCHAR_TO_UTF8(*Host), uint16(Port),
-	              {bParametersOnly ? facecast::ZmtpClient::kTopicParams : facecast::ZmtpClient::kTopicFrame});
+	// A dedicated server or -nullrhi has nothing to draw pictures on: it takes the parameter feed.
+	const bool bPictures = !bParametersOnly && FApp::CanEverRender();
+	FFacecastReceiverWorker::Retire(MoveTemp(Worker));
+	Worker = FFacecastReceiverWorker::Launch(Host, uint16(FMath::Clamp(Port, 1, 65535)), bPictures);
+	if (!Worker)
+	{
+		LogOnce(TEXT("cannot start the receiver thread"));
+	}
 	if (bPublishToLiveLink && IModularFeatures::Get().IsModularFeatureAvailable(ILiveLinkClient::ModularFeatureName))
 	{
 		ILiveLinkClient& LiveLink = IModularFeatures::Get().GetModularFeature<ILiveLinkClient>(ILiveLinkClient::ModularFeatureName);
@@ -50,8 +55,8 @@ void UFacecastReceiverComponent::BeginPlay()
 
 void UFacecastReceiverComponent::EndPlay(const EEndPlayReason::Type Reason)
 {
-	if (Client) Client->Stop();
-	Client.reset();
+	// Returns at once: the worker stops and frees its socket on its own thread, and never sees this component.
+	FFacecastReceiverWorker::Retire(MoveTemp(Worker));
 	if (LiveLinkSource && IModularFeatures::Get().IsModularFeatureAvailable(ILiveLinkClient::ModularFeatureName))
 	{
 		ILiveLinkClient& LiveLink = IModularFeatures::Get().GetModularFeature<ILiveLinkClient>(ILiveLinkClient::ModularFeatureName);
@@ -76,11 +81,12 @@ static const TArray<FName>& ArkitFNames()
 void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction)
 {
 	Super::TickComponent(DeltaTime, TickType, ThisTickFunction);
-	if (!Client) return;
+	if (!Worker) return;
 	ReportStatus();
-	facecast::Frame Frame;
-	if (!Client->TryTakeLatest(Frame)) return;
+	FFacecastReceived Received;
+	if (!Worker->TakeLatest(Received)) return;
 
+	const facecast::Frame& Frame = Received.Frame;
 	const TArray<FName>& Names = ArkitFNames();
 	for (int32 i = 0; i < facecast::kNumArkit; ++i)
 		BlendShapes.Add(Names[i], Frame.arkit[i]);
@@ -89,64 +95,52 @@ void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickT
 	LatencyMs = float(double(NowNs - Frame.t_capture_ns) / 1e6);
 	if (LiveLinkSource) LiveLinkSource->PushFrame(Frame.arkit.data(), facecast::kNumArkit);
 
-	const int Bpp = facecast::BytesPerPixel(Frame.format);
-	if (Bpp > 0 && !Frame.payload.empty())
-	{
-		FFacecastPicture Picture;
-		Picture.Width = Frame.width;
-		Picture.Height = Frame.height;
-		Picture.Bgra.SetNumUninitialized(Frame.width * Frame.height * 4);
-		const bool bBgr = Frame.format == facecast::PixelFormat::Bgra8;
-		for (uint32 y = 0; y < Frame.height; ++y)
-		{
-			const uint8* Src = Frame.payload.data() + size_t(y) * Frame.stride;
-			uint8* Dst = Picture.Bgra.GetData() + size_t(y) * Frame.width * 4;
-			for (uint32 x = 0; x < Frame.width; ++x, Src += Bpp, Dst += 4)
-			{
-				Dst[0] = bBgr ? Src[0] : Src[2];
-				Dst[1] = Src[1];
-				Dst[2] = bBgr ? Src[2] : Src[0];
-				Dst[3] = Bpp == 4 ? Src[3] : 255;
-			}
-		}
-		UploadPicture(Picture);
-	}
-	else if (Frame.format == facecast::PixelFormat::Jpeg && !Frame.payload.empty())
-	{
-		IImageWrapperModule& Wrappers = FModuleManager::LoadModuleChecked<IImageWrapperModule>(TEXT("ImageWrapper"));
-		TSharedPtr<IImageWrapper> Jpeg = Wrappers.CreateImageWrapper(EImageFormat::JPEG);
-		FFacecastPicture Picture;
-		if (Jpeg.IsValid() && Jpeg->SetCompressed(Frame.payload.data(), int64(Frame.payload.size())) &&
-		    Jpeg->GetRaw(ERGBFormat::BGRA, 8, Picture.Bgra))
-		{
-			Picture.Width = uint32(Jpeg->GetWidth());
-			Picture.Height = uint32(Jpeg->GetHeight());
-			UploadPicture(Picture);
-		}
-	}
+	// The worker decoded and converted the picture; the pixels are moved, not copied, from here on.
+	if (Received.Bgra.Num() > 0) UploadPicture(MoveTemp(Received));
 	OnFrame.Broadcast(this);
 }
 
-void UFacecastReceiverComponent::UploadPicture(const FFacecastPicture& Picture)
+void UFacecastReceiverComponent::UploadPicture(FFacecastReceived&& Received)
 {
-	if (!Texture || Texture->GetSizeX() != int32(Picture.Width) || Texture->GetSizeY() != int32(Picture.Height))
+	// Without a renderer (dedicated server, -nullrhi) a texture has no resource, and UpdateTextureRegions drops
+	// the update without calling the cleanup callback below: nothing to show, and a leak per frame.
+	if (!FApp::CanEverRender()) return;
+	const uint32 Width = Received.Width, Height = Received.Height;
+	if (!Texture || Texture->GetSizeX() != int32(Width) || Texture->GetSizeY() != int32(Height))
 	{
-		Texture = UTexture2D::CreateTransient(Picture.Width, Picture.Height, PF_B8G8R8A8, TEXT("FacecastFrame"));
-		Texture->SRGB = true;
-		Texture->UpdateResource();
+		// A unique name: one texture per receiver and size. CreateTransient with a fixed name would replace
+		// another receiver's texture (or this one's, on a resize) in the transient package.
+		const FName Name = MakeUniqueObjectName(GetTransientPackage(), UTexture2D::StaticClass(), FName(TEXT("FacecastFrame")));
+		UTexture2D* NewTexture = UTexture2D::CreateTransient(int32(Width), int32(Height), PF_B8G8R8A8, Name);
+		if (!NewTexture)
+		{
+			LogOnce(FString::Printf(TEXT("cannot create a %ux%u texture"), Width, Height));
+			return;
+		}
+		NewTexture->SRGB = true;
+		NewTexture->UpdateResource();
+		Texture = NewTexture;
 	}
-	// The render thread owns this copy until the cleanup callback runs.
-	FFacecastPicture* Owned = new FFacecastPicture(Picture);
-	Owned->Region = FUpdateTextureRegion2D(0, 0, 0, 0, Picture.Width, Picture.Height);
-	Texture->UpdateTextureRegions(0, 1, &Owned->Region, Picture.Width * 4, 4, Owned->Bgra.GetData(),
-		[Owned](uint8*, const FUpdateTextureRegion2D*) { delete Owned; });
+	if (!Texture->GetResource()) return;  // as above
+	// The callback holds the pixels (moved, not copied): its copy in the render command keeps them until the
+	// update has run. Should UpdateTextureRegions not queue one (no resource, a streamed or virtual texture),
+	// it never calls the callback, but dropping the callback frees them all the same: nothing leaks.
+	const TSharedRef<FFacecastPicture, ESPMode::ThreadSafe> Picture =
+		MakeShared<FFacecastPicture, ESPMode::ThreadSafe>(MoveTemp(Received.Bgra), Width, Height);
+	Texture->UpdateTextureRegions(0, 1, &Picture->Region, Width * 4, 4, Picture->Bgra.GetData(),
+		[Picture](uint8*, const FUpdateTextureRegion2D*) {});
 }
 
 void UFacecastReceiverComponent::ReportStatus()
 {
-	const FString Error = UTF8_TO_TCHAR(Client->LastError().c_str());
-	Status = Error.IsEmpty() ? FString(UTF8_TO_TCHAR(facecast::ConnectionStateName(Client->State()))) : Error;
-	if (!Error.IsEmpty() && Error != LoggedError)
+	const FString Error = UTF8_TO_TCHAR(Worker->LastError().c_str());
+	Status = Error.IsEmpty() ? FString(UTF8_TO_TCHAR(facecast::ConnectionStateName(Worker->State()))) : Error;
+	if (!Error.IsEmpty()) LogOnce(Error);
+}
+
+void UFacecastReceiverComponent::LogOnce(const FString& Error)
+{
+	if (Error != LoggedError)
 	{
 		UE_LOG(LogFacecast, Warning, TEXT("facecast: %s"), *Error);
 		LoggedError = Error;

@@ -4,13 +4,13 @@
 #include "Components/ActorComponent.h"
 #include "CoreMinimal.h"
 
-#include <memory>
-
 #include "FacecastReceiverComponent.generated.h"
 
-namespace facecast { class ZmtpClient; }
 class FFacecastLiveLinkSource;
+class FFacecastReceiverWorker;
+class UFacecastReceiverComponent;
 class UTexture2D;
+struct FFacecastReceived;
 
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FFacecastFrameEvent, UFacecastReceiverComponent*, Receiver);
 
@@ -70,10 +70,15 @@ public:
 	virtual void TickComponent(float DeltaTime, ELevelTick TickType, FActorComponentTickFunction* ThisTickFunction) override;
 
 private:
-	void UploadPicture(const struct FFacecastPicture& Picture);
+	void UploadPicture(FFacecastReceived&& Received);
 	void ReportStatus();
+	void LogOnce(const FString& Error);
 
-	std::unique_ptr<facecast::ZmtpClient> Client;
+	// Both types stay incomplete here. UnrealHeaderTool's .gen.cpp sees this header only and defines this
+	// class's vtable-helper constructor and destructor; each may destroy every member, so a std::unique_ptr or
+	// TUniquePtr member would need the complete type there (defining our own destructor in the .cpp would not
+	// help: the constructor remains). TSharedPtr binds its deleter where the object is made, in the .cpp.
+	TSharedPtr<FFacecastReceiverWorker, ESPMode::ThreadSafe> Worker;
 	TSharedPtr<FFacecastLiveLinkSource> LiveLinkSource;
 	FString LoggedError;
 };

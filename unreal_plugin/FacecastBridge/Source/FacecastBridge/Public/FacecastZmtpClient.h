@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -37,6 +38,8 @@ class ZmtpClient {
 
   // Moves the newest frame received since the last call into `out`; false if none.
   bool TryTakeLatest(Frame& out);
+  // The same, but waits up to `timeout` for one to arrive (for a consumer on its own thread).
+  bool WaitTakeLatest(Frame& out, std::chrono::milliseconds timeout);
 
   ConnectionState State() const { return state_.load(); }
   std::map<std::string, uint64_t> Rejections() const;
@@ -57,6 +60,7 @@ class ZmtpClient {
   std::atomic<bool> stop_{false};
   std::atomic<ConnectionState> state_{ConnectionState::Disconnected};
   mutable std::mutex mutex_;
+  std::condition_variable latest_ready_;  // notified when latest_ is set
   bool has_latest_ = false;
   Frame latest_;
   std::map<std::string, uint64_t> rejections_;

@@ -1,4 +1,15 @@
 // ZMTP 3.0 SUB client over TCP with the NULL mechanism (ZeroMQ RFC 23), for facecast's publisher.
+#ifdef _WIN32
+// Before any include: under MSVC, windows.h (through winsock2.h) would define min/max macros that break
+// std::min (MinGW's libstdc++ defines NOMINMAX itself, so a MinGW build cannot show it), and all of windows.h.
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#endif
+
 #include "FacecastZmtpClient.h"
 
 #include <algorithm>
@@ -88,6 +99,14 @@ bool ZmtpClient::TryTakeLatest(Frame& out) {
   return true;
 }
 
+bool ZmtpClient::WaitTakeLatest(Frame& out, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!latest_ready_.wait_for(lock, timeout, [this] { return has_latest_; })) return false;
+  out = std::move(latest_);
+  has_latest_ = false;
+  return true;
+}
+
 std::map<std::string, uint64_t> ZmtpClient::Rejections() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return rejections_;
@@ -162,7 +181,7 @@ void ZmtpClient::Run() {
     }
     state_ = ConnectionState::Disconnected;
     if (!Sleep(backoff)) break;
-    backoff = std::min(backoff * 2, kBackoffMax);
+    backoff = (std::min)(backoff * 2, kBackoffMax);  // parenthesized: immune to a min macro
   }
   state_ = ConnectionState::Disconnected;
 }
@@ -183,7 +202,7 @@ bool ZmtpClient::Session(int fd) {
   auto recv_all = [&](uint8_t* data, size_t size) {
     while (size > 0 && !stop_) {
       if (!Wait(fd, false, kPollMs)) continue;
-      const auto got = ::recv(fd, reinterpret_cast<char*>(data), int(std::min<size_t>(size, 1 << 20)), 0);
+      const auto got = ::recv(fd, reinterpret_cast<char*>(data), int((std::min)(size, size_t(1) << 20)), 0);
       if (got <= 0) return false;
       data += got;
       size -= size_t(got);
@@ -269,9 +288,12 @@ bool ZmtpClient::Session(int fd) {
     DecodeResult result = DecodeMessage(parts[0], parts[1], std::move(parts[2]), frame);
     parts.clear();
     if (result.status == DecodeStatus::Ok) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      latest_ = std::move(frame);
-      has_latest_ = true;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        latest_ = std::move(frame);
+        has_latest_ = true;
+      }
+      latest_ready_.notify_one();
     } else {
       Reject(result.reason);
       if (result.status == DecodeStatus::NewerVersion) {
