@@ -1,6 +1,7 @@
 """Network sources: golden packets parsed, and sent over real loopback UDP to the real
 runners inside the real Engine, checked on the published parameter feed."""
 
+import itertools
 import json
 import logging
 import math
@@ -15,6 +16,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from conftest import free_port, running, wait_until
+from test_types import UNREAL_EAR_FACE_BLEND_SHAPE
 from facecast.bridge.protocol import TOPIC_PARAMS
 from facecast.bridge.publisher import Publisher
 from facecast.bridge.receiver import Receiver
@@ -22,7 +24,8 @@ from facecast.engine.loop import Engine, LoopConfig
 from facecast.engine.retarget import Retargeter
 from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.sources.base import Rejection
-from facecast.engine.sources.ifacialmocap import HANDSHAKE, IFacialMocapSource, parse_ifacialmocap
+from facecast.engine.sources.ifacialmocap import (FACE_LOST_AFTER_S, HANDSHAKE, IFacialMocapSource,
+                                                  parse_ifacialmocap, parse_ifacialmocap_entries)
 from facecast.engine.sources.livelink import LiveLinkSource, encode_livelink, parse_livelink
 from facecast.engine.sources.udp import MAX_DATAGRAM_BYTES
 from facecast.engine.sources.vmc import (VRM1_ALIASES, VRM_PRESETS, VmcSource, VmcState, parse_vmc,
@@ -32,6 +35,7 @@ from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
 JAW, BLINK_L, SMILE_R = arkit_index("JawOpen"), arkit_index("EyeBlinkLeft"), arkit_index("MouthSmileRight")
 LOCAL = "127.0.0.1"
+IFM_PORT = 49983  # iFacialMocap always sends here
 
 
 def golden_weights():
@@ -273,8 +277,9 @@ def test_livelink_without_subject_accepts_any(sender):
 
 
 def all_sources(phone_port=9, port=0):
+    """One of each network source (iFacialMocap on 49983, the one port its app sends to)."""
     return [LiveLinkSource(host=LOCAL, port=port),
-            IFacialMocapSource(phone_host=LOCAL, port=port, phone_port=phone_port),
+            IFacialMocapSource(phone_host=LOCAL, port=IFM_PORT, phone_port=phone_port),
             VmcSource(host=LOCAL, port=port),
             VtsSource(phone_host=LOCAL, port=port, phone_port=phone_port)]
 
@@ -322,7 +327,7 @@ def test_runner_stops_promptly(index):
 @pytest.mark.parametrize("index", range(4), ids=["livelink", "ifacialmocap", "vmc", "vts"])
 def test_open_on_a_port_in_use_says_what_to_do(index):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as blocker:
-        blocker.bind((LOCAL, 0))
+        blocker.bind((LOCAL, IFM_PORT if index == 1 else 0))
         source = all_sources(port=blocker.getsockname()[1])[index]
         with pytest.raises(SourceError, match=r"already in use.*choose another port"):
             source.open()
@@ -334,9 +339,9 @@ def test_open_on_an_address_of_another_computer():
         LiveLinkSource(host="192.0.2.1", port=0).open()  # TEST-NET-1: never local
 
 
-@pytest.mark.parametrize("cls", [IFacialMocapSource, VtsSource])
-def test_phone_on_wifi_needs_source_bind(cls):
-    source = cls(phone_host="192.168.77.20", port=0)
+@pytest.mark.parametrize("cls, port", [(IFacialMocapSource, 49983), (VtsSource, 0)])
+def test_phone_on_wifi_needs_source_bind(cls, port):
+    source = cls(phone_host="192.168.77.20", port=port)
     with pytest.raises(SourceError, match="--source-bind 0.0.0.0"):
         source.open()
     with pytest.raises(SourceError):
@@ -414,37 +419,83 @@ def test_ifacialmocap_number_forms_and_rejections():
     assert s.weights[SMILE_R] == pytest.approx(0.4) and s.weight("BrowInnerUp") == 1.0
     np.testing.assert_allclose(s.head_rad, np.radians([0, 179.0, 0]), atol=1e-5)  # wrapped
     assert s.eye_left_rad is None
-    for bad, reason in [(b"jawOpen-abc|", "bad-number"), (b"jawOpen-nan|", "not-finite"),
-                        (b"jawOpen-inf|", "not-finite"), (b"jawOpen|", "bad-entry"), (b"\xff\xfe", "not-utf8"),
-                        (b"=head#1,2,3|", "no-blendshapes"), (b"jawOpen-5|=head#1,2|", "bad-entry"),
-                        (b"jawOpen-5|=head#1,x,3|", "bad-number"), (b"jawOpen-5|=head#1,400,3|", "out-of-range"),
-                        (b"jawOpen-5|leftEye#nan,0,0|", "not-finite"), (b"jawOpen-5|" * 2000, "oversized")]:
+    for bad, reason in [(b"\xff\xfe", "not-utf8"), (b"=head#1,2,3|", "no-blendshapes"),
+                        (b"jawOpen-5|" * 2000, "oversized"), (b"jawOpen-abc|", "no-blendshapes")]:
         r = parse_ifacialmocap(bad)
         assert isinstance(r, Rejection) and r.reason == reason, (bad[:30], r)
 
 
-def test_ifacialmocap_handshake_resend_and_stream(phone):
-    source = IFacialMocapSource(phone_host=LOCAL, port=0, phone_port=phone.getsockname()[1],
-                                handshake_every_s=0.3)
+@pytest.mark.parametrize("entry, reason", [
+    ("jawOpen-abc", "bad-number"), ("jawOpen-nan", "not-finite"), ("jawOpen-inf", "not-finite"),
+    ("jawOpen", "bad-entry"), ("=head#1,2", "bad-entry"), ("=head#1,x,3", "bad-number"),
+    ("=head#1,400,3", "out-of-range"), ("leftEye#nan,0,0", "not-finite")])
+def test_ifacialmocap_skips_only_the_malformed_entry(entry, reason):
+    """As the peers do: the bad entry is skipped and counted, the rest of the datagram kept."""
+    data = f"mouthSmile_R-40|{entry}|eyeBlink_L-100|=rightEye#1.5,2.5,0.5|".encode()
+    sample, skipped = parse_ifacialmocap_entries(data, received_ns=1)
+    assert [r.reason for r in skipped] == [reason]
+    assert sample.weights[SMILE_R] == pytest.approx(0.4) and sample.weights[BLINK_L] == 1.0
+    np.testing.assert_allclose(sample.eye_right_rad, np.radians([2.5, 1.5, 0.5]), atol=1e-6)
+
+
+class IFacialMocapPhone:
+    """The iFacialMocap app as its developer's page and its peers describe it: it waits for the
+    handshake on its port, then streams to UDP port 49983 of the computer the handshake came from
+    (not to the handshake's source port), and repeats its last datagram when it loses the face."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.computer = None
+
+    def wait_for_handshake(self):
+        hello, (host, port) = self.sock.recvfrom(1024)
+        self.computer = (host, IFM_PORT)
+        return hello, port
+
+    def send(self, text: str):
+        self.sock.sendto(text.encode(), self.computer)
+
+
+def test_ifacialmocap_refuses_a_port_the_app_cannot_reach():
+    with pytest.raises(SourceError, match="sends to UDP port 49983"):
+        IFacialMocapSource(phone_host=LOCAL, port=50000)
+
+
+def test_ifacialmocap_handshake_resend_stream_and_face_loss(phone):
+    source = IFacialMocapSource(phone_host=LOCAL, phone_port=phone.getsockname()[1], handshake_every_s=0.3)
+    app = IFacialMocapPhone(phone)
     session = Session(source)
     try:
-        hello, source_addr = phone.recvfrom(1024)
+        hello, _ = app.wait_for_handshake()
         assert hello == b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719" == HANDSHAKE
-        assert source_addr[1] == session.port  # from the port the data must come back to
         t0 = time.monotonic()
         again, _ = phone.recvfrom(1024)  # resent while the phone stays quiet
         assert again == HANDSHAKE and 0.15 < time.monotonic() - t0 < 0.6
-        msg = session.send_until_received(lambda: phone.sendto(IFM_TEXT.encode(), source_addr))
+        msg = session.send_until_received(lambda: app.send(IFM_TEXT))
         np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
         np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
-        assert msg.source == "ifacialmocap"
+        assert msg.source == "ifacialmocap" and msg.valid
         drain(phone)
-        for _ in range(40):  # 0.8 s of streaming: no handshakes while data arrives
-            phone.sendto(IFM_TEXT.encode(), source_addr)
+        for _ in range(40):  # 0.8 s of streaming (each frame its own head angle): no handshakes meanwhile
+            app.send(IFM_TEXT.replace("5.0,0.01", f"{5 + random_jitter():.4f},0.01"))
             time.sleep(0.02)
         assert drain(phone) == []
+        # The face is lost: the app repeats its last datagram; after FACE_LOST_AFTER_S the feed says so.
+        stale = IFM_TEXT.replace("5.0,0.01", "5.5,0.01")
+        t_lost = time.monotonic()
+        msg = session.send_until_received(lambda: (app.send(stale), time.sleep(0.015)), lambda m: not m.valid)
+        assert time.monotonic() - t_lost >= FACE_LOST_AFTER_S and not msg.valid
+        msg = session.send_until_received(lambda: app.send(IFM_TEXT), lambda m: m.valid)  # found again
+        assert msg.valid
     finally:
         session.close()
+
+
+_JITTER = iter(np.random.default_rng(0).uniform(-0.5, 0.5, 10000))
+
+
+def random_jitter():
+    return float(next(_JITTER))
 
 
 # --------------------------------------------------------------------------- #
@@ -609,14 +660,14 @@ def test_vmc_source_keeps_python_osc_warnings_out_of_the_log(sender, caplog):
 def test_vts_golden_json():
     s = parse_vts(json.dumps(vts_doc()).encode(), received_ns=1)
     np.testing.assert_allclose(s.weights, golden_weights(), atol=1e-7)
-    np.testing.assert_allclose(s.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-6)  # (y, x, z)
+    np.testing.assert_allclose(s.head_rad, np.radians([-10.0, 20.0, 5.0]), atol=1e-6)  # yaw x, pitch y, roll z
     np.testing.assert_allclose(s.eye_left_rad, np.radians([2.0, 1.0, 0.0]), atol=1e-6)
     np.testing.assert_allclose(s.eye_right_rad, np.radians([2.5, 1.5, 0.0]), atol=1e-6)
     assert s.valid and s.source == "vts" and s.capture_wall_ns == 1
     lost = parse_vts(json.dumps(vts_doc(found=False)).encode())
     assert not lost.valid and not lost.weights.any() and lost.head_rad is None
     assert not parse_vts(b'{"FaceFound": false}').valid  # no BlendShapes needed then
-    s = parse_vts(b'{"BlendShapes": [{"k": "JawOpen", "v": 3}], "Rotation": {"x": 0, "y": 270, "z": 0}}')
+    s = parse_vts(b'{"BlendShapes": [{"k": "JawOpen", "v": 3}], "Rotation": {"x": 270, "y": 0, "z": 0}}')
     assert s.weights[JAW] == 1.0 and s.eye_left_rad is None
     np.testing.assert_allclose(s.head_rad, np.radians([-90.0, 0, 0]), atol=1e-6)  # wrapped
 
@@ -658,7 +709,7 @@ def test_vts_request_renewal_and_stream(phone):
         data = json.dumps(vts_doc()).encode()
         msg = session.send_until_received(lambda: phone.sendto(data, (LOCAL, port)))
         np.testing.assert_allclose(msg.arkit, golden_weights(), atol=1e-6)
-        np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
+        np.testing.assert_allclose(msg.head_rad, np.radians([-10.0, 20.0, 5.0]), atol=1e-5)
         assert msg.valid and msg.source == "vts"
         lost = json.dumps(vts_doc(found=False)).encode()
         msg = session.send_until_received(lambda: phone.sendto(lost, (LOCAL, port)), lambda m: not m.valid)
@@ -670,3 +721,122 @@ def test_vts_request_renewal_and_stream(phone):
         assert [d for d, _ in drain(phone)].count(first) >= 2
     finally:
         session.close()
+
+
+# --------------------------------------------------------------------------- #
+# Golden datagrams with a distinct value in every field, checked against what each app's open
+# peers compute from them, and one head pose through all four sources.
+#
+# Provenance of the formats and of the peers' readings:
+# - iFacialMocap: the developer's page (text "name-value|...|=head#rx,ry,rz,tx,ty,tz|rightEye#...|
+#   leftEye#...|", values 0-100, Apple's raw blendshape names); malaybaku/VMagicMirror
+#   (ExternalTracker/iFacialMocap/iFacialMocapReceiver.cs) applies the head as Unity
+#   Quaternion.Euler(rx, ry, rz): rx pitch, ry yaw, rz roll; Inochi2D/facetrack-d (ifacialmocap.d)
+#   reads the eyes the same way as the head.
+# - VTube Studio: DenchiSoft/VTubeStudioBlendshapeUDPReceiverTest (VTubeStudioRawTrackingData.cs:
+#   Timestamp, Hotkey, FaceFound, Rotation, Position, EyeLeft, EyeRight, BlendShapes [{k, v}]);
+#   Veasu/warudo-vtubestudio (VTubeStudioClient.cs) applies the head as Unity
+#   Quaternion.Euler(Rotation.y, Rotation.x, Rotation.z) (x yaw, y pitch) and each eye as
+#   Quaternion.Euler(Eye.x, Eye.y, Eye.z) (x pitch, y yaw).
+# - VMC: sh-akira/VirtualMotionCaptureProtocol: /VMC/Ext/Bone/Pos "Head" px py pz qx qy qz qw, a
+#   Unity local rotation.
+# - Live Link Face: version 6 packets (test_livelink_golden_packet_every_slot), head yaw, pitch,
+#   roll in radians in Unreal's EARFaceBlendShape order.
+
+def apple_raw_name(name: str) -> str:
+    """ARKit's ARBlendShapeLocation raw value, as iFacialMocap sends it: EyeBlinkLeft -> eyeBlink_L."""
+    for side, suffix in (("Left", "_L"), ("Right", "_R")):
+        if name.endswith(side) and not name.startswith(("MouthLeft", "MouthRight", "JawLeft", "JawRight")):
+            name = name[: -len(side)] + suffix
+    return name[0].lower() + name[1:]
+
+
+def unity_euler_ypr_rad(x_deg: float, y_deg: float, z_deg: float) -> np.ndarray:
+    """Unity's Quaternion.Euler(x, y, z) as facecast's (yaw, pitch, roll): x pitch, y yaw, z roll."""
+    return np.radians([y_deg, x_deg, z_deg])
+
+
+def unity_quaternion(x_deg: float, y_deg: float, z_deg: float) -> tuple:
+    """Unity's Quaternion.Euler(x, y, z) (z first, then x, then y) as (qx, qy, qz, qw)."""
+    def axis(k, deg):
+        h = math.radians(deg) / 2
+        q = [0.0, 0.0, 0.0, math.cos(h)]
+        q[k] = math.sin(h)
+        return q
+
+    def mul(a, b):
+        ax, ay, az, aw = a
+        bx, by, bz, bw = b
+        return [aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz]
+    return tuple(mul(mul(axis(1, y_deg), axis(0, x_deg)), axis(2, z_deg)))
+
+
+GOLDEN_SHAPES = [(name, (i * 37) % 97 + 2) for i, name in enumerate(UNREAL_EAR_FACE_BLEND_SHAPE[:52])]  # 2..98
+
+
+def test_ifacialmocap_golden_every_field():
+    text = "|".join(f"{apple_raw_name(n)}-{v}" for n, v in GOLDEN_SHAPES)
+    text += "|=head#-7.25,12.5,3.75,0.1,-0.2,0.3|rightEye#1.25,-2.5,0.75|leftEye#-1.5,2.25,-0.5|"
+    s = parse_ifacialmocap(text.encode(), received_ns=1)
+    for name, value in GOLDEN_SHAPES:
+        assert s.weight(name) == np.float32(value / 100), name
+    np.testing.assert_allclose(s.head_rad, unity_euler_ypr_rad(-7.25, 12.5, 3.75), atol=1e-6)   # VMagicMirror
+    np.testing.assert_allclose(s.eye_right_rad, unity_euler_ypr_rad(1.25, -2.5, 0.75), atol=1e-6)
+    np.testing.assert_allclose(s.eye_left_rad, unity_euler_ypr_rad(-1.5, 2.25, -0.5), atol=1e-6)
+
+
+def test_vts_golden_every_field_ios_and_android():
+    doc = {"Timestamp": 1700000000123, "Hotkey": 3, "FaceFound": True,
+           "Rotation": {"x": -7.25, "y": 12.5, "z": 3.75}, "Position": {"x": 0.1, "y": -0.2, "z": 0.3},
+           "EyeLeft": {"x": -1.5, "y": 2.25, "z": -0.5}, "EyeRight": {"x": 1.25, "y": -2.5, "z": 0.75},
+           "BlendShapes": [{"k": n, "v": v / 100} for n, v in GOLDEN_SHAPES]}
+    s = parse_vts(json.dumps(doc).encode(), received_ns=1)
+    for name, value in GOLDEN_SHAPES:
+        assert s.weight(name) == np.float32(value / 100), name
+    np.testing.assert_allclose(s.head_rad, unity_euler_ypr_rad(12.5, -7.25, 3.75), atol=1e-6)  # Warudo: (y, x, z)
+    np.testing.assert_allclose(s.eye_left_rad, unity_euler_ypr_rad(-1.5, 2.25, -0.5), atol=1e-6)
+    np.testing.assert_allclose(s.eye_right_rad, unity_euler_ypr_rad(1.25, -2.5, 0.75), atol=1e-6)
+    # The Android app: Apple's raw names, and two inner-brow shapes for ARKit's one (averaged).
+    android = dict(doc, BlendShapes=[{"k": apple_raw_name(n), "v": v / 100} for n, v in GOLDEN_SHAPES
+                                     if n != "BrowInnerUp"] + [{"k": "browInnerUpLeft", "v": 0.2},
+                                                               {"k": "browInnerUpRight", "v": 0.6}])
+    a = parse_vts(json.dumps(android).encode(), received_ns=1)
+    assert a.weight("BrowInnerUp") == pytest.approx(0.4)
+    for name, value in GOLDEN_SHAPES:
+        if name != "BrowInnerUp":
+            assert a.weight(name) == np.float32(value / 100), name
+
+
+def test_the_same_head_pose_through_every_source(sender, phone):
+    """One pose (yaw 12.5, pitch -7.25, roll 3.75 degrees, in the Unity head-bone convention each
+    peer applies) sent as each app sends it publishes the same head_rad within 0.01 rad."""
+    yaw, pitch, roll = 12.5, -7.25, 3.75
+    want = np.radians([yaw, pitch, roll])
+    shapes = "|".join(f"{apple_raw_name(n)}-{v}" for n, v in GOLDEN_SHAPES[:5])
+    got = {}
+    frame = itertools.count()
+    sessions = {
+        "livelink": (LiveLinkSource(host=LOCAL, port=0), lambda port: sender.sendto(
+            encode_livelink(weights=golden_weights(), head_rad=want), (LOCAL, port))),
+        "vmc": (VmcSource(host=LOCAL, port=0), lambda port: sender.sendto(bundle(
+            osc("/VMC/Ext/Bone/Pos", "Head", 0.0, 0.0, 0.0, *unity_quaternion(pitch, yaw, roll)),
+            osc("/VMC/Ext/Blend/Val", "JawOpen", 0.5), osc("/VMC/Ext/Blend/Apply")), (LOCAL, port))),
+        "vts": (VtsSource(phone_host=LOCAL, phone_port=phone.getsockname()[1]), lambda port: phone.sendto(
+            json.dumps({"FaceFound": True, "Rotation": {"x": yaw, "y": pitch, "z": roll},
+                        "BlendShapes": [{"k": "JawOpen", "v": 0.5}]}).encode(), (LOCAL, port))),
+        "ifacialmocap": (IFacialMocapSource(phone_host=LOCAL, phone_port=phone.getsockname()[1]),
+                         lambda port: phone.sendto(  # a live face: each frame differs (here, in translation)
+                             f"{shapes}|=head#{pitch},{yaw},{roll},{next(frame) * 1e-4:.4f},0,0|".encode(),
+                             (LOCAL, IFM_PORT))),
+    }
+    for name, (source, send) in sessions.items():
+        session = Session(source)
+        try:
+            got[name] = session.send_until_received(lambda: send(session.port), lambda m: m.head_rad is not None
+                                                    ).head_rad
+        finally:
+            session.close()
+            drain(phone)
+    for name, head in got.items():
+        np.testing.assert_allclose(head, want, atol=0.01, err_msg=name)

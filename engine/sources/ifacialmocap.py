@@ -1,9 +1,11 @@
 """``ifacialmocap:PHONE_IP``: the iFacialMocap iPhone app over UDP.
 
-facecast sends the app's documented handshake (:data:`HANDSHAKE`) from its
-bound UDP port 49983 to the phone's UDP port 49983, at ``open()`` and again
-every :data:`HANDSHAKE_EVERY_S` while no data arrives. The app then streams
-UTF-8 text datagrams back to that port, one per tracked frame::
+facecast sends the app's documented handshake (:data:`HANDSHAKE`) to the
+phone's UDP port 49983, at ``open()`` and again every :data:`HANDSHAKE_EVERY_S`
+while no data arrives. The app then streams UTF-8 text datagrams to UDP port
+49983 of the computer the handshake came from, whatever port it was sent from
+(the developer's page; every peer listens on 49983), so facecast listens there
+and refuses another port. One datagram per tracked frame::
 
     mouthSmile_R-52|eyeBlink_L-3|...|=head#-4.2,12.0,1.5,0.01,-0.02,0.3|rightEye#3.1,-2.0,0.0|leftEye#3.0,-2.2,0.0|
 
@@ -11,11 +13,22 @@ UTF-8 text datagrams back to that port, one per tracked frame::
   (``eyeBlink_L``), values 0..100 (divided by 100, clamped to [0, 1]). The
   first ``-`` separates name from value, so negative and exponent values
   (``name--2``, ``name-1e-05``) parse; ``name&value`` is accepted too.
-  Names that are not ARKit shapes are ignored.
+  Names that are not ARKit shapes are ignored. A malformed entry (no value, a
+  bad or non-finite number, an angle beyond +-360 degrees) is skipped and
+  counted (``skipped-entry``); the rest of the datagram is kept, as the peers do.
 - ``head#rx,ry,rz,tx,ty,tz`` and ``rightEye#rx,ry,rz``/``leftEye#rx,ry,rz``:
   rotations in degrees (translations ignored). Axis mapping: ``rx`` is pitch,
   ``ry`` yaw, ``rz`` roll; the sample holds (yaw, pitch, roll) in radians,
-  wrapped to (-pi, pi]. Angles beyond +-360 degrees reject the datagram.
+  wrapped to (-pi, pi] (signs as sent: Unity ``Euler(rx, ry, rz)`` on the head
+  bone, as VMagicMirror applies them).
+
+Face loss: the app keeps sending its last frame, unchanged, when it loses the
+face (VMagicMirror treats a repeat of the previous datagram as tracking loss).
+:class:`IFacialMocapSource` passes the first repeats over and, once the same
+datagram has arrived :data:`FACE_LOST_REPEATS` times in a row over at least
+:data:`FACE_LOST_AFTER_S`, emits samples marked invalid, so the loop eases to
+neutral; the next different datagram is a valid sample again. (A tracked face
+is never bit-identical from frame to frame: the angles carry many decimals.)
 """
 
 from __future__ import annotations
@@ -27,13 +40,16 @@ from typing import Optional, Union
 import numpy as np
 
 from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
-from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
+from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection, SourceError
 from facecast.engine.sources.udp import ParseResult, PhoneUdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
-#: The app's UDP port, on the phone and (by default) on the computer.
+#: The app's UDP port on the phone, and the one port of the computer it sends to.
 PHONE_PORT = 49983
 DEFAULT_PORT = 49983
+#: Identical datagrams in a row, and how long they must have lasted, before the face counts as lost.
+FACE_LOST_REPEATS = 6
+FACE_LOST_AFTER_S = 0.2
 #: The app's documented handshake: this exact ASCII text, sent to the phone's
 #: UDP port 49983, makes it stream to the port it came from.
 HANDSHAKE = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
@@ -60,26 +76,38 @@ def _rotation_rad(key: str, text: str) -> Union[np.ndarray, Rejection]:
     return yaw_pitch_roll_from_degrees(pitch_deg=rx, yaw_deg=ry, roll_deg=rz, what=f"{key} rotation")
 
 
-def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
-    """Parse one iFacialMocap datagram.
+def _shape(item: str) -> Union[tuple[str, float], Rejection]:
+    """``name-value`` (or ``name&value``) -> (name, value 0..100)."""
+    name, sep, value = item.partition("&") if "&" in item else item.partition("-")
+    if not sep or not name:
+        return Rejection("bad-entry", f"entry {item[:40]!r} is not name-value")
+    try:
+        v = float(value)
+    except ValueError:
+        return Rejection("bad-number", f"value {value[:20]!r} of {name[:40]!r}")
+    if not math.isfinite(v):
+        return Rejection("not-finite", f"value of {name[:40]!r}")
+    return name, v
 
-    Args:
-        data: the datagram.
-        received_ns: wall-clock ns to stamp the sample with (default: now).
+
+def parse_ifacialmocap_entries(data: bytes, *, received_ns: Optional[int] = None
+                               ) -> tuple[Union[FaceSample, Rejection], list[Rejection]]:
+    """Parse one iFacialMocap datagram, skipping malformed entries.
 
     Returns:
-        A sample, or a :class:`Rejection` (``oversized``, ``not-utf8``,
-        ``bad-entry``, ``bad-number``, ``not-finite``, ``out-of-range``,
-        ``no-blendshapes``).
+        (the sample or a :class:`Rejection` of the whole datagram (``oversized``, ``not-utf8``,
+        ``no-blendshapes``), the rejections of the entries skipped (``bad-entry``,
+        ``bad-number``, ``not-finite``, ``out-of-range``)).
     """
     if len(data) > MAX_TEXT_BYTES:
-        return Rejection("oversized", f"{len(data)} bytes (up to {MAX_TEXT_BYTES} accepted)")
+        return Rejection("oversized", f"{len(data)} bytes (up to {MAX_TEXT_BYTES} accepted)"), []
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return Rejection("not-utf8", "datagram is not UTF-8 text")
+        return Rejection("not-utf8", "datagram is not UTF-8 text"), []
     weights = np.zeros(NUM_ARKIT, np.float32)
     rotations: dict[str, np.ndarray] = {}
+    skipped: list[Rejection] = []
     shapes = 0
     for item in text.split("|"):
         item = item.strip().lstrip("=")
@@ -92,28 +120,30 @@ def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Uni
                 continue  # a channel facecast does not use
             rotation = _rotation_rad(key, rest)
             if isinstance(rotation, Rejection):
-                return rotation
-            rotations[field] = rotation
+                skipped.append(rotation)
+            else:
+                rotations[field] = rotation
             continue
-        name, sep, value = item.partition("&") if "&" in item else item.partition("-")
-        if not sep or not name:
-            return Rejection("bad-entry", f"entry {item[:40]!r} is not name-value")
+        shape = _shape(item)
+        if isinstance(shape, Rejection):
+            skipped.append(shape)
+            continue
         try:
-            v = float(value)
-        except ValueError:
-            return Rejection("bad-number", f"value {value[:20]!r} of {name[:40]!r}")
-        if not math.isfinite(v):
-            return Rejection("not-finite", f"value of {name[:40]!r}")
-        try:
-            index = arkit_index(name)
+            index = arkit_index(shape[0])
         except KeyError:
             continue  # not an ARKit shape
-        weights[index] = min(max(v / 100.0, 0.0), 1.0)  # clamped before float32 can overflow
+        weights[index] = min(max(shape[1] / 100.0, 0.0), 1.0)  # clamped before float32 can overflow
         shapes += 1
     if shapes == 0:
-        return Rejection("no-blendshapes", "datagram carries no ARKit blendshape")
+        return Rejection("no-blendshapes", "datagram carries no ARKit blendshape"), skipped
     return FaceSample(capture_wall_ns=time.time_ns() if received_ns is None else received_ns,
-                      weights=weights, source=IFacialMocapSource.name, **rotations)
+                      weights=weights, source=IFacialMocapSource.name, **rotations), skipped
+
+
+def parse_ifacialmocap(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
+    """Parse one iFacialMocap datagram (malformed entries skipped; see
+    :func:`parse_ifacialmocap_entries`): a sample, or a :class:`Rejection` of the whole datagram."""
+    return parse_ifacialmocap_entries(data, received_ns=received_ns)[0]
 
 
 class IFacialMocapSource(PhoneUdpSource):
@@ -122,9 +152,12 @@ class IFacialMocapSource(PhoneUdpSource):
     Args:
         phone_host: the phone's IP address (the app shows it).
         bind_host: local address to bind (0.0.0.0 for a phone on Wi-Fi).
-        port: local UDP port the app streams to (49983; 0 picks a free one).
+        port: the local UDP port; must be 49983, the one the app sends to.
         phone_port: the app's UDP port on the phone.
         handshake_every_s: resend interval of the handshake while no data arrives.
+
+    Raises:
+        SourceError: ``port`` is not 49983 (the app would send to 49983 all the same).
     """
 
     name = "ifacialmocap"
@@ -133,8 +166,15 @@ class IFacialMocapSource(PhoneUdpSource):
                  phone_port: int = PHONE_PORT, handshake_every_s: float = HANDSHAKE_EVERY_S) -> None:
         if not handshake_every_s > 0:
             raise ValueError(f"handshake_every_s must be positive, got {handshake_every_s}")
+        if port != DEFAULT_PORT:
+            raise SourceError(f"iFacialMocap sends to UDP port {DEFAULT_PORT} of the computer, whatever port asks; "
+                              f"facecast cannot listen on {port} for it. Free port {DEFAULT_PORT} (close other "
+                              "iFacialMocap receivers such as VMagicMirror) and use the default")
         super().__init__(phone_host=phone_host, phone_port=phone_port, bind_host=bind_host, port=port)
         self._every_s = handshake_every_s
+        self._last_datagram = b""
+        self._repeats = 0
+        self._repeat_since_s = 0.0
 
     def greeting(self) -> bytes:
         return HANDSHAKE
@@ -144,4 +184,15 @@ class IFacialMocapSource(PhoneUdpSource):
         return quiet and now_s - last_greeting_s >= self._every_s
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
-        return parse_ifacialmocap(data, received_ns=received_ns)
+        now_s = time.monotonic()
+        if data == self._last_datagram:
+            self._repeats += 1
+            if self._repeats >= FACE_LOST_REPEATS and now_s - self._repeat_since_s >= FACE_LOST_AFTER_S:
+                return FaceSample(capture_wall_ns=received_ns, weights=np.zeros(NUM_ARKIT, np.float32), valid=False,
+                                  source=self.name)
+            return None  # the app repeating itself: not a new frame (yet no proof of a lost face)
+        self._last_datagram, self._repeats, self._repeat_since_s = data, 1, now_s
+        sample, skipped = parse_ifacialmocap_entries(data, received_ns=received_ns)
+        for entry in skipped:
+            self.rejections.add(Rejection("skipped-entry", f"{entry.reason}: {entry.detail}"))
+        return sample

@@ -12,10 +12,16 @@ one JSON datagram per tracked frame. Keys read (others are ignored):
 - ``FaceFound`` (bool, default true): false gives a sample with ``valid=False``,
   zero weights and no angles.
 - ``BlendShapes``: a list of ``{"k": ARKit name, "v": 0..1}``; names in any form
-  ``arkit_index`` accepts, unknown names ignored, values clamped to [0, 1].
-- ``Rotation`` (head), ``EyeLeft``, ``EyeRight``: ``{"x", "y", "z"}`` degrees.
-  Axis mapping: ``x`` is pitch, ``y`` yaw, ``z`` roll; the sample holds (yaw,
-  pitch, roll) in radians, wrapped to (-pi, pi]. A missing key gives None.
+  ``arkit_index`` accepts, unknown names ignored, values clamped to [0, 1]. The
+  Android app sends ``browInnerUpLeft``/``browInnerUpRight`` instead of ARKit's one
+  ``BrowInnerUp``: their mean becomes BrowInnerUp (when the document has no BrowInnerUp).
+- ``Rotation`` (head): ``{"x", "y", "z"}`` degrees, ``x`` yaw, ``y`` pitch, ``z`` roll
+  (as VTube Studio's developer's own receiver example and the Warudo plugin read it:
+  Unity ``Euler(y, x, z)`` on the head bone). ``EyeLeft``, ``EyeRight``: ``{"x", "y", "z"}``
+  degrees, ``x`` pitch, ``y`` yaw, ``z`` roll (Unity ``Euler(x, y, z)`` on the eye bone, as
+  the Warudo plugin reads them). The sample holds (yaw, pitch, roll) in radians, wrapped to
+  (-pi, pi], signs as sent (the Unity head-bone convention: see NETWORK_SOURCES.md). A
+  missing key gives None.
 
 Wrong JSON types, non-finite numbers (JSON ``NaN``/``Infinity`` literals,
 overflowing numbers), angles beyond +-360 degrees and documents over
@@ -43,7 +49,12 @@ REQUEST_TIME_S = 10.0
 #: Largest document parsed, bytes (a full frame is about 3 KB).
 MAX_JSON_BYTES = 16384
 
-_ANGLES = (("Rotation", "head_rad"), ("EyeLeft", "eye_left_rad"), ("EyeRight", "eye_right_rad"))
+#: key -> (sample field, which of x/y/z is yaw, pitch, roll).
+_ANGLES = (("Rotation", "head_rad", ("x", "y", "z")), ("EyeLeft", "eye_left_rad", ("y", "x", "z")),
+           ("EyeRight", "eye_right_rad", ("y", "x", "z")))
+#: The Android app's two inner-brow shapes, averaged into ARKit's BrowInnerUp.
+_ANDROID_BROW_INNER = ("browinnerupleft", "browinnerupright")
+_BROW_INNER_UP = arkit_index("BrowInnerUp")
 
 
 def tracking_request(local_port: int, *, time_s: float = REQUEST_TIME_S) -> bytes:
@@ -74,19 +85,21 @@ def _reject_number(value: Optional[float], what: str) -> Optional[Rejection]:
     return None
 
 
-def _angles_rad(doc: dict, key: str) -> Union[np.ndarray, None, Rejection]:
-    """``{"x","y","z"}`` degrees at ``doc[key]`` -> (yaw, pitch, roll) radians; None if absent."""
+def _angles_rad(doc: dict, key: str, axes: tuple[str, str, str]) -> Union[np.ndarray, None, Rejection]:
+    """``{"x","y","z"}`` degrees at ``doc[key]`` -> (yaw, pitch, roll) radians, ``axes`` naming which
+    of x, y, z is yaw, pitch and roll; None if absent."""
     r = doc.get(key)
     if r is None:
         return None
     if type(r) is not dict:
         return Rejection("wrong-type", f"{key} is not an object")
-    x, y, z = _number(r.get("x")), _number(r.get("y")), _number(r.get("z"))
-    for axis, value in (("x", x), ("y", y), ("z", z)):
+    values = {axis: _number(r.get(axis)) for axis in "xyz"}
+    for axis, value in values.items():
         problem = _reject_number(value, f"{key}.{axis}")
         if problem is not None:
             return problem
-    return yaw_pitch_roll_from_degrees(pitch_deg=x, yaw_deg=y, roll_deg=z, what=key)
+    yaw, pitch, roll = (values[axis] for axis in axes)
+    return yaw_pitch_roll_from_degrees(pitch_deg=pitch, yaw_deg=yaw, roll_deg=roll, what=key)
 
 
 def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSample, Rejection]:
@@ -121,6 +134,8 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
     if type(shapes) is not list:
         return Rejection("wrong-type", "BlendShapes is not a list")
     weights = np.zeros(NUM_ARKIT, np.float32)
+    brow_inner: list[float] = []
+    has_brow_inner = False
     for entry in shapes:
         if type(entry) is not dict or type(entry.get("k")) is not str:
             return Rejection("wrong-type", "a BlendShapes entry is not {\"k\": name, \"v\": value}")
@@ -128,13 +143,21 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
         problem = _reject_number(v, f"value of {entry['k'][:40]!r}")
         if problem is not None:
             return problem
+        v = min(max(v, 0.0), 1.0)  # clamped before float32 can overflow
+        if entry["k"].lower() in _ANDROID_BROW_INNER:
+            brow_inner.append(v)
+            continue
         try:
-            weights[arkit_index(entry["k"])] = min(max(v, 0.0), 1.0)  # clamped before float32 can overflow
+            index = arkit_index(entry["k"])
         except KeyError:
             continue  # not an ARKit shape
+        weights[index] = v
+        has_brow_inner |= index == _BROW_INNER_UP
+    if brow_inner and not has_brow_inner:
+        weights[_BROW_INNER_UP] = sum(brow_inner) / len(brow_inner)
     angles = {}
-    for key, field in _ANGLES:
-        a = _angles_rad(doc, key)
+    for key, field, axes in _ANGLES:
+        a = _angles_rad(doc, key, axes)
         if isinstance(a, Rejection):
             return a
         angles[field] = a
