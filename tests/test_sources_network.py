@@ -758,18 +758,8 @@ def unity_euler_ypr_rad(x_deg: float, y_deg: float, z_deg: float) -> np.ndarray:
 
 def unity_quaternion(x_deg: float, y_deg: float, z_deg: float) -> tuple:
     """Unity's Quaternion.Euler(x, y, z) (z first, then x, then y) as (qx, qy, qz, qw)."""
-    def axis(k, deg):
-        h = math.radians(deg) / 2
-        q = [0.0, 0.0, 0.0, math.cos(h)]
-        q[k] = math.sin(h)
-        return q
-
-    def mul(a, b):
-        ax, ay, az, aw = a
-        bx, by, bz, bw = b
-        return [aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
-                aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz]
-    return tuple(mul(mul(axis(1, y_deg), axis(0, x_deg)), axis(2, z_deg)))
+    return tuple(_qmul(_qmul(_axis_q(1, math.radians(y_deg)), _axis_q(0, math.radians(x_deg))),
+                       _axis_q(2, math.radians(z_deg))))
 
 
 GOLDEN_SHAPES = [(name, (i * 37) % 97 + 2) for i, name in enumerate(UNREAL_EAR_FACE_BLEND_SHAPE[:52])]  # 2..98
