@@ -830,3 +830,15 @@ def test_the_same_head_pose_through_every_source(sender, phone):
             drain(phone)
     for name, head in got.items():
         np.testing.assert_allclose(head, want, atol=0.01, err_msg=name)
+
+
+def test_vmc_golden_every_field():
+    """Perfect Sync clips (ARKit names) with 52 distinct values and the head bone, in one bundle as
+    VSeeFace-style senders pack a frame; the head checked against Unity's own Euler reading."""
+    contents = [osc("/VMC/Ext/OK", 1), osc("/VMC/Ext/T", 12.5),
+                osc("/VMC/Ext/Bone/Pos", "Head", 0.01, 0.02, 0.03, *unity_quaternion(-7.25, 12.5, 3.75))]
+    contents += [val(name, value / 100) for name, value in GOLDEN_SHAPES] + [APPLY]
+    s = parse_vmc(bundle(*contents), VmcState(), received_ns=1)
+    for name, value in GOLDEN_SHAPES:
+        assert s.weight(name) == np.float32(value / 100), name
+    np.testing.assert_allclose(s.head_rad, unity_euler_ypr_rad(-7.25, 12.5, 3.75), atol=1e-6)
