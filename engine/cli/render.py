@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, positive, session_spec)
+    HelpFormatter, UserError, add_csv_options, add_picture_options, add_renderer_options, positive, session_spec)
 from facecast.engine.offline import timeline as tl
 from facecast.engine.offline.job import RenderJobError, render_job
 from facecast.engine.progress import progress_bar
@@ -23,13 +23,15 @@ def add_render(sub) -> None:
                     "finished frames. The same script and seed give identical frames. "
                     "Schema: docs/offline.md or 'facecast render --schema'.",
         formatter_class=HelpFormatter)
-    p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH")
+    p.add_argument("script", nargs="?", metavar="SCRIPT", help="script (.yaml/.json) or csv:PATH (a file or a take "
+                                                                "folder)")
     p.add_argument("--out", type=Path, metavar="OUT", help="OUT.mp4 (H.264), OUT.png (contact sheet) or a folder "
                                                            "(PNG frames)")
     p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")],
                    help="the renderer to render with")
     add_picture_options(p, pixel_format=False)
     p.add_argument("--fps", type=positive(float), help="frame rate for a csv: timeline (scripts set their own)")
+    add_csv_options(p)
     p.add_argument("--resume", action="store_true",
                    help="finish an interrupted render into the same OUT: keep its finished frames, render the "
                         "missing ones and those whose part of the script changed since (it says which)")
@@ -62,7 +64,8 @@ def _cmd_render(args) -> int:
     if args.resume and args.force:
         raise UserError("--resume keeps an earlier render's frames and --force discards them: choose one")
     try:
-        timeline = tl.load_timeline(args.script, fps=args.fps)
+        timeline = tl.load_timeline(args.script, fps=args.fps, timecode_fps=args.timecode_fps,
+                                    take_file=args.take_file)
     except tl.ScriptError as exc:
         raise UserError(str(exc)) from None
     spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,

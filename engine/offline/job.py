@@ -3,7 +3,7 @@
 Every frame is written as it finishes (to a temporary name, then renamed). For an MP4 or a contact
 sheet the frames go to a hidden folder beside the output (``.OUT.mp4.facecast-frames/``), removed once
 the output is written; for a PNG sequence they are the output. A hidden ``.facecast-job.json`` records
-the renderer options and one digest per batch of frames (its expressions and head angles), so:
+the renderer options and one digest per batch of frames (its expressions, head and eye angles), so:
 
 - a killed render re-run with ``resume`` renders only the frames that are missing;
 - after the script is edited, ``resume`` also re-renders the batches whose inputs changed, and says
@@ -85,7 +85,7 @@ def _batch_keys(timeline: Timeline, options_key: str, parts: list[range]) -> lis
     for b in parts:
         h = hashlib.sha256(options_key.encode())
         h.update(f"{b.start}:{b.stop}".encode())
-        for a in (timeline.weights, timeline.head_rad, timeline.flame):
+        for a in (timeline.weights, timeline.head_rad, timeline.flame, timeline.eye_left_rad, timeline.eye_right_rad):
             if a is not None:
                 h.update(np.ascontiguousarray(a[b.start:b.stop]).tobytes())
         keys.append(h.hexdigest())
@@ -107,8 +107,10 @@ def render_frames(session: Session, timeline: Timeline, indices: range) -> list[
     """Render the frames ``indices`` of ``timeline`` with ``session``'s renderer as (H, W, 3) uint8 RGB.
     The timeline's own FLAME values win; otherwise the session's FLAME map makes them."""
     renderer = session.renderer
+    left, right = timeline.eye_left_rad, timeline.eye_right_rad
     samples = [FaceSample(capture_wall_ns=0, weights=timeline.weights[i], head_rad=timeline.head_rad[i],
-                          source="script") for i in indices]
+                          eye_left_rad=None if left is None else left[i],
+                          eye_right_rad=None if right is None else right[i], source="script") for i in indices]
     if timeline.flame is not None:
         if not renderer.needs_flame:
             raise RenderJobError(f"the script gives FLAME values, which the {renderer.name} renderer cannot use; "

@@ -77,13 +77,17 @@ class Key:
 @dataclass(frozen=True)
 class Timeline:
     """Per-frame parameters of a script: ``weights`` (N, 52), ``head_rad`` (N, 3),
-    ``flame`` (N, 55) or None, at ``fps``; ``seed`` for the renderer."""
+    ``flame`` (N, 55) or None, at ``fps``; ``seed`` for the renderer; ``eye_left_rad`` and
+    ``eye_right_rad`` (N, 3) yaw, pitch, roll of each eye, or None (scripts have none; a CSV
+    recording with the eye columns has them)."""
 
     fps: float
     weights: np.ndarray
     head_rad: np.ndarray
     flame: Optional[np.ndarray]
     seed: int = 0
+    eye_left_rad: Optional[np.ndarray] = None
+    eye_right_rad: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.weights)
@@ -194,16 +198,19 @@ def parse_script(data) -> Timeline:
     return Timeline(fps=fps, weights=np.clip(weights, 0, 1), head_rad=head, flame=flame, seed=seed)
 
 
-def load_timeline(spec: str | Path, *, fps: Optional[float] = None) -> Timeline:
+def load_timeline(spec: str | Path, *, fps: Optional[float] = None, timecode_fps: Optional[float] = None,
+                  take_file: Optional[str] = None) -> Timeline:
     """A script file (``.yaml``/``.yml``/``.json``) or ``csv:PATH`` (a Live Link Face
-    recording, resampled to ``fps``, default 30).
+    recording or take folder, resampled to ``fps``, default 30; ``timecode_fps`` and
+    ``take_file`` as :func:`~facecast.engine.sources.livelink_csv.load_recording` takes them).
 
     Raises:
         ScriptError: unreadable or invalid.
     """
     spec = str(spec)
     if spec.startswith("csv:") or spec.lower().endswith(".csv"):
-        return _csv_timeline(spec[4:] if spec.startswith("csv:") else spec, fps or 30.0)
+        return _csv_timeline(spec[4:] if spec.startswith("csv:") else spec, fps or 30.0,
+                             timecode_fps=timecode_fps, take_file=take_file)
     path = Path(spec)
     try:
         text = path.read_text(encoding="utf-8")
@@ -221,16 +228,26 @@ def load_timeline(spec: str | Path, *, fps: Optional[float] = None) -> Timeline:
     timeline = parse_script(data)
     if fps is not None:
         raise ScriptError("a script sets its own fps; --fps is for CSV timelines")
+    if timecode_fps is not None or take_file is not None:
+        raise ScriptError("--timecode-fps and --take-file are for csv: timelines; a script has no timecode")
     return timeline
 
 
-def _csv_timeline(path: str, fps: float) -> Timeline:
+def _resample(t_s: np.ndarray, values: Optional[np.ndarray], grid_s: np.ndarray) -> Optional[np.ndarray]:
+    """``values`` (N, K) at times ``t_s``, linearly interpolated at ``grid_s``; None stays None."""
+    if values is None:
+        return None
+    return np.stack([np.interp(grid_s, t_s, values[:, k]) for k in range(values.shape[1])], 1).astype(np.float32)
 
 
+def _csv_timeline(path: str, fps: float, *, timecode_fps: Optional[float] = None,
+                  take_file: Optional[str] = None) -> Timeline:
+    """A recording resampled to ``fps``: frame 0 at the first row, the last frame at or before the
+    last row (``floor(duration_s * fps) + 1`` frames); weights, head and eye angles interpolated."""
     if not (math.isfinite(fps) and 1 <= fps <= 240):
         raise ScriptError(f"--fps {fps}: use 1..240")
     try:
-        rec = load_recording(path)
+        rec = load_recording(path, timecode_fps=timecode_fps, take_file=take_file)
     except (OSError, ValueError, SourceError) as exc:
         raise ScriptError(f"cannot use {path} as a timeline: {exc}") from None
     t = rec.times_s - rec.times_s[0]
@@ -238,10 +255,11 @@ def _csv_timeline(path: str, fps: float) -> Timeline:
         raise ScriptError(f"{path} lasts {t[-1]:.0f} s; facecast render takes up to {MAX_SECONDS:.0f} s")
     n = int(math.floor(t[-1] * fps + 1e-9)) + 1
     grid = np.arange(n) / fps
-    weights = np.stack([np.interp(grid, t, rec.weights[:, k]) for k in range(NUM_ARKIT)], 1).astype(np.float32)
-    head = (np.stack([np.interp(grid, t, rec.head_rad[:, k]) for k in range(3)], 1).astype(np.float32)
-            if rec.head_rad is not None else np.zeros((n, 3), np.float32))
-    return Timeline(fps=fps, weights=weights, head_rad=head, flame=None)
+    head = _resample(t, rec.head_rad, grid)
+    return Timeline(fps=fps, weights=_resample(t, rec.weights, grid),
+                    head_rad=head if head is not None else np.zeros((n, 3), np.float32), flame=None,
+                    eye_left_rad=_resample(t, rec.eye_left_rad, grid),
+                    eye_right_rad=_resample(t, rec.eye_right_rad, grid))
 
 
 __all__ = ["EASINGS", "PRESETS", "ScriptError", "Timeline", "ease", "load_timeline", "parse_script"]

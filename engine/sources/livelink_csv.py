@@ -7,10 +7,22 @@ Live Link Face writes one row per tracked frame::
 
 The column order of the CSV differs from the UDP order (JawRight comes before
 JawLeft, for example), so columns are matched by header name, never by
-position. The timecode is ``HH:MM:SS:FF.fff`` (frame FF plus a fraction of a
-frame); the frame rate is not in the file and is inferred from the largest
-frame number seen, or given with ``timecode_fps``. Head and eye angles are
-taken as radians.
+position; names are matched without regard to case (``EyeBlinkLeft``,
+``eyeBlinkLeft``). Empty fields at the end of a row (a trailing comma, written
+by some other tools) are dropped, as Epic's importer drops them; an empty field
+inside a row, which Epic's importer would also drop, shifting the columns after
+it, makes the row a bad row here.
+
+The timecode is ``HH:MM:SS:FF.fff`` (frame FF plus a fraction of a frame). The
+frame rate is not in the file: the app records at 30 or 60 fps, so, as Epic's
+importer does (``InferFrameRate`` in Unreal's LiveLinkFaceImporterFactory.cpp),
+a file whose frame numbers reach 30 is 60 fps and any other 30 fps.
+``timecode_fps`` overrides this (a 60 fps take shorter than half a second may
+never reach frame 30). Head and eye angles are taken as radians.
+
+``PATH`` may also be a take folder of newer app versions (``<take>_cal.csv``,
+``<take>_raw.csv``, ``<take>_neutral.csv``, ``take.json``): the calibrated file
+is read unless ``take_file`` names another (:func:`take_csv`).
 
 The whole file is parsed once at ``open()``; playback then reproduces the
 recorded timing, optionally looping.
@@ -31,12 +43,16 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.sources.base import Emit, Source, SourceError
-from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample
+from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, arkit_index
 
 log = logging.getLogger(__name__)
 
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,3})(?:\.(\d+))?$")
-_STANDARD_FPS = (24, 25, 30, 48, 50, 60, 100, 120, 240)
+#: Timecode rates the app writes, then rates assumed (with a warning) for frame numbers it never writes.
+APP_FPS = (30, 60)
+_OTHER_FPS = (120, 240)
+#: The files of a take folder, by ``take_file`` name (the default first).
+TAKE_FILES = ("cal", "raw", "neutral")
 _HEAD = ("HeadYaw", "HeadPitch", "HeadRoll")
 _LEFT_EYE = ("LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll")
 _RIGHT_EYE = ("RightEyeYaw", "RightEyePitch", "RightEyeRoll")
@@ -53,6 +69,7 @@ class CsvRecording:
             file lacks those columns.
         fps: the timecode frame rate used.
         skipped_rows: number of rows dropped as unusable (each was logged with its line).
+        path: the CSV file read (in a take folder, the file picked).
     """
 
     times_s: np.ndarray
@@ -62,9 +79,49 @@ class CsvRecording:
     eye_right_rad: Optional[np.ndarray]
     fps: float
     skipped_rows: int
+    path: Optional[Path] = None
 
     def __len__(self) -> int:
         return len(self.times_s)
+
+
+def take_csv(path: str | Path, take_file: Optional[str] = None) -> Path:
+    """The CSV file ``csv:PATH`` reads: PATH itself, or in a take folder its one
+    ``*_<take_file>.csv`` (``cal`` by default, ``raw`` or ``neutral``), named in one log line.
+
+    Raises:
+        SourceError: ``take_file`` given for a file, unknown, or the folder has no single such file.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        if take_file is not None:
+            raise SourceError(f"--take-file {take_file} picks a file in a take folder, but {path} is not a folder: "
+                              f"give the take folder (csv:{path.parent}) or leave --take-file out")
+        return path
+    kind = take_file or TAKE_FILES[0]
+    if kind not in TAKE_FILES:
+        raise SourceError(f"--take-file {kind!r}: use one of {', '.join(TAKE_FILES)}")
+    found = sorted(path.glob(f"*_{kind}.csv"))
+    if len(found) != 1:
+        present = ", ".join(p.name for p in sorted(path.glob("*.csv"))) or "none"
+        raise SourceError(f"take folder {path} has {len(found)} *_{kind}.csv files (CSV files there: {present}); "
+                          f"give one CSV file as csv:{path}/NAME.csv" +
+                          ("" if take_file else ", or pick another with --take-file raw|neutral"))
+    log.info("csv:%s is a take folder: reading %s (--take-file %s)", path, found[0].name, kind)
+    return found[0]
+
+
+def infer_fps(max_frame: float) -> float:
+    """The timecode rate of a file whose largest frame number (with its fraction) is
+    ``max_frame``: the app writes 30 or 60 fps, so 60 when a frame number reaches 30, else 30.
+    Epic's ``InferFrameRate`` tests ``FrameNumber > 30.0``; a frame of exactly 30.000, which only
+    a 60 fps take writes, is 60 here too. Frame numbers of 60 and more are not the app's: the
+    next of 120, 240, with a warning."""
+    fps = next((r for r in APP_FPS + _OTHER_FPS if r > max_frame), math.floor(max_frame) + 1)
+    if fps not in APP_FPS:
+        log.warning("frame numbers reach %d, which Live Link Face (30 or 60 fps) never writes; assuming %g fps: "
+                    "give the recording's rate with --timecode-fps N", math.floor(max_frame), fps)
+    return float(fps)
 
 
 def _parse_timecode(text: str) -> tuple[int, float]:
@@ -78,15 +135,98 @@ def _parse_timecode(text: str) -> tuple[int, float]:
     return seconds, frame
 
 
-def _columns(header: list[str], names: tuple[str, ...]) -> Optional[list[int]]:
-    idx = {h.strip(): i for i, h in enumerate(header)}
-    if all(n in idx for n in names):
-        return [idx[n] for n in names]
-    return None
+def _fields(row: list[str]) -> list[str]:
+    """The stripped fields of a CSV row without its empty trailing fields (a trailing comma)."""
+    fields = [f.strip() for f in row]
+    while fields and not fields[-1]:
+        fields.pop()
+    return fields
 
 
-def load_recording(path: str | Path, *, timecode_fps: Optional[float] = None) -> CsvRecording:
-    """Parse a Live Link Face CSV file.
+@dataclass(frozen=True)
+class _Columns:
+    """Where each value is in a row: ``shapes`` maps an ARKit index to its column, ``angles``
+    ``head``/``left``/``right`` to their three columns (only those the header has)."""
+
+    width: int
+    timecode: int
+    shapes: dict[int, int]
+    angles: dict[str, list[int]]
+
+
+def _header_columns(header: list[str], path: Path) -> _Columns:
+    by_name: dict[str, int] = {}
+    for i, name in enumerate(header):
+        by_name.setdefault(name.lower(), i)
+    if "timecode" not in by_name:
+        raise SourceError(f"{path} has no 'Timecode' column; is it a Live Link Face CSV? "
+                          f"Its header starts {','.join(header[:4])!r}")
+    shapes: dict[int, int] = {}
+    for i, name in enumerate(header):
+        try:
+            shapes.setdefault(arkit_index(name), i)
+        except KeyError:
+            pass  # Timecode, BlendShapeCount, the angles, anything else
+    if not shapes:
+        raise SourceError(f"{path} has none of the 52 ARKit blendshape columns (EyeBlinkLeft or eyeBlinkLeft, ...)")
+    missing = [n for k, n in enumerate(ARKIT_NAMES) if k not in shapes]
+    if missing:
+        log.warning("%s lacks %d blendshape column(s), played as 0: %s", path, len(missing), ", ".join(missing))
+    angles = {key: [by_name[n.lower()] for n in names]
+              for key, names in (("head", _HEAD), ("left", _LEFT_EYE), ("right", _RIGHT_EYE))
+              if all(n.lower() in by_name for n in names)}
+    return _Columns(width=len(header), timecode=by_name["timecode"], shapes=shapes, angles=angles)
+
+
+def _parse_row(row: list[str], cols: _Columns) -> tuple[tuple[int, float], np.ndarray, dict[str, np.ndarray]]:
+    """(timecode, weights clamped to [0, 1], angles) of one row; ValueError says what is wrong."""
+    if len(row) != cols.width:
+        raise ValueError(f"has {len(row)} fields, the header has {cols.width}")
+    stamp = _parse_timecode(row[cols.timecode])
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for k, col in cols.shapes.items():
+        w[k] = float(row[col])
+    angles = {key: np.array([float(row[c]) for c in idx], np.float32) for key, idx in cols.angles.items()}
+    if not np.all(np.isfinite(w)) or not all(np.all(np.isfinite(a)) for a in angles.values()):
+        raise ValueError("holds NaN or infinity")
+    return stamp, np.clip(w, 0.0, 1.0), angles
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise SourceError(f"cannot read Live Link Face CSV {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SourceError(f"{path} is not a UTF-8 text file; expected a Live Link Face CSV") from None
+    return [_fields(row) for row in csv.reader(text.splitlines())]
+
+
+def _seconds(stamps: list[tuple[int, float]], fps: float, path: Path) -> np.ndarray:
+    """Seconds from the first row; a recording that crosses midnight goes on, rows that go back hold."""
+    t = np.array([s + f / fps for s, f in stamps], np.float64)
+    t = np.where(t < t[0] - 43200, t + 86400, t)  # recording crossed midnight
+    order_ok = np.diff(t) >= 0
+    if not np.all(order_ok):
+        log.warning("%s: %d row(s) go back in time; playback keeps file order and holds their time",
+                    path, int(np.sum(~order_ok)))
+        t = np.maximum.accumulate(t)
+    return t - t[0]
+
+
+def _fps(stamps: list[tuple[int, float]], timecode_fps: Optional[float], path: Path) -> float:
+    max_frame = max(f for _, f in stamps)
+    if not timecode_fps:
+        return infer_fps(max_frame)
+    if max_frame >= timecode_fps:
+        log.warning("%s: frame numbers reach %d, not below --timecode-fps %g; rows will overlap in time",
+                    path, math.floor(max_frame), timecode_fps)
+    return float(timecode_fps)
+
+
+def load_recording(path: str | Path, *, timecode_fps: Optional[float] = None,
+                   take_file: Optional[str] = None) -> CsvRecording:
+    """Parse a Live Link Face CSV file (or a take folder's file, see :func:`take_csv`).
 
     Rows with a bad timecode, a non-numeric or non-finite value, or the wrong
     number of fields are skipped, each logged with its line number. Missing
@@ -96,102 +236,65 @@ def load_recording(path: str | Path, *, timecode_fps: Optional[float] = None) ->
         SourceError: the file is missing or unreadable, has no ``Timecode``
             column or no blendshape column, or has no usable row.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise SourceError(f"cannot read Live Link Face CSV {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SourceError(f"{path} is not a UTF-8 text file; expected a Live Link Face CSV") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if not header:
+    path = take_csv(path, take_file)
+    rows = _read_rows(path)
+    if not rows or not rows[0]:
         raise SourceError(f"{path} is empty; expected a Live Link Face CSV with a header row")
-    header = [h.strip() for h in header]
-    if "Timecode" not in header:
-        raise SourceError(f"{path} has no 'Timecode' column; is it a Live Link Face CSV? "
-                          f"Its header starts {','.join(header[:4])!r}")
-    t_col = header.index("Timecode")
-    shape_cols = {name: header.index(name) for name in ARKIT_NAMES if name in header}
-    if not shape_cols:
-        raise SourceError(f"{path} has none of the 52 ARKit blendshape columns (EyeBlinkLeft, ...)")
-    missing = [n for n in ARKIT_NAMES if n not in shape_cols]
-    if missing:
-        log.warning("%s lacks %d blendshape column(s), played as 0: %s",
-                    path, len(missing), ", ".join(missing))
-    angle_cols = {k: _columns(header, names) for k, names in
-                  (("head", _HEAD), ("left", _LEFT_EYE), ("right", _RIGHT_EYE))}
-
+    cols = _header_columns(rows[0], path)
     stamps: list[tuple[int, float]] = []
     weights: list[np.ndarray] = []
-    angles: dict[str, list[np.ndarray]] = {k: [] for k in angle_cols}
+    angles: dict[str, list[np.ndarray]] = {k: [] for k in cols.angles}
     skipped = 0
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not f.strip() for f in row):
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not row:
             continue
         try:
-            if len(row) != len(header):
-                raise ValueError(f"has {len(row)} fields, the header has {len(header)}")
-            stamp = _parse_timecode(row[t_col])
-            w = np.zeros(NUM_ARKIT, np.float32)
-            for name, col in shape_cols.items():
-                w[ARKIT_NAMES.index(name)] = float(row[col])
-            row_angles = {k: np.array([float(row[c]) for c in cols], np.float32)
-                          for k, cols in angle_cols.items() if cols}
-            if not np.all(np.isfinite(w)) or not all(np.all(np.isfinite(a)) for a in row_angles.values()):
-                raise ValueError("holds NaN or infinity")
+            stamp, w, row_angles = _parse_row(row, cols)
         except ValueError as exc:
             skipped += 1
             log.warning("%s line %d skipped: %s", path, line_no, exc)
             continue
         stamps.append(stamp)
-        weights.append(np.clip(w, 0.0, 1.0))
+        weights.append(w)
         for k, a in row_angles.items():
             angles[k].append(a)
     if not stamps:
         raise SourceError(f"{path} has no usable rows ({skipped} skipped); nothing to play")
-
-    max_frame = max(f for _, f in stamps)
-    fps = timecode_fps or next((r for r in _STANDARD_FPS if r > max_frame), math.floor(max_frame) + 1)
-    t = np.array([s + f / fps for s, f in stamps], np.float64)
-    t = np.where(t < t[0] - 43200, t + 86400, t)  # recording crossed midnight
-    order_ok = np.diff(t) >= 0
-    if not np.all(order_ok):
-        log.warning("%s: %d row(s) go back in time; playback keeps file order and holds their time",
-                    path, int(np.sum(~order_ok)))
-        t = np.maximum.accumulate(t)
+    fps = _fps(stamps, timecode_fps, path)
 
     def stack(k: str) -> Optional[np.ndarray]:
-        return np.stack(angles[k]) if angle_cols[k] else None
+        return np.stack(angles[k]) if k in angles else None
 
-    return CsvRecording(times_s=t - t[0], weights=np.stack(weights), head_rad=stack("head"),
-                        eye_left_rad=stack("left"), eye_right_rad=stack("right"),
-                        fps=float(fps), skipped_rows=skipped)
+    return CsvRecording(times_s=_seconds(stamps, fps, path), weights=np.stack(weights), head_rad=stack("head"),
+                        eye_left_rad=stack("left"), eye_right_rad=stack("right"), fps=fps, skipped_rows=skipped,
+                        path=path)
 
 
 class LiveLinkCsvSource(Source):
     """Plays a :class:`CsvRecording` at its recorded timing.
 
     Args:
-        path: the CSV file.
+        path: the CSV file, or a take folder (see :func:`take_csv`).
         loop: start again after the last row instead of ending the stream.
         timecode_fps: the recording's frame rate, if inference from the frame
             numbers is not wanted.
+        take_file: in a take folder, ``cal`` (default), ``raw`` or ``neutral``.
     """
 
     name = "csv"
 
     def __init__(self, path: str | Path, *, loop: bool = False,
-                 timecode_fps: Optional[float] = None) -> None:
+                 timecode_fps: Optional[float] = None, take_file: Optional[str] = None) -> None:
         self._path = Path(path)
         self._loop = loop
         self._fps = timecode_fps
+        self._take_file = take_file
         self.recording: Optional[CsvRecording] = None
 
     def open(self) -> None:
-        self.recording = load_recording(self._path, timecode_fps=self._fps)
-        log.info("%s: %d rows, %.1f s at %g fps (%d skipped)", self._path, len(self.recording),
-                 self.recording.times_s[-1], self.recording.fps, self.recording.skipped_rows)
+        rec = self.recording = load_recording(self._path, timecode_fps=self._fps, take_file=self._take_file)
+        log.info("%s: %d rows, %.3f s at %g fps (%d skipped)", rec.path, len(rec), rec.times_s[-1], rec.fps,
+                 rec.skipped_rows)
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         rec = self.recording
