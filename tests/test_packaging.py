@@ -3,6 +3,8 @@
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -83,3 +85,17 @@ def test_doctor_without_torch_says_what_runs_and_how_to_add_the_rest():
     assert result.returncode == 0, result.stderr
     assert "no torch" in result.stdout and "portrait renderer: yes" in result.stdout
     assert "make diffusion" in result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["accelerate", "build", "--backend", "onnxruntime"],
+    ["run", "--renderer", "diffusion", "--identity", "me", "--duration", "1"],
+    ["distill", "--data", "missing.safetensors", "--out", "lora"],
+    ["enroll", "missing.jpg", "--name", "me"],
+])
+def test_diffusion_commands_without_torch_say_what_to_install(command):
+    """Every command of the diffusion renderer, in the environment `make demo` builds: one line that
+    says what is missing and how to add it, never a traceback."""
+    result = facecast_without_extras(*command)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: "), result.stderr

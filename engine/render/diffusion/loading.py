@@ -54,8 +54,9 @@ def require_torch():
         import torch
         import transformers  # noqa: F401
     except ImportError as exc:
-        raise RendererUnavailable(f"the diffusion renderer needs torch, diffusers and transformers ({exc.name} "
-                                  "is missing): pip install 'facecast[diffusion]'") from None
+        missing = f"{exc.name} is missing" if exc.name else str(exc)
+        raise RendererUnavailable(f"the diffusion renderer needs torch, diffusers and transformers ({missing}): "
+                                  "pip install 'facecast[diffusion]'") from None
     return torch
 
 

@@ -42,7 +42,7 @@ SIZE_MULTIPLE = 64
 
 
 def resolve_device(device: str) -> str:
-    import torch
+    torch = require_torch()  # a clear error when the diffusion extra is missing
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -166,9 +166,9 @@ class DiffusionRenderer(Renderer):
         Returns:
             (unet_step, decoder): :class:`facecast.engine.accel.Accelerated` callables.
         """
+        require_torch()  # first: a clear error without torch
         from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # imports torch
 
-        require_torch()
         models, _, _ = self._load_models()
         bank = install_bank(models.unet, AttentionBank(weights=bank_weights(self.config)))
         fuse_loras(models, self.config)
