@@ -148,7 +148,7 @@ def runner_latency(protocol: str, datagrams: list[bytes], n: int) -> Row:
     phone.bind(("127.0.0.1", 0))
     phone_port = phone.getsockname()[1]
     source = {"livelink": lambda: LiveLinkSource(host="127.0.0.1", port=0),
-              "ifacialmocap": lambda: IFacialMocapSource(phone_host="127.0.0.1", port=0, phone_port=phone_port),
+              "ifacialmocap": lambda: IFacialMocapSource(phone_host="127.0.0.1", phone_port=phone_port),
               "vmc": lambda: VmcSource(host="127.0.0.1", port=0),
               "vts": lambda: VtsSource(phone_host="127.0.0.1", phone_port=phone_port)}[protocol]()
     source.open()

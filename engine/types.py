@@ -56,7 +56,7 @@ MEDIAPIPE_NAMES: tuple[str, ...] = ("_neutral",) + tuple(
 )
 
 
-def _key(name: str) -> str:
+def blendshape_key(name: str) -> str:
     """Normalise a blendshape name to a lookup key (Apple's raw ``eyeBlink_L`` too).
     Plain string work: parsers call it for every entry of every packet."""
     n = name.strip().lower()
@@ -67,7 +67,7 @@ def _key(name: str) -> str:
     return n
 
 
-_INDEX_BY_KEY: dict[str, int] = {_key(n): i for i, n in enumerate(ARKIT_NAMES)}
+_INDEX_BY_KEY: dict[str, int] = {blendshape_key(n): i for i, n in enumerate(ARKIT_NAMES)}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -80,7 +80,7 @@ def arkit_index(name: str) -> int:
     packet, and a hit costs a quarter of the normalisation.
     """
     try:
-        return _INDEX_BY_KEY[_key(name)]
+        return _INDEX_BY_KEY[blendshape_key(name)]
     except KeyError:
         raise KeyError(f"unknown ARKit blendshape name {name!r}") from None
 

@@ -190,8 +190,6 @@ def livelink_golden_packet():
 def test_livelink_golden_packet_every_slot():
     """Each of the 61 slots lands where the layout says (a left/right eye swap made consistently in
     the encoder and the parser fails here), and facecast's encoder writes the same bytes."""
-    from test_types import UNREAL_EAR_FACE_BLEND_SHAPE
-
     packet, values = livelink_golden_packet()
     name, s = parse_livelink(packet, received_ns=1)
     assert name == "Alice"
@@ -279,7 +277,7 @@ def test_livelink_without_subject_accepts_any(sender):
 def all_sources(phone_port=9, port=0):
     """One of each network source (iFacialMocap on 49983, the one port its app sends to)."""
     return [LiveLinkSource(host=LOCAL, port=port),
-            IFacialMocapSource(phone_host=LOCAL, port=IFM_PORT, phone_port=phone_port),
+            IFacialMocapSource(phone_host=LOCAL, phone_port=phone_port),
             VmcSource(host=LOCAL, port=port),
             VtsSource(phone_host=LOCAL, port=port, phone_port=phone_port)]
 
@@ -339,9 +337,9 @@ def test_open_on_an_address_of_another_computer():
         LiveLinkSource(host="192.0.2.1", port=0).open()  # TEST-NET-1: never local
 
 
-@pytest.mark.parametrize("cls, port", [(IFacialMocapSource, 49983), (VtsSource, 0)])
-def test_phone_on_wifi_needs_source_bind(cls, port):
-    source = cls(phone_host="192.168.77.20", port=port)
+@pytest.mark.parametrize("cls", [IFacialMocapSource, VtsSource])
+def test_phone_on_wifi_needs_source_bind(cls):
+    source = cls(phone_host="192.168.77.20")
     with pytest.raises(SourceError, match="--source-bind 0.0.0.0"):
         source.open()
     with pytest.raises(SourceError):
@@ -456,9 +454,33 @@ class IFacialMocapPhone:
         self.sock.sendto(text.encode(), self.computer)
 
 
-def test_ifacialmocap_refuses_a_port_the_app_cannot_reach():
-    with pytest.raises(SourceError, match="sends to UDP port 49983"):
-        IFacialMocapSource(phone_host=LOCAL, port=50000)
+def test_ifacialmocap_listens_where_the_app_sends():
+    source = IFacialMocapSource(phone_host=LOCAL, phone_port=9)
+    source.open()
+    try:
+        assert source.local_port == IFM_PORT
+    finally:
+        source.close()
+
+
+def test_ifacialmocap_face_loss_counts_repeats_and_their_time():
+    """Driven with set arrival times: 5 repeats, or 6 within 0.2 s, are no loss; the 6th repeat
+    0.2 s after the frame is; a different datagram is a face again; a reopened source starts over;
+    a rejected datagram's repeats stay rejections."""
+    source = IFacialMocapSource(phone_host=LOCAL)
+    frame, other = IFM_TEXT.encode(), IFM_TEXT.replace("5.0,0.01", "5.5,0.01").encode()
+    t0 = 1_000_000_000_000
+    assert source.parse(frame, t0).valid
+    assert [source.parse(frame, t0 + k * 50_000_000) for k in range(1, 5)] == [None] * 4  # 5 in all, 0.2 s
+    assert source.parse(frame, t0 + 150_000_000) is None  # the 6th, only 0.15 s after the frame
+    lost = source.parse(frame, t0 + 250_000_000)
+    assert lost is not None and not lost.valid and not lost.weights.any()
+    assert source.parse(other, t0 + 260_000_000).valid  # the face is back
+    source.open()
+    source.close()
+    assert source.parse(other, t0 + 270_000_000).valid  # after a reopen, the same datagram is a new frame
+    for k in range(8):
+        assert isinstance(source.parse(b"\xff\xfe", t0 + k * 100_000_000), Rejection)
 
 
 def test_ifacialmocap_handshake_resend_stream_and_face_loss(phone):
@@ -476,8 +498,8 @@ def test_ifacialmocap_handshake_resend_stream_and_face_loss(phone):
         np.testing.assert_allclose(msg.head_rad, np.radians([20.0, -10.0, 5.0]), atol=1e-5)
         assert msg.source == "ifacialmocap" and msg.valid
         drain(phone)
-        for _ in range(40):  # 0.8 s of streaming (each frame its own head angle): no handshakes meanwhile
-            app.send(IFM_TEXT.replace("5.0,0.01", f"{5 + random_jitter():.4f},0.01"))
+        for jitter in np.random.default_rng(0).uniform(-0.5, 0.5, 40):  # 0.8 s of streaming, each frame
+            app.send(IFM_TEXT.replace("5.0,0.01", f"{5 + jitter:.4f},0.01"))  # its own angle: no handshakes
             time.sleep(0.02)
         assert drain(phone) == []
         # The face is lost: the app repeats its last datagram; after FACE_LOST_AFTER_S the feed says so.
@@ -489,13 +511,6 @@ def test_ifacialmocap_handshake_resend_stream_and_face_loss(phone):
         assert msg.valid
     finally:
         session.close()
-
-
-_JITTER = iter(np.random.default_rng(0).uniform(-0.5, 0.5, 10000))
-
-
-def random_jitter():
-    return float(next(_JITTER))
 
 
 # --------------------------------------------------------------------------- #
@@ -793,6 +808,10 @@ def test_vts_golden_every_field_ios_and_android():
                                                                {"k": "browInnerUpRight", "v": 0.6}])
     a = parse_vts(json.dumps(android).encode(), received_ns=1)
     assert a.weight("BrowInnerUp") == pytest.approx(0.4)
+    for left, right in (("browInnerUp_L", "browInnerUp_R"), ("BrowInnerUpLeft", None)):  # other spellings, one side
+        shapes = [{"k": left, "v": 0.2}] + ([{"k": right, "v": 0.6}] if right else [])
+        b = parse_vts(json.dumps(dict(doc, BlendShapes=shapes)).encode(), received_ns=1)
+        assert b.weight("BrowInnerUp") == pytest.approx(0.4 if right else 0.2)
     for name, value in GOLDEN_SHAPES:
         if name != "BrowInnerUp":
             assert a.weight(name) == np.float32(value / 100), name

@@ -40,7 +40,7 @@ from typing import Optional, Union
 import numpy as np
 
 from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
-from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection, SourceError
+from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, PhoneUdpSource
 from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
 
@@ -151,30 +151,30 @@ class IFacialMocapSource(PhoneUdpSource):
 
     Args:
         phone_host: the phone's IP address (the app shows it).
-        bind_host: local address to bind (0.0.0.0 for a phone on Wi-Fi).
-        port: the local UDP port; must be 49983, the one the app sends to.
+        bind_host: local address to bind (0.0.0.0 for a phone on Wi-Fi). The port is always
+            :data:`DEFAULT_PORT`, the one the app sends to.
         phone_port: the app's UDP port on the phone.
         handshake_every_s: resend interval of the handshake while no data arrives.
-
-    Raises:
-        SourceError: ``port`` is not 49983 (the app would send to 49983 all the same).
     """
 
     name = "ifacialmocap"
 
-    def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, port: int = DEFAULT_PORT,
-                 phone_port: int = PHONE_PORT, handshake_every_s: float = HANDSHAKE_EVERY_S) -> None:
+    def __init__(self, *, phone_host: str, bind_host: str = DEFAULT_BIND_HOST, phone_port: int = PHONE_PORT,
+                 handshake_every_s: float = HANDSHAKE_EVERY_S) -> None:
         if not handshake_every_s > 0:
             raise ValueError(f"handshake_every_s must be positive, got {handshake_every_s}")
-        if port != DEFAULT_PORT:
-            raise SourceError(f"iFacialMocap sends to UDP port {DEFAULT_PORT} of the computer, whatever port asks; "
-                              f"facecast cannot listen on {port} for it. Free port {DEFAULT_PORT} (close other "
-                              "iFacialMocap receivers such as VMagicMirror) and use the default")
-        super().__init__(phone_host=phone_host, phone_port=phone_port, bind_host=bind_host, port=port)
+        super().__init__(phone_host=phone_host, phone_port=phone_port, bind_host=bind_host, port=DEFAULT_PORT)
         self._every_s = handshake_every_s
-        self._last_datagram = b""
+        self._reset_repeats()
+
+    def _reset_repeats(self) -> None:
+        self._last_datagram = b""  # the last datagram that gave a sample
         self._repeats = 0
-        self._repeat_since_s = 0.0
+        self._repeat_since_ns = 0
+
+    def open(self) -> None:
+        self._reset_repeats()  # a new session: nothing repeats yet
+        super().open()
 
     def greeting(self) -> bytes:
         return HANDSHAKE
@@ -184,15 +184,18 @@ class IFacialMocapSource(PhoneUdpSource):
         return quiet and now_s - last_greeting_s >= self._every_s
 
     def parse(self, data: bytes, received_ns: int) -> ParseResult:
-        now_s = time.monotonic()
+        """One datagram, received at ``received_ns``; a repeat of the last sample's datagram is
+        passed over, and reported as a lost face once it has repeated long enough (module doc)."""
         if data == self._last_datagram:
             self._repeats += 1
-            if self._repeats >= FACE_LOST_REPEATS and now_s - self._repeat_since_s >= FACE_LOST_AFTER_S:
+            lasted_s = (received_ns - self._repeat_since_ns) / 1e9
+            if self._repeats >= FACE_LOST_REPEATS and lasted_s >= FACE_LOST_AFTER_S:
                 return FaceSample(capture_wall_ns=received_ns, weights=np.zeros(NUM_ARKIT, np.float32), valid=False,
                                   source=self.name)
             return None  # the app repeating itself: not a new frame (yet no proof of a lost face)
-        self._last_datagram, self._repeats, self._repeat_since_s = data, 1, now_s
         sample, skipped = parse_ifacialmocap_entries(data, received_ns=received_ns)
         for entry in skipped:
             self.rejections.add(Rejection("skipped-entry", f"{entry.reason}: {entry.detail}"))
+        if isinstance(sample, FaceSample):
+            self._last_datagram, self._repeats, self._repeat_since_ns = data, 1, received_ns
         return sample

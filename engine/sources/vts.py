@@ -40,7 +40,7 @@ import numpy as np
 from facecast.engine.sources.angles import yaw_pitch_roll_from_degrees
 from facecast.engine.sources.base import DEFAULT_BIND_HOST, Rejection
 from facecast.engine.sources.udp import ParseResult, PhoneUdpSource
-from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
+from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index, blendshape_key
 
 #: The app's UDP port on the phone.
 PHONE_PORT = 21412
@@ -53,7 +53,7 @@ MAX_JSON_BYTES = 16384
 _ANGLES = (("Rotation", "head_rad", ("x", "y", "z")), ("EyeLeft", "eye_left_rad", ("y", "x", "z")),
            ("EyeRight", "eye_right_rad", ("y", "x", "z")))
 #: The Android app's two inner-brow shapes, averaged into ARKit's BrowInnerUp.
-_ANDROID_BROW_INNER = ("browinnerupleft", "browinnerupright")
+_ANDROID_BROW_INNER = (blendshape_key("browInnerUpLeft"), blendshape_key("browInnerUpRight"))
 _BROW_INNER_UP = arkit_index("BrowInnerUp")
 
 
@@ -144,7 +144,7 @@ def parse_vts(data: bytes, *, received_ns: Optional[int] = None) -> Union[FaceSa
         if problem is not None:
             return problem
         v = min(max(v, 0.0), 1.0)  # clamped before float32 can overflow
-        if entry["k"].lower() in _ANDROID_BROW_INNER:
+        if blendshape_key(entry["k"]) in _ANDROID_BROW_INNER:  # any spelling, browInnerUp_L too
             brow_inner.append(v)
             continue
         try:
