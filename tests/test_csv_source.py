@@ -339,5 +339,25 @@ def test_calibrate_neutral_from_a_take_folder_and_the_take_file_errors(tmp_path)
     assert blink.split()[1] == "0.300"  # the neutral file's value, not the cal file's 0.1
     bad = subprocess.run(cli + ["run", "--source", "demo", "--take-file", "raw", "--renderer", "none"],
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--take-file picks a file of a csv:FOLDER take" in bad.stderr
+    assert bad.returncode == 2 and "--take-file is for csv: recordings; demo is not one" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("tool_fps, read_fps", [(25, 30), (50, 60)])
+def test_a_take_at_another_tools_rate_says_so(tmp_path, caplog, tool_fps, read_fps):
+    """Not a Live Link Face rate: read with the app's rule, and a warning naming --timecode-fps."""
+    path = tmp_path / "take.csv"
+    golden_take(path, fps=tool_fps, start=(14, 23, 10, 0), rows=3 * tool_fps)
+    with caplog.at_level("WARNING"):
+        rec = load_recording(path)
+    assert rec.fps == read_fps and f"--timecode-fps {tool_fps}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load_recording(path, timecode_fps=tool_fps).fps == tool_fps
+    assert "timecode" not in caplog.text
+
+
+def test_csv_options_for_another_source_are_refused():
+    for spec, options in (("demo", SourceOptions(timecode_fps=60)), ("webcam:0", SourceOptions(take_file="raw"))):
+        with pytest.raises(SourceError, match="for csv: recordings"):
+            open_source(spec, options)

@@ -260,7 +260,7 @@ def test_a_csv_timeline_carries_every_channel_with_the_eye_angles(tmp_path):
     for arr, first in ((tl.head_rad, 52), (tl.eye_left_rad, 55), (tl.eye_right_rad, 58)):
         np.testing.assert_allclose(arr, np.stack([want(first + k) for k in range(3)], 1), rtol=1e-5, atol=1e-7)
     assert parse_script(SCRIPT).eye_left_rad is None
-    with pytest.raises(ScriptError, match="--timecode-fps and --take-file are for csv: timelines"):
+    with pytest.raises(ScriptError, match="for csv: recordings"):
         load_timeline(write_script(tmp_path / "s.json"), timecode_fps=60)
 
 
@@ -334,7 +334,7 @@ def test_run_calibrate_render_and_eval_share_one_definition_of_the_csv_options(t
     _, _, values = golden_take(folder / "Slate_3_iPhone_raw.csv", fps=60, start=(14, 23, 10, 0), rows=5)
     seq = fidelity.build_sequence(f"csv:{folder}", timecode_fps=60, take_file="raw")
     assert len(seq) == 5 and seq.weights[4, arkit_index("EyeBlinkLeft")] == pytest.approx(values[4, 0])
-    with pytest.raises(ValueError, match="for a csv: sequence"):
+    with pytest.raises(ValueError, match="is for csv: recordings; standard is not one"):
         fidelity.build_sequence("standard", timecode_fps=60)
     with pytest.raises(ValueError, match="0 \\*_neutral.csv files"):
         fidelity.build_sequence(f"csv:{folder}", take_file="neutral")

@@ -44,7 +44,7 @@ from facecast.engine.progress import progress_bar
 from facecast.engine.render.base import Renderer
 from facecast.engine.retarget import FlameMap
 from facecast.engine.sources.base import SourceError
-from facecast.engine.sources.livelink_csv import load_recording
+from facecast.engine.sources.livelink_csv import check_csv_options, load_recording
 from facecast.engine.types import ARKIT_NAMES, FaceSample, KEY_SHAPES, NUM_ARKIT, arkit_index
 
 
@@ -95,8 +95,10 @@ def build_sequence(spec: str, *, timecode_fps: Optional[float] = None, take_file
         n = len(rec)
         return Sequence(weights=rec.weights.astype(np.float32), head_rad=rec.head_rad,
                         segments=[("smooth", "csv", 0, n)])
-    if timecode_fps is not None or take_file is not None:
-        raise ValueError("--timecode-fps and --take-file are for a csv: sequence")
+    try:
+        check_csv_options(spec, timecode_fps=timecode_fps, take_file=take_file)
+    except SourceError as exc:
+        raise ValueError(str(exc)) from None
     if spec == "standard":
         names, smooth = list(KEY_SHAPES), True
     elif spec.startswith("sweep:"):
@@ -295,7 +297,6 @@ def _to_rgb(frame: np.ndarray, renderer) -> np.ndarray:
 
 
 def _progress(total: int, enabled: bool):
-
     return progress_bar(total, unit="frames", enabled=enabled)
 
 
@@ -428,7 +429,6 @@ def _num(x) -> Optional[float]:
 def write_outputs(result: EvalResult, out_dir: Path, sequence: Sequence) -> dict[str, Path]:
     """metrics.json, report.png (response curves, identity over time, frames), contact_sheet.png."""
     from PIL import Image
-
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"metrics": out_dir / "metrics.json", "report": out_dir / "report.png",

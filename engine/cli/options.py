@@ -13,7 +13,7 @@ from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUn
 from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
-from facecast.engine.sources.livelink_csv import TAKE_FILES, take_csv
+from facecast.engine.sources.livelink_csv import TAKE_FILES
 from facecast.engine.types import PixelFormat
 
 EXIT_USAGE = 2
@@ -90,17 +90,10 @@ def add_csv_options(p) -> None:
 
 
 def source_from_args(args):
-    """The (unopened) source the options name; raises UserError for a bad spec. A ``csv:`` take
-    folder becomes the file ``--take-file`` picks in it."""
-
-    spec = args.source
+    """The (unopened) source the options name; raises UserError for a bad spec."""
     try:
-        if spec.startswith("csv:") and spec[4:]:
-            spec = f"csv:{take_csv(spec[4:], args.take_file)}"
-        elif args.take_file:
-            raise UserError(f"--take-file picks a file of a csv:FOLDER take; --source {spec} is not one")
-        return open_source(spec, SourceOptions(
-            loop=args.loop, timecode_fps=args.timecode_fps, bind_host=args.source_bind,
+        return open_source(args.source, SourceOptions(
+            loop=args.loop, timecode_fps=args.timecode_fps, take_file=args.take_file, bind_host=args.source_bind,
             subject=args.subject, model_path=args.model))
     except SourceError as exc:
         raise UserError(str(exc)) from None

@@ -37,7 +37,7 @@ import numpy as np
 
 from facecast.engine.offline.presets import PRESETS, preset_weights
 from facecast.engine.sources.base import SourceError
-from facecast.engine.sources.livelink_csv import load_recording
+from facecast.engine.sources.livelink_csv import check_csv_options, load_recording
 from facecast.engine.types import FLAME_DIM, FLAME_NUM_EXPRESSION, NUM_ARKIT, arkit_index
 
 
@@ -228,8 +228,10 @@ def load_timeline(spec: str | Path, *, fps: Optional[float] = None, timecode_fps
     timeline = parse_script(data)
     if fps is not None:
         raise ScriptError("a script sets its own fps; --fps is for CSV timelines")
-    if timecode_fps is not None or take_file is not None:
-        raise ScriptError("--timecode-fps and --take-file are for csv: timelines; a script has no timecode")
+    try:
+        check_csv_options(str(spec), timecode_fps=timecode_fps, take_file=take_file)
+    except SourceError as exc:
+        raise ScriptError(str(exc)) from None
     return timeline
 
 

@@ -27,7 +27,7 @@ from facecast.engine.sources.demo import DemoSource
 from facecast.engine.sources.ifacialmocap import IFacialMocapSource
 from facecast.engine.sources.livelink import DEFAULT_PORT as LIVELINK_PORT
 from facecast.engine.sources.livelink import LiveLinkSource
-from facecast.engine.sources.livelink_csv import LiveLinkCsvSource
+from facecast.engine.sources.livelink_csv import LiveLinkCsvSource, check_csv_options
 from facecast.engine.sources.mediapipe_source import MediaPipeSource
 from facecast.engine.sources.vmc import DEFAULT_PORT as VMC_PORT
 from facecast.engine.sources.vmc import VmcSource
@@ -45,6 +45,7 @@ class SourceOptions:
     Attributes:
         loop: ``csv``/``video``: start again at the end.
         timecode_fps: ``csv``: the recording's frame rate (default: inferred).
+        take_file: ``csv`` of a take folder: ``cal`` (default), ``raw`` or ``neutral``.
         bind_host: network sources: the local address to listen on.
         subject: ``livelink``: accept only this subject name (None: any).
         model_path: ``webcam``/``video``: the ``face_landmarker.task`` file.
@@ -52,6 +53,7 @@ class SourceOptions:
 
     loop: bool = False
     timecode_fps: Optional[float] = None
+    take_file: Optional[str] = None
     bind_host: str = DEFAULT_BIND_HOST
     subject: Optional[str] = None
     model_path: Optional[Path] = None
@@ -79,10 +81,11 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
     """
     kind, sep, arg = spec.partition(":")
     o = options
+    check_csv_options(spec, timecode_fps=o.timecode_fps, take_file=o.take_file)
     if kind == "demo" and not sep:
         return DemoSource()
     if kind == "csv" and arg:
-        return LiveLinkCsvSource(arg, loop=o.loop, timecode_fps=o.timecode_fps)
+        return LiveLinkCsvSource(arg, loop=o.loop, timecode_fps=o.timecode_fps, take_file=o.take_file)
     if kind == "webcam":
         try:
             index = int(arg) if arg else 0

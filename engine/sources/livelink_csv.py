@@ -111,6 +111,21 @@ def take_csv(path: str | Path, take_file: Optional[str] = None) -> Path:
     return found[0]
 
 
+def check_csv_options(spec: str, *, timecode_fps: Optional[float] = None, take_file: Optional[str] = None) -> None:
+    """The one check that ``--timecode-fps`` and ``--take-file`` are given only for a ``csv:`` recording
+    (``run``, ``calibrate``, ``render`` and ``eval`` alike).
+
+    Raises:
+        SourceError: one of them given for another source, script or sequence.
+    """
+    if spec.startswith("csv:"):
+        return
+    given = [n for n, v in (("--timecode-fps", timecode_fps), ("--take-file", take_file)) if v is not None]
+    if given:
+        raise SourceError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for csv: recordings; "
+                          f"{spec} is not one")
+
+
 def infer_fps(max_frame: float) -> float:
     """The timecode rate of a file whose largest frame number (with its fraction) is
     ``max_frame``: the app writes 30 or 60 fps, so 60 when a frame number reaches 30, else 30.
@@ -217,7 +232,13 @@ def _seconds(stamps: list[tuple[int, float]], fps: float, path: Path) -> np.ndar
 def _fps(stamps: list[tuple[int, float]], timecode_fps: Optional[float], path: Path) -> float:
     max_frame = max(f for _, f in stamps)
     if not timecode_fps:
-        return infer_fps(max_frame)
+        fps = infer_fps(max_frame)
+        whole_seconds = len({s for s, _ in stamps}) > 2  # at least one second seen from its first frame to its last
+        if whole_seconds and math.floor(max_frame) + 1 < fps - 1:  # e.g. a 25 or 50 fps file from another tool
+            log.warning("%s: frame numbers only reach %d over several seconds, so this is not a %g fps Live Link "
+                        "Face take; it is read at %g fps: give its rate with --timecode-fps %d if that is wrong",
+                        path, math.floor(max_frame), fps, fps, math.floor(max_frame) + 1)
+        return fps
     if max_frame >= timecode_fps:
         log.warning("%s: frame numbers reach %d, not below --timecode-fps %g; rows will overlap in time",
                     path, math.floor(max_frame), timecode_fps)
