@@ -41,6 +41,10 @@ def test_every_accepted_photo_animates_every_shape(photos):
     for photo in sorted(accepted.iterdir()):
         renderer = PortraitRenderer(portrait=photo, width=512, height=512)
         renderer.prepare()  # raises for a refused photo
+        # the photo's own weights draw the photo: no vertex moves
+        photo_pose = renderer.deformer.pose(renderer.rest_weights)
+        np.testing.assert_allclose(photo_pose.vertices, renderer.deformer.rest, atol=1e-3, err_msg=photo.name)
+        assert renderer.deformer.pose(np.zeros(NUM_ARKIT)).scale == 1.0, photo.name  # the neutral face, whole
         for k in range(NUM_ARKIT):
             w = np.zeros(NUM_ARKIT, np.float32)
             w[k] = 1.0
@@ -160,12 +164,15 @@ def test_eval_over_a_portrait_set_tabulates_photos_and_refusals(photos, tmp_path
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert "no face found" in summary["wall.png"]["refused"]
-    for name in ("obama.jpg", "biden.jpg"):  # pass or fail is the measurement's business; the rows are there
+    for name in ("obama.jpg", "biden.jpg"):
         row = summary[name]["shapes"]["JawOpen"]
-        assert isinstance(row["closed_loop"], bool) and isinstance(row["geometry"], bool)
         assert isinstance(row["closed_loop_range"], float) and isinstance(row["geometry_range"], float)
         assert summary[name]["geometry_total"] == 1 and summary[name]["closed_loop_total"] == 1
         assert (tmp_path / "out" / Path(name).stem / "report.png").is_file()
+    obama = summary["obama.jpg"]["shapes"]["JawOpen"]  # measured: closed loop 0.66, geometry 0.88 at 512x512
+    assert obama["closed_loop"] and obama["geometry"] and obama["closed_loop_range"] > 0.3
+    # biden (full length, a small face) fails jawOpen's geometry goal: docs/eval.md records it
+    assert summary["biden.jpg"]["shapes"]["JawOpen"]["geometry"] is False
     assert "JawOpen" in result.stdout and "refused wall.png: no face found" in result.stdout
 
 

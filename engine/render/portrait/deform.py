@@ -211,6 +211,8 @@ class Deformer:
                     taken[k] = mid
                     lo, hi = (lo, mid) if neutral_folds(taken) else (mid, hi)
                 taken[k] = NEUTRAL_MARGIN * lo  # off the fold's edge, leaving room for expressions
+        # as expression() reads weights, so that the photo's own weights give the photo back exactly
+        taken[_MOUTH_CLOSE] = min(taken[_MOUTH_CLOSE], taken[_JAW_OPEN])
         self.rest_weights = taken
         self.neutral_share = float(taken.sum() / asked.sum()) if asked.sum() > 0 else 1.0
         self._neutral = -(self._basis @ taken).reshape(-1, 2)

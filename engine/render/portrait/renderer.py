@@ -105,7 +105,6 @@ class PortraitRenderer(Renderer):
         basis = build_basis(frame, rest, gains=gains)
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px)
         self.deformer.set_rest_weights(neutralised(rest_expression))
-        self.rest_weights = self.deformer.rest_weights  # what could be taken out without folding the face
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
@@ -148,6 +147,12 @@ class PortraitRenderer(Renderer):
         for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
             mp[raster.P_LID_RGB + 3 * e: raster.P_LID_RGB + 3 * e + 3] = lid_colour(self._skin, rest, o, self.rig.iod_px)
         return mp
+
+    @property
+    def rest_weights(self) -> np.ndarray:
+        """(52,) the photo's expression as far as it could be taken out without folding the face (the
+        deformer's, current after ``set_gain``): these weights draw the photo itself."""
+        return self.deformer.rest_weights
 
     # -- per frame ---------------------------------------------------------------
 
