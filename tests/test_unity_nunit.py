@@ -46,7 +46,7 @@ def test_unity_nunit_tests_run_and_pass(tmp_path):
     output = result.stdout + result.stderr
     report = tmp_path / "TestResult.xml"
     assert report.exists(), f"the NUnit runner wrote no result (exit {result.returncode}):\n{output}"
-    assert "warning" not in output.lower(), output
+    assert not re.search(r"warning CS\d+", output), output  # a compiler warning (mcs -warnaserror+ also fails on one)
 
     root = ET.parse(report).getroot()
     cases = root.iter("test-case")

@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from facecast.engine.diagnostics import quiet_native_stderr
+from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.models import resolve_face_landmarker
 from facecast.engine.types import arkit_from_mediapipe
 
@@ -89,7 +90,7 @@ class LandmarkBlendshapes:
             ValueError: wrong shape or non-finite landmarks.
         """
         lm = np.asarray(landmarks_px)
-        if lm.ndim != 2 or lm.shape[0] != 478 or lm.shape[1] < 2:
+        if lm.ndim != 2 or lm.shape[0] != NUM_LANDMARKS or lm.shape[1] < 2:
             raise ValueError(f"expected (478, 2) landmarks in pixels, got shape {lm.shape}")
         picked = lm[BLENDSHAPE_LANDMARKS, :2]
         if not np.isfinite(picked).all():

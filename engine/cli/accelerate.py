@@ -75,7 +75,6 @@ def add_doctor(sub) -> None:
 
 
 def _cmd_doctor(args) -> int:
-
     try:
         import torch
     except ImportError:

@@ -77,7 +77,6 @@ def add_calibrate(sub) -> None:
 
 
 def _cmd_record(args) -> int:
-
     path = profile_path(args.profile)
     try:
         profile = load_profile(args.profile) if path.is_file() else Profile(name=path.stem)
@@ -172,7 +171,6 @@ def _cmd_fit_portrait(args) -> int:
 
 
 def _cmd_fit_mapping(args) -> int:
-
     try:
         x, y = load_pairs(args.pairs)
     except MappingError as exc:

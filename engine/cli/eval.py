@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from facecast.calibration.eval import fidelity
@@ -47,7 +48,6 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def _cmd_eval(args) -> int:
-
     try:
         sequence = fidelity.build_sequence(args.sequence, timecode_fps=args.timecode_fps, take_file=args.take_file)
     except ValueError as exc:
@@ -93,7 +93,6 @@ def _evaluate(args, sequence, portrait: str):
 
 
 def _print_metrics(m: dict, *, identity_model: str) -> None:
-
     geo = m.get("geometry", {}).get("available", False)
     fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
     ok = lambda s: "yes" if s.get("passes", True) else "NO"  # noqa: E731
@@ -123,9 +122,6 @@ def _print_metrics(m: dict, *, identity_model: str) -> None:
 
 def _eval_set(args, sequence) -> int:
     """``--portrait-set DIR``: every photo, one folder of results each, a photo x shape table, summary.json."""
-    import json
-
-
     folder = args.portrait_set
     if not folder.is_dir():
         raise UserError(f"--portrait-set {folder}: not a folder of photos")

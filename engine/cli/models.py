@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from facecast.engine.cli.options import HelpFormatter, UserError
 from facecast.engine.face.arcface import ArcFace, reference_crop
 from facecast.engine.progress import lazy_progress_bar, progress_bar
@@ -19,7 +21,6 @@ from facecast.engine.render.diffusion.renderer import resolve_device
 
 
 def add_models(sub) -> None:
-
     lines = [f"  {(SD15_FOLDER + '/' + f.path) if f.repo == SD15_REPO else f.path:52s} "
              f"{f.what}{'' if f.required else ' (optional)'}" for f in FILES]
     p = sub.add_parser(
@@ -39,7 +40,6 @@ def add_models(sub) -> None:
 
 
 def _cmd_check(args) -> int:
-
     root = args.dir or models_dir()
     problems = check_models(root)
     if not problems:
@@ -52,8 +52,6 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-
-
     root = args.dir or models_dir()
     try:
         files = fetch_models(root, include_optional=not args.no_optional,
@@ -81,9 +79,6 @@ def add_enroll(sub) -> None:
 
 
 def _cmd_enroll(args) -> int:
-    import numpy as np
-
-
     crop = None
     try:
         if args.embedding is not None:
@@ -125,7 +120,6 @@ def _cmd_enroll(args) -> int:
 
 
 def add_distill(sub) -> None:
-
     d = DistillConfig()
     p = sub.add_parser(
         "distill", help="train a few-step LoRA student of Arc2Face + the expression adapter (GPU)",
@@ -151,7 +145,6 @@ def add_distill(sub) -> None:
 
 
 def _cmd_distill(args) -> int:
-
     try:
         config = DistillConfig(iterations=args.iterations, batch_size=args.batch_size,
                                learning_rate=args.learning_rate, lora_rank=args.rank, guidance=args.guidance,

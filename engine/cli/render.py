@@ -51,7 +51,6 @@ def add_render(sub) -> None:
 
 
 def _cmd_render(args) -> int:
-
     if args.presets:
         for name, shapes in sorted(tl.PRESETS.items()):
             print(f"{name:12s} " + (", ".join(f"{k} {v:g}" for k, v in shapes.items()) or "(all zero)"))

@@ -40,7 +40,7 @@ _verified: dict[tuple[str, float, int], bool] = {}
 
 class FaceModelError(RuntimeError):
     """MediaPipe's face model cannot be found, fetched or loaded; the message says what to do. Sources report
-    it as a :class:`~facecast.engine.sources.base.FaceModelError`, renderers as ``RendererUnavailable``."""
+    it as a :class:`~facecast.engine.sources.base.SourceError`, renderers as ``RendererUnavailable``."""
 
 
 class ModelMismatch(FaceModelError):

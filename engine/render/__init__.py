@@ -14,6 +14,7 @@ with a CUDA GPU, the models, an identity and a mapping).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable, Optional
 
 from facecast.engine.render.base import (
@@ -40,9 +41,6 @@ def _portrait(options: RenderOptions) -> Renderer:
 
 
 def _diffusion(options: RenderOptions) -> Renderer:
-    from pathlib import Path
-
-
     d = options.diffusion
     if not d.identity:
         raise RendererUnavailable("the diffusion renderer needs an enrolled identity: "
@@ -102,6 +100,7 @@ def create_renderer(name: str, options: RenderOptions = RenderOptions(), *,
         try:
             renderer = _FACTORIES[n](options)
             if renderer.needs_flame and not flame_available:
+                renderer.close()
                 raise RendererUnavailable(f"the {n} renderer needs an ARKit -> FLAME mapping (--flame-map): "
                                           f"{HOW_TO_MAKE}")
             renderer.prepare()

@@ -18,9 +18,10 @@ IP-Adapter expression processors live) is not touched, so the two compose.
 
 What one UNet call does with the bank is a :class:`BankCall` handed in for that
 call (``with bank.using(call):``): weights for this call, a bank pass that records
-a source, keeping the frame as the pending ``previous``, or batch-shared attention
-(offline batches, Gen-AFFECT style: every frame of a batch attends to the keys and
-values of all frames of the batch).
+a source, or batch-shared attention (offline batches, Gen-AFFECT style: every frame
+of a batch attends to the keys and values of all frames of the batch). A frame is
+banked as ``previous`` from the attn1 inputs the UNet step returns
+(:meth:`AttentionBank.set_pending`, then :meth:`AttentionBank.commit_frame`).
 
 With nothing banked and a plain call, the processor computes exactly what
 diffusers' ``AttnProcessor2_0`` computes.
@@ -53,8 +54,6 @@ class BankCall:
         weights: source -> weight for this call, over the bank's own (e.g. ``{"anchor": 0}``).
         record: store every ``attn1`` input under this source, replacing what was there (a bank
             pass); the call attends to nothing banked.
-        record_pending: keep every ``attn1`` input (the conditional half under guidance) as the
-            pending ``previous``, made current by :meth:`AttentionBank.commit_frame`.
         batch_groups: 0: each frame attends to itself (and the bank); n >= 1: every frame of a batch
             attends to all frames of its group, the batch split into n groups (2 under classifier-free
             guidance, whose unconditional and conditional halves stay apart).
@@ -68,7 +67,6 @@ class BankCall:
 
     weights: Mapping[str, float] = field(default_factory=dict)
     record: Optional[str] = None
-    record_pending: bool = False
     batch_groups: int = 0
     feed: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
     capture: Optional[dict[str, torch.Tensor]] = None
@@ -128,10 +126,6 @@ class AttentionBank:
         the ``previous`` source by :meth:`commit_frame`."""
         self._pending = states
 
-    def keep_pending(self, layer: str, state: torch.Tensor) -> None:
-        """One layer's attn1 input (1, N, C) of the frame being rendered."""
-        self._pending[layer] = state
-
     def commit_frame(self) -> None:
         """Make the frame just rendered the ``previous`` source."""
         if self._pending:
@@ -181,11 +175,8 @@ class BankedSelfAttnProcessor:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
 
         call = bank.call
-        if call.feed is None:  # state mode (a UNet step passes the bank as tensors and returns what it captured)
-            if call.record is not None:
-                bank.states.setdefault(call.record, {})[self.name] = hidden_states[:1].detach().clone()
-            if call.record_pending:
-                bank.keep_pending(self.name, hidden_states[-1:].detach().clone())  # the conditional half under CFG
+        if call.feed is None and call.record is not None:  # a bank pass (a UNet step captures tensors instead)
+            bank.states.setdefault(call.record, {})[self.name] = hidden_states[:1].detach().clone()
         if call.capture is not None:
             call.capture[self.name] = hidden_states
 

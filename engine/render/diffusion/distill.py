@@ -84,7 +84,6 @@ def prepare_training_set(models, path: Path, *, progress: Optional[Callable[[int
     import torch
     from safetensors.torch import load_file
 
-
     try:
         data = load_file(str(path))
     except Exception as exc:  # OSError, SafetensorError
@@ -140,7 +139,6 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
     from peft import LoraConfig
-
 
     unet = models.unet
     torch.manual_seed(config.seed)

@@ -179,7 +179,6 @@ class DiffusionRenderer(Renderer):
         """(models, device, dtype) for the config's device: float16 on CUDA unless ``half`` is off."""
         import torch
 
-
         cfg = self.config
         device = resolve_device(cfg.device)
         dtype = torch.float16 if (cfg.half and device.startswith("cuda")) else torch.float32

@@ -176,7 +176,6 @@ def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:
     """Raw measurements: faces, the largest face's landmarks, head and rest weights, steadiness."""
     import cv2
 
-
     try:
         tracker = FaceTracker(model_path, num_faces=MAX_FACES)
     except FaceModelError as exc:

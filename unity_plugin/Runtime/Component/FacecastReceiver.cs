@@ -15,10 +15,12 @@ namespace Facecast
     {
         #region Inspector
 
-        [SerializeField, Tooltip("Host of the facecast publisher ('facecast run --publish').")]
+        // Delayed: a change applies on Enter or when the field loses focus, not per keystroke (each
+        // change during Play reconnects, and a half-typed host would stall the main thread).
+        [SerializeField, Delayed, Tooltip("Host of the facecast publisher ('facecast run --publish').")]
         string _host = "127.0.0.1";
 
-        [SerializeField, Tooltip("Port of the facecast publisher.")]
+        [SerializeField, Delayed, Tooltip("Port of the facecast publisher.")]
         int _port = 5570;
 
         [SerializeField, Tooltip("Receive only the parameter feed (no pixels ever cross the network).")]
