@@ -5,7 +5,7 @@ phone's UDP port 49983, at ``open()`` and again every :data:`HANDSHAKE_EVERY_S`
 while no data arrives. The app then streams UTF-8 text datagrams to UDP port
 49983 of the computer the handshake came from, whatever port it was sent from
 (the developer's page; every peer listens on 49983), so facecast listens there
-and refuses another port. One datagram per tracked frame::
+and has no option for another. One datagram per tracked frame::
 
     mouthSmile_R-52|eyeBlink_L-3|...|=head#-4.2,12.0,1.5,0.01,-0.02,0.3|rightEye#3.1,-2.0,0.0|leftEye#3.0,-2.2,0.0|
 
