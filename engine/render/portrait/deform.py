@@ -52,6 +52,19 @@ GAZE_HORIZONTAL = 0.2
 GAZE_VERTICAL = 0.1
 
 _JAW_OPEN, _MOUTH_CLOSE = arkit_index("jawOpen"), arkit_index("mouthClose")
+_OPENERS = [arkit_index(n) for n in ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft",
+                                     "mouthLowerDownRight")]
+#: The lip seal (:meth:`Deformer._derive_seal`): the lower lip's share of the closing, and the least
+#: :func:`_mouth_open` of the photo that gets one.
+SEAL_LOWER_SHARE = 0.65
+SEAL_MIN_OPEN = 0.1
+#: The gap the seal leaves between the lips, inter-ocular distances (a pixel at 100 px): closed to the eye.
+SEAL_GAP_IODS = 0.01
+
+
+def _mouth_open(weights: np.ndarray) -> float:
+    """How open the weights hold the mouth: jawOpen plus half of each of mouthUpperUp and mouthLowerDown."""
+    return float(weights[_JAW_OPEN] + 0.5 * np.sum(weights[_OPENERS]))
 _BLINK = {-1: arkit_index("eyeBlinkRight"), 1: arkit_index("eyeBlinkLeft")}
 _LOOK = {sign: {d: arkit_index(f"eyeLook{d}{'Left' if sign > 0 else 'Right'}") for d in ("In", "Out", "Up", "Down")}
          for sign in (-1, 1)}
@@ -129,12 +142,20 @@ class Deformer:
     """
 
     def __init__(self, mesh: WarpMesh, rest: np.ndarray, depth_px: np.ndarray, basis: np.ndarray,
-                 iod_px: float) -> None:
+                 iod_px: float, *, inverse: Optional[np.ndarray] = None,
+                 seal: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
         self.mesh = mesh
         self.rest = rest.astype(np.float64)
         self._built = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52), as built
+        self._built_inverse = (self._built if inverse is None
+                               else inverse.reshape(inverse.shape[0], -1).T.astype(np.float64))
         self._gains = np.ones(basis.shape[0])  # set_gain's
         self._asked_rest = np.zeros(basis.shape[0])  # set_rest_weights'
+        self._inverse_gains = np.ones(basis.shape[0])  # set_inverse_gains'
+        self._seal_kernels = seal
+        self._iod_px = iod_px
+        self._seal = np.zeros_like(self.rest)  # the lip seal at full share (see _derive)
+        self._rest_open = 0.0
         self._depth = depth_px.astype(np.float64)
         centre = self.rest[:NUM_LANDMARKS].mean(0)
         self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
@@ -179,6 +200,25 @@ class Deformer:
         self._asked_rest = asked.copy()
         self._derive()
 
+    @property
+    def asked_rest_weights(self) -> np.ndarray:
+        """(52,) the photo's expression as given to :meth:`set_rest_weights` (:attr:`rest_weights`: as taken)."""
+        return self._asked_rest.copy()
+
+    @property
+    def inverse_gains(self) -> np.ndarray:
+        """(52,) the scale of each shape's inverse field (:meth:`set_inverse_gains`)."""
+        return self._inverse_gains.copy()
+
+    def set_inverse_gains(self, gains: np.ndarray) -> None:
+        """Scale each shape's inverse field (the one that takes the photo's expression out) by ``gains``
+        ((52,) finite, > 0; see :func:`~.neutral.fit_neutral`)."""
+        gains = np.asarray(gains, np.float64)
+        if gains.shape != self._inverse_gains.shape or not np.isfinite(gains).all() or (gains <= 0).any():
+            raise ValueError(f"inverse gains must be {len(self._inverse_gains)} finite values > 0")
+        self._inverse_gains = gains.copy()
+        self._derive()
+
     def _derive(self) -> None:
         """Everything that follows from the built fields, the gains and the asked rest weights.
 
@@ -193,12 +233,13 @@ class Deformer:
           one would fold the neutral face.
         """
         self._basis = self._built * self._gains
+        self._inverse = self._built_inverse * (self._gains * self._inverse_gains)
         asked = self._asked_rest.copy()
         asked[_MOUTH_CLOSE] = min(asked[_MOUTH_CLOSE], asked[_JAW_OPEN])  # as expression() reads weights
         taken = np.zeros_like(asked)
 
         def neutral_folds(weights: np.ndarray) -> bool:
-            return not self._valid(self._contact(self.rest - (self._basis @ weights).reshape(-1, 2)))
+            return not self._valid(self._contact(self.rest - (self._inverse @ weights).reshape(-1, 2)))
 
         for k in np.argsort(-asked):
             if asked[k] <= 0:
@@ -215,24 +256,57 @@ class Deformer:
         taken[_MOUTH_CLOSE] = min(taken[_MOUTH_CLOSE], taken[_JAW_OPEN])
         self.rest_weights = taken
         self.neutral_share = float(taken.sum() / asked.sum()) if asked.sum() > 0 else 1.0
-        self._neutral = -(self._basis @ taken).reshape(-1, 2)
+        self._neutral = -(self._inverse @ taken).reshape(-1, 2)
+        self._derive_seal(taken)
+        self._neutral += self._seal
         neutral = self.rest + self._neutral
         for k in range(self._basis.shape[1]):
-            field = self._basis[:, k].reshape(-1, 2)
-            if self._valid(self._contact(neutral + field)):
+            # a shape alone: the neutral face, its own share put back, then the rest of its field
+            back = taken[k] * self._inverse[:, k].reshape(-1, 2)
+            field = self._basis[:, k].reshape(-1, 2) * (1.0 - taken[k])
+            if self._valid(self._contact(neutral + back + field)):
                 continue
-            refitted = unfold(neutral, field, self.mesh.triangles, self._threshold,
+            refitted = unfold(neutral + back, field, self.mesh.triangles, self._threshold,
                               iterations=UNFOLD_BUILD_ITERATIONS)
-            moved = self._neutral - taken[k] * (refitted - field)  # the neutral face with this field refitted
-            if taken[k] == 0 or self._valid(self._contact(self.rest + moved)):
-                self._basis[:, k] = refitted.ravel()
-                self._neutral = moved
+            self._basis[:, k] = (refitted / max(1.0 - taken[k], 1e-6)).ravel()
+
+    def _derive_seal(self, taken: np.ndarray) -> None:
+        """The lip seal: a photo whose mouth is open at rest (jawOpen, mouthUpperUp, mouthLowerDown) has its lips
+        closed on the neutral face, the lower lip rising :data:`SEAL_LOWER_SHARE` of the way. It fades in as
+        those weights fall below the photo's own (:func:`_mouth_open`), so the photo's weights still give the
+        photo; it closes the lips as far as that folds nothing (bisection), where the lip chains cannot meet
+        without a fold (their points are not above each other near the corners) only part of the way."""
+        self._seal = np.zeros_like(self.rest)
+        self._rest_open = _mouth_open(taken)
+        if self._seal_kernels is None or self._rest_open < SEAL_MIN_OPEN:
+            self._rest_open = 0.0
+            return
+        o = self.mesh.mouth
+        v = self._contact(self.rest + self._neutral)
+        gap = np.maximum((v[o.lower] - v[o.upper]) @ self._down - SEAL_GAP_IODS * self._iod_px, 0.0)
+        upper, lower = self._seal_kernels
+        seal = (np.outer(upper @ (gap * (1.0 - SEAL_LOWER_SHARE)), self._down)
+                - np.outer(lower @ (gap * SEAL_LOWER_SHARE), self._down))
+        lo, hi = 0.0, 1.0
+        if self._valid(self._contact(v + seal)):
+            lo = 1.0
+        else:
+            for _ in range(GUARD_STEPS):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if self._valid(self._contact(v + mid * seal)) else (lo, mid)
+        self._seal = lo * seal
+        if lo == 0.0:
+            self._rest_open = 0.0
 
     def expression(self, weights: np.ndarray) -> np.ndarray:
         """(V, 2) pixel displacement from the photo of the absolute weights ((52,) in [0, 1])."""
         w = np.asarray(weights, np.float64).copy()
         w[_MOUTH_CLOSE] = min(w[_MOUTH_CLOSE], w[_JAW_OPEN])
-        return (self._basis @ (w - self.rest_weights)).reshape(-1, 2)
+        delta = w - self.rest_weights
+        d = (self._basis @ np.maximum(delta, 0.0) + self._inverse @ np.minimum(delta, 0.0)).reshape(-1, 2)
+        if self._rest_open > 0.0:
+            d += max(0.0, 1.0 - _mouth_open(w) / self._rest_open) * self._seal
+        return d
 
     def head(self, moved: np.ndarray, head_rad: Optional[np.ndarray]) -> np.ndarray:
         """(V, 2) displacement that turns the (already expressive) vertices by ``head_rad``."""

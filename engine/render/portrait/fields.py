@@ -29,6 +29,8 @@ from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye
 from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
+#: Landmarks in the face mesh (the iris points after them are in no triangle).
+NUM_MESH_POINTS = 468
 #: Scale of the logistic left/right blend across the midline, IODs (it spans about 4x this each side).
 MIDLINE_SCALE_IODS = 0.0125
 
@@ -404,3 +406,83 @@ def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None 
     for k in range(NUM_ARKIT):
         basis[k] = unfold(rest, basis[k], mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS)
     return basis.astype(np.float32)
+
+
+#: Radius of the Gaussian that smooths a field into its inverse (taking the photo's own expression out), IODs.
+INVERSE_SMOOTH_IODS = 0.06
+#: Points this close to the mouth line (IODs up or down, within this many mouth half-widths of its middle) are
+#: smoothed only with points on their own side of it: the lips stay apart.
+MOUTH_SIDE_IODS = 0.5
+MOUTH_SIDE_HALF_WIDTHS = 1.5
+
+
+def mouth_sides(frame: FaceFrame) -> np.ndarray:
+    """(468,) +1 below the mouth line, -1 above it, 0 away from the mouth."""
+    q = frame.q[:NUM_MESH_POINTS]
+    corners = frame.q[list(frame.mesh.mouth.corners)]
+    middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
+    line = mouth_line_y(frame, q[:, 0])
+    near = (np.abs(q[:, 0] - middle) < MOUTH_SIDE_HALF_WIDTHS * half) & (np.abs(q[:, 1] - line) < MOUTH_SIDE_IODS)
+    return np.where(near, np.where(q[:, 1] >= line, 1, -1), 0)
+
+
+def build_inverse_basis(frame: FaceFrame, rest: np.ndarray, basis: np.ndarray, *, shapes: np.ndarray) -> np.ndarray:
+    """(52, V, 2) float32 fields for taking an expression *out* (weights below the photo's own, see
+    :class:`~.deform.Deformer`): each of ``shapes`` ((52,) bool) is ``basis``'s field smoothed by a Gaussian of
+    :data:`INVERSE_SMOOTH_IODS` (never across the mouth line), scaled back to its largest motion and, run
+    backward at weight 1 from the rest vertices ``rest`` (V, 2), unfolded where it would still fold a sliver
+    (:func:`~.deform.unfold`); the rest are ``basis``'s own.
+
+    Why: the fields are drawn for the way out of the photo (a smile pulls the corners, the lips follow by a
+    share that grows toward them). Run backward, such sharp steps squeeze skin between points that sit
+    a pixel apart and fold it; smoothed, the same motion takes the expression out of the photo without folding.
+    """
+    mesh = frame.mesh
+    q = frame.q[:NUM_MESH_POINTS]
+    side = mouth_sides(frame)
+    kernel = np.exp(-np.sum((q[:, None] - q[None]) ** 2, axis=2) / (2 * INVERSE_SMOOTH_IODS ** 2))
+    kernel *= (side[:, None] == side[None]) | (side[:, None] == 0) | (side[None] == 0)
+    kernel /= kernel.sum(1, keepdims=True)
+    ring = mesh.ring_parent >= 0
+    threshold = area_thresholds(mesh, openings=False)
+    inverse = np.asarray(basis, np.float64).copy()
+    for k in np.nonzero(shapes)[0]:
+        field = inverse[k]
+        smooth = np.zeros_like(field)
+        smooth[:NUM_MESH_POINTS] = kernel @ field[:NUM_MESH_POINTS]
+        smooth[ring] = smooth[mesh.ring_parent[ring]] * mesh.follow[ring, None]
+        peak, peak_smooth = (float(np.linalg.norm(f[:NUM_MESH_POINTS], axis=1).max()) for f in (field, smooth))
+        if peak_smooth > 1e-9:
+            inverse[k] = -unfold(rest, -smooth * (peak / peak_smooth), mesh.triangles, threshold,
+                                 iterations=UNFOLD_BUILD_ITERATIONS)
+    return inverse.astype(np.float32)
+
+
+#: Lip seal: how far (IODs) the skin above the upper lip and below the lower lip follows the lips as they close.
+SEAL_RADIUS_UPPER_IODS = 0.08
+SEAL_RADIUS_LOWER_IODS = 0.2
+
+
+def lip_seal_kernels(frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower), each (V, C) float64 for the mouth's C columns (:class:`~.mesh.Opening`'s paired chain
+    points): the share of column c's lip motion that vertex i follows. A lip point follows its own column
+    fully; the skin on its side of the mouth line follows its nearest columns (inverse-distance blend, as
+    :func:`spread`), fading with the distance (:data:`SEAL_RADIUS_UPPER_IODS`, :data:`SEAL_RADIUS_LOWER_IODS`). The deformer closes
+    the lips of a photo whose mouth is open at rest with them (:meth:`~.deform.Deformer.set_rest_weights`)."""
+    mesh = frame.mesh
+    q = frame.q[:NUM_MESH_POINTS]
+    side = mouth_sides(frame)
+    out = []
+    for chain, sign, radius in ((mesh.mouth.upper, -1, SEAL_RADIUS_UPPER_IODS),
+                                (mesh.mouth.lower, 1, SEAL_RADIUS_LOWER_IODS)):
+        d2 = np.sum((q[:, None] - q[chain][None]) ** 2, axis=2)
+        w = 1.0 / (d2 + 1e-4)  # the nearest columns' motion (as :func:`spread` blends), fading with distance
+        fade = np.exp(-d2.min(1) / (2 * radius ** 2)) * (side == sign)
+        k = w / w.sum(1, keepdims=True) * fade[:, None]
+        k[chain] = 0.0
+        k[chain, np.arange(len(chain))] = 1.0
+        k[list(mesh.mouth.corners)] = 0.0
+        full = np.zeros((mesh.num_vertices, len(chain)))
+        full[:NUM_MESH_POINTS] = k
+        out.append(full)
+    return out[0], out[1]

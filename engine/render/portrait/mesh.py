@@ -15,7 +15,8 @@ opening between the inner lips, drawn as a mouth interior), :data:`EYE_RIGHT`
 and :data:`EYE_LEFT` (the openings between the lids, drawn as an eyeball under
 the lids), and :data:`FOLDED`: the few face triangles that already face away in
 the photo (MediaPipe's mesh folds under itself at the mouth corners, the nose
-wings and the jaw line) or are slivers of next to no area (:data:`SLIVER_IOD2`). They are hidden surfaces: drawn only where nothing
+wings and the jaw line) or are slivers of next to no area (:data:`SLIVER_IOD2`) or height
+(:data:`SLIVER_HEIGHT_IODS`: along the lips, where a pixel of motion flips them). They are hidden surfaces: drawn only where nothing
 else covers a pixel, and free to move. Triangles are wound so that a positive
 area faces the camera.
 """
@@ -35,6 +36,9 @@ SKIN, MOUTH, EYE_RIGHT, EYE_LEFT, FOLDED = 0, 1, 2, 3, 4
 #: Face triangles smaller than this (squared inter-ocular distances; 2 px^2 at 100 px) in the photo are
 #: slivers with nothing to show: hidden like the folded ones, so that no guard protects a shape they lack.
 SLIVER_IOD2 = 2e-4
+#: Face triangles thinner than this (height over their longest side, inter-ocular distances: 1.2 px at 100 px)
+#: are slivers too: the ones along the lip lines flip under a pixel of motion as the lips close or stretch.
+SLIVER_HEIGHT_IODS = 0.012
 #: Radial scale of the soft rings and their share of the face-oval motion.
 RING_SCALES = (1.3, 1.75)
 RING_FOLLOW = (0.5, 0.15)
@@ -234,8 +238,11 @@ def build_mesh(rest_xy: np.ndarray, *, size_wh: tuple[int, int]) -> tuple[WarpMe
     areas[built] = -areas[built]
     kinds = np.array(kinds, np.int8)
     right, left = eye_centres(vertices[:NUM_LANDMARKS])
-    sliver = SLIVER_IOD2 * float(np.sum((left - right) ** 2))
-    kinds[face & (areas < sliver)] = FOLDED
+    iod2 = float(np.sum((left - right) ** 2))
+    corners = vertices[triangles]
+    longest = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).max(1)
+    thin = areas / np.maximum(longest, 1e-9) < SLIVER_HEIGHT_IODS * np.sqrt(iod2)  # areas are twice the area
+    kinds[face & ((areas < SLIVER_IOD2 * iod2) | thin)] = FOLDED
 
     follow = np.ones(len(vertices))
     parent = np.full(len(vertices), -1, np.int64)

@@ -11,33 +11,24 @@ import numpy as np
 from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
-from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, opening_mask
-from facecast.engine.render.portrait.fields import FaceFrame, build_basis
+from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, sclera_colour
+from facecast.engine.render.portrait.fields import FaceFrame, build_basis, build_inverse_basis, lip_seal_kernels
 from facecast.engine.render.portrait.gains import load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
-from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, SKIN, build_mesh
+from facecast.engine.face.tracker import FaceTracker
+from facecast.engine.render.portrait.neutral import NEUTRALISED, fit_neutral, neutralised
+from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, MOUTH, build_mesh
 from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
-from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, FlameParams, PixelFormat, arkit_index
+from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat, arkit_index
 
 log = logging.getLogger(__name__)
 
 _TONGUE_OUT = arkit_index("tongueOut")
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
-
-
-#: Shape families whose reading in the photo is its expression, taken out so that weights are absolute
-#: (all zeros: a neutral face). The eyes' readings are left alone: MediaPipe reads open eyes as blink 0.2-0.3,
-#: which is no expression, and the eye fields start from the photo's open eye.
-NEUTRALISED_PREFIXES = ("brow", "cheek", "jaw", "mouth", "nose")
-
-
-def neutralised(rest_weights: np.ndarray) -> np.ndarray:
-    """(52,) the part of the photo's measured ARKit weights that :class:`PortraitRenderer` removes at weight 0."""
-    keep = np.array([n.lower().startswith(NEUTRALISED_PREFIXES) for n in ARKIT_NAMES])
-    return np.where(keep, np.clip(np.asarray(rest_weights, np.float64), 0.0, 1.0), 0.0)
+_TYPICAL_SCLERA_RGB = (228.0, 222.0, 216.0)
 
 
 class PortraitRenderer(Renderer):
@@ -103,7 +94,9 @@ class PortraitRenderer(Renderer):
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
         gains = load_gains(self._gains_option)
         basis = build_basis(frame, rest, gains=gains)
-        self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px)
+        inverse = build_inverse_basis(frame, rest, basis, shapes=NEUTRALISED)
+        self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px, inverse=inverse,
+                                 seal=lip_seal_kernels(frame))
         self.deformer.set_rest_weights(neutralised(rest_expression))
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
@@ -112,10 +105,17 @@ class PortraitRenderer(Renderer):
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
         self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
-        self._num_openings = int(np.count_nonzero(mesh.kinds != SKIN))
+        self._num_openings = int(np.count_nonzero(np.isin(mesh.kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))))  # they come first
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
+        self._eye_chains = [(o.upper, float(max(self._band[o.upper].max(), 1.0))) for o in eyes]
+        self._lips_rgb = raster.lip_colour(self._skin, rest, mesh)
+        self._teeth_alpha, teeth_run, self._teeth_rgb = raster.teeth_layer(self._skin, rest, mesh, self.rig.iod_px,
+                                                                           self._lips_rgb)
         self._params = self._parameters(rest)
+        soft, chain, chain_a, chain_b = raster.edge_tables(mesh)
+        filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
+        blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
@@ -125,23 +125,42 @@ class PortraitRenderer(Renderer):
             channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
             num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
-            attr_top=self._top, attr_bottom=self._bottom)
+            attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_a=chain_a, chain_b=chain_b,
+            fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run)
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
+        self._fit_neutral()
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
+
+    def _fit_neutral(self) -> None:
+        """Read the neutral face back with MediaPipe and take the photo's expression out further where it
+        still shows (:func:`.neutral.fit_neutral`); a few frames, once per portrait."""
+        if not self.deformer.asked_rest_weights.any():
+            return
+        zeros = FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32))
+        tracker = FaceTracker(self._model_path)
+        try:
+            def read_neutral():
+                found = tracker.track(np.ascontiguousarray(self.pixel_format.rgb(self.render(zeros))))
+                return None if found is None else found.weights
+            gains = fit_neutral(self.deformer, read_neutral)
+        finally:
+            tracker.close()
+        log.info("portrait %s: expression taken out %.0f%% (inverse field gains up to %.2f)", self.rig.name,
+                 100 * self.deformer.neutral_share, gains.max())
 
     def _parameters(self, rest: np.ndarray) -> np.ndarray:
         mp = np.zeros(raster.NUM_PARAMS, np.float32)
         mp[raster.P_IOD] = self.rig.iod_px
-        inside = opening_mask(self._skin.shape[:2], rest, self.mesh.mouth) > 0
-        teeth = np.array(_DEFAULT_TEETH_RGB)
-        if inside.sum() >= 20:
-            pixels = self._skin[inside].astype(np.float64)
-            bright = pixels[pixels.sum(1) >= np.percentile(pixels.sum(1), 60)]
-            if bright.mean() > 150:  # the portrait shows teeth: use their colour
-                teeth = bright.mean(0)
+        # the photo's light: its sclera's colour against a typical sclera's (teeth and tongue under the same light)
+        sclera = sclera_colour(self._skin, rest, (self.mesh.eye_right, self.mesh.eye_left), self._band)
+        light = np.clip(sclera / np.array(_TYPICAL_SCLERA_RGB), 0.45, 1.1)
+        # the photo's own teeth where it shows them, else enamel under the photo's light
+        teeth = self._teeth_rgb if self._teeth_rgb is not None else np.array(_DEFAULT_TEETH_RGB) * light
         mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
-        mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = _TONGUE_RGB
+        lips = self._lips_rgb
+        mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = 0.7 * np.array(_TONGUE_RGB) * light + 0.3 * lips
+        mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = 0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
         for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
@@ -193,6 +212,8 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
+        for e, (upper, band) in enumerate(self._eye_chains):  # lashes where the lids meet, as the lash band closes
+            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     params=mp)
         return out
