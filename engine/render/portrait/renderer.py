@@ -31,6 +31,21 @@ _TONGUE_RGB = (196.0, 92.0, 98.0)
 _TYPICAL_SCLERA_RGB = (228.0, 222.0, 216.0)
 
 
+#: The neutral fit reads frames at this size (larger outputs are box-filtered down), so that one portrait gets
+#: the same neutral face at every output size.
+FIT_SIZE_PX = 512
+
+
+def _at_fit_size(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) > FIT_SIZE_PX:
+        f = FIT_SIZE_PX / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb)
+
+
 class PortraitRenderer(Renderer):
     """Animates ``portrait`` (a photo path, or ``astronaut``) at ``width`` x ``height``.
 
@@ -141,7 +156,7 @@ class PortraitRenderer(Renderer):
         tracker = FaceTracker(self._model_path)
         try:
             def read_neutral():
-                found = tracker.track(np.ascontiguousarray(self.pixel_format.rgb(self.render(zeros))))
+                found = tracker.track(_at_fit_size(self.pixel_format.rgb(self.render(zeros))))
                 return None if found is None else found.weights
             gains = fit_neutral(self.deformer, read_neutral)
         finally:

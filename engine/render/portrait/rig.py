@@ -93,9 +93,15 @@ def crop_portrait(rgb: np.ndarray, landmarks_px: np.ndarray, *, name: str, width
     cos, sin = axis
     rot = np.array([[cos, sin], [-sin, cos]]) * scale
     offset = np.array([width / 2, height / 2]) - rot @ centre
-    m = np.hstack([rot, offset[:, None]])
-    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    image = cv2.warpAffine(rgb, m, (width, height), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    # Landmarks put pixel centres at +0.5 (pixel i spans [i, i + 1)), OpenCV's warp at integers: the same map
+    # in OpenCV's convention moves by R (0.5, 0.5) - (0.5, 0.5), or the crop would sit off its landmarks by
+    # (scale - 1) / 2 output px.
+    m = np.hstack([rot, (offset + rot @ np.array([0.5, 0.5]) - 0.5)[:, None]])
+    source = rgb
+    if scale < 1:  # shrinking: warpAffine samples points (INTER_AREA acts as linear there), so low-pass first
+        source = cv2.GaussianBlur(rgb, (0, 0), 0.5 * float(np.sqrt(1.0 / scale ** 2 - 1.0)))
+    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_LINEAR
+    image = cv2.warpAffine(source, m, (width, height), flags=interp, borderMode=cv2.BORDER_REPLICATE)
     inside = cv2.warpAffine(np.ones((h_src, w_src), np.float32), m, (width, height), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     outside_px = int(np.count_nonzero(inside < 0.999))
