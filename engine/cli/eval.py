@@ -23,7 +23,15 @@ def add_eval(sub) -> None:
                     "channel: what the drawing shows, apart from how the tracker reads the pixels); "
                     "measure the identity distance to the portrait with dlib's face descriptor, "
                     "and the frame-to-frame stability. Writes metrics.json, report.png and "
-                    "contact_sheet.png into --out.",
+                    "contact_sheet.png into --out. With the portrait renderer it also measures realism at "
+                    "512x512 whatever --size (issue 17's goals): aliasing of a half-open mouth, a blink and "
+                    "eyeWide against a 2048x2048 render box-filtered to 512 (mouth and eye regions, mean "
+                    "<= 3 and p99 <= 24 grey levels; the photo's own expression is the control), vertical "
+                    "streaks in the lids and lips (blink, mouthFunnel, mouthPucker, jawOpen: vertical / "
+                    "horizontal high-frequency energy within 1.5x of the photo's), and neutralisation "
+                    "(all-zero weights read back mouthSmile <= 0.3, sadness reads a frown above the smile); "
+                    "metrics.json gets a 'realism' section and closeups.png (the eyes and mouth at 2x over "
+                    "the standard expressions) is written beside report.png.",
         formatter_class=HelpFormatter)
     p.add_argument("--renderer", default="portrait", help="renderer to measure (any registered renderer)")
     add_renderer_options(p)
@@ -38,8 +46,10 @@ def add_eval(sub) -> None:
                         "(e.g. Arc2Face's arcface.onnx; needs onnxruntime), or none")
     p.add_argument("--portrait-set", type=Path, metavar="DIR",
                    help="evaluate every photo in DIR (JPEG, PNG, WebP, BMP, TIFF) with the portrait renderer: "
-                        "a photo x shape table, identity max and refusals with their reasons; one folder per "
-                        "photo under --out (report.png, metrics.json) and --out/summary.json")
+                        "a photo x shape table, identity max and refusals with their reasons, and a realism "
+                        "table (worst aliasing mean and p99, worst streak ratio, the all-zero weights' smile); "
+                        "one folder per photo under --out (report.png, closeups.png, metrics.json) and "
+                        "--out/summary.json")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for the results")
     p.set_defaults(func=_cmd_eval)
 
@@ -58,8 +68,11 @@ def _cmd_eval(args) -> int:
         result = _evaluate(args, sequence, args.portrait or "astronaut")
     except RuntimeError as exc:  # RendererUnavailable included: a refused photo, a missing model
         raise UserError(str(exc)) from None
-    paths = fidelity.write_outputs(result, args.out, sequence)
+    closeups = _add_realism(args, result.metrics, args.portrait or "astronaut")
+    paths = _write(result, args.out, sequence, closeups)
     _print_metrics(result.metrics, identity_model=args.identity_model)
+    for line in _realism_lines(result.metrics):
+        print(line)
     for key, path in paths.items():
         print(f"{key + ':':15s}{path}")
     return 0
@@ -90,6 +103,50 @@ def _evaluate(args, sequence, portrait: str):
                                  flame_map=session.flame_map)
     finally:
         session.close()
+
+
+def _add_realism(args, metrics: dict, portrait: str):
+    """Put the realism measures of ``portrait`` into ``metrics["realism"]`` (portrait renderer only; see
+    :mod:`facecast.calibration.eval.realism`) and return the close-up sheet, or None where there is none."""
+    if args.renderer != "portrait":
+        metrics["realism"] = {"available": False, "reason": f"measured for the portrait renderer, not {args.renderer}"}
+        return None
+    from facecast.calibration.eval import realism
+
+    print(f"eval: realism of {portrait} at {realism.SIZE_PX}x{realism.SIZE_PX} "
+          f"(and {realism.SUPERSAMPLE}x for the reference)", flush=True)
+    name = Path(portrait).name if portrait != "astronaut" else portrait
+    try:
+        measured, sheet = realism.evaluate_portrait(
+            portrait, gains=args.portrait_gains,
+            title=f"{name}: {realism.SIZE_PX}x{realism.SIZE_PX} render, eyes and mouth at 2x (nearest)")
+    except RendererUnavailable as exc:  # the renderer took it at --size; at 512 or 2048 it may not
+        metrics["realism"] = {"available": False, "reason": str(exc)}
+        return None
+    metrics["realism"] = {"available": True, **measured}
+    return sheet
+
+
+def _write(result, out: Path, sequence, closeups) -> dict[str, Path]:
+    """:func:`fidelity.write_outputs`, and closeups.png beside report.png when there is a sheet."""
+    paths = fidelity.write_outputs(result, out, sequence)
+    if closeups is not None:
+        from PIL import Image
+
+        paths["closeups"] = out / "closeups.png"
+        Image.fromarray(closeups).save(paths["closeups"], optimize=True)
+    return paths
+
+
+def _realism_lines(m: dict) -> list[str]:
+    r = m.get("realism")
+    if r is None:
+        return []
+    if not r.get("available"):
+        return [f"realism: not measured ({r['reason']})"]
+    from facecast.calibration.eval import realism
+
+    return realism.summary_lines(r)
 
 
 def _print_metrics(m: dict, *, identity_model: str) -> None:
@@ -139,7 +196,8 @@ def _eval_set(args, sequence) -> int:
         except RuntimeError as exc:  # a measuring model missing: the same for every photo
             raise UserError(str(exc)) from None
         out = args.out / photo.stem
-        fidelity.write_outputs(result, out, sequence)
+        closeups = _add_realism(args, result.metrics, str(photo))
+        _write(result, out, sequence, closeups)
         m = result.metrics
         summary[photo.name] = {"metrics": str(out / "metrics.json"), "report": str(out / "report.png"),
                                **set_row(m)}
@@ -163,7 +221,13 @@ def set_row(m: dict) -> dict:
                         "geometry": bool(g.get("passes")) if g else None, "geometry_range": g.get("range")}
     wide = [n for n in shapes if n.lower().startswith("eyewide")]
     ident = m["identity"].get("max_distance")
-    return {"shapes": shapes,
+    real = m.get("realism", {})
+    row = {}
+    if real.get("available"):
+        from facecast.calibration.eval import realism
+
+        row["realism"] = realism.summary_row(real)
+    return {**row, "shapes": shapes,
             "closed_loop_passing": sum(v["closed_loop"] for n, v in shapes.items() if n not in wide),
             "closed_loop_total": len(shapes) - len(wide),
             "geometry_passing": sum(bool(v["geometry"]) for v in shapes.values()),
@@ -192,6 +256,28 @@ def print_set_table(summary: dict) -> None:
         print(f"{'identity max':24s} " + " ".join(
             f"{'-' if done[n]['identity_max'] is None else format(done[n]['identity_max'], '.3f'):>{width}s}"
             for n in names))
+    _print_realism_table(done)
     for n, v in summary.items():
         if "refused" in v:
             print(f"refused {n}: {v['refused']}")
+
+
+def _print_realism_table(done: dict) -> None:
+    """Photos down: the worst aliasing mean and p99 (grey levels), the worst streak ratio and the all-zero
+    weights' smile read back, each with its goal; ``*`` marks a figure that misses it."""
+    rows = {n: v["realism"] for n, v in done.items() if "realism" in v}
+    if not rows:
+        return
+    from facecast.calibration.eval import realism as r
+
+    goals = {"aliasing_worst_mean": r.GOAL_ALIAS_MEAN, "aliasing_worst_p99": r.GOAL_ALIAS_P99,
+             "streak_worst": r.GOAL_STREAK_RATIO, "zero_smile": r.GOAL_NEUTRAL_SMILE}
+    heads = ("alias mean", "alias p99", "streaks", "zero smile")
+    print(f"{'realism (* misses the goal)':28s} " + " ".join(f"{h:>11s}" for h in heads))
+    print(f"{'goal <=':28s} " + " ".join(f"{g:>11g}" for g in goals.values()))
+
+    def cell(v, goal) -> str:
+        return "-" if v is None else f"{v:.2f}{'*' if v > goal else ' '}"
+
+    for name, row in rows.items():
+        print(f"{name[:28]:28s} " + " ".join(f"{cell(row[k], g):>11s}" for k, g in goals.items()))
