@@ -12,14 +12,15 @@ from facecast.engine.types import PixelFormat
 
 def contact_sheet(images: Sequence[np.ndarray], *, columns: int = 6, thumb_px: int = 160,
                   gap_px: int = 4) -> np.ndarray:
-    """Tile (H, W, 3|4) uint8 images into one RGB sheet of ``thumb_px``-wide thumbnails."""
+    """Tile (H, W, 3|4) uint8 images into one RGB sheet of ``thumb_px``-wide thumbnails (RGBA ones shown over
+    a grey checkerboard)."""
     from PIL import Image
 
     if not images:
         raise ValueError("no images for a contact sheet")
     thumbs = []
     for im in images:
-        pil = Image.fromarray(np.ascontiguousarray(im[..., :3]))
+        pil = Image.fromarray(np.ascontiguousarray(im[..., :3] if im.shape[-1] != 4 else _over_checkerboard(im)))
         h = max(1, round(pil.height * thumb_px / pil.width))
         thumbs.append(np.asarray(pil.resize((thumb_px, h), Image.BILINEAR)))
     th = max(t.shape[0] for t in thumbs)
@@ -31,6 +32,14 @@ def contact_sheet(images: Sequence[np.ndarray], *, columns: int = 6, thumb_px: i
         y, x = gap_px + r * (th + gap_px), gap_px + c * (thumb_px + gap_px)
         sheet[y:y + t.shape[0], x:x + thumb_px] = t
     return sheet
+
+
+def _over_checkerboard(rgba: np.ndarray, square_px: int = 16) -> np.ndarray:
+    """(H, W, 3) uint8: an RGBA image over a grey checkerboard (how editors show transparency)."""
+    y, x = np.indices(rgba.shape[:2])
+    board = np.where((y // square_px + x // square_px) % 2 == 0, 204, 153).astype(np.float32)[..., None]
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.round(rgba[..., :3] * a + board * (1.0 - a)).astype(np.uint8)
 
 
 class PreviewFrames:

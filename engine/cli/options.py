@@ -10,6 +10,7 @@ from typing import Optional
 
 from facecast.engine.accel import BACKEND_NAMES
 from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUnavailable, RenderOptions
+from facecast.engine.render.background import BACKGROUND_HELP, KEEP, parse_background
 from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
@@ -122,6 +123,21 @@ def add_picture_options(p, *, pixel_format: bool = True) -> None:
                        help="pixel format of the pictures the renderer emits")
 
 
+def _background(text: str):
+    try:
+        return parse_background(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_background_option(p) -> None:
+    """``--background``: one definition for ``run``, ``studio`` and ``render``."""
+    p.add_argument("--background", type=_background, default=KEEP, metavar="keep|transparent|COLOR",
+                   help=f"what goes behind the person (portrait and diffusion renderers): {BACKGROUND_HELP}; "
+                        "transparent and colours use a person matte (MediaPipe's selfie segmentation model, "
+                        "fetched once into the cache)")
+
+
 def add_diffusion_options(d) -> None:
     """The diffusion renderer's model and sampling options: one definition, one default each,
     for ``run``, ``render`` and ``accelerate build`` (see :class:`DiffusionConfig`)."""
@@ -178,7 +194,8 @@ def session_spec(args, *, renderer: str, size_wh: tuple[int, int], pixel_format:
     width, height = size_wh
     options = RenderOptions(width=width, height=height, pixel_format=pixel_format,
                             portrait=PortraitOptions(photo=portrait or args.portrait, gains=args.portrait_gains),
-                            diffusion=DiffusionOptions(models=args.models, identity=args.identity, config=config))
+                            diffusion=DiffusionOptions(models=args.models, identity=args.identity, config=config),
+                            background=getattr(args, "background", KEEP))
     return SessionSpec(renderer=renderer, options=options, flame_map=args.flame_map,
                        profile=getattr(args, "profile", None), neutral_ease_s=getattr(args, "neutral_ease", None))
 

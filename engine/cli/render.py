@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_csv_options, add_picture_options, add_renderer_options, positive, session_spec)
+    HelpFormatter, UserError, add_background_option, add_csv_options, add_picture_options, add_renderer_options,
+    positive, session_spec)
 from facecast.engine.offline import timeline as tl
 from facecast.engine.offline.job import RenderJobError, render_job
 from facecast.engine.progress import progress_bar
@@ -30,6 +31,7 @@ def add_render(sub) -> None:
     p.add_argument("--renderer", default="portrait", choices=[n for n in RENDERER_NAMES if n not in ("none", "auto")],
                    help="the renderer to render with")
     add_picture_options(p, pixel_format=False)
+    add_background_option(p)
     p.add_argument("--fps", type=positive(float), help="frame rate for a csv: timeline (scripts set their own)")
     add_csv_options(p)
     p.add_argument("--resume", action="store_true",
@@ -67,8 +69,8 @@ def _cmd_render(args) -> int:
                                     take_file=args.take_file)
     except tl.ScriptError as exc:
         raise UserError(str(exc)) from None
-    spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
-                        seed=timeline.seed)
+    spec = session_spec(args, renderer=args.renderer, size_wh=args.size, seed=timeline.seed,
+                        pixel_format=PixelFormat.RGBA8 if args.background.transparent else PixelFormat.RGB8)
     batch = args.batch or (8 if args.renderer == "diffusion" else 1)
     bar = progress_bar(len(timeline), unit="frames")
     print(f"render: {args.script} -> {args.renderer} -> {args.out}: {len(timeline)} frames at {timeline.fps:g} fps"

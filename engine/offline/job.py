@@ -104,7 +104,8 @@ def describe_frames(indices: list[int]) -> str:
 
 
 def render_frames(session: Session, timeline: Timeline, indices: range) -> list[np.ndarray]:
-    """Render the frames ``indices`` of ``timeline`` with ``session``'s renderer as (H, W, 3) uint8 RGB.
+    """Render the frames ``indices`` of ``timeline`` with ``session``'s renderer as (H, W, 3) uint8 RGB, or
+    (H, W, 4) RGBA when the renderer draws an alpha channel (``--background transparent``).
     The timeline's own FLAME values win; otherwise the session's FLAME map makes them."""
     renderer = session.renderer
     left, right = timeline.eye_left_rad, timeline.eye_right_rad
@@ -122,7 +123,10 @@ def render_frames(session: Session, timeline: Timeline, indices: range) -> list[
         flames = [None] * len(samples)
     # a batch's frames depend on that batch only (no stream history), wherever it is rendered
     pictures = renderer.render_batch(samples, flames)
-    return [np.ascontiguousarray(renderer.pixel_format.rgb(p)) for p in pictures]
+    fmt = renderer.pixel_format
+    if fmt.channels == 4:
+        return [np.ascontiguousarray(np.dstack([fmt.rgb(p), p[..., 3]])) for p in pictures]
+    return [np.ascontiguousarray(fmt.rgb(p)) for p in pictures]
 
 
 def _open(spec: SessionSpec) -> Session:
@@ -186,6 +190,9 @@ def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int =
     if kind == "mp4" and importlib.util.find_spec("av") is None:
         raise RenderJobError("MP4 output needs PyAV: pip install 'facecast[video]' "
                              "(or write a .png contact sheet, or a folder of PNG frames)")
+    if kind == "mp4" and spec.options.background.transparent:
+        raise RenderJobError("an MP4 (H.264) has no alpha channel for --background transparent: write PNG frames "
+                             "(a folder as --out), or choose a colour background")
     folder = frames_dir(out)
     n = len(timeline)
     parts = batches(n, batch)
@@ -250,7 +257,8 @@ def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int =
         from PIL import Image
 
         pick = np.unique(np.linspace(0, n - 1, min(24, n)).round().astype(int))
-        sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert("RGB")) for i in pick])
+        mode = "RGBA" if spec.options.background.transparent else "RGB"
+        sheet = contact_sheet([np.asarray(Image.open(paths[i]).convert(mode)) for i in pick])
         _write_atomically(out, encode_png(sheet))
     if kind != "frames" and not keep_frames:
         shutil.rmtree(folder)  # the output is complete: the resume state has done its job

@@ -9,6 +9,10 @@
 
 ``auto`` picks the best renderer that can run on this machine (``diffusion`` only
 with a CUDA GPU, the models, an identity and a mapping).
+
+``RenderOptions.background`` (``--background``): the portrait renderer carries a matte made once through its
+warp (``portrait/matte.py``); the diffusion renderer segments every frame (``matted.py``); the test pattern
+has no person and keeps its own background.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ import logging
 from pathlib import Path
 from typing import Callable, Optional
 
+from facecast.engine.render.background import Background, check_background, parse_background
 from facecast.engine.render.base import (
     DiffusionOptions, PortraitOptions, RenderOptions, Renderer, RendererUnavailable)
 from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.render.diffusion.layout import models_dir
 from facecast.engine.render.diffusion.renderer import DiffusionRenderer
+from facecast.engine.render.matted import MattedRenderer
 from facecast.engine.render.testpattern import TestPatternRenderer
 from facecast.engine.retarget.flame import HOW_TO_MAKE
 
@@ -30,14 +36,21 @@ log = logging.getLogger(__name__)
 
 
 def _testpattern(options: RenderOptions) -> Renderer:
+    if not options.background.keep:
+        raise RendererUnavailable(f"the testpattern renderer draws no person, so --background {options.background} "
+                                  "has nothing to cut out: use it with the portrait or diffusion renderer")
     return TestPatternRenderer(width=options.width, height=options.height, pixel_format=options.pixel_format)
 
 
 def _portrait(options: RenderOptions) -> Renderer:
     from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
     from facecast.engine.render.portrait.rig import ASTRONAUT  # numba: compiled on first use
-    return PortraitRenderer(portrait=options.portrait.photo or ASTRONAUT, gains=options.portrait.gains,
-                            width=options.width, height=options.height, pixel_format=options.pixel_format)
+    kwargs = dict(portrait=options.portrait.photo or ASTRONAUT, gains=options.portrait.gains, width=options.width,
+                  height=options.height, pixel_format=options.pixel_format)
+    if options.background.keep:
+        return PortraitRenderer(**kwargs)
+    from facecast.engine.render.portrait.background import MattedPortraitRenderer  # numba: compiled on first use
+    return MattedPortraitRenderer(background=options.background, **kwargs)
 
 
 def _diffusion(options: RenderOptions) -> Renderer:
@@ -45,9 +58,10 @@ def _diffusion(options: RenderOptions) -> Renderer:
     if not d.identity:
         raise RendererUnavailable("the diffusion renderer needs an enrolled identity: "
                                   "'facecast enroll PHOTO --name NAME', then --identity NAME")
-    return DiffusionRenderer(models=Path(d.models) if d.models else models_dir(), identity=d.identity,
-                             config=d.config or DiffusionConfig(), width=options.width, height=options.height,
-                             pixel_format=options.pixel_format)
+    renderer = DiffusionRenderer(models=Path(d.models) if d.models else models_dir(), identity=d.identity,
+                                 config=d.config or DiffusionConfig(), width=options.width, height=options.height,
+                                 pixel_format=options.pixel_format)
+    return renderer if options.background.keep else MattedRenderer(renderer, options.background)
 
 
 def _cuda_available() -> bool:
@@ -84,10 +98,11 @@ def create_renderer(name: str, options: RenderOptions = RenderOptions(), *,
 
     Raises:
         RendererUnavailable: the named renderer cannot run here, or the name is unknown.
-        ValueError: an output option no renderer can meet (size, format).
+        ValueError: an output option no renderer can meet (size, format, a transparent background without alpha).
     """
     if name == "none":
         return None
+    check_background(options.background, options.pixel_format)
     names = _AUTO_ORDER if name == "auto" else (name,)
     if name != "auto" and name not in _FACTORIES:
         raise RendererUnavailable(f"unknown renderer {name!r}; choose one of {', '.join(RENDERER_NAMES)}")
@@ -115,5 +130,5 @@ def create_renderer(name: str, options: RenderOptions = RenderOptions(), *,
     raise RendererUnavailable("no renderer can run here: " + "; ".join(reasons))
 
 
-__all__ = ["Renderer", "RendererUnavailable", "RenderOptions", "PortraitOptions", "DiffusionOptions",
-           "create_renderer", "RENDERER_NAMES"]
+__all__ = ["Renderer", "RendererUnavailable", "RenderOptions", "PortraitOptions", "DiffusionOptions", "Background",
+           "parse_background", "create_renderer", "RENDERER_NAMES"]

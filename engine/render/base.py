@@ -8,6 +8,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from facecast.engine.render.background import KEEP, Background, parse_background
 from facecast.engine.render.diffusion.config import DiffusionConfig
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat
 
@@ -55,6 +56,7 @@ class RenderOptions:
         pixel_format: pixel layout of the output.
         portrait: the portrait renderer's options.
         diffusion: the diffusion renderer's options.
+        background: what goes behind the person (:mod:`~facecast.engine.render.background`; a string is parsed).
     """
 
     width: int = 512
@@ -62,9 +64,12 @@ class RenderOptions:
     pixel_format: PixelFormat = PixelFormat.RGBA8
     portrait: PortraitOptions = PortraitOptions()
     diffusion: DiffusionOptions = DiffusionOptions()
+    background: Background = KEEP
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pixel_format", PixelFormat(self.pixel_format))
+        if isinstance(self.background, str):
+            object.__setattr__(self, "background", parse_background(self.background))
 
 
 def raw_output_format(renderer: str, *, width: int, height: int, pixel_format: Union[PixelFormat, str],

@@ -1,0 +1,221 @@
+"""The portrait's background: a person matte made once per photo, carried through the face's warp every frame.
+
+At ``prepare()`` the portrait (the renderer's crop of the photo) is segmented once
+(:class:`~facecast.engine.face.segmentation.PersonSegmenter`), its edge refined against the photo
+(:func:`~facecast.engine.face.refine.refine_alpha`: hair), and the person's own colour under that soft edge
+estimated (:func:`~facecast.engine.face.refine.estimate_foreground`). Every frame, :meth:`PortraitMatte.apply`
+warps the matte and those colours through the same triangles, from the same rest positions to the same frame
+positions, as the renderer warps the photo's colour (pixel centres at +0.5, bilinear samples), then
+composites over the background after ``raster.draw``:
+
+- ``transparent``: the alpha channel is the warped matte (straight, not premultiplied), and under a soft edge
+  the colour is the person's estimated colour, so the edge shows no fringe of the photo's old background;
+- a colour: the person over that colour, alpha 255.
+
+Opaque person pixels keep the renderer's own colour (eyes, mouth interior, stretch blur), so the face is
+unchanged. The warp is compiled with numba and drawn in horizontal bands, one thread each, so every run gives
+identical frames.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+from numba import njit, prange
+
+from facecast.engine.face.refine import estimate_foreground, refine_alpha
+from facecast.engine.face.segmentation import PersonSegmenter
+from facecast.engine.render.background import Background, check_background
+from facecast.engine.render.portrait.mesh import FOLDED
+from facecast.engine.render.portrait.raster import _sample  # the colour's own bilinear sample
+from facecast.engine.types import PixelFormat
+
+#: Horizontal bands the frame is split into (one thread draws each whole band: no races, same output every run).
+BANDS = 16
+#: A warped matte at or above this is opaque: the renderer's own colour is kept.
+OPAQUE = 1.0 - 0.5 / 255.0
+#: Triangles by their rest matte: all 0, all 1, or an edge between (only those sample the layers per frame).
+CLEAR, SOLID, EDGE = 0, 1, 2
+
+
+def triangle_spans(alpha: np.ndarray, rest: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(T,) int8 :data:`CLEAR`, :data:`SOLID` or :data:`EDGE`: what the rest matte holds in each triangle's
+    bounding box in the photo, one pixel wider (what its bilinear samples can reach)."""
+    h, w = alpha.shape
+    pts = rest[triangles]  # (T, 3, 2)
+    x0 = np.clip(np.floor(pts[..., 0].min(1) - 1.5), 0, w - 1).astype(np.int64)
+    x1 = np.clip(np.ceil(pts[..., 0].max(1) + 0.5), 0, w - 1).astype(np.int64)
+    y0 = np.clip(np.floor(pts[..., 1].min(1) - 1.5), 0, h - 1).astype(np.int64)
+    y1 = np.clip(np.ceil(pts[..., 1].max(1) + 0.5), 0, h - 1).astype(np.int64)
+    spans = np.full(len(triangles), EDGE, np.int8)
+    for t in range(len(triangles)):
+        box = alpha[y0[t]:y1[t] + 1, x0[t]:x1[t] + 1]
+        if box.size and box.max() <= 0.0:
+            spans[t] = CLEAR
+        elif box.size and box.min() >= 1.0:
+            spans[t] = SOLID
+    return spans
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
+    """Warp ``layers`` (H, W, 4) float32 (matte, then the person's R, G, B) into ``warped`` for rows
+    ``band_lo..band_hi``: hidden triangles (facing away, folded) first, then the rest over them. A triangle
+    whose rest matte is all 0 or all 1 (``spans``: :data:`CLEAR`, :data:`SOLID`) only writes that value; the
+    others (:data:`EDGE`) sample every layer."""
+    width = warped.shape[1]
+    for visible in range(2):
+        for t in range(len(tris)):
+            i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+            ax, ay = dst[i0, 0], dst[i0, 1]
+            bx, by = dst[i1, 0], dst[i1, 1]
+            cx, cy = dst[i2, 0], dst[i2, 1]
+            area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+            if abs(area) < 1e-7:
+                continue
+            hidden = area < 0 or kinds[t] == FOLDED
+            if hidden == (visible == 1):
+                continue
+            y_lo = max(band_lo, int(math.floor(min(ay, by, cy) - 0.5)))
+            y_hi = min(band_hi, int(math.ceil(max(ay, by, cy) - 0.5)))
+            x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5)))
+            x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5)))
+            inv = 1.0 / area
+            al0, be0, ga0 = (by - cy) * inv, (cx - bx) * inv, (bx * cy - by * cx) * inv
+            al1, be1, ga1 = (cy - ay) * inv, (ax - cx) * inv, (cx * ay - cy * ax) * inv
+            al2, be2, ga2 = -al0 - al1, -be0 - be1, 1.0 - ga0 - ga1
+            for y in range(y_lo, y_hi + 1):
+                py = y + 0.5
+                # the row's span inside the triangle: each barycentric is linear in px
+                left, right = -1e9, 1e9
+                empty = False
+                for al, r in ((al0, be0 * py + ga0 + 1e-5), (al1, be1 * py + ga1 + 1e-5), (al2, be2 * py + ga2 + 1e-5)):
+                    if al > 1e-12:
+                        left = max(left, -r / al)
+                    elif al < -1e-12:
+                        right = min(right, -r / al)
+                    elif r < 0:
+                        empty = True
+                if empty:
+                    continue
+                xa = max(x_lo, int(math.floor(max(left, -1e6) - 0.5)))
+                xb = min(x_hi, int(math.ceil(min(right, 1e6) - 0.5)))
+                for x in range(xa, xb + 1):
+                    px = x + 0.5
+                    w0 = al0 * px + be0 * py + ga0
+                    w1 = al1 * px + be1 * py + ga1
+                    w2 = 1.0 - w0 - w1
+                    if w0 < -1e-5 or w1 < -1e-5 or w2 < -1e-5:
+                        continue
+                    if spans[t] != EDGE:
+                        warped[y, x, 0] = 1.0 if spans[t] == SOLID else 0.0
+                        continue
+                    sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
+                    sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
+                    for c in range(4):
+                        warped[y, x, c] = _sample(layers, sx, sy, c)
+
+
+@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+def _apply(out, channels, layers, dst, src, tris, kinds, spans, warped, transparent, colour):
+    """Warp the matte into ``warped`` and composite ``out`` (H, W, C) uint8 in place: ``transparent`` writes
+    the alpha channel (index 3); otherwise the person goes over ``colour`` (3,) float32 RGB."""
+    height = out.shape[0]
+    for band in prange(BANDS):
+        lo = band * height // BANDS
+        hi = (band + 1) * height // BANDS - 1
+        for y in range(lo, hi + 1):  # a pixel no triangle covers keeps the rest matte (the mesh reaches past the border)
+            for x in range(out.shape[1]):
+                warped[y, x, 0] = layers[y, x, 0]
+        _warp_band(layers, dst, src, tris, kinds, spans, lo, hi, warped)
+        for y in range(lo, hi + 1):
+            for x in range(out.shape[1]):
+                a = min(max(warped[y, x, 0], 0.0), 1.0)
+                if a >= OPAQUE:
+                    if transparent:
+                        out[y, x, 3] = 255
+                    continue
+                if a <= 0.0 and transparent:
+                    out[y, x, 3] = 0  # (its colour is seen by no one)
+                    continue
+                for c in range(3):
+                    person = warped[y, x, 1 + c] if a > 0.0 else 0.0
+                    value = person if transparent else person * a + colour[c] * (1.0 - a)
+                    out[y, x, channels[c]] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+                if transparent:
+                    out[y, x, 3] = np.uint8(a * 255.0 + 0.5)
+                elif out.shape[2] == 4:
+                    out[y, x, 3] = 255
+
+
+class PortraitMatte:
+    """A portrait's person matte and its background, applied to each rendered frame.
+
+    Args:
+        alpha: (H, W) float32 matte of the rest portrait, 0..1.
+        foreground: (H, W, 3) uint8 the person's colour under the matte (RGB).
+        rest: (V, 2) float32 the mesh's rest vertices (the photo's positions), pixels.
+        triangles: (T, 3) int32 and kinds: (T,) int8, the renderer's mesh.
+        background: ``transparent`` or a colour (``keep`` needs no matte).
+        pixel_format: the frames' format; ``transparent`` needs an alpha channel.
+    """
+
+    def __init__(self, *, alpha: np.ndarray, foreground: np.ndarray, rest: np.ndarray, triangles: np.ndarray,
+                 kinds: np.ndarray, background: Background, pixel_format: PixelFormat) -> None:
+        if background.keep:
+            raise ValueError("background 'keep' needs no matte")
+        check_background(background, pixel_format)
+        h, w = alpha.shape
+        layers = np.empty((h, w, 4), np.float32)
+        layers[..., 0] = alpha
+        layers[..., 1:] = foreground
+        self.alpha = alpha
+        self._layers = layers
+        self._warped = np.empty_like(layers)  # scratch, reused every frame
+        self._src = np.ascontiguousarray(rest, np.float32)
+        self._tris = np.ascontiguousarray(triangles, np.int32)
+        self._kinds = np.ascontiguousarray(kinds, np.int8)
+        self._spans = triangle_spans(alpha, self._src, self._tris)
+        self._channels = np.array([2, 1, 0] if pixel_format is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
+        self._transparent = background.transparent
+        self._colour = np.asarray(background.rgb or (0, 0, 0), np.float32)
+
+    @classmethod
+    def build(cls, rgb: np.ndarray, *, rest: np.ndarray, triangles: np.ndarray, kinds: np.ndarray,
+              background: Background, pixel_format: PixelFormat,
+              segmenter: Callable[[], PersonSegmenter] = PersonSegmenter) -> "PortraitMatte":
+        """Segment the rest portrait ``rgb`` (H, W, 3) uint8 once and build the matte.
+
+        Raises:
+            MatteModelError: the segmentation model cannot be had (the message says how to get it).
+            ValueError: a background the pixel format cannot carry.
+        """
+        seg = segmenter()
+        try:
+            coarse = seg.segment(rgb)
+        finally:
+            seg.close()
+        alpha = refine_alpha(rgb, coarse)
+        return cls(alpha=alpha, foreground=estimate_foreground(rgb, alpha), rest=rest, triangles=triangles,
+                   kinds=kinds, background=background, pixel_format=pixel_format)
+
+    def apply(self, out: np.ndarray, vertices: np.ndarray) -> None:
+        """Composite the frame ``out`` (drawn for the mesh at ``vertices``, (V, 2) pixels) in place."""
+        _apply(out, self._channels, self._layers, np.ascontiguousarray(vertices, np.float32), self._src, self._tris,
+               self._kinds, self._spans, self._warped, self._transparent, self._colour)
+
+    def warp(self, vertices: np.ndarray, layers: Optional[np.ndarray] = None) -> np.ndarray:
+        """(H, W, 4) float32: the matte and the person's colour (or other ``layers``, (H, W, 4) float32) warped
+        to the mesh at ``vertices``, as :meth:`apply` warps them, every triangle sampled (for tests and tools;
+        allocates)."""
+        layers = self._layers if layers is None else np.ascontiguousarray(layers, np.float32)
+        spans = np.full(len(self._tris), EDGE, np.int8)
+        warped = layers.copy()
+        h = warped.shape[0]
+        dst = np.ascontiguousarray(vertices, np.float32)
+        for band in range(BANDS):
+            _warp_band(layers, dst, self._src, self._tris, self._kinds, spans, band * h // BANDS,
+                       (band + 1) * h // BANDS - 1, warped)
+        return warped
