@@ -21,12 +21,13 @@ FOLDERS = {"engine": "facecast.engine", "bridge": "facecast.bridge", "calibratio
 LAYERS = (
     ("core",),                                     # types and the small shared helpers
     ("face",),                                     # face vision the stages share
-    ("sources", "retarget", "bridge", "accel"),    # the stages below the renderer, side by side
+    ("sources", "retarget", "bridge", "accel", "outputs"),  # the stages beside the renderer, side by side
     ("render",),
     ("session",),                                  # builds the retarget stage and the renderer together
     ("loop", "offline"),                           # what runs the stages, live and offline
     ("eval",),                                     # facecast eval: measures renderers
     ("calibration",),                              # tools that produce profiles, mappings and gains
+    ("studio",),                                   # the web app around the live loop (it runs calibrations)
     ("cli",),                                      # the command line, on top
 )
 CORE = {"types", "paths", "diagnostics", "progress", "media", "mailbox"}

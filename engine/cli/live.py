@@ -6,16 +6,22 @@ import json
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional, Sequence
 
 from facecast.bridge.publisher import DEFAULT_ENDPOINT, EndpointError, Publisher, free_port
 from facecast.bridge.receiver import receive_main, receive_stream
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_picture_options, add_renderer_options, add_source_options, non_negative, positive, open_session, session_spec, source_from_args)
+    HelpFormatter, UserError, add_background_option, add_picture_options, add_renderer_options, add_source_options,
+    non_negative, positive, open_session, session_spec, source_from_args)
 from facecast.engine.media import PreviewFrames, write_previews
 from facecast.engine.loop import Engine, LoopConfig
+from facecast.engine.outputs.fanout import Fanout
+from facecast.engine.outputs.virtualcam import VirtualCamera, VirtualCameraError
 from facecast.engine.render import RENDERER_NAMES
-from facecast.engine.sources import SourceError
+from facecast.engine.session import Session
+from facecast.engine.sources import Source, SourceError
 from facecast.engine.types import PixelFormat
 
 
@@ -23,9 +29,16 @@ def add_run(sub) -> None:
     p = sub.add_parser(
         "run", help="stream: source -> retarget -> render -> publish",
         description="Read face samples from a source, retarget them, render the face and publish "
-                    "frames and parameters over ZeroMQ (bridge protocol v1, see bridge/PROTOCOL.md). "
-                    "Stop with Ctrl-C; the report of per-stage timings is printed at the end.",
+                    "frames and parameters over ZeroMQ (bridge protocol v1, see bridge/PROTOCOL.md), and to a "
+                    "virtual camera with --virtualcam. Stop with Ctrl-C; the report of per-stage timings is "
+                    "printed at the end.",
         formatter_class=HelpFormatter)
+    add_stream_options(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def add_stream_options(p) -> None:
+    """The options of a live stream: ``run``'s, which ``studio`` takes too."""
     add_source_options(p)
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
@@ -38,7 +51,13 @@ def add_run(sub) -> None:
                    help="re-send the last picture instead of rendering when no parameter (ARKit weight, "
                         "angle in rad, FLAME value) moved by DELTA or more since it was rendered, e.g. 0.01")
     add_picture_options(p)
+    add_background_option(p)
     p.add_argument("--jpeg", type=int, metavar="QUALITY", help="send pictures as JPEG at this quality")
+    p.add_argument("--virtualcam", action="store_true",
+                   help="also send the frames to a virtual camera (OBS Virtual Camera on Windows and macOS, "
+                        "v4l2loopback on Linux; a transparent background is sent over green)")
+    p.add_argument("--virtualcam-device", metavar="DEVICE",
+                   help="with --virtualcam: which device (default: the first; e.g. /dev/video4)")
     p.add_argument("--profile", metavar="NAME",
                    help="apply this calibration profile (see 'facecast calibrate') in the retarget stage")
     p.add_argument("--neutral-ease", type=non_negative, metavar="S",
@@ -52,33 +71,74 @@ def add_run(sub) -> None:
                    help="with --curve-secret: accept only clients whose public .key files are in DIR")
     p.add_argument("--checksum", action="store_true", help="test mode: add a CRC-32 of each payload")
     p.add_argument("--report-json", type=Path, metavar="PATH", help="write the session report as JSON")
-    p.set_defaults(func=_cmd_run)
 
+
+@dataclass
+class Stream:
+    """What ``run`` and ``studio`` stream with: the unopened source, the session (retarget stage and
+    prepared renderer), the ZeroMQ publisher, the virtual camera (or None) and the outputs together."""
+
+    source: Source
+    session: Session
+    publisher: Publisher
+    virtualcam: Optional[VirtualCamera]
+    outputs: Fanout
+
+    def errors(self) -> dict[str, int]:
+        """Errors of the outputs that run on their own threads (the virtual camera's)."""
+        return self.virtualcam.errors.as_dict() if self.virtualcam is not None else {}
+
+
+def open_stream(args, *, extra_outputs: Sequence = ()) -> Stream:
+    """The source, session and outputs the stream options name; ``extra_outputs`` (e.g. the studio's browsers)
+    get every frame too. Raises :class:`UserError` (closing what was opened) when one cannot be had."""
+    if args.curve_clients and not args.curve_secret:
+        raise UserError("--curve-clients needs --curve-secret")
+    if args.jpeg is not None and args.background.transparent:
+        raise UserError("--jpeg drops the alpha channel that --background transparent makes: leave out --jpeg, "
+                        "or use a colour background")
+    source = source_from_args(args)
+    session = open_session(session_spec(args, renderer=args.renderer, size_wh=args.size,
+                                        pixel_format=PixelFormat(args.format)))
+    opened: list = [session]
+    try:
+        camera = None
+        if args.virtualcam:
+            if session.renderer is None:
+                raise UserError("--virtualcam needs pictures: choose a renderer other than none")
+            try:
+                camera = VirtualCamera(width=args.size[0], height=args.size[1], fps=args.fps or 30.0,
+                                       device=args.virtualcam_device)
+            except VirtualCameraError as exc:
+                raise UserError(str(exc)) from None
+            opened.append(camera)
+            print(f"virtual camera: {camera.device}", flush=True)
+        try:
+            publisher = Publisher(args.publish, allow_remote=args.allow_remote,
+                                  curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
+                                  jpeg_quality=args.jpeg, with_crc32=args.checksum)
+        except (EndpointError, FileNotFoundError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+        except Exception as exc:  # zmq.ZMQError: address in use, bad interface
+            raise UserError(f"cannot bind {args.publish}: {exc}") from None
+        opened.append(publisher)
+    except BaseException:
+        for thing in reversed(opened):
+            thing.close()
+        raise
+    outputs = Fanout([publisher, *([camera] if camera else []), *extra_outputs])
+    return Stream(source=source, session=session, publisher=publisher, virtualcam=camera, outputs=outputs)
 
 
 def _cmd_run(args) -> int:
     config = LoopConfig(fps=args.fps, duration_s=args.duration, skip_below=args.skip_below)
-    if args.curve_clients and not args.curve_secret:
-        raise UserError("--curve-clients needs --curve-secret")
-    source = source_from_args(args)
-    session = open_session(session_spec(args, renderer=args.renderer, size_wh=args.size,
-                                        pixel_format=PixelFormat(args.format)))
-    renderer = session.renderer
-    try:
-        publisher = Publisher(args.publish, allow_remote=args.allow_remote,
-                              curve_secret_file=args.curve_secret, curve_clients_dir=args.curve_clients,
-                              jpeg_quality=args.jpeg, with_crc32=args.checksum)
-    except (EndpointError, FileNotFoundError, ValueError) as exc:
-        session.close()
-        raise UserError(str(exc)) from None
-    except Exception as exc:  # zmq.ZMQError: address in use, bad interface
-        session.close()
-        raise UserError(f"cannot bind {args.publish}: {exc}") from None
-    engine = Engine(source=source, retargeter=session.retargeter, renderer=renderer, publisher=publisher,
-                    config=config)
+    stream = open_stream(args)
+    renderer = stream.session.renderer
+    engine = Engine(source=stream.source, retargeter=stream.session.retargeter, renderer=renderer,
+                    publisher=stream.outputs, config=config)
     previous = {sig: signal.signal(sig, lambda *_: engine.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"facecast: {args.source} -> {renderer.name if renderer else 'none'} -> "
-          f"{publisher.bound_endpoint}", flush=True)
+          f"{stream.publisher.bound_endpoint}", flush=True)
     try:
         report = engine.run()
     except SourceError as exc:
@@ -86,6 +146,7 @@ def _cmd_run(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    report.errors.update(stream.errors())
     print(report.format(), flush=True)
     if args.report_json:
         args.report_json.write_text(json.dumps(
