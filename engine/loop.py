@@ -151,6 +151,11 @@ class Engine:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def counters(self) -> dict[str, int]:
+        """The session's counts so far, for a live dashboard; safe to call from any thread while it runs."""
+        return {"frames": self.frames, "frames_skipped": self.frames_skipped,
+                "samples_in": self._mailbox.put_count, "samples_dropped": self._mailbox.dropped_count}
+
     def run(self) -> LoopReport:
         """Open the source, run until stopped, the duration ends or the source is exhausted,
         then close everything. Returns the session's report.

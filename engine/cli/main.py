@@ -20,6 +20,7 @@ from facecast.engine.cli.models import add_distill, add_enroll, add_models
 from facecast.engine.cli.options import EXIT_USAGE, UserError
 from facecast.engine.cli.portrait import add_portrait
 from facecast.engine.cli.render import add_render
+from facecast.engine.cli.studio import add_studio
 from facecast.engine.diagnostics import TRACE
 
 
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v debug, -vv per-frame trace)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_run, add_receive, add_demo, add_keys, add_render, add_portrait, add_calibrate, add_eval,
+    for add in (add_run, add_studio, add_receive, add_demo, add_keys, add_render, add_portrait, add_calibrate, add_eval,
                 add_models, add_enroll, add_distill, add_accelerate, add_doctor):
         add(sub)
     return parser

@@ -1,0 +1,133 @@
+// The studio's frame stream: one WebSocket to /ws, frames painted on a canvas, capture-to-paint latency.
+//
+// Every message from the server is acknowledged once handled (frames after they are painted), which is the
+// server's signal to send more: a busy or hidden page gets fewer frames, never a queue of old ones.
+// Frame message: 4-byte big-endian header length, JSON header, then the images its "parts" list.
+
+const LATENCY_KEEP = 600;
+
+export class FrameStream {
+  constructor({ canvas, encoding = "auto", quality = 80, status = true, onStatus = () => {}, onError = () => {},
+                onFrame = () => {} }) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.scratch = document.createElement("canvas");
+    this.scratchCtx = this.scratch.getContext("2d", { willReadFrequently: true });
+    this.options = { encoding, quality, status };
+    this.onStatus = onStatus;
+    this.onError = onError;
+    this.onFrame = onFrame;
+    this.clockOffsetMs = 0;   // server wall clock minus this page's, from the ping with the shortest round trip
+    this.bestRoundTripMs = Infinity;
+    this.pending = null;      // the newest decoded frame not painted yet
+    this.stats = { frames: 0, latencies: [], lastSeq: 0, errors: [] };
+    this.connect();
+  }
+
+  now() { return performance.timeOrigin + performance.now(); }
+
+  connect() {
+    const url = new URL("ws", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    const token = new URLSearchParams(location.search).get("token");
+    if (token) url.searchParams.set("token", token);
+    this.ws = new WebSocket(url);
+    this.ws.binaryType = "arraybuffer";
+    this.ws.onopen = () => {
+      this.send({ type: "hello", ...this.options });
+      this.ping();
+      this.pingTimer = setInterval(() => this.ping(), 5000);
+    };
+    this.ws.onmessage = (event) => this.receive(event.data);
+    this.ws.onclose = (event) => {
+      clearInterval(this.pingTimer);
+      this.onError(`connection closed (${event.code}${event.reason ? ": " + event.reason : ""}); retrying`);
+      setTimeout(() => this.connect(), 1000);
+    };
+  }
+
+  send(message) { if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message)); }
+  ack() { this.send({ type: "ack" }); }
+  ping() { this.send({ type: "clock", t_page_ms: this.now() }); }
+  setEncoding(encoding) { this.options.encoding = encoding; this.send({ type: "hello", ...this.options }); }
+
+  receive(data) {
+    if (typeof data === "string") {
+      const message = JSON.parse(data);
+      if (message.type === "status") { this.onStatus(message); this.ack(); }
+      else if (message.type === "clock") this.clock(message);
+      else if (message.type === "error") { this.stats.errors.push(message.error); this.onError(message.error); }
+      return;
+    }
+    this.decode(data).catch((error) => { this.onError(`a frame could not be shown: ${error}`); this.ack(); });
+  }
+
+  clock({ t_page_ms, t_server_ms }) {
+    const back = this.now();
+    const roundTrip = back - t_page_ms;
+    if (roundTrip <= this.bestRoundTripMs) {
+      this.bestRoundTripMs = roundTrip;
+      this.clockOffsetMs = t_server_ms - (t_page_ms + back) / 2;
+    }
+  }
+
+  async decode(buffer) {
+    const headerLength = new DataView(buffer).getUint32(0);
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+    let offset = 4 + headerLength;
+    const bitmaps = [];
+    for (const [mime, length] of header.parts) {
+      bitmaps.push(await createImageBitmap(new Blob([new Uint8Array(buffer, offset, length)], { type: mime })));
+      offset += length;
+    }
+    const older = this.pending;
+    if (older && older.header.seq > header.seq) {  // decoded out of order: the newer one stays
+      bitmaps.forEach((b) => b.close());
+      this.ack();
+      return;
+    }
+    if (older) {  // never painted: the newer frame replaces it
+      older.bitmaps.forEach((b) => b.close());
+      this.ack();
+    } else {
+      requestAnimationFrame(() => this.paint());
+    }
+    this.pending = { header, bitmaps };
+  }
+
+  paint() {
+    const frame = this.pending;
+    this.pending = null;
+    if (!frame) return;
+    const { header, bitmaps } = frame;
+    const [colour, mask] = bitmaps;
+    if (this.canvas.width !== header.width || this.canvas.height !== header.height) {
+      this.canvas.width = this.scratch.width = header.width;
+      this.canvas.height = this.scratch.height = header.height;
+    }
+    this.ctx.clearRect(0, 0, header.width, header.height);
+    if (mask) {  // jpeg+alpha: the alpha channel comes as a grey image
+      const s = this.scratchCtx;
+      s.clearRect(0, 0, header.width, header.height);
+      s.drawImage(mask, 0, 0);
+      const alpha = s.getImageData(0, 0, header.width, header.height).data;
+      s.drawImage(colour, 0, 0);
+      const pixels = s.getImageData(0, 0, header.width, header.height);
+      const p = pixels.data;
+      for (let i = 3; i < p.length; i += 4) p[i] = alpha[i - 3];
+      s.putImageData(pixels, 0, 0);
+      this.ctx.drawImage(this.scratch, 0, 0);
+    } else {
+      this.ctx.drawImage(colour, 0, 0);
+    }
+    bitmaps.forEach((b) => b.close());
+    const latencyMs = this.now() + this.clockOffsetMs - header.capture_wall_ms;
+    const s = this.stats;
+    s.frames += 1;
+    s.lastSeq = header.seq;
+    s.latencies.push({ seq: header.seq, capture_wall_ms: header.capture_wall_ms, latency_ms: latencyMs });
+    if (s.latencies.length > LATENCY_KEEP) s.latencies.shift();
+    this.ack();
+    this.onFrame(header, latencyMs);
+  }
+}
