@@ -196,7 +196,7 @@ def test_the_matte_rides_the_same_warp_as_the_colour(transparent_portrait):
     turned = neutral(head=(0.3, 0.1, 0.1))
     out = r.render(turned)
     drawn = r._drawn
-    photo = np.zeros((SIZE, SIZE, 4), np.float32)
+    photo = np.full((SIZE, SIZE, 4), 0.5, np.float32)  # (a matte of one half: the colour is sampled everywhere)
     photo[..., 1:] = r.rig.image
     warped = r.matte.warp(drawn, layers=photo)[..., 1:]
     still = r.matte.warp(r._rest, layers=photo)[..., 1:]

@@ -239,3 +239,16 @@ def test_remote_mode_needs_the_token_for_every_request():
             page.goto(remote.url(f"?token={token}"))
             assert wait_until(lambda: page.evaluate("window.facecast ? window.facecast.frames : 0") > 5, 20)
             assert page.evaluate("fetch('api/status').then(r => r.status)") == 200  # the cookie the URL set
+
+
+def test_a_page_can_ask_for_fewer_frames(studio):
+    """``max_fps`` in the hello: a page that asks for 5 frames a second gets about that many (the newest each
+    time), while the engine runs at its own rate."""
+    with connect(ws_url(studio), open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "hello", "max_fps": 5, "status": False}))
+        frames_and_errors(ws, 1, 0)
+        t0, before = time.monotonic(), studio.status()["frames"]
+        got, _ = frames_and_errors(ws, 10**6, 0, timeout_s=3.0)
+        elapsed = time.monotonic() - t0
+        engine = (studio.status()["frames"] - before) / elapsed
+    assert engine > 20 and 0.5 * 5 * elapsed <= got <= 5 * elapsed + 2, (got, elapsed, engine)

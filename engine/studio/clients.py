@@ -8,7 +8,8 @@ tab gets fewer frames, never older ones, and nothing queues for it (not here, no
 Messages from the page (JSON text, each an object with a ``type``):
 
 - ``hello``: ``encoding`` (``auto`` or one of :data:`~.frames.ENCODINGS`), ``quality`` 1..100,
-  ``status`` (whether it wants the status messages), all optional;
+  ``status`` (whether it wants the status messages), ``max_fps`` (frames a second at most for this page, 1..240,
+  or null for every frame: the control page's preview asks for 30, the OBS view for all), all optional;
 - ``ack``: one message handled;
 - ``clock``: ``t_page_ms``, the page's wall clock; answered at once with the server's, so the page can
   measure capture-to-paint latency against the server's clock even from another machine.
@@ -70,13 +71,17 @@ def parse_client_message(text: Any) -> dict:
         encoding = message.get("encoding", "auto")
         quality = message.get("quality", DEFAULT_QUALITY)
         status = message.get("status", True)
+        max_fps = message.get("max_fps")
+        if max_fps is not None and (isinstance(max_fps, bool) or not isinstance(max_fps, (int, float))
+                                    or not 1 <= max_fps <= 240):
+            raise ClientMessageError("max_fps is null or a number from 1 to 240")
         if encoding != "auto" and encoding not in ENCODINGS:
             raise ClientMessageError(f"encoding {encoding!r}: choose auto or one of {', '.join(ENCODINGS)}")
         if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ClientMessageError("quality is a whole number from 1 to 100")
         if not isinstance(status, bool):
             raise ClientMessageError("status is true or false")
-        return {"type": "hello", "encoding": encoding, "quality": quality, "status": status}
+        return {"type": "hello", "encoding": encoding, "quality": quality, "status": status, "max_fps": max_fps}
     raise ClientMessageError(f"unknown message type {kind!r} (hello, ack or clock)")
 
 
@@ -102,6 +107,8 @@ class BrowserClient:
         self.encoding = auto_encoding
         self.quality = DEFAULT_QUALITY
         self.wants_status = True
+        self.min_frame_interval_s = 0.0
+        self._last_frame_s = 0.0
         self.credit = WINDOW
         self.frames_sent = 0
         self.rejected_messages = 0
@@ -154,6 +161,7 @@ class BrowserClient:
                 self.encoding = self._auto if message["encoding"] == "auto" else message["encoding"]
                 self.quality = message["quality"]
                 self.wants_status = message["status"]
+                self.min_frame_interval_s = 1.0 / message["max_fps"] if message["max_fps"] else 0.0
                 self.wake.set()
 
     async def _tick(self) -> None:
@@ -177,6 +185,11 @@ class BrowserClient:
                 seq, frame = self._tap.seq, self._tap.latest
                 if frame is None or seq == self._sent_seq:
                     break
+                wait_s = self._last_frame_s + self.min_frame_interval_s - now
+                if wait_s > 0:  # this page asked for fewer frames: the newest one goes when it is due
+                    asyncio.get_running_loop().call_later(wait_s, self.wake.set)
+                    break
+                self._last_frame_s = now
                 self._sent_seq = seq
                 self.credit -= 1
                 data = await self._encodings.get(frame, seq=seq, encoding=self.encoding, quality=self.quality)

@@ -11,7 +11,9 @@ A frame on the WebSocket is one binary message: a 4-byte big-endian header lengt
 ``parts``, the MIME type and byte length of each image that follows), then the images. Encodings:
 
 - ``jpeg``: the colour alone (an alpha channel is dropped);
-- ``jpeg+alpha``: the colour as JPEG and the alpha channel as a lossless grey PNG (3 ms at 512x512);
+- ``jpeg+alpha``: the colour as JPEG, then the alpha channel losslessly: one byte per pixel, rows top-down,
+  zlib-deflated (``application/x-facecast-alpha``; the page inflates it with the browser's own
+  ``DecompressionStream``). 2 ms at 512x512, against 13 ms for lossy WebP with alpha;
 - ``webp``: lossy WebP with its alpha (about 13 ms at 512x512);
 - ``png``: lossless RGBA (tens of ms; for checking pixels, not for streaming).
 """
@@ -24,6 +26,7 @@ import json
 import logging
 import struct
 import time
+import zlib
 from typing import Callable, Optional
 
 import cv2
@@ -36,6 +39,7 @@ from facecast.engine.types import Frame, PixelFormat
 log = logging.getLogger(__name__)
 
 ENCODINGS = ("jpeg", "jpeg+alpha", "webp", "png")
+ALPHA_MIME = "application/x-facecast-alpha"
 DEFAULT_QUALITY = 80
 _HEADER_LENGTH = struct.Struct(">I")
 
@@ -82,8 +86,7 @@ def encode_frame(frame: Frame, *, seq: int, encoding: str, quality: int = DEFAUL
         ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(bgr[..., :3]), [cv2.IMWRITE_JPEG_QUALITY, quality])
         parts.append(("image/jpeg", jpeg.tobytes()))
         if encoding == "jpeg+alpha" and has_alpha:
-            ok, mask = cv2.imencode(".png", np.ascontiguousarray(bgr[..., 3]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-            parts.append(("image/png", mask.tobytes()))
+            parts.append((ALPHA_MIME, zlib.compress(np.ascontiguousarray(bgr[..., 3]).tobytes(), 1)))
     elif encoding == "webp":
         buf = io.BytesIO()
         rgb = frame.pixel_format.rgb(frame.pixels)

@@ -79,8 +79,10 @@ def serve(app, studio: Studio, engine: Engine, *, sock: socket.socket,
             outcome["error"] = exc
 
     thread = threading.Thread(target=run_engine, name="facecast-engine", daemon=True)
+    # no per-message deflate: the frames are JPEG and PNG already, and compressing each one again for each
+    # browser cost more CPU than encoding it
     config = uvicorn.Config(app, log_level="warning", access_log=False, ws="websockets-sansio", lifespan="off",
-                            timeout_graceful_shutdown=2)
+                            ws_per_message_deflate=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
 
     async def main() -> None:

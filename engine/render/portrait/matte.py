@@ -13,8 +13,9 @@ composites over the background after ``raster.draw``:
 - a colour: the person over that colour, alpha 255.
 
 Opaque person pixels keep the renderer's own colour (eyes, mouth interior, stretch blur), so the face is
-unchanged. The warp is compiled with numba and drawn in horizontal bands, one thread each, so every run gives
-identical frames.
+unchanged. The warp is compiled with numba and runs on one thread: it is a few milliseconds, and on the 2-core
+machine that also runs the browsers, numba's OpenMP threads waiting for each other made it 3 to 20 times slower
+(measured 12 ms with two threads against 0.6 ms with one for the compositing alone, at load 5).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import math
 from typing import Callable, Optional
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from facecast.engine.face.refine import estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import PersonSegmenter
@@ -32,8 +33,6 @@ from facecast.engine.render.portrait.mesh import FOLDED
 from facecast.engine.render.portrait.raster import _sample  # the colour's own bilinear sample
 from facecast.engine.types import PixelFormat
 
-#: Horizontal bands the frame is split into (one thread draws each whole band: no races, same output every run).
-BANDS = 16
 #: A warped matte at or above this is opaque: the renderer's own colour is kept.
 OPAQUE = 1.0 - 0.5 / 255.0
 #: Triangles by their rest matte: all 0, all 1, or an edge between (only those sample the layers per frame).
@@ -62,7 +61,7 @@ def triangle_spans(alpha: np.ndarray, rest: np.ndarray, triangles: np.ndarray) -
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
     """Warp ``layers`` (H, W, 4) float32 (matte, then the person's R, G, B) into ``warped`` for rows
-    ``band_lo..band_hi``: hidden triangles (facing away, folded) first, then the rest over them. A triangle
+    ``band_lo..band_hi`` (the colour only where the matte is between 0 and 1): hidden triangles (facing away, folded) first, then the rest over them. A triangle
     whose rest matte is all 0 or all 1 (``spans``: :data:`CLEAR`, :data:`SOLID`) only writes that value; the
     others (:data:`EDGE`) sample every layer."""
     width = warped.shape[1]
@@ -114,40 +113,40 @@ def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
                         continue
                     sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
                     sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
-                    for c in range(4):
-                        warped[y, x, c] = _sample(layers, sx, sy, c)
+                    a = _sample(layers, sx, sy, 0)
+                    warped[y, x, 0] = a
+                    if 0.0 < a < OPAQUE:  # the person's colour matters only under a soft edge
+                        for c in range(1, 4):
+                            warped[y, x, c] = _sample(layers, sx, sy, c)
 
 
-@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+@njit(fastmath=True, cache=True, error_model="numpy")
 def _apply(out, channels, layers, dst, src, tris, kinds, spans, warped, transparent, colour):
     """Warp the matte into ``warped`` and composite ``out`` (H, W, C) uint8 in place: ``transparent`` writes
     the alpha channel (index 3); otherwise the person goes over ``colour`` (3,) float32 RGB."""
-    height = out.shape[0]
-    for band in prange(BANDS):
-        lo = band * height // BANDS
-        hi = (band + 1) * height // BANDS - 1
-        for y in range(lo, hi + 1):  # a pixel no triangle covers keeps the rest matte (the mesh reaches past the border)
-            for x in range(out.shape[1]):
-                warped[y, x, 0] = layers[y, x, 0]
-        _warp_band(layers, dst, src, tris, kinds, spans, lo, hi, warped)
-        for y in range(lo, hi + 1):
-            for x in range(out.shape[1]):
-                a = min(max(warped[y, x, 0], 0.0), 1.0)
-                if a >= OPAQUE:
-                    if transparent:
-                        out[y, x, 3] = 255
-                    continue
-                if a <= 0.0 and transparent:
-                    out[y, x, 3] = 0  # (its colour is seen by no one)
-                    continue
-                for c in range(3):
-                    person = warped[y, x, 1 + c] if a > 0.0 else 0.0
-                    value = person if transparent else person * a + colour[c] * (1.0 - a)
-                    out[y, x, channels[c]] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+    height, width = out.shape[0], out.shape[1]
+    for y in range(height):  # a pixel no triangle covers keeps the rest matte (the mesh reaches past the border)
+        for x in range(width):
+            warped[y, x, 0] = layers[y, x, 0]
+    _warp_band(layers, dst, src, tris, kinds, spans, 0, height - 1, warped)
+    for y in range(height):
+        for x in range(width):
+            a = min(max(warped[y, x, 0], 0.0), 1.0)
+            if a >= OPAQUE:
                 if transparent:
-                    out[y, x, 3] = np.uint8(a * 255.0 + 0.5)
-                elif out.shape[2] == 4:
                     out[y, x, 3] = 255
+                continue
+            if a <= 0.0 and transparent:
+                out[y, x, 3] = 0  # (its colour is seen by no one)
+                continue
+            for c in range(3):
+                person = warped[y, x, 1 + c] if a > 0.0 else 0.0
+                value = person if transparent else person * a + colour[c] * (1.0 - a)
+                out[y, x, channels[c]] = np.uint8(min(max(value + 0.5, 0.0), 255.0))
+            if transparent:
+                out[y, x, 3] = np.uint8(a * 255.0 + 0.5)
+            elif out.shape[2] == 4:
+                out[y, x, 3] = 255
 
 
 class PortraitMatte:
@@ -213,9 +212,6 @@ class PortraitMatte:
         layers = self._layers if layers is None else np.ascontiguousarray(layers, np.float32)
         spans = np.full(len(self._tris), EDGE, np.int8)
         warped = layers.copy()
-        h = warped.shape[0]
-        dst = np.ascontiguousarray(vertices, np.float32)
-        for band in range(BANDS):
-            _warp_band(layers, dst, self._src, self._tris, self._kinds, spans, band * h // BANDS,
-                       (band + 1) * h // BANDS - 1, warped)
+        _warp_band(layers, np.ascontiguousarray(vertices, np.float32), self._src, self._tris, self._kinds, spans, 0,
+                   warped.shape[0] - 1, warped)
         return warped

@@ -2,18 +2,22 @@
 //
 // Every message from the server is acknowledged once handled (frames after they are painted), which is the
 // server's signal to send more: a busy or hidden page gets fewer frames, never a queue of old ones.
-// Frame message: 4-byte big-endian header length, JSON header, then the images its "parts" list.
+// Frame message: 4-byte big-endian header length, JSON header, then the parts it lists: images, and for
+// "jpeg+alpha" the alpha channel (one byte per pixel, zlib-deflated) after the JPEG.
+
+const ALPHA_MIME = "application/x-facecast-alpha";
 
 const LATENCY_KEEP = 600;
 
 export class FrameStream {
-  constructor({ canvas, encoding = "auto", quality = 80, status = true, onStatus = () => {}, onError = () => {},
-                onFrame = () => {} }) {
+  constructor({ canvas, encoding = "auto", quality = 80, status = true, maxFps = null, onStatus = () => {},
+                onError = () => {}, onFrame = () => {} }) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.scratch = document.createElement("canvas");
-    this.scratchCtx = this.scratch.getContext("2d", { willReadFrequently: true });
-    this.options = { encoding, quality, status };
+    this.scratchCtx = this.scratch.getContext("2d");
+    this.maskPixels = null;   // ImageData whose alpha is the frame's alpha (its colour stays black)
+    this.options = { encoding, quality, status, max_fps: maxFps };
     this.onStatus = onStatus;
     this.onError = onError;
     this.onFrame = onFrame;
@@ -50,6 +54,7 @@ export class FrameStream {
   ack() { this.send({ type: "ack" }); }
   ping() { this.send({ type: "clock", t_page_ms: this.now() }); }
   setEncoding(encoding) { this.options.encoding = encoding; this.send({ type: "hello", ...this.options }); }
+  setMaxFps(maxFps) { this.options.max_fps = maxFps; this.send({ type: "hello", ...this.options }); }
 
   receive(data) {
     if (typeof data === "string") {
@@ -76,8 +81,15 @@ export class FrameStream {
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
     let offset = 4 + headerLength;
     const bitmaps = [];
+    let alpha = null;
     for (const [mime, length] of header.parts) {
-      bitmaps.push(await createImageBitmap(new Blob([new Uint8Array(buffer, offset, length)], { type: mime })));
+      const blob = new Blob([new Uint8Array(buffer, offset, length)], { type: mime });
+      if (mime === ALPHA_MIME) {
+        alpha = new Uint8Array(await new Response(blob.stream().pipeThrough(new DecompressionStream("deflate")))
+          .arrayBuffer());
+      } else {
+        bitmaps.push(await createImageBitmap(blob));
+      }
       offset += length;
     }
     const older = this.pending;
@@ -92,33 +104,30 @@ export class FrameStream {
     } else {
       requestAnimationFrame(() => this.paint());
     }
-    this.pending = { header, bitmaps };
+    this.pending = { header, bitmaps, alpha };
   }
 
   paint() {
     const frame = this.pending;
     this.pending = null;
     if (!frame) return;
-    const { header, bitmaps } = frame;
-    const [colour, mask] = bitmaps;
-    if (this.canvas.width !== header.width || this.canvas.height !== header.height) {
-      this.canvas.width = this.scratch.width = header.width;
-      this.canvas.height = this.scratch.height = header.height;
+    const { header, bitmaps, alpha } = frame;
+    const { width, height } = header;
+    if (this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas.width = this.scratch.width = width;
+      this.canvas.height = this.scratch.height = height;
+      this.maskPixels = null;
     }
-    this.ctx.clearRect(0, 0, header.width, header.height);
-    if (mask) {  // jpeg+alpha: the alpha channel comes as a grey image
-      const s = this.scratchCtx;
-      s.clearRect(0, 0, header.width, header.height);
-      s.drawImage(mask, 0, 0);
-      const alpha = s.getImageData(0, 0, header.width, header.height).data;
-      s.drawImage(colour, 0, 0);
-      const pixels = s.getImageData(0, 0, header.width, header.height);
-      const p = pixels.data;
-      for (let i = 3; i < p.length; i += 4) p[i] = alpha[i - 3];
-      s.putImageData(pixels, 0, 0);
+    this.ctx.clearRect(0, 0, width, height);
+    this.ctx.drawImage(bitmaps[0], 0, 0);
+    if (alpha) {  // jpeg+alpha: keep the colour only as far as the alpha says
+      if (!this.maskPixels) this.maskPixels = new ImageData(width, height);
+      const m = this.maskPixels.data;
+      for (let i = 0, j = 3; i < alpha.length; i += 1, j += 4) m[j] = alpha[i];
+      this.scratchCtx.putImageData(this.maskPixels, 0, 0);
+      this.ctx.globalCompositeOperation = "destination-in";
       this.ctx.drawImage(this.scratch, 0, 0);
-    } else {
-      this.ctx.drawImage(colour, 0, 0);
+      this.ctx.globalCompositeOperation = "source-over";
     }
     bitmaps.forEach((b) => b.close());
     const latencyMs = this.now() + this.clockOffsetMs - header.capture_wall_ms;

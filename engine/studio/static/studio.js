@@ -160,7 +160,7 @@ async function main() {
   await act(refreshState);
   if (state) buildBars(state.shapes);
   const stream = new FrameStream({
-    canvas: $("preview"), onStatus,
+    canvas: $("preview"), onStatus, maxFps: Number($("preview-fps").value) || null,
     onError: (message) => console.warn("facecast:", message),
     onFrame: () => {},
   });
@@ -172,6 +172,7 @@ async function main() {
     drawGraph(stream.stats.latencies);
   }, 250);
   $("encoding").onchange = () => stream.setEncoding($("encoding").value);
+  $("preview-fps").onchange = () => stream.setMaxFps(Number($("preview-fps").value) || null);
   $("source-kind").onchange = () => { $("source-arg").placeholder = PLACEHOLDER[$("source-kind").value]; phoneHint(); };
   $("source-arg").oninput = phoneHint;
   $("source-apply").onclick = () => act(() => api("api/source", { spec: sourceSpec(), lan: $("source-lan").checked }));
