@@ -18,7 +18,7 @@ from facecast.bridge.protocol import TOPIC_FRAME
 from facecast.bridge.publisher import Publisher
 from facecast.bridge.receiver import Receiver
 from facecast.engine.face import selfie_model
-from facecast.engine.face.refine import estimate_foreground, refine_alpha
+from facecast.engine.face.refine import connected_to, estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import MODEL_SIDE_PX, PersonSegmenter
 from facecast.engine.render import RendererUnavailable, RenderOptions, create_renderer
 from facecast.engine.render.background import Background, parse_background
@@ -142,6 +142,19 @@ def test_the_old_background_is_taken_out_of_the_edge_colours():
     assert np.abs(image[edge].astype(np.float32) - person).max() > 100
     assert np.abs(fg[edge] - person).max() < 12
     assert np.array_equal(fg[alpha >= 1], image[alpha >= 1].astype(np.float32))
+
+
+def test_patches_not_joined_to_the_face_are_dropped():
+    """A person (a disc around the seed, with a soft rim) and a faint patch the model took for one: the patch
+    goes, the disc and its soft rim stay."""
+    y, x = np.indices((200, 300))
+    person = np.clip((60 - np.hypot(x - 100, y - 100)) / 6 + 0.5, 0, 1)
+    patch = np.where(np.hypot(x - 250, y - 160) < 20, 0.6, 0.0)
+    alpha = np.maximum(person, patch).astype(np.float32)
+    kept = connected_to(alpha, (100, 100))
+    assert kept[160, 250] == 0.0 and np.array_equal(kept[:, :200], alpha[:, :200])
+    assert ((kept > 0) & (kept < 1)).sum() == ((person > 0) & (person < 1)).sum()
+    assert np.array_equal(connected_to(alpha, (5, 5)), alpha)  # a seed outside the person: nothing to anchor
 
 
 # --------------------------------------------------------------------------- #

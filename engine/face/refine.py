@@ -10,6 +10,9 @@ under the semi-transparent edge.
   the person's colour there from nearby opaque person pixels and the observed mix, so that the edge shows
   no fringe of the photo's background over a new one.
 
+- :func:`connected_to`: keeps only the part of the matte that touches a point (the face), dropping stray
+  patches the model took for a person (a light blob on a wall).
+
 All of it runs once per photo (``prepare``) or once per frame for renderers that draw a new picture every
 frame; each is a few box filters.
 """
@@ -87,3 +90,17 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     opaque = a >= 1.0
     fg = np.where(opaque, image, fg)
     return np.round(fg * 255.0).astype(np.uint8)
+
+
+def connected_to(alpha: np.ndarray, seed_xy: tuple[int, int]) -> np.ndarray:
+    """``alpha`` without the regions that are not joined to ``seed_xy``: the region of the matte over one half
+    that holds the seed, grown by the guided filter's reach (its soft edge), is kept; the rest is set to 0.
+    Unchanged when the seed is not in the person (nothing to anchor to)."""
+    h, w = alpha.shape
+    x, y = min(max(int(seed_xy[0]), 0), w - 1), min(max(int(seed_xy[1]), 0), h - 1)
+    count, labels = cv2.connectedComponents((alpha > 0.5).astype(np.uint8), connectivity=8)
+    if labels[y, x] == 0:
+        return alpha
+    reach = 2 * _scaled(GUIDE_RADIUS_AT_512, alpha.shape) + 1
+    keep = cv2.dilate((labels == labels[y, x]).astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    return np.where(keep > 0, alpha, 0.0).astype(np.float32)

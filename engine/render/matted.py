@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from facecast.engine.face.refine import estimate_foreground, refine_alpha
+from facecast.engine.face.refine import connected_to, estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import MatteModelError, PersonSegmenter
 from facecast.engine.render.background import Background, check_background
 from facecast.engine.render.base import Renderer, RendererUnavailable
@@ -79,7 +79,8 @@ class MattedRenderer(Renderer):
 
     def _matted(self, pixels: np.ndarray) -> np.ndarray:
         rgb = np.ascontiguousarray(self.pixel_format.rgb(pixels))
-        alpha = refine_alpha(rgb, self._segmenter.segment(rgb))
+        h, w = rgb.shape[:2]
+        alpha = connected_to(refine_alpha(rgb, self._segmenter.segment(rgb)), (w // 2, h // 2))
         return composite(pixels, alpha, estimate_foreground(rgb, alpha), background=self._background,
                          pixel_format=self.pixel_format)
 

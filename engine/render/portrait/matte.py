@@ -2,7 +2,7 @@
 
 At ``prepare()`` the portrait (the renderer's crop of the photo) is segmented once
 (:class:`~facecast.engine.face.segmentation.PersonSegmenter`), its edge refined against the photo
-(:func:`~facecast.engine.face.refine.refine_alpha`: hair), and the person's own colour under that soft edge
+(:func:`~facecast.engine.face.refine.refine_alpha`: hair), stray patches not joined to the face dropped, and the person's own colour under that soft edge
 estimated (:func:`~facecast.engine.face.refine.estimate_foreground`). Every frame, :meth:`PortraitMatte.apply`
 warps the matte and those colours through the same triangles, from the same rest positions to the same frame
 positions, as the renderer warps the photo's colour (pixel centres at +0.5, bilinear samples), then
@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 from numba import njit
 
-from facecast.engine.face.refine import estimate_foreground, refine_alpha
+from facecast.engine.face.refine import connected_to, estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import PersonSegmenter
 from facecast.engine.render.background import Background, check_background
 from facecast.engine.render.portrait.mesh import FOLDED
@@ -196,7 +196,8 @@ class PortraitMatte:
             coarse = seg.segment(rgb)
         finally:
             seg.close()
-        alpha = refine_alpha(rgb, coarse)
+        h, w = coarse.shape
+        alpha = connected_to(refine_alpha(rgb, coarse), (w // 2, h // 2))  # the crop is centred on the face
         return cls(alpha=alpha, foreground=estimate_foreground(rgb, alpha), rest=rest, triangles=triangles,
                    kinds=kinds, background=background, pixel_format=pixel_format)
 
