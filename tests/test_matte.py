@@ -356,3 +356,16 @@ def test_sheet_shows_transparency_over_a_checkerboard():
     sheet = contact_sheet([rgba], columns=1, thumb_px=32, gap_px=0)
     assert set(np.unique(sheet)) == {153, 204}
 
+
+
+def test_a_transparent_stream_needs_no_extra(tmp_path, model):
+    """What `make demo` installs is enough for --background transparent (the model runs on MediaPipe's own
+    runtime, not LiteRT, which is in an extra)."""
+    import json
+    from test_packaging import facecast_without_extras
+    result = facecast_without_extras("run", "--source", "demo", "--renderer", "portrait", "--background",
+                                     "transparent", "--duration", "2", "--fps", "20", "--size", "128x128",
+                                     "--publish", "tcp://127.0.0.1:0", "--report-json", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames"] >= 10 and not report["errors"]

@@ -252,3 +252,10 @@ def test_a_page_can_ask_for_fewer_frames(studio):
         elapsed = time.monotonic() - t0
         engine = (studio.status()["frames"] - before) / elapsed
     assert engine > 20 and 0.5 * 5 * elapsed <= got <= 5 * elapsed + 2, (got, elapsed, engine)
+
+
+def test_the_studio_ends_with_its_duration_and_prints_the_report():
+    """--duration ends the engine, the web server with it, and the report is printed (exit 0)."""
+    with studio_process("--renderer", "testpattern", "--size", "96x96", "--duration", "3") as s:
+        assert wait_until(lambda: s.proc.poll() is not None, 30)
+    assert any(" frames in " in line for line in s.lines)
