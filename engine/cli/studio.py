@@ -9,15 +9,9 @@ from facecast.engine.cli.options import HelpFormatter, UserError, positive, sess
 from facecast.engine.loop import Engine, LoopConfig
 from facecast.engine.paths import cache_dir
 from facecast.engine.sources import SourceError, SourceOptions
-from facecast.engine.studio.app import create_app
-from facecast.engine.studio.clients import ClientHub
-from facecast.engine.studio.controller import Outputs, Studio
-from facecast.engine.studio.frames import FrameTap
-from facecast.engine.studio.portraits import PortraitStore
-from facecast.engine.studio.security import new_token
-from facecast.engine.studio.server import DEFAULT_PORT, ServeError, bind, lan_address, serve
-from facecast.engine.studio.swap import SwitchableRenderer, SwitchableRetargeter, SwitchableSource
 from facecast.engine.types import PixelFormat
+
+DEFAULT_PORT = 8765
 
 
 def add_studio(sub) -> None:
@@ -42,6 +36,17 @@ def add_studio(sub) -> None:
 
 
 def _cmd_studio(args) -> int:
+    # the web stack (Starlette, uvicorn) is imported here, so that only the studio pays for it (a third of a
+    # second), not every other command
+    from facecast.engine.studio.app import create_app
+    from facecast.engine.studio.clients import ClientHub
+    from facecast.engine.studio.controller import Outputs, Studio
+    from facecast.engine.studio.frames import FrameTap
+    from facecast.engine.studio.portraits import PortraitStore
+    from facecast.engine.studio.security import new_token
+    from facecast.engine.studio.server import ServeError, bind, lan_address, serve
+    from facecast.engine.studio.swap import SwitchableRenderer, SwitchableRetargeter, SwitchableSource
+
     if args.renderer == "none":
         raise UserError("the studio shows pictures: choose a renderer other than none (e.g. --renderer portrait)")
     host = args.host or ("0.0.0.0" if args.allow_remote else "127.0.0.1")

@@ -17,8 +17,8 @@ from typing import Optional
 from PIL import Image
 
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.portrait.photo import check_photo
-from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait
+
+ASTRONAUT = "astronaut"  # the shipped portrait's name (render.portrait.rig.ASTRONAUT, which imports numba)
 
 #: Pixels an uploaded photo may have (a 40-megapixel phone photo fits; a decompression bomb does not).
 MAX_PIXELS = 40_000_000
@@ -96,6 +96,9 @@ class PortraitStore:
 
     def check(self, portrait_id: str) -> dict:
         """``facecast portrait check``'s result for a portrait: its lines, and why it is refused (or None)."""
+        from facecast.engine.render.portrait.photo import check_photo  # numba: compiled on first use
+        from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
+
         photo = self.path(portrait_id)
         try:
             rgb, name = load_portrait(photo)

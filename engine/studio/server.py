@@ -25,9 +25,6 @@ from facecast.engine.studio.controller import Studio
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8765
-
-
 class ServeError(RuntimeError):
     """The studio cannot listen where asked; the message says what to do."""
 
