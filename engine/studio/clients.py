@@ -112,6 +112,7 @@ class BrowserClient:
         self.credit = WINDOW
         self.frames_sent = 0
         self.rejected_messages = 0
+        self.encode_errors = 0
         self._sent_seq = 0
         self._last_status = 0.0
         self.wake = asyncio.Event()
@@ -123,7 +124,8 @@ class BrowserClient:
 
     def describe(self) -> dict:
         return {"id": self.id, "encoding": self.encoding, "frames_sent": self.frames_sent,
-                "in_flight": self.in_flight, "rejected_messages": self.rejected_messages}
+                "in_flight": self.in_flight, "rejected_messages": self.rejected_messages,
+                "encode_errors": self.encode_errors}
 
     async def serve(self) -> None:
         sender = asyncio.create_task(self._send_loop())
@@ -191,8 +193,13 @@ class BrowserClient:
                     break
                 self._last_frame_s = now
                 self._sent_seq = seq
+                try:
+                    data = await self._encodings.get(frame, seq=seq, encoding=self.encoding, quality=self.quality)
+                except Exception as exc:  # a frame that cannot be encoded is skipped; the next one is tried
+                    self.encode_errors += 1
+                    log.debug("client %d: frame %d not encoded as %s: %s", self.id, seq, self.encoding, exc)
+                    continue
                 self.credit -= 1
-                data = await self._encodings.get(frame, seq=seq, encoding=self.encoding, quality=self.quality)
                 await self._ws.send_bytes(data)
                 self.frames_sent += 1
 
