@@ -64,7 +64,8 @@ def add_stream_options(p) -> None:
                    help="when the tracker loses the face, ease to neutral over S seconds "
                         "(default: the profile's value, else 0.5)")
     p.add_argument("--allow-remote", action="store_true",
-                   help="allow --publish on a non-loopback interface (use --curve-secret too)")
+                   help="allow --publish on a non-loopback interface (use --curve-secret too); studio: also let other "
+                        "machines use the web app, with the access token it prints")
     p.add_argument("--curve-secret", type=Path, metavar="FILE",
                    help="encrypt with CURVE using this .key_secret file (see 'facecast keys')")
     p.add_argument("--curve-clients", type=Path, metavar="DIR",
