@@ -39,6 +39,17 @@ OPAQUE = 1.0 - 0.5 / 255.0
 CLEAR, SOLID, EDGE = 0, 1, 2
 
 
+def trivial_cells(alpha: np.ndarray) -> np.ndarray:
+    """(H, W) int8: :data:`CLEAR` where the 2x2 pixels from (x, y) to (x+1, y+1) are all 0, :data:`SOLID` where all
+    1, :data:`EDGE` otherwise (a bilinear sample anchored there must be computed)."""
+    a = np.pad(alpha, ((0, 1), (0, 1)), mode="edge")
+    block = np.stack([a[:-1, :-1], a[:-1, 1:], a[1:, :-1], a[1:, 1:]])
+    cells = np.full(alpha.shape, EDGE, np.int8)
+    cells[block.max(0) <= 0.0] = CLEAR
+    cells[block.min(0) >= 1.0] = SOLID
+    return cells
+
+
 def triangle_spans(alpha: np.ndarray, rest: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(T,) int8 :data:`CLEAR`, :data:`SOLID` or :data:`EDGE`: what the rest matte holds in each triangle's
     bounding box in the photo, one pixel wider (what its bilinear samples can reach)."""
@@ -59,12 +70,16 @@ def triangle_spans(alpha: np.ndarray, rest: np.ndarray, triangles: np.ndarray) -
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
+def _warp_band(layers, trivial, dst, src, tris, kinds, spans, band_lo, band_hi, warped, skip_solid):
     """Warp ``layers`` (H, W, 4) float32 (matte, then the person's R, G, B) into ``warped`` for rows
-    ``band_lo..band_hi`` (the colour only where the matte is between 0 and 1): hidden triangles (facing away, folded) first, then the rest over them. A triangle
-    whose rest matte is all 0 or all 1 (``spans``: :data:`CLEAR`, :data:`SOLID`) only writes that value; the
-    others (:data:`EDGE`) sample every layer."""
+    ``band_lo..band_hi`` (the colour only where the matte is between 0 and 1): hidden triangles (facing away,
+    folded) first, then the rest over them. A triangle whose rest matte is all 0 or all 1 (``spans``:
+    :data:`CLEAR`, :data:`SOLID`) only writes that value; the others (:data:`EDGE`) sample the layers, skipping
+    the bilinear sample where ``trivial`` (:func:`trivial_cells`) says the four pixels around are all 0 or all 1.
+    With ``skip_solid`` (``warped`` holds 1 already), solid triangles facing the camera are not drawn unless a
+    hidden triangle that is not solid was (they must cover it)."""
     width = warped.shape[1]
+    drew_hidden_edge = False
     for visible in range(2):
         for t in range(len(tris)):
             i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
@@ -76,6 +91,10 @@ def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
                 continue
             hidden = area < 0 or kinds[t] == FOLDED
             if hidden == (visible == 1):
+                continue
+            if hidden and spans[t] != SOLID:
+                drew_hidden_edge = True
+            elif not hidden and skip_solid and not drew_hidden_edge and spans[t] == SOLID:
                 continue
             y_lo = max(band_lo, int(math.floor(min(ay, by, cy) - 0.5)))
             y_hi = min(band_hi, int(math.ceil(max(ay, by, cy) - 0.5)))
@@ -113,7 +132,8 @@ def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
                         continue
                     sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
                     sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
-                    a = _sample(layers, sx, sy, 0)
+                    cell = trivial[min(max(int(sy), 0), trivial.shape[0] - 1), min(max(int(sx), 0), trivial.shape[1] - 1)]
+                    a = 0.0 if cell == CLEAR else (1.0 if cell == SOLID else _sample(layers, sx, sy, 0))
                     warped[y, x, 0] = a
                     if 0.0 < a < OPAQUE:  # the person's colour matters only under a soft edge
                         for c in range(1, 4):
@@ -121,14 +141,14 @@ def _warp_band(layers, dst, src, tris, kinds, spans, band_lo, band_hi, warped):
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _apply(out, channels, layers, dst, src, tris, kinds, spans, warped, transparent, colour):
+def _apply(out, channels, layers, trivial, dst, src, tris, kinds, spans, warped, transparent, colour):
     """Warp the matte into ``warped`` and composite ``out`` (H, W, C) uint8 in place: ``transparent`` writes
     the alpha channel (index 3); otherwise the person goes over ``colour`` (3,) float32 RGB."""
     height, width = out.shape[0], out.shape[1]
-    for y in range(height):  # a pixel no triangle covers keeps the rest matte (the mesh reaches past the border)
+    for y in range(height):  # solid triangles facing the camera are then not drawn (the mesh covers every pixel)
         for x in range(width):
-            warped[y, x, 0] = layers[y, x, 0]
-    _warp_band(layers, dst, src, tris, kinds, spans, 0, height - 1, warped)
+            warped[y, x, 0] = 1.0
+    _warp_band(layers, trivial, dst, src, tris, kinds, spans, 0, height - 1, warped, True)
     for y in range(height):
         for x in range(width):
             a = min(max(warped[y, x, 0], 0.0), 1.0)
@@ -177,6 +197,7 @@ class PortraitMatte:
         self._tris = np.ascontiguousarray(triangles, np.int32)
         self._kinds = np.ascontiguousarray(kinds, np.int8)
         self._spans = triangle_spans(alpha, self._src, self._tris)
+        self._trivial = trivial_cells(alpha)
         self._channels = np.array([2, 1, 0] if pixel_format is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         self._transparent = background.transparent
         self._colour = np.asarray(background.rgb or (0, 0, 0), np.float32)
@@ -203,7 +224,8 @@ class PortraitMatte:
 
     def apply(self, out: np.ndarray, vertices: np.ndarray) -> None:
         """Composite the frame ``out`` (drawn for the mesh at ``vertices``, (V, 2) pixels) in place."""
-        _apply(out, self._channels, self._layers, np.ascontiguousarray(vertices, np.float32), self._src, self._tris,
+        _apply(out, self._channels, self._layers, self._trivial, np.ascontiguousarray(vertices, np.float32), self._src,
+               self._tris,
                self._kinds, self._spans, self._warped, self._transparent, self._colour)
 
     def warp(self, vertices: np.ndarray, layers: Optional[np.ndarray] = None) -> np.ndarray:
@@ -213,6 +235,7 @@ class PortraitMatte:
         layers = self._layers if layers is None else np.ascontiguousarray(layers, np.float32)
         spans = np.full(len(self._tris), EDGE, np.int8)
         warped = layers.copy()
-        _warp_band(layers, np.ascontiguousarray(vertices, np.float32), self._src, self._tris, self._kinds, spans, 0,
-                   warped.shape[0] - 1, warped)
+        trivial = np.full(layers.shape[:2], EDGE, np.int8)
+        _warp_band(layers, trivial, np.ascontiguousarray(vertices, np.float32), self._src, self._tris, self._kinds,
+                   spans, 0, warped.shape[0] - 1, warped, False)
         return warped
