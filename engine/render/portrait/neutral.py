@@ -43,9 +43,18 @@ NEUTRALISED = np.array([n.lower().startswith(NEUTRALISED_PREFIXES) for n in ARKI
 FITTED = NEUTRALISED & np.array([not n.lower().startswith("brow") for n in ARKIT_NAMES])
 
 
+#: browDown read at rest that is kept (not taken out): MediaPipe reads browDown 0.5-0.8 on faces whose brows
+#: sit low at rest (Obama's, Biden's). Taking all of it out raised their brows into surprise and cost likeness
+#: (dlib distance of Obama's neutral face to his photo 0.49, against 0.33 with the brows left); leaving all of it
+#: left no room for a frown (browDown read 0.17 of range). Above this, it is taken out.
+BROW_DOWN_KEPT = 0.35
+_KEPT = np.array([BROW_DOWN_KEPT if n.lower().startswith("browdown") else 0.0 for n in ARKIT_NAMES])
+
+
 def neutralised(rest_weights: np.ndarray) -> np.ndarray:
     """(52,) the part of the photo's measured ARKit weights that the portrait renderer removes at weight 0."""
-    return np.where(NEUTRALISED, np.clip(np.asarray(rest_weights, np.float64), 0.0, 1.0), 0.0)
+    taken = np.clip(np.asarray(rest_weights, np.float64) - _KEPT, 0.0, 1.0)
+    return np.where(NEUTRALISED, taken, 0.0)
 
 
 def fit_neutral(deformer, read_neutral: Callable[[], Optional[np.ndarray]], *, steps: int = FIT_STEPS) -> np.ndarray:
