@@ -13,13 +13,15 @@ import pytest
 from PIL import Image
 
 from conftest import wait_until
+from facecast.engine.face.selfie_model import resolve_selfie_model
 from facecast.engine.retarget.profile import load_profile
 from facecast.engine.types import arkit_index
 from studio_helpers import Phone, browser, free_udp_port, studio_process
 
-#: The engine's pace in these tests: the 2-core machine also runs Chromium's tabs, so the engine is paced well
-#: under what it can do (the benchmark measures it unpaced): what is tested is that the browsers never hold it up.
-FPS = 30
+#: The engine's pace in these tests: the 2-core machine also runs Chromium's tabs (each spends 12-16 ms of CPU on a
+#: painted frame), so the engine is paced at a third of what it can do (the benchmark measures it unpaced): what
+#: is tested is that the browsers never hold it up, not how fast 2 cores run Chromium.
+FPS = 20
 SIZE = 256
 
 
@@ -29,9 +31,14 @@ def config_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def studio(config_dir):
+def studio(config_dir, tmp_path_factory):
+    """The studio, with its own config and cache folders (profiles, uploads); the segmentation model from the
+    machine's cache (fetched once)."""
+    model = resolve_selfie_model()
+    env = {"FACECAST_CONFIG_DIR": str(config_dir), "FACECAST_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+           "FACECAST_MODEL_DIR": str(model.parent)}
     with studio_process("--renderer", "portrait", "--size", f"{SIZE}x{SIZE}", "--background", "transparent",
-                        "--fps", str(FPS), env={"FACECAST_CONFIG_DIR": str(config_dir)}) as s:
+                        "--fps", str(FPS), env=env) as s:
         yield s
 
 
@@ -115,6 +122,9 @@ def test_switching_from_demo_to_livelink_in_the_page(page, studio):
         frames = page.evaluate("window.facecast.frames")
         assert wait_until(lambda: page.evaluate("window.facecast.frames") > frames + 10, 10)
         assert page.is_hidden("#error")
+        lan = studio.api("api/state")[1]["lan_address"]
+        if lan:  # a machine on a network: the page says where a phone should send
+            assert lan in page.inner_text("#phone-hint") and str(port) in page.inner_text("#phone-hint")
     studio.api("api/source", {"spec": "demo"})
 
 
@@ -241,3 +251,18 @@ def test_two_tabs_and_a_paused_tab_do_not_slow_the_engine(chromium, studio):
     assert shared >= 0.9 * alone, (alone, shared)
     assert len(clients) == 3 and sent[0] == 0 and len(stuck) >= 1  # the paused tab: nothing more, nothing queued
     assert sent[1] > 0.5 * 4.0 * alone and sent[2] > 0.5 * 4.0 * alone  # the live tabs
+
+
+def test_uploading_a_photo_in_the_page_shows_the_portrait_check(page, tmp_path):
+    """A real photo chosen in the page's file input: the check's verdict appears and the photo joins the picker;
+    a text file named like a photo is refused with the reason."""
+    from photo_set import real_photos
+    photo = tmp_path / "obama.jpg"
+    photo.write_bytes(real_photos()["obama.jpg"])
+    page.set_input_files("#upload", str(photo))
+    assert wait_until(lambda: "usable: yes" in page.inner_text("#check"), 60), page.inner_text("#error")
+    assert wait_until(lambda: page.eval_on_selector("#portrait", "s => s.value").endswith(".jpg"), 10)  # the list, refreshed
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are not pixels")
+    page.set_input_files("#upload", str(fake))
+    assert wait_until(lambda: "not a readable image" in page.inner_text("#error"), 20)
