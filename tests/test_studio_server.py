@@ -259,3 +259,13 @@ def test_the_studio_ends_with_its_duration_and_prints_the_report():
     with studio_process("--renderer", "testpattern", "--size", "96x96", "--duration", "3") as s:
         assert wait_until(lambda: s.proc.poll() is not None, 30)
     assert any(" frames in " in line for line in s.lines)
+
+
+def test_the_zeromq_stream_keeps_going_beside_the_studio(studio):
+    """Unity and Unreal clients still receive: the endpoint the studio printed serves bridge protocol frames."""
+    from facecast.bridge.protocol import TOPIC_FRAME
+    from facecast.bridge.receiver import Receiver
+    endpoint = next(line.rsplit(" -> ", 1)[1] for line in studio.lines if line.startswith("facecast studio:"))
+    with Receiver(endpoint, topics=(TOPIC_FRAME,)) as rx:
+        got = [rx.recv(5.0) for _ in range(3)]
+    assert all(m is not None and m.pixels.shape == (128, 128, 4) and m.source == "demo" for m in got)
