@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -21,6 +22,9 @@ from facecast.engine.sources.base import Emit, Rejections, Source
 from facecast.engine.types import FaceSample, FlameParams, PixelFormat
 
 log = logging.getLogger(__name__)
+
+#: Longest wait for a replaced source's run to return before it is closed under it.
+RETIRE_TIMEOUT_S = 2.0
 
 
 class SwitchableSource(Source):
@@ -46,6 +50,7 @@ class SwitchableSource(Source):
         self.exhausted = False
         self._empty_rejections = Rejections("none")
         self._watcher: Optional[threading.Thread] = None
+        self._active: Optional[Source] = None  # the source whose run() the source thread is in
 
     @property
     def rejections(self) -> Rejections:  # type: ignore[override]
@@ -72,21 +77,26 @@ class SwitchableSource(Source):
             old, self._current, self.spec = self._current, new, spec
             stop, self._inner_stop = self._inner_stop, threading.Event()
             self.exhausted = False
+        self._retire(old, stop)
+        log.info("source -> %s", spec)
+
+    def _retire(self, old: Optional[Source], stop: threading.Event) -> None:
+        """Stop ``old``'s run, wait (up to :data:`RETIRE_TIMEOUT_S`) until the source thread has left it, close it."""
         stop.set()
         self._changed.set()
-        if old is not None:
-            old.close()
-        log.info("source -> %s", spec)
+        if old is None:
+            return
+        deadline = time.monotonic() + RETIRE_TIMEOUT_S
+        while self._active is old and time.monotonic() < deadline:
+            time.sleep(0.005)
+        old.close()
 
     def pause(self) -> None:
         """Close the running source; the engine idles until :meth:`switch`."""
         with self._lock:
             old, self._current = self._current, None
             stop, self._inner_stop = self._inner_stop, threading.Event()
-        stop.set()
-        self._changed.set()
-        if old is not None:
-            old.close()
+        self._retire(old, stop)
 
     def record(self, recorder: Callable[[FaceSample], None]) -> Callable[[], None]:
         """Hand every raw sample to ``recorder`` until the returned function is called."""
@@ -117,7 +127,11 @@ class SwitchableSource(Source):
             if source is None or self.exhausted:
                 self._changed.wait(0.1)
                 continue
-            source.run(tap, inner_stop)  # an exception goes to the engine, which counts it and calls run again
+            self._active = source
+            try:
+                source.run(tap, inner_stop)  # an exception goes to the engine, which counts it and calls run again
+            finally:
+                self._active = None
             if not inner_stop.is_set() and not stop.is_set():
                 self.exhausted = True  # a file played to its end: idle until the next switch
                 log.info("source %s ended; choose another", self.spec)
