@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
 import time
 
 import numpy as np
@@ -266,3 +267,28 @@ def test_uploading_a_photo_in_the_page_shows_the_portrait_check(page, tmp_path):
     fake.write_text("these are not pixels")
     page.set_input_files("#upload", str(fake))
     assert wait_until(lambda: "not a readable image" in page.inner_text("#error"), 20)
+
+
+def test_capture_range_sets_the_gains(page, phone, config_dir):
+    """The phone's jaw swings between 0 and 0.5 while Capture range records 1.5 s: the profile's jawOpen gain
+    makes 0.5 reach 1 (2.0, within what the 98th percentile of a sampled swing gives)."""
+    stop = threading.Event()
+
+    def swing() -> None:
+        t0 = time.monotonic()
+        while not stop.is_set():
+            phone.set(JawOpen=0.25 - 0.25 * np.cos(2 * np.pi * 2.0 * (time.monotonic() - t0)))
+            time.sleep(0.005)
+    mover = threading.Thread(target=swing)
+    mover.start()
+    try:
+        page.fill("#profile-name", "range-test")
+        page.fill("#calib-seconds", "1.5")
+        page.click("#capture-range")
+        assert wait_until(lambda: "range:" in page.inner_text("#calib-result"), 20), page.inner_text("#error")
+    finally:
+        stop.set()
+        mover.join()
+    gain = load_profile(str(config_dir / "profiles" / "range-test.toml")).gain[arkit_index("JawOpen")]
+    assert 1.95 <= gain <= 2.1
+    page.click("#profile-none")
