@@ -105,7 +105,8 @@ def describe_frames(indices: list[int]) -> str:
 
 def render_frames(session: Session, timeline: Timeline, indices: range) -> list[np.ndarray]:
     """Render the frames ``indices`` of ``timeline`` with ``session``'s renderer as (H, W, 3) uint8 RGB, or
-    (H, W, 4) RGBA when the renderer draws an alpha channel (``--background transparent``).
+    (H, W, 4) RGBA when the renderer draws an alpha channel (``facecast render --background transparent`` asks
+    for RGBA8; otherwise RGB8).
     The timeline's own FLAME values win; otherwise the session's FLAME map makes them."""
     renderer = session.renderer
     left, right = timeline.eye_left_rad, timeline.eye_right_rad
@@ -123,10 +124,8 @@ def render_frames(session: Session, timeline: Timeline, indices: range) -> list[
         flames = [None] * len(samples)
     # a batch's frames depend on that batch only (no stream history), wherever it is rendered
     pictures = renderer.render_batch(samples, flames)
-    fmt = renderer.pixel_format
-    if fmt.channels == 4:
-        return [np.ascontiguousarray(np.dstack([fmt.rgb(p), p[..., 3]])) for p in pictures]
-    return [np.ascontiguousarray(fmt.rgb(p)) for p in pictures]
+    rgb = renderer.pixel_format.rgb
+    return [np.ascontiguousarray(np.dstack([rgb(p), p[..., 3]]) if p.shape[-1] == 4 else rgb(p)) for p in pictures]
 
 
 def _open(spec: SessionSpec) -> Session:
