@@ -12,12 +12,15 @@ from facecast.engine.render.portrait.mesh import Opening
 
 #: Iris centre and rim landmarks (FaceLandmarker's refined iris points) per eye opening.
 IRIS = {"right": (468, (469, 470, 471, 472)), "left": (473, (474, 475, 476, 477))}
-_DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
+#: A typical sclera's colour: the synthesised sclera's where the photo shows too little of it.
+DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 #: The synthesised sclera takes the median of this brightest share of the photo's
 #: visible sclera: the rest lies in the lids' shadow and the corners' pink.
 SCLERA_BRIGHTEST = 0.1
 #: The sclera darkens by this share from the iris's column to the eye's corners (a lit sphere).
 SCLERA_FALLOFF = 0.3
+#: Width of the iris's and the pupil's soft edges, inter-ocular distances (at least a pixel).
+LIMBUS_IODS = 0.012
 #: Width over which the photo's eye fades into the synthesised eyeball, inter-ocular distances.
 FEATHER_IODS = 0.03
 
@@ -93,6 +96,17 @@ def opening_mask(shape_hw: tuple[int, int], rest: np.ndarray, o: Opening,
     return mask
 
 
+def sclera_colour(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
+                  band: np.ndarray) -> np.ndarray:
+    """(3,) the photo's sclera: the median of the brightest :data:`SCLERA_BRIGHTEST` of both eye
+    openings below their lash bands (a typical sclera where the eyes show too little of it). A
+    white under the photo's light: the mouth's synthesised teeth and tongue take their light from it."""
+    seen = np.zeros(image.shape[:2], bool)
+    for o in openings:
+        seen |= opening_mask(image.shape[:2], rest, o, band) > 0
+    return _median_colour(image[seen].astype(np.float64), DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+
+
 def _median_colour(pixels: np.ndarray, default: np.ndarray, *, brightest: float = 0.0) -> np.ndarray:
     if len(pixels) < 3:
         return default
@@ -144,12 +158,14 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     radius = radius if radius > 1.0 else 0.12 * iod_px
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
-    sclera = _median_colour(box[seen & (dist > 1.15 * radius)], _DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    sclera = _median_colour(box[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
     iris = _median_colour(box[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)
-    iris_px = np.where((dist < 0.38 * radius)[..., None], iris * 0.35, iris_px)
-    edge = np.clip((dist - radius) / 1.5 + 0.5, 0.0, 1.0)[..., None]  # soft limbus
+    soft = max(1.0, LIMBUS_IODS * iod_px)  # the same at any size, and never under a pixel
+    pupil = np.clip((0.38 * radius - dist) / soft + 0.5, 0.0, 1.0)[..., None]
+    iris_px = iris_px * (1 - pupil) + iris * 0.35 * pupil
+    edge = np.clip((dist - radius) / soft + 0.5, 0.0, 1.0)[..., None]  # soft limbus
     corners = rest[list(o.corners)]
     half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
     across = np.abs(gx - centre[0]) / half_width  # toward the corners; above and below the iris stays lit

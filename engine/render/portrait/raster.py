@@ -4,54 +4,123 @@ For every destination triangle, every pixel inside it gets its barycentric
 coordinates, and from them:
 
 - :data:`~.mesh.SKIN`: the same point of the rest triangle in the portrait
-  (bilinear sample);
+  (bilinear sample). Near an opening whose size has changed, from the photo with
+  its openings filled from the surrounding skin (:func:`filled_photo`): a lip's
+  inner edge never shows the photo's teeth or a lid's edge its sclera (that was
+  a light 1-2 px halo). Where the warp stretches the skin much more one way than
+  the other (past :data:`STRETCH_LO`, the ratio of the singular values of the
+  triangle's rest-to-frame map), from the photo blurred across the stretch, the
+  more the more it stretches (:func:`stretch_images`), so stretched lids and lips
+  show smooth skin instead of streaks. At a closing eye's edges, the lashes.
 - eyes: the eyeball image under the lids, through the eye's per-frame affine
   map (eye corners + gaze), darkened in the upper lid's shadow, and the lid
   layer (skin with the lash line at its edge) over the top share of the opening
   that the lid covers; the eyeball is never squashed, the lid slides over it;
 - :data:`~.mesh.MOUTH`: the mouth interior in layers measured in pixels from
-  the lips, so it keeps its size as the jaw opens: upper teeth hanging from the
-  upper lip (the portrait's own teeth where it shows them), lower teeth and the
-  tongue rising from the lower lip, a shaded cavity between.
+  the lips, so it keeps its size as the jaw opens: a cavity darker toward the
+  back and under the upper lip, a shaded tongue, lower teeth and upper teeth as
+  rows of rounded teeth (:func:`_tooth_row`) in the photo's teeth colour, and the
+  photo's own upper teeth over them where it shows them (:func:`teeth_layer`).
 
-Triangles facing away are drawn first, openings next and skin over them. Compiled once per machine (numba
-cache); the first call in a process loads or compiles it.
+Every boundary is drawn with fractional coverage, never a binary test:
+
+- where skin meets an opening, each opening triangle is first drawn half a pixel
+  past its edges on the opening's rim (its colour continues under the lip), then
+  each skin triangle with an edge on the rim covers a pixel by
+  ``clamp(0.5 + d, 0, 1)``, ``d`` the pixel centre's signed distance to that edge
+  (pixels up to half a pixel outside it included, within the edge's own slab so
+  that neighbours never cover one twice). Coverage adds up (a pixel shared by the
+  upper and lower lid of a closed eye is all skin): a skin pixel is
+  ``out + coverage * (skin - under)``, ``under`` the opening's colour there;
+- inside the openings every layer edge (teeth, tongue, lash band, lid layer,
+  sclera) is a smooth ramp about a pixel wide.
+
+Triangles facing away are drawn first, openings next and skin over them. Compiled
+once per machine (numba cache); the first call in a process loads or compiles it.
 """
 
 from __future__ import annotations
 
 import math
-
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from numba import njit, prange
 
-from facecast.engine.render.portrait.mesh import EYE_RIGHT, FOLDED, MOUTH, SKIN
+from facecast.engine.face.landmarks import connection_points
+from facecast.engine.render.portrait.eyes import opening_mask
+from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, FOLDED, MOUTH, NUM_MESH_LANDMARKS, SKIN, WarpMesh
 
-#: Mouth interior layout, inter-ocular distances.
+#: Mouth interior layout, inter-ocular distances: the teeth rows' and the tongue's heights at the middle.
 UPPER_TEETH_IODS = 0.13
 LOWER_TEETH_IODS = 0.07
 TONGUE_IODS = 0.1
 TONGUE_OUT_EXTRA_IODS = 0.3
-TOOTH_WIDTH_IODS = 0.085
+#: A front tooth's width (upper, lower), inter-ocular distances.
+UPPER_TOOTH_IODS = 0.12
+LOWER_TOOTH_IODS = 0.085
+#: A tooth's tip corners are rounded with this share of its width.
+TOOTH_ROUND = 0.3
+#: The shadow between two teeth darkens them by at most this share (real interdental shadows are faint).
+GAP_SHADE = 0.15
+#: The dental arch seen from the front: the mouth corners look at it at this angle (rad), so the
+#: teeth narrow toward the corners.
+ARCH_RAD = 1.0
 LID_SHADOW_IODS = 0.03
+#: The cavity's colour before the photo's lips tint it, and how much darker it gets at the back
+#: and right under the upper lip and teeth.
 CAVITY_RGB = (62.0, 20.0, 24.0)
+CAVITY_BACK = 0.45
+CAVITY_UNDER_LIP = 0.4
+#: An opening narrower than this (inter-ocular distances) is darker inside: lips just apart show the cavity's
+#: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in).
+NARROW_IODS = 0.08
+NARROW_SHADE = 0.15
 
 LASH_IODS = 0.028
+#: The lid layer's skin is the photo's this far above the lash line (inter-ocular distances).
+LID_SKIN_IODS = 0.04
+#: How dark the lash line drawn where a closing eye's lids meet is (share toward the lash colour).
+LASH_DARK = 0.75
 #: Opening beyond its rest size over which the eyeball fades to its wide-open image (share of the rest opening).
 WIDE_BLEND = 0.25
 #: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
 WIDE_LASH_DARKEN = 0.4
 
+#: Soft edges inside the mouth (the tongue's, the photo's teeth's lower end): this share of the inter-ocular
+#: distance, at least a pixel (so the picture is the same at any size, and never aliased).
+SOFT_IODS = 0.016
+#: Half-width of the soft skin-to-opening boundary, pixels (coverage ramps over twice this).
+EDGE_PX = 0.5
+#: How far past the rim an opening is drawn under the skin, pixels (a little more than :data:`EDGE_PX`).
+RIM_PX = 0.6
+#: An opening this many pixels from its rest height at a vertex samples the filled photo at its edges.
+FILL_PX = 1.0
+#: Skin stretched more than this many times more one way than the other (the ratio ``k`` of the singular
+#: values of its rest-to-frame map) is blurred across the stretch, with a Gaussian of sigma
+#: :data:`STRETCH_BLUR_IODS` inter-ocular distances per unit of ``k`` past it: the stretched texture's
+#: features come out as wide as they are long, instead of streaks.
+STRETCH_LO = 1.5
+STRETCH_BLUR_IODS = 0.012
+#: The blurs are precomputed at these sigmas (times :data:`STRETCH_BLUR_IODS` inter-ocular distances) and
+#: interpolated between.
+STRETCH_LEVELS = (1.0, 3.0, 9.0)
+#: Columns of the mouth the photo's upper-teeth extent is tabled at.
+TEETH_RUN_BINS = 64
+
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
-#: the opening the lid layer covers and the lid's skin colour.
+#: the opening the lid layer covers and the lid's skin colour, per eye the strength of
+#: the lash line where the lids meet, and the cavity's colour.
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
-NUM_PARAMS = 17
+P_LASH, P_CAVITY_RGB = 17, 19
+NUM_PARAMS = 22
+
+#: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
+_UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always", fastmath=True, error_model="numpy")
 def _sample(img, x, y, c):
     """Bilinear sample of channel ``c`` at continuous pixel-centre coordinates."""
     h, w = img.shape[0], img.shape[1]
@@ -64,74 +133,179 @@ def _sample(img, x, y, c):
     return a * (1 - fy) + b * fy
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _sample3(img, x, y, rgb):
+    """Bilinear sample of three channels into ``rgb``."""
+    h, w = img.shape[0], img.shape[1]
+    x = min(max(x, 0.0), w - 1.001)
+    y = min(max(y, 0.0), h - 1.001)
+    x0, y0 = int(x), int(y)
+    fx, fy = x - x0, y - y0
+    for c in range(3):
+        a = img[y0, x0, c] * (1 - fx) + img[y0, x0 + 1, c] * fx
+        b = img[y0 + 1, x0, c] * (1 - fx) + img[y0 + 1, x0 + 1, c] * fx
+        rgb[c] = a * (1 - fy) + b * fy
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _sample1(img, x, y):
+    """Bilinear sample of a one-channel image."""
+    h, w = img.shape[0], img.shape[1]
+    x = min(max(x, 0.0), w - 1.001)
+    y = min(max(y, 0.0), h - 1.001)
+    x0, y0 = int(x), int(y)
+    fx, fy = x - x0, y - y0
+    a = img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx
+    b = img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx
+    return a * (1 - fy) + b * fy
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
 def _smooth(edge0, edge1, x):
     t = min(max((x - edge0) / (edge1 - edge0), 0.0), 1.0)
     return t * t * (3 - 2 * t)
 
 
-@njit(fastmath=True)
-def _mouth_rgb(img, u, v, h, h0, tx, ty, bx, by, mp, rgb):
-    iod = mp[P_IOD]
-    d_up = v * h
-    d_low = (1.0 - v) * h
-    centre = max(0.0, 1.0 - (2.0 * u - 1.0) ** 2)
-    corner = 0.45 + 0.55 * math.sqrt(centre)
-    t_up = max(h0, UPPER_TEETH_IODS * iod * math.sqrt(centre))
-    t_low = LOWER_TEETH_IODS * iod * math.sqrt(centre)
-    tongue = (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * math.sqrt(centre)
-    # cavity: darkest in the middle of the opening
-    depth = 1.0 - 0.55 * math.sin(math.pi * min(max(v, 0.0), 1.0)) * _smooth(0.0, 0.3 * iod, h)
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _mix(rgb, colour, a):
     for c in range(3):
-        rgb[c] = CAVITY_RGB[c] * depth * corner
-    if d_low < t_low + tongue:
-        # tongue: a dome rising from behind the lower teeth, lit from above
-        top = (d_low - t_low) / max(tongue, 1e-3)
-        lit = 0.75 + 0.25 * (1.0 - abs(2.0 * u - 1.0)) * (0.6 + 0.4 * top)
-        edge = _smooth(t_low + tongue, t_low + tongue - 1.5, d_low)
+        rgb[c] += a * (colour[c] - rgb[c])
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _tooth_row(x, dist, length, tooth_px, half_width, iod):
+    """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
+
+    ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
+    front, on an arch seen from the front (:data:`ARCH_RAD`), so they narrow toward the corners.
+    Each tip's corners are rounded (the notch between two tips shows what is behind), and the
+    gap between two teeth is a soft shadow of at most :data:`GAP_SHADE`, faint near the lip
+    where teeth touch: no dark dividers. The lip shades the teeth near it a little.
+    """
+    sin_arch = math.sin(ARCH_RAD)
+    phi = math.asin(min(max(x, -1.0), 1.0) * sin_arch)
+    n = half_width * phi / sin_arch / max(tooth_px, 1e-3)  # teeth from the midline, along the arch
+    s = n - math.floor(n)  # 0..1 across one tooth
+    width = tooth_px * math.cos(phi)
+    detail = _smooth(1.5, 4.0, width)  # teeth too narrow to draw them one by one are a plain band
+    across = (0.5 - abs(s - 0.5)) * width  # px to the nearest gap
+    r = TOOTH_ROUND * width * detail
+    dr = max(r - across, 0.0)
+    tip = length - r + math.sqrt(max(r * r - dr * dr, 0.0))
+    cover = min(max(tip - dist + 0.5, 0.0), 1.0)
+    toward_tip = _smooth(0.3 * length, length, dist)
+    gap = GAP_SHADE * detail * math.exp(-(across / max(0.7, 0.5 * SOFT_IODS * iod)) ** 2) * (0.3 + 0.7 * toward_tip)
+    shade = (1.0 - gap) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist))
+    return cover, shade
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _cavity_shade(d_up, d_low, t_up, iod):
+    """(shade, upper lip's shadow) of the cavity ``d_up`` px below the upper lip and ``d_low`` px above the
+    lower one, the upper teeth ``t_up`` px long there: darker toward the back (away from both lips) and in
+    the shadow of the upper lip and teeth."""
+    back = _smooth(0.0, 0.18 * iod, min(d_up, d_low))
+    under = 1.0 - CAVITY_UNDER_LIP * math.exp(-max(d_up - t_up, 0.0) / max(0.04 * iod, 1e-3))
+    return (1.0 - CAVITY_BACK * back) * under, under
+
+
+@njit(fastmath=True, error_model="numpy")
+def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb, layer):
+    """One pixel of the mouth interior into ``rgb`` (``layer`` is scratch)."""
+    iod = mp[P_IOD]
+    d_up = v * h  # px below the upper lip
+    d_low = (1.0 - v) * h  # px above the lower lip
+    x = 2.0 * u - 1.0
+    root = math.sqrt(max(0.0, 1.0 - x * x))
+    corner = 0.55 + 0.45 * root
+    buccal = 0.3 + 0.7 * _smooth(0.0, 0.8, root)  # teeth toward the corners lie in the cheeks' shadow
+    half_width = 0.5 * mp[P_MOUTH_WIDTH]
+    # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
+    run = 0.0
+    if h0 > 0.05:
+        q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
+        k0 = min(int(q), TEETH_RUN_BINS - 2)
+        fr = q - k0
+        run = (teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr) * h0
+    t_up = UPPER_TEETH_IODS * iod * root
+    if run > 0.5:
+        t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
+    t_low = LOWER_TEETH_IODS * iod * root * root
+    tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
+    cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
+    for c in range(3):
+        rgb[c] = mp[P_CAVITY_RGB + c] * cavity * corner
+    # tongue: a dome behind the lower teeth, lit from the front, darker where it curves away at its top
+    # and at its sides, with a faint groove down its middle
+    top = max(tongue_top, 1e-3)
+    tongue_cover = min(max((tongue_top - d_low) / max(1.0, SOFT_IODS * iod) + 0.5, 0.0), 1.0)
+    if tongue_cover > 0.0:
+        y = min(max(d_low / top, 0.0), 1.0)
+        mid_px = abs(x) * half_width
+        lit = (0.72 + 0.28 * (1.0 - x * x)) * (1.0 - 0.3 * _smooth(0.5, 1.0, y)) * (0.75 + 0.25 * under)
+        lit *= 1.0 - 0.1 * math.exp(-(mid_px / max(0.02 * iod, 0.5)) ** 2) * _smooth(0.2, 0.8, y)
         for c in range(3):
-            rgb[c] = rgb[c] * (1 - edge) + mp[P_TONGUE_RGB + c] * lit * corner * edge
-    if d_low < t_low:
-        px = u * mp[P_MOUTH_WIDTH] / max(TOOTH_WIDTH_IODS * iod, 1e-3)
-        gap = 0.75 if (px - math.floor(px)) < 0.1 else 1.0
-        edge = _smooth(t_low, t_low - 1.2, d_low)
-        for c in range(3):
-            rgb[c] = rgb[c] * (1 - edge) + mp[P_TEETH + c] * 0.8 * gap * corner * edge
-    if d_up <= h0:
-        # inside the portrait's own opening: its pixels at the same distance below the upper lip
-        f = d_up / max(h0, 1e-3)
+            layer[c] = mp[P_TONGUE_RGB + c] * lit * corner
+        _mix(rgb, layer, tongue_cover)
+    # lower teeth, rising from the lower lip (the tongue comes out over them)
+    if d_low < t_low + 0.5:
+        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod)
+        cover *= 1.0 - mp[P_TONGUE] * tongue_cover
+        if cover > 0.0:
+            for c in range(3):
+                layer[c] = mp[P_TEETH + c] * 0.9 * shade * buccal
+            _mix(rgb, layer, cover)
+    # upper teeth hanging from the upper lip
+    if d_up < t_up + 0.5:
+        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod)
+        if cover > 0.0:
+            for c in range(3):
+                layer[c] = mp[P_TEETH + c] * shade * buccal
+            _mix(rgb, layer, cover)
+    # little light gets between lips barely apart: all goes toward the cavity's shadow
+    narrow = (1.0 - NARROW_SHADE) * (1.0 - _smooth(0.0, NARROW_IODS * iod, h))
+    for c in range(3):
+        rgb[c] += narrow * (0.6 * mp[P_CAVITY_RGB + c] - rgb[c])
+    if h0 > 0.05:
+        # the photo's own opening, hung from the upper lip at its own size: its upper teeth over the rows,
+        # and all of it while the opening is at its rest size (the photo's own weights draw the photo)
+        f = d_up / h0
         sx = tx + f * (bx - tx) - 0.5
         sy = ty + f * (by - ty) - 0.5
-        for c in range(3):
-            rgb[c] = _sample(img, sx, sy, c)
-    elif d_up < t_up:
-        edge = _smooth(t_up, t_up - 1.2, d_up)
-        px = u * mp[P_MOUTH_WIDTH] / max(TOOTH_WIDTH_IODS * iod * 1.2, 1e-3)
-        gap = 0.8 if (px - math.floor(px)) < 0.07 else 1.0
-        for c in range(3):
-            rgb[c] = rgb[c] * (1 - edge) + mp[P_TEETH + c] * 0.95 * gap * corner * edge
+        keep = 0.0
+        if run > 0.5:
+            fade = max(1.5, SOFT_IODS * iod)
+            keep = _sample1(teeth_alpha, sx, sy) * _smooth(run + 0.3 * fade, run - 0.7 * fade, d_up)
+        rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
+        keep = max(keep, rest)
+        if keep > 0.0:
+            for c in range(3):
+                layer[c] = _sample(img, sx, sy, c)
+                layer[c] += (1.0 - rest) * narrow * (0.6 * mp[P_CAVITY_RGB + c] - layer[c])
+            _mix(rgb, layer, keep)
 
 
-@njit(fastmath=True)
-def _lid_rgb(rgb, above, mp, at):
-    """Blend the lid layer over ``rgb``: skin ``above`` px over the lid's edge, with
-    the lash line along the edge."""
+@njit(fastmath=True, error_model="numpy")
+def _lid_rgb(rgb, above, mp, colour):
+    """Blend the lid layer over ``rgb``: skin of ``colour`` ``above`` px over the lid's edge, a
+    little darker toward the edge where it curves over the eyeball, with the lash line along the edge."""
     iod = mp[P_IOD]
     lash = max(LASH_IODS * iod, 1.0)
     skin = 0.9 + 0.1 * min(1.0, above / max(0.08 * iod, 1e-3))
     dark = _smooth(lash, 0.3 * lash, above)
     edge = _smooth(-0.7, 0.7, above)
     for c in range(3):
-        lid = mp[at + c] * (skin * (1.0 - dark) + 0.3 * dark)
+        lid = colour[c] * (skin * (1.0 - dark) + 0.3 * dark)
         rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
 
 
-@njit(fastmath=True)
-def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_img, attr_v, attr_h, attr_h0,
-             attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball):
+@njit(fastmath=True, error_model="numpy")
+def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, fill_img, eye_img, eye_wide_img, attr_v, attr_h,
+             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball):
     """One pixel of an eye opening into ``rgb``: the lash band hanging from the lid's
     edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
-    them, and the lid layer over what the lid covers."""
+    them, and the lid layer over what the lid covers (its skin the lid's own, just above
+    the lash line in the photo's column, mixed with the lid's median colour)."""
     m = eye_affine[kind]
     sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
     sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
@@ -168,7 +342,114 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_i
             ball[c] *= shade
             rgb[c] = ball[c] if to_ball >= 1.0 else rgb[c] + to_ball * (ball[c] - rgb[c])
     if cover > 0.0 and below_lid < 0.7:
-        _lid_rgb(rgb, -below_lid, mp, P_LID_RGB + 3 * e)
+        tx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
+        ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
+        ux = tx - (w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0])
+        uy = ty - (w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1])
+        up = LID_SKIN_IODS * mp[P_IOD] / max(math.sqrt(ux * ux + uy * uy), 1e-3)
+        for c in range(3):
+            ball[c] = 0.3 * mp[P_LID_RGB + 3 * e + c] + 0.7 * _sample(fill_img, tx + up * ux - 0.5, ty + up * uy - 0.5, c)
+        _lid_rgb(rgb, -below_lid, mp, ball)
+
+
+@njit(fastmath=True, error_model="numpy")
+def _lash_line(rgb, code, dist, mp):
+    """Darken skin ``dist`` px from a closing eye's upper (lashes) or lower (fainter) lid edge."""
+    e = (code - 1) % 2
+    strength = mp[P_LASH + e]
+    if strength <= 0.0:
+        return
+    lash = max(LASH_IODS * mp[P_IOD], 1.0)
+    if code <= _UPPER_LEFT:
+        dark = LASH_DARK * (1.0 - _smooth(0.35 * lash, lash, dist))
+    else:
+        dark = 0.4 * LASH_DARK * (1.0 - _smooth(0.15 * lash, 0.6 * lash, dist))
+    dark *= strength
+    if dark > 0.0:
+        for c in range(3):
+            rgb[c] += dark * (0.25 * mp[P_LID_RGB + 3 * e + c] - rgb[c])
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _stretch_blur(dst, src, i0, i1, i2, unit):
+    """(sigma along x, sigma along y), pixels, of the blur one skin triangle needs: none up to
+    :data:`STRETCH_LO` (its rest-to-frame map stretches one way ``k`` times more than the other, ``k``
+    the ratio of its singular values), then ``unit`` px per unit of ``k`` past it, across the stretch."""
+    d00, d01 = dst[i1, 0] - dst[i0, 0], dst[i2, 0] - dst[i0, 0]
+    d10, d11 = dst[i1, 1] - dst[i0, 1], dst[i2, 1] - dst[i0, 1]
+    s00, s01 = src[i1, 0] - src[i0, 0], src[i2, 0] - src[i0, 0]
+    s10, s11 = src[i1, 1] - src[i0, 1], src[i2, 1] - src[i0, 1]
+    det_s = s00 * s11 - s01 * s10
+    det_d = d00 * d11 - d01 * d10
+    if det_s * det_d <= 1e-12:
+        return 0.0, 0.0
+    inv = 1.0 / det_s
+    # the rest-to-frame map, and its singular values from its Gram matrix
+    m00, m01 = (d00 * s11 - d01 * s10) * inv, (d01 * s00 - d00 * s01) * inv
+    m10, m11 = (d10 * s11 - d11 * s10) * inv, (d11 * s00 - d10 * s01) * inv
+    a = m00 * m00 + m10 * m10
+    b = m00 * m01 + m10 * m11
+    c = m01 * m01 + m11 * m11
+    mean = 0.5 * (a + c)
+    r = math.sqrt(0.25 * (a - c) ** 2 + b * b)
+    k = math.sqrt((mean + r) / max(mean - r, 1e-9))
+    if k <= STRETCH_LO:
+        return 0.0, 0.0
+    sigma = unit * (k - STRETCH_LO)
+    sn = abs(math.sin(0.5 * math.atan2(2.0 * b, a - c)))  # of the rest direction stretched most
+    return sigma * sn, sigma * math.sqrt(max(1.0 - sn * sn, 0.0))
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _blurred(levels, sigma, unit, x, y, photo, rgb, tmp):
+    """Add to ``rgb`` the difference between the photo blurred with ``sigma`` px (interpolated between
+    the ``levels`` (L, H, W, 3) images, blurred at :data:`STRETCH_LEVELS` times ``unit``) and ``photo``."""
+    q = sigma / unit
+    if q <= STRETCH_LEVELS[0]:
+        _sample3(levels[0], x, y, tmp)
+        t = q / STRETCH_LEVELS[0]
+        for c in range(3):
+            rgb[c] += t * (tmp[c] - photo[c])
+        return
+    k = 0
+    while k < len(STRETCH_LEVELS) - 2 and q > STRETCH_LEVELS[k + 1]:
+        k += 1
+    t = min((q - STRETCH_LEVELS[k]) / (STRETCH_LEVELS[k + 1] - STRETCH_LEVELS[k]), 1.0)
+    _sample3(levels[k], x, y, tmp)
+    for c in range(3):
+        rgb[c] += (1.0 - t) * (tmp[c] - photo[c])
+    _sample3(levels[k + 1], x, y, tmp)
+    for c in range(3):
+        rgb[c] += t * (tmp[c] - photo[c])
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, fill, blur_x, blur_y):
+    """Per vertex: ``fill``, how far the filled photo replaces the photo (an opening off its rest
+    size), and ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
+    skin triangle around it needs, :func:`_stretch_blur`)."""
+    for i in range(len(fill)):
+        blur_x[i] = min(abs(opening_px[i] - h0[i]) / FILL_PX, 1.0)  # (scratch)
+        fill[i] = blur_x[i]
+    for t in range(len(tris)):  # an opening's corners (no height of their own) take their neighbours'
+        if kinds[t] == MOUTH or kinds[t] == EYE_RIGHT or kinds[t] == EYE_LEFT:
+            i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+            most = max(blur_x[i0], blur_x[i1], blur_x[i2])
+            for i in (i0, i1, i2):
+                if h0[i] == 0.0 and opening_px[i] == 0.0:
+                    fill[i] = max(fill[i], most)
+    for i in range(len(fill)):
+        blur_x[i] = 0.0
+        blur_y[i] = 0.0
+    for t in range(len(tris)):
+        if kinds[t] != SKIN:
+            continue
+        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+        along_x, along_y = _stretch_blur(dst, src, i0, i1, i2, unit)
+        if along_x + along_y > 0.0:
+            for i in (i0, i1, i2):
+                blur_x[i] = max(blur_x[i], along_x)
+                blur_y[i] = max(blur_y[i], along_y)
 
 
 #: Horizontal bands the image is split into; each thread draws whole bands, so
@@ -177,59 +458,216 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_i
 BANDS = 16
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _draw(out, channels, dst, src, tris, kinds, num_openings, skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h,
-          attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
+@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
+          blur_x_img, blur_y_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h, attr_h0,
+          attr_band, attr_top, attr_bottom, eye_affine, mp):
     height = out.shape[0]
+    n = len(dst)
+    fill = np.empty(n, np.float32)
+    blur_x = np.empty(n, np.float32)
+    blur_y = np.empty(n, np.float32)
+    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], fill, blur_x, blur_y)
+    under = skin_img.copy()  # what the openings drew under the skin's soft edges (RGB)
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
-        rgb = np.empty(3, np.float32)
-        ball = np.empty(3, np.float32)
-        for t_pass in range(3):
-            _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, ball,
-                       skin_img, eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom,
-                       eye_affine, mp)
+        scratch = np.empty((3, 3), np.float32)
+        for mode in (1, 0, 2, 3, 4):
+            _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
+                       num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, eye_img,
+                       eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, attr_u, attr_v, attr_h, attr_h0,
+                       attr_band, attr_top, attr_bottom, eye_affine, mp)
 
 
-@njit(fastmath=True, cache=True)
-def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_lo, band_hi, rgb, ball, skin_img,
-               eye_img, eye_wide_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
-    """Pass 0: triangles facing away and folded ones; 1: facing openings; 2: facing skin."""
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2, sxa, sxb, sxc, sya, syb, syc,
+                ch0, ch1, ch2):
+    """One row of plain skin: the photo's bilinear sample at each pixel centre inside the triangle."""
+    h, w = img.shape[0], img.shape[1]
+    for x in range(xa, xb + 1):
+        px = x + 0.5
+        w0 = al0 * px + be0 * py + ga0
+        w1 = al1 * px + be1 * py + ga1
+        if w0 < -tau0 or w1 < -tau1 or 1.0 - w0 - w1 < -tau2:
+            continue
+        sx = min(max(sxa * px + sxb * py + sxc, 0.0), w - 1.001)
+        sy = min(max(sya * px + syb * py + syc, 0.0), h - 1.001)
+        x0, y0 = int(sx), int(sy)
+        fx, fy = sx - x0, sy - y0
+        for c, ch in ((0, ch0), (1, ch1), (2, ch2)):
+            a = img[y0, x0, c] * (1.0 - fx) + img[y0, x0 + 1, c] * fx
+            b = img[y0 + 1, x0, c] * (1.0 - fx) + img[y0 + 1, x0 + 1, c] * fx
+            out[y, x, ch] = np.uint8(min(a * (1.0 - fy) + b * fy + 0.5, 255.0))
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings,
+               band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, eye_img, eye_wide_img,
+               teeth_alpha, teeth_run, fill, blur_x, blur_y, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top,
+               attr_bottom, eye_affine, mp):
+    """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
+    cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
+    openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
+    coverage along their soft edges."""
     width = out.shape[1]
-    hidden = t_pass == 0
-    first = num_openings if t_pass == 2 else 0
-    last = num_openings if t_pass == 1 else len(tris)
+    rgb, tmp, ball = scratch[0], scratch[1], scratch[2]
+    ch0, ch1, ch2 = channels[0], channels[1], channels[2]
+    first = num_openings if mode >= 3 else 0  # the openings come first
+    last = num_openings if mode == 1 or mode == 2 else len(tris)
+    reach = RIM_PX if mode == 1 else EDGE_PX
     for t in range(first, last):
+        bits = soft[t] if mode == 1 or mode >= 3 else 0
+        if mode == 1 and bits == 0:
+            continue
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
         ax, ay = dst[i0, 0], dst[i0, 1]
         bx, by = dst[i1, 0], dst[i1, 1]
         cx, cy = dst[i2, 0], dst[i2, 1]
-        y_lo = max(band_lo, int(math.floor(min(ay, by, cy) - 0.5)))
-        y_hi = min(band_hi, int(math.ceil(max(ay, by, cy) - 0.5)))
+        margin = reach if bits else 0.0
+        y_lo = max(band_lo, int(math.floor(min(ay, by, cy) - 0.5 - margin)))
+        y_hi = min(band_hi, int(math.ceil(max(ay, by, cy) - 0.5 + margin)))
         if y_lo > y_hi:
             continue
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         kind = kinds[t]
-        if ((area < 0 or kind == FOLDED) != hidden) or abs(area) < 1e-7:
+        if abs(area) < 1e-7:
+            continue
+        # a folded triangle on an opening's rim is drawn as skin while it faces the camera (its soft edge),
+        # under the skin
+        hidden = area < 0 or (kind == FOLDED and soft[t] == 0)
+        if mode == 0:
+            if not hidden:
+                continue
+        elif hidden or (mode == 3) != (kind == FOLDED) or (mode == 4) != (kind == SKIN):
             continue
         inv = 1.0 / area  # barycentrics come out right for either winding
-        x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5)))
-        x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5)))
+        # w_k = al_k * px + be_k * py + ga_k, the barycentric of vertex k (0 on the edge opposite it)
+        al0, be0, ga0 = (by - cy) * inv, (cx - bx) * inv, (bx * cy - by * cx) * inv
+        al1, be1, ga1 = (cy - ay) * inv, (ax - cx) * inv, (cx * ay - cy * ax) * inv
+        al2, be2, ga2 = -al0 - al1, -be0 - be1, 1.0 - ga0 - ga1
+        # how far past each edge a pixel may lie (barycentric units): a hair for hard edges, ``reach``
+        # px for soft ones; dk_scale turns a barycentric into px from that edge
+        len0 = math.sqrt((cx - bx) ** 2 + (cy - by) ** 2)
+        len1 = math.sqrt((ax - cx) ** 2 + (ay - cy) ** 2)
+        len2 = math.sqrt((bx - ax) ** 2 + (by - ay) ** 2)
+        scale0 = abs(area) / max(len0, 1e-6)
+        scale1 = abs(area) / max(len1, 1e-6)
+        scale2 = abs(area) / max(len2, 1e-6)
+        tau0 = reach / scale0 if bits & 1 else 1e-5
+        tau1 = reach / scale1 if bits & 2 else 1e-5
+        tau2 = reach / scale2 if bits & 4 else 1e-5
+        x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5 - margin)))
+        x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5 + margin)))
+        skin = kind == SKIN or kind == FOLDED
+        extras = False  # any filled photo, blur or lash line for this skin triangle
+        code = 0
+        if mode >= 3:
+            code = chain[t]
+            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0
+                      or blur_x[i0] + blur_x[i1] + blur_x[i2] + blur_y[i0] + blur_y[i1] + blur_y[i2] > 0.0)
+        own_x, own_y = 0.0, 0.0  # a hidden or folded triangle's own stretch (its vertices are the skin's)
+        if mode == 0 or mode == 3:
+            # hidden triangles show through gaps between skin (around a mouth corner, say): blurred as they
+            # stretch, all blurred when turned over, and no photo teeth or sclera at an opening either
+            unit = STRETCH_BLUR_IODS * mp[P_IOD]
+            own_x, own_y = _stretch_blur(dst, src, i0, i1, i2, unit)
+            if mode == 0 and area < 0:
+                own_x = own_y = unit * STRETCH_LEVELS[-1]
+            extras = True
+        # the source point is affine in the pixel centre: (sxa px + sxb py + sxc, sya px + syb py + syc)
+        s0x, s1x, s2x = src[i0, 0], src[i1, 0], src[i2, 0]
+        s0y, s1y, s2y = src[i0, 1], src[i1, 1], src[i2, 1]
+        sxa, sxb, sxc = al0 * s0x + al1 * s1x + al2 * s2x, be0 * s0x + be1 * s1x + be2 * s2x, ga0 * s0x + ga1 * s1x + ga2 * s2x - 0.5
+        sya, syb, syc = al0 * s0y + al1 * s1y + al2 * s2y, be0 * s0y + be1 * s1y + be2 * s2y, ga0 * s0y + ga1 * s1y + ga2 * s2y - 0.5
+        plain = skin and not extras and bits == 0  # most skin: the photo, nothing else
         for y in range(y_lo, y_hi + 1):
             py = y + 0.5
-            for x in range(x_lo, x_hi + 1):
+            # this row's span: each edge's constraint is linear in px
+            left, right = -1e9, 1e9
+            r0, r1, r2 = be0 * py + ga0 + tau0, be1 * py + ga1 + tau1, be2 * py + ga2 + tau2
+            if al0 > 1e-12:
+                left = max(left, -r0 / al0)
+            elif al0 < -1e-12:
+                right = min(right, -r0 / al0)
+            elif r0 < 0:
+                continue
+            if al1 > 1e-12:
+                left = max(left, -r1 / al1)
+            elif al1 < -1e-12:
+                right = min(right, -r1 / al1)
+            elif r1 < 0:
+                continue
+            if al2 > 1e-12:
+                left = max(left, -r2 / al2)
+            elif al2 < -1e-12:
+                right = min(right, -r2 / al2)
+            elif r2 < 0:
+                continue
+            xa = max(x_lo, int(math.floor(max(left, -1e6) - 0.5)))
+            xb = min(x_hi, int(math.ceil(min(right, 1e6) - 0.5)))
+            if plain:
+                _plain_span(out, skin_img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2,
+                            sxa, sxb, sxc, sya, syb, syc, ch0, ch1, ch2)
+                continue
+            for x in range(xa, xb + 1):
                 px = x + 0.5
-                w0 = ((bx - px) * (cy - py) - (by - py) * (cx - px)) * inv
-                w1 = ((cx - px) * (ay - py) - (cy - py) * (ax - px)) * inv
+                w0 = al0 * px + be0 * py + ga0
+                w1 = al1 * px + be1 * py + ga1
                 w2 = 1.0 - w0 - w1
-                if w0 < -1e-5 or w1 < -1e-5 or w2 < -1e-5:
+                if w0 < -tau0 or w1 < -tau1 or w2 < -tau2:
                     continue
-                if kind == SKIN or kind == FOLDED:
-                    sx = w0 * src[i0, 0] + w1 * src[i1, 0] + w2 * src[i2, 0] - 0.5
-                    sy = w0 * src[i0, 1] + w1 * src[i1, 1] + w2 * src[i2, 1] - 0.5
-                    for c in range(3):
-                        rgb[c] = _sample(skin_img, sx, sy, c)
+                cover = 1.0
+                if bits:
+                    outside = (w0 < -1e-5 and bits & 1) or (w1 < -1e-5 and bits & 2) or (w2 < -1e-5 and bits & 4)
+                    if mode == 1:
+                        if not outside:
+                            continue  # an inner pixel: mode 2 draws it
+                    else:
+                        for k in range(3):
+                            if not bits & (1 << k):
+                                continue
+                            wk = w0 if k == 0 else (w1 if k == 1 else w2)
+                            d = wk * (scale0 if k == 0 else (scale1 if k == 1 else scale2))
+                            if d < 0.0:
+                                # past this edge: only within its own slab (no pixel covered twice)
+                                ja, jb = (i1, i2) if k == 0 else ((i2, i0) if k == 1 else (i0, i1))
+                                ex, ey = dst[jb, 0] - dst[ja, 0], dst[jb, 1] - dst[ja, 1]
+                                along = ((px - dst[ja, 0]) * ex + (py - dst[ja, 1]) * ey) / max(ex * ex + ey * ey, 1e-9)
+                                if along < 0.0 or along > 1.0:
+                                    cover = 0.0
+                            cover *= min(max(0.5 + d, 0.0), 1.0)
+                        if cover <= 0.0:
+                            continue
+                if skin:
+                    sx = sxa * px + sxb * py + sxc
+                    sy = sya * px + syb * py + syc
+                    _sample3(skin_img, sx, sy, rgb)
+                    if extras:
+                        f = w0 * fill[i0] + w1 * fill[i1] + w2 * fill[i2]
+                        if f > 0.0:
+                            _sample3(fill_img, sx, sy, tmp)
+                            _mix(rgb, tmp, min(f, 1.0))
+                        gx = max(w0 * blur_x[i0] + w1 * blur_x[i1] + w2 * blur_x[i2], own_x)
+                        gy = max(w0 * blur_y[i0] + w1 * blur_y[i1] + w2 * blur_y[i2], own_y)
+                        if gx > 0.0 or gy > 0.0:
+                            unit = STRETCH_BLUR_IODS * mp[P_IOD]
+                            for c in range(3):
+                                ball[c] = rgb[c]
+                            if gx > 0.0:
+                                _blurred(blur_x_img, gx, unit, sx, sy, ball, rgb, tmp)
+                            if gy > 0.0:
+                                _blurred(blur_y_img, gy, unit, sx, sy, ball, rgb, tmp)
+                        if code > 0:
+                            # px to the eye's chain: its edge in this triangle, or its vertex
+                            ja, jb = tris[t, chain_a[t]], tris[t, max(chain_b[t], 0)]
+                            ex, ey = dst[jb, 0] - dst[ja, 0], dst[jb, 1] - dst[ja, 1]
+                            along = 0.0
+                            if chain_b[t] >= 0:
+                                along = ((px - dst[ja, 0]) * ex + (py - dst[ja, 1]) * ey) / max(ex * ex + ey * ey, 1e-9)
+                                along = min(max(along, 0.0), 1.0)
+                            dist = math.sqrt((px - dst[ja, 0] - along * ex) ** 2 + (py - dst[ja, 1] - along * ey) ** 2)
+                            _lash_line(rgb, code, dist, mp)
                 elif kind == MOUTH:
                     u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
@@ -239,12 +677,23 @@ def _draw_pass(out, channels, dst, src, tris, kinds, num_openings, t_pass, band_
                     ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
                     bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                    _mouth_rgb(skin_img, u, v, h, h0, tx, ty, bx_, by_, mp, rgb)
+                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, mp, rgb, tmp)
                 else:
-                    _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, eye_img, eye_wide_img, attr_v, attr_h,
-                             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball)
-                for c in range(3):
-                    out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
+                    _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, fill_img, eye_img, eye_wide_img, attr_v,
+                             attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball)
+                if mode == 1 or mode == 2:
+                    for c in range(3):
+                        value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
+                        out[y, x, channels[c]] = value
+                        under[y, x, c] = value
+                elif cover < 1.0:
+                    # coverage adds up: the skin replaces its share of what the opening drew here
+                    for c in range(3):
+                        now = out[y, x, channels[c]] + cover * (rgb[c] - under[y, x, c])
+                        out[y, x, channels[c]] = np.uint8(min(max(now + 0.5, 0.0), 255.0))
+                else:
+                    for c in range(3):
+                        out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
 
 class Scene(NamedTuple):
@@ -259,6 +708,11 @@ class Scene(NamedTuple):
         skin_img: (H, W, 3) uint8 the photo; eye_img, eye_wide_img: the synthesised eyeballs.
         attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
             height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
+        soft, chain, chain_a, chain_b: (T,) int8 the triangles' soft edges and eye chains (:func:`edge_tables`).
+        fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
+            blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
+        teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
+            upper teeth (:func:`teeth_layer`).
     """
 
     channels: np.ndarray
@@ -275,17 +729,219 @@ class Scene(NamedTuple):
     attr_band: np.ndarray
     attr_top: np.ndarray
     attr_bottom: np.ndarray
+    soft: np.ndarray
+    chain: np.ndarray
+    chain_a: np.ndarray
+    chain_b: np.ndarray
+    fill_img: np.ndarray
+    blur_x_img: np.ndarray
+    blur_y_img: np.ndarray
+    teeth_alpha: np.ndarray
+    teeth_run: np.ndarray
 
 
 def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
          params: np.ndarray) -> None:
-    """Draw one frame into ``out`` ((H, W, C) uint8) in three passes: triangles facing away and the
-    folded ones (they show only where nothing facing covers a pixel, e.g. beside a turned cheek), then
-    the openings, then the skin. Deterministic.
+    """Draw one frame into ``out`` ((H, W, C) uint8) in five passes: the openings' rims (half a pixel past
+    their edges), triangles facing away and the folded ones (they show only where nothing facing covers a
+    pixel, e.g. beside a turned cheek), the openings, then the skin (folded triangles on an opening's rim
+    that face the camera first). Deterministic.
 
     Per frame: ``dst`` (V, 2) float32 vertex positions, ``opening_px`` (V,) float32 opening heights,
     ``eye_affine`` (4, 2, 3) float32 eyeball transforms, ``params`` (:data:`NUM_PARAMS`,) float32
     (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
     s = scene
-    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.num_openings, s.skin_img, s.eye_img, s.eye_wide_img,
+    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_a, s.chain_b, s.num_openings,
+          s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.eye_img, s.eye_wide_img, s.teeth_alpha, s.teeth_run,
           s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom, eye_affine, params)
+
+
+# -- made once per portrait (prepare) ---------------------------------------------------------------------------
+
+
+def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per triangle, ``(soft, chain, chain_a, chain_b)`` (T,) int8:
+
+    - ``soft``: bit k set when the edge opposite vertex k lies on an opening's rim (an opening
+      triangle's edge that no other opening triangle shares, a skin or folded triangle's edge an
+      opening triangle shares): the edges drawn with fractional coverage;
+    - ``chain``: for skin (and folded) triangles touching an eye's upper or lower chain (not just at a corner),
+      ``_UPPER_RIGHT``.. ``_LOWER_LEFT`` (else 0); ``chain_a``, ``chain_b`` the local indices of its
+      chain vertices (``chain_b`` -1 when it touches the chain at one vertex only).
+    """
+    tris, kinds = mesh.triangles, mesh.kinds
+    opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
+    owners: dict[tuple[int, int], list[int]] = {}
+    for t, tri in enumerate(tris):
+        for k in range(3):
+            owners.setdefault(tuple(sorted((int(tri[(k + 1) % 3]), int(tri[(k + 2) % 3])))), []).append(t)
+    n = len(tris)
+    soft = np.zeros(n, np.int8)
+    for t, tri in enumerate(tris):
+        for k in range(3):
+            others = [o for o in owners[tuple(sorted((int(tri[(k + 1) % 3]), int(tri[(k + 2) % 3]))))] if o != t]
+            if opening[t]:
+                rim = not any(opening[o] for o in others)
+            else:
+                rim = any(opening[o] for o in others)
+            if rim:
+                soft[t] |= 1 << k
+    chain = np.zeros(n, np.int8)
+    chain_a = np.zeros(n, np.int8)
+    chain_b = np.full(n, -1, np.int8)
+    for (up_code, low_code), o in (((_UPPER_RIGHT, _LOWER_RIGHT), mesh.eye_right),
+                                   ((_UPPER_LEFT, _LOWER_LEFT), mesh.eye_left)):
+        for code, seq in ((up_code, list(o.upper)), (low_code, list(o.lower))):
+            inner = set(int(i) for i in seq[1:-1])
+            position = {int(i): p for p, i in enumerate(seq)}
+            for t in np.nonzero(~opening)[0]:
+                if chain[t] or not inner & set(int(i) for i in tris[t]):
+                    continue
+                local = [j for j in range(3) if int(tris[t, j]) in position]
+                chain[t], chain_a[t] = code, local[0]
+                if len(local) >= 2 and abs(position[int(tris[t, local[0]])] - position[int(tris[t, local[1]])]) == 1:
+                    chain_b[t] = local[1]
+    return soft, chain, chain_a, chain_b
+
+
+def _opening_masks(shape_hw: tuple[int, int], rest: np.ndarray, mesh: WarpMesh, band: np.ndarray,
+                   iod_px: float) -> np.ndarray:
+    """(H, W) bool: the rest mouth opening and the eyes below their lash bands, grown by about a pixel."""
+    import cv2
+
+
+    mask = opening_mask(shape_hw, rest, mesh.mouth)
+    for o in (mesh.eye_right, mesh.eye_left):
+        mask |= opening_mask(shape_hw, rest, o, band)
+    k = max(1, int(round(0.012 * iod_px)))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+
+
+def filled_photo(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, band: np.ndarray, iod_px: float) -> np.ndarray:
+    """(H, W, 3) uint8: the photo with its rest openings (grown by a pixel) filled in from the skin
+    around them. The skin next to an opening samples it once the opening moves, so a lip's edge
+    carries lip, not the photo's teeth, and a lower lid's edge lid, not sclera."""
+    import cv2
+
+    mask = _opening_masks(image.shape[:2], rest, mesh, band, iod_px)
+    return cv2.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+
+
+def stretch_images(filled: np.ndarray, iod_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(along_x, along_y)`` (L, H, W, 3) uint8: the filled photo blurred along x and along y at
+    :data:`STRETCH_LEVELS` times :data:`STRETCH_BLUR_IODS` inter-ocular distances, for skin stretched
+    one way (the blur goes across the stretch)."""
+    import cv2
+
+    unit = STRETCH_BLUR_IODS * iod_px
+    along_x = [cv2.GaussianBlur(filled, (0, 1), sigmaX=k * unit, sigmaY=1e-3, borderType=cv2.BORDER_REPLICATE)
+               for k in STRETCH_LEVELS]
+    along_y = [cv2.GaussianBlur(filled, (1, 0), sigmaX=1e-3, sigmaY=k * unit, borderType=cv2.BORDER_REPLICATE)
+               for k in STRETCH_LEVELS]
+    return np.stack(along_x), np.stack(along_y)
+
+
+def photo_light(image: np.ndarray, rest: np.ndarray, sclera: np.ndarray, typical_sclera: np.ndarray) -> np.ndarray:
+    """(3,) the photo's light on white, as a share of a typical sclera's colour (0.45..1.1 per channel): a
+    hint of the sclera's tint, at the brighter of the sclera and the face's highlights (a small or shadowed sclera reads
+    too dark). Synthesised teeth and tongue are lit with it."""
+    import cv2
+
+    face = np.zeros(image.shape[:2], np.uint8)
+    hull = cv2.convexHull(np.asarray(rest[:NUM_MESH_LANDMARKS] - 0.5, np.float32)).reshape(-1, 2)
+    cv2.fillPoly(face, [np.round(hull * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    lum = image.astype(np.float64).mean(2)[face > 0]
+    level = max(float(np.mean(sclera)), 0.92 * float(np.percentile(lum, 99.5)) if len(lum) else 0.0)
+    tint = 1.0 + 0.35 * (np.asarray(sclera, np.float64) / max(float(np.mean(sclera)), 1.0) - 1.0)  # a hint of it
+    return np.clip(tint * level / np.asarray(typical_sclera, np.float64), 0.45, 1.1)
+
+
+def lip_colour(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh) -> np.ndarray:
+    """(3,) median colour of the lips: inside MediaPipe's outer lip contour, outside the mouth opening."""
+    import cv2
+
+
+    o = mesh.mouth
+    outer = sorted(connection_points("FACE_LANDMARKS_LIPS") - set(int(i) for i in o.upper) - set(int(i) for i in o.lower))
+    pts = rest[outer]
+    centre = pts.mean(0)
+    pts = pts[np.argsort(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))]  # the contour, in order
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round((pts - 0.5) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    opening = cv2.dilate(opening_mask(image.shape[:2], rest, o), np.ones((5, 5), np.uint8))
+    pixels = image[(mask > 0) & (opening == 0)].astype(np.float64)
+    return np.median(pixels, axis=0) if len(pixels) >= 10 else np.array([170.0, 100.0, 100.0])
+
+
+def teeth_layer(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, iod_px: float,
+                lips_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """The photo's own upper teeth: ``(alpha, run, colour)``.
+
+    ``alpha`` (H, W) float32 0..1: how much each pixel of the rest mouth opening looks like teeth
+    (lighter and paler than the lips), softened a little; ``run`` (:data:`TEETH_RUN_BINS`,) float32:
+    per column of the opening, the share of it from the upper lip down that the upper teeth fill
+    (0 where no teeth hang from the upper lip: lower teeth and tongue the photo shows are not
+    carried down with the upper lip); ``colour`` (3,) their mean colour, or None when the photo
+    shows none.
+    """
+    import cv2
+
+
+    h, w = image.shape[:2]
+    inside = opening_mask((h, w), rest, mesh.mouth)
+    inside = cv2.dilate(inside, np.ones((3, 3), np.uint8)) > 0
+    img = image.astype(np.float32)
+    lum = img.mean(2)
+    sat = (img.max(2) - img.min(2)) / np.maximum(img.max(2), 1.0)
+    lip_lum = float(np.mean(lips_rgb))
+    lip_sat = float((np.max(lips_rgb) - np.min(lips_rgb)) / max(np.max(lips_rgb), 1.0))
+
+    def smooth(e0, e1, x):
+        t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+        return t * t * (3 - 2 * t)
+
+    # teeth are the opening's brightest, well over the lips (whatever the exposure), and paler than them
+    top = float(np.percentile(lum[inside], 98)) if inside.sum() >= 20 else 0.0
+    if top < 1.2 * lip_lum + 8.0:
+        top = np.inf  # nothing in the opening much lighter than the lips: no teeth
+    bright = smooth(lip_lum + 0.05 * (top - lip_lum), lip_lum + 0.4 * (top - lip_lum), lum)
+    pale = smooth(max(lip_sat, 0.1), 0.55 * max(lip_sat, 0.1), sat)
+    alpha = np.where(inside, bright * pale, 0.0).astype(np.float32)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.0067 * iod_px))
+    o = mesh.mouth
+    t = np.linspace(0.0, 1.0, len(o.upper))
+    run = np.zeros(TEETH_RUN_BINS)
+    for k in range(TEETH_RUN_BINS):
+        u = (k + 0.5) / TEETH_RUN_BINS
+        top = np.array([np.interp(u, t, rest[o.upper, j]) for j in (0, 1)])
+        bottom = np.array([np.interp(u, t, rest[o.lower, j]) for j in (0, 1)])
+        length = float(np.linalg.norm(bottom - top))
+        if length < 1.0:
+            continue
+        f = np.linspace(0.0, 1.0, max(int(length * 4), 2))
+        pts = top + f[:, None] * (bottom - top) - 0.5
+        mx, my = pts[:, 0:1].astype(np.float32), pts[:, 1:2].astype(np.float32)
+        a = cv2.remap(alpha, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[:, 0]
+        # teeth that start in the upper half under at most a strip of gum or lip (not dark cavity: those are
+        # lower teeth) reach as far down as they stay most of what the column shows (a gap between two teeth
+        # is not their end)
+        starts = np.nonzero((a > 0.5) & (f <= 0.5))[0]
+        if not len(starts):
+            continue
+        above = cv2.remap(lum, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[:starts[0], 0]
+        if len(above) and above.mean() < 0.75 * lip_lum:
+            continue
+        below = a[starts[0]:]
+        mostly = np.nonzero(np.cumsum(below) / np.arange(1, len(below) + 1) >= 0.6)[0]
+        run[k] = f[starts[0] + mostly[-1]] if len(mostly) else 0.0
+    if TEETH_RUN_BINS >= 3:  # no lone columns
+        padded = np.concatenate([run[:1], run, run[-1:]])
+        run = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
+        padded = np.concatenate([run[:1], run, run[-1:]])
+        run = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    teeth = alpha > 0.6
+    colour = img[teeth].mean(0).astype(np.float64) if teeth.sum() >= 10 else None
+    pale = None if colour is None else (colour.max() - colour.min()) / max(colour.max(), 1.0)
+    if colour is None or colour.mean() < 1.1 * lip_lum or pale > min(0.2, 0.45 * lip_sat):  # a lip's highlight
+        return np.zeros_like(alpha), np.zeros(TEETH_RUN_BINS, np.float32), None
+    return alpha, run.astype(np.float32), colour

@@ -11,7 +11,8 @@ import numpy as np
 from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
-from facecast.engine.render.portrait.eyes import eyeball_images, lid_colour, lift_to_lid_margin, sclera_colour
+from facecast.engine.render.portrait.eyes import (
+    DEFAULT_SCLERA, eyeball_images, lid_colour, lift_to_lid_margin, sclera_colour)
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis, build_inverse_basis, lip_seal_kernels
 from facecast.engine.render.portrait.gains import load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 _TONGUE_OUT = arkit_index("tongueOut")
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
-_TYPICAL_SCLERA_RGB = (228.0, 222.0, 216.0)
 
 
 #: The neutral fit reads frames at this size (larger outputs are box-filtered down), so that one portrait gets
@@ -169,7 +169,7 @@ class PortraitRenderer(Renderer):
         mp[raster.P_IOD] = self.rig.iod_px
         # the photo's light: its sclera's colour against a typical sclera's (teeth and tongue under the same light)
         sclera = sclera_colour(self._skin, rest, (self.mesh.eye_right, self.mesh.eye_left), self._band)
-        light = np.clip(sclera / np.array(_TYPICAL_SCLERA_RGB), 0.45, 1.1)
+        light = raster.photo_light(self._skin, rest, sclera, DEFAULT_SCLERA)
         # the photo's own teeth where it shows them, else enamel under the photo's light
         teeth = self._teeth_rgb if self._teeth_rgb is not None else np.array(_DEFAULT_TEETH_RGB) * light
         mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
@@ -228,7 +228,7 @@ class PortraitRenderer(Renderer):
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         for e, (upper, band) in enumerate(self._eye_chains):  # lashes where the lids meet, as the lash band closes
-            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band)
+            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band) ** 2
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     params=mp)
         return out

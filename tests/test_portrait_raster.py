@@ -1,0 +1,337 @@
+"""The portrait warp's synthesis (issue 17): fractional coverage where skin meets an opening, no photo
+teeth on the lips' edges, the mouth interior (cavity, tongue, teeth rows, the photo's own teeth), skin
+stretched one way blurred across the stretch, lashes where the lids meet, soft eyeball edges.
+
+Each property is checked against a planted version of its bug (a binary mask, the photo instead of the
+filled photo, no blur, no lashes, a dark tooth divider), so that the test fails if the property is lost."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from facecast.engine.render.portrait import PortraitRenderer, raster
+from facecast.engine.render.portrait.eyes import _synthesised_eyeball, opening_mask
+from facecast.engine.render.portrait.mesh import SKIN
+from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
+
+
+def sample(**weights) -> FaceSample:
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for name, value in weights.items():
+        w[arkit_index(name)] = value
+    return FaceSample(capture_wall_ns=0, weights=w)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    r = PortraitRenderer(pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    return r
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def draw(r: PortraitRenderer, scene: raster.Scene, pose, params: np.ndarray) -> np.ndarray:
+    out = np.zeros((*r.rig.image.shape[:2], 3), np.uint8)
+    raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
+                params=params)
+    return out
+
+
+def frame_params(r: PortraitRenderer, pose, s: FaceSample) -> np.ndarray:
+    """The per-frame parameters ``render`` passes (so a test can change one)."""
+    mp = r._params.copy()
+    mp[raster.P_TONGUE] = float(s.weights[arkit_index("tongueOut")])
+    mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
+    for e, (upper, band) in enumerate(r._eye_chains):
+        mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band) ** 2
+    return mp
+
+
+def flat_scene(scene: raster.Scene) -> raster.Scene:
+    """White skin everywhere, the openings black (no photo in them): a frame's grey level is the skin's coverage."""
+    white = np.full_like(scene.skin_img, 255)
+    levels = np.stack([white] * len(raster.STRETCH_LEVELS))
+    return scene._replace(skin_img=white, fill_img=white, blur_x_img=levels, blur_y_img=levels,
+                          eye_img=np.zeros_like(white), eye_wide_img=np.zeros_like(white),
+                          teeth_alpha=np.zeros_like(scene.teeth_alpha), attr_h0=np.zeros_like(scene.attr_h0),
+                          attr_band=np.full_like(scene.attr_band, 1e-3))
+
+
+def black_interior(params: np.ndarray) -> np.ndarray:
+    mp = params.copy()
+    for at in (raster.P_TEETH, raster.P_TONGUE_RGB, raster.P_CAVITY_RGB):
+        mp[at:at + 3] = 0.0
+    mp[raster.P_LID_RGB:raster.P_LID_RGB + 6] = 0.0
+    return mp
+
+
+def polygon_coverage(poly: np.ndarray, shape_hw: tuple[int, int], supersample: int = 16) -> np.ndarray:
+    """(H, W) share of each pixel inside ``poly`` (pixel i spans [i, i + 1))."""
+    import cv2
+
+    h, w = shape_hw
+    big = np.zeros((h * supersample, w * supersample), np.uint8)
+    cv2.fillPoly(big, [np.round(poly * supersample * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return big.reshape(h, supersample, w, supersample).mean((1, 3))
+
+
+def opened_mouth(r: PortraitRenderer, drop_px: float = 7.3):
+    """The photo's own mesh with the lower lip and everything below it moved ``drop_px`` down: an open mouth
+    whose lips keep their rest shape (nothing folds along the lip lines)."""
+    o = r.mesh.mouth
+    v = r._rest.copy()
+    line = 0.5 * (v[o.upper, 1].mean() + v[o.lower, 1].mean())
+    move = v[:, 1] > line
+    move[o.upper] = False
+    move[o.lower] = True
+    move[list(o.corners)] = False
+    v[move, 1] += drop_px
+    opening = np.zeros(len(v), np.float32)
+    h = np.linalg.norm(v[o.lower] - v[o.upper], axis=1)
+    opening[o.upper], opening[o.lower] = h, h
+    opening[list(o.corners)] = 0.0
+    return dataclasses.replace(r.pose(sample()), vertices=v.astype(np.float32), opening_px=opening)
+
+
+def test_the_lips_edge_is_covered_by_area_not_by_a_binary_test(renderer):
+    r = renderer
+    pose = opened_mouth(r)
+    mp = black_interior(r._params)
+    o = r.mesh.mouth
+    v = pose.vertices
+    skin = 1.0 - polygon_coverage(np.concatenate([v[o.upper], v[o.lower][::-1]]), (512, 512))
+    c0, c1 = v[list(o.corners)]
+    x = np.arange(512)[None, :] + 0.5
+    middle = (x > c0[0] + 0.2 * (c1[0] - c0[0])) & (x < c1[0] - 0.2 * (c1[0] - c0[0]))  # away from the corners
+    edge = (skin > 0.02) & (skin < 0.98) & middle
+    assert edge.sum() > 60
+
+    def errors(scene):
+        got = draw(r, scene, pose, mp)[..., 0] / 255.0
+        err = np.abs(got - skin)[edge]
+        return float(err.mean()), float(np.percentile(err, 95))
+
+    mean, p95 = errors(flat_scene(r._scene))
+    assert mean < 0.08 and p95 < 0.25, (mean, p95)
+    binary = flat_scene(r._scene)._replace(soft=np.zeros_like(r._scene.soft))  # the planted bug: no soft edges
+    mean, p95 = errors(binary)
+    assert mean > 0.15, (mean, p95)
+
+
+def test_coverage_adds_up_where_the_lids_meet(renderer):
+    """A shut eye's line is all skin: the upper and lower lids' shares of a pixel add up to one, no opening
+    shows between them (compositing one over the other would leave a quarter of it)."""
+    r = renderer
+    pose = r.pose(sample())
+    v, opening = pose.vertices.copy(), pose.opening_px.copy()
+    o = r.mesh.eye_right
+    v[o.lower] = v[o.upper] + np.array([0.0, 0.01], np.float32)
+    opening[o.upper] = opening[o.lower] = 0.01
+    shut = dataclasses.replace(pose, vertices=v, opening_px=opening)
+    mp = black_interior(r._params)
+    got = draw(r, flat_scene(r._scene), shut, mp)[..., 0]
+    xs = np.arange(int(np.ceil(v[o.upper[1], 0])), int(v[o.upper[-2], 0]))
+    ys = np.interp(xs + 0.5, v[o.upper, 0], v[o.upper, 1])
+    line = np.array([got[int(y) - 1:int(y) + 2, x].min() for x, y in zip(xs, ys)])
+    assert line.min() >= 225, line
+
+
+def test_the_lips_edge_shows_no_photo_teeth(renderer):
+    """Skin at the lips' edge, once the mouth opens, samples the photo with its opening filled from the lips:
+    no light halo of the photo's teeth along the lips. The photo's opening is painted green to see it."""
+    r = renderer
+    green = r._skin.copy()
+    green[opening_mask(green.shape[:2], r._rest, r.mesh.mouth) > 0] = (0, 255, 0)
+    base = r._scene._replace(skin_img=green, teeth_alpha=np.zeros_like(r._scene.teeth_alpha),
+                             attr_h0=np.zeros_like(r._scene.attr_h0))
+    s = sample(jawOpen=0.5)
+    pose = r.pose(s)
+
+    def greenish(scene):
+        out = draw(r, scene, pose, frame_params(r, pose, s)).astype(int)
+        return int(((out[..., 1] - np.maximum(out[..., 0], out[..., 2])) > 20).sum())
+
+    assert greenish(base) <= 25
+    assert greenish(base._replace(fill_img=green)) > 60  # the planted bug: the lips sample the photo
+
+
+def test_teeth_rows_have_rounded_tips_and_soft_gaps():
+    iod, half_width = 100.0, 50.0
+    tooth = raster.LOWER_TOOTH_IODS * iod
+    length = raster.LOWER_TEETH_IODS * iod
+    xs = np.arange(-0.6, 0.6, 0.1 / half_width)  # front teeth, 0.1 px apart
+    shades = np.array([raster._tooth_row(x, 0.6 * length, length, tooth, half_width, iod)[1] for x in xs])
+    assert shades.min() >= 1.0 - raster.GAP_SHADE - 1e-6  # gaps no darker than interdental shadows
+    assert np.abs(np.diff(shades)).max() < 0.03  # and no hard dividers
+    assert shades.max() - shades.min() > 0.03  # but the teeth are told apart
+    # rounded tips: near its tip a tooth covers less at a gap than at its middle, with a ramp
+    gap, middle = 0.0, 0.5 * tooth / half_width
+    at_gap = raster._tooth_row(gap + 1e-4, length - 0.5, length, tooth, half_width, iod)[0]
+    at_middle = raster._tooth_row(middle, length - 0.5, length, tooth, half_width, iod)[0]
+    assert at_middle > 0.9 and at_gap < 0.5
+    ramp = [raster._tooth_row(middle, length + d, length, tooth, half_width, iod)[0] for d in (-0.25, 0.0, 0.25)]
+    assert 0.1 < ramp[1] < 0.9 and ramp[0] > ramp[1] > ramp[2]
+
+
+def test_the_cavity_is_darker_at_the_back_and_under_the_upper_lip():
+    iod, t_up = 100.0, 25.0
+    shade = lambda d_up, d_low: raster._cavity_shade(d_up, d_low, t_up, iod)[0]  # noqa: E731
+    assert shade(60.0, 40.0) < 0.75 * shade(60.0, 2.0)  # the back against the front (by the lower lip)
+    assert shade(t_up + 1.0, 40.0) < 0.8 * shade(t_up + 20.0, 40.0)  # right under the upper teeth
+    assert 0.0 < shade(60.0, 40.0)
+
+
+def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0) -> np.ndarray:
+    """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip."""
+    r = renderer
+    mp = r._params.copy()
+    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
+    out = []
+    for d in d_low:
+        raster._mouth_rgb(img, alpha, run, 0.5, 1.0 - d / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, mp, rgb, scratch)
+        out.append(rgb.copy())
+    return np.array(out)
+
+
+def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
+    iod = float(renderer._params[raster.P_IOD])
+    t_low = raster.LOWER_TEETH_IODS * iod
+    top = t_low + raster.TONGUE_IODS * iod
+    for edge in (t_low, top):  # lower teeth over the tongue, the tongue's top over the cavity
+        d = edge + np.arange(-3.0, 3.0, 0.25)
+        grey = luma(mouth_column(renderer, d))
+        steps = np.abs(np.diff(grey))
+        assert steps.max() < 0.35 * np.abs(grey[-1] - grey[0]), (edge, grey)
+    # the tongue is shaded, not a flat band: darker toward its top, where it curves away
+    tongue = luma(mouth_column(renderer, np.array([t_low + 2.0, top - 2.0])))
+    assert tongue[1] < 0.9 * tongue[0]
+
+
+def test_the_photos_upper_teeth_hang_from_the_upper_lip(renderer):
+    r = renderer
+    run = r._scene.teeth_run
+    assert run[len(run) // 2 - 4:len(run) // 2 + 4].min() > 0.5  # the astronaut shows her upper teeth
+    assert r._teeth_rgb is not None and r._teeth_rgb.mean() > r._lips_rgb.mean() + 20
+    s = sample(jawOpen=0.5)
+    pose = r.pose(s)
+    out = r.render(s)
+    o = r.mesh.mouth
+    k = len(o.upper) // 2
+    top, bottom = pose.vertices[o.upper[k]], pose.vertices[o.lower[k]]
+    below_lip = np.round(top + (bottom - top) * np.linspace(0.1, 0.25, 4)[:, None]).astype(int)  # px inside
+    teeth = out[below_lip[:, 1], below_lip[:, 0]].astype(float)
+    assert luma(teeth).min() > 0.85 * luma(r._teeth_rgb)
+    # a closed mouth shows no teeth of its own: the rows are drawn in the photo's light instead
+    closed = r._skin.copy()
+    closed[opening_mask(closed.shape[:2], r._rest, o) > 0] = r._lips_rgb.astype(np.uint8)
+    _, run, colour = raster.teeth_layer(closed, r._rest.astype(np.float64), r.mesh, r.rig.iod_px, r._lips_rgb)
+    assert colour is None and not run.any()
+
+
+def stretched_lid_mask(r: PortraitRenderer, pose, *, min_ratio: float = 3.0) -> np.ndarray:
+    import cv2
+
+    v, src, tris = pose.vertices.astype(np.float64), r._rest.astype(np.float64), r.mesh.triangles
+    mask = np.zeros((512, 512), np.uint8)
+    for t, tri in enumerate(tris):
+        if r.mesh.kinds[t] != SKIN:
+            continue
+        d = np.stack([v[tri[1]] - v[tri[0]], v[tri[2]] - v[tri[0]]], 1)
+        s = np.stack([src[tri[1]] - src[tri[0]], src[tri[2]] - src[tri[0]]], 1)
+        if abs(np.linalg.det(s)) < 1e-6:
+            continue
+        sv = np.linalg.svd(d @ np.linalg.inv(s), compute_uv=False)
+        if sv[0] > min_ratio * max(sv[1], 1e-9):
+            cv2.fillPoly(mask, [np.round((v[tri] - 0.5) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+
+
+def test_skin_stretched_one_way_is_blurred_across_the_stretch(renderer):
+    rest = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
+    unit = 1.0
+    for dst, blur_along in ((rest * [1.0, 3.0], "x"), (rest * [3.0, 1.0], "y"), (rest * [1.0, 0.4], "y")):
+        sx, sy = raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit)
+        assert (sx > 1.0 and sy < 1e-3) if blur_along == "x" else (sy > 0.5 and sx < 1e-3), (dst, sx, sy)
+    c, s = np.cos(0.4), np.sin(0.4)
+    for dst in (rest * 2.0, rest @ np.array([[c, s], [-s, c]], np.float32), rest * [1.0, 1.4]):
+        assert raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit) == (0.0, 0.0)  # no streaks there
+    # a blink stretches the lids' skin: its variation across x (vertical streaks) drops with the blur
+    r = renderer
+    s = sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)
+    pose = r.pose(s)
+    mask = stretched_lid_mask(r, pose)
+    assert mask.sum() > 200
+    mp = frame_params(r, pose, s)
+    fill = np.stack([r._scene.fill_img] * len(raster.STRETCH_LEVELS))
+    energy = []
+    for scene in (r._scene, r._scene._replace(blur_x_img=fill, blur_y_img=fill)):  # the planted bug: no blur
+        grey = luma(draw(r, scene, pose, mp))
+        energy.append(float((np.diff(grey, axis=1)[:-1, :][mask[:-1, :-1]] ** 2).mean()))
+    assert energy[0] < 0.7 * energy[1], energy
+
+
+def test_lashes_where_the_lids_meet(renderer):
+    import cv2
+
+    r = renderer
+    s = sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)
+    pose = r.pose(s)
+    o = r.mesh.eye_right
+    assert pose.opening_px[o.upper].max() < 1.5  # the fields shut this eye
+    up = pose.vertices[o.upper[1:-1]]
+    line = np.zeros((512, 512), np.uint8)
+    cv2.polylines(line, [np.round((up - 0.5) * 16).astype(np.int32)], False, 1, thickness=1, shift=4)
+    near = cv2.dilate(line, np.ones((3, 3), np.uint8)) > 0
+    lid = np.zeros((512, 512), bool)
+    for x, y in up.astype(int):
+        lid[y - 6:y - 3, x - 1:x + 2] = True
+
+    def darkness(params):
+        grey = luma(draw(r, r._scene, pose, params))
+        columns = [x for x in range(int(up[0, 0]) + 1, int(up[-1, 0])) if near[:, x].any()]
+        return float(np.mean([grey[:, x][near[:, x]].min() for x in columns]) / np.median(grey[lid]))
+
+    mp = frame_params(r, pose, s)
+    assert mp[raster.P_LASH] > 0.5
+    assert darkness(mp) < 0.62
+    mp[raster.P_LASH:raster.P_LASH + 2] = 0.0  # the planted bug: no lashes
+    assert darkness(mp) > 0.68
+
+
+def test_the_synthesised_eyeballs_edges_are_soft():
+    from facecast.engine.render.portrait.mesh import Opening
+
+    size, iod = 60, 100.0
+    rest = np.zeros((478, 2))
+    centre = np.array([30.3, 30.6])
+    rest[468] = centre
+    rest[469:473] = centre + 9.7 * np.array([[1, 0], [0, 1], [-1, 0], [0, -1]])
+    o = Opening(upper=np.array([0, 1, 2]), lower=np.array([0, 3, 2]))
+    rest[0], rest[2] = centre - [25, 0], centre + [25, 0]
+    box = np.full((size, size, 3), 200.0)
+    ball = _synthesised_eyeball(box, np.ones((size, size), bool), rest, o, "right", (0, 0), iod)
+    row = ball[int(centre[1]), :, 0]
+    # the pupil's edge ramps over about a pixel: where the row crosses halfway between pupil and iris,
+    # one of the two pixels lies on the ramp, not on either side's level (a binary pupil has no such pixel)
+    pupil, iris = row.min(), row[int(centre[0]) + 5]
+    half = 0.5 * (pupil + iris)
+    crossings = np.nonzero((row[:-1] - half) * (row[1:] - half) < 0)[0]
+    crossings = [i for i in crossings if abs(i + 0.5 - centre[0]) < 6]
+    assert len(crossings) == 2, row
+    for i in crossings:
+        on_ramp = [pupil + 0.1 * (iris - pupil) < row[j] < iris - 0.1 * (iris - pupil) for j in (i, i + 1)]
+        assert any(on_ramp), row[i - 2:i + 3]
+
+
+def test_every_layer_draws_the_same_bytes_each_time(renderer):
+    s = sample(jawOpen=0.7, tongueOut=0.4, eyeBlinkLeft=1.0, mouthFunnel=0.5, eyeWideRight=0.8)
+    s = dataclasses.replace(s, head_rad=np.array([0.2, -0.1, 0.05], np.float32))
+    a, b = renderer.render(s), renderer.render(s)
+    assert np.array_equal(a, b)
