@@ -212,7 +212,7 @@ def test_the_matte_rides_the_same_warp_as_the_colour(transparent_portrait):
     photo = np.full((SIZE, SIZE, 4), 0.5, np.float32)  # (a matte of one half: the colour is sampled everywhere)
     photo[..., 1:] = r.rig.image
     warped = r.matte.warp(drawn, layers=photo)[..., 1:]
-    still = r.matte.warp(r._rest, layers=photo)[..., 1:]
+    still = r.matte.warp(r.rest_vertices, layers=photo)[..., 1:]
     lm = r.drawn_landmarks(turned)
     y, x = np.indices((SIZE, SIZE))
     centre = lm[NOSE_TIP]

@@ -22,7 +22,8 @@ from facecast.engine.types import FaceSample, FlameParams
 
 
 class MattedPortraitRenderer(PortraitRenderer):
-    """:class:`PortraitRenderer` (same arguments) drawing the person over ``background``.
+    """:class:`PortraitRenderer` (same arguments) drawing the person over ``background``. ``render`` draws the
+    pose it asks :meth:`pose` for; that pose's vertices are kept here and the matte warped to them.
 
     Raises (at ``prepare``):
         RendererUnavailable: the segmentation model cannot be had (the message says how to get it).
@@ -41,7 +42,7 @@ class MattedPortraitRenderer(PortraitRenderer):
         if self.matte is not None:
             return
         try:
-            self.matte = PortraitMatte.build(self.rig.image, rest=self._rest, triangles=self.mesh.triangles,
+            self.matte = PortraitMatte.build(self.rig.image, rest=self.rest_vertices, triangles=self.mesh.triangles,
                                              kinds=self.mesh.kinds, background=self.background,
                                              pixel_format=self.pixel_format)
         except MatteModelError as exc:

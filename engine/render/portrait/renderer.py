@@ -183,6 +183,12 @@ class PortraitRenderer(Renderer):
         return mp
 
     @property
+    def rest_vertices(self) -> np.ndarray:
+        """(V, 2) float32 pixels: the mesh's rest vertices (the photo's own positions), which every frame's warp
+        maps from (the background matte, :mod:`.background`, rides the same warp)."""
+        return self._rest
+
+    @property
     def rest_weights(self) -> np.ndarray:
         """(52,) the photo's expression as far as it could be taken out without folding the face (the
         deformer's, current after ``set_gain``): these weights draw the photo itself."""
