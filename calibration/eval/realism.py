@@ -78,7 +78,8 @@ LID_BAND_IODS = 0.08      # above MediaPipe's upper eye contour: the lash line, 
 BELOW_EYE_IODS = 0.0      # lid region: this far below the lower eye contour (0: the upper lid's skin)
 CHIN_IODS = 0.3           # lip region: this far below the lower lip, toward the chin
 STREAK_SIGMA_PX = 1.0     # Gaussian of the second-derivative band (512x512 pixels)
-OPENING_MARGIN_PX = 3.0   # streak regions keep this far from an opening's edge: the band filter's reach (3 sigma)
+OPENING_MARGIN_PX = 5.0   # streak regions keep this far from an opening's edge: past the band filter's reach
+#                            (its kernels reach ceil(4 sigma) = 4 px), so an opening's own edges are not counted
 
 log = logging.getLogger(__name__)
 
