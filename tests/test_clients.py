@@ -142,12 +142,10 @@ def stop_engine(proc):
     proc.communicate(timeout=15)
 
 
-def longest_consecutive(seqs):
-    best = run = 1
-    for a, b in zip(seqs, seqs[1:]):
-        run = run + 1 if b == a + 1 else 1
-        best = max(best, run)
-    return best
+def adjacent_share(seqs):
+    """Share of received frames that directly follow the one received before them."""
+    pairs = list(zip(seqs, seqs[1:]))
+    return sum(b == a + 1 for a, b in pairs) / max(len(pairs), 1)
 
 
 def test_receives_frames_with_checksums_and_sequence(client, endpoint):
@@ -161,7 +159,11 @@ def test_receives_frames_with_checksums_and_sequence(client, endpoint):
     assert len(frames) >= 140, events[-3:]
     assert all((f["width"], f["height"], f["format"], f["stride"]) == (512, 512, "rgba8", 2048) for f in frames)
     assert all(f["payload_bytes"] == 512 * 512 * 4 and f["crc_ok"] is True for f in frames)
-    assert longest_consecutive([f["seq"] for f in frames]) >= 100
+    seqs = [f["seq"] for f in frames]
+    # In order and mostly gap-free: a client that drops every other frame (or reorders) fails; a
+    # scheduler hiccup on a loaded 2-core CI machine that costs a few 1 MB frames does not.
+    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    assert adjacent_share(seqs) >= 0.8, seqs
     assert {"event": "connected"} in events and events[-1]["event"] == "done"
 
 
