@@ -1,35 +1,46 @@
 """``facecast calibrate fit-portrait``: per-shape gains of the portrait renderer's
-hand-authored fields, fitted in closed loop.
+hand-authored fields, fitted in closed loop for one photo.
 
 For each shape, candidate gains (bounded to stay near the hand-authored field,
 :data:`GAIN_CANDIDATES`) are tried from small to large; each is rendered as a
 0 -> 1 sweep, re-tracked with MediaPipe, and accepted only if
 
 - the fold guard leaves the shape at full weight untouched (no folds),
-- dlib's identity distance at full weight stays <= :data:`MAX_IDENTITY`,
-- the response is monotone (Spearman rho >= 0.9).
+- the response is monotone (Spearman rho >= :data:`MIN_RHO`),
+- the drawn landmarks, scored by MediaPipe's blendshape model (``facecast eval``'s
+  geometry channel), move at least :data:`TARGET_RANGE`: a gain that MediaPipe's
+  landmark network happens to over-read must still draw the expression,
+- dlib's identity distance at full weight stays within :data:`MAX_IDENTITY_RISE` of
+  the neutral face's own distance, or under :data:`MAX_IDENTITY` (a smiling photo's
+  neutral face is already some way from the photo).
 
-The smallest gain whose measured range reaches :data:`TARGET_RANGE` wins;
-otherwise the accepted gain with the largest range; otherwise 1. Nothing else
-about the field changes, so a fit cannot invent a grotesque face to raise a score.
+The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
+otherwise the accepted gain with the largest range; otherwise the shipped gain.
+Nothing else about the field changes, so a fit cannot invent a grotesque face to
+raise a score. The result is saved per photo (:func:`fitted_gains_path`), and the
+renderer uses it for that photo from then on.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 
 from facecast.calibration.eval.fidelity import DlibIdentity, KEY_SHAPES, spearman
+from facecast.calibration.eval.landmark_blendshapes import LandmarkBlendshapes
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.types import FaceSample, NUM_ARKIT, arkit_index
 
 
-GAIN_CANDIDATES = (0.7, 0.85, 1.0, 1.2, 1.45, 1.75)
+GAIN_CANDIDATES = (0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1, 2.5)
 TARGET_RANGE = 0.35
+MIN_RHO = 0.9
 MAX_IDENTITY = 0.4
+MAX_IDENTITY_RISE = 0.1
 SWEEP = np.linspace(0.0, 1.0, 6)
 
 
@@ -43,24 +54,26 @@ class ShapeFit:
     reason: str
 
 
-def _measure(renderer, tracker, embedder, reference, k: int) -> tuple[float, float, float, bool]:
-    """(measured range, Spearman rho, identity distance at full weight, unfolded at full weight)
-    of shape ``k`` swept over :data:`SWEEP`."""
-    measured, frame, tracked = [], None, None
+def _sample(k: int, x: float) -> FaceSample:
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[k] = x
+    return FaceSample(capture_wall_ns=0, weights=w)
+
+
+def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, bool, np.ndarray, object]:
+    """(closed-loop range, its Spearman rho, geometry range, unfolded at full weight, the full-weight
+    frame, its tracked face) of shape ``k`` swept over :data:`SWEEP`."""
+    measured, drawn, frame, tracked = [], [], None, None
     for x in SWEEP:
-        w = np.zeros(NUM_ARKIT, np.float32)
-        w[k] = x
-        frame = np.ascontiguousarray(renderer.render(FaceSample(capture_wall_ns=0, weights=w))[..., :3])
+        sample = _sample(k, x)
+        frame = np.ascontiguousarray(renderer.render(sample)[..., :3])
         tracked = tracker.track(frame)
         measured.append(tracked.weights[k] if tracked is not None else np.nan)
+        drawn.append(geometry(renderer.drawn_landmarks(sample))[k])
     m = np.array(measured)
-    unfolded = renderer.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
-    ident = 0.0
-    if embedder is not None:
-        e = embedder.embed(frame, None if tracked is None else tracked.landmarks)
-        ident = embedder.distance(e, reference) if e is not None else np.inf
+    unfolded = renderer.pose(_sample(k, 1.0)).scale == 1.0
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
-    return rng, spearman(SWEEP, m), ident, unfolded
+    return rng, spearman(SWEEP, m), float(np.ptp(drawn)), unfolded, frame, tracked
 
 
 def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = KEY_SHAPES,
@@ -68,34 +81,49 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
     """(52,) gains (the shipped ones for shapes not fitted) and one :class:`ShapeFit`
     per fitted shape, for a portrait renderer prepared with all gains at 1."""
 
-    tracker = FaceTracker()
-    embedder = DlibIdentity() if identity else None
-    reference = embedder.embed(portrait_rgb) if embedder else None
     from facecast.engine.render.portrait.gains import DEFAULT_GAINS  # numba: compiled on first use
 
-    gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
-    fits = []
+    tracker = FaceTracker()
+    geometry = LandmarkBlendshapes()
+    embedder = DlibIdentity() if identity else None
     try:
+        identity_limit = np.inf
+        if embedder is not None:
+            reference = embedder.embed(portrait_rgb)
+            neutral = embedder.embed(np.ascontiguousarray(renderer.render(_sample(0, 0.0))[..., :3]))
+            identity_limit = max(MAX_IDENTITY, embedder.distance(neutral, reference) + MAX_IDENTITY_RISE)
+
+        def distance(frame, tracked) -> float:
+            if embedder is None:
+                return 0.0
+            e = embedder.embed(frame, None if tracked is None else tracked.landmarks)
+            return embedder.distance(e, reference) if e is not None else np.inf
+
+        gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
+        fits = []
         for i, name in enumerate(shapes):
             k = arkit_index(name)
             best: Optional[ShapeFit] = None
             chosen: Optional[ShapeFit] = None
             for g in GAIN_CANDIDATES:
                 renderer.deformer.set_gain(k, g)
-                rng, rho, ident, unfolded = _measure(renderer, tracker, embedder, reference, k)
-                ok = unfolded and ident <= MAX_IDENTITY and np.isfinite(rho) and rho >= 0.9
-                if not ok:
+                rng, rho, drawn, unfolded, frame, tracked = _sweep(renderer, tracker, geometry, k)
+                if not (unfolded and np.isfinite(rho) and rho >= MIN_RHO and drawn >= TARGET_RANGE):
+                    continue
+                if rng < TARGET_RANGE and best is not None and rng <= best.range:
+                    continue  # no better than one already accepted: spare the identity model
+                ident = distance(frame, tracked)
+                if ident > identity_limit:
                     continue
                 fit = ShapeFit(name, g, rng, rho, ident, "reaches the target range")
                 if rng >= TARGET_RANGE:
                     chosen = fit
                     break
-                if best is None or rng > best.range:
-                    best = fit
+                best = fit
             if chosen is None:
                 chosen = (ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
-                          if best else ShapeFit(name, 1.0, float("nan"), float("nan"), float("nan"),
-                                                "no gain passed the constraints"))
+                          if best else ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"),
+                                                float("nan"), "no gain passed the constraints: shipped gain"))
             renderer.deformer.set_gain(k, chosen.gain)
             gains[k] = chosen.gain
             fits.append(chosen)
@@ -109,3 +137,39 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
         if progress:
             sys.stderr.write("\n")
     return gains, fits
+
+
+def fit_photo(photo: Union[str, Path], *, shapes: tuple[str, ...] = KEY_SHAPES, identity: bool = True,
+              out: Optional[Path] = None, progress: bool = True) -> tuple[Path, list[ShapeFit]]:
+    """Fit ``photo``'s gains (:func:`fit_gains`) and save them: to ``out``, else for the photo
+    (:func:`~facecast.engine.render.portrait.gains.fitted_gains_path`), where the renderer finds them.
+
+    Returns:
+        (the file written, one :class:`ShapeFit` per shape).
+
+    Raises:
+        KeyError: an unknown shape name.
+        RendererUnavailable: the photo is refused or unreadable.
+        RuntimeError: a measuring model (dlib, LiteRT) is missing; the message says what to install.
+    """
+    from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
+    from facecast.engine.render.portrait.gains import fitted_gains_path
+    from facecast.engine.render.portrait.photo import photo_digest
+    from facecast.engine.render.portrait.rig import load_portrait
+    from facecast.engine.types import PixelFormat
+
+    for name in shapes:
+        arkit_index(name)
+    portrait_rgb, _ = load_portrait(photo)
+    renderer = PortraitRenderer(portrait=photo, pixel_format=PixelFormat.RGB8, gains=np.ones(NUM_ARKIT))
+    renderer.prepare()
+    try:
+        gains, fits = fit_gains(renderer, portrait_rgb, shapes=tuple(shapes), identity=identity, progress=progress)
+    finally:
+        renderer.close()
+    path = out if out is not None else fitted_gains_path(photo_digest(portrait_rgb))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, gains=gains, shapes=np.array([f.shape for f in fits]), ranges=np.array([f.range for f in fits]))
+    partial.replace(path)  # a reader never sees half a file
+    return path, fits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -64,9 +66,17 @@ def assert_pixels_close(got, want, *, levels: int = QUANTISATION_LEVELS) -> None
 
 def pytest_configure(config) -> None:
     """``FACECAST_TEST_TORCH_THREADS=N`` runs the suite with ``torch.set_num_threads(N)`` (the numeric tests
-    must pass at any thread count; see docs/testing.md)."""
-    import os
+    must pass at any thread count; see docs/testing.md).
 
+    The suite gets its own facecast cache folder, so a developer's saved per-photo fits and checks
+    (``~/.cache/facecast/portrait-gains``, ``portraits``) do not change what it measures; models already in
+    the developer's cache stay reachable through ``FACECAST_MODEL_DIR``."""
+    if "FACECAST_CACHE_DIR" not in os.environ:
+        from facecast.engine.paths import cache_dir
+        models = cache_dir() / "models"
+        if models.is_dir() and "FACECAST_MODEL_DIR" not in os.environ:
+            os.environ["FACECAST_MODEL_DIR"] = str(models)
+        os.environ["FACECAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="facecast-test-cache-")
     threads = os.environ.get("FACECAST_TEST_TORCH_THREADS")
     if threads:
         try:

@@ -260,21 +260,66 @@ def test_drawn_landmarks_follow_the_mesh(renderer):
     assert abs(rest[right_lid, 1] - wide[right_lid, 1]) < 1e-3
 
 
-def test_fit_portrait_writes_gains_the_renderer_loads(tmp_path):
+def test_fit_portrait_saves_gains_the_renderer_then_uses(tmp_path, monkeypatch, capsys):
+    """Without --out the fit is saved for the photo, and a renderer on that photo (gains not given) uses it;
+    --out writes a file instead and leaves the photo's saved fit alone."""
     from facecast.calibration.portrait_fit import GAIN_CANDIDATES
     from facecast.engine.cli import main
-    out = tmp_path / "gains.npz"
-    assert main(["calibrate", "fit-portrait", "--shapes", "jawOpen,mouthStretchLeft", "--no-identity",
-                 "--out", str(out)]) == 0
-    with np.load(out, allow_pickle=False) as z:
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    monkeypatch.setenv("FACECAST_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["calibrate", "fit-portrait", "--shapes", "jawOpen,mouthStretchLeft", "--no-identity"]) == 0
+    saved = list((tmp_path / "cache" / "portrait-gains").glob("*.npz"))
+    assert len(saved) == 1 and "uses them from now on" in capsys.readouterr().out
+    with np.load(saved[0], allow_pickle=False) as z:
         gains = z["gains"]
     assert gains.shape == (NUM_ARKIT,) and gains[arkit_index("jawOpen")] in GAIN_CANDIDATES
-    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
     others = np.ones(NUM_ARKIT, bool)
     others[[arkit_index("jawOpen"), arkit_index("mouthStretchLeft")]] = False
     assert np.array_equal(gains[others], DEFAULT_GAINS[others])  # unfitted shapes keep the shipped gains
+
+    # the renderer finds the fit by the photo's pixels: the same drawing as the file given by hand
+    auto = PortraitRenderer(width=128, height=128, pixel_format=PixelFormat.RGB8)
+    auto.prepare()
+    assert auto.gains_source.startswith("fitted for this photo")
+    by_hand = PortraitRenderer(width=128, height=128, pixel_format=PixelFormat.RGB8, gains=str(saved[0]))
+    shipped = PortraitRenderer(width=128, height=128, pixel_format=PixelFormat.RGB8, gains=DEFAULT_GAINS)
+    jaw = sample(jawOpen=1.0)
+    assert np.array_equal(auto.drawn_landmarks(jaw), by_hand.drawn_landmarks(jaw))
+    if gains[arkit_index("jawOpen")] != DEFAULT_GAINS[arkit_index("jawOpen")]:
+        assert not np.allclose(auto.drawn_landmarks(jaw), shipped.drawn_landmarks(jaw))
+    assert main(["portrait", "check", "astronaut"]) == 0
+    assert "field gains: fitted for this photo" in capsys.readouterr().out
+
+    out = tmp_path / "gains.npz"
+    assert main(["calibrate", "fit-portrait", "--shapes", "jawOpen", "--no-identity", "--out", str(out)]) == 0
+    assert out.is_file() and len(list((tmp_path / "cache" / "portrait-gains").glob("*.npz"))) == 1
     r = create_renderer("portrait", RenderOptions(width=128, height=128, portrait=PortraitOptions(gains=str(out))))
     assert r.render(sample(jawOpen=1.0)).shape == (128, 128, 4)
+
+
+def test_the_fit_keeps_the_shipped_gain_when_the_drawing_falls_short(monkeypatch, renderer):
+    """A gain is accepted only if the drawn landmarks move far enough for MediaPipe's blendshape model: with
+    that model reading nothing, every candidate fails and the shipped gain stays (not a gain the landmark
+    network happened to over-read)."""
+    from facecast.calibration import portrait_fit
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    from skimage import data
+
+    class Flat:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, landmarks_px):
+            return np.zeros(NUM_ARKIT)
+
+    monkeypatch.setattr(portrait_fit, "LandmarkBlendshapes", Flat)
+    k = arkit_index("jawOpen")
+    try:
+        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), identity=False,
+                                             progress=False)
+    finally:
+        renderer.deformer.set_gain(k, 1.0)  # the module's renderer as it was
+    assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
 def test_bad_gains_files_are_refused(tmp_path):

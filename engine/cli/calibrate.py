@@ -10,13 +10,12 @@ from facecast.calibration.capture import CalibrationError, fit_neutral, fit_rang
 from facecast.calibration.eval.fidelity import KEY_SHAPES
 from facecast.calibration.mapping_fit import fit_mapping, load_pairs
 from facecast.calibration.plots import plot_response
-from facecast.calibration.portrait_fit import fit_gains
+from facecast.calibration.portrait_fit import fit_photo
 from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, source_from_args
-from facecast.engine.render import RendererUnavailable
 from facecast.engine.retarget.flame import MappingError
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.sources import SourceError
-from facecast.engine.types import ARKIT_NAMES, PixelFormat, arkit_index
+from facecast.engine.types import ARKIT_NAMES
 
 
 
@@ -51,15 +50,19 @@ def add_calibrate(sub) -> None:
     q = steps.add_parser(
         "fit-portrait", help="fit the portrait renderer's per-shape field gains in closed loop",
         description="Sweep each shape 0 -> 1 on the portrait, re-track with MediaPipe and pick, per shape, "
-                    "the smallest gain in 0.7..1.75 whose measured range reaches 0.35, among those that "
-                    "fold nothing, keep dlib's identity distance <= 0.4 and respond monotonically. "
-                    "Use the result with 'facecast run --portrait-gains FILE'.",
+                    "the smallest gain in 0.7..2.5 whose measured range reaches 0.35, among those that "
+                    "fold nothing, respond monotonically, draw the landmarks far enough for MediaPipe's "
+                    "blendshape model to score 0.35, and keep dlib's identity distance within 0.1 of the "
+                    "neutral face's (or under 0.4). About a minute on two cores. The gains are saved for "
+                    "this photo, and 'facecast run/render/eval --portrait PHOTO' use them from then on; "
+                    "with --out they go to a file instead (use it with --portrait-gains FILE).",
         formatter_class=HelpFormatter)
     q.add_argument("--portrait", default="astronaut", metavar="PHOTO", help="the photo whose fields to fit")
     q.add_argument("--shapes", default="key", help="'key' (the 14 measured by facecast eval), 'all', or NAME,NAME")
     q.add_argument("--no-identity", action="store_true", help="skip the identity constraint (faster)")
-    q.add_argument("--out", type=Path, required=True, metavar="NPZ",
-                   help="where to write the gains (shapes not fitted keep the shipped gains)")
+    q.add_argument("--out", type=Path, metavar="NPZ",
+                   help="write the gains to this file instead of saving them for the photo (shapes not "
+                        "fitted keep the shipped gains)")
     q.set_defaults(func=_cmd_fit_portrait)
     q = steps.add_parser(
         "fit-mapping", help="fit the ARKit -> FLAME map the diffusion renderer needs",
@@ -142,9 +145,6 @@ __all__ = ["add_calibrate"]
 
 
 def _cmd_fit_portrait(args) -> int:
-    from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
-    from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
-
     if args.shapes == "key":
         shapes = KEY_SHAPES
     elif args.shapes == "all":
@@ -152,21 +152,16 @@ def _cmd_fit_portrait(args) -> int:
     else:
         shapes = tuple(n for n in args.shapes.split(",") if n)
     try:
-        for name in shapes:
-            arkit_index(name)
-        portrait_rgb, _ = load_portrait(args.portrait)
-        renderer = PortraitRenderer(portrait=args.portrait, pixel_format=PixelFormat.RGB8, gains=np.ones(52))
-        renderer.prepare()
-    except (KeyError, RendererUnavailable) as exc:
+        out, fits = fit_photo(args.portrait, shapes=tuple(shapes), identity=not args.no_identity, out=args.out)
+    except (KeyError, RuntimeError) as exc:  # RendererUnavailable included; a missing model says what to install
         raise UserError(str(exc)) from None
-    gains, fits = fit_gains(renderer, portrait_rgb, shapes=tuple(shapes), identity=not args.no_identity)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, gains=gains, shapes=np.array([f.shape for f in fits]),
-             ranges=np.array([f.range for f in fits]))
     print(f"{'shape':20s} {'gain':>5s} {'range':>6s} {'rho':>6s} {'identity':>8s}  why")
     for f in fits:
         print(f"{f.shape:20s} {f.gain:5.2f} {f.range:6.3f} {f.rho:6.3f} {f.identity:8.3f}  {f.reason}")
-    print(f"gains: {args.out}  (use: facecast run --renderer portrait --portrait-gains {args.out})")
+    if args.out is not None:
+        print(f"gains: {out}  (use: facecast run --renderer portrait --portrait-gains {out})")
+    else:
+        print(f"gains saved for {args.portrait}: {out}\n'facecast run --portrait {args.portrait}' uses them from now on")
     return 0
 
 

@@ -50,6 +50,10 @@ def add_eval(sub) -> None:
                         "table (worst aliasing mean and p99, worst streak ratio, the all-zero weights' smile); "
                         "one folder per photo under --out (report.png, closeups.png, metrics.json) and "
                         "--out/summary.json")
+    p.add_argument("--fit-gains", action="store_true",
+                   help="portrait renderer: first fit each photo's field gains where none are saved yet "
+                        "('facecast calibrate fit-portrait', about a minute per photo); without it each photo "
+                        "uses its saved fit, else the shipped gains")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="folder for the results")
     p.set_defaults(func=_cmd_eval)
 
@@ -88,6 +92,8 @@ def _evaluate(args, sequence, portrait: str):
     from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
 
     portrait_rgb, _ = load_portrait(portrait)
+    if args.fit_gains and args.renderer == "portrait" and args.portrait_gains is None:
+        _fit_if_needed(portrait, portrait_rgb)
     spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
                         portrait=portrait)
     if spec.renderer == "none":
@@ -103,6 +109,21 @@ def _evaluate(args, sequence, portrait: str):
                                  flame_map=session.flame_map)
     finally:
         session.close()
+
+
+def _fit_if_needed(portrait: str, portrait_rgb) -> None:
+    """``--fit-gains``: fit the photo's field gains unless a fit is saved (RendererUnavailable: refused)."""
+    from facecast.calibration.portrait_fit import fit_photo
+    from facecast.engine.render.portrait.gains import fitted_gains_path
+    from facecast.engine.render.portrait.photo import check_photo, photo_digest
+
+    if fitted_gains_path(photo_digest(portrait_rgb)).is_file():
+        return
+    refusal = check_photo(portrait_rgb, name=portrait).refusal
+    if refusal:
+        raise RendererUnavailable(refusal)
+    print(f"eval: fitting the field gains of {portrait} (saved for this photo)", flush=True)
+    fit_photo(portrait)
 
 
 def _add_realism(args, metrics: dict, portrait: str):

@@ -31,7 +31,8 @@ def add_portrait(sub) -> None:
                     "the photo, its neutral face (weights are absolute: all zeros takes the photo's own "
                     "expression out), and the 14 key shapes at full weight, each labelled with the share of "
                     "the expression shown (under 100%: the fold guard held some back). Exit code 1 when "
-                    "the photo is refused.",
+                    "the photo is refused. It also says whether this photo's own field gains have been fitted "
+                    "('facecast calibrate fit-portrait').",
         formatter_class=HelpFormatter)
     q.add_argument("photo", metavar="PHOTO", help="the photo (JPEG, PNG, ...), or 'astronaut'")
     q.add_argument("--out", type=Path, metavar="DIR", help="folder for check.png (the sheet) and check.json")
@@ -41,7 +42,8 @@ def add_portrait(sub) -> None:
 def _cmd_check(args) -> int:
     import json
 
-    from facecast.engine.render.portrait.photo import check_photo  # numba: compiled on first use
+    from facecast.engine.render.portrait.gains import fitted_gains_path
+    from facecast.engine.render.portrait.photo import check_photo, photo_digest  # numba: compiled on first use
     from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait  # numba: compiled on first use
 
     try:
@@ -52,6 +54,10 @@ def _cmd_check(args) -> int:
     print("\n".join(check.lines()), flush=True)
     if check.refusal:
         return 1
+    fitted = fitted_gains_path(photo_digest(rgb))
+    print(f"field gains: fitted for this photo ({fitted})" if fitted.is_file() else
+          "field gains: shipped; fit them to this photo (about a minute, then used automatically): "
+          f"facecast calibrate fit-portrait --portrait {args.photo}")
     if args.out is not None:
         shown = _write_sheet(args.photo, args.out)
         summary = {"photo": str(args.photo), "size_px": list(check.size_px), "faces": check.faces,

@@ -15,8 +15,9 @@ below is that fit's choice except three, set by hand below the fit, plausibility
   contour on the iris top and reads a fraction of a one-sided rise (4 of 13 px drawn at 1.75), so more
   gain looks grotesque and reads less (gain 3: 0.05). Both eyes wide read 0.17/0.35.
 
-The fields are written in inter-ocular distances, so the same gains serve other faces; refit for a
-face with ``--portrait-gains``. Fits on other CPUs can differ by a 0.05 step where a range sits on the
+The fields are written in inter-ocular distances, so the same gains serve other faces as a start; a
+photo's own fit (``facecast calibrate fit-portrait --portrait PHOTO``) is saved under the cache folder
+(:func:`fitted_gains_path`) and used for that photo from then on. Fits on other CPUs can differ by a 0.05 step where a range sits on the
 fit's target.
 """
 
@@ -25,6 +26,7 @@ from typing import Union
 
 import numpy as np
 
+from facecast.engine.paths import cache_dir
 from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
@@ -44,6 +46,15 @@ FITTED_GAINS = {
 DEFAULT_GAINS = np.ones(NUM_ARKIT)
 for _name, _gain in FITTED_GAINS.items():
     DEFAULT_GAINS[arkit_index(_name)] = _gain
+
+
+#: Bumped when the fields or the fit change so that old per-photo fits are no longer used.
+FIT_VERSION = 1
+
+
+def fitted_gains_path(digest: str) -> Path:
+    """Where the gains fitted for the photo named ``digest`` (:func:`photo.photo_digest`) are kept."""
+    return cache_dir() / "portrait-gains" / f"{digest}-v{FIT_VERSION}.npz"
 
 
 def load_gains(option: Union[None, str, Path, np.ndarray]) -> np.ndarray:

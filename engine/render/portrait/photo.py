@@ -152,6 +152,11 @@ class PhotoCheck:
         return out
 
 
+def photo_digest(rgb: np.ndarray) -> str:
+    """32 hex digits naming a photo's pixels ((H, W, 3) uint8) in the per-photo caches."""
+    return hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()[:32]
+
+
 def check_photo(rgb: np.ndarray, *, name: str, model_path: Optional[Path] = None,
                 use_cache: bool = True) -> PhotoCheck:
     """Track every face in ``rgb`` ((H, W, 3) uint8 RGB), keep the largest, and judge it (module doc).
@@ -162,8 +167,7 @@ def check_photo(rgb: np.ndarray, *, name: str, model_path: Optional[Path] = None
         RendererUnavailable: MediaPipe or its model cannot be loaded.
     """
 
-    digest = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()[:32]
-    path = cache_dir() / "portraits" / f"{digest}-v{CHECK_CACHE_VERSION}.npz"
+    path = cache_dir() / "portraits" / f"{photo_digest(rgb)}-v{CHECK_CACHE_VERSION}.npz"
     measured = _load_cached(path) if use_cache else None
     if measured is None:
         measured = _measure(rgb, model_path)

@@ -14,12 +14,12 @@ from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attri
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, eyeball_images, lid_colour, lift_to_lid_margin, sclera_colour)
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis, build_inverse_basis, lip_seal_kernels
-from facecast.engine.render.portrait.gains import load_gains
+from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.render.portrait.neutral import NEUTRALISED, fit_neutral, neutralised
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, MOUTH, build_mesh
-from facecast.engine.render.portrait.photo import check_photo
+from facecast.engine.render.portrait.photo import check_photo, photo_digest
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
 from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat, arkit_index
@@ -54,7 +54,9 @@ class PortraitRenderer(Renderer):
         width, height: output size, pixels (64..4096).
         pixel_format: RGB8, RGBA8 or BGRA8.
         gains: optional (52,) per-shape field gains (see ``facecast calibrate fit-portrait``);
-            a ``.npz`` path with a ``gains`` array, or an array.
+            a ``.npz`` path with a ``gains`` array, or an array. None: the gains fitted for this
+            photo where a fit was saved (:func:`gains.fitted_gains_path`), else the shipped ones;
+            ``gains_source`` says which after :meth:`prepare`.
         model_path: FaceLandmarker model for tracking the portrait once.
     """
 
@@ -84,6 +86,7 @@ class PortraitRenderer(Renderer):
             raise RendererUnavailable(self.check.refusal)
         for note in self.check.notes:
             log.warning("portrait: %s", note)
+        self._gains = self._resolve_gains(rgb)
         try:
             self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h),
                               rest_expression=self.check.rest_weights)
@@ -92,6 +95,22 @@ class PortraitRenderer(Renderer):
                                       "straight at the camera ('facecast portrait check PHOTO' shows what it sees)"
                                       ) from None
         self._ready = True
+
+    def _resolve_gains(self, rgb: np.ndarray) -> np.ndarray:
+        """The field gains for this photo, and ``gains_source`` saying where they came from."""
+        option = self._gains_option
+        if option is None:
+            fitted = fitted_gains_path(photo_digest(rgb))
+            if fitted.is_file():
+                option = fitted
+                self.gains_source = f"fitted for this photo ({fitted})"
+            else:
+                self.gains_source = "shipped (fit them for this photo: facecast calibrate fit-portrait)"
+        else:
+            self.gains_source = "given" if isinstance(option, np.ndarray) else f"from {option}"
+        gains = load_gains(option)
+        log.info("portrait: field gains %s", self.gains_source)
+        return gains
 
     def _prepare_rig(self, rig: PortraitRig, *, rest_expression: np.ndarray) -> None:
         """Everything per portrait: mesh, fields, guard thresholds and neutral face (from the photo's own
@@ -107,8 +126,7 @@ class PortraitRenderer(Renderer):
         rest_lm = rest_lm.copy()
         rest_lm[:, :2] = rest[:NUM_LANDMARKS]  # the fields see the lifted lid margins
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
-        gains = load_gains(self._gains_option)
-        basis = build_basis(frame, rest, gains=gains)
+        basis = build_basis(frame, rest, gains=self._gains)
         inverse = build_inverse_basis(frame, rest, basis, shapes=NEUTRALISED)
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px, inverse=inverse,
                                  seal=lip_seal_kernels(frame))
