@@ -177,8 +177,7 @@ def _goal(measure: str, group: str, name: str, missed_because: str = "") -> obje
 
 
 GOALS = [
-    _goal("aliasing", "poses", "jawOpen_0.5", "at the mouth corners the hidden lip-line slivers stretch 30-70x "
-          "as the jaw opens and are the only surface left there: p99 26.4 against 24 (mean 1.99, met)"),
+    _goal("aliasing", "poses", "jawOpen_0.5"),
     _goal("aliasing", "poses", "blink"),
     _goal("aliasing", "poses", "eyeWide"),
     _goal("streaks", "shapes", "blink", "the blur across a stretch (past 1.5x) evens the lid skin but leaves it "
@@ -186,7 +185,7 @@ GOALS = [
     _goal("streaks", "shapes", "mouthFunnel", "the field pulls the lower lip into a tall column (stretched up to "
           "16x one way): 4.1x"),
     _goal("streaks", "shapes", "mouthPucker", "the lips and the skin under them: 4.2x"),
-    _goal("streaks", "shapes", "jawOpen", "the lower lip and the chin stretched down: 4.4x"),
+    _goal("streaks", "shapes", "jawOpen", "the chin stretched down: 2.0x"),
 ]
 
 

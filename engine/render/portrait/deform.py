@@ -75,9 +75,12 @@ def area_thresholds(mesh: WarpMesh, *, openings: bool = True) -> np.ndarray:
     of them (``openings=False`` leaves the openings free: for single fields, whose
     lids and lips may overshoot before the contact step). Skin keeps at least
     :data:`MIN_SKIN_AREA_RATIO` of its rest area, openings may close but not turn
-    inside out; :data:`~.mesh.FOLDED` triangles (hidden already in the photo) are free."""
+    inside out; :data:`~.mesh.FOLDED` triangles (hidden already in the photo) are free, and so are
+    opening triangles that are crossed at rest (a closed mouth tracked with its lip lines crossed: the
+    contact step keeps the lips from passing each other, and a closed opening's shear is not seen)."""
     threshold = np.where(mesh.kinds == SKIN, MIN_SKIN_AREA_RATIO * mesh.rest_areas, 0.0)
-    free = (mesh.kinds == FOLDED) | ((mesh.kinds != SKIN) & (not openings))
+    crossed = (mesh.kinds != SKIN) & (mesh.kinds != FOLDED) & (mesh.rest_areas <= 0)
+    free = (mesh.kinds == FOLDED) | crossed | ((mesh.kinds != SKIN) & (not openings))
     return np.where(free, -np.inf, threshold)
 
 

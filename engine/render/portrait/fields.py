@@ -159,6 +159,25 @@ def spread(frame: FaceFrame, drivers: np.ndarray, disp: np.ndarray, *, radius: f
 Field = Callable[[FaceFrame, Regions], np.ndarray]
 
 
+def _chain_y(q: np.ndarray, chain: np.ndarray, x: np.ndarray) -> np.ndarray:
+    order = np.argsort(q[chain, 0])
+    return np.interp(x, q[chain, 0][order], q[chain, 1][order])
+
+
+def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
+    """(478,) 1 for the points of the lower lip (between its inner and outer contour, inside the mouth's
+    corners), else 0. MediaPipe tracks a pressed or thin lower lip a few pixels thick: the jaw must carry all of
+    it, not ramp it by the distance below the mouth line."""
+    q = frame.q
+    corners_x = np.sort(q[r.mouth_corners, 0])
+    x = q[:, 0]
+    inside = (x > corners_x[0]) & (x < corners_x[-1])
+    inner = np.concatenate([r.inner_lower, r.mouth_corners])
+    outer = np.concatenate([r.outer_lower, r.mouth_corners])
+    band = (q[:, 1] >= _chain_y(q, inner, x) - 1e-6) & (q[:, 1] <= _chain_y(q, outer, x) + 1e-6)
+    return (inside & band).astype(np.float64)
+
+
 def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narrow: float = 0.06) -> np.ndarray:
     q = frame.q
     below = _smoothstep((q[:, 1] - mouth_line_y(frame, q[:, 0])) / 0.06)
@@ -168,6 +187,7 @@ def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narro
     m = below * front
     lower = np.concatenate([r.inner_lower, r.outer_lower])
     m[lower] = np.maximum(m[lower], 1.0)
+    m = np.maximum(m, lower_lip_band(frame, r))  # a thin lower lip moves whole, or its inside folds under
     m[r.inner_upper] = 0.0
     m[r.outer_upper] = 0.0
     m[r.mouth_corners] = 0.35

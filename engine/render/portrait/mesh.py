@@ -100,6 +100,11 @@ class Opening:
         return int(self.upper[0]), int(self.upper[-1])
 
 
+#: MediaPipe landmarks that lie on the upper chain of an opening: the inner upper lip's middle (13) and the
+#: upper lids' middles (159 right eye, 386 left eye).
+KNOWN_UPPER = frozenset({13, 159, 386})
+
+
 def split_opening(loop: list[int], rest_xy: np.ndarray, x_axis: np.ndarray) -> Opening:
     """Split a closed loop at its extreme points along ``x_axis`` into upper and lower chains."""
     loop = np.asarray(loop)
@@ -110,6 +115,13 @@ def split_opening(loop: list[int], rest_xy: np.ndarray, x_axis: np.ndarray) -> O
     one, other = rolled[: k + 1], np.concatenate([rolled[k:], rolled[:1]])[::-1]
     if len(one) != len(other):
         raise ValueError(f"opening {loop.tolist()} has chains of {len(one)} and {len(other)} points")
+    # Which chain is upper is MediaPipe's topology, not where the points lie: a tightly closed mouth is often
+    # tracked with its inner lip lines crossed (the lower above the upper by a few pixels), and a chain
+    # taken for the wrong one moves the upper lip with the jaw.
+    if KNOWN_UPPER.intersection(one.tolist()):
+        return Opening(upper=one, lower=other)
+    if KNOWN_UPPER.intersection(other.tolist()):
+        return Opening(upper=other, lower=one)
     normal = np.array([-x_axis[1], x_axis[0]])  # image-down in the face frame
     if rest_xy[one[1:-1]].mean(0) @ normal < rest_xy[other[1:-1]].mean(0) @ normal:
         return Opening(upper=one, lower=other)
@@ -178,6 +190,10 @@ def ring_points(rest_xy: np.ndarray, oval: np.ndarray, *, size_wh: tuple[int, in
     return np.concatenate(rings)
 
 
+#: How far (IODs) each opening's lower chain is pushed down to decide which way its triangles are wound.
+OPENING_PROBE_IODS = 0.2
+
+
 def build_mesh(rest_xy: np.ndarray, *, size_wh: tuple[int, int]) -> tuple[WarpMesh, np.ndarray]:
     """The warp mesh around landmarks ``rest_xy`` ((478, 2) pixels).
 
@@ -232,10 +248,16 @@ def build_mesh(rest_xy: np.ndarray, *, size_wh: tuple[int, int]) -> tuple[WarpMe
     face = np.zeros(len(triangles), bool)
     face[len(all_tris) - len(skin): len(all_tris) - len(ring_tris)] = True
     triangles[face] = triangles[face][:, [0, 2, 1]]
-    areas = signed_areas(vertices, triangles)
-    built = ~face & (areas < 0)
+    # The openings are wound so that an open mouth or eye is a positive area, judged with each lower chain
+    # pushed down: a mouth tracked closed with its lip lines crossed is then slightly negative at rest, and
+    # opening it is not taken for turning it inside out.
+    face_down = np.array([-x_axis[1], x_axis[0]])
+    probe = vertices.copy()
+    for opening in openings.values():
+        probe[opening.lower[1:-1]] += OPENING_PROBE_IODS * np.linalg.norm(left_centre - right_centre) * face_down
+    built = ~face & (signed_areas(probe, triangles) < 0)
     triangles[built] = triangles[built][:, [0, 2, 1]]
-    areas[built] = -areas[built]
+    areas = signed_areas(vertices, triangles)
     kinds = np.array(kinds, np.int8)
     right, left = eye_centres(vertices[:NUM_LANDMARKS])
     iod2 = float(np.sum((left - right) ** 2))
