@@ -1,7 +1,7 @@
 """Per-shape gains of the hand-authored fields (1 where not listed).
 
 Where they come from: ``facecast calibrate fit-portrait --portrait astronaut --out gains.npz`` (closed
-loop on the astronaut portrait at 512x512, bounded to 0.7..1.75; see
+loop on the astronaut portrait at 512x512, then bounded to 0.7..1.75; see
 :mod:`facecast.calibration.portrait_fit`), re-run on 2026-11-23 with the fields as shipped. Every gain
 below is that fit's choice except three, set by hand below the fit, plausibility first:
 
