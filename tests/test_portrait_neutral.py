@@ -29,8 +29,9 @@ class LinearFace:
         self.gains = np.ones(NUM_ARKIT)
         self.reads = 0
 
-    def set_inverse_gains(self, gains: np.ndarray) -> None:
+    def set_inverse_gains(self, gains: np.ndarray, *, neutral_only: bool = False) -> None:
         self.gains = np.asarray(gains, np.float64).copy()
+        self.full_derives = getattr(self, "full_derives", 0) + (not neutral_only)
 
     def read(self) -> np.ndarray:
         self.reads += 1
@@ -48,6 +49,7 @@ def test_fit_neutral_finds_each_shapes_smallest_gain_reaching_the_target():
     assert face.read()[SMILE] <= NEUTRAL_TARGET
     assert gains[BROW] == 1.0 and not FITTED[BROW]  # low brows read browDown at rest: not raised into surprise
     assert face.gains[SMILE] == gains[SMILE]  # the deformer is left with the fitted gains
+    assert face.full_derives == 1  # each step derives the neutral face only; the fields are refitted once
 
 
 def test_fit_neutral_stops_at_the_cap_and_when_the_face_is_lost():
@@ -91,6 +93,24 @@ def test_an_open_mouth_closes_at_zero_and_the_photo_comes_back(open_mouth):
     half = open_mouth.rest_weights.copy()
     half[jaw] /= 2
     assert neutral_gap < gap(half) < photo_gap  # the seal fades in as jawOpen falls below the photo's
+
+
+def test_a_neutral_only_derive_draws_the_same_faces_once_the_fields_are_needed(open_mouth):
+    """fit_neutral's steps derive only the neutral face; the fields are refitted when a shape is asked for,
+    and every pose is then the one a full derive gives."""
+    d = open_mouth.deformer
+    fitted = d.inverse_gains
+    shapes = [np.zeros(NUM_ARKIT)] + list(np.eye(NUM_ARKIT))
+    try:
+        d.set_inverse_gains(fitted * 2)
+        full = [d.pose(w).vertices.copy() for w in shapes]
+        d.set_inverse_gains(fitted)
+        d.set_inverse_gains(fitted * 2, neutral_only=True)
+        lazy = [d.pose(w).vertices.copy() for w in shapes]
+    finally:
+        d.set_inverse_gains(fitted)
+    for a, b in zip(full, lazy):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_neutral_faces_of_the_photo_set_read_no_smile(accepted):

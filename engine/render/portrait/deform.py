@@ -213,16 +213,18 @@ class Deformer:
         """(52,) the scale of each shape's inverse field (:meth:`set_inverse_gains`)."""
         return self._inverse_gains.copy()
 
-    def set_inverse_gains(self, gains: np.ndarray) -> None:
+    def set_inverse_gains(self, gains: np.ndarray, *, neutral_only: bool = False) -> None:
         """Scale each shape's inverse field (the one that takes the photo's expression out) by ``gains``
-        ((52,) finite, > 0; see :func:`~.neutral.fit_neutral`)."""
+        ((52,) finite, > 0; see :func:`~.neutral.fit_neutral`). ``neutral_only``: derive just the neutral face
+        (all that drawing all-zero weights needs, a tenth of the work); the other fields are refitted to it
+        on the next call that needs them."""
         gains = np.asarray(gains, np.float64)
         if gains.shape != self._inverse_gains.shape or not np.isfinite(gains).all() or (gains <= 0).any():
             raise ValueError(f"inverse gains must be {len(self._inverse_gains)} finite values > 0")
         self._inverse_gains = gains.copy()
-        self._derive()
+        self._derive(neutral_only=neutral_only)
 
-    def _derive(self) -> None:
+    def _derive(self, *, neutral_only: bool = False) -> None:
         """Everything that follows from the built fields, the gains and the asked rest weights.
 
         - :attr:`rest_weights`: each shape of the photo's expression taken out as far as the face folds
@@ -262,6 +264,13 @@ class Deformer:
         self._neutral = -(self._inverse @ taken).reshape(-1, 2)
         self._derive_seal(taken)
         self._neutral += self._seal
+        self._fields_stale = neutral_only
+        if not neutral_only:
+            self._refit_fields(taken)
+
+    def _refit_fields(self, taken: np.ndarray) -> None:
+        """Each field made locally rigid where it would fold the neutral face (see :meth:`_derive`)."""
+        self._fields_stale = False
         neutral = self.rest + self._neutral
         for k in range(self._basis.shape[1]):
             # a shape alone: the neutral face, its own share put back, then the rest of its field
@@ -306,6 +315,8 @@ class Deformer:
         w = np.asarray(weights, np.float64).copy()
         w[_MOUTH_CLOSE] = min(w[_MOUTH_CLOSE], w[_JAW_OPEN])
         delta = w - self.rest_weights
+        if self._fields_stale and (delta > 0).any():  # only after set_inverse_gains(neutral_only=True)
+            self._refit_fields(self.rest_weights)
         d = (self._basis @ np.maximum(delta, 0.0) + self._inverse @ np.minimum(delta, 0.0)).reshape(-1, 2)
         if self._rest_open > 0.0:
             d += max(0.0, 1.0 - _mouth_open(w) / self._rest_open) * self._seal

@@ -82,17 +82,18 @@ def fit_neutral(deformer, read_neutral: Callable[[], Optional[np.ndarray]], *, s
     lo, hi = np.ones(NUM_ARKIT), np.where(first, MAX_INVERSE_GAIN, 1.0)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        deformer.set_inverse_gains(mid)
+        deformer.set_inverse_gains(mid, neutral_only=True)
         still = over(read_neutral())
         if still is None:
             break
         lo, hi = np.where(still, mid, lo), np.where(still, hi, mid)
     gains = hi
-    deformer.set_inverse_gains(gains)
+    deformer.set_inverse_gains(gains, neutral_only=True)
     for _ in range(SETTLE_ROUNDS):  # the shapes' scales were bisected together: check them as they end up
         still = over(read_neutral())
         if still is None or not (still & (gains < MAX_INVERSE_GAIN)).any():
             break
         gains = np.where(still, np.minimum(gains * SETTLE_STEP, MAX_INVERSE_GAIN), gains)
-        deformer.set_inverse_gains(gains)
+        deformer.set_inverse_gains(gains, neutral_only=True)
+    deformer.set_inverse_gains(gains)  # and the fields refitted to the neutral face, once
     return gains
