@@ -36,7 +36,8 @@ from facecast.engine.render.diffusion.attention import AttentionBank, install_ba
 from facecast.engine.render.diffusion.config import DiffusionConfig  # noqa: E402
 from facecast.engine.render.diffusion.loading import load_models  # noqa: E402
 from facecast.engine.render.diffusion.renderer import accelerate, bank_weights  # noqa: E402
-from facecast.engine.render.diffusion.sampler import StreamSampler, stream_schedule  # noqa: E402
+from facecast.engine.render.diffusion.sampler import StreamSampler  # noqa: E402
+from facecast.engine.render.diffusion.schedule import stream_schedule  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -61,8 +62,7 @@ class Frame:
         self.exp = torch.from_numpy(np.random.default_rng(1).normal(0, 0.5, (1, 55)).astype(np.float32))
 
     def __call__(self) -> np.ndarray:
-        latents = self.sampler(self.exp, keep_frame=True)
-        self.bank.commit_frame()
+        latents = self.sampler(self.exp, keep_frame=True)  # banked as the previous frame, step by step
         return self.decoder(latents)[0][0].cpu().numpy()
 
 

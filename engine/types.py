@@ -164,6 +164,8 @@ class FaceSample:
         eye_left_rad, eye_right_rad: optional (3,) yaw, pitch, roll of each eye.
         valid: False when the tracker saw no face (weights then carry no meaning).
         source: name of the source that produced it (``demo``, ``csv``, ...).
+        flame: FLAME parameters the source estimated from the same frame (``--flame smirk:PATH``
+            on a camera or video source), or None.
 
     Construction validates shapes and finiteness and clamps weights to [0, 1];
     the arrays are made read-only so a sample can be shared between threads.
@@ -176,8 +178,11 @@ class FaceSample:
     eye_right_rad: Optional[np.ndarray] = None
     valid: bool = True
     source: str = ""
+    flame: Optional[FlameParams] = None
 
     def __post_init__(self) -> None:
+        if self.flame is not None and not isinstance(self.flame, FlameParams):
+            raise TypeError(f"flame must be FlameParams or None, got {type(self.flame).__name__}")
         w = _vector(self.weights, NUM_ARKIT, "weights").clip(0.0, 1.0)  # a new array
         w.flags.writeable = False
         setattr_ = object.__setattr__

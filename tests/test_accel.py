@@ -23,7 +23,9 @@ from facecast.engine.render.diffusion.step import (  # noqa: E402
     EMPTY_SLOT_LOG_WEIGHT, BankFeed, DecoderStep, StepProfile, UNetStep)
 from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # noqa: E402
 from facecast.engine.render.diffusion.loading import load_models  # noqa: E402
-from facecast.engine.render.diffusion.sampler import StreamBatchSampler, StreamSampler, stream_schedule  # noqa: E402
+from facecast.engine.render.diffusion.sampler import StreamSampler  # noqa: E402
+from facecast.engine.render.diffusion.schedule import stream_schedule  # noqa: E402
+from facecast.engine.render.diffusion.stream_batch import StreamBatchSampler  # noqa: E402
 
 LATENT = (16, 16)
 
@@ -53,7 +55,7 @@ def banked_step(models, **profile):
 
 def filled_inputs(step, batch):
     inputs = list(step.example_inputs(batch))
-    inputs[4] = torch.tensor([math.log(0.5), 0.0])  # both slots attended, with different weights
+    inputs[4] = torch.tensor([[math.log(0.5), 0.0]] * batch)  # both slots attended, with different weights
     return inputs
 
 
@@ -64,12 +66,8 @@ def stream_three_frames(accelerated, bank, *, seed: int) -> torch.Tensor:
     prompt = torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(seed))
     bank.clear()
     sampler = StreamSampler(accelerated, schedule, prompt_embeds=prompt, latent_shape=(4, *LATENT), bank=bank)
-    frames = []
-    for i in range(3):
-        frames.append(sampler(torch.full((1, 55), 0.1 * (i + seed)), keep_frame=True))
-        bank.commit_frame()
-        if i == 0:
-            bank.keep_previous_as("anchor")
+    frames = [sampler(torch.full((1, 55), 0.1 * (i + seed)), keep_frame=True) for i in range(3)]
+    assert sorted(bank.states) == ["anchor", "previous"]
     bank.clear()
     return torch.cat(frames)
 
@@ -82,7 +80,7 @@ def test_onnx_export_matches_torch_with_adapter_and_bank_inputs_at_any_batch(mod
     graph = onnx.load(str(ort.folder / "model.onnx"), load_external_data=False).graph
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     assert inputs["expression"] == ["batch", 1, 55] and inputs["sample"] == ["batch", 4, *LATENT]
-    assert inputs["bank_log_weight"] == [2]
+    assert inputs["bank_log_weight"] == ["batch", 2]  # per batch row: the unconditional half attends to no bank
     n_layers = len(step.layers)
     assert sum(name.startswith("bank_anchor_") for name in inputs) == n_layers == 4  # down 1, mid 1, up 2
     assert len(graph.output) == 1 + n_layers  # eps and the captured attn1 inputs
@@ -115,12 +113,12 @@ def test_an_empty_bank_slot_counts_for_nothing(models):
     two = banked_step(models)
     one = UNetStep(models.unet, models.bank, StepProfile(latent_hw=LATENT, bank_sources=("previous",)))
     x = filled_inputs(two, 1)
-    x[4] = torch.tensor([EMPTY_SLOT_LOG_WEIGHT, 0.0])
+    x[4] = torch.tensor([[EMPTY_SLOT_LOG_WEIGHT, 0.0]])
     n = len(two.layers)
     with torch.inference_mode():
         a = two(*x)[0]
-        b = one(*x[:4], torch.tensor([0.0]), *x[5 + n:])[0]
-        c = one(*x[:4], torch.tensor([0.0]), *x[5:5 + n])[0]  # attending to the other slot's states instead
+        b = one(*x[:4], torch.tensor([[0.0]]), *x[5 + n:])[0]
+        c = one(*x[:4], torch.tensor([[0.0]]), *x[5:5 + n])[0]  # attending to the other slot's states instead
     assert_same_computation(a, b)
     assert (a - c).abs().max() > CHANGED_ATOL
 
@@ -184,13 +182,15 @@ def test_bank_feed_passes_tensors_without_copies(models):
     step = banked_step(models)
     feed = BankFeed(step.layers, ("anchor", "previous"), device="cpu", dtype=torch.float32)
     bank = AttentionBank(weights={"anchor": 0.5, "previous": 0.0})
-    states = {layer.name: torch.randn(1, layer.tokens, layer.channels) for layer in step.layers}
-    bank.states["anchor"] = states
-    bank.states["previous"] = dict(states)
-    log_weight, *inputs = feed.inputs(bank)
-    assert log_weight.tolist() == pytest.approx([math.log(0.5), EMPTY_SLOT_LOG_WEIGHT])  # weight 0: empty
+    states = {layer.name: torch.randn(2, layer.tokens, layer.channels) for layer in step.layers}  # two steps
+    bank.set("anchor", states)
+    bank.set("previous", states)
+    log_weight, *inputs = feed.inputs(bank, step=1, batch=2, uncond_rows=1)
+    # weight 0: empty; the unconditional row attends to nothing banked
+    assert np.allclose(log_weight.numpy(), [[EMPTY_SLOT_LOG_WEIGHT] * 2, [math.log(0.5), EMPTY_SLOT_LOG_WEIGHT]])
     n = len(step.layers)
-    assert all(inputs[i] is states[layer.name] for i, layer in enumerate(step.layers))
+    for i, layer in enumerate(step.layers):  # step 1's row, a view of the banked tensor
+        assert inputs[i].data_ptr() == states[layer.name][1].data_ptr() and inputs[i].shape[0] == 1
     assert all(not t.any() for t in inputs[n:])
 
 

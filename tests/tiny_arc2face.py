@@ -80,14 +80,68 @@ def tiny_arcface(path: Path) -> Path:
     return path
 
 
-def expression_adapter_state(unet, *, seed: int = 0) -> dict:
-    """``{"image_proj", "ip_adapter"}`` in the layout diffusers' IP-Adapter loader reads."""
+#: The projection layouts diffusers' IP-Adapter loader reads (see engine/render/diffusion/adapter.py).
+PROJECTIONS = ("linear", "mlp", "faceid", "faceid_plus", "resampler")
+
+
+def expression_adapter_state(unet, *, seed: int = 0, projection: str = "linear", width: int = 55,
+                             biases: bool = False) -> dict:
+    """``{"image_proj", "ip_adapter"}`` in the original IP-Adapter key layout that diffusers' loader reads
+    (and renames), with ``projection`` one of :data:`PROJECTIONS` taking ``width`` values: ``linear``
+    (IP-Adapter), ``mlp`` (IP-Adapter Full), ``faceid``, ``faceid_plus`` and ``resampler`` (IP-Adapter Plus).
+    ``biases``: LayerNorms and the linear projection with biases, as trained ones have (a zero vector
+    then still gives the UNet tokens); else unit LayerNorms and zero biases."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     cross = unet.config.cross_attention_dim
-    image_proj = {"proj.weight": torch.randn(4 * cross, 55, generator=g) * 0.05,
-                  "proj.bias": torch.zeros(4 * cross), "norm.weight": torch.ones(cross), "norm.bias": torch.zeros(cross)}
+
+    def rnd(*shape, scale=0.05):
+        return torch.randn(*shape, generator=g) * scale
+
+    def norm(prefix, n):
+        if biases:
+            return {f"{prefix}.weight": 1 + rnd(n, scale=0.1), f"{prefix}.bias": rnd(n, scale=0.5)}
+        return {f"{prefix}.weight": torch.ones(n), f"{prefix}.bias": torch.zeros(n)}
+
+    def perceiver(prefix, dim, inner=64, depth=4):
+        """The resampler blocks (one head of 64) in the original layout: norm1, norm2, to_q, to_kv,
+        to_out, then the feed-forward (LayerNorm, Linear x4, GELU, Linear)."""
+        out = {}
+        for i in range(depth):
+            b = f"{prefix}layers.{i}"
+            out.update({**norm(f"{b}.0.norm1", dim), **norm(f"{b}.0.norm2", dim),
+                        f"{b}.0.to_q.weight": rnd(inner, dim), f"{b}.0.to_kv.weight": rnd(2 * inner, dim),
+                        f"{b}.0.to_out.weight": rnd(dim, inner), **norm(f"{b}.1.0", dim),
+                        f"{b}.1.1.weight": rnd(4 * dim, dim), f"{b}.1.3.weight": rnd(dim, 4 * dim)})
+        return out
+
+    if projection == "linear":
+        image_proj = {"proj.weight": rnd(4 * cross, width),
+                      "proj.bias": rnd(4 * cross) if biases else torch.zeros(4 * cross), **norm("norm", cross)}
+    elif projection == "mlp":
+        image_proj = {"proj.0.weight": rnd(width, width), "proj.0.bias": torch.zeros(width),
+                      "proj.2.weight": rnd(cross, width), "proj.2.bias": torch.zeros(cross), **norm("proj.3", cross)}
+    elif projection == "faceid":
+        image_proj = {"proj.0.weight": rnd(2 * width, width), "proj.0.bias": torch.zeros(2 * width),
+                      "proj.2.weight": rnd(4 * cross, 2 * width), "proj.2.bias": torch.zeros(4 * cross),
+                      **norm("norm", cross)}
+    elif projection == "faceid_plus":
+        hidden = 32  # the CLIP image features' width
+        image_proj = {"proj.0.weight": rnd(2 * width, width), "proj.0.bias": torch.zeros(2 * width),
+                      "proj.2.weight": rnd(4 * cross, 2 * width), "proj.2.bias": torch.zeros(4 * cross),
+                      **norm("norm", cross), "perceiver_resampler.proj_in.weight": rnd(cross, hidden),
+                      "perceiver_resampler.proj_in.bias": torch.zeros(cross),
+                      "perceiver_resampler.proj_out.weight": rnd(cross, cross),
+                      "perceiver_resampler.proj_out.bias": torch.zeros(cross),
+                      **norm("perceiver_resampler.norm_out", cross), **perceiver("perceiver_resampler.", cross)}
+    elif projection == "resampler":
+        hidden = 64
+        image_proj = {"latents": rnd(1, 4, hidden, scale=1.0), "proj_in.weight": rnd(hidden, width),
+                      "proj_in.bias": torch.zeros(hidden), "proj_out.weight": rnd(cross, hidden),
+                      "proj_out.bias": torch.zeros(cross), **norm("norm_out", cross), **perceiver("", hidden)}
+    else:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
     ip = {}
     for i, name in enumerate(unet.attn_processors):
         if i % 2 == 1:  # attn2 follows attn1 in every transformer block
@@ -116,20 +170,28 @@ def _hidden_size(unet, name: str) -> int:
 
 
 def write_tiny_arc2face(root: Path, *, seed: int = 0, encoder_bin: bool = True, sd15_size: bool = False,
-                        reference_adapter: bool = False) -> Path:
-    """Write a complete tiny models folder (Arc2Face layout + ``sd15/``) to ``root``;
-    with ``sd15_size``, the UNet, VAE and text encoder have SD1.5's real shapes;
-    with ``reference_adapter``, ``ref_adapter/pytorch_lora_weights.safetensors`` too."""
+                        reference_adapter: bool = False, projection: str = "linear", lcm_lora: bool = False,
+                        adapter_biases: bool = False, hf_cache: Path | None = None) -> Path:
+    """Write a complete tiny models folder to ``root``; with ``sd15_size``, the UNet, VAE and text
+    encoder have SD1.5's real shapes; with ``reference_adapter``, ``ref_adapter/pytorch_lora_weights.safetensors``
+    too; with ``lcm_lora``, a random few-step LoRA as ``lcm-lora-sdv1-5/pytorch_lora_weights.safetensors``;
+    ``projection``, ``adapter_biases``: the expression adapter's layout (:data:`PROJECTIONS`) and whether its
+    norms have biases (see :func:`expression_adapter_state`).
+
+    Without ``hf_cache`` the folder is facecast's layout (``arcface.onnx`` at the top, SD1.5's parts in
+    ``sd15/``). With it, upstream Arc2Face's own ``models/`` layout: ``antelopev2/arcface.onnx``, and
+    SD1.5's parts in the Hugging Face cache ``hf_cache`` (hub layout), not in the folder."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     root = Path(root)
+    sd15 = root / "sd15" if hf_cache is None else hub_snapshot(Path(hf_cache), SD15_REPO)
     unet = UNet2DConditionModel(**(SD15_UNET_CONFIG if sd15_size else UNET_CONFIG))
     unet.save_pretrained(root / "arc2face")
-    write_tokenizer(root / "sd15" / "tokenizer")
-    vocab = len(json.loads((root / "sd15" / "tokenizer" / "vocab.json").read_text()))
+    write_tokenizer(sd15 / "tokenizer")
+    vocab = len(json.loads((sd15 / "tokenizer" / "vocab.json").read_text()))
     layers = dict(intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12) if sd15_size else \
         dict(intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
     text = CLIPTextModel(CLIPTextConfig(vocab_size=vocab, hidden_size=768, max_position_embeddings=77,
@@ -145,15 +207,32 @@ def write_tiny_arc2face(root: Path, *, seed: int = 0, encoder_bin: bool = True, 
         block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
         norm_num_groups=32, sample_size=16)
-    vae.save_pretrained(root / "sd15" / "vae")
-    (root / "sd15" / "scheduler").mkdir(parents=True, exist_ok=True)
-    (root / "sd15" / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER_CONFIG))
-    tiny_arcface(root / "arcface.onnx")
+    vae.save_pretrained(sd15 / "vae")
+    (sd15 / "scheduler").mkdir(parents=True, exist_ok=True)
+    (sd15 / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER_CONFIG))
+    tiny_arcface(root / ("arcface.onnx" if hf_cache is None else "antelopev2/arcface.onnx"))
     (root / "exp_adapter").mkdir(parents=True, exist_ok=True)
-    torch.save(expression_adapter_state(unet, seed=seed), root / "exp_adapter" / "exp_adapter.bin")
+    torch.save(expression_adapter_state(unet, seed=seed, projection=projection, biases=adapter_biases),
+               root / "exp_adapter" / "exp_adapter.bin")
     if reference_adapter:
         write_lora(unet, root / "ref_adapter", seed=seed)
+    if lcm_lora:
+        write_lora(unet, root / "lcm-lora-sdv1-5", seed=seed + 1)
     return root
+
+
+SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def hub_snapshot(cache: Path, repo: str, *, commit: str = "0" * 40) -> Path:
+    """The snapshot folder of ``repo`` in a Hugging Face cache at ``cache`` (hub layout:
+    ``models--ORG--NAME/refs/main`` naming the commit, files under ``snapshots/COMMIT/``), made empty."""
+    entry = Path(cache) / f"models--{repo.replace('/', '--')}"
+    (entry / "refs").mkdir(parents=True, exist_ok=True)
+    (entry / "refs" / "main").write_text(commit)
+    folder = entry / "snapshots" / commit
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def write_lora(unet, folder: Path, *, seed: int = 0, rank: int = 4) -> Path:

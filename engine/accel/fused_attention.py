@@ -55,13 +55,13 @@ torch.onnx.register_custom_op_symbolic("facecast::multi_head_attention", _symbol
 def fused_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                     key_bias: Optional[torch.Tensor]) -> torch.Tensor:
     """Banked attention as one fused operator: ``query`` (B, H, S, D), ``key``/``value``
-    (B, H, L, D), ``key_bias`` (L,) logit bias per key or None -> (B, H, S, D)."""
+    (B, H, L, D), ``key_bias`` (B, L) or (L,) logit bias per key (per batch row) or None -> (B, H, S, D)."""
     b, heads, s, d = query.shape
     length = key.shape[2]
     scale = 1.0 / math.sqrt(d)
     if key_bias is not None:
         query = torch.cat([query, torch.ones_like(query[..., :1])], dim=-1)
-        folded = (key_bias * math.sqrt(d)).to(key.dtype).view(1, 1, length, 1).expand(b, heads, length, 1)
+        folded = (key_bias * math.sqrt(d)).to(key.dtype).reshape(-1, 1, length, 1).expand(b, heads, length, 1)
         key = torch.cat([key, folded], dim=-1)
     q = query.transpose(1, 2).reshape(b, s, -1)
     k = key.transpose(1, 2).reshape(b, length, -1)

@@ -2,7 +2,10 @@
 
 The CPU provider reads torch's CPU tensors as numpy arrays without a copy. The
 CUDA and TensorRT providers bind torch's CUDA tensors in place (IO binding), so
-no frame goes through host memory. The TensorRT provider keeps its engines in
+no frame goes through host memory. onnxruntime runs its kernels on a CUDA stream
+of its own, which knows nothing of the work torch has queued on its stream: each
+run therefore first waits for torch's current stream (the inputs are written), and
+onnxruntime's run returns once its outputs are complete. The TensorRT provider keeps its engines in
 the facecast engine-cache entry of its key (model, shapes, onnxruntime and
 TensorRT versions, GPU), so a stale engine is never picked up.
 """
@@ -102,6 +105,12 @@ class OnnxRuntime(Backend):
         return Accelerated(self.name, component, run, folder=onnx_entry.folder)
 
 
+def wait_for_torch(device) -> None:
+    """Block until the work queued on torch's current CUDA stream of ``device`` is done (onnxruntime
+    runs on its own stream, which would otherwise read tensors torch is still writing)."""
+    torch.cuda.current_stream(device).synchronize()
+
+
 def _bound_runner(session, component):
     """A CUDA runner that binds torch tensors in place (no host copies)."""
     device = next(component.parameters()).device
@@ -119,6 +128,7 @@ def _bound_runner(session, component):
             out = torch.empty(shape, dtype=dtype, device=device)
             binding.bind_output(name, "cuda", device.index or 0, _NUMPY[dtype], shape, out.data_ptr())
             outputs.append(out)
+        wait_for_torch(device)  # the inputs (and the outputs' allocations) are on torch's stream
         session.run_with_iobinding(binding)
         return tuple(outputs)
     return run

@@ -14,19 +14,22 @@ from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.render.diffusion.distill import DistillConfig, distill, prepare_training_set, save_lora
 from facecast.engine.render.diffusion.identity import EnrollmentError, enroll
 from facecast.engine.render.diffusion.layout import (
-    FILES, FetchError, SD15_FOLDER, SD15_REPO, check_models, fetch_models, models_dir)
+    FILES, MANUAL, FetchError, check_models, fetch_models, find, manual_files, models_dir)
 from facecast.engine.render.diffusion.loading import load_models
 from facecast.engine.render.diffusion.renderer import resolve_device
 
 
 
 def add_models(sub) -> None:
-    lines = [f"  {(SD15_FOLDER + '/' + f.path) if f.repo == SD15_REPO else f.path:52s} "
-             f"{f.what}{'' if f.required else ' (optional)'}" for f in FILES]
+    lines = [f"  {f.key:52s} {f.what}{'' if f.required else ' (optional)'}"
+             + (f"\n  {'':52s}   or {', '.join(f.alternatives)}" if f.alternatives else "") for f in FILES]
     p = sub.add_parser(
         "models", help="check or download the diffusion renderer's models",
         description="The diffusion renderer loads Arc2Face (Hugging Face FoivosPar/Arc2Face) and the parts of "
-                    "SD1.5 it uses from one folder, in the published layout:\n\n" + "\n".join(lines) +
+                    "SD1.5 it uses from one folder, in the published layout (an upstream Arc2Face models/ folder "
+                    "works as it is):\n\n" + "\n".join(lines) +
+                    "\n\nSD1.5's parts (sd15/) and the LCM-LoRA are also found in the Hugging Face cache when "
+                    "they are there already. SMIRK_em1.pt is not on the hub: 'models check' says how to get it."
                     f"\n\nDefault folder: {models_dir()} ($FACECAST_MODELS_DIR overrides it).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -44,11 +47,22 @@ def _cmd_check(args) -> int:
     problems = check_models(root)
     if not problems:
         print(f"{root}: all files present and consistent")
+        _print_optional(root)
         return 0
     print(f"{root}: {len(problems)} problem(s)")
     for p in problems:
         print(f"  {p}")
+    _print_optional(root)
     return 1
+
+
+def _print_optional(root: Path) -> None:
+    """The optional files that are not there, and how to get them."""
+    for f in FILES:
+        if f.required or f.present(root) is not None:
+            continue
+        how = f.download.replace("DIR", str(root)) if f.repo == MANUAL else f"'facecast models fetch' ({f.repo})"
+        print(f"  optional, not there: {f.key} ({f.what}): {how}")
 
 
 def _cmd_fetch(args) -> int:
@@ -59,6 +73,9 @@ def _cmd_fetch(args) -> int:
     except FetchError as exc:
         raise UserError(str(exc)) from None
     print(f"{len(files)} files in {root}; check them with 'facecast models check {root}'")
+    for f in manual_files(root):
+        print(f"not on the Hugging Face hub, to get by hand: {f.key} ({f.what}): "
+              f"{f.download.replace('DIR', str(root))}")
     return 0
 
 
@@ -92,7 +109,8 @@ def _cmd_enroll(args) -> int:
                 raise EnrollmentError("give a PORTRAIT photo or --embedding FILE.npy")
             from facecast.engine.render.portrait.rig import load_portrait  # numba: compiled on first use
 
-            model = (args.models or models_dir()) / "arcface.onnx"
+            root = args.models or models_dir()
+            model = find(root, "arcface.onnx") or root / "arcface.onnx"  # or upstream's antelopev2/arcface.onnx
             try:
                 rgb, _ = load_portrait(args.portrait)
                 arcface = ArcFace(model)
@@ -123,8 +141,10 @@ def add_distill(sub) -> None:
     d = DistillConfig()
     p = sub.add_parser(
         "distill", help="train a few-step LoRA student of Arc2Face + the expression adapter (GPU)",
-        description="Latent consistency distillation (the LCM-LoRA recipe): the teacher is the full model "
-                    "sampled with guidance; the student is the same UNet with a LoRA, trained to jump along the "
+        description="Latent consistency distillation (the LCM-LoRA recipe): the teacher is upstream's full "
+                    "recipe (the base UNet with the expression adapter, DPM-Solver++ on its 25-step timesteps, "
+                    "guidance 3.0: --quality reference); the student is the same UNet with a LoRA, trained to jump "
+                    "along the "
                     "teacher's trajectories, so 1-4 guidance-free steps stand in for 25 guided ones. "
                     "DATA is a .safetensors with 'images' (N, H, W, 3) uint8 aligned face crops, "
                     "'embeddings' (N, 512) their ArcFace embeddings and 'flame' (N, 55) their FLAME vectors "

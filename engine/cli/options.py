@@ -11,9 +11,10 @@ from typing import Optional
 from facecast.engine.accel import BACKEND_NAMES
 from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUnavailable, RenderOptions
 from facecast.engine.render.background import BACKGROUND_HELP, KEEP, parse_background
-from facecast.engine.render.diffusion.config import DiffusionConfig
+from facecast.engine.render.diffusion.config import MAX_FEW_STEPS, QUALITIES, STEP_KINDS, DiffusionConfig
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
+from facecast.engine.sources.family import tracker_of
 from facecast.engine.sources.livelink_csv import TAKE_FILES
 from facecast.engine.types import PixelFormat
 
@@ -95,7 +96,7 @@ def source_from_args(args):
     try:
         return open_source(args.source, SourceOptions(
             loop=args.loop, timecode_fps=args.timecode_fps, take_file=args.take_file, bind_host=args.source_bind,
-            subject=args.subject, model_path=args.model))
+            subject=args.subject, model_path=args.model, flame=getattr(args, "flame", None)))
     except SourceError as exc:
         raise UserError(str(exc)) from None
 
@@ -110,7 +111,11 @@ def add_renderer_options(p) -> None:
     d = p.add_argument_group("diffusion renderer (Arc2Face; see 'facecast models --help')")
     d.add_argument("--identity", metavar="NAME", help="an identity enrolled with 'facecast enroll'")
     d.add_argument("--flame-map", metavar="MAP",
-                   help="ARKit -> FLAME mapping from 'facecast calibrate fit-mapping' (required)")
+                   help="ARKit -> FLAME mapping from 'facecast calibrate fit-mapping' (this or --flame is required)")
+    d.add_argument("--flame", metavar="smirk:PATH",
+                   help="instead of --flame-map, with a webcam: or video: source: SMIRK's FLAME estimate of every "
+                        "frame (PATH: SMIRK_em1.pt), which the expression adapter was trained on; the ARKit "
+                        "weights are still published")
     add_diffusion_options(d)
 
 
@@ -142,20 +147,31 @@ def add_diffusion_options(d) -> None:
     """The diffusion renderer's model and sampling options: one definition, one default each,
     for ``run``, ``render`` and ``accelerate build`` (see :class:`DiffusionConfig`)."""
 
+    c = DiffusionConfig()
     d.add_argument("--models", metavar="DIR", help="models folder (default: $FACECAST_MODELS_DIR or the cache)")
-    d.add_argument("--steps", type=int, default=2, help="denoising steps per frame, 1..4")
-    d.add_argument("--lora", metavar="FILE", help="few-step LoRA to fuse (LCM-LoRA, TCD, Hyper-SD SD1.5)")
-    d.add_argument("--lora-scale", type=float, default=1.0, help="strength of the fused --lora")
-    d.add_argument("--step-kind", choices=("lcm", "ddim"), default="lcm", help="few-step update rule")
-    d.add_argument("--guidance", type=float, default=1.0, help="1 = guidance-free (half the UNet calls)")
+    d.add_argument("--quality", choices=QUALITIES, default="stream",
+                   help="stream: few steps per frame (the options below); reference: upstream's full recipe, "
+                        "DPM-Solver++ 25 steps at guidance 3.0 on the base UNet (seconds per frame even on a GPU)")
+    d.add_argument("--steps", type=int, help=f"denoising steps per frame, 1..{MAX_FEW_STEPS} (default: {c.steps})")
+    d.add_argument("--lora", metavar="FILE|auto|none",
+                   help="few-step LoRA to fuse: auto (default: with the lcm rule, the models folder's LCM-LoRA "
+                        "from 'facecast models fetch'), none (a UNet distilled already), or a file (TCD, Hyper-SD, "
+                        "a 'facecast distill' student)")
+    d.add_argument("--lora-scale", type=float, default=c.lora_scale, help="strength of the fused --lora")
+    d.add_argument("--step-kind", choices=STEP_KINDS,
+                   help=f"update rule (default: {c.step_kind}; dpmsolver++ is upstream's multistep solver)")
+    d.add_argument("--guidance", type=float,
+                   help=f"classifier-free guidance; 1 = guidance-free, half the UNet rows (default: {c.guidance:g})")
+    d.add_argument("--expression-scale", type=float, default=c.expression_scale,
+                   help="strength of the expression adapter (upstream's slider; 0 = no expression, 1 = as trained)")
     d.add_argument("--decoder", metavar="DIR", help="TAESD (AutoencoderTiny) folder to decode with")
     d.add_argument("--device", default="auto", help="auto, cuda, cuda:N or cpu")
     d.add_argument("--no-half", action="store_true", help="float32 weights on CUDA (default: float16)")
     d.add_argument("--seed", type=int, default=0, help="the stream's fixed noise")
-    d.add_argument("--anchor-weight", type=float, default=0.5,
-                   help="attention to the stream's first frame (0 = off)")
-    d.add_argument("--previous-weight", type=float, default=0.5,
-                   help="attention to the previous frame (0 = off)")
+    d.add_argument("--anchor-weight", type=float, default=c.anchor_weight,
+                   help="attention to the stream's first frame, step by step (0 = off)")
+    d.add_argument("--previous-weight", type=float, default=c.previous_weight,
+                   help="attention to the previous frame, step by step (0 = off)")
     d.add_argument("--reference-weight", type=float, default=0.0,
                    help="attention to the reference photo (Arc2Face's reference adapter; 0 = off)")
     d.add_argument("--backend", default="torch", choices=("auto", *BACKEND_NAMES),
@@ -174,10 +190,12 @@ def diffusion_config(args):
     Raises:
         UserError: a value out of range (the message names it).
     """
+    recipe = {k: v for k, v in (("steps", args.steps), ("step_kind", args.step_kind), ("guidance", args.guidance),
+                                ("lora", args.lora)) if v is not None}
     try:
-        return DiffusionConfig(
-            steps=args.steps, step_kind=args.step_kind, lora=args.lora, lora_scale=args.lora_scale,
-            guidance=args.guidance, seed=args.seed, decoder=args.decoder, device=args.device, half=not args.no_half,
+        return DiffusionConfig.for_quality(
+            args.quality, **recipe, lora_scale=args.lora_scale, expression_scale=args.expression_scale,
+            seed=args.seed, decoder=args.decoder, device=args.device, half=not args.no_half,
             anchor_weight=args.anchor_weight, previous_weight=args.previous_weight,
             reference_weight=args.reference_weight, backend=args.backend, stream_batch=args.stream_batch)
     except ValueError as exc:
@@ -196,8 +214,14 @@ def session_spec(args, *, renderer: str, size_wh: tuple[int, int], pixel_format:
                             portrait=PortraitOptions(photo=portrait or args.portrait, gains=args.portrait_gains),
                             diffusion=DiffusionOptions(models=args.models, identity=args.identity, config=config),
                             background=getattr(args, "background", KEEP))
+    flame, source = getattr(args, "flame", None), getattr(args, "source", None)
+    if flame is not None and source is None:
+        raise UserError(f"--flame {flame} estimates FLAME from a camera's or video's frames: use it with "
+                        "'facecast run --source webcam:... or video:...'; here, give --flame-map")
     return SessionSpec(renderer=renderer, options=options, flame_map=args.flame_map,
-                       profile=getattr(args, "profile", None), neutral_ease_s=getattr(args, "neutral_ease", None))
+                       flame_from_source=flame is not None,
+                       profile=getattr(args, "profile", None), neutral_ease_s=getattr(args, "neutral_ease", None),
+                       tracker=tracker_of(source) if source else None)
 
 
 def open_session(spec: SessionSpec) -> Session:

@@ -110,14 +110,14 @@ def create_renderer(name: str, options: RenderOptions = RenderOptions(), *,
     for n in names:
         if name == "auto" and n == "diffusion" and not (options.diffusion.identity and flame_available
                                                          and _cuda_available()):
-            reasons.append("diffusion: needs a CUDA GPU, --identity and --flame-map")
+            reasons.append("diffusion: needs a CUDA GPU, --identity and --flame-map (or --flame smirk:PATH)")
             continue
         try:
             renderer = _FACTORIES[n](options)
             if renderer.needs_flame and not flame_available:
                 renderer.close()
-                raise RendererUnavailable(f"the {n} renderer needs an ARKit -> FLAME mapping (--flame-map): "
-                                          f"{HOW_TO_MAKE}")
+                raise RendererUnavailable(f"the {n} renderer needs FLAME parameters (--flame-map, or --flame "
+                                          f"smirk:PATH with a camera or video source): {HOW_TO_MAKE}")
             renderer.prepare()
             if name == "auto":
                 log.info("renderer auto -> %s", n)

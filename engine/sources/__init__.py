@@ -49,6 +49,8 @@ class SourceOptions:
         bind_host: network sources: the local address to listen on.
         subject: ``livelink``: accept only this subject name (None: any).
         model_path: ``webcam``/``video``: the ``face_landmarker.task`` file.
+        flame: ``webcam``/``video``: ``smirk:PATH`` to also estimate FLAME from every frame with SMIRK's
+            expression encoder (``PATH``: ``SMIRK_em1.pt``); None: blendshapes only.
     """
 
     loop: bool = False
@@ -57,6 +59,21 @@ class SourceOptions:
     bind_host: str = DEFAULT_BIND_HOST
     subject: Optional[str] = None
     model_path: Optional[Path] = None
+    flame: Optional[str] = None
+
+
+def smirk_checkpoint(flame: Optional[str]) -> Optional[Path]:
+    """The checkpoint of a ``smirk:PATH`` FLAME spec (None for None).
+
+    Raises:
+        SourceError: another spec, or no path.
+    """
+    if flame is None:
+        return None
+    kind, _, path = flame.partition(":")
+    if kind != "smirk" or not path:
+        raise SourceError(f"--flame {flame!r}: use smirk:PATH, PATH being SMIRK's SMIRK_em1.pt")
+    return Path(path)
 
 
 def _host_port(arg: str, default_port: int, default_host: str) -> tuple[str, int]:
@@ -82,6 +99,10 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
     kind, sep, arg = spec.partition(":")
     o = options
     check_csv_options(spec, timecode_fps=o.timecode_fps, take_file=o.take_file)
+    smirk = smirk_checkpoint(o.flame)
+    if smirk is not None and kind not in ("webcam", "video"):
+        raise SourceError(f"--flame {o.flame} needs the frames: use it with a webcam: or video: source ({spec!r} "
+                          "sends blendshapes only; use --flame-map for it)")
     if kind == "demo" and not sep:
         return DemoSource()
     if kind == "csv" and arg:
@@ -91,9 +112,9 @@ def open_source(spec: str, options: SourceOptions = SourceOptions()) -> Source:
             index = int(arg) if arg else 0
         except ValueError:
             raise SourceError(f"webcam index {arg!r} is not a number (try webcam:0)") from None
-        return MediaPipeSource.webcam(index, model_path=o.model_path)
+        return MediaPipeSource.webcam(index, model_path=o.model_path, smirk=smirk)
     if kind == "video" and arg:
-        return MediaPipeSource.video(Path(arg), model_path=o.model_path, loop=o.loop)
+        return MediaPipeSource.video(Path(arg), model_path=o.model_path, loop=o.loop, smirk=smirk)
     if kind == "livelink":
         host, port = _host_port(arg, LIVELINK_PORT, o.bind_host)
         return LiveLinkSource(host=host, port=port, subject=o.subject)

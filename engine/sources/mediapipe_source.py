@@ -1,5 +1,7 @@
 """``webcam:[INDEX]`` and ``video:PATH``: OpenCV capture + MediaPipe FaceLandmarker
-(:class:`~facecast.engine.face.tracker.FaceTracker`; head angles as it defines them)."""
+(:class:`~facecast.engine.face.tracker.FaceTracker`; head angles as it defines them), and with a SMIRK
+checkpoint (``--flame smirk:PATH``) SMIRK's FLAME estimate of every frame as well
+(:class:`~facecast.engine.face.smirk.SmirkExpression`, on MediaPipe's landmarks of the same frame)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import numpy as np
 from facecast.engine.diagnostics import TRACE
 from facecast.engine.sources.base import Emit, Source, SourceError
 from facecast.engine.face.models import FaceModelError
+from facecast.engine.face.smirk import SmirkError, SmirkExpression
 from facecast.engine.face.tracker import FaceTracker
-from facecast.engine.types import NUM_ARKIT, FaceSample
+from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +33,36 @@ class MediaPipeSource(Source):
     at its own frame rate; when tracking falls :data:`LATE_SKIP_FRAMES` or more
     frames behind, the missed frames are skipped undecoded (``skipped_frames``
     counts them). A camera keeps no queue of stale frames (driver buffer of one).
-    Frames with no face give samples with ``valid=False``.
+    Frames with no face give samples with ``valid=False``. With ``smirk`` (a ``SMIRK_em1.pt``), every
+    sample also carries SMIRK's FLAME estimate of its frame (``FaceSample.flame``).
     """
 
     name = "mediapipe"
 
-    def __init__(self, *, device: int | str, is_file: bool, model_path: Optional[Path], loop: bool) -> None:
+    def __init__(self, *, device: int | str, is_file: bool, model_path: Optional[Path], loop: bool,
+                 smirk: Optional[Path] = None) -> None:
         self._device = device
         self._is_file = is_file
         self._model_path = model_path
         self._loop = loop
+        self._smirk_path = smirk
+        self._smirk: Optional[SmirkExpression] = None
         self._capture = None
         self._tracker: Optional[FaceTracker] = None
         self._frame_period_s = 0.0
         self.skipped_frames = 0
 
     @classmethod
-    def webcam(cls, index: int = 0, *, model_path: Optional[Path] = None) -> "MediaPipeSource":
-        src = cls(device=index, is_file=False, model_path=model_path, loop=False)
+    def webcam(cls, index: int = 0, *, model_path: Optional[Path] = None,
+               smirk: Optional[Path] = None) -> "MediaPipeSource":
+        src = cls(device=index, is_file=False, model_path=model_path, loop=False, smirk=smirk)
         src.name = "webcam"
         return src
 
     @classmethod
-    def video(cls, path: Path, *, model_path: Optional[Path] = None, loop: bool = False) -> "MediaPipeSource":
-        src = cls(device=str(path), is_file=True, model_path=model_path, loop=loop)
+    def video(cls, path: Path, *, model_path: Optional[Path] = None, loop: bool = False,
+              smirk: Optional[Path] = None) -> "MediaPipeSource":
+        src = cls(device=str(path), is_file=True, model_path=model_path, loop=loop, smirk=smirk)
         src.name = "video"
         return src
 
@@ -62,6 +71,11 @@ class MediaPipeSource(Source):
 
         if self._is_file and not Path(self._device).is_file():
             raise SourceError(f"video file {self._device} not found")
+        if self._smirk_path is not None:
+            try:
+                self._smirk = SmirkExpression(self._smirk_path, device=_smirk_device())
+            except (SmirkError, RuntimeError) as exc:
+                raise SourceError(f"--flame smirk: {exc}") from None
         try:
             self._tracker = FaceTracker(self._model_path, video=True)
         except FaceModelError as exc:
@@ -120,13 +134,18 @@ class MediaPipeSource(Source):
                 raise SourceError(f"camera {self._device} stopped delivering frames")
             frame_index += 1
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            result = tracker.track(rgb, timestamp_ms=int((time.monotonic() - t0) * 1000), landmarks=False)
+            result = tracker.track(rgb, timestamp_ms=int((time.monotonic() - t0) * 1000),
+                                   landmarks=self._smirk is not None)
             if result is None:
                 emit(FaceSample(capture_wall_ns=captured_ns, weights=np.zeros(NUM_ARKIT, np.float32), valid=False,
                                 source=self.name))
             else:
+                flame = None
+                if self._smirk is not None:
+                    flame = FlameParams.from_vector(self._smirk.flame(rgb, result.landmarks), clamp=True,
+                                                    head_rad=result.head_rad)
                 emit(FaceSample(capture_wall_ns=captured_ns, weights=result.weights, head_rad=result.head_rad,
-                                source=self.name))
+                                source=self.name, flame=flame))
             log.log(TRACE, "%s: frame %d face=%s", self.name, frame_index, result is not None)
 
     def close(self) -> None:
@@ -136,3 +155,13 @@ class MediaPipeSource(Source):
         if self._tracker is not None:
             self._tracker.close()
             self._tracker = None
+        self._smirk = None
+
+
+def _smirk_device() -> str:
+    """SMIRK runs on the GPU when there is one."""
+    try:
+        import torch
+    except ImportError:  # SmirkExpression says what to install
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"

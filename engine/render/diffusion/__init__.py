@@ -1,11 +1,16 @@
 """``diffusion``: Arc2Face (SD1.5-based, identity from an ArcFace embedding) with its
-blendshape-guided expression adapter, sampled in a few steps per frame.
+blendshape-guided expression adapter, sampled in a few steps per frame (or upstream's full recipe).
 
-- ``layout.py``: the published file layout, ``facecast models check`` / ``fetch``;
+- ``layout.py``: the published file layout (an upstream ``models/`` folder, SD1.5 from the Hugging
+  Face cache), ``facecast models check`` / ``fetch``; ``digest.py``: content digests for the caches;
+- ``adapter.py``: the expression adapter's projection layouts, scale, and switching it off;
 - ``loading.py``: loading the components (the adapter through diffusers' IP-Adapter loader);
-- ``arcface.py``, ``identity.py``: enrollment: ArcFace embedding -> prompt embeddings, cached;
-- ``sampler.py``: the reference 25-step sampler and the few-step streaming sampler;
-- ``attention.py``: the key/value-bank self-attention (reference, anchor, previous frame, batch-shared);
+- ``config.py``: :class:`DiffusionConfig` and the ``stream`` / ``reference`` recipes;
+- ``identity.py``: enrollment: ArcFace embedding -> prompt embeddings, cached;
+- ``schedule.py``, ``sampler.py``, ``stream_batch.py``: the few-step streaming samplers;
+  ``multistep.py``: DPM-Solver++ (upstream's recipe);
+- ``attention.py``: the key/value-bank self-attention (reference, anchor, previous frame per denoising
+  step, batch-shared); ``step.py``: the UNet step and decoder as pure functions of tensors;
 - ``reference.py``: banking the reference photo; ``lora.py``: fusing LoRAs;
 - ``renderer.py``: :class:`DiffusionRenderer`; ``distill.py``: ``facecast distill``.
 

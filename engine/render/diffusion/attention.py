@@ -1,35 +1,39 @@
 """Temporal-consistency attention: self-attention that also attends to banked frames.
 
-:class:`AttentionBank` holds, per transformer block, the hidden states that enter
-its self-attention (``attn1``, after the block's first norm) for one or more
-*sources*:
+:class:`AttentionBank` holds, per transformer block, the hidden states that enter its
+self-attention (``attn1``, after the block's first norm) for one or more *sources*:
 
-- ``reference``: the reference photo, banked once by a UNet pass over its latent
-  (Arc2Face's reference adapter);
+- ``reference``: the reference photo, banked once by a pass of the plain UNet over its latent
+  (Arc2Face's reference adapter); one set of states that serves every denoising step;
 - ``anchor``: one frame of the stream (by default the first), kept for the session;
 - ``previous``: the frame before, replaced after every frame.
 
-:class:`BankedSelfAttnProcessor` replaces the stock processor of every ``attn1``:
-keys and values of the banked states (through the layer's own ``to_k``/``to_v``)
-are concatenated to the frame's own. Each source has a weight ``w``: its keys get
-``log(w)`` added to their attention logits, so 1 is a plain concatenation, less
-than 1 attends to it less, 0 drops it. Cross-attention (``attn2``, where the
-IP-Adapter expression processors live) is not touched, so the two compose.
+The stream's sources are kept **per denoising step** (a :class:`BankSource` has one row per step):
+step k of frame n attends to step k of the anchor and of frame n - 1, states at the same noise level
+(Live2Diff's per-step key/value cache does the same). Stream batching, whose batch row k is at step
+k, feeds row k with row k.
 
-What one UNet call does with the bank is a :class:`BankCall` handed in for that
-call (``with bank.using(call):``): weights for this call, a bank pass that records
-a source, or batch-shared attention (offline batches, Gen-AFFECT style: every frame
-of a batch attends to the keys and values of all frames of the batch). A frame is
-banked as ``previous`` from the attn1 inputs the UNet step returns
-(:meth:`AttentionBank.set_pending`, then :meth:`AttentionBank.commit_frame`).
+:class:`BankedSelfAttnProcessor` replaces the stock processor of every ``attn1``: keys and values of
+the banked states (through the layer's own ``to_k``/``to_v``) are concatenated to the frame's own.
+Each source has a weight ``w``: its keys get ``log(w)`` added to their attention logits, so 1 is a
+plain concatenation, less than 1 attends to it less, 0 drops it. The logit bias is per batch row:
+under classifier-free guidance the unconditional rows get -1e4 (``exp`` of it is 0 in float16 and
+float32), so they attend to themselves only and guidance strengthens the bank, as Arc2Face's
+``ReferenceAdapter`` does. Cross-attention (``attn2``, where the IP-Adapter expression processors
+live) is not touched, so the two compose.
 
-With nothing banked and a plain call, the processor computes exactly what
-diffusers' ``AttnProcessor2_0`` computes.
+What one UNet call does with the bank is a :class:`BankCall` handed in for that call
+(``with bank.using(call):``): weights for this call, a bank pass that records a source, or
+batch-shared attention (offline batches, Gen-AFFECT style: every frame of a batch attends to the
+keys and values of all frames of the batch).
 
-For compiled backends (ONNX, TensorRT; see :mod:`facecast.engine.render.diffusion.step`) the
-bank is not Python state but tensors: a call's ``feed`` hands each layer its banked
-states and per-token logit bias, and its ``capture`` collects each layer's
-``attn1`` input as an output, so the whole step is a pure function of tensors.
+With nothing banked and a plain call, the processor computes exactly what diffusers'
+``AttnProcessor2_0`` computes.
+
+For compiled backends (ONNX, TensorRT; see :mod:`facecast.engine.render.diffusion.step`) the bank is
+not Python state but tensors: a call's ``feed`` hands each layer its banked states and per-row,
+per-token logit bias, and its ``capture`` collects each layer's ``attn1`` input as an output, so the
+whole step is a pure function of tensors.
 """
 
 from __future__ import annotations
@@ -54,19 +58,22 @@ class BankCall:
         weights: source -> weight for this call, over the bank's own (e.g. ``{"anchor": 0}``).
         record: store every ``attn1`` input under this source, replacing what was there (a bank
             pass); the call attends to nothing banked.
+        step: the denoising step of this call (which row of a per-step source the eager path reads).
         batch_groups: 0: each frame attends to itself (and the bank); n >= 1: every frame of a batch
             attends to all frames of its group, the batch split into n groups (2 under classifier-free
             guidance, whose unconditional and conditional halves stay apart).
-        feed: the tensor-fed mode: layer name -> ((1, M, C) banked states, (M,) logit bias) replaces
-            the bank's states and weights; a layer missing from it attends to nothing banked.
+        feed: the tensor-fed mode: layer name -> ((R, M, C) banked states, R = 1 or the batch; (B, M)
+            logit bias per batch row and banked token) replaces the bank's states and weights; a layer
+            missing from it attends to nothing banked.
         capture: when not None, every processor puts its (B, N, C) ``attn1`` input there.
         attention_op: with ``feed``, computes the attention itself:
-            ``op(query (B,H,S,D), key (B,H,L,D), value (B,H,L,D), key_bias (L,) or None)`` -> (B,H,S,D);
+            ``op(query (B,H,S,D), key (B,H,L,D), value (B,H,L,D), key_bias (B, L) or None)`` -> (B,H,S,D);
             used to export a fused operator (:mod:`facecast.engine.accel.fused_attention`).
     """
 
     weights: Mapping[str, float] = field(default_factory=dict)
     record: Optional[str] = None
+    step: int = 0
     batch_groups: int = 0
     feed: Optional[dict[str, tuple[torch.Tensor, torch.Tensor]]] = None
     capture: Optional[dict[str, torch.Tensor]] = None
@@ -78,6 +85,32 @@ PLAIN_CALL = BankCall()
 
 
 @dataclass
+class BankSource:
+    """One source's banked ``attn1`` inputs.
+
+    Attributes:
+        layers: layer name -> (R, N, C) states; row r is denoising step r, or, with R = 1, one set
+            of states for every step (the reference photo).
+        present: (R,) whether each row holds states (a stream's rows fill as its frames arrive).
+    """
+
+    layers: dict[str, torch.Tensor]
+    present: list[bool]
+
+    @property
+    def rows(self) -> int:
+        return len(self.present)
+
+    def row_of(self, step: int) -> int:
+        """The row that serves denoising step ``step``."""
+        return 0 if self.rows == 1 else step
+
+    def has(self, step: int) -> bool:
+        r = self.row_of(step)
+        return r < self.rows and self.present[r]
+
+
+@dataclass
 class AttentionBank:
     """The banked states of all :class:`BankedSelfAttnProcessor` of one UNet.
 
@@ -86,12 +119,11 @@ class AttentionBank:
 
     Attributes:
         weights: source -> weight in [0, inf) for the session (missing: 1).
-        states: source -> layer name -> (1, N, C) hidden states.
+        states: source -> :class:`BankSource`.
     """
 
     weights: dict[str, float] = field(default_factory=dict)
-    states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
-    _pending: dict[str, torch.Tensor] = field(default_factory=dict)
+    states: dict[str, BankSource] = field(default_factory=dict)
     _call: BankCall = PLAIN_CALL
 
     @property
@@ -117,29 +149,19 @@ class AttentionBank:
         """Forget one source (or all)."""
         if source is None:
             self.states.clear()
-            self._pending.clear()
         else:
             self.states.pop(source, None)
 
-    def set_pending(self, states: dict[str, torch.Tensor]) -> None:
-        """The frame being rendered's attn1 inputs (layer name -> (1, N, C)), made
-        the ``previous`` source by :meth:`commit_frame`."""
-        self._pending = states
+    def set(self, source: str, layers: dict[str, torch.Tensor], present: Optional[list[bool]] = None) -> None:
+        """Bank ``layers`` (layer name -> (R, N, C), row r = denoising step r, or R = 1 for all steps)
+        as ``source``; ``present``: which rows hold states (default: all)."""
+        rows = next(iter(layers.values())).shape[0]
+        self.states[source] = BankSource(layers=dict(layers), present=list(present) if present else [True] * rows)
 
-    def commit_frame(self) -> None:
-        """Make the frame just rendered the ``previous`` source."""
-        if self._pending:
-            self.states["previous"] = self._pending
-            self._pending = {}
-
-    def keep_previous_as(self, source: str) -> None:
-        """Copy the ``previous`` source under another name (e.g. the first frame as ``anchor``)."""
-        if "previous" in self.states:
-            self.states[source] = dict(self.states["previous"])
-
-    def active(self) -> list[tuple[str, float]]:
-        """Banked sources with a weight > 0 in the call in progress, in :data:`SOURCES` order."""
-        return [(s, self.weight(s)) for s in SOURCES if s in self.states and self.weight(s) > 0]
+    def active(self, step: int = 0) -> list[tuple[str, float]]:
+        """Sources with states for ``step`` and a weight > 0 in the call in progress, in :data:`SOURCES` order."""
+        return [(s, self.weight(s)) for s in SOURCES
+                if s in self.states and self.states[s].has(step) and self.weight(s) > 0]
 
 
 class BankedSelfAttnProcessor:
@@ -176,7 +198,8 @@ class BankedSelfAttnProcessor:
 
         call = bank.call
         if call.feed is None and call.record is not None:  # a bank pass (a UNet step captures tensors instead)
-            bank.states.setdefault(call.record, {})[self.name] = hidden_states[:1].detach().clone()
+            source = bank.states.setdefault(call.record, BankSource(layers={}, present=[True]))
+            source.layers[self.name] = hidden_states[:1].detach().clone()
         if call.capture is not None:
             call.capture[self.name] = hidden_states
 
@@ -201,16 +224,20 @@ class BankedSelfAttnProcessor:
                 banked = banked.to(hidden_states.dtype)
                 key = torch.cat([key, attn.to_k(banked).expand(batch_size, -1, -1)], dim=1)
                 value = torch.cat([value, attn.to_v(banked).expand(batch_size, -1, -1)], dim=1)
-                own = torch.zeros(key.shape[1] - fed_bias.shape[0], dtype=query.dtype, device=query.device)
-                key_bias = torch.cat([own, fed_bias.to(query.dtype)])
-                logit_bias = key_bias.view(1, 1, 1, -1)
+                fed_bias = fed_bias.to(query.dtype)
+                own = torch.zeros(batch_size, key.shape[1] - fed_bias.shape[1], dtype=query.dtype,
+                                  device=query.device)
+                key_bias = torch.cat([own, fed_bias.expand(batch_size, -1)], dim=1)
+                logit_bias = key_bias[:, None, None, :]
                 attention_mask = logit_bias if attention_mask is None else attention_mask + logit_bias
         elif call.record is None:
-            for source, weight in bank.active():
-                banked = bank.states[source].get(self.name)
+            for source, weight in bank.active(call.step):
+                state = bank.states[source]
+                banked = state.layers.get(self.name)
                 if banked is None:
                     continue
-                banked = banked.to(hidden_states.dtype).expand(batch_size, -1, -1)
+                r = state.row_of(call.step)
+                banked = banked[r:r + 1].to(hidden_states.dtype).expand(batch_size, -1, -1)
                 key = torch.cat([key, attn.to_k(banked)], dim=1)
                 value = torch.cat([value, attn.to_v(banked)], dim=1)
                 bias.append((banked.shape[1], math.log(weight)))

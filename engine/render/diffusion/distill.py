@@ -2,13 +2,16 @@
 with the expression adapter, sampled with classifier-free guidance) by latent
 consistency distillation, the recipe of LCM-LoRA.
 
-One training step, for a batch of clean latents ``x0`` with their conditions:
+The teacher is upstream's full-quality recipe (``--quality reference``): the base UNet with
+the expression adapter, guidance 3.0, on DPM-Solver++'s 25-step timestep grid. One training
+step, for a batch of clean latents ``x0`` with their conditions:
 
-1. pick a timestep ``t`` of the solver's skipping schedule (``t_prev = t - T/N``)
-   and noise ``x0`` to ``x_t``;
-2. the *teacher* (the same UNet with the LoRA disabled) takes one guided DDIM step
+1. pick a timestep ``t`` of the teacher's grid (``t_prev``: the next one, or clean after the
+   last) and noise ``x0`` to ``x_t``;
+2. the *teacher* (the same UNet with the LoRA disabled) takes one guided DPM-Solver++ step
    from ``x_t`` to ``x_prev`` (guidance ``w``: the unconditional half is the empty
-   prompt with a zero expression);
+   prompt with a zero expression; from a single state the solver's step is first order,
+   which is DDIM's update);
 3. the *student* (LoRA enabled) maps ``x_t`` to its consistency output
    ``f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat``; the target is the student's own
    output at ``(x_prev, t_prev)`` without gradient;
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from facecast.engine.render.diffusion.config import REFERENCE_RECIPE
 from facecast.engine.render.diffusion.identity import EnrollmentError, prompt_embeddings, unconditional_embeddings
 from facecast.engine.types import FLAME_DIM
 
@@ -50,7 +54,7 @@ class DistillConfig:
         learning_rate: AdamW learning rate of the LoRA.
         lora_rank: LoRA rank (alpha = rank).
         guidance: the teacher's classifier-free guidance (the reference recipe's 3.0).
-        solver_steps: N, the teacher solver's schedule (T/N apart; LCM's 50).
+        solver_steps: the teacher's DPM-Solver++ grid (the reference recipe's 25 steps).
         seed: noise and timestep sampling.
     """
 
@@ -58,8 +62,8 @@ class DistillConfig:
     batch_size: int = 8
     learning_rate: float = 1e-4
     lora_rank: int = 64
-    guidance: float = 3.0
-    solver_steps: int = 50
+    guidance: float = REFERENCE_RECIPE["guidance"]
+    solver_steps: int = REFERENCE_RECIPE["steps"]
     seed: int = 0
 
 
@@ -122,6 +126,31 @@ def prepare_training_set(models, path: Path, *, progress: Optional[Callable[[int
                        expressions=flame.to(device, dtype))
 
 
+def teacher_grid(scheduler_config: dict, steps: int):
+    """The teacher's jumps: (t, t_next) int64 tensors of length ``steps``, the timesteps the reference
+    recipe's DPM-Solver++ visits, each with the next one (-1 after the last: the clean latent)."""
+    import torch
+
+    from facecast.engine.render.diffusion.multistep import dpm_solver
+
+    solver = dpm_solver(scheduler_config)
+    solver.set_timesteps(steps)
+    t = solver.timesteps.long()
+    return t, torch.cat([t[1:], torch.tensor([-1])])
+
+
+def teacher_step(x0, eps, t_next, alphas_cumprod):
+    """DPM-Solver++'s first-order update to timestep ``t_next`` (B,) (-1: the clean latent), from a
+    state whose guided clean estimate is ``x0`` and noise ``eps`` (B, C, h, w): ``alpha_next x0 +
+    sigma_next eps``, what the solver's data-prediction step with ``h = lambda_next - lambda``
+    works out to (DDIM's update)."""
+    import torch
+
+    acp = torch.where(t_next < 0, torch.ones_like(t_next, dtype=alphas_cumprod.dtype),
+                      alphas_cumprod[t_next.clamp(min=0)]).view(-1, 1, 1, 1).to(x0.dtype)
+    return acp.sqrt() * x0 + (1 - acp).sqrt() * eps
+
+
 def _boundary(t, scaling: float = 10.0, sigma_data: float = 0.5):
     scaled = t.double() * scaling
     c_skip = sigma_data ** 2 / (scaled ** 2 + sigma_data ** 2)
@@ -149,9 +178,7 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
     optimiser = torch.optim.AdamW(params, lr=config.learning_rate)
     schedule = DDPMScheduler.from_config(models.scheduler_config)
     acp = schedule.alphas_cumprod.to(unet.device)
-    total = schedule.config.num_train_timesteps
-    gap = total // config.solver_steps
-    solver_ts = torch.arange(1, config.solver_steps + 1, device=unet.device) * gap - 1
+    grid_t, grid_next = (g.to(unet.device) for g in teacher_grid(models.scheduler_config, config.solver_steps))
     uncond = unconditional_embeddings(models.text_encoder, models.tokenizer).to(unet.device, unet.dtype)
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     n = len(data)
@@ -173,8 +200,7 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
         pick = torch.randint(0, n, (config.batch_size,), generator=gen)
         x0, prompt, exp = data.latents[pick], data.prompts[pick], data.expressions[pick]
         index = torch.randint(0, config.solver_steps, (config.batch_size,), generator=gen).to(unet.device)
-        t = solver_ts[index]
-        t_prev = (t - gap).clamp(min=0)
+        t, t_prev = grid_t[index], grid_next[index]
         noise = torch.randn(x0.shape, generator=gen).to(x0.device, x0.dtype)
         a_t = acp[t].view(-1, 1, 1, 1).to(x0.dtype)
         x_t = a_t.sqrt() * x0 + (1 - a_t).sqrt() * noise
@@ -187,9 +213,9 @@ def distill(models, data: TrainingSet, config: DistillConfig = DistillConfig(), 
             finally:
                 unet.enable_adapters()
             e = e_u + config.guidance * (e_c - e_u)
-            a_prev = acp[t_prev].view(-1, 1, 1, 1).to(x0.dtype)
-            x_prev = a_prev.sqrt() * x0_from(x_t, e, t).to(x0.dtype) + (1 - a_prev).sqrt() * e
-            target = consistency(x_prev, eps(x_prev, t_prev, prompt, exp), t_prev)
+            x_prev = teacher_step(x0_from(x_t, e, t).to(x0.dtype), e, t_prev, acp)
+            t_student = t_prev.clamp(min=0)  # after the last jump: t = 0, where the consistency output is x itself
+            target = consistency(x_prev, eps(x_prev, t_student, prompt, exp), t_student)
         loss = F.mse_loss(student.float(), target.float())
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

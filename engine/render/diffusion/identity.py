@@ -111,9 +111,9 @@ def check_name(name: str) -> str:
 class Enrollment:
     """One enrolled identity on disk: ``folder/embedding.npy`` (512,) unit vector,
     ``prompt.safetensors`` (``prompt`` (1, 77, D), ``uncond`` (1, 77, D)),
-    ``identity.json`` (name, source, models folder), optional ``reference.png`` and
-    ``reference_bank_WxH.safetensors`` (the reference adapter's bank, keyed by photo,
-    size and models folder)."""
+    ``identity.json`` (name, source, and the digest of the text encoder and tokenizer the prompt
+    embeddings came from), optional ``reference.png`` and ``reference_bank_WxH.safetensors`` (the
+    reference adapter's bank, keyed by photo, size and the UNet's and VAE's weights)."""
 
     name: str
     folder: Path
@@ -137,13 +137,14 @@ class Enrollment:
             raise EnrollmentError(f"identity {self.name!r} has no usable embedding ({exc}); "
                                   f"enroll it again with 'facecast enroll PHOTO --name {self.name}'") from None
 
-    def prompts(self, text_encoder, tokenizer, *, models_root: Path):
-        """(prompt, uncond) tensors: from the cache when it was made with these
-        models, else computed (and cached)."""
+    def prompts(self, text_encoder, tokenizer, *, weights_digest: str):
+        """(prompt, uncond) tensors: from the cache when it was made with the same text encoder and
+        tokenizer (``weights_digest``: a digest of their files' contents, wherever they are), else
+        computed (and cached)."""
         from safetensors.torch import load_file, save_file
 
         meta = self.meta()
-        if self.prompt_path.is_file() and meta.get("models") == str(Path(models_root).resolve()):
+        if self.prompt_path.is_file() and meta.get("text_weights") == weights_digest:
             try:
                 t = load_file(str(self.prompt_path))
                 if t["prompt"].shape[-1] == text_encoder.config.hidden_size:
@@ -154,7 +155,7 @@ class Enrollment:
         uncond = unconditional_embeddings(text_encoder, tokenizer)
         save_file({"prompt": prompt.float().contiguous().cpu(), "uncond": uncond.float().contiguous().cpu()},
                   str(self.prompt_path))
-        self._write_meta({**meta, "models": str(Path(models_root).resolve())})
+        self._write_meta({**{k: v for k, v in meta.items() if k != "models"}, "text_weights": weights_digest})
         return prompt, uncond
 
     def meta(self) -> dict:

@@ -1,16 +1,21 @@
-"""The published file layout of Arc2Face and the SD1.5 parts it uses; checking a
-local folder against it, and downloading it for users with network access.
+"""The published file layout of Arc2Face and the other files the diffusion renderer reads; checking
+a local folder against it, and downloading it for users with network access.
 
-A models folder (default ``<cache>/models``, see :func:`models_dir`) holds the
-Hugging Face repo ``FoivosPar/Arc2Face`` as published, and the SD1.5 parts in
-``sd15/``::
+A models folder (default ``<cache>/models``, see :func:`models_dir`) holds the Hugging Face repo
+``FoivosPar/Arc2Face`` as published, so an upstream ``models/`` folder works as it is::
 
     arc2face/config.json, arc2face/diffusion_pytorch_model.safetensors   the UNet
     encoder/config.json, encoder/pytorch_model.bin (or model.safetensors) the text encoder
-    arcface.onnx                                                         identity embedding
+    arcface.onnx (or antelopev2/arcface.onnx, upstream's place)          identity embedding
     exp_adapter/exp_adapter.bin                                          expression adapter
     ref_adapter/pytorch_lora_weights.safetensors                         reference adapter (optional)
-    sd15/vae/..., sd15/tokenizer/..., sd15/scheduler/scheduler_config.json
+    lcm-lora-sdv1-5/pytorch_lora_weights.safetensors                     LCM-LoRA (optional, few-step)
+    smirk/SMIRK_em1.pt                                                   SMIRK (optional, by hand)
+
+SD1.5's VAE, tokenizer and noise schedule are read from ``sd15/vae/...``, ``sd15/tokenizer/...``,
+``sd15/scheduler/...`` in the folder, or else from the Hugging Face cache when
+``stable-diffusion-v1-5/stable-diffusion-v1-5`` is already there (huggingface_hub's
+``try_to_load_from_cache``; ``$HF_HUB_CACHE`` moves the cache). The LCM-LoRA is found the same way.
 """
 
 from __future__ import annotations
@@ -23,57 +28,114 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from facecast.engine.paths import cache_dir
-from facecast.engine.types import FLAME_DIM
+from facecast.engine.render.diffusion.adapter import check_adapter_state
 
 ARC2FACE_REPO = "FoivosPar/Arc2Face"
 SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SD15_FOLDER = "sd15"
+LCM_LORA_REPO = "latent-consistency/lcm-lora-sdv1-5"
+LCM_LORA_FOLDER = "lcm-lora-sdv1-5"
+#: Files a user downloads by hand (not on the Hugging Face hub).
+MANUAL = "by hand"
 #: The ArcFace embedding size and the text encoder width it is zero-padded to.
 ARCFACE_DIM = 512
-EXPRESSION_DIM = FLAME_DIM  # the expression adapter takes the 55-d FLAME vector
-EXPRESSION_TOKENS = 4
 
 
 @dataclass(frozen=True)
 class ModelFile:
-    """One file of the layout: ``path`` relative to the models folder (or to
-    ``sd15/`` when ``repo`` is SD1.5); ``alternatives`` are accepted instead."""
+    """One file of the layout.
+
+    Attributes:
+        path: the file's path in its repo.
+        what: what it is, for messages.
+        repo: the Hugging Face repo it comes from (:data:`MANUAL`: downloaded by hand).
+        folder: where under the models folder it goes ("" for Arc2Face's own files).
+        required: the renderer cannot start without it.
+        alternatives: other paths under the models folder accepted instead (upstream's places).
+        cached: also found in the Hugging Face cache (repos facecast does not own).
+        download: how to get it by hand, for :data:`MANUAL` files.
+    """
 
     path: str
     what: str
     repo: str = ARC2FACE_REPO
+    folder: str = ""
     required: bool = True
     alternatives: tuple[str, ...] = ()
+    cached: bool = False
+    download: str = ""
+
+    @property
+    def key(self) -> str:
+        """Its path under the models folder (the name :func:`find` takes)."""
+        return f"{self.folder}/{self.path}" if self.folder else self.path
 
     def local(self, root: Path) -> Path:
-        return root / SD15_FOLDER / self.path if self.repo == SD15_REPO else root / self.path
+        return Path(root) / self.key
 
     def present(self, root: Path) -> Optional[Path]:
-        """The path that exists (this file or an alternative), or None."""
-        for rel in (self.path, *self.alternatives):
-            p = (root / SD15_FOLDER / rel) if self.repo == SD15_REPO else root / rel
+        """The path that exists: under ``root`` (this file or an alternative), else in the Hugging
+        Face cache; None when nowhere."""
+        for rel in (self.key, *self.alternatives):
+            p = Path(root) / rel
             if p.is_file():
                 return p
+        return cached_file(self.repo, self.path) if self.cached else None
+
+
+def cached_file(repo: str, path: str) -> Optional[Path]:
+    """``repo``'s ``path`` in the local Hugging Face cache (no network), or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # the core install: no huggingface_hub, no cache to read
         return None
+    found = try_to_load_from_cache(repo, path, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
 
 
 FILES: tuple[ModelFile, ...] = (
     ModelFile("arc2face/config.json", "Arc2Face UNet config"),
     ModelFile("arc2face/diffusion_pytorch_model.safetensors", "Arc2Face UNet weights"),
     ModelFile("encoder/config.json", "Arc2Face text encoder config"),
-    ModelFile("encoder/pytorch_model.bin", "Arc2Face text encoder weights", alternatives=("encoder/model.safetensors",)),
-    ModelFile("arcface.onnx", "ArcFace identity model"),
+    ModelFile("encoder/pytorch_model.bin", "Arc2Face text encoder weights",
+              alternatives=("encoder/model.safetensors",)),
+    ModelFile("arcface.onnx", "ArcFace identity model", alternatives=("antelopev2/arcface.onnx",)),
     ModelFile("exp_adapter/exp_adapter.bin", "blendshape expression adapter (IP-Adapter form)"),
     ModelFile("ref_adapter/pytorch_lora_weights.safetensors", "reference adapter LoRA", required=False),
-    ModelFile("vae/config.json", "SD1.5 VAE config", repo=SD15_REPO),
-    ModelFile("vae/diffusion_pytorch_model.safetensors", "SD1.5 VAE weights", repo=SD15_REPO),
-    ModelFile("tokenizer/vocab.json", "SD1.5 tokenizer vocabulary", repo=SD15_REPO),
-    ModelFile("tokenizer/merges.txt", "SD1.5 tokenizer merges", repo=SD15_REPO),
-    ModelFile("tokenizer/tokenizer_config.json", "SD1.5 tokenizer config", repo=SD15_REPO),
+    ModelFile("vae/config.json", "SD1.5 VAE config", repo=SD15_REPO, folder=SD15_FOLDER, cached=True),
+    ModelFile("vae/diffusion_pytorch_model.safetensors", "SD1.5 VAE weights", repo=SD15_REPO, folder=SD15_FOLDER,
+              cached=True),
+    ModelFile("tokenizer/vocab.json", "SD1.5 tokenizer vocabulary", repo=SD15_REPO, folder=SD15_FOLDER, cached=True),
+    ModelFile("tokenizer/merges.txt", "SD1.5 tokenizer merges", repo=SD15_REPO, folder=SD15_FOLDER, cached=True),
+    ModelFile("tokenizer/tokenizer_config.json", "SD1.5 tokenizer config", repo=SD15_REPO, folder=SD15_FOLDER,
+              cached=True),
     ModelFile("tokenizer/special_tokens_map.json", "SD1.5 tokenizer special tokens", repo=SD15_REPO,
-              required=False),
-    ModelFile("scheduler/scheduler_config.json", "SD1.5 noise schedule", repo=SD15_REPO),
+              folder=SD15_FOLDER, required=False, cached=True),
+    ModelFile("scheduler/scheduler_config.json", "SD1.5 noise schedule", repo=SD15_REPO, folder=SD15_FOLDER,
+              cached=True),
+    ModelFile("pytorch_lora_weights.safetensors", "LCM-LoRA for SD1.5 (the few-step sampler's default LoRA)",
+              repo=LCM_LORA_REPO, folder=LCM_LORA_FOLDER, required=False, cached=True),
+    ModelFile("SMIRK_em1.pt", "SMIRK (FLAME from video: calibrate make-pairs, --flame smirk:)", repo=MANUAL,
+              folder="smirk", required=False,
+              download="pip install gdown && gdown 'https://drive.google.com/uc?id=1T65uEd9dVLHgVw5KiUYL66NUee-MCzoE' "
+                       "-O DIR/smirk/SMIRK_em1.pt"),
 )
+
+
+def find(root: Path, key: str) -> Optional[Path]:
+    """Where the layout's file ``key`` (its path under the models folder) is, or None."""
+    return next(f for f in FILES if f.key == key).present(root)
+
+
+def part_folder(root: Path, part: str) -> Optional[Path]:
+    """The folder holding every required file of SD1.5's ``part`` (``vae``, ``tokenizer``,
+    ``scheduler``) together: ``root/sd15/part`` or the Hugging Face cache's; None when neither has all."""
+    files = [f for f in FILES if f.repo == SD15_REPO and f.path.startswith(part + "/") and f.required]
+    for where in (lambda f: f.local(root), lambda f: cached_file(f.repo, f.path)):
+        paths = [where(f) for f in files]
+        if all(p is not None and p.is_file() for p in paths) and len({p.parent for p in paths}) == 1:
+            return paths[0].parent
+    return None
 
 
 def models_dir() -> Path:
@@ -114,10 +176,10 @@ def _safetensors_shapes(path: Path) -> Optional[dict[str, tuple]]:
 def check_models(root: Path) -> list[Problem]:
     """Every missing or mismatched file under ``root`` (empty when all is well).
 
-    Checks presence, that configs parse, that the UNet, text encoder and
-    expression adapter agree on widths (cross-attention 768, ArcFace 512 fits the
-    encoder, adapter projecting 55 -> 4 x cross-attention tokens), and the
-    adapter's layer count against the UNet's cross-attention layers.
+    Checks presence, that configs parse, that the UNet and text encoder agree on widths
+    (cross-attention, ArcFace's 512 fitting the encoder) and that SD1.5's parts are complete in one
+    place, and of the expression adapter what facecast needs: one layer per cross-attention layer
+    of the UNet and an input 55 wide (the projection's layout is diffusers' business).
     """
     root = Path(root)
     fetch = f"run 'facecast models fetch --dir {root}' (needs network), or copy the files there"
@@ -129,11 +191,17 @@ def check_models(root: Path) -> list[Problem]:
         p = f.present(root)
         if p is None:
             if f.required:
-                problems.append(Problem(f.local(root), f"missing ({f.what} from {f.repo})"))
+                where = f" (or the Hugging Face cache's {f.repo})" if f.cached else ""
+                problems.append(Problem(f.local(root), f"missing ({f.what} from {f.repo}){where}"))
         else:
-            found[f.path if f.repo == ARC2FACE_REPO else f"{SD15_FOLDER}/{f.path}"] = p
+            found[f.key] = p
     if problems:  # the advice once, not once per file
         problems.append(Problem(root, f"{len(problems)} file(s) missing: {fetch}"))
+    for part in ("vae", "tokenizer", "scheduler"):
+        if all(f.key in found for f in FILES if f.required and f.key.startswith(f"{SD15_FOLDER}/{part}/")) \
+                and part_folder(root, part) is None:
+            problems.append(Problem(root / SD15_FOLDER / part, f"SD1.5's {part} files are split between this "
+                                    "folder and the Hugging Face cache; put them all in one place"))
     unet_cfg = _json(found["arc2face/config.json"]) if "arc2face/config.json" in found else None
     text_cfg = _json(found["encoder/config.json"]) if "encoder/config.json" in found else None
     for key, cfg in (("arc2face/config.json", unet_cfg), ("encoder/config.json", text_cfg)):
@@ -143,8 +211,8 @@ def check_models(root: Path) -> list[Problem]:
         cross = unet_cfg.get("cross_attention_dim")
         width = text_cfg.get("hidden_size")
         if cross != width:
-            problems.append(Problem(found["arc2face/config.json"], f"UNet cross_attention_dim {cross} differs "
-                                    f"from the text encoder's hidden_size {width}: the files are from different models"))
+            problems.append(Problem(found["arc2face/config.json"], f"UNet cross_attention_dim {cross} differs from "
+                                    f"the text encoder's hidden_size {width}: the files are from different models"))
         if isinstance(width, int) and width < ARCFACE_DIM:
             problems.append(Problem(found["encoder/config.json"], f"hidden_size {width} < {ARCFACE_DIM}: an ArcFace "
                                     "embedding does not fit; this is not Arc2Face's encoder"))
@@ -153,29 +221,13 @@ def check_models(root: Path) -> list[Problem]:
         problems.append(Problem(weights, f"not a readable safetensors file; {fetch}"))
     adapter = found.get("exp_adapter/exp_adapter.bin")
     if adapter is not None:
-        problems += _check_adapter(adapter, unet_cfg, fetch)
-    return problems
-
-
-def _check_adapter(path: Path, unet_cfg: Optional[dict], fetch: str) -> list[Problem]:
-    try:
-        state = load_adapter_state(path)
-    except ValueError as exc:
-        return [Problem(path, f"{exc}; {fetch}")]
-    proj = state["image_proj"].get("proj.weight")
-    problems = []
-    cross = unet_cfg.get("cross_attention_dim") if unet_cfg else None
-    if proj is None or tuple(proj.shape)[1:] != (EXPRESSION_DIM,):
-        problems.append(Problem(path, f"image_proj.proj.weight should be ({EXPRESSION_TOKENS} x cross, "
-                                      f"{EXPRESSION_DIM}), got {None if proj is None else tuple(proj.shape)}"))
-    elif cross is not None and proj.shape[0] != EXPRESSION_TOKENS * cross:
-        problems.append(Problem(path, f"image_proj.proj.weight has {proj.shape[0]} rows, expected "
-                                      f"{EXPRESSION_TOKENS} x {cross}: adapter and UNet do not match"))
-    if unet_cfg is not None:
-        layers = _cross_attention_layers(unet_cfg)
-        keys = {k.split(".")[0] for k in state["ip_adapter"] if k.endswith("to_k_ip.weight")}
-        if len(keys) != layers:
-            problems.append(Problem(path, f"{len(keys)} adapter layers for a UNet with {layers} cross-attention layers"))
+        try:
+            state = load_adapter_state(adapter)
+        except ValueError as exc:
+            problems.append(Problem(adapter, f"{exc}; {fetch}"))
+        else:
+            layers = _cross_attention_layers(unet_cfg) if unet_cfg is not None else None
+            problems += [Problem(adapter, p) for p in check_adapter_state(state, cross_attention_layers=layers)]
     return problems
 
 
@@ -212,6 +264,11 @@ def load_adapter_state(path: Path) -> dict:
     return state
 
 
+def manual_files(root: Path) -> list[ModelFile]:
+    """The optional files to download by hand that are not there yet."""
+    return [f for f in FILES if f.repo == MANUAL and f.present(root) is None]
+
+
 class FetchError(RuntimeError):
     """Downloading failed; the message says why and what to do."""
 
@@ -228,8 +285,9 @@ def _online(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
 
 def fetch_models(root: Path, *, include_optional: bool = True,
                  progress: Optional[Callable[[int, int, str], None]] = None) -> list[Path]:
-    """Download the layout's files into ``root`` with huggingface_hub (files already
-    there are kept). Fails within seconds without network.
+    """Download the layout's files into ``root`` with huggingface_hub (files already there, or in the
+    Hugging Face cache for SD1.5 and the LCM-LoRA, are kept). Files to get by hand (SMIRK) are skipped:
+    :func:`manual_files` lists them. Fails within seconds without network.
 
     Raises:
         FetchError: no network, huggingface_hub missing, or a download failed.
@@ -238,19 +296,21 @@ def fetch_models(root: Path, *, include_optional: bool = True,
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise FetchError("downloading needs huggingface_hub: pip install huggingface_hub") from None
+    root = Path(root)
+    wanted = [f for f in FILES if (f.required or include_optional) and f.repo != MANUAL]
+    if all(f.present(root) is not None for f in wanted):
+        return [f.present(root) for f in wanted]
     if not _online():
         raise FetchError("cannot reach huggingface.co (no network, or HF_HUB_OFFLINE is set). Download the files "
-                         f"on a machine with network ({ARC2FACE_REPO} and {SD15_REPO}; see "
+                         f"on a machine with network ({ARC2FACE_REPO}, {SD15_REPO} and {LCM_LORA_REPO}; see "
                          "'facecast models check --help' for the layout) and copy them here")
-    root = Path(root)
-    wanted = [f for f in FILES if f.required or include_optional]
     done = []
     for i, f in enumerate(wanted):
         if progress is not None:
-            progress(i, len(wanted), f.path)
+            progress(i, len(wanted), f.key)
         target = f.present(root)
         if target is None:
-            local = root / SD15_FOLDER if f.repo == SD15_REPO else root
+            local = root / f.folder if f.folder else root
             try:
                 target = Path(hf_hub_download(f.repo, f.path, local_dir=str(local)))
             except Exception as exc:  # huggingface_hub raises many types (HTTP, auth, not found)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from facecast.engine.render.base import RendererUnavailable
-from facecast.engine.render.diffusion.layout import FILES, SD15_FOLDER, check_models, load_adapter_state
+from facecast.engine.render.diffusion.digest import files_digest
+from facecast.engine.render.diffusion.layout import LCM_LORA_FOLDER, check_models, find, load_adapter_state, part_folder
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ class Arc2FaceModels:
         scheduler_config: SD1.5's noise schedule.
         arcface_path: the ArcFace ONNX file.
         reference_lora: the reference adapter's LoRA file, or None.
+        lcm_lora: the LCM-LoRA (``lcm-lora-sdv1-5``) file, or None.
         root: the models folder.
+        text_files: the text encoder's weights and the tokenizer's vocabulary and merges (what the
+            prompt embeddings depend on).
+        image_files: the UNet's and the VAE's weights (what a reference bank depends on).
     """
 
     unet: object
@@ -38,7 +43,18 @@ class Arc2FaceModels:
     scheduler_config: dict
     arcface_path: Path
     reference_lora: Optional[Path]
+    lcm_lora: Optional[Path]
     root: Path
+    text_files: tuple[Path, ...] = ()
+    image_files: tuple[Path, ...] = ()
+
+    def text_digest(self) -> str:
+        """Digest of :attr:`text_files`' contents (the prompt-embedding cache's key)."""
+        return files_digest(self.text_files)
+
+    def image_digest(self) -> str:
+        """Digest of :attr:`image_files`' contents (the reference-bank cache's key)."""
+        return files_digest(self.image_files)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -82,16 +98,16 @@ def load_models(root: Path, *, device: str = "cpu", dtype=None, decoder: Optiona
     if problems:
         raise RendererUnavailable("the diffusion models are not usable:\n  " + "\n  ".join(map(str, problems)))
     dtype = dtype or torch.float32
-    sd = root / SD15_FOLDER
+    vae_dir, tokenizer_dir, scheduler_dir = (part_folder(root, part) for part in ("vae", "tokenizer", "scheduler"))
     try:
         unet = UNet2DConditionModel.from_pretrained(root / "arc2face", torch_dtype=dtype)
         text_encoder = CLIPTextModel.from_pretrained(root / "encoder", torch_dtype=dtype)
-        tokenizer = CLIPTokenizer.from_pretrained(sd / "tokenizer")
+        tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir)
         if decoder is not None:
             vae = AutoencoderTiny.from_pretrained(decoder, torch_dtype=dtype)
         else:
-            vae = AutoencoderKL.from_pretrained(sd / "vae", torch_dtype=dtype)
-        with open(sd / "scheduler" / "scheduler_config.json", encoding="utf-8") as f:
+            vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=dtype)
+        with open(scheduler_dir / "scheduler_config.json", encoding="utf-8") as f:
             scheduler_config = json.load(f)
         # the expression adapter, through diffusers' own IP-Adapter loader (as the published demo does)
         adapter = load_adapter_state(root / "exp_adapter" / "exp_adapter.bin")
@@ -103,11 +119,16 @@ def load_models(root: Path, *, device: str = "cpu", dtype=None, decoder: Optiona
         raise RendererUnavailable(f"cannot load the diffusion models from {root}: {exc}") from None
     for m in (unet, text_encoder, vae):
         m.to(device).eval().requires_grad_(False)
-    ref = next(f for f in FILES if f.path.startswith("ref_adapter/")).present(root)
     log.info("Arc2Face loaded from %s (%s, %s)%s", root, device, dtype, " with TAESD" if decoder else "")
+    vae_weights = (sorted(Path(decoder).glob("*.safetensors")) if decoder is not None
+                   else [find(root, "sd15/vae/diffusion_pytorch_model.safetensors")])
     return Arc2FaceModels(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, vae=vae,
-                          scheduler_config=scheduler_config, arcface_path=root / "arcface.onnx",
-                          reference_lora=ref, root=root)
+                          scheduler_config=scheduler_config, arcface_path=find(root, "arcface.onnx"),
+                          reference_lora=find(root, "ref_adapter/pytorch_lora_weights.safetensors"),
+                          lcm_lora=find(root, f"{LCM_LORA_FOLDER}/pytorch_lora_weights.safetensors"), root=root,
+                          text_files=(find(root, "encoder/pytorch_model.bin"), tokenizer_dir / "vocab.json",
+                                      tokenizer_dir / "merges.txt"),
+                          image_files=(find(root, "arc2face/diffusion_pytorch_model.safetensors"), *vae_weights))
 
 
 def _scheduler(config: dict):

@@ -1,11 +1,12 @@
 """``diffusion``: Arc2Face + the expression adapter, few-step streaming with
-temporal-consistency attention.
+temporal-consistency attention (or upstream's 25-step recipe, ``--quality reference``).
 
 ``prepare()`` does all per-identity work once (StreamDiffusion-style): load the
 models, the enrolled identity's prompt embeddings, bank
-the reference photo (before any LoRA is fused, so the bank comes from Arc2Face's
-own UNet), fuse the LoRAs, install the banked attention, precompute the
-schedule, the fixed noise and the constants. ``render()`` is then pure tensor
+the reference photo (before any LoRA is fused and with the expression adapter taken
+out, so the bank comes from Arc2Face's plain UNet), fuse the LoRAs (the few-step
+path's default is the models folder's LCM-LoRA), install the banked attention,
+precompute the schedule, the fixed noise and the constants. ``render()`` is then pure tensor
 work: the FLAME vector in, ``steps`` UNet calls, one decode, uint8 out. The
 FLAME parameters come from the retarget stage (which owns the ARKit -> FLAME map);
 the renderer never loads a map. ``prepare_engines()`` is the part of ``prepare()``
@@ -24,7 +25,8 @@ import numpy as np
 from facecast.engine import accel
 from facecast.engine.progress import lazy_progress_bar
 from facecast.engine.render.base import Renderer, RendererUnavailable, raw_output_format
-from facecast.engine.render.diffusion.config import DiffusionConfig
+from facecast.engine.render.diffusion.adapter import set_expression_scale
+from facecast.engine.render.diffusion.config import LORA_NONE, DiffusionConfig
 from facecast.engine.render.diffusion.identity import EnrollmentError, enrollment
 from facecast.engine.render.diffusion.loading import load_models, require_torch
 from facecast.engine.render.diffusion.lora import fuse_unet_lora
@@ -57,14 +59,29 @@ def bank_weights(cfg: DiffusionConfig) -> dict[str, float]:
     return {"reference": cfg.reference_weight, "anchor": cfg.anchor_weight, "previous": cfg.previous_weight}
 
 
+#: Warnings given once per process (the few-step rule on a UNet without a few-step LoRA).
+_warned: set[str] = set()
+
+
 def fuse_loras(models, cfg: DiffusionConfig) -> None:
     """Fuse the reference adapter's LoRA (when the reference is attended to) and the
-    few-step LoRA into ``models.unet``, in that order."""
+    few-step LoRA (``cfg.lora``; by default, for the ``lcm`` rule, the models folder's
+    LCM-LoRA) into ``models.unet``, in that order. The ``lcm`` rule with no LoRA at all
+    (not asked for with ``lora='none'``) warns, once, and says what to fetch."""
 
     if cfg.reference_weight > 0 and models.reference_lora is not None:
         fuse_unet_lora(models, models.reference_lora, scale=cfg.reference_lora_scale, name="reference")
-    if cfg.lora_file() is not None:
-        fuse_unet_lora(models, cfg.lora_file(), scale=cfg.lora_scale, name="few_step")
+    lora = cfg.lora_file(models.lcm_lora)
+    if lora is not None:
+        fuse_unet_lora(models, lora, scale=cfg.lora_scale, name="few_step")
+        log.info("few-step LoRA fused: %s (scale %g)", lora, cfg.lora_scale)
+    elif cfg.step_kind == "lcm" and cfg.lora != LORA_NONE and "undistilled" not in _warned:
+        _warned.add("undistilled")
+        log.warning("the LCM rule on Arc2Face's own UNet, with no few-step LoRA: %d step(s) give blurry frames. "
+                    "Fetch the LCM-LoRA with 'facecast models fetch' (latent-consistency/lcm-lora-sdv1-5 into "
+                    "%s/lcm-lora-sdv1-5/), or pass --lora FILE (a distilled student from 'facecast distill'), or "
+                    "--lora none if the UNet is distilled already; upstream's full recipe is --quality reference",
+                    cfg.steps, models.root)
 
 
 def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
@@ -90,7 +107,8 @@ def accelerate(models, bank, cfg: DiffusionConfig, *, size_wh: tuple[int, int],
     weights = bank_weights(cfg)
     profile = StepProfile(latent_hw=latent_hw, batch=(1, rows, max(rows, 2)),
                           bank_sources=tuple(s for s, v in weights.items() if v > 0),
-                          capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0, dtype=dtype)
+                          capture=cfg.previous_weight > 0 or cfg.anchor_weight > 0,
+                          per_row_bank=cfg.stream_batch, dtype=dtype)
     try:
         backend = accel.get_backend(accel.resolve_backend(cfg.backend, next(models.unet.parameters()).device.type))
         unet_step = backend.build(UNetStep(models.unet, bank, profile), progress=progress, cache=cache)
@@ -128,7 +146,6 @@ class DiffusionRenderer(Renderer):
         self._identity_name = identity
         self._identity_folder = identity_folder
         self._size = (width, height)
-        self._frames = 0
         self._ready = False
         self._progress = lazy_progress_bar(unit="steps")  # engine builds (only when not cached)
         self._make_batch_sampler = self._batch_sampler = None
@@ -147,7 +164,8 @@ class DiffusionRenderer(Renderer):
         models, device, dtype = self._load_models()
         self.identity = self.enrolled.name
         try:
-            prompt, uncond = self.enrolled.prompts(models.text_encoder, models.tokenizer, models_root=models.root)
+            prompt, uncond = self.enrolled.prompts(models.text_encoder, models.tokenizer,
+                                                   weights_digest=models.text_digest())
         except (EnrollmentError, ValueError) as exc:
             raise RendererUnavailable(str(exc)) from None
         prompt, uncond = prompt.to(device, dtype), uncond.to(device, dtype)
@@ -155,8 +173,9 @@ class DiffusionRenderer(Renderer):
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)), FlameParams.neutral())
         self.reset()
-        log.info("diffusion: %s, %d step(s) %s, %d UNet call(s) per frame, %s", self.identity, self.config.steps,
-                 self.config.step_kind, self.sampler.unet_calls_per_frame, device)
+        log.info("diffusion: %s, %d step(s) %s, %d UNet call(s) (%d rows) per frame, %s", self.identity,
+                 self.config.steps, self.config.step_kind, self.sampler.unet_calls_per_frame,
+                 self.sampler.unet_rows_per_frame, device)
 
     def prepare_engines(self):
         """The models and their accelerated UNet step and decoder for this renderer's options, built or
@@ -172,6 +191,7 @@ class DiffusionRenderer(Renderer):
         models, _, _ = self._load_models()
         bank = install_bank(models.unet, AttentionBank(weights=bank_weights(self.config)))
         fuse_loras(models, self.config)
+        set_expression_scale(models.unet, self.config.expression_scale)
         return accelerate(models, bank, self.config, size_wh=self._size, pixel_format=self.pixel_format,
                           progress=self._progress)
 
@@ -187,8 +207,12 @@ class DiffusionRenderer(Renderer):
         return self.models, device, dtype
 
     def _setup_sampler(self, prompt, uncond, device: str, dtype) -> None:
-        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank  # imports torch
-        from facecast.engine.render.diffusion.sampler import StreamBatchSampler, StreamSampler, stream_schedule  # imports torch
+        # these import torch
+        from facecast.engine.render.diffusion.attention import AttentionBank, install_bank
+        from facecast.engine.render.diffusion.multistep import MultistepSampler
+        from facecast.engine.render.diffusion.sampler import StreamSampler
+        from facecast.engine.render.diffusion.schedule import stream_schedule
+        from facecast.engine.render.diffusion.stream_batch import StreamBatchSampler
 
         cfg, models = self.config, self.models
         w, h = self._size
@@ -205,18 +229,24 @@ class DiffusionRenderer(Renderer):
                 raise RendererUnavailable(f"cannot bank the reference photo {self.enrolled.reference_path}: {exc}; "
                                           "enroll the identity again") from None
         fuse_loras(models, cfg)
+        set_expression_scale(models.unet, cfg.expression_scale)
         self._keeps_previous = cfg.previous_weight > 0 or cfg.anchor_weight > 0
         self.unet_step, self.decoder = accelerate(models, self.bank, cfg, size_wh=self._size,
                                                   pixel_format=self.pixel_format, progress=self._progress)
-        schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
         latent_shape = (models.unet.config.in_channels, *self.unet_step.profile.latent_hw)
         sampler_kwargs = dict(prompt_embeds=prompt, latent_shape=latent_shape, seed=cfg.seed, guidance=cfg.guidance,
                               uncond_embeds=uncond, bank=self.bank)
-        self.sampler = (StreamBatchSampler if cfg.stream_batch else StreamSampler)(
-            self.unet_step, schedule, **sampler_kwargs)
+
+        def make(step):
+            if not cfg.few_step:
+                return MultistepSampler(step, models.scheduler_config, steps=cfg.steps, **sampler_kwargs)
+            schedule = stream_schedule(models.scheduler_config, cfg.steps, kind=cfg.step_kind)
+            return (StreamBatchSampler if cfg.stream_batch and step is self.unet_step else StreamSampler)(
+                step, schedule, **sampler_kwargs)
+        self.sampler = make(self.unet_step)
 
         def batch_sampler():  # offline batches attend across the batch: the eager step runs them
-            return StreamSampler(accel.get_backend("torch").build(self.unet_step.component), schedule, **sampler_kwargs)
+            return make(accel.get_backend("torch").build(self.unet_step.component))
         self._make_batch_sampler = batch_sampler
         self._batch_sampler = None
 
@@ -233,11 +263,6 @@ class DiffusionRenderer(Renderer):
         if not np.isfinite(vector).all():
             raise ValueError("FLAME vector has NaN or infinite values")
         latents = self.sampler(torch.from_numpy(vector)[None], keep_frame=self._keeps_previous)
-        if self._keeps_previous:
-            self.bank.commit_frame()
-            if self._frames == 0 and self.config.anchor_weight > 0:
-                self.bank.keep_previous_as("anchor")
-        self._frames += 1
         return self.decoder(latents)[0][0].cpu().numpy()  # the picture in the output format
 
     def render_batch(self, samples: Sequence[FaceSample], flames: Sequence[Optional[FlameParams]]) -> list[np.ndarray]:
@@ -266,11 +291,7 @@ class DiffusionRenderer(Renderer):
 
     def reset(self) -> None:
         """Forget the anchor and previous frames (a new shot)."""
-        self.bank.clear("previous")
-        self.bank.clear("anchor")
-        self._frames = 0
-        if hasattr(self.sampler, "reset"):
-            self.sampler.reset()
+        self.sampler.reset()
 
     def close(self) -> None:
         self._ready = False

@@ -10,8 +10,10 @@ shapes and dynamic batch of its inputs and outputs) that the acceleration backen
       timestep        (B,)             float32, one per batch row (stream batching mixes steps)
       prompt_embeds   (B, 77, 768)     identity prompt
       expression      (B, 1, 55)       FLAME vector for the expression adapter
-      bank_log_weight (K,)             float32 log-weight of each bank slot (-1e4: empty slot)
-      bank_<s>_<i>    (1, N_i, C_i)    slot s's banked attn1 states of layer i (slot after slot)
+      bank_log_weight (B, K)           float32 log-weight of each bank slot for each batch row
+                                       (-1e4: the slot counts for nothing in that row)
+      bank_<s>_<i>    (R, N_i, C_i)    slot s's banked attn1 states of layer i (slot after slot);
+                                       R = 1 (one set for the whole batch) or B (``per_row_bank``)
     ->
       eps             (B, 4, h, w)     noise prediction
       attn1_<i>       (B, N_i, C_i)    layer i's attn1 input (only with ``capture``)
@@ -35,6 +37,7 @@ from typing import Optional
 import torch
 
 from facecast.engine.accel.component import Component, module_digest
+from facecast.engine.render.diffusion.adapter import expression_embeds
 from facecast.engine.render.diffusion.attention import AttentionBank, BankCall, PLAIN_CALL, SOURCES
 from facecast.engine.types import FLAME_DIM
 
@@ -54,6 +57,8 @@ class StepProfile:
         batch: (min, opt, max) batch rows; engines are built for this range.
         bank_sources: the bank slots, a subset of ``reference``, ``anchor``, ``previous`` in that order.
         capture: whether the UNet step also returns every attn1 input (to bank the frame).
+        per_row_bank: each batch row has its own banked states (stream batching: row k is at
+            denoising step k and attends to step k's states); else one set for the whole batch.
         dtype: ``float32`` or ``float16``.
     """
 
@@ -61,6 +66,7 @@ class StepProfile:
     batch: tuple[int, int, int] = (1, 1, 4)
     bank_sources: tuple[str, ...] = ()
     capture: bool = False
+    per_row_bank: bool = False
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
@@ -149,7 +155,12 @@ class UNetStep(Component):
 
     @property
     def batch_inputs(self) -> list[str]:
-        return ["sample", "timestep", "prompt_embeds", "expression"]
+        names = ["sample", "timestep", "prompt_embeds", "expression"]
+        if self._slots:
+            names.append("bank_log_weight")
+            if self.profile.per_row_bank:
+                names += self.input_names[5:]
+        return names
 
     def forward(self, sample, timestep, prompt_embeds, expression, *bank_inputs):
         bank = self.bank
@@ -159,11 +170,12 @@ class UNetStep(Component):
             n = len(self.layers)
             for i, layer in enumerate(self.layers):
                 banked = torch.cat([states[k * n + i] for k in range(self._slots)], dim=1)
-                feed[layer.name] = (banked, log_weight.repeat_interleave(layer.tokens))
+                feed[layer.name] = (banked, log_weight.repeat_interleave(layer.tokens, dim=1))
         captured: Optional[dict] = {} if self.profile.capture else None
         with bank.using(dataclasses.replace(bank.call, feed=feed, capture=captured)):
             eps = self.unet(sample, timestep, encoder_hidden_states=prompt_embeds,
-                            added_cond_kwargs={"image_embeds": [expression]}, return_dict=False)[0]
+                            added_cond_kwargs={"image_embeds": expression_embeds(self.unet, expression)},
+                            return_dict=False)[0]
         if captured is None:
             return (eps,)
         return (eps, *(captured[layer.name] for layer in self.layers))
@@ -195,8 +207,9 @@ class UNetStep(Component):
                   torch.full((batch,), 500.0, device=device), rnd(batch, PROMPT_TOKENS, cross),
                   rnd(batch, 1, EXPRESSION_DIM) * 0.5]
         if self._slots:
-            inputs.append(torch.zeros(self._slots, device=device))
-            inputs += [rnd(1, layer.tokens, layer.channels) for _ in range(self._slots) for layer in self.layers]
+            rows = batch if self.profile.per_row_bank else 1
+            inputs.append(torch.zeros(batch, self._slots, device=device))
+            inputs += [rnd(rows, layer.tokens, layer.channels) for _ in range(self._slots) for layer in self.layers]
         return tuple(inputs)
 
     def digest(self) -> str:
@@ -267,31 +280,61 @@ class DecoderStep(Component):
 class BankFeed:
     """Turns an :class:`AttentionBank`'s sources into a :class:`UNetStep`'s bank inputs.
 
-    Nothing is copied: a present source's tensors are passed as they are, an empty
-    slot gets zeros made once (and a log-weight that makes it count for nothing).
+    Nothing is copied: a present source's tensors are passed as they are (a per-step source's row
+    as a view), an empty slot gets zeros made once; the per-row log-weights say which rows count.
+
+    Args:
+        layers: the step's bank layers.
+        sources: the step's bank slots.
+        rows: the rows of the banked states the step takes: 1 (one set for the batch; the rows of a
+            per-step source are picked by the call's step) or the stream-batching depth S (row k =
+            step k).
     """
 
-    def __init__(self, layers: tuple[BankLayer, ...], sources: tuple[str, ...], *, device, dtype) -> None:
-        self.layers, self.sources = layers, tuple(sources)
+    def __init__(self, layers: tuple[BankLayer, ...], sources: tuple[str, ...], *, rows: int = 1,
+                 device, dtype) -> None:
+        self.layers, self.sources, self.rows = layers, tuple(sources), rows
         # zeros per slot (one tensor passed twice would make a compiled graph recompile)
-        self._empty = [[torch.zeros(1, layer.tokens, layer.channels, device=device, dtype=dtype) for layer in layers]
-                       for _ in self.sources]
+        self._empty = [[torch.zeros(rows, layer.tokens, layer.channels, device=device, dtype=dtype)
+                        for layer in layers] for _ in self.sources]
         self._log_weight: tuple[tuple, Optional[torch.Tensor]] = ((), None)  # the last setting and its tensor
         self._device = device
 
-    def inputs(self, bank: AttentionBank, call: BankCall = PLAIN_CALL) -> tuple[torch.Tensor, ...]:
-        """``(bank_log_weight, bank_<slot>_<layer>, ...)`` for the bank's current sources at the
-        weights of ``call`` (empty when the step has no bank slots)."""
+    def inputs(self, bank: AttentionBank, call: BankCall = PLAIN_CALL, *, step: Optional[int] = 0, batch: int = 1,
+               uncond_rows: int = 0) -> tuple[torch.Tensor, ...]:
+        """``(bank_log_weight (batch, K), bank_<slot>_<layer>, ...)`` for the bank's sources at the
+        weights of ``call``. ``step``: the denoising step of every row (rows = 1), or None when row k
+        is step k (rows = S = ``batch``). The first ``uncond_rows`` rows (the unconditional half under
+        guidance) attend to nothing banked."""
         if not self.sources:
             return ()
+        if step is None and batch != self.rows:
+            raise ValueError(f"a per-row bank of {self.rows} rows fed to a batch of {batch}")
         log_weight, states = [], []
         for k, source in enumerate(self.sources):
             banked = bank.states.get(source)
             weight = bank.weight(source, call)
-            present = bool(banked) and weight > 0
-            log_weight.append(math.log(weight) if present else EMPTY_SLOT_LOG_WEIGHT)
-            states += [banked[layer.name] for layer in self.layers] if present else self._empty[k]
-        key = tuple(log_weight)
+            steps = range(self.rows) if step is None else [step]
+            have = [banked is not None and weight > 0 and banked.has(s) for s in steps]
+            log_w = math.log(weight) if weight > 0 else EMPTY_SLOT_LOG_WEIGHT
+            if step is None:
+                log_weight.append([log_w if h else EMPTY_SLOT_LOG_WEIGHT for h in have])
+            else:
+                log_weight.append([log_w if have[0] else EMPTY_SLOT_LOG_WEIGHT] * batch)
+            if not any(have):
+                states += self._empty[k]
+            elif step is None:
+                states += [_rows(banked.layers[layer.name], self.rows) for layer in self.layers]
+            else:
+                r = banked.row_of(step)
+                states += [banked.layers[layer.name][r:r + 1] for layer in self.layers]
+        key = tuple(tuple(EMPTY_SLOT_LOG_WEIGHT if row < uncond_rows else w[row] for w in log_weight)
+                    for row in range(batch))
         if key != self._log_weight[0]:  # changes when a source appears or a weight is set, not per frame
-            self._log_weight = (key, torch.tensor(log_weight, dtype=torch.float32, device=self._device))
+            self._log_weight = (key, torch.tensor(key, dtype=torch.float32, device=self._device))
         return (self._log_weight[1], *states)
+
+
+def _rows(states: torch.Tensor, rows: int) -> torch.Tensor:
+    """(R, N, C) states as ``rows`` rows: as they are, or one row repeated (a view)."""
+    return states if states.shape[0] == rows else states[:1].expand(rows, -1, -1)
