@@ -1,10 +1,11 @@
 """``facecast calibrate fit-mapping``: fit the ARKit -> FLAME linear map by ridge regression.
 
 Pairs file (``.npz``): ``arkit`` (N, 52) weights in ARKit order and ``flame``
-(N, 55) FLAME vectors of the same frames (50 expression, 2 eyelid, 3 jaw).
-Getting pairs: record video of a face making many expressions; run MediaPipe
-FaceLandmarker (``facecast`` tracks it for you) and a FLAME estimator such as
-SMIRK on the same frames; keep frames where both found the face.
+(N, 55) FLAME vectors of the same frames (50 expression, 2 eyelid, 3 jaw); optional
+``tracker`` and ``profile`` (whose weights, after which calibration profile), which the map
+keeps so that a session can warn when it feeds the map other weights.
+Getting pairs: record video of a face making many expressions, then
+``facecast calibrate make-pairs`` (:mod:`.pairs`: MediaPipe and SMIRK on every frame).
 
 The ridge penalty is chosen by k-fold cross-validation over a grid; the report
 gives the cross-validated RMSE per FLAME block and against predicting the mean.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -73,6 +75,12 @@ def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len(x) < MIN_PAIRS:
         raise MappingError(f"{len(x)} usable pairs in {path}; at least {MIN_PAIRS} are needed")
     return x, y
+
+
+def pairs_origin(path: Path) -> tuple[Optional[str], Optional[str]]:
+    """(tracker, profile) a pairs file records (None for what it does not: files made elsewhere)."""
+    with np.load(Path(path), allow_pickle=False) as z:
+        return (str(z["tracker"]) if "tracker" in z else None, str(z["profile"]) if "profile" in z else None)
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:

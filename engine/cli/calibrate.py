@@ -8,10 +8,15 @@ import numpy as np
 
 from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
 from facecast.calibration.eval.fidelity import KEY_SHAPES
-from facecast.calibration.mapping_fit import fit_mapping, load_pairs
+from facecast.calibration.mapping_fit import fit_mapping, load_pairs, pairs_origin
+from facecast.calibration.pairs import PairsError, frame_count, make_pairs
 from facecast.calibration.plots import plot_response
 from facecast.calibration.portrait_fit import fit_photo
 from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, source_from_args
+from facecast.engine.face.models import FaceModelError
+from facecast.engine.face.smirk import SmirkError, SmirkExpression, default_checkpoint
+from facecast.engine.progress import progress_bar
+from facecast.engine.render.diffusion.layout import models_dir
 from facecast.engine.retarget.flame import MappingError
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.sources import SourceError
@@ -65,12 +70,34 @@ def add_calibrate(sub) -> None:
                         "fitted keep the shipped gains)")
     q.set_defaults(func=_cmd_fit_portrait)
     q = steps.add_parser(
+        "make-pairs", help="ARKit weights and SMIRK's FLAME of every frame of a video, for fit-mapping",
+        description="Run MediaPipe FaceLandmarker (the 52 blendshapes the webcam: and video: sources give) and "
+                    "SMIRK's expression encoder (the FLAME parameters the diffusion renderer's expression adapter "
+                    "was trained on) on every frame of CLIP, and save the pairs of the frames with a face. Record "
+                    "about 60 s of your own face, lit and facing the camera, going through many expressions "
+                    "(smiles, frowns, open jaw, pursed lips, blinks, raised brows, one side then the other). "
+                    "With --profile, the weights are taken after that calibration profile, as 'facecast run "
+                    "--profile' feeds them to the map. Then: 'facecast calibrate fit-mapping PAIRS --out MAP.npz'.",
+        formatter_class=HelpFormatter)
+    q.add_argument("--video", type=Path, required=True, metavar="CLIP", help="the recording (any video OpenCV reads)")
+    q.add_argument("--smirk", type=Path, metavar="PATH",
+                   help="SMIRK's SMIRK_em1.pt (default: MODELS/smirk/SMIRK_em1.pt, Arc2Face's place; how to "
+                        "download it: 'facecast models check')")
+    q.add_argument("--models", type=Path, metavar="DIR", help="models folder to find smirk/SMIRK_em1.pt in")
+    q.add_argument("--profile", metavar="NAME", help="calibration profile to apply to the weights first")
+    q.add_argument("--model", type=Path, metavar="PATH", help="MediaPipe face_landmarker.task (default: see "
+                                                              "docs/sources.md, \"The webcam model\")")
+    q.add_argument("--device", default="auto", help="where SMIRK runs: auto, cpu, cuda")
+    q.add_argument("--out", type=Path, required=True, metavar="PAIRS", help="where to write the pairs (.npz)")
+    q.set_defaults(func=_cmd_make_pairs)
+    q = steps.add_parser(
         "fit-mapping", help="fit the ARKit -> FLAME map the diffusion renderer needs",
         description="Fit a linear map (plus bias) from the 52 ARKit weights to the 55-d FLAME vector "
                     "(50 expression, 2 eyelid, 3 jaw) by ridge regression, the penalty chosen by "
                     "k-fold cross-validation, and print the cross-validated error. PAIRS is an .npz "
-                    "with 'arkit' (N, 52) and 'flame' (N, 55) from the same frames: MediaPipe's "
-                    "blendshapes and a FLAME estimator such as SMIRK run on one video. "
+                    "with 'arkit' (N, 52) and 'flame' (N, 55) from the same frames: 'facecast calibrate "
+                    "make-pairs' writes one. The map keeps whose weights (tracker, profile) it was fitted on; "
+                    "'facecast run' warns when it is fed others. "
                     "Use the result with 'facecast run --renderer diffusion --flame-map MAP.npz'.",
         formatter_class=HelpFormatter)
     q.add_argument("pairs", type=Path, metavar="PAIRS", help="paired samples (.npz with arkit and flame)")
@@ -165,14 +192,45 @@ def _cmd_fit_portrait(args) -> int:
     return 0
 
 
+def _cmd_make_pairs(args) -> int:
+    checkpoint = args.smirk or default_checkpoint(args.models or models_dir())
+    if checkpoint is None:
+        raise UserError(f"give --smirk PATH (SMIRK_em1.pt); none in {(args.models or models_dir()) / 'smirk'}")
+    try:
+        profile = load_profile(args.profile) if args.profile else None
+        device = args.device
+        if device == "auto":
+            import torch  # SmirkExpression needs it; its own error says what to install
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        smirk = SmirkExpression(checkpoint, device=device)
+    except ImportError:
+        raise UserError("SMIRK needs torch: pip install 'facecast[diffusion]'") from None
+    except (FileNotFoundError, ValueError, SmirkError, RuntimeError) as exc:
+        raise UserError(str(exc)) from None
+    bar = progress_bar(frame_count(args.video), unit="frames")  # a container that declares no count: no bar
+    try:
+        pairs = make_pairs(args.video, smirk=smirk, model_path=args.model, profile=profile,
+                           progress=lambda done, total: bar(min(done, total)))
+    except (PairsError, FaceModelError) as exc:
+        raise UserError(str(exc)) from None
+    path = pairs.save(args.out)
+    print(f"{len(pairs.frame)} pairs from {pairs.frames_read} frames of {args.video} "
+          f"({pairs.frames_read - len(pairs.frame)} without a face), profile: {pairs.profile or 'none'}")
+    print(f"pairs: {path}  (next: facecast calibrate fit-mapping {path} --out map.npz)")
+    return 0
+
+
 def _cmd_fit_mapping(args) -> int:
     try:
         x, y = load_pairs(args.pairs)
+        tracker, profile = pairs_origin(args.pairs)
     except MappingError as exc:
         raise UserError(str(exc)) from None
     fit = fit_mapping(x, y, folds=args.folds)
+    fit.mapping.tracker, fit.mapping.profile = tracker, profile
     path = fit.mapping.save(args.out, cv_rmse=fit.cv_rmse, ridge_lambda=np.float64(fit.ridge_lambda))
-    print(f"{fit.pairs} pairs, {fit.folds}-fold cross-validation, ridge lambda {fit.ridge_lambda:g}")
+    print(f"{fit.pairs} pairs, {fit.folds}-fold cross-validation, ridge lambda {fit.ridge_lambda:g}"
+          + (f"; fitted on {tracker} weights, profile {profile or 'none'}" if tracker else ""))
     print(f"{'block':12s} {'cv rmse':>8s} {'mean-predictor rmse':>20s}")
     for block, r in fit.summary().items():
         print(f"{block:12s} {r['cv_rmse']:8.4f} {r['mean_predictor_rmse']:20.4f}")
