@@ -1,12 +1,16 @@
-"""Diffusion renderer cost on this machine: facecast's few-step streaming sampler
-against the published 25-step guided recipe, with SD1.5-architecture random
-weights (real shapes, so real costs) written in Arc2Face's layout and loaded
-through facecast's own loader.
+"""Diffusion renderer cost on this machine, through the renderer itself: its few-step streaming path
+at 1, 2 and 4 steps (the models folder's LCM-LoRA fused, the anchor and previous-frame banks at their
+defaults, TAESD) against upstream's full recipe (``--quality reference``: DPM-Solver++ 25 steps,
+guidance 3.0, the base UNet, SD1.5's VAE), in one run, with SD1.5-architecture random weights (real
+shapes, so real costs) written in Arc2Face's layout and loaded by facecast's loader.
 
-Goals (issue 5): at least 25x fewer UNet evaluations per frame, and at least 20x
-less time per frame at 2 steps, than the reference (DPM-Solver++ 25 steps,
-guidance 3.0, SD1.5 VAE). Also prints FLOPs per UNet call (torch's FlopCounterMode,
-attention counted) for the GPU arithmetic in docs/benchmarks.md.
+For each: UNet calls per frame (invocations; a guided call has two rows) and UNet rows per frame
+(evaluations), counted by a hook on the UNet, and the time of the renderer's whole frame
+(``render()``: sampler, decoder, picture), median of ``--frames`` (the reference: one frame).
+
+Goals (issue 5): at least 25x fewer UNet evaluations per frame, and at least 20x less time per frame
+at 2 steps, than the reference. Also prints FLOPs per UNet call (torch's FlopCounterMode, attention
+counted) for the GPU arithmetic in docs/benchmarks.md.
 
     python bench/diffusion.py [--size 256] [--frames 3] [--device cpu] [--no-flops]
 """
@@ -29,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tiny_arc2face import write_random_taesd, write_tiny_arc2face  # noqa: E402
 
 from facecast.engine.render.diffusion import identity as ident  # noqa: E402
-from facecast.engine.render.diffusion.loading import load_models, reference_scheduler  # noqa: E402
-from facecast.engine.render.diffusion.sampler import (  # noqa: E402
-    StreamSampler, decode, reference_sample, stream_schedule)
+from facecast.engine.render.diffusion.config import DiffusionConfig  # noqa: E402
+from facecast.engine.render.diffusion.renderer import DiffusionRenderer  # noqa: E402
+from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -57,6 +61,27 @@ def count_flops(unet, latent: int, prompt) -> float:
     return float(counter.get_total_flops())
 
 
+def measure(renderer: DiffusionRenderer, frames: int) -> dict:
+    """Calls, rows and seconds per frame of ``renderer`` (prepared) over ``frames`` frames."""
+    calls: list[int] = []
+    hook = renderer.models.unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    rng = np.random.default_rng(1)
+    sample = FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32))
+    times, per_frame = [], []
+    try:
+        for _ in range(frames):
+            flame = FlameParams.from_vector(rng.normal(0, 1, 55).astype(np.float32), clamp=True)
+            calls.clear()
+            t0 = time.perf_counter()
+            renderer.render(sample, flame)
+            times.append(time.perf_counter() - t0)
+            per_frame.append((len(calls), sum(calls)))
+    finally:
+        hook.remove()
+    return {"unet_calls": per_frame[-1][0], "unet_rows": per_frame[-1][1], "frame_s_median": statistics.median(times),
+            "frame_s_all": times, "frames": frames}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=256, help="output side, pixels")
@@ -65,70 +90,52 @@ def main() -> int:
     ap.add_argument("--no-flops", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        print("writing SD1.5-size random weights in the Arc2Face layout...", flush=True)
-        root = write_tiny_arc2face(Path(tmp) / "models", sd15_size=True)
-        taesd = write_random_taesd(Path(tmp) / "taesd")
-        models = load_models(root, device=args.device)
-        tiny = load_models(root, device=args.device, decoder=taesd).vae
-    unet = models.unet
-    params = {n: sum(p.numel() for p in m.parameters()) / 1e6 for n, m in
-              (("unet", unet), ("text_encoder", models.text_encoder), ("vae", models.vae), ("taesd", tiny))}
-    prompt = ident.prompt_embeddings(models.text_encoder, models.tokenizer, np.random.default_rng(0).standard_normal(512))
-    uncond = ident.unconditional_embeddings(models.text_encoder, models.tokenizer)
-    latent = args.size // 8
-    exp = torch.from_numpy(np.random.default_rng(1).normal(0, 1, (1, 55)).astype(np.float32))
-    calls = []
-    hook = unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    with tempfile.TemporaryDirectory(prefix="facecast-bench-") as tmp:
+        return run(args, Path(tmp))
 
+
+def run(args, tmp: Path) -> int:
+    print("writing SD1.5-size random weights in the Arc2Face layout (with an LCM-LoRA)...", flush=True)
+    root = write_tiny_arc2face(tmp / "models", sd15_size=True, lcm_lora=True)
+    taesd = write_random_taesd(tmp / "taesd")
+    folder = tmp / "identity"
+    ident.enroll("bench", embedding=np.random.default_rng(0).standard_normal(512), source="bench", folder=folder)
+    recipes = [("reference: DPM-Solver++ 25 steps, guidance 3.0, base UNet, SD1.5 VAE",
+                DiffusionConfig.for_quality("reference", device=args.device), 1)]
+    recipes += [(f"stream: {s} step(s), LCM-LoRA, guidance-free, bank, TAESD",
+                 DiffusionConfig(steps=s, decoder=str(taesd), device=args.device), args.frames) for s in (1, 2, 4)]
     rows = []
-    # reference: one frame (it takes minutes on a CPU)
-    calls.clear()
-    t0 = time.perf_counter()
-    scheduler = reference_scheduler(models.scheduler_config)
-    z = torch.randn(1, 4, latent, latent, generator=torch.Generator().manual_seed(0)) * scheduler.init_noise_sigma
-    out = reference_sample(unet, scheduler, prompt_embeds=prompt, uncond_embeds=uncond, expression=exp, latents=z,
-                           steps=25, guidance=3.0, progress=lambda i, n: print(f"\r  reference step {i}/{n}",
-                                                                              end="", flush=True))
-    decode(models.vae, out)
-    ref_s = time.perf_counter() - t0
-    ref_evals = sum(calls)
-    print()
-    rows.append({"recipe": "reference: DPM-Solver++ 25 steps, guidance 3.0, SD1.5 VAE", "unet_evals": ref_evals,
-                 "frame_s_median": ref_s, "frames": 1})
-    for decoder_name, vae in (("TAESD", tiny), ("SD1.5 VAE", models.vae)):
-        for steps in (1, 2, 4):
-            if decoder_name == "SD1.5 VAE" and steps != 2:
-                continue
-            sampler = StreamSampler(unet, stream_schedule(models.scheduler_config, steps), prompt_embeds=prompt,
-                                    latent_shape=(4, latent, latent), seed=0)
-            times = []
-            for _ in range(args.frames):
-                calls.clear()
-                t0 = time.perf_counter()
-                decode(vae, sampler(exp))
-                times.append(time.perf_counter() - t0)
-            rows.append({"recipe": f"facecast stream: {steps} step(s), guidance-free, {decoder_name}",
-                         "unet_evals": sum(calls), "frame_s_median": statistics.median(times),
-                         "frame_s_all": times, "frames": args.frames})
-            print(f"  {rows[-1]['recipe']}: {statistics.median(times):.2f} s", flush=True)
-    hook.remove()
+    params = {}
+    for name, config, frames in recipes:
+        print(f"  {name}: preparing...", flush=True)
+        r = DiffusionRenderer(models=root, identity="bench", config=config, width=args.size, height=args.size,
+                              pixel_format=PixelFormat.RGB8, identity_folder=folder)
+        r.prepare()
+        if not params:
+            m = r.models
+            params = {n: sum(p.numel() for p in mod.parameters()) / 1e6 for n, mod in
+                      (("unet", m.unet), ("text_encoder", m.text_encoder), ("vae", m.vae))}
+        rows.append({"recipe": name, **measure(r, frames)})
+        print(f"  {name}: {rows[-1]['frame_s_median']:.2f} s per frame", flush=True)
+        prompt = r.sampler.prompt[-1:]
+        unet = r.models.unet
+        r.close()
     flops = {}
     if not args.no_flops:
         for side in (args.size, 512):
             flops[side] = count_flops(unet, side // 8, prompt)
-
+    ref = rows[0]
     print(f"\nSD1.5-architecture random weights, {args.size}x{args.size}, {args.device}, torch {torch.__version__}, "
-          f"{platform.processor() or platform.machine()}; parameters (M): "
+          f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; parameters (M): "
           + ", ".join(f"{k} {v:.1f}" for k, v in params.items()))
-    print(f"{'recipe':62s} {'UNet evals':>10s} {'fewer':>6s} {'s/frame':>8s} {'faster':>7s}")
+    print(f"{'recipe':70s} {'calls':>5s} {'rows':>5s} {'fewer':>6s} {'s/frame':>8s} {'faster':>7s}")
     for r in rows:
-        r["fewer_evals_x"] = ref_evals / r["unet_evals"]
-        r["faster_x"] = ref_s / r["frame_s_median"]
-        print(f"{r['recipe']:62s} {r['unet_evals']:10d} {r['fewer_evals_x']:5.1f}x {r['frame_s_median']:8.2f} "
-              f"{r['faster_x']:6.1f}x")
-    two = next(r for r in rows if r["recipe"].startswith("facecast stream: 2 step(s), guidance-free, TAESD"))
-    goals = {"unet_evals_25x": two["fewer_evals_x"] >= 25, "time_20x_at_2_steps": two["faster_x"] >= 20}
+        r["fewer_rows_x"] = ref["unet_rows"] / r["unet_rows"]
+        r["faster_x"] = ref["frame_s_median"] / r["frame_s_median"]
+        print(f"{r['recipe']:70s} {r['unet_calls']:5d} {r['unet_rows']:5d} {r['fewer_rows_x']:5.1f}x "
+              f"{r['frame_s_median']:8.2f} {r['faster_x']:6.1f}x")
+    two = next(r for r in rows if r["recipe"].startswith("stream: 2 step"))
+    goals = {"unet_evals_25x": two["fewer_rows_x"] >= 25, "time_20x_at_2_steps": two["faster_x"] >= 20}
     for side, f in flops.items():
         print(f"FLOPs per UNet call at {side}x{side}: {f / 1e9:.1f} GFLOP")
     print("goals: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in goals.items()))
@@ -136,7 +143,8 @@ def main() -> int:
     path = RESULTS / "diffusion.json"
     path.write_text(json.dumps({"size": args.size, "device": args.device, "rows": rows, "params_m": params,
                                 "gflops_per_unet_call": {str(k): v / 1e9 for k, v in flops.items()},
-                                "goals": goals, "torch": torch.__version__}, indent=1))
+                                "goals": goals, "torch": torch.__version__, "threads": torch.get_num_threads()},
+                               indent=1))
     print(f"wrote {path}")
     return 0 if all(goals.values()) else 1
 

@@ -92,6 +92,8 @@ def test_doctor_without_torch_says_what_runs_and_how_to_add_the_rest():
     ["run", "--renderer", "diffusion", "--identity", "me", "--duration", "1"],
     ["distill", "--data", "missing.safetensors", "--out", "lora"],
     ["enroll", "missing.jpg", "--name", "me"],
+    ["calibrate", "make-pairs", "--video", "clip.mp4", "--smirk", "SMIRK_em1.pt", "--out", "pairs.npz"],
+    ["run", "--source", "webcam:0", "--flame", "smirk:SMIRK_em1.pt", "--renderer", "diffusion", "--identity", "me"],
 ])
 def test_diffusion_commands_without_torch_say_what_to_install(command):
     """Every command of the diffusion renderer, in the environment `make demo` builds: one line that

@@ -38,7 +38,8 @@ def add_models(sub) -> None:
     q.set_defaults(func=_cmd_check)
     q = steps.add_parser("fetch", help="download the published files (needs network; a few GB)")
     q.add_argument("--dir", type=Path, default=None, help="models folder")
-    q.add_argument("--no-optional", action="store_true", help="skip the optional reference adapter")
+    q.add_argument("--no-optional", action="store_true",
+                   help="skip the optional files (the reference adapter and the LCM-LoRA)")
     q.set_defaults(func=_cmd_fetch)
 
 

@@ -11,7 +11,8 @@ from typing import Optional
 from facecast.engine.accel import BACKEND_NAMES
 from facecast.engine.render import DiffusionOptions, PortraitOptions, RendererUnavailable, RenderOptions
 from facecast.engine.render.background import BACKGROUND_HELP, KEEP, parse_background
-from facecast.engine.render.diffusion.config import MAX_FEW_STEPS, QUALITIES, STEP_KINDS, DiffusionConfig
+from facecast.engine.render.diffusion.config import (
+    MAX_FEW_STEPS, MAX_MULTISTEPS, QUALITIES, STEP_KINDS, DiffusionConfig)
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.sources.family import tracker_of
@@ -152,7 +153,8 @@ def add_diffusion_options(d) -> None:
     d.add_argument("--quality", choices=QUALITIES, default="stream",
                    help="stream: few steps per frame (the options below); reference: upstream's full recipe, "
                         "DPM-Solver++ 25 steps at guidance 3.0 on the base UNet (seconds per frame even on a GPU)")
-    d.add_argument("--steps", type=int, help=f"denoising steps per frame, 1..{MAX_FEW_STEPS} (default: {c.steps})")
+    d.add_argument("--steps", type=int, help=f"denoising steps per frame, 1..{MAX_FEW_STEPS} with lcm or ddim, up to "
+                                              f"{MAX_MULTISTEPS} with dpmsolver++ (default: {c.steps})")
     d.add_argument("--lora", metavar="FILE|auto|none",
                    help="few-step LoRA to fuse: auto (default: with the lcm rule, the models folder's LCM-LoRA "
                         "from 'facecast models fetch'), none (a UNet distilled already), or a file (TCD, Hyper-SD, "
