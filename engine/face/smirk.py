@@ -33,10 +33,17 @@ INPUT_PX = 224
 CROP_SCALE = 1.4
 CHECKPOINT_PREFIX = "smirk_encoder.expression_encoder."
 CHECKPOINT_NAME = "SMIRK_em1.pt"
-#: Where the checkpoint comes from (a Google Drive file linked from SMIRK's README).
+#: Where the checkpoint comes from: the Google Drive file SMIRK's README and quick_install.sh download.
+URL = "https://drive.google.com/uc?id=1T65uEd9dVLHgVw5KiUYL66NUee-MCzoE"
+
+
+def download_command(folder: str) -> str:
+    """The shell line that puts ``SMIRK_em1.pt`` in ``folder``."""
+    return f"pip install gdown && mkdir -p {folder} && gdown '{URL}' -O {folder}/{CHECKPOINT_NAME}"
+
+
 DOWNLOAD = ("SMIRK_em1.pt is not on the Hugging Face hub: get it as SMIRK's and Arc2Face's READMEs say, e.g. "
-            "pip install gdown && gdown 'https://drive.google.com/uc?id=1T65uEd9dVLHgVw5KiUYL66NUee-MCzoE' "
-            "-O models/smirk/SMIRK_em1.pt")
+            + download_command("models/smirk"))
 
 
 class SmirkError(ValueError):

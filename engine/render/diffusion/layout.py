@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from facecast.engine.face.smirk import download_command as smirk_download
 from facecast.engine.paths import cache_dir
 from facecast.engine.render.diffusion.adapter import check_adapter_state
 
@@ -117,8 +118,7 @@ FILES: tuple[ModelFile, ...] = (
               repo=LCM_LORA_REPO, folder=LCM_LORA_FOLDER, required=False, cached=True),
     ModelFile("SMIRK_em1.pt", "SMIRK (FLAME from video: calibrate make-pairs, --flame smirk:)", repo=MANUAL,
               folder="smirk", required=False,
-              download="pip install gdown && gdown 'https://drive.google.com/uc?id=1T65uEd9dVLHgVw5KiUYL66NUee-MCzoE' "
-                       "-O DIR/smirk/SMIRK_em1.pt"),
+              download=smirk_download("DIR/smirk")),
 )
 
 
