@@ -40,7 +40,13 @@ def test_every_command_the_readme_shows_parses():
     commands = shown_commands(README.read_text())
     facecast = [c for c in commands if Path(c[0]).name == "facecast"]
     make = [c for c in commands if c[0] == "make"]
-    assert len(facecast) >= 3 and len(make) >= 2 and len(facecast) + len(make) == len(commands)
+    pip = [c for c in commands if Path(c[0]).name == "pip"]
+    assert len(facecast) >= 3 and len(make) >= 2 and len(facecast) + len(make) + len(pip) == len(commands)
+    extras = set(re.findall(r"^([a-z-]+) = \[", (REPO / "pyproject.toml").read_text(), flags=re.M))
+    for command in pip:  # pip install -e '.[EXTRA]': an extra pyproject.toml defines
+        wanted = re.fullmatch(r"\.\[([a-z,-]+)\]", command[-1].strip("'\""))
+        assert command[1:3] == ["install", "-e"] and wanted, command
+        assert set(wanted.group(1).split(",")) <= extras, command
     parser = build_parser()
     for command in facecast:
         try:
