@@ -36,8 +36,10 @@ MIN_SKIN_AREA_RATIO = 0.1
 #: Unfolding passes per field when the basis is built, and per frame before the guard scales back.
 UNFOLD_BUILD_ITERATIONS = 200
 UNFOLD_FRAME_ITERATIONS = 30
-#: Closest approach of the lids or lips, pixels: closed, but never crossed.
-CONTACT_GAP_PX = 0.05
+#: Closest approach of the lids or lips, inter-ocular distances (0.05 px at 512x512): closed, but never crossed.
+#: In pixels it gave a 2048x2048 frame lids 4x closer than a 512 one, close enough to turn a shut eye's
+#: slanted columns inside out there, so the same blink was scaled back at one size and not the other.
+CONTACT_GAP_IODS = 5e-4
 GUARD_STEPS = 8
 #: Share of the largest fold-free amount of a photo's expression shape taken out when not all of it can be.
 NEUTRAL_MARGIN = 0.8
@@ -164,9 +166,10 @@ class Deformer:
         self._pivot = np.array([centre[0], centre[1], self._depth.mean() + PIVOT_DEPTH_IODS * iod_px])
         self._openings = (mesh.mouth, mesh.eye_right, mesh.eye_left)
         self._down = self._face_down()
-        # Contact keeps lids and lips CONTACT_GAP_PX apart, or as close as the photo has them (a closed mouth's
+        # Contact keeps lids and lips CONTACT_GAP_IODS apart, or as close as the photo has them (a closed mouth's
         # lip landmarks may touch or cross): the rest pose is never moved by it.
-        self._min_gap = [np.minimum(CONTACT_GAP_PX, (self.rest[o.lower] - self.rest[o.upper]) @ self._down)
+        self._contact_gap_px = CONTACT_GAP_IODS * iod_px
+        self._min_gap = [np.minimum(self._contact_gap_px, (self.rest[o.lower] - self.rest[o.upper]) @ self._down)
                          for o in self._openings]
         # The guard judges change from rest: a triangle folds when an expression takes it below the rule
         # (area_thresholds) and below its own area in the photo. So the rest pose always passes, and a photo whose
@@ -352,7 +355,7 @@ class Deformer:
             if bad.any():
                 up, low = o.upper[bad], o.lower[bad]
                 fix = ((gap[bad] - min_gap[bad]) / 2)[:, None] * self._down
-                touching = (min_gap[bad] < CONTACT_GAP_PX)[:, None]
+                touching = (min_gap[bad] < self._contact_gap_px)[:, None]
                 side = ((v[low] - self.rest[low]) - (v[up] - self.rest[up])) @ across
                 share = np.where(touching, (side / 2)[:, None] * across, 0.0)
                 v[up] += fix + share
