@@ -31,19 +31,9 @@ _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
 
 
-#: The neutral fit reads frames at this size (larger outputs are box-filtered down), so that one portrait gets
-#: the same neutral face at every output size.
+#: The neutral fit reads frames of this size (a renderer of another size takes the fit of one of this size), so
+#: that one portrait gets the same neutral face at every output size.
 FIT_SIZE_PX = 512
-
-
-def _at_fit_size(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    h, w = rgb.shape[:2]
-    if max(h, w) > FIT_SIZE_PX:
-        f = FIT_SIZE_PX / max(h, w)
-        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb)
 
 
 class PortraitRenderer(Renderer):
@@ -170,11 +160,22 @@ class PortraitRenderer(Renderer):
         still shows (:func:`.neutral.fit_neutral`); a few frames, once per portrait."""
         if not self.deformer.asked_rest_weights.any():
             return
+        if self._size != (FIT_SIZE_PX, FIT_SIZE_PX):
+            # MediaPipe reads a 2048 frame shrunk to 512 a little differently from a 512 frame, enough to move a
+            # bisection step: every size takes the fit of the 512x512 frame, so every size draws the same face.
+            at_fit_size = PortraitRenderer(portrait=self._portrait, width=FIT_SIZE_PX, height=FIT_SIZE_PX,
+                                           pixel_format=PixelFormat.RGB8, gains=self._gains,
+                                           model_path=self._model_path)
+            at_fit_size.prepare()
+            self.deformer.set_inverse_gains(at_fit_size.deformer.inverse_gains)
+            log.info("portrait %s: expression taken out %.0f%% (inverse field gains of the %dx%d fit)", self.rig.name,
+                     100 * self.deformer.neutral_share, FIT_SIZE_PX, FIT_SIZE_PX)
+            return
         zeros = FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32))
         tracker = FaceTracker(self._model_path)
         try:
             def read_neutral():
-                found = tracker.track(_at_fit_size(self.pixel_format.rgb(self.render(zeros))))
+                found = tracker.track(np.ascontiguousarray(self.pixel_format.rgb(self.render(zeros))))
                 return None if found is None else found.weights
             gains = fit_neutral(self.deformer, read_neutral)
         finally:
