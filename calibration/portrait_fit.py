@@ -154,7 +154,6 @@ def fit_photo(photo: Union[str, Path], *, shapes: tuple[str, ...] = KEY_SHAPES, 
     """
     from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
     from facecast.engine.render.portrait.gains import fitted_gains_path
-    from facecast.engine.render.portrait.photo import photo_digest
     from facecast.engine.render.portrait.rig import load_portrait
     from facecast.engine.types import PixelFormat
 
@@ -167,7 +166,7 @@ def fit_photo(photo: Union[str, Path], *, shapes: tuple[str, ...] = KEY_SHAPES, 
         gains, fits = fit_gains(renderer, portrait_rgb, shapes=tuple(shapes), identity=identity, progress=progress)
     finally:
         renderer.close()
-    path = out if out is not None else fitted_gains_path(photo_digest(portrait_rgb))
+    path = out if out is not None else fitted_gains_path(renderer.check.digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.npz")
     np.savez(partial, gains=gains, shapes=np.array([f.shape for f in fits]), ranges=np.array([f.range for f in fits]))

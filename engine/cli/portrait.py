@@ -43,7 +43,7 @@ def _cmd_check(args) -> int:
     import json
 
     from facecast.engine.render.portrait.gains import fitted_gains_path
-    from facecast.engine.render.portrait.photo import check_photo, photo_digest  # numba: compiled on first use
+    from facecast.engine.render.portrait.photo import check_photo  # numba: compiled on first use
     from facecast.engine.render.portrait.rig import ASTRONAUT, load_portrait  # numba: compiled on first use
 
     try:
@@ -54,7 +54,7 @@ def _cmd_check(args) -> int:
     print("\n".join(check.lines()), flush=True)
     if check.refusal:
         return 1
-    fitted = fitted_gains_path(photo_digest(rgb))
+    fitted = fitted_gains_path(check.digest)
     print(f"field gains: fitted for this photo ({fitted})" if fitted.is_file() else
           "field gains: shipped; fit them to this photo (about a minute, then used automatically): "
           f"facecast calibrate fit-portrait --portrait {args.photo}")

@@ -16,6 +16,7 @@ says why not, in words that tell the user what photo to use instead. The limits:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -119,6 +120,7 @@ class PhotoCheck:
         steadiness_iods: mean landmark shift when tracked again at :data:`RETRACK_SCALE`, inter-ocular distances.
         refusal: why the photo cannot be animated, or None.
         notes: what the user should know even so (several faces, an unsteady track).
+        digest: :func:`photo_digest` of the pixels (names the photo in the per-photo caches).
     """
 
     name: str
@@ -132,6 +134,7 @@ class PhotoCheck:
     steadiness_iods: float = 0.0
     refusal: Optional[str] = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    digest: str = ""
 
     def lines(self) -> list[str]:
         """The check as lines for a person."""
@@ -167,13 +170,14 @@ def check_photo(rgb: np.ndarray, *, name: str, model_path: Optional[Path] = None
         RendererUnavailable: MediaPipe or its model cannot be loaded.
     """
 
-    path = cache_dir() / "portraits" / f"{photo_digest(rgb)}-v{CHECK_CACHE_VERSION}.npz"
+    digest = photo_digest(rgb)
+    path = cache_dir() / "portraits" / f"{digest}-v{CHECK_CACHE_VERSION}.npz"
     measured = _load_cached(path) if use_cache else None
     if measured is None:
         measured = _measure(rgb, model_path)
         if use_cache:
             _save_cached(path, measured)
-    return _judge(measured, name=name, size_px=(rgb.shape[1], rgb.shape[0]))
+    return dataclasses.replace(_judge(measured, name=name, size_px=(rgb.shape[1], rgb.shape[0])), digest=digest)
 
 
 def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:

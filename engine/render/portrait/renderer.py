@@ -19,7 +19,7 @@ from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.render.portrait.neutral import NEUTRALISED, fit_neutral, neutralised
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, MOUTH, build_mesh
-from facecast.engine.render.portrait.photo import check_photo, photo_digest
+from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
     ASTRONAUT, PortraitRig, crop_portrait, load_portrait)
 from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelFormat, arkit_index
@@ -76,7 +76,7 @@ class PortraitRenderer(Renderer):
             raise RendererUnavailable(self.check.refusal)
         for note in self.check.notes:
             log.warning("portrait: %s", note)
-        self._gains = self._resolve_gains(rgb)
+        self._gains = self._resolve_gains(self.check.digest)
         try:
             self._prepare_rig(crop_portrait(rgb, self.check.landmarks, name=name, width=w, height=h),
                               rest_expression=self.check.rest_weights)
@@ -86,11 +86,11 @@ class PortraitRenderer(Renderer):
                                       ) from None
         self._ready = True
 
-    def _resolve_gains(self, rgb: np.ndarray) -> np.ndarray:
+    def _resolve_gains(self, digest: str) -> np.ndarray:
         """The field gains for this photo, and ``gains_source`` saying where they came from."""
         option = self._gains_option
         if option is None:
-            fitted = fitted_gains_path(photo_digest(rgb))
+            fitted = fitted_gains_path(digest)
             if fitted.is_file():
                 option = fitted
                 self.gains_source = f"fitted for this photo ({fitted})"
