@@ -109,9 +109,13 @@ def mouth_line_y(frame: FaceFrame, x: np.ndarray) -> np.ndarray:
     """Face-frame y of the line between the lips at each ``x``: the midpoints of
     the inner lip columns, continued flat beyond the corners."""
     o = frame.mesh.mouth
-    mid = (frame.q[o.upper] + frame.q[o.lower]) / 2
-    order = np.argsort(mid[:, 0])
-    return np.interp(x, mid[order, 0], mid[order, 1])
+    return _y_along((frame.q[o.upper] + frame.q[o.lower]) / 2, x)
+
+
+def _y_along(points: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y of the polyline through ``points`` ((N, 2), any order along x) at each ``x``, flat beyond its ends."""
+    order = np.argsort(points[:, 0])
+    return np.interp(x, points[order, 0], points[order, 1])
 
 
 def regions(frame: FaceFrame) -> Regions:
@@ -159,11 +163,6 @@ def spread(frame: FaceFrame, drivers: np.ndarray, disp: np.ndarray, *, radius: f
 Field = Callable[[FaceFrame, Regions], np.ndarray]
 
 
-def _chain_y(q: np.ndarray, chain: np.ndarray, x: np.ndarray) -> np.ndarray:
-    order = np.argsort(q[chain, 0])
-    return np.interp(x, q[chain, 0][order], q[chain, 1][order])
-
-
 def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     """(478,) 1 for the points of the lower lip (between its inner and outer contour, inside the mouth's
     corners), else 0. MediaPipe tracks a pressed or thin lower lip a few pixels thick: the jaw must carry all of
@@ -174,7 +173,7 @@ def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     inside = (x > corners_x[0]) & (x < corners_x[-1])
     inner = np.concatenate([r.inner_lower, r.mouth_corners])
     outer = np.concatenate([r.outer_lower, r.mouth_corners])
-    band = (q[:, 1] >= _chain_y(q, inner, x) - 1e-6) & (q[:, 1] <= _chain_y(q, outer, x) + 1e-6)
+    band = (q[:, 1] >= _y_along(q[inner], x) - 1e-6) & (q[:, 1] <= _y_along(q[outer], x) + 1e-6)
     return (inside & band).astype(np.float64)
 
 
