@@ -4,6 +4,7 @@ every shape, every bad input is refused with its reason, user file formats read 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,27 @@ def test_eval_over_a_portrait_set_tabulates_photos_and_refusals(photos, tmp_path
     biden = summary["biden.jpg"]["shapes"]["JawOpen"]
     assert biden["geometry"] and biden["geometry_range"] > 0.3
     assert "JawOpen" in result.stdout and "refused wall.png: no face found" in result.stdout
+
+
+def test_eval_fit_gains_fits_each_photo_once_and_the_renderer_then_uses_it(photos, tmp_path):
+    """--fit-gains: a photo without a saved fit is fitted (and says so), the fit is saved for it, and a second
+    run finds it and fits nothing; a refused photo is still refused, not fitted."""
+    accepted, refused = photos
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for src in (accepted / "obama3.jpg", refused / "wall.png"):
+        (folder / src.name).write_bytes(src.read_bytes())
+    env = {**os.environ, "FACECAST_CACHE_DIR": str(tmp_path / "cache")}
+    command = FACECAST + ["eval", "--portrait-set", str(folder), "--fit-gains", "--sequence", "sweep:jawOpen",
+                          "--size", "256x256", "--identity-model", "none", "--out", str(tmp_path / "out")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "fitting the field gains of" in first.stdout and "obama3.jpg" in first.stdout
+    assert len(list((tmp_path / "cache" / "portrait-gains").glob("*.npz"))) == 1  # the refused photo: none
+    assert "no face found" in json.loads((tmp_path / "out" / "summary.json").read_text())["wall.png"]["refused"]
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0 and "fitting the field gains" not in second.stdout
+    assert "field gains fitted for this photo" in second.stderr
 
 
 def test_run_with_a_refused_photo_stops_with_the_reason_instead_of_a_stand_in(photos):

@@ -93,7 +93,7 @@ def _evaluate(args, sequence, portrait: str):
 
     portrait_rgb, _ = load_portrait(portrait)
     if args.fit_gains and args.renderer == "portrait" and args.portrait_gains is None:
-        _fit_if_needed(portrait, portrait_rgb)
+        _fit_if_needed(portrait, portrait_rgb, identity=args.identity_model != "none")
     spec = session_spec(args, renderer=args.renderer, size_wh=args.size, pixel_format=PixelFormat.RGB8,
                         portrait=portrait)
     if spec.renderer == "none":
@@ -111,19 +111,19 @@ def _evaluate(args, sequence, portrait: str):
         session.close()
 
 
-def _fit_if_needed(portrait: str, portrait_rgb) -> None:
+def _fit_if_needed(portrait: str, portrait_rgb, *, identity: bool) -> None:
     """``--fit-gains``: fit the photo's field gains unless a fit is saved (RendererUnavailable: refused)."""
     from facecast.calibration.portrait_fit import fit_photo
     from facecast.engine.render.portrait.gains import fitted_gains_path
-    from facecast.engine.render.portrait.photo import check_photo, photo_digest
+    from facecast.engine.render.portrait.photo import check_photo
 
-    if fitted_gains_path(photo_digest(portrait_rgb)).is_file():
+    check = check_photo(portrait_rgb, name=portrait)  # cached per photo
+    if check.refusal:
+        raise RendererUnavailable(check.refusal)
+    if fitted_gains_path(check.digest).is_file():
         return
-    refusal = check_photo(portrait_rgb, name=portrait).refusal
-    if refusal:
-        raise RendererUnavailable(refusal)
     print(f"eval: fitting the field gains of {portrait} (saved for this photo)", flush=True)
-    fit_photo(portrait)
+    fit_photo(portrait, identity=identity)
 
 
 def _add_realism(args, metrics: dict, portrait: str):
