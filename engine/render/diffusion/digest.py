@@ -15,10 +15,8 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from facecast.engine.accel.cache import file_sha256
 from facecast.engine.paths import cache_dir
-
-_CHUNK = 1 << 22
-
 
 def _memo_path() -> Path:
     return cache_dir() / "digests.json"
@@ -37,13 +35,10 @@ def file_digest(path: Path) -> str:
         memo = {}
     if key in memo:
         return memo[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
+    digest = file_sha256(path)
     # drop this file's stale entries and those of files that are gone
     memo = {k: v for k, v in memo.items() if not k.startswith(f"{path}|") and Path(k.split("|")[0]).exists()}
-    memo[key] = h.hexdigest()
+    memo[key] = digest
     try:
         memo_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo_file.with_name(f".{memo_file.name}.{os.getpid()}")
