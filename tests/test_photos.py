@@ -52,8 +52,43 @@ def test_every_accepted_photo_animates_every_shape(photos):
             scale = renderer.deformer.pose(w).scale
             if scale < MIN_SHOWN:
                 held[f"{photo.name}:{ARKIT_NAMES[k]}"] = scale
+        brow_iods, lid_light = blink_brow_and_lid(renderer)
+        assert brow_iods < MAX_BLINK_BROW_IODS, (photo.name, brow_iods)
+        assert lid_light > MIN_CLOSED_LID_LIGHT, (photo.name, lid_light)
         renderer.close()
     assert not held, f"the fold guard froze these shapes (share shown at weight 1): {held}"
+
+
+#: A blink moves the brow less than this (inter-ocular distances). Before the lid skin stopped at the crease, a
+#: closing lid dragged the brow 0.06 to 0.14 IOD down (the most on obama2, whose brows sit low over the eyes).
+MAX_BLINK_BROW_IODS = 0.01
+#: A closed upper lid is at least this share of the cheeks' brightness. Stretching the photo's fold and lashes
+#: drew it at 0.22 to 0.25 on obama2 and its variations (a dark smear; MediaPipe read the eye half open); the
+#: closed lid's own skin draws 0.48 to 0.92 over the set.
+MIN_CLOSED_LID_LIGHT = 0.4
+
+
+def blink_brow_and_lid(renderer: PortraitRenderer) -> tuple[float, float]:
+    """(how far the subject's left brow moves at eyeBlinkLeft = 1, IODs; the mean brightness of the skin its
+    lid closes over, as a share of the cheek's under the eye)."""
+    import cv2
+    from facecast.engine.face.landmarks import connection_points
+    from facecast.engine.types import FaceSample
+
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[arkit_index("eyeBlinkLeft")] = 1.0
+    shut, zero = FaceSample(capture_wall_ns=0, weights=w), FaceSample(capture_wall_ns=0, weights=np.zeros_like(w))
+    brow = sorted(connection_points("FACE_LANDMARKS_LEFT_EYEBROW"))
+    iod = renderer.rig.iod_px
+    moved = renderer.drawn_landmarks(shut)[brow] - renderer.drawn_landmarks(zero)[brow]
+    lum = renderer.pixel_format.rgb(renderer.render(shut)).astype(np.float64) @ [0.299, 0.587, 0.114]
+    o, rest = renderer.mesh.eye_left, renderer.rest_vertices
+    lid = np.concatenate([rest[o.upper], renderer.pose(shut).vertices[o.upper][::-1]])
+    mask = np.zeros(lum.shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(lid - 0.5).astype(np.int32)], 1)
+    cheek = np.concatenate([rest[o.lower[1:-1]] + [0.0, k * iod] for k in np.linspace(0.15, 0.3, 6)]).astype(int)
+    return (float(np.linalg.norm(moved, axis=1).max()) / iod,
+            float(lum[mask > 0].mean() / np.median(lum[cheek[:, 1], cheek[:, 0]])))
 
 
 def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):

@@ -45,12 +45,7 @@ def draw(r: PortraitRenderer, scene: raster.Scene, pose, params: np.ndarray) -> 
 
 def frame_params(r: PortraitRenderer, pose, s: FaceSample) -> np.ndarray:
     """The per-frame parameters ``render`` passes (so a test can change one)."""
-    mp = r._params.copy()
-    mp[raster.P_TONGUE] = float(s.weights[arkit_index("tongueOut")])
-    mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-    for e, (upper, band) in enumerate(r._eye_chains):
-        mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band) ** 2
-    return mp
+    return r.frame_params(pose, s)
 
 
 def flat_scene(scene: raster.Scene) -> raster.Scene:

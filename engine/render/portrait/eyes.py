@@ -182,3 +182,60 @@ def _keep_photo(box: np.ndarray, synth: np.ndarray, seen: np.ndarray, iod_px: fl
     away_px = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, 3)[..., None]
     photo = np.clip(1.0 - away_px / max(FEATHER_IODS * iod_px, 1.0), 0.0, 1.0)
     return np.clip(box * photo + synth * (1.0 - photo) + 0.5, 0, 255).astype(np.uint8)
+
+
+#: A closed upper lid is this share of the cheeks' brightness (the skin under the eyes) where the photo's lid
+#: is darker: the lid folded under a low brow lies in shadow, the unfolded lid faces the light.
+CLOSED_LID_LIGHT = 0.9
+#: The most a shadowed lid is brightened, times.
+CLOSED_LID_MAX_GAIN = 2.0
+#: The closed lid's skin takes the colour of the photo's skin within about this many inter-ocular distances
+#: (a Gaussian's sigma), skin being what is at least :data:`CLOSED_LID_SKIN` of the cheeks' brightness: lashes,
+#: brows and the fold's shadow do not count, and nothing is left to streak when the lid skin stretches.
+CLOSED_LID_BLUR_IODS = 0.06
+CLOSED_LID_SKIN = 0.65
+
+
+def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
+                     iod_px: float) -> np.ndarray:
+    """(H, W, 3) uint8: the skin a closing upper lid unfolds, for the skin above the lids to fade into as the
+    eye closes (:func:`lid_unfold`) and for the lid layer: at every pixel the colour of the skin around it in
+    the photo (its openings filled, ``filled``), smooth (:data:`CLOSED_LID_BLUR_IODS`), shadows lifted to
+    :data:`CLOSED_LID_LIGHT` of the cheeks' brightness. Stretching the photo's own fold instead drew the lashes
+    and the fold's shadow as a dark smear on photos with low brows."""
+    import cv2
+
+    photo = filled.astype(np.float64)
+    lum = photo @ np.array([0.299, 0.587, 0.114])
+    h, w = filled.shape[:2]
+    cheeks = []
+    for o in openings:
+        low = rest[o.lower[1:-1]]
+        pts = np.concatenate([low + np.array([0.0, k * iod_px]) for k in np.linspace(0.15, 0.3, 6)])
+        xy = np.clip(np.round(pts - 0.5).astype(int), 0, [w - 1, h - 1])
+        cheeks.append(photo[xy[:, 1], xy[:, 0]])
+    cheek = np.median(np.concatenate(cheeks), axis=0)
+    cheek_lum = max(float(cheek @ np.array([0.299, 0.587, 0.114])), 1.0)
+    skin = (lum >= CLOSED_LID_SKIN * cheek_lum).astype(np.float64)
+    sigma = max(CLOSED_LID_BLUR_IODS * iod_px, 0.5)
+
+    def blur(a):
+        return cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+
+    prior = 0.02  # where no skin is near, the cheeks' colour
+    colour = (blur(photo * skin[..., None]) + prior * cheek) / (blur(skin)[..., None] + prior)
+    gain = np.clip(CLOSED_LID_LIGHT * cheek_lum / np.maximum(colour @ np.array([0.299, 0.587, 0.114]), 1.0),
+                   1.0, CLOSED_LID_MAX_GAIN)
+    return np.clip(colour * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
+def lid_unfold(blink: np.ndarray, o: Opening) -> np.ndarray:
+    """(V,) how much of the closed lid's skin each vertex shows when the eye is shut: its downward motion in the
+    eye's blink field ``blink`` ((V, 2) pixels at weight 1) as a share of the lid margin's (1 on the margin, 0 on
+    the brow and below the eye)."""
+    margin = float(np.max(blink[o.upper[1:-1], 1]))
+    if margin <= 0.0:
+        return np.zeros(len(blink))
+    share = np.clip(blink[:, 1] / margin, 0.0, 1.0)
+    share[list(o.lower)] = 0.0
+    return share

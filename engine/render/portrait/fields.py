@@ -217,7 +217,25 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
     lower lid by ``lower`` times it (positive rises)."""
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
     gap = frame.q[lo] - frame.q[up]  # per column, upper -> lower
-    return _move_lids(frame, r, sign, gap * upper, -gap * lower, radius=radius, crease=crease)
+    return _move_lids(frame, r, sign, gap * upper, -gap * lower, radius=radius, crease=crease,
+                      brow_still=True)
+
+
+#: A closing lid's skin unfolds from under the crease: the skin above the lid follows it less with height,
+#: and not at all from this share of the way from the lid margin up to the brow's lower edge.
+CREASE_SHARE = 0.6
+
+
+def _below_brow(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
+    """(478,) 1 at the upper lid's margin (and below), fading to 0 at :data:`CREASE_SHARE` of the way up
+    to the brow's lower edge in each point's column (and above): how much skin a closing lid drags."""
+    q = frame.q
+    brow = q[r.brow_left if sign > 0 else r.brow_right]
+    slope, offset = np.polyfit(brow[:, 0], brow[:, 1], 1)
+    lower_edge = brow[brow[:, 1] >= slope * brow[:, 0] + offset]  # y grows downward
+    lid_y = _y_along(q[r.lid_upper[sign]], q[:, 0])
+    gap = np.maximum(lid_y - _y_along(lower_edge, q[:, 0]), 1e-3)
+    return 1.0 - _smoothstep((lid_y - q[:, 1]) / (CREASE_SHARE * gap))
 
 
 #: eyeWide, IODs: the upper lid's rise at the eye's middle column.
@@ -255,12 +273,15 @@ def _eye_span(frame: FaceFrame, sign: int):
 
 
 def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: np.ndarray, *, radius: float,
-               crease: float = 1.0) -> np.ndarray:
+               crease: float = 1.0, brow_still: bool = False) -> np.ndarray:
     """The lid chains moved by ``d_up``/``d_lo`` (face frame, one row per chain
-    vertex), the skin above and below following within ``radius`` IODs."""
+    vertex), the skin above and below following within ``radius`` IODs; with ``brow_still``,
+    the skin above no further than the crease (:func:`_below_brow`)."""
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
     eye_centre = frame.q[np.concatenate([up, lo])].mean(0)
     above = _smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
+    if brow_still:
+        above = above * _below_brow(frame, r, sign)
     below = _smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
     # The corners are the lids' hinges: motion fades to nothing toward them.
     opening, middle, half = _eye_span(frame, sign)

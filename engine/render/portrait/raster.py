@@ -111,10 +111,11 @@ TEETH_RUN_BINS = 64
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
 #: the opening the lid layer covers and the lid's skin colour, per eye the strength of
-#: the lash line where the lids meet, and the cavity's colour.
+#: the lash line where the lids meet, the cavity's colour, and per eye how far its upper lid has closed (0 open
+#: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
-P_LASH, P_CAVITY_RGB = 17, 19
-NUM_PARAMS = 22
+P_LASH, P_CAVITY_RGB, P_CLOSED = 17, 19, 22
+NUM_PARAMS = 24
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -300,12 +301,12 @@ def _lid_rgb(rgb, above, mp, colour):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, fill_img, eye_img, eye_wide_img, attr_v, attr_h,
+def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v, attr_h,
              attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball):
     """One pixel of an eye opening into ``rgb``: the lash band hanging from the lid's
     edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
-    them, and the lid layer over what the lid covers (its skin the lid's own, just above
-    the lash line in the photo's column, mixed with the lid's median colour)."""
+    them, and the lid layer over what the lid covers (its skin the closed lid's, :data:`Scene.lid_img`, just
+    above the lash line in the photo's column)."""
     m = eye_affine[kind]
     sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
     sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
@@ -347,8 +348,7 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, fill_img, eye_img, 
         ux = tx - (w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0])
         uy = ty - (w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1])
         up = LID_SKIN_IODS * mp[P_IOD] / max(math.sqrt(ux * ux + uy * uy), 1e-3)
-        for c in range(3):
-            ball[c] = 0.3 * mp[P_LID_RGB + 3 * e + c] + 0.7 * _sample(fill_img, tx + up * ux - 0.5, ty + up * uy - 0.5, c)
+        _sample3(lid_img, tx + up * ux - 0.5, ty + up * uy - 0.5, ball)
         _lid_rgb(rgb, -below_lid, mp, ball)
 
 
@@ -424,10 +424,14 @@ def _blurred(levels, sigma, unit, x, y, photo, rgb, tmp):
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, fill, blur_x, blur_y):
+def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, unfold, unfold_eye, mp, fill, blur_x, blur_y,
+                      lid):
     """Per vertex: ``fill``, how far the filled photo replaces the photo (an opening off its rest
-    size), and ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
-    skin triangle around it needs, :func:`_stretch_blur`)."""
+    size), ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
+    skin triangle around it needs, :func:`_stretch_blur`), and ``lid``, how far the closed lid's skin
+    replaces it (its ``unfold`` share times its eye's closure)."""
+    for i in range(len(lid)):
+        lid[i] = unfold[i] * mp[P_CLOSED + unfold_eye[i]]
     for i in range(len(fill)):
         blur_x[i] = min(abs(opening_px[i] - h0[i]) / FILL_PX, 1.0)  # (scratch)
         fill[i] = blur_x[i]
@@ -460,14 +464,16 @@ BANDS = 16
 
 @njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
 def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
-          blur_x_img, blur_y_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h, attr_h0,
-          attr_band, attr_top, attr_bottom, eye_affine, mp):
+          blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
+          attr_h0, attr_band, attr_top, attr_bottom, attr_unfold, attr_unfold_eye, eye_affine, mp):
     height = out.shape[0]
     n = len(dst)
     fill = np.empty(n, np.float32)
     blur_x = np.empty(n, np.float32)
     blur_y = np.empty(n, np.float32)
-    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], fill, blur_x, blur_y)
+    lid = np.empty(n, np.float32)
+    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], attr_unfold,
+                      attr_unfold_eye, mp, fill, blur_x, blur_y, lid)
     under = skin_img.copy()  # what the openings drew under the skin's soft edges (RGB)
     for band in prange(BANDS):
         band_lo = band * height // BANDS
@@ -475,9 +481,9 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, n
         scratch = np.empty((3, 3), np.float32)
         for mode in (1, 0, 2, 3, 4):
             _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
-                       num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, eye_img,
-                       eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, attr_u, attr_v, attr_h, attr_h0,
-                       attr_band, attr_top, attr_bottom, eye_affine, mp)
+                       num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
+                       eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, lid, attr_u, attr_v,
+                       attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -503,9 +509,9 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
 
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings,
-               band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, eye_img, eye_wide_img,
-               teeth_alpha, teeth_run, fill, blur_x, blur_y, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top,
-               attr_bottom, eye_affine, mp):
+               band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
+               teeth_alpha, teeth_run, fill, blur_x, blur_y, lid, attr_u, attr_v, attr_h, attr_h0, attr_band,
+               attr_top, attr_bottom, eye_affine, mp):
     """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
     cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
@@ -564,7 +570,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
         code = 0
         if mode >= 3:
             code = chain[t]
-            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0
+            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid[i0] + lid[i1] + lid[i2] > 0.0
                       or blur_x[i0] + blur_x[i1] + blur_x[i2] + blur_y[i0] + blur_y[i1] + blur_y[i2] > 0.0)
         own_x, own_y = 0.0, 0.0  # a hidden or folded triangle's own stretch (its vertices are the skin's)
         if mode == 0 or mode == 3:
@@ -658,6 +664,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                                 _blurred(blur_x_img, gx, unit, sx, sy, ball, rgb, tmp)
                             if gy > 0.0:
                                 _blurred(blur_y_img, gy, unit, sx, sy, ball, rgb, tmp)
+                        f = w0 * lid[i0] + w1 * lid[i1] + w2 * lid[i2]
+                        if f > 0.0:
+                            _sample3(lid_img, sx, sy, tmp)
+                            _mix(rgb, tmp, min(f, 1.0))
                         if code > 0:
                             # px to the eye's chain: its edge in this triangle, or its vertex
                             ja, jb = tris[t, chain_a[t]], tris[t, max(chain_b[t], 0)]
@@ -679,7 +689,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
                     _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, mp, rgb, tmp)
                 else:
-                    _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, fill_img, eye_img, eye_wide_img, attr_v,
+                    _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball)
                 if mode == 1 or mode == 2:
                     for c in range(3):
@@ -713,6 +723,9 @@ class Scene(NamedTuple):
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
             upper teeth (:func:`teeth_layer`).
+        lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
+            attr_unfold: (V,) float32 how much of it each vertex shows with its eye shut
+            (:func:`.eyes.lid_unfold`), attr_unfold_eye: (V,) int64 that eye (0 right, 1 left).
     """
 
     channels: np.ndarray
@@ -738,6 +751,9 @@ class Scene(NamedTuple):
     blur_y_img: np.ndarray
     teeth_alpha: np.ndarray
     teeth_run: np.ndarray
+    lid_img: np.ndarray
+    attr_unfold: np.ndarray
+    attr_unfold_eye: np.ndarray
 
 
 def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
@@ -752,8 +768,9 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
     (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
     s = scene
     _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_a, s.chain_b, s.num_openings,
-          s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.eye_img, s.eye_wide_img, s.teeth_alpha, s.teeth_run,
-          s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom, eye_affine, params)
+          s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
+          s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
+          s.attr_unfold, s.attr_unfold_eye, eye_affine, params)
 
 
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, eyeball_images, lid_colour, lift_to_lid_margin, sclera_colour)
+    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour)
 from facecast.engine.render.portrait.fields import FaceFrame, build_basis, build_inverse_basis, lip_seal_kernels
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
@@ -27,6 +27,7 @@ from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelForma
 log = logging.getLogger(__name__)
 
 _TONGUE_OUT = arkit_index("tongueOut")
+_BLINKS = (arkit_index("eyeBlinkRight"), arkit_index("eyeBlinkLeft"))  # (right, left), as the eye openings
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
 
@@ -131,7 +132,8 @@ class PortraitRenderer(Renderer):
         self._num_openings = int(np.count_nonzero(np.isin(mesh.kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))))  # they come first
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
-        self._eye_chains = [(o.upper, float(max(self._band[o.upper].max(), 1.0))) for o in eyes]
+        self._eye_chains = [(o.upper[1:-1], float(max(self._band[o.upper].max(), 1.0)),
+                             float(max(self._h0[o.upper].sum(), 1.0))) for o in eyes]
         self._lips_rgb = raster.lip_colour(self._skin, rest, mesh)
         self._teeth_alpha, teeth_run, self._teeth_rgb = raster.teeth_layer(self._skin, rest, mesh, self.rig.iod_px,
                                                                            self._lips_rgb)
@@ -139,6 +141,11 @@ class PortraitRenderer(Renderer):
         soft, chain, chain_a, chain_b = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
+        unfold, unfold_eye = np.zeros(len(rest)), np.zeros(len(rest), np.int64)
+        for e, (o, blink) in enumerate(zip(eyes, _BLINKS)):
+            share = lid_unfold(basis[blink], o)
+            unfold_eye[share > unfold] = e
+            unfold = np.maximum(unfold, share)
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
@@ -149,7 +156,9 @@ class PortraitRenderer(Renderer):
             num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_a=chain_a, chain_b=chain_b,
-            fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run)
+            fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
+            lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), attr_unfold=unfold.astype(np.float32),
+            attr_unfold_eye=unfold_eye)
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
@@ -243,17 +252,24 @@ class PortraitRenderer(Renderer):
             m[kind] = np.hstack([rot, offset[:, None]])
         return m
 
+    def frame_params(self, pose: Pose, sample: FaceSample) -> np.ndarray:
+        """(:data:`~.raster.NUM_PARAMS`,) float32: the raster's per-frame parameters for ``pose`` (of ``sample``)."""
+        mp = self._params.copy()
+        mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
+        mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
+        for e, (inner, band, rest) in enumerate(self._eye_chains):
+            # lashes where the lids meet, as the lash band closes
+            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[inner].max()) / band) ** 2
+            mp[raster.P_CLOSED + e] = min(max(1.0 - float(pose.opening_px[inner].sum()) / rest, 0.0), 1.0)
+        return mp
+
     def render(self, sample: FaceSample, flame: Optional[FlameParams] = None) -> np.ndarray:
         if not self._ready:
             self.prepare()
         pose = self.pose(sample)
         self.expression_shown = pose.scale
         out = self._base.copy()
-        mp = self._params.copy()
-        mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
-        mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        for e, (upper, band) in enumerate(self._eye_chains):  # lashes where the lids meet, as the lash band closes
-            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[upper].max()) / band) ** 2
+        mp = self.frame_params(pose, sample)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     params=mp)
         return out
