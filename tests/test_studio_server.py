@@ -254,6 +254,34 @@ def test_a_page_can_ask_for_fewer_frames(studio):
     assert engine > 20 and 0.5 * 5 * elapsed <= got <= 5 * elapsed + 2, (got, elapsed, engine)
 
 
+def test_pages_that_ask_for_a_frame_rate_share_it_and_the_view_gets_every_frame(studio):
+    """Two control pages asking for 10 frames a second get about 5 each (more control pages must not take more of
+    the CPU the engine needs); a page that asks for every frame (the OBS view) still gets every frame."""
+    import threading
+    from contextlib import ExitStack
+    asks = (10, 10, None)
+    got = [0] * len(asks)
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(connect(ws_url(studio), open_timeout=5)) for _ in asks]
+        for ws, max_fps in zip(sockets, asks):
+            ws.send(json.dumps({"type": "hello", "max_fps": max_fps, "status": False}))
+            frames_and_errors(ws, 1, 0)
+
+        def read(i: int) -> None:
+            got[i] = frames_and_errors(sockets[i], 10**6, 0, timeout_s=3.0)[0]
+        t0, before = time.monotonic(), studio.status()["frames"]
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(len(asks))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        elapsed = time.monotonic() - t0
+        engine = (studio.status()["frames"] - before) / elapsed
+    for shared in got[:2]:
+        assert 0.5 * 5 * elapsed <= shared <= 5 * elapsed + 2, (got, elapsed, engine)
+    assert got[2] >= 0.6 * engine * elapsed, (got, elapsed, engine)
+
+
 def test_the_studio_ends_with_its_duration_and_prints_the_report():
     """--duration ends the engine, the web server with it, and the report is printed (exit 0)."""
     with studio_process("--renderer", "testpattern", "--size", "96x96", "--duration", "3") as s:

@@ -140,7 +140,7 @@ def create_app(studio: Studio, *, token: str | None, max_upload_bytes: int) -> G
     async def websocket(ws: WebSocket) -> None:
         await ws.accept()
         client = BrowserClient(ws, tap=studio.tap, encodings=encodings, status=studio.status,
-                               auto_encoding=auto_encoding)
+                               auto_encoding=auto_encoding, sharing=studio.hub.rate_limited)
         studio.hub.add(client)
         log.debug("browser %d connected", client.id)
         try:

@@ -5,6 +5,11 @@ acknowledged yet. The page acknowledges each after painting or showing it (``{"t
 only taken from the tap when the client has credit, and then it is the newest one: a slow, hidden or paused
 tab gets fewer frames, never older ones, and nothing queues for it (not here, nor in the socket buffers).
 
+Pages that ask for a frame rate (``max_fps``: the control pages' previews) share it: with ``n`` of them open,
+each gets at most ``max_fps / n`` frames a second, so more control pages do not take more of the CPU the engine
+and the OBS view need (a software-painting browser spends 12-16 ms of CPU per frame). Pages that ask for every
+frame (the OBS view) always get every frame.
+
 Messages from the page (JSON text, each an object with a ``type``):
 
 - ``hello``: ``encoding`` (``auto`` or one of :data:`~.frames.ENCODINGS`), ``quality`` 1..100,
@@ -26,7 +31,7 @@ import json
 import logging
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -94,10 +99,12 @@ class BrowserClient:
         encodings: the shared encoder.
         status: makes the status message (a dict), called at most every :data:`STATUS_PERIOD_S` per client.
         auto_encoding: what ``auto`` means for this session (``jpeg+alpha`` for a transparent background).
+        sharing: how many pages share the preview rate now (:meth:`ClientHub.rate_limited`); None: this page's
+            own ``max_fps`` alone.
     """
 
     def __init__(self, ws: WebSocket, *, tap: FrameTap, encodings: Encodings, status: Callable[[], dict],
-                 auto_encoding: str) -> None:
+                 auto_encoding: str, sharing: Optional[Callable[[], int]] = None) -> None:
         self.id = next(_ids)
         self._ws = ws
         self._tap = tap
@@ -108,6 +115,7 @@ class BrowserClient:
         self.quality = DEFAULT_QUALITY
         self.wants_status = True
         self.min_frame_interval_s = 0.0
+        self._sharing = sharing
         self._last_frame_s = 0.0
         self.credit = WINDOW
         self.frames_sent = 0
@@ -187,7 +195,10 @@ class BrowserClient:
                 seq, frame = self._tap.seq, self._tap.latest
                 if frame is None or seq == self._sent_seq:
                     break
-                wait_s = self._last_frame_s + self.min_frame_interval_s - now
+                interval_s = self.min_frame_interval_s
+                if interval_s and self._sharing is not None:
+                    interval_s *= max(1, self._sharing())
+                wait_s = self._last_frame_s + interval_s - now
                 if wait_s > 0:  # this page asked for fewer frames: the newest one goes when it is due
                     asyncio.get_running_loop().call_later(wait_s, self.wake.set)
                     break
@@ -216,6 +227,10 @@ class ClientHub:
 
     def describe(self) -> list[dict]:
         return [c.describe() for c in self.clients.values()]
+
+    def rate_limited(self) -> int:
+        """How many clients asked for a frame rate (``max_fps``): they share it."""
+        return sum(1 for c in self.clients.values() if c.min_frame_interval_s > 0.0)
 
     def add(self, client: BrowserClient) -> None:
         self.clients[client.id] = client
