@@ -134,7 +134,8 @@ export class FrameStream {
     const s = this.stats;
     s.frames += 1;
     s.lastSeq = header.seq;
-    s.latencies.push({ seq: header.seq, capture_wall_ms: header.capture_wall_ms, latency_ms: latencyMs });
+    s.latencies.push({ seq: header.seq, capture_wall_ms: header.capture_wall_ms, render_wall_ms: header.render_wall_ms,
+                       sent_wall_ms: header.sent_wall_ms, latency_ms: latencyMs });
     if (s.latencies.length > LATENCY_KEEP) s.latencies.shift();
     this.ack();
     this.onFrame(header, latencyMs);
