@@ -8,7 +8,8 @@ for every frame it paints, the frame's capture time (when the packet arrived) an
 server's clock through the page's clock sync). Packet-to-paint latency = paint time - the send time of the newest
 packet sent before that capture.
 
-- latency, p50/p95/p99, on the OBS view (``/view``, every frame): JPEG with the photo's background, and JPEG + alpha
+- latency, p50/p95/p99, on the OBS view (``/view``, every frame, in a page of the frame's size, as docs/studio.md
+  sets up OBS's Browser Source): JPEG with the photo's background, and JPEG + alpha
   with ``--background transparent``; goal p95 <= 50 ms. Beside it, the engine's own capture -> sent latency
   (its report's p50/p95/p99): the part the browser path does not add;
 - the engine's frame rate (its own published-frames counter over ``--seconds``) with 0, 1 and 3 control pages
@@ -70,7 +71,8 @@ def measure_latency(background: str, path: str, seconds: float) -> dict:
     with Phone(port) as phone, studio_process("--source", f"livelink:{port}", "--renderer", "portrait", "--size",
                                               f"{SIZE}x{SIZE}", "--background", background) as studio, \
             browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1280, "height": 1000})
+        # the OBS view at the Browser Source size docs/studio.md tells users to set: the studio's --size
+        page = chromium.new_page(viewport={"width": SIZE, "height": SIZE})
         page.goto(studio.url(path))
         jaw_motion(phone, WARMUP_S)
         load = os.getloadavg()[0]

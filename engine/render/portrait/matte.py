@@ -24,13 +24,13 @@ import math
 from typing import Callable, Optional
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from facecast.engine.face.refine import connected_to, estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import PersonSegmenter
 from facecast.engine.render.background import Background, check_background
 from facecast.engine.render.portrait.mesh import FOLDED
-from facecast.engine.render.portrait.raster import _sample  # the colour's own bilinear sample
+from facecast.engine.render.portrait.raster import BANDS, _sample  # the colour's own bilinear sample and bands
 from facecast.engine.types import PixelFormat
 
 #: A warped matte at or above this is opaque: the renderer's own colour is kept.
@@ -140,16 +140,25 @@ def _warp_band(layers, trivial, dst, src, tris, kinds, spans, band_lo, band_hi, 
                             warped[y, x, c] = _sample(layers, sx, sy, c)
 
 
-@njit(fastmath=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
 def _apply(out, channels, layers, trivial, dst, src, tris, kinds, spans, warped, transparent, colour):
     """Warp the matte into ``warped`` and composite ``out`` (H, W, C) uint8 in place: ``transparent`` writes
-    the alpha channel (index 3); otherwise the person goes over ``colour`` (3,) float32 RGB."""
+    the alpha channel (index 3); otherwise the person goes over ``colour`` (3,) float32 RGB. In horizontal
+    bands, one thread each (every pixel written by one thread: the same output on every run)."""
     height, width = out.shape[0], out.shape[1]
-    for y in range(height):  # solid triangles facing the camera are then not drawn (the mesh covers every pixel)
+    for band in prange(BANDS):
+        _apply_band(out, channels, layers, trivial, dst, src, tris, kinds, spans, warped, transparent, colour,
+                    band * height // BANDS, (band + 1) * height // BANDS - 1, width)
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _apply_band(out, channels, layers, trivial, dst, src, tris, kinds, spans, warped, transparent, colour, band_lo,
+                band_hi, width):
+    for y in range(band_lo, band_hi + 1):  # solid triangles facing the camera are then not drawn
         for x in range(width):
             warped[y, x, 0] = 1.0
-    _warp_band(layers, trivial, dst, src, tris, kinds, spans, 0, height - 1, warped, True)
-    for y in range(height):
+    _warp_band(layers, trivial, dst, src, tris, kinds, spans, band_lo, band_hi, warped, True)
+    for y in range(band_lo, band_hi + 1):
         for x in range(width):
             a = min(max(warped[y, x, 0], 0.0), 1.0)
             if a >= OPAQUE:

@@ -462,7 +462,7 @@ def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, unfold, unfol
 BANDS = 16
 
 
-@njit(parallel=True, fastmath=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
 def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
           attr_h0, attr_band, attr_top, attr_bottom, attr_unfold, attr_unfold_eye, eye_affine, mp):

@@ -77,6 +77,7 @@ export class FrameStream {
   }
 
   async decode(buffer) {
+    const decodeStart = performance.now();
     const headerLength = new DataView(buffer).getUint32(0);
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
     let offset = 4 + headerLength;
@@ -104,14 +105,15 @@ export class FrameStream {
     } else {
       requestAnimationFrame(() => this.paint());
     }
-    this.pending = { header, bitmaps, alpha };
+    this.pending = { header, bitmaps, alpha, decodeMs: performance.now() - decodeStart };
   }
 
   paint() {
     const frame = this.pending;
     this.pending = null;
     if (!frame) return;
-    const { header, bitmaps, alpha } = frame;
+    const paintStart = performance.now();
+    const { header, bitmaps, alpha, decodeMs } = frame;
     const { width, height } = header;
     if (this.canvas.width !== width || this.canvas.height !== height) {
       this.canvas.width = this.scratch.width = width;
@@ -135,7 +137,8 @@ export class FrameStream {
     s.frames += 1;
     s.lastSeq = header.seq;
     s.latencies.push({ seq: header.seq, capture_wall_ms: header.capture_wall_ms, render_wall_ms: header.render_wall_ms,
-                       sent_wall_ms: header.sent_wall_ms, latency_ms: latencyMs });
+                       sent_wall_ms: header.sent_wall_ms, latency_ms: latencyMs, decode_ms: decodeMs,
+                       paint_ms: performance.now() - paintStart });
     if (s.latencies.length > LATENCY_KEEP) s.latencies.shift();
     this.ack();
     this.onFrame(header, latencyMs);
