@@ -259,7 +259,7 @@ class PortraitRenderer(Renderer):
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         for e, (inner, band, rest) in enumerate(self._eye_chains):
             # lashes where the lids meet, as the lash band closes
-            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[inner].max()) / band) ** 2
+            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[inner].mean()) / band) ** 2
             mp[raster.P_CLOSED + e] = min(max(1.0 - float(pose.opening_px[inner].sum()) / rest, 0.0), 1.0)
         return mp
 
