@@ -194,6 +194,8 @@ CLOSED_LID_MAX_GAIN = 2.0
 #: brows and the fold's shadow do not count, and nothing is left to streak when the lid skin stretches.
 CLOSED_LID_BLUR_IODS = 0.06
 CLOSED_LID_SKIN = 0.65
+#: Rec. 601 luma weights (R, G, B): brightness of a colour.
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
@@ -206,7 +208,7 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
     import cv2
 
     photo = filled.astype(np.float64)
-    lum = photo @ np.array([0.299, 0.587, 0.114])
+    lum = photo @ _LUMA
     h, w = filled.shape[:2]
     cheeks = []
     for o in openings:
@@ -215,7 +217,7 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
         xy = np.clip(np.round(pts - 0.5).astype(int), 0, [w - 1, h - 1])
         cheeks.append(photo[xy[:, 1], xy[:, 0]])
     cheek = np.median(np.concatenate(cheeks), axis=0)
-    cheek_lum = max(float(cheek @ np.array([0.299, 0.587, 0.114])), 1.0)
+    cheek_lum = max(float(cheek @ _LUMA), 1.0)
     skin = (lum >= CLOSED_LID_SKIN * cheek_lum).astype(np.float64)
     sigma = max(CLOSED_LID_BLUR_IODS * iod_px, 0.5)
 
@@ -224,8 +226,7 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
 
     prior = 0.02  # where no skin is near, the cheeks' colour
     colour = (blur(photo * skin[..., None]) + prior * cheek) / (blur(skin)[..., None] + prior)
-    gain = np.clip(CLOSED_LID_LIGHT * cheek_lum / np.maximum(colour @ np.array([0.299, 0.587, 0.114]), 1.0),
-                   1.0, CLOSED_LID_MAX_GAIN)
+    gain = np.clip(CLOSED_LID_LIGHT * cheek_lum / np.maximum(colour @ _LUMA, 1.0), 1.0, CLOSED_LID_MAX_GAIN)
     return np.clip(colour * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
