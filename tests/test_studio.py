@@ -24,6 +24,8 @@ from studio_helpers import Phone, browser, free_udp_port, studio_process
 #: is tested is that the browsers never hold it up, not how fast 2 cores run Chromium.
 FPS = 20
 SIZE = 256
+#: The control page's preview rate by default (index.html's preview-fps), shared by the control pages open.
+PREVIEW_FPS = 30
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +253,10 @@ def test_two_tabs_and_a_paused_tab_do_not_slow_the_engine(chromium, studio):
         context.close()
     assert shared >= 0.9 * alone, (alone, shared)
     assert len(clients) == 3 and sent[0] == 0 and len(stuck) >= 1  # the paused tab: nothing more, nothing queued
-    assert sent[1] > 0.5 * 4.0 * alone and sent[2] > 0.5 * 4.0 * alone  # the live tabs
+    # the live tabs: half what each is due at least, the engine's rate or its share of the preview rate (the control
+    # pages' 30 a second, shared by the two that take frames; the paused one takes no share)
+    due = min(alone, PREVIEW_FPS / 2)
+    assert sent[1] > 0.5 * 4.0 * due and sent[2] > 0.5 * 4.0 * due, (sent, alone)
 
 
 def test_uploading_a_photo_in_the_page_shows_the_portrait_check(page, tmp_path):

@@ -5,8 +5,9 @@ acknowledged yet. The page acknowledges each after painting or showing it (``{"t
 only taken from the tap when the client has credit, and then it is the newest one: a slow, hidden or paused
 tab gets fewer frames, never older ones, and nothing queues for it (not here, nor in the socket buffers).
 
-Pages that ask for a frame rate (``max_fps``: the control pages' previews) share it: with ``n`` of them open,
-each gets at most ``max_fps / n`` frames a second, so more control pages do not take more of the CPU the engine
+Pages that ask for a frame rate (``max_fps``: the control pages' previews) share it: with ``n`` of them taking
+frames (a paused or hidden page that holds all its credit does not count), each gets at most ``max_fps / n``
+frames a second, so more control pages do not take more of the CPU the engine
 and the OBS view need (a software-painting browser spends 12-16 ms of CPU per frame). Pages that ask for every
 frame (the OBS view) always get every frame.
 
@@ -229,8 +230,9 @@ class ClientHub:
         return [c.describe() for c in self.clients.values()]
 
     def rate_limited(self) -> int:
-        """How many clients asked for a frame rate (``max_fps``): they share it."""
-        return sum(1 for c in self.clients.values() if c.min_frame_interval_s > 0.0)
+        """How many clients asked for a frame rate (``max_fps``) and can take a frame now: they share it. A page
+        that holds all its credit (paused, hidden, or too slow to acknowledge) takes no share."""
+        return sum(1 for c in self.clients.values() if c.min_frame_interval_s > 0.0 and c.credit > 0)
 
     def add(self, client: BrowserClient) -> None:
         self.clients[client.id] = client
