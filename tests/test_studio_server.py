@@ -297,3 +297,57 @@ def test_the_zeromq_stream_keeps_going_beside_the_studio(studio):
     with Receiver(endpoint, topics=(TOPIC_FRAME,)) as rx:
         got = [rx.recv(5.0) for _ in range(3)]
     assert all(m is not None and m.pixels.shape == (128, 128, 4) and m.source == "demo" for m in got)
+
+
+def _decode_message(message: bytes) -> tuple[dict, list[bytes]]:
+    import struct
+    (length,) = struct.unpack(">I", message[:4])
+    header = json.loads(message[4:4 + length])
+    parts, offset = [], 4 + length
+    for _mime, size in header["parts"]:
+        parts.append(message[offset:offset + size])
+        offset += size
+    assert offset == len(message)
+    return header, parts
+
+
+@pytest.mark.parametrize("pixel_format", ["rgb8", "rgba8", "bgra8"])
+def test_frame_encodings_keep_channel_order_and_alpha(pixel_format):
+    """Each encoding of a frame in each pixel format decodes to the frame's RGB (PNG exactly, JPEG within its
+    loss) and its alpha (exactly, for jpeg+alpha and PNG): a swapped channel or a lost alpha fails."""
+    import zlib
+
+    from facecast.engine.studio.frames import encode_frame
+    from facecast.engine.types import NUM_ARKIT, FaceSample, Frame, PixelFormat
+
+    rng = np.random.default_rng(3)
+    h, w = 48, 64
+    rgb = np.zeros((h, w, 3), np.uint8)  # smooth colour blocks (JPEG keeps them within a few levels)
+    rgb[:, :20] = (200, 40, 10)
+    rgb[:, 20:40] = (10, 180, 60)
+    rgb[:, 40:] = (30, 60, 220)
+    alpha = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    fmt = PixelFormat(pixel_format)
+    if fmt is PixelFormat.RGB8:
+        pixels = rgb
+    elif fmt is PixelFormat.RGBA8:
+        pixels = np.dstack([rgb, alpha])
+    else:
+        pixels = np.dstack([rgb[..., ::-1], alpha])
+    frame = Frame(sample=FaceSample(capture_wall_ns=5_000_000, weights=np.zeros(NUM_ARKIT, np.float32)), pixels=np.ascontiguousarray(pixels), pixel_format=fmt)
+    for encoding in ("jpeg", "jpeg+alpha", "webp", "png"):
+        header, parts = _decode_message(encode_frame(frame, seq=7, encoding=encoding))
+        assert (header["seq"], header["width"], header["height"]) == (7, w, h)
+        decoded = np.asarray(Image.open(io.BytesIO(parts[0])))
+        has_alpha = fmt is not PixelFormat.RGB8
+        if encoding == "png":
+            assert np.array_equal(decoded[..., :3], rgb)
+            if has_alpha:
+                assert np.array_equal(decoded[..., 3], alpha)
+        else:
+            assert np.abs(decoded[..., :3].astype(int) - rgb).mean() < 6, encoding
+        if encoding == "jpeg+alpha" and has_alpha:
+            assert header["alpha"] and len(parts) == 2
+            assert np.array_equal(np.frombuffer(zlib.decompress(parts[1]), np.uint8).reshape(h, w), alpha)
+        elif encoding in ("jpeg", "jpeg+alpha"):
+            assert len(parts) == 1

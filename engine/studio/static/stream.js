@@ -17,6 +17,7 @@ export class FrameStream {
     this.scratch = document.createElement("canvas");
     this.scratchCtx = this.scratch.getContext("2d");
     this.maskPixels = null;   // ImageData whose alpha is the frame's alpha (its colour stays black)
+    this.maskWords = null;    // the same pixels as 32-bit words
     this.options = { encoding, quality, status, max_fps: maxFps };
     this.onStatus = onStatus;
     this.onError = onError;
@@ -123,9 +124,13 @@ export class FrameStream {
     this.ctx.clearRect(0, 0, width, height);
     this.ctx.drawImage(bitmaps[0], 0, 0);
     if (alpha) {  // jpeg+alpha: keep the colour only as far as the alpha says
-      if (!this.maskPixels) this.maskPixels = new ImageData(width, height);
-      const m = this.maskPixels.data;
-      for (let i = 0, j = 3; i < alpha.length; i += 1, j += 4) m[j] = alpha[i];
+      if (!this.maskPixels) {
+        this.maskPixels = new ImageData(width, height);
+        this.maskWords = new Uint32Array(this.maskPixels.data.buffer);  // one RGBA pixel per word
+      }
+      // little-endian words: the alpha byte is the top one (every browser facecast supports is little-endian)
+      const m = this.maskWords;
+      for (let i = 0; i < alpha.length; i += 1) m[i] = alpha[i] << 24;
       this.scratchCtx.putImageData(this.maskPixels, 0, 0);
       this.ctx.globalCompositeOperation = "destination-in";
       this.ctx.drawImage(this.scratch, 0, 0);
