@@ -22,7 +22,7 @@ import numpy as np
 from facecast.engine.types import FLAME_DIM, NUM_ARKIT, Frame, PixelFormat
 
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 
 TOPIC_PARAMS = b"facecast.params"
 TOPIC_FRAME = b"facecast.frame"
@@ -86,6 +86,7 @@ class Message:
     eyes_rad: Optional[np.ndarray]
     repeated: bool
     pixels: Optional[np.ndarray]
+    mouth: str = "tracker"
 
 
 # --------------------------------------------------------------------------- #
@@ -133,6 +134,7 @@ def encode_header(
         "head_rad": _floats(s.head_rad),
         "eyes_rad": eyes,
         "repeated": frame.repeated,
+        "mouth": s.mouth,
     }
     if crc32 is not None:
         header["crc32"] = crc32
@@ -297,6 +299,7 @@ def decode(parts: Sequence) -> Message:
         eyes_rad=_float_array(header, "eyes_rad", 6, binary=False) if "eyes_rad" in header else None,
         repeated=_get(header, "repeated", (bool,)) if "repeated" in header else False,
         pixels=pixels,
+        mouth=_get(header, "mouth", (str,)) if "mouth" in header else "tracker",
     )
 
 

@@ -202,7 +202,8 @@ def receive_stream(*, connect: str, count: Optional[int] = None, params_only: bo
             elif now - t_window >= report_every_s:
                 print(f"seq {msg.seq:6d}  {msg.width}x{msg.height} {msg.pixel_format.value:5s}  "
                       f"{(len(window) - 1) / (now - t_window):5.1f} fps  latency p50 "
-                      f"{np.percentile(window, 50):6.2f} ms  p99 {np.percentile(window, 99):6.2f} ms", flush=True)
+                      f"{np.percentile(window, 50):6.2f} ms  p99 {np.percentile(window, 99):6.2f} ms"
+                      + (f"  mouth: {msg.mouth}" if msg.mouth != "tracker" else ""), flush=True)
                 window = window[-1:]  # this message opens the next window
                 t_window = now
         summary.elapsed_s = time.monotonic() - t_start

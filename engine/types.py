@@ -152,6 +152,10 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 # Face sample
 # --------------------------------------------------------------------------- #
 
+#: What drove a sample's mouth (``FaceSample.mouth``, the bridge header's ``mouth``).
+MOUTH_TRACKER, MOUTH_AUDIO, MOUTH_MIXED = "tracker", "audio", "mixed"
+MOUTH_SOURCES = (MOUTH_TRACKER, MOUTH_AUDIO, MOUTH_MIXED)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaceSample:
@@ -166,6 +170,8 @@ class FaceSample:
         source: name of the source that produced it (``demo``, ``csv``, ...).
         flame: FLAME parameters the source estimated from the same frame (``--flame smirk:PATH``
             on a camera or video source), or None.
+        mouth: what drove the mouth channels: :data:`MOUTH_TRACKER` (the source), :data:`MOUTH_AUDIO`
+            (lip-sync, ``--lipsync``) or :data:`MOUTH_MIXED` (both).
 
     Construction validates shapes and finiteness and clamps weights to [0, 1];
     the arrays are made read-only so a sample can be shared between threads.
@@ -179,8 +185,11 @@ class FaceSample:
     valid: bool = True
     source: str = ""
     flame: Optional[FlameParams] = None
+    mouth: str = "tracker"
 
     def __post_init__(self) -> None:
+        if self.mouth not in MOUTH_SOURCES:
+            raise ValueError(f"mouth {self.mouth!r}: one of {', '.join(MOUTH_SOURCES)}")
         if self.flame is not None and not isinstance(self.flame, FlameParams):
             raise TypeError(f"flame must be FlameParams or None, got {type(self.flame).__name__}")
         w = _vector(self.weights, NUM_ARKIT, "weights").clip(0.0, 1.0)  # a new array
@@ -348,4 +357,5 @@ __all__ = [
     "ARKIT_NAMES", "NUM_ARKIT", "MEDIAPIPE_NAMES", "arkit_index", "arkit_from_mapping",
     "arkit_from_mediapipe", "FaceSample", "FlameParams", "FLAME_DIM", "FLAME_NUM_EXPRESSION",
     "FLAME_NUM_EYELID", "FLAME_NUM_JAW", "FLAME_JAW_SIDE_LIMIT_RAD", "PixelFormat", "Frame",
+    "MOUTH_TRACKER", "MOUTH_AUDIO", "MOUTH_MIXED", "MOUTH_SOURCES",
 ]

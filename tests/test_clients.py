@@ -267,7 +267,8 @@ def detailed_frame(seq: int, *, flame: bool, pixel_format: PixelFormat) -> tuple
                         weights=(0.005 + 0.019 * np.arange(52)).astype(np.float32),
                         head_rad=np.array([0.11, -0.12, 0.13], np.float32),
                         eye_left_rad=np.array([0.021, -0.022, 0.023], np.float32),
-                        eye_right_rad=np.array([-0.031, 0.032, -0.033], np.float32), source="livelink")
+                        eye_right_rad=np.array([-0.031, 0.032, -0.033], np.float32), source="livelink",
+                        mouth="audio" if flame else "mixed")
     params = FlameParams(expression=np.linspace(-2.5, 2.5, 50).astype(np.float32),
                          eyelid=np.array([0.25, 0.75], np.float32),
                          jaw_rad=np.array([0.3, -0.05, 0.1], np.float32)) if flame else None
@@ -307,7 +308,7 @@ def test_decodes_every_field_as_sent(client, endpoint, flame, pixel_format):
         "topic": "facecast.frame", "width": w, "height": h, "stride": w * c, "format": pixel_format.value,
         "payload_bytes": frame.pixels.nbytes, "payload_crc32": zlib.crc32(frame.pixels.tobytes()), "crc_ok": True,
         "t_capture_ns": s.capture_wall_ns, "t_render_ns": frame.render_wall_ns, "t_send_ns": t_send_ns,
-        "identity": frame.identity, "source": s.source, "valid": True, "repeated": frame.repeated,
+        "identity": frame.identity, "source": s.source, "valid": True, "repeated": frame.repeated, "mouth": s.mouth,
         "arkit": as_f32(s.weights), "flame": as_f32(frame.flame.as_vector()) if flame else None,
         "head_rad": as_f32(s.head_rad), "eyes_rad": as_f32(np.concatenate([s.eye_left_rad, s.eye_right_rad])),
     }

@@ -45,7 +45,7 @@ def test_picture_round_trip(fmt):
     parts = encode_picture(frame, seq=7, t_send_ns=123, with_crc32=True)
     assert parts[0] == TOPIC_FRAME
     msg = decode([bytes(p) for p in parts])
-    assert msg.seq == 7 and msg.version == (1, 0) and msg.t_send_ns == 123
+    assert msg.seq == 7 and msg.version == (1, 1) and msg.t_send_ns == 123
     assert msg.t_capture_ns == frame.sample.capture_wall_ns and msg.t_render_ns == frame.render_wall_ns
     assert (msg.width, msg.height, msg.pixel_format) == (8, 6, PixelFormat(fmt))
     assert msg.stride == 8 * PixelFormat(fmt).channels
@@ -211,3 +211,22 @@ def test_version_constants_match_spec():
     assert f"version {protocol.VERSION_MAJOR}.{protocol.VERSION_MINOR}" in text
     for topic in protocol.TOPICS:
         assert topic.decode() in text
+
+
+def test_mouth_source_round_trips_and_defaults_to_tracker():
+    """Protocol 1.1's ``mouth``: what drove the mouth reaches the decoder; a 1.0 header without the key
+    decodes as ``tracker``; a non-string value is malformed."""
+    for who in ("tracker", "audio", "mixed"):
+        frame = Frame(sample=FaceSample(capture_wall_ns=1, weights=np.zeros(52, np.float32), mouth=who))
+        assert decode([bytes(p) for p in encode_params(frame, seq=1, t_send_ns=2)]).mouth == who
+    topic, header, payload = [bytes(p) for p in encode_params(frame, seq=1, t_send_ns=2)]
+    h = msgpack.unpackb(header)
+    del h["mouth"]
+    h["v_minor"] = 0
+    assert decode([topic, msgpack.packb(h, use_bin_type=True), payload]).mouth == "tracker"
+    h["mouth"] = 3
+    with pytest.raises(ProtocolError) as err:
+        decode([topic, msgpack.packb(h, use_bin_type=True), payload])
+    assert err.value.reason == "wrong-type"
+    with pytest.raises(ValueError):
+        FaceSample(capture_wall_ns=1, weights=np.zeros(52, np.float32), mouth="microphone")

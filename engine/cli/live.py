@@ -13,8 +13,8 @@ from typing import Optional, Sequence
 from facecast.bridge.publisher import DEFAULT_ENDPOINT, EndpointError, Publisher, free_port
 from facecast.bridge.receiver import receive_main, receive_stream
 from facecast.engine.cli.options import (
-    HelpFormatter, UserError, add_background_option, add_picture_options, add_renderer_options, add_source_options,
-    non_negative, positive, open_session, session_spec, source_from_args)
+    HelpFormatter, UserError, add_background_option, add_lipsync_options, add_picture_options, add_renderer_options,
+    add_source_options, non_negative, positive, open_session, session_spec, source_from_args)
 from facecast.engine.media import PreviewFrames, write_previews
 from facecast.engine.loop import Engine, LoopConfig
 from facecast.engine.outputs.fanout import Fanout
@@ -40,6 +40,7 @@ def add_run(sub) -> None:
 def add_stream_options(p) -> None:
     """The options of a live stream: ``run``'s, which ``studio`` takes too."""
     add_source_options(p)
+    add_lipsync_options(p)
     p.add_argument("--renderer", default="auto", choices=RENDERER_NAMES,
                    help="auto = best available; none = parameter feed only, no pixels")
     add_renderer_options(p)

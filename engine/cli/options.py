@@ -15,7 +15,9 @@ from facecast.engine.render.diffusion.config import (
     MAX_FEW_STEPS, MAX_MULTISTEPS, QUALITIES, STEP_KINDS, DiffusionConfig)
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
+from facecast.engine.retarget.profile import load_profile
 from facecast.engine.sources.family import tracker_of
+from facecast.engine.sources.lipsync import MIX_MODES, VowelTemplates, lipsync_source
 from facecast.engine.sources.livelink_csv import TAKE_FILES
 from facecast.engine.types import PixelFormat
 
@@ -70,7 +72,8 @@ def positive(kind):
 def add_source_options(p, *, default: Optional[str] = "demo") -> None:
     p.add_argument("--source", default=default, required=default is None, metavar="SPEC",
                    help="demo, csv:PATH, webcam:[INDEX], video:PATH, livelink:[HOST:]PORT, "
-                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see docs/sources.md)")
+                        "ifacialmocap:PHONE_IP, vmc:[HOST:]PORT or vts:PHONE_IP (see docs/sources.md); "
+                        "with --lipsync also none (the audio alone)")
     p.add_argument("--loop", action="store_true", help="csv, video: start again at the end of the file")
     add_csv_options(p)
     p.add_argument("--source-bind", default="127.0.0.1", metavar="HOST",
@@ -93,12 +96,53 @@ def add_csv_options(p) -> None:
 
 
 def source_from_args(args):
-    """The (unopened) source the options name; raises UserError for a bad spec."""
+    """The (unopened) source the options name, its mouth driven by the audio with ``--lipsync`` (where the
+    command has it); raises UserError for a bad spec."""
+    lipsync = getattr(args, "lipsync", None)
+    if args.source == "none" and not lipsync:
+        raise UserError("--source none (no tracker) needs --lipsync: the audio is then all that moves the face")
     try:
-        return open_source(args.source, SourceOptions(
+        tracker = None if args.source == "none" else open_source(args.source, SourceOptions(
             loop=args.loop, timecode_fps=args.timecode_fps, take_file=args.take_file, bind_host=args.source_bind,
             subject=args.subject, model_path=args.model, flame=getattr(args, "flame", None)))
+        return lipsync_wrapper(args)(tracker) if lipsync else tracker
     except SourceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def add_lipsync_options(p) -> None:
+    """``--lipsync`` and ``--lipsync-mix``: the audio that drives the mouth (``run``, ``studio``)."""
+    p.add_argument("--lipsync", metavar="SPEC",
+                   help="drive the mouth from audio: mic[:DEVICE] (a microphone: its index or part of its name; "
+                        "list them with 'facecast calibrate lipsync --list-devices') or wav:PATH (played in real "
+                        "time). With --source none there is no tracker: the audio moves a neutral face. The "
+                        "profile's voice templates are used if it has them ('facecast calibrate lipsync')")
+    p.add_argument("--lipsync-mix", default="auto", choices=MIX_MODES,
+                   help="auto: the audio drives the mouth while the tracker has no face or its mouth stays still "
+                        "through speech, easing over 150 ms; replace: always the audio; add: the audio on top of "
+                        "the tracker; off: the tracker alone")
+
+
+def lipsync_wrapper(args):
+    """A function that wraps a tracker source (or None) in the ``--lipsync`` audio, with the profile's voice
+    templates; it raises :class:`SourceError` for a bad spec."""
+    templates = lipsync_templates(getattr(args, "profile", None))
+
+    def wrap(tracker):
+        return lipsync_source(tracker, args.lipsync, mix=args.lipsync_mix, templates=templates)
+
+    wrap(None)  # checks the spec and the mix now, before anything opens
+    return wrap
+
+
+def lipsync_templates(profile: Optional[str]) -> Optional[VowelTemplates]:
+    """The voice templates of ``profile`` (None without a profile or templates); raises UserError."""
+    if profile is None:
+        return None
+    try:
+        data = load_profile(profile).lipsync
+        return None if data is None else VowelTemplates.from_dict(data)
+    except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
 
 

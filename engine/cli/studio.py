@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from facecast.engine.cli.live import add_stream_options, open_stream
-from facecast.engine.cli.options import HelpFormatter, UserError, positive, session_spec
+from facecast.engine.cli.options import HelpFormatter, UserError, lipsync_wrapper, positive, session_spec
 from facecast.engine.loop import Engine, LoopConfig
 from facecast.engine.paths import cache_dir
 from facecast.engine.sources import SourceError, SourceOptions
@@ -86,7 +86,7 @@ def _cmd_studio(args) -> int:
                     portraits=PortraitStore(cache_dir() / "studio" / "portraits",
                                             max_bytes=int(args.max_upload_mb * 1e6), cli_photo=args.portrait),
                     outputs=Outputs(publish_endpoint=stream.publisher.bound_endpoint, virtualcam=stream.virtualcam),
-                    lan_address=lan_address())
+                    lan_address=lan_address(), wrap_source=lipsync_wrapper(args) if args.lipsync else None)
     app = create_app(studio, token=token, max_upload_bytes=int(args.max_upload_mb * 1e6))
     port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -96,6 +96,8 @@ class Profile:
         head_zero_rad: (3,) yaw, pitch, roll subtracted from the head pose.
         neutral_ease_s: when the tracker loses the face, time to ease to neutral.
         filters: One Euro settings per family in :data:`FILTER_FAMILIES`.
+        lipsync: the voice's lip-sync templates (``facecast calibrate lipsync``), as
+            :meth:`facecast.engine.sources.lipsync.VowelTemplates.to_dict` writes them; None: the defaults.
     """
 
     name: str
@@ -107,6 +109,7 @@ class Profile:
     head_zero_rad: np.ndarray = None
     neutral_ease_s: float = 0.5
     filters: dict[str, FilterSettings] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
+    lipsync: Optional[dict] = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name or ""):
@@ -154,6 +157,8 @@ class Profile:
                              "high": round(float(self.high[i]), 6)}
                          for i, n in enumerate(ARKIT_NAMES)},
         }
+        if self.lipsync is not None:
+            doc["lipsync"] = self.lipsync
         header = ("# facecast calibration profile. Per channel: w = clip((w - offset) * gain, 0, 1) ** gamma,\n"
                   "# then clip(w, low, high). Filters: One Euro per family (see docs/calibration.md).\n")
         return header + tomli_w.dumps(doc)
@@ -179,8 +184,12 @@ class Profile:
                         raise ValueError(f"channel {name}: unknown key {key!r}")
                     arrays[key][ARKIT_NAMES.index(name)] = float(value)
             filters = {f: FilterSettings(**v) for f, v in doc.get("filter", {}).items()}
+            lipsync = doc.get("lipsync")
+            if lipsync is not None and not isinstance(lipsync, dict):
+                raise ValueError("[lipsync] must be a table")
             return cls(name=doc["name"], head_zero_rad=doc.get("head", {}).get("zero_rad"),
-                       neutral_ease_s=float(doc.get("neutral_ease_s", 0.5)), filters=filters, **arrays)
+                       neutral_ease_s=float(doc.get("neutral_ease_s", 0.5)), filters=filters, lipsync=lipsync,
+                       **arrays)
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {exc}") from None
 

@@ -20,7 +20,7 @@ DEFAULT_NEUTRAL_EASE_S = 0.5
 def _with(sample: FaceSample, **changes) -> FaceSample:
     fields = dict(capture_wall_ns=sample.capture_wall_ns, weights=sample.weights, head_rad=sample.head_rad,
                   eye_left_rad=sample.eye_left_rad, eye_right_rad=sample.eye_right_rad, valid=sample.valid,
-                  source=sample.source, flame=sample.flame)
+                  source=sample.source, flame=sample.flame, mouth=sample.mouth)
     fields.update(changes)
     return FaceSample(**fields)
 

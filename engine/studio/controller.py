@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import re
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from facecast.engine.loop import Engine
 from facecast.engine.render import RENDERER_NAMES, PortraitOptions, RendererUnavailable, create_renderer
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.session import SessionError, SessionSpec
-from facecast.engine.sources import SOURCE_SPECS, SourceError, SourceOptions, open_source
+from facecast.engine.sources import SOURCE_SPECS, Source, SourceError, SourceOptions, open_source
 from facecast.engine.studio.clients import ClientHub
 from facecast.engine.studio.frames import FrameTap
 from facecast.engine.studio.portraits import PortraitStore, UploadError
@@ -62,12 +62,14 @@ class Studio:
         portraits: the portrait photos.
         outputs: the ZeroMQ endpoint and the virtual camera.
         lan_address: this machine's address on the local network (for phone setup), or None.
+        wrap_source: applied to every source the page opens (``--lipsync``: the audio drives its mouth, a new
+            :class:`~facecast.engine.sources.lipsync.LipsyncSource` each time); None: sources as they are.
     """
 
     def __init__(self, *, engine: Engine, source: SwitchableSource, renderer: SwitchableRenderer,
                  retargeter: SwitchableRetargeter, spec: SessionSpec, source_options: SourceOptions,
                  flame_map, tap: FrameTap, hub: ClientHub, portraits: PortraitStore, outputs: Outputs,
-                 lan_address: Optional[str]) -> None:
+                 lan_address: Optional[str], wrap_source: Optional[Callable[[Source], Source]] = None) -> None:
         self.engine = engine
         self.source = source
         self.renderer = renderer
@@ -80,6 +82,7 @@ class Studio:
         self.portraits = portraits
         self.outputs = outputs
         self.lan_address = lan_address
+        self.wrap_source = wrap_source
         self.portrait_id = "cli" if "cli" in portraits.ids() else "astronaut"
         self.busy: Optional[str] = None
         self.last_error: Optional[str] = None
@@ -117,7 +120,8 @@ class Studio:
 
     def _open_source(self, spec: str, options: SourceOptions) -> None:
         try:
-            self.source.switch(open_source(spec, options), spec=spec)
+            new = open_source(spec, options)
+            self.source.switch(self.wrap_source(new) if self.wrap_source else new, spec=spec)
             self._last_options = options
         except (SourceError, ValueError, OSError) as exc:
             raise StudioError(f"{spec}: {exc} (the previous source keeps running)") from None

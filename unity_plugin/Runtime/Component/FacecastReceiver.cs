@@ -77,6 +77,9 @@ namespace Facecast
         /// <summary>Head yaw, pitch, roll in radians (zero when the publisher sent none).</summary>
         public Vector3 headRotationRad { get; private set; }
 
+        /// <summary>What drove the mouth of the newest frame: "tracker", "audio" (lip-sync) or "mixed".</summary>
+        public string mouthSource { get; private set; } = "tracker";
+
         /// <summary>Raised on the main thread after each received frame.</summary>
         public event Action<FacecastReceiver> frameReceived;
 
@@ -143,6 +146,7 @@ namespace Facecast
             headRotationRad = msg.HeadRad != null ? new Vector3(msg.HeadRad[0], msg.HeadRad[1], msg.HeadRad[2]) : Vector3.zero;
             lastSequence = (long)msg.Seq;
             latencyMs = (float)((UnixTimeNs() - msg.TCaptureNs) / 1e6);
+            mouthSource = msg.Mouth;
 
             if (msg.Payload != null && msg.Payload.Length > 0) UploadPicture(msg);
 

@@ -23,6 +23,7 @@ namespace Facecast.Internal
         public float[] HeadRad;  // yaw, pitch, roll or null
         public float[] EyesRad;  // left eye yaw, pitch, roll, then the right eye's; or null
         public bool Repeated;
+        public string Mouth = "tracker";  // what drove the mouth: tracker, audio or mixed (protocol 1.1)
         public bool? CrcOk;      // true when the header carried a CRC-32 and it matched
         public byte[] Payload;
     }
@@ -145,6 +146,7 @@ namespace Facecast.Internal
                 if (repeated.Kind != MsgKind.Bool) throw new Reject("wrong-type", "'repeated' is not a bool");
                 msg.Repeated = repeated.Bool;
             }
+            if (h.ContainsKey("mouth")) msg.Mouth = Str(h, "mouth");  // optional key (1.1)
             msg.Payload = payload;
             return msg;
         }

@@ -54,7 +54,7 @@ static class FacecastClientCli
             msg.TCaptureNs, msg.TRenderNs, msg.TSendNs, msg.Valid ? "true" : "false", msg.Repeated ? "true" : "false",
             Crc32.Compute(msg.Payload, 0, msg.Payload.Length), Escape(msg.Identity ?? ""), Escape(msg.Source ?? "")) +
             "\"arkit\":" + Array(msg.Arkit) + ",\"flame\":" + Array(msg.Flame) + ",\"head_rad\":" + Array(msg.HeadRad) +
-            ",\"eyes_rad\":" + Array(msg.EyesRad);
+            ",\"eyes_rad\":" + Array(msg.EyesRad) + ",\"mouth\":\"" + Escape(msg.Mouth ?? "") + "\"";
     }
 
     static int Main(string[] args)

@@ -51,7 +51,7 @@ static std::string Fields(const Frame& frame) {
   return std::string(buf) + "\"identity\":\"" + Escape(frame.identity) + "\",\"source\":\"" + Escape(frame.source) +
          "\",\"arkit\":" + Array(frame.arkit, true) + ",\"flame\":" + Array(frame.flame, frame.has_flame) +
          ",\"head_rad\":" + Array(frame.head_rad, frame.has_head) + ",\"eyes_rad\":" +
-         Array(frame.eyes_rad, frame.has_eyes);
+         Array(frame.eyes_rad, frame.has_eyes) + ",\"mouth\":\"" + Escape(frame.mouth) + "\"";
 }
 
 int main(int argc, char** argv) {

@@ -93,6 +93,7 @@ void UFacecastReceiverComponent::TickComponent(float DeltaTime, ELevelTick TickT
 	HeadRotationRad = Frame.has_head ? FVector(Frame.head_rad[0], Frame.head_rad[1], Frame.head_rad[2]) : FVector::ZeroVector;
 	const int64 NowNs = (FDateTime::UtcNow() - FDateTime(1970, 1, 1)).GetTicks() * 100;
 	LatencyMs = float(double(NowNs - Frame.t_capture_ns) / 1e6);
+	MouthSource = UTF8_TO_TCHAR(Frame.mouth.c_str());
 	if (LiveLinkSource) LiveLinkSource->PushFrame(Frame.arkit.data(), facecast::kNumArkit);
 
 	// The worker decoded and converted the picture; the pixels are moved, not copied, from here on.

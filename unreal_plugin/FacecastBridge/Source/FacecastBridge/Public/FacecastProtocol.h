@@ -42,6 +42,7 @@ struct Frame {
   bool has_eyes = false;
   std::array<float, 6> eyes_rad{};        // left eye yaw, pitch, roll, then the right eye's
   bool repeated = false;
+  std::string mouth = "tracker";          // what drove the mouth: tracker, audio or mixed (protocol 1.1)
   bool has_crc32 = false;                 // true: the payload matched the header's CRC-32
   std::vector<uint8_t> payload;           // rows top-down, `stride` bytes each
 };

@@ -55,6 +55,10 @@ public:
 	UPROPERTY(VisibleInstanceOnly, BlueprintReadOnly, Category = "Facecast")
 	FString Status;
 
+	/** What drove the mouth of the newest frame: "tracker", "audio" (lip-sync) or "mixed". */
+	UPROPERTY(VisibleInstanceOnly, BlueprintReadOnly, Category = "Facecast")
+	FString MouthSource = TEXT("tracker");
+
 	/** Capture-to-game-thread latency of the newest frame, in milliseconds. */
 	UPROPERTY(VisibleInstanceOnly, BlueprintReadOnly, Category = "Facecast")
 	float LatencyMs = 0.f;

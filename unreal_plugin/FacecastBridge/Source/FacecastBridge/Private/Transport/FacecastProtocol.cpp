@@ -380,6 +380,7 @@ DecodeResult DecodeMessage(const std::vector<uint8_t>& topic, const std::vector<
     if (repeated->kind != Value::Bool) return Reject("wrong-type", "'repeated' is not a bool");
     f.repeated = repeated->b;
   }
+  if (Find(h, "mouth") && !GetStr(h, "mouth", f.mouth, error)) return error;  // optional key (1.1)
   f.topic = topic_str;
   f.seq = seq;
   f.width = uint32_t(width);
