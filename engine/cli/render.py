@@ -6,11 +6,13 @@ from pathlib import Path
 
 from facecast.engine.cli.options import (
     HelpFormatter, UserError, add_background_option, add_csv_options, add_picture_options, add_renderer_options,
-    positive, session_spec)
+    lipsync_templates, positive, session_spec)
 from facecast.engine.offline import timeline as tl
+from facecast.engine.offline.audio import with_audio
 from facecast.engine.offline.job import RenderJobError, render_job
 from facecast.engine.progress import progress_bar
 from facecast.engine.render import RENDERER_NAMES, RendererUnavailable
+from facecast.engine.sources import SourceError
 from facecast.engine.types import PixelFormat
 
 
@@ -46,6 +48,13 @@ def add_render(sub) -> None:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="spread the frames over a Ray cluster (no ADDRESS: a local one)")
     p.add_argument("--workers", type=positive(int), default=2, help="Ray workers (one renderer each)")
+    p.add_argument("--audio", type=Path, metavar="WAV",
+                   help="drive the mouth from this speech (lip-sync, as live --lipsync) over the script's other "
+                        "channels, and put it in the MP4 (AAC); the script's last frame is held if the audio is "
+                        "longer")
+    p.add_argument("--voice", metavar="PROFILE",
+                   help="with --audio: the voice templates of this calibration profile ('facecast calibrate "
+                        "lipsync'; default: published averages)")
     p.add_argument("--presets", action="store_true", help="list the expression presets and exit")
     p.add_argument("--schema", action="store_true", help="print the script schema and exit")
     add_renderer_options(p)
@@ -69,6 +78,13 @@ def _cmd_render(args) -> int:
                                     take_file=args.take_file)
     except tl.ScriptError as exc:
         raise UserError(str(exc)) from None
+    if args.voice and args.audio is None:
+        raise UserError("--voice gives --audio's voice templates: add --audio WAV")
+    if args.audio is not None:
+        try:
+            timeline = with_audio(timeline, args.audio, templates=lipsync_templates(args.voice))
+        except SourceError as exc:
+            raise UserError(str(exc)) from None
     spec = session_spec(args, renderer=args.renderer, size_wh=args.size, seed=timeline.seed,
                         pixel_format=PixelFormat.RGBA8 if args.background.transparent else PixelFormat.RGB8)
     batch = args.batch or (8 if args.renderer == "diffusion" else 1)
@@ -78,7 +94,8 @@ def _cmd_render(args) -> int:
     try:
         result = render_job(spec, timeline, args.out, batch=batch, resume=args.resume, force=args.force,
                             keep_frames=args.keep_frames, use_ray=args.ray is not None, ray_address=args.ray or None,
-                            workers=args.workers, progress=lambda i, n: bar(i), notice=lambda line: print(line))
+                            workers=args.workers, progress=lambda i, n: bar(i), notice=lambda line: print(line),
+                            audio=args.audio)
     except (RenderJobError, RendererUnavailable, ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     except Exception as exc:  # PyAV's FFmpegError, Ray's errors: one clear line, frames kept for --resume

@@ -31,6 +31,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from facecast.engine.media import contact_sheet
+from facecast.engine.offline.audio import AudioTrack
 from facecast.engine.offline.timeline import Timeline
 from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.types import FaceSample, FlameParams
@@ -171,7 +172,7 @@ class RenderResult:
 def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int = 1, resume: bool = False,
                force: bool = False, keep_frames: bool = False, ray_address: Optional[str] = None,
                use_ray: bool = False, workers: int = 2, progress: Optional[Callable[[int, int], None]] = None,
-               notice: Callable[[str], None] = log.info) -> RenderResult:
+               notice: Callable[[str], None] = log.info, audio: Optional[Path] = None) -> RenderResult:
     """Render ``timeline`` with the renderer of ``spec`` into ``out`` (see module doc).
 
     Args:
@@ -179,6 +180,8 @@ def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int =
         force: discard what a previous render of ``out`` left.
         keep_frames: keep the PNG frames of an MP4 or contact sheet (in :func:`frames_dir`).
         notice: called with one line when ``resume`` finds stale frames.
+        audio: a WAV muxed into an MP4 output (its mouth is in ``timeline`` already:
+            :func:`facecast.engine.offline.audio.with_audio`); other outputs ignore it.
 
     Raises:
         RenderJobError: a previous render's frames exist without ``resume`` or ``force``, it used other
@@ -251,7 +254,7 @@ def render_job(spec: SessionSpec, timeline: Timeline, out: Path, *, batch: int =
     paths = [folder / FRAME_NAME.format(i) for i in range(n)]
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "mp4":
-        write_mp4(paths, out, fps=timeline.fps)
+        write_mp4(paths, out, fps=timeline.fps, audio=audio)
     elif kind == "sheet":
         from PIL import Image
 
@@ -290,9 +293,10 @@ def _stale_frames(folder: Path, manifest: Path, options_key: str, keys: list[str
             if (folder / FRAME_NAME.format(i)).is_file()]
 
 
-def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> None:
-    """H.264 MP4 (yuv420p) of the PNG frames through PyAV's bundled FFmpeg; written
-    to a temporary name first. Odd sizes are padded by one pixel (H.264 needs even)."""
+def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18, audio: Optional[Path] = None) -> None:
+    """H.264 MP4 (yuv420p) of the PNG frames through PyAV's bundled FFmpeg, with ``audio`` (a WAV) as AAC
+    from time 0 when given; written to a temporary name first. Odd sizes are padded by one pixel (H.264 needs
+    even)."""
     from fractions import Fraction
 
     import av
@@ -308,6 +312,7 @@ def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> Non
         stream.width, stream.height = w + w % 2, h + h % 2
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium"}
+        track = AudioTrack(container, audio) if audio is not None else None
         for p in paths:
             rgb = np.asarray(Image.open(p).convert("RGB"))
             if rgb.shape[:2] != (h, w):
@@ -318,6 +323,8 @@ def write_mp4(paths: list[Path], out: Path, *, fps: float, crf: int = 18) -> Non
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+        if track is not None:
+            track.write(container)
     os.replace(tmp, out)
 
 
