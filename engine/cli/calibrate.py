@@ -8,11 +8,12 @@ import numpy as np
 
 from facecast.calibration.capture import CalibrationError, fit_neutral, fit_range, record
 from facecast.calibration.eval.fidelity import KEY_SHAPES
+from facecast.calibration.lipsync import LipsyncCalibrationError, draw_vowel_chart, fit_vowels, record_take
 from facecast.calibration.mapping_fit import fit_mapping, load_pairs, pairs_origin
 from facecast.calibration.pairs import PairsError, frame_count, make_pairs
 from facecast.calibration.plots import plot_response
 from facecast.calibration.portrait_fit import fit_photo
-from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, source_from_args
+from facecast.engine.cli.options import HelpFormatter, UserError, add_source_options, positive, source_from_args
 from facecast.engine.face.models import FaceModelError
 from facecast.engine.face.smirk import SmirkError, SmirkExpression, default_checkpoint
 from facecast.engine.progress import progress_bar
@@ -20,6 +21,7 @@ from facecast.engine.render.diffusion.layout import models_dir
 from facecast.engine.retarget.flame import MappingError
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.sources import SourceError
+from facecast.engine.sources.lipsync.audio import MicAudio, list_input_devices, read_wav, to_analysis_rate
 from facecast.engine.types import ARKIT_NAMES
 
 
@@ -27,7 +29,7 @@ from facecast.engine.types import ARKIT_NAMES
 
 def add_calibrate(sub) -> None:
     p = sub.add_parser(
-        "calibrate", help="calibration profiles (neutral, range, show, list) and portrait field gains",
+        "calibrate", help="calibration profiles (neutral, range, lipsync, show, list) and portrait field gains",
         description="Create and inspect calibration profiles. A profile stores per-channel neutral "
                     "offsets, gains, curves and clamps, the head-pose zero and One Euro filter "
                     "settings; 'facecast run --profile NAME' applies it.")
@@ -44,6 +46,21 @@ def add_calibrate(sub) -> None:
         q.add_argument("--seconds", type=float, default=seconds, help="how long to record")
         q.add_argument("--profile", required=True, metavar="NAME", help="profile to create or update")
         q.set_defaults(func=_cmd_record, fit=name)
+    q = steps.add_parser(
+        "lipsync", help="record your voice saying A, I, U, E, O: lip-sync's vowel templates",
+        description="Say A, I, U, E, O (as in 'father', 'see', 'food', 'say', 'go'), each held for about half a "
+                    "second, with a short pause between them, into the microphone (or give a WAV of that). "
+                    "Stores the vowels' formants and your speech level in the profile; 'facecast run --lipsync "
+                    "... --profile NAME' then uses them.",
+        formatter_class=HelpFormatter)
+    q.add_argument("--profile", metavar="NAME", help="profile to create or update (required unless --list-devices)")
+    q.add_argument("--wav", type=Path, metavar="PATH", help="read the take from this WAV instead of recording")
+    q.add_argument("--mic", metavar="DEVICE", nargs="?", const="", default=None,
+                   help="the microphone (an index or part of a name; default: the system's default input)")
+    q.add_argument("--seconds", type=positive(float), default=6.0, help="how long to record")
+    q.add_argument("--plot", type=Path, metavar="PNG", help="draw your vowels against the defaults to this PNG")
+    q.add_argument("--list-devices", action="store_true", help="list the audio inputs and exit")
+    q.set_defaults(func=_cmd_lipsync)
     q = steps.add_parser("show", help="print a profile", description="Print where a profile is and what "
                          "it changes from the defaults.")
     q.add_argument("profile", metavar="NAME")
@@ -128,6 +145,52 @@ def _cmd_record(args) -> int:
         print(f"  {name:20s} {what} {old:6.3f} -> {new:6.3f}")
     if args.fit == "neutral":
         print(f"  head zero (yaw, pitch, roll) rad: {np.round(profile.head_zero_rad, 4).tolist()}")
+    print(f"profile written to {written}")
+    return 0
+
+
+def _cmd_lipsync(args) -> int:
+    if args.list_devices:
+        try:
+            devices = list_input_devices()
+        except SourceError as exc:
+            raise UserError(str(exc)) from None
+        for d in devices:
+            print(f"{d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_rate_hz']:.0f} Hz)"
+                  + ("  [default]" if d["default"] else ""))
+        if not devices:
+            print("no audio inputs found (connect a microphone; on Linux check 'arecord -l')")
+        return 0
+    if not args.profile:
+        raise UserError("give --profile NAME (the profile the templates go into)")
+    if args.wav is not None and args.mic is not None:
+        raise UserError("--wav reads a take and --mic records one: choose one")
+    path = profile_path(args.profile)
+    try:
+        profile = load_profile(args.profile) if path.is_file() else Profile(name=path.stem)
+        if args.wav is not None:
+            data, rate = read_wav(args.wav)
+            take = to_analysis_rate(data, rate)
+        else:
+            mic = MicAudio(args.mic or None)
+            mic.open()
+            try:
+                print("Say A ... I ... U ... E ... O, each held for half a second, a short pause between them.",
+                      flush=True)
+                bar = progress_bar(int(args.seconds * 16_000), unit="samples")
+                take = record_take(mic, args.seconds, progress=bar)
+            finally:
+                mic.close()
+        templates = fit_vowels(take)
+    except (SourceError, LipsyncCalibrationError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    written = save_profile(profile.with_changes(lipsync=templates.to_dict()), path)
+    for v in templates.vowels_hz:
+        f1, f2 = templates.vowels_hz[v]
+        print(f"  {v}: F1 {f1:5.0f} Hz  F2 {f2:5.0f} Hz")
+    print(f"  speech level {templates.peak_dbfs:.1f} dBFS")
+    if args.plot:
+        print(f"vowel chart: {draw_vowel_chart(templates, args.plot)}")
     print(f"profile written to {written}")
     return 0
 

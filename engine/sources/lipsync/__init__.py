@@ -41,9 +41,10 @@ def open_audio(spec: str, *, realtime: bool = True) -> AudioInput:
 
 def lipsync_source(tracker: Optional[Source], spec: str, *, mix: str = "auto",
                    templates: Optional[VowelTemplates] = None) -> LipsyncSource:
-    """``tracker`` (or none) with its mouth driven by the audio of ``spec`` (unopened)."""
+    """``tracker`` (or none) with its mouth driven by the audio of ``spec`` (unopened). Without a tracker,
+    ``auto`` is ``replace``: there is no other mouth to ease from."""
     try:
-        mixer = MouthMixer(mix)
+        mixer = MouthMixer("replace" if tracker is None and mix == "auto" else mix)  # no tracker: the audio's
     except ValueError as exc:
         raise SourceError(str(exc)) from None
     return LipsyncSource(tracker=tracker, audio=open_audio(spec), analyzer=LipsyncAnalyzer(templates), mixer=mixer)

@@ -9,7 +9,8 @@ Per hop (:meth:`LipsyncAnalyzer.push`):
    where the level sits between ``peak - OPEN_RANGE_DB`` and ``peak - OPEN_FULL_BELOW_PEAK_DB``, 0..1;
 3. visemes: the vowels by their distance, in Bark, from the templates (:class:`~.visemes.VowelTemplates`);
    ``MBP`` when the lips shut on a voice that goes on (a nasal murmur or voice bar: nearly all the energy below
-   500 Hz, and next to none between 500 Hz and 1 kHz or a level far under the peak) or when speech stops for a stop's closure (under :data:`CLOSURE_HOLD_S`, after
+   500 Hz, and next to none between 500 Hz and 1 kHz or a level far under the peak), when the level falls far
+   under the peak inside speech (a stop's closure), and when speech stops (for :data:`CLOSURE_HOLD_S`, after
    which the mouth rests); ``sil`` otherwise. A fricative (little energy below 1 kHz) opens the jaw less;
 4. the mouth shapes (:data:`~.visemes.SHAPES`) mixed by the visemes, then One Euro smoothing (the tracker's
    filter, :class:`~facecast.engine.retarget.filters.OneEuroFilter`) tuned fast: a vowel reaches half its
@@ -45,6 +46,9 @@ MURMUR_LOW_SHARE = 0.8
 MURMUR_MID_SHARE = 0.04
 #: ... or that low share this far under the voice's peak (a voice bar under a high voice leaks more above 500 Hz).
 MURMUR_BELOW_PEAK_DB = 15.0
+#: Speech this far under the peak is a closure's hush, fully so :data:`CLOSURE_RAMP_DB` further down.
+CLOSURE_BELOW_PEAK_DB = 20.0
+CLOSURE_RAMP_DB = 8.0
 #: After speech stops, the lips stay shut (a stop's closure: "p", "b") this long, then ease to rest.
 CLOSURE_HOLD_S = 0.2
 #: Below this share of energy under 1 kHz, a sound is a fricative ("s", "f", "sh"): the jaw opens less.
@@ -105,7 +109,8 @@ class LipsyncAnalyzer:
 
     def push(self, block: np.ndarray) -> list[LipsyncFrame]:
         """Feed (N,) float samples in [-1, 1] at 16 kHz; returns a frame per completed hop (none, one or more)."""
-        return [self._frame(end, f) for end, f in self._extract.push(block)]
+        x = np.nan_to_num(np.asarray(block, np.float64).ravel(), nan=0.0, posinf=0.0, neginf=0.0)  # bad samples: silence
+        return [self._frame(end, f) for end, f in self._extract.push(np.clip(x, -1.0, 1.0))]
 
     def _frame(self, end_sample: int, f: Features) -> LipsyncFrame:
         self.hops += 1
@@ -132,6 +137,11 @@ class LipsyncAnalyzer:
                     openness *= FRICATIVE_OPENNESS
                 visemes[1:6] = self._vowels * openness
                 visemes[0] = 1.0 - openness
+                # far under the voice's peak while speech goes on: the hush of a stop's closure ("p" in "papa")
+                closure = min(max((self._peak - CLOSURE_BELOW_PEAK_DB - level) / CLOSURE_RAMP_DB, 0.0), 1.0)
+                if closure > 0.0:
+                    visemes *= 1.0 - closure
+                    visemes[VISEMES.index("MBP")] = closure
         else:
             self._since_speech_s += HOP_S
             closed = VISEMES.index("MBP") if self._since_speech_s <= CLOSURE_HOLD_S else 0
