@@ -56,7 +56,7 @@ test: $(TEST_VENV)/.installed sysdeps
 
 # Every benchmark runs; the target fails if any missed its goal (each prints which).
 bench: $(TEST_VENV)/.installed sysdeps
-	@status=0; for b in loop_overhead sources clients renderer_portrait diffusion smirk offline accel studio; do \
+	@status=0; for b in loop_overhead sources clients renderer_portrait diffusion smirk offline accel studio lipsync; do \
 		$(TEST_VENV)/bin/python bench/$$b.py || status=1; done; exit $$status
 
 clean:

@@ -22,6 +22,8 @@ LAYERS = (
     ("core",),                                     # types and the small shared helpers
     ("face",),                                     # face vision the stages share
     ("sources", "retarget", "bridge", "accel", "outputs"),  # the stages beside the renderer, side by side
+    ("lipsync",),                                  # sources/lipsync: an audio source smoothed with retarget's
+                                                   # One Euro filter, the tracker's own smoothing family
     ("render",),
     ("session",),                                  # builds the retarget stage and the renderer together
     ("loop", "offline"),                           # what runs the stages, live and offline
@@ -38,6 +40,8 @@ def group(module: str) -> str:
     if parts[0] == "engine":
         if len(parts) == 1 or parts[1] in CORE:
             return "core"
+        if parts[1:3] == ["sources", "lipsync"]:
+            return "lipsync"
         return parts[1]
     if parts[0] == "calibration" and len(parts) > 1 and parts[1] == "eval":
         return "eval"

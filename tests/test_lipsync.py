@@ -26,7 +26,7 @@ from facecast.engine.sources.base import SourceError
 from facecast.engine.sources.lipsync import LipsyncAnalyzer, MouthMixer, VowelTemplates, open_audio
 from facecast.engine.sources.lipsync.audio import MicAudio, StreamResampler, to_analysis_rate
 from facecast.engine.sources.lipsync.features import SAMPLE_RATE_HZ
-from facecast.engine.sources.lipsync.visemes import MOUTH_CHANNELS, MOUTH_INDEX
+from facecast.engine.sources.lipsync.visemes import MOUTH_CHANNELS
 from facecast.engine.types import arkit_index
 
 FACECAST = [sys.executable, "-m", "facecast.engine.cli"]

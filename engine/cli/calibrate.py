@@ -217,6 +217,11 @@ def _cmd_show(args) -> int:
         state = "" if s.enabled else "  (off)"
         print(f"  {family:8s} min_cutoff {s.min_cutoff_hz:4.1f} Hz  beta {s.beta:5.1f}  "
               f"d_cutoff {s.d_cutoff_hz:3.1f} Hz{state}")
+    if profile.lipsync is None:
+        print("lip-sync voice: none (the defaults; 'facecast calibrate lipsync' fits one)")
+    else:
+        vowels = profile.lipsync.get("vowels_hz", {})
+        print("lip-sync voice (F1, F2 Hz): " + ", ".join(f"{v} {f[0]:.0f}/{f[1]:.0f}" for v, f in vowels.items()))
     if args.plot is not None:
 
         plot_response(profile, args.plot)
