@@ -413,3 +413,41 @@ def test_resampler_keeps_a_tone_across_blocks():
         f = np.fft.rfftfreq(8000, 1 / SAMPLE_RATE_HZ)
         assert abs(f[np.argmax(spec)] - 440) < 4
         assert spec[np.abs(f - 440) > 40].max() < spec.max() * 0.01
+
+
+def test_the_studio_keeps_lipsync_when_the_page_switches_source(speech, tmp_path):
+    """'facecast studio --lipsync wav:... --lipsync-mix replace': the published parameters say the mouth came
+    from the audio, and still do after the page switches the source (each new source is wrapped again)."""
+    import re
+
+    from studio_helpers import studio_process
+
+    data, rate = read(speech["en"]["sentence"])
+    long_wav = write(tmp_path / "long.wav", np.concatenate([data] * 4), rate)
+    with studio_process("--source", "demo", "--lipsync", f"wav:{long_wav}", "--lipsync-mix", "replace",
+                        "--renderer", "testpattern", "--size", "64x64", "--fps", "30") as studio:
+        endpoint = re.search(r"-> (tcp://\S+)$", next(l for l in studio.lines if l.startswith("facecast studio:")))
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"facecast.params")
+        sub.setsockopt(zmq.RCVTIMEO, 200)
+        sub.connect(endpoint.group(1))
+
+        def mouths(seconds: float) -> list[str]:
+            seen, end = [], time.monotonic() + seconds
+            while time.monotonic() < end:
+                try:
+                    seen.append(decode(sub.recv_multipart()).mouth)
+                except zmq.Again:
+                    pass
+            return seen
+
+        try:
+            before = mouths(1.5)
+            code, body = studio.api("api/source", {"spec": "demo"})
+            assert code == 200, body
+            mouths(0.3)
+            after = mouths(1.5)
+        finally:
+            sub.close(0)
+    assert len(before) > 30 and set(before) == {"audio"}
+    assert len(after) > 30 and set(after) == {"audio"}, set(after)
