@@ -447,6 +447,7 @@ def test_the_studio_keeps_lipsync_when_the_page_switches_source(speech, tmp_path
             assert code == 200, body
             mouths(0.3)
             after = mouths(1.5)
+            assert studio.api("api/status")[1]["mouth"] == "audio"  # what the control page shows
         finally:
             sub.close(0)
     assert len(before) > 30 and set(before) == {"audio"}

@@ -259,6 +259,7 @@ class Studio:
             "requested_head_rad": _rounded(raw.head_rad if raw is not None else None),
             "retargeted": _rounded(frame.sample.weights if frame is not None else None),
             "head_rad": _rounded(frame.sample.head_rad if frame is not None else None),
+            "mouth": frame.sample.mouth if frame is not None else None,  # tracker, audio (lip-sync) or mixed
             "clients": self.hub.describe(),
             "virtualcam": None if camera is None else {"device": camera.device, "frames_sent": camera.frames_sent},
         }

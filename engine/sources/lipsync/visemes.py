@@ -49,7 +49,9 @@ SHAPES = np.stack([
     _shape(jawOpen=0.15, mouthFunnel=0.30, mouthPucker=0.70),          # U
     _shape(jawOpen=0.40, mouthStretch=0.30, mouthSmile=0.15),          # E
     _shape(jawOpen=0.45, mouthFunnel=0.65, mouthPucker=0.30),          # O
-    _shape(mouthPress=0.45, mouthRollLower=0.25, mouthRollUpper=0.15),  # MBP: lips shut, jaw closed
+    # MBP: lips shut and pressed; the jaw a little open with mouthClose holding the lips together, as ARKit
+    # reads an "m"
+    _shape(jawOpen=0.08, mouthClose=0.08, mouthPress=0.45, mouthRollLower=0.25, mouthRollUpper=0.15),
 ])
 
 #: Default (F1, F2) Hz per vowel: Hillenbrand et al. (1995), mean of men's and women's averages.

@@ -75,7 +75,8 @@ const describe = (counts) => (Object.keys(counts).length
   ? Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ") : "none");
 
 function onStatus(s) {
-  $("state").textContent = s.running ? `running: ${s.source} → ${s.renderer}` : "stopped";
+  $("state").textContent = s.running ? `running: ${s.source} → ${s.renderer}` +
+    (s.mouth && s.mouth !== "tracker" ? ` (mouth: ${s.mouth})` : "") : "stopped";
   $("start-stop").textContent = s.running ? "Stop" : "Start";
   $("source-current").textContent = s.source_ended ? `${s.source} (ended)` : (s.running ? s.source : "stopped");
   $("fps").textContent = s.fps.toFixed(1);
