@@ -14,7 +14,14 @@ namespace Facecast.Tests
         // A hand-packed MessagePack map with the required keys (values are small fixints/fixstrs).
         static byte[] Header(int major, string format, int width, int height, int stride)
         {
+            return Header(major, format, width, height, stride, null);
+        }
+
+        // extra: one more key and its packed value (protocol 1.1's "mouth", say), or null.
+        static byte[] Header(int major, string format, int width, int height, int stride, byte[][] extra)
+        {
             var entries = new List<byte[]>();
+            if (extra != null) entries.AddRange(extra);
             entries.Add(Str("v")); entries.Add(new[] { (byte)major });
             entries.Add(Str("v_minor")); entries.Add(new byte[] { 0 });
             entries.Add(Str("seq")); entries.Add(new byte[] { 7 });
@@ -56,6 +63,20 @@ namespace Facecast.Tests
             Assert.AreEqual(7UL, msg.Seq);
             Assert.AreEqual(PixelFormat.Rgba8, msg.Format);
             Assert.IsNull(version);
+        }
+
+        [Test]
+        public void ReadsWhatDroveTheMouthAndDefaultsToTheTracker()
+        {
+            var topic = Encoding.ASCII.GetBytes("facecast.frame");
+            Assert.IsTrue(BridgeProtocol.TryDecode(topic, Header(1, "rgba8", 2, 2, 8, new[] { Str("mouth"), Str("audio") }),
+                                                   new byte[16], out var msg, out var reason, out _), reason);
+            Assert.AreEqual("audio", msg.Mouth);
+            Assert.IsTrue(BridgeProtocol.TryDecode(topic, Header(1, "rgba8", 2, 2, 8), new byte[16], out msg, out reason, out _));
+            Assert.AreEqual("tracker", msg.Mouth);  // a 1.0 publisher sends no "mouth"
+            Assert.IsFalse(BridgeProtocol.TryDecode(topic, Header(1, "rgba8", 2, 2, 8, new[] { Str("mouth"), new byte[] { 3 } }),
+                                                    new byte[16], out _, out reason, out _));
+            Assert.AreEqual("wrong-type", reason);
         }
 
         [Test]
