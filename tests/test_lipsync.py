@@ -452,3 +452,19 @@ def test_the_studio_keeps_lipsync_when_the_page_switches_source(speech, tmp_path
             sub.close(0)
     assert len(before) > 30 and set(before) == {"audio"}
     assert len(after) > 30 and set(after) == {"audio"}, set(after)
+
+
+def test_room_noise_before_speech_leaves_the_mouth_at_rest(speech):
+    """Two seconds of a room (white noise at -50 dBFS and 50 Hz mains hum at -45 dBFS) before the vowels: the
+    mouth stays shut and unpressed through it (the gain control learns the floor; the lips press only between
+    vowels), and the vowels after it still open the jaw."""
+    data, rate = read(speech["en"]["vowels"])
+    rng = np.random.default_rng(0)
+    n = 2 * rate
+    room = rng.normal(0, 10 ** (-50 / 20), n) + 10 ** (-45 / 20) * np.sqrt(2) * np.sin(2 * np.pi * 50 * np.arange(n) / rate)
+    x = np.concatenate([room, data / 32768 + rng.normal(0, 10 ** (-50 / 20), len(data))])
+    frames = LipsyncAnalyzer().push(to_analysis_rate(x.astype(np.float32), rate))
+    t = np.array([f.end_sample for f in frames]) / SAMPLE_RATE_HZ
+    w = np.stack([f.arkit() for f in frames])
+    assert w[t < 2.0, JAW[0]].max() < 0.1 and w[t < 2.0, PRESS].max() < 0.1
+    assert w[t > 2.0, JAW[0]].max() > 0.5

@@ -4,7 +4,7 @@ Per hop (:meth:`LipsyncAnalyzer.push`):
 
 1. features (:mod:`.features`): level, F1/F2, where the energy lies;
 2. gain control: the voice's peak level (instant rise, falling :data:`PEAK_FALL_DB_PER_S` while quieter) and
-   the room's noise floor (instant fall, rising :data:`NOISE_RISE_DB_PER_S`). Speech is a level above both
+   the room's noise floor (the quietest hop of the last :data:`NOISE_WINDOW_S`). Speech is a level above both
    (:data:`SPEECH_ABOVE_NOISE_DB` over the floor, within :data:`SPEECH_RANGE_DB` of the peak); openness is
    where the level sits between ``peak - OPEN_RANGE_DB`` and ``peak - OPEN_FULL_BELOW_PEAK_DB``, 0..1;
 3. visemes: the vowels by their distance, in Bark, from the templates (:class:`~.visemes.VowelTemplates`);
@@ -19,6 +19,7 @@ Per hop (:meth:`LipsyncAnalyzer.push`):
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -31,11 +32,12 @@ from facecast.engine.sources.lipsync.visemes import SHAPES, VISEMES, VowelTempla
 
 HOP_S = HOP / SAMPLE_RATE_HZ
 PEAK_FALL_DB_PER_S = 3.0
-NOISE_RISE_DB_PER_S = 1.0
+#: The room's noise floor: the lowest hop level of the last this many seconds (minimum statistics: speech
+#: pauses often enough that its quietest hop is the room).
+NOISE_WINDOW_S = 1.5
 #: Where the gain control starts without a calibration (a voice into a headset or desk microphone).
 DEFAULT_PEAK_DBFS = -26.0
 MIN_PEAK_DBFS = -60.0
-DEFAULT_NOISE_DBFS = -70.0
 SPEECH_ABOVE_NOISE_DB = 12.0
 SPEECH_RANGE_DB = 30.0
 OPEN_RANGE_DB = 24.0
@@ -49,6 +51,10 @@ MURMUR_BELOW_PEAK_DB = 15.0
 #: Speech this far under the peak is a closure's hush, fully so :data:`CLOSURE_RAMP_DB` further down.
 CLOSURE_BELOW_PEAK_DB = 20.0
 CLOSURE_RAMP_DB = 8.0
+#: The lips shut (``MBP``) only between vowels: within this long of the mouth last being open (openness above
+#: :data:`OPEN_ENOUGH`). A room's hum or noise before anyone speaks never presses the lips.
+RECENT_OPEN_S = 0.5
+OPEN_ENOUGH = 0.3
 #: After speech stops, the lips stay shut (a stop's closure: "p", "b") this long, then ease to rest.
 CLOSURE_HOLD_S = 0.2
 #: Below this share of energy under 1 kHz, a sound is a fricative ("s", "f", "sh"): the jaw opens less.
@@ -100,9 +106,10 @@ class LipsyncAnalyzer:
         self._spread2 = 2.0 * self.templates.spread_bark ** 2
         self._extract = FeatureExtractor()
         self._peak = self.templates.peak_dbfs if self.templates.peak_dbfs is not None else DEFAULT_PEAK_DBFS
-        self._noise = DEFAULT_NOISE_DBFS
+        self._levels: collections.deque = collections.deque(maxlen=int(round(NOISE_WINDOW_S / HOP_S)))
         self._vowels = np.full(5, 0.2)          # the last vowel probabilities (kept through formant-less hops)
         self._since_speech_s = math.inf
+        self._since_open_s = math.inf
         self._smooth = OneEuroFilter(min_cutoff_hz=SMOOTH_MIN_CUTOFF_HZ, beta=SMOOTH_BETA,
                                      d_cutoff_hz=SMOOTH_D_CUTOFF_HZ)
         self.hops = 0
@@ -116,13 +123,15 @@ class LipsyncAnalyzer:
         self.hops += 1
         level = f.level_dbfs
         self._peak = max(level, self._peak - PEAK_FALL_DB_PER_S * HOP_S, MIN_PEAK_DBFS)
-        self._noise = min(level, self._noise + NOISE_RISE_DB_PER_S * HOP_S)
-        speaking = level > max(self._noise + SPEECH_ABOVE_NOISE_DB, self._peak - SPEECH_RANGE_DB)
+        self._levels.append(level)
+        noise = min(self._levels)
+        speaking = level > max(noise + SPEECH_ABOVE_NOISE_DB, self._peak - SPEECH_RANGE_DB)
         visemes = np.zeros(len(VISEMES))
         openness = 0.0
+        between_vowels = self._since_open_s <= RECENT_OPEN_S
         if speaking:
             self._since_speech_s = 0.0
-            murmur = f.low_share >= MURMUR_LOW_SHARE and (f.voice_share - f.low_share < MURMUR_MID_SHARE
+            murmur = between_vowels and f.low_share >= MURMUR_LOW_SHARE and (f.voice_share - f.low_share < MURMUR_MID_SHARE
                                                           or level < self._peak - MURMUR_BELOW_PEAK_DB)
             if murmur:
                 visemes[VISEMES.index("MBP")] = 1.0
@@ -139,13 +148,14 @@ class LipsyncAnalyzer:
                 visemes[0] = 1.0 - openness
                 # far under the voice's peak while speech goes on: the hush of a stop's closure ("p" in "papa")
                 closure = min(max((self._peak - CLOSURE_BELOW_PEAK_DB - level) / CLOSURE_RAMP_DB, 0.0), 1.0)
-                if closure > 0.0:
+                if closure > 0.0 and between_vowels:
                     visemes *= 1.0 - closure
                     visemes[VISEMES.index("MBP")] = closure
         else:
             self._since_speech_s += HOP_S
-            closed = VISEMES.index("MBP") if self._since_speech_s <= CLOSURE_HOLD_S else 0
+            closed = VISEMES.index("MBP") if self._since_speech_s <= CLOSURE_HOLD_S and between_vowels else 0
             visemes[closed] = 1.0
+        self._since_open_s = 0.0 if openness > OPEN_ENOUGH else self._since_open_s + HOP_S
         mouth = visemes @ SHAPES
         t_ns = int(round(end_sample * 1e9 / SAMPLE_RATE_HZ))
         mouth = np.clip(self._smooth(mouth, t_ns), 0.0, 1.0).astype(np.float32)
