@@ -249,6 +249,7 @@ def test_doctor_reports_every_backend():
         assert "--backend auto picks: onnxruntime (on cpu)" in out.stdout
     if not torch.cuda.is_available():
         assert re.search(r"no +tensorrt +no CUDA GPU", out.stdout)
+    assert re.search(r"lip-sync microphone \(--lipsync mic\): (yes, \d+ input|no)", out.stdout)  # PortAudio here
 
 
 def test_skip_below_reuses_the_last_picture_while_parameters_hold_still():

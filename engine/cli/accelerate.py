@@ -83,6 +83,7 @@ def _cmd_doctor(args) -> int:
                 else "no torch")
     print(f"facecast {facecast_version()}, Python {platform.python_version()}, {versions}, {platform.machine()}")
     print("portrait renderer: yes (CPU)")
+    print(f"lip-sync microphone (--lipsync mic): {_microphones()}")
     if torch is None:
         print("diffusion renderer: no: torch is not installed. Add it with 'make diffusion', or "
               "'pip install torch' (the build for your GPU) then pip install 'facecast[diffusion]'")
@@ -98,6 +99,21 @@ def _cmd_doctor(args) -> int:
         "complete" if not problems else f"{len(problems)} problem(s) ('facecast models check')"
     print(f"diffusion models: {root}: {state}")
     return 0
+
+
+def _microphones() -> str:
+    """What ``--lipsync mic`` would find: the inputs, or why none (PortAudio or sounddevice missing)."""
+    from facecast.engine.sources import SourceError
+    from facecast.engine.sources.lipsync import list_input_devices
+
+    try:
+        devices = list_input_devices()
+    except SourceError as exc:
+        return f"no: {exc}"
+    if not devices:
+        return "no input device found (--lipsync wav:PATH still works)"
+    default = next((d["name"] for d in devices if d["default"]), devices[0]["name"])
+    return f"yes, {len(devices)} input(s), default {default!r}"
 
 
 def _report_backends(torch) -> None:
