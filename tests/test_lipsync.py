@@ -236,27 +236,27 @@ def test_mixer_rules():
     for i in range(30):  # a tracker whose mouth moves: the tracker's
         moving = tracker.copy()
         moving[jaw] = 0.1 + 0.2 * (i % 2)
-        w, who = m.mix(moving, True, 0.0, speaking, i * 10 * ms)
+        w, who = m.mix(moving, 0.0, speaking, i * 10 * ms)
     assert who == "tracker" and w[jaw] == pytest.approx(moving[jaw])
     shares = []
     for i in range(30, 60):  # the face is lost: eases to the audio in 150 ms
-        w, who = m.mix(None, False, 1.0, speaking, i * 10 * ms)
+        w, who = m.mix(None, 1.0, speaking, i * 10 * ms)
         shares.append(m.audio_share())
     assert shares[6] == pytest.approx(0.5, abs=0.1) and shares[15] == 1.0 and who == "audio"
     assert w[jaw] == pytest.approx(0.8) and w[arkit_index("browInnerUp")] == 0
     for i in range(60, 120):  # the face is back and its mouth moves: eases back
         moving = tracker.copy()
         moving[jaw] = 0.1 + 0.2 * (i % 2)
-        w, who = m.mix(moving, True, 0.0, speaking, i * 10 * ms)
+        w, who = m.mix(moving, 0.0, speaking, i * 10 * ms)
     assert who == "tracker" and w[arkit_index("browInnerUp")] == pytest.approx(0.6)
     for i in range(120, 200):  # a face, but its mouth is still while the audio hears speech (a hand over it)
-        w, who = m.mix(tracker, True, 0.0, speaking, i * 10 * ms)
+        w, who = m.mix(tracker, 0.0, speaking, i * 10 * ms)
     assert who == "audio" and w[jaw] == pytest.approx(0.8) and w[arkit_index("browInnerUp")] == pytest.approx(0.6)
-    w, who = MouthMixer("replace").mix(tracker, True, 0.0, speaking, 0)
+    w, who = MouthMixer("replace").mix(tracker, 0.0, speaking, 0)
     assert who == "audio" and w[jaw] == pytest.approx(0.8)
-    w, who = MouthMixer("add").mix(tracker, True, 0.0, speaking, 0)
+    w, who = MouthMixer("add").mix(tracker, 0.0, speaking, 0)
     assert who == "mixed" and w[jaw] == pytest.approx(0.9)
-    w, who = MouthMixer("off").mix(tracker, True, 0.0, speaking, 0)
+    w, who = MouthMixer("off").mix(tracker, 0.0, speaking, 0)
     assert who == "tracker" and w[jaw] == pytest.approx(0.1)
     with pytest.raises(ValueError, match="choose one of"):
         MouthMixer("loud")
@@ -301,7 +301,7 @@ def test_live_loop_publishes_the_audio_mouth_to_a_zeromq_subscriber(speech, tmp_
 def test_offline_render_muxes_the_audio(speech, tmp_path):
     """'facecast render SCRIPT --audio' makes an MP4 whose AAC stream lasts as long as the WAV (within one
     frame), whose video covers it, and whose mouth follows the speech (the frames differ around the mouth)."""
-    av = pytest.importorskip("av", reason="PyAV is part of the test environment ('make test' installs it)")
+    import av  # part of the test environment: a missing PyAV fails here, it is not skipped
     script = tmp_path / "script.yaml"
     script.write_text("fps: 20\nkeyframes:\n  - {t: 0, preset: neutral}\n  - {t: 0.5, preset: neutral}\n")
     wav = speech["en"]["sentence"]

@@ -17,7 +17,7 @@ from facecast.engine.session import Session, SessionError, SessionSpec
 from facecast.engine.sources import SourceError, SourceOptions, open_source
 from facecast.engine.retarget.profile import load_profile
 from facecast.engine.sources.family import tracker_of
-from facecast.engine.sources.lipsync import MIX_MODES, VowelTemplates, lipsync_source
+from facecast.engine.sources.lipsync import MIX_MODES, VowelTemplates, lipsync_source, open_audio
 from facecast.engine.sources.livelink_csv import TAKE_FILES
 from facecast.engine.types import PixelFormat
 
@@ -131,7 +131,7 @@ def lipsync_wrapper(args):
     def wrap(tracker):
         return lipsync_source(tracker, args.lipsync, mix=args.lipsync_mix, templates=templates)
 
-    wrap(None)  # checks the spec and the mix now, before anything opens
+    open_audio(args.lipsync)  # a bad spec is reported now, before anything opens (argparse checked the mix)
     return wrap
 
 
@@ -143,7 +143,7 @@ def lipsync_templates(profile: Optional[str]) -> Optional[VowelTemplates]:
         data = load_profile(profile).lipsync
         return None if data is None else VowelTemplates.from_dict(data)
     except (FileNotFoundError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(f"{exc} (profile {profile}: fit its voice again with 'facecast calibrate lipsync')") from None
 
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from facecast.engine.offline.timeline import Timeline
 from facecast.engine.sources.lipsync.analyzer import LipsyncAnalyzer
-from facecast.engine.sources.lipsync.audio import read_wav, to_analysis_rate
+from facecast.engine.sources.lipsync.audio import read_wav, to_analysis_rate, to_float
 from facecast.engine.sources.lipsync.features import SAMPLE_RATE_HZ
 from facecast.engine.sources.lipsync.visemes import MOUTH_INDEX, VowelTemplates
 
@@ -70,11 +70,8 @@ class AudioTrack:
 
     def __init__(self, container, audio: Path) -> None:
         data, rate = read_wav(audio)
-        x = np.asarray(data)
-        if x.dtype.kind in "iu":
-            info = np.iinfo(x.dtype)
-            x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
-        x = x.astype(np.float32).T if x.ndim == 2 else x.astype(np.float32)[None, :]
+        x = to_float(data).astype(np.float32)
+        x = x.T if x.ndim == 2 else x[None, :]
         if x.shape[0] > 2:
             x = np.stack([x[0::2].mean(0), x[1::2].mean(0)])
         self.planes = np.ascontiguousarray(np.clip(x, -1.0, 1.0))

@@ -29,13 +29,13 @@ from facecast.engine.sources.lipsync.visemes import MOUTH_CHANNELS, VISEMES, Vow
 LIPSYNC_SPECS = ("mic[:DEVICE]", "wav:PATH")
 
 
-def open_audio(spec: str, *, realtime: bool = True) -> AudioInput:
+def open_audio(spec: str) -> AudioInput:
     """The (unopened) audio input of a ``--lipsync`` spec. Raises :class:`SourceError` for a bad spec."""
     kind, sep, arg = spec.partition(":")
     if kind == "mic":
         return MicAudio(arg or None)
     if kind == "wav" and arg:
-        return WavAudio(Path(arg), realtime=realtime)
+        return WavAudio(Path(arg))
     raise SourceError(f"--lipsync {spec!r}: use {' or '.join(LIPSYNC_SPECS)}")
 
 

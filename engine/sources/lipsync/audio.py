@@ -50,17 +50,23 @@ class AudioInput(abc.ABC):
         """Release the file or device."""
 
 
+def to_float(samples: np.ndarray) -> np.ndarray:
+    """WAV samples as float64 in [-1, 1): integers scaled by their type's range (unsigned 8-bit centred on 128,
+    24-bit as scipy reads it, left-justified in int32), floats as they are."""
+    x = np.asarray(samples)
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        return (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+    return x.astype(np.float64)
+
+
 def to_analysis_rate(samples: np.ndarray, rate_hz: int) -> np.ndarray:
     """(N,) or (N, C) samples (int or float) at ``rate_hz`` -> (M,) float32 mono in [-1, 1] at 16 kHz."""
     from math import gcd
 
     from scipy.signal import resample_poly
 
-    x = np.asarray(samples)
-    if x.dtype.kind in "iu":
-        info = np.iinfo(x.dtype)
-        x = (x.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
-    x = x.astype(np.float64)
+    x = to_float(samples)
     if x.ndim == 2:
         x = x.mean(axis=1)
     if rate_hz != SAMPLE_RATE_HZ:
@@ -94,12 +100,11 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 class WavAudio(AudioInput):
-    """A WAV file played in real time (``realtime=False``: as fast as it is read, for offline work)."""
+    """A WAV file played in real time: each block is handed over when playback reaches its last sample, and that
+    time is its ``capture_wall_ns``."""
 
-    def __init__(self, path: Path | str, *, realtime: bool = True, loop: bool = False) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.realtime = realtime
-        self.loop = loop
         self.name = f"wav:{self.path.name}"
         self.samples: Optional[np.ndarray] = None
         self._pos = 0
@@ -111,26 +116,17 @@ class WavAudio(AudioInput):
         self._pos = 0
         self._t0_ns = time.time_ns()
 
-    @property
-    def duration_s(self) -> float:
-        return 0.0 if self.samples is None else len(self.samples) / SAMPLE_RATE_HZ
-
     def read(self, stop: threading.Event) -> Optional[tuple[np.ndarray, int]]:
         if self.samples is None:
             raise SourceError("WavAudio.read before open()")
         if self._pos >= len(self.samples):
-            if not self.loop:
-                return None
-            self._pos = 0
-            self._t0_ns = time.time_ns()
+            return None
         block = self.samples[self._pos:self._pos + BLOCK]
         self._pos += len(block)
         due_ns = self._t0_ns + self._pos * 1_000_000_000 // SAMPLE_RATE_HZ
-        if self.realtime:
-            wait_s = (due_ns - time.time_ns()) / 1e9
-            if wait_s > 0 and stop.wait(wait_s):
-                return None
-            return block, max(due_ns, time.time_ns() if wait_s < -0.05 else due_ns)
+        wait_s = (due_ns - time.time_ns()) / 1e9
+        if wait_s > 0 and stop.wait(wait_s):
+            return None
         return block, due_ns
 
 
@@ -204,7 +200,7 @@ class MicAudio(AudioInput):
         self._rate_hz = SAMPLE_RATE_HZ
         self._resample: Optional[StreamResampler] = None
 
-    def _pick(self, sd) -> Optional[int]:
+    def _pick(self) -> Optional[int]:
         devices = list_input_devices()
         if not devices:
             raise SourceError(f"no microphone found: connect one, or {LIST_HINT}; without a microphone, use "
@@ -223,7 +219,7 @@ class MicAudio(AudioInput):
 
     def open(self) -> None:
         sd = _sounddevice()
-        index = self._pick(sd)
+        index = self._pick()
         info = sd.query_devices(index, "input")
         try:  # 16 kHz if the device takes it, else its own rate, resampled per block
             sd.check_input_settings(device=index, samplerate=SAMPLE_RATE_HZ, channels=1)

@@ -47,14 +47,13 @@ class MouthMixer:
     def audio_share(self) -> float:
         return self._share
 
-    def mix(self, tracker: Optional[np.ndarray], tracker_valid: bool, tracker_age_s: float,
-            audio: Optional[LipsyncFrame], t_ns: int) -> tuple[np.ndarray, str]:
+    def mix(self, tracker: Optional[np.ndarray], tracker_age_s: float, audio: Optional[LipsyncFrame],
+            t_ns: int) -> tuple[np.ndarray, str]:
         """The mouth to show at ``t_ns``: ``(weights (52,) float32, who)``.
 
         Args:
-            tracker: the newest tracker sample's (52,) weights, or None when there has been none.
-            tracker_valid: that sample saw a face.
-            tracker_age_s: how old it is.
+            tracker: the newest tracker sample's (52,) weights, or None when it saw no face (or there is none).
+            tracker_age_s: how old that sample is.
             audio: the newest lip-sync frame, or None before the first.
         """
         base = np.zeros(NUM_ARKIT, np.float32) if tracker is None else np.asarray(tracker, np.float32).copy()
@@ -70,7 +69,7 @@ class MouthMixer:
                 return base, MOUTH_AUDIO
             base[MOUTH_INDEX] = np.minimum(base[MOUTH_INDEX] + mouth, 1.0)
             return base, MOUTH_MIXED
-        target = 1.0 if self._tracker_unusable(tracker, tracker_valid, tracker_age_s, audio, t_ns) else 0.0
+        target = 1.0 if self._tracker_unusable(tracker, tracker_age_s, audio, t_ns) else 0.0
         dt_s = 0.0 if self._t_ns is None else max(0.0, (t_ns - self._t_ns) / 1e9)
         self._t_ns = t_ns if self._t_ns is None else max(self._t_ns, t_ns)
         step = dt_s / EASE_S
@@ -81,8 +80,8 @@ class MouthMixer:
         base[MOUTH_INDEX] = (1.0 - s) * base[MOUTH_INDEX] + s * mouth
         return base, MOUTH_AUDIO if s >= 1.0 else MOUTH_MIXED
 
-    def _tracker_unusable(self, tracker, valid, age_s, audio: LipsyncFrame, t_ns: int) -> bool:
-        if tracker is None or not valid or age_s > TRACKER_STALE_S:
+    def _tracker_unusable(self, tracker, age_s, audio: LipsyncFrame, t_ns: int) -> bool:
+        if tracker is None or age_s > TRACKER_STALE_S:
             self._history.clear()
             return True
         h = self._history

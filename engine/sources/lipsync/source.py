@@ -13,7 +13,6 @@ The loop's mailbox keeps only the newest sample, so nothing queues. Samples carr
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Optional
@@ -25,8 +24,6 @@ from facecast.engine.sources.lipsync.analyzer import LipsyncAnalyzer, LipsyncFra
 from facecast.engine.sources.lipsync.audio import AudioInput
 from facecast.engine.sources.lipsync.mix import MouthMixer
 from facecast.engine.types import FaceSample
-
-log = logging.getLogger(__name__)
 
 MIN_EMIT_S = 1.0 / 60.0
 
@@ -53,7 +50,6 @@ class LipsyncSource(Source):
         self._tracker_mono_s = 0.0
         self._audio: Optional[LipsyncFrame] = None
         self._last_emit_s = -1.0
-        self.latest_frame: Optional[LipsyncFrame] = None  # for displays (the studio)
 
     @property
     def rejections(self):
@@ -118,7 +114,7 @@ class LipsyncSource(Source):
     def _on_audio(self, frame: LipsyncFrame, capture_wall_ns: int, emit: Emit) -> None:
         now = time.monotonic()
         with self._lock:
-            self._audio = self.latest_frame = frame
+            self._audio = frame
             if now - self._last_emit_s < MIN_EMIT_S:
                 return
             out = self._merged(capture_wall_ns)
@@ -130,7 +126,7 @@ class LipsyncSource(Source):
         t = self._tracker_sample
         age_s = time.monotonic() - self._tracker_mono_s if t is not None else float("inf")
         usable = t is not None and t.valid
-        weights, who = self.mixer.mix(t.weights if usable else None, usable, age_s, self._audio, capture_wall_ns)
+        weights, who = self.mixer.mix(t.weights if usable else None, age_s, self._audio, capture_wall_ns)
         if t is None or (not usable and who != "tracker"):  # no face: a neutral one, talking
             return FaceSample(capture_wall_ns=capture_wall_ns, weights=weights, head_rad=np.zeros(3, np.float32),
                               valid=True, source=self.name, mouth=who)
