@@ -11,7 +11,7 @@ Per hop (:meth:`LipsyncAnalyzer.push`):
    ``MBP`` when the lips shut on a voice that goes on (a nasal murmur or voice bar: nearly all the energy below
    500 Hz, and next to none between 500 Hz and 1 kHz or a level far under the peak), when the level falls far
    under the peak inside speech (a stop's closure), and when speech stops (for :data:`CLOSURE_HOLD_S`, after
-   which the mouth rests); ``sil`` otherwise. A fricative (little energy below 1 kHz) opens the jaw less;
+   which the mouth rests); ``sil`` otherwise. A fricative (most energy above 3 kHz) opens the jaw less;
 4. the mouth shapes (:data:`~.visemes.SHAPES`) mixed by the visemes, then One Euro smoothing (the tracker's
    filter, :class:`~facecast.engine.retarget.filters.OneEuroFilter`) tuned fast: a vowel reaches half its
    shape within 60 ms of its onset.
@@ -48,6 +48,9 @@ MURMUR_LOW_SHARE = 0.8
 MURMUR_MID_SHARE = 0.04
 #: ... or that low share this far under the voice's peak (a voice bar under a high voice leaks more above 500 Hz).
 MURMUR_BELOW_PEAK_DB = 15.0
+#: ... and no front vowel's F2: an "i" (F1 300 Hz, F2 2200 Hz) can also have 85% of its energy under 500 Hz and
+#: none between 500 Hz and 1 kHz; a murmur's second resonance lies near 1 kHz (measured 1000-1200 Hz).
+MURMUR_MAX_F2_HZ = 1600.0
 #: Speech this far under the peak is a closure's hush, fully so :data:`CLOSURE_RAMP_DB` further down.
 CLOSURE_BELOW_PEAK_DB = 20.0
 CLOSURE_RAMP_DB = 8.0
@@ -57,8 +60,9 @@ RECENT_OPEN_S = 0.5
 OPEN_ENOUGH = 0.3
 #: After speech stops, the lips stay shut (a stop's closure: "p", "b") this long, then ease to rest.
 CLOSURE_HOLD_S = 0.2
-#: Below this share of energy under 1 kHz, a sound is a fricative ("s", "f", "sh"): the jaw opens less.
-FRICATIVE_VOICE_SHARE = 0.3
+#: Above this share of energy over 3 kHz, a sound is a fricative ("s", "sh", "th"): the jaw opens less. (A share
+#: under 1 kHz would not do: a high voice's "a" keeps 70% of its energy at F2, 1.1 kHz.)
+FRICATIVE_HIGH_SHARE = 0.45
 FRICATIVE_OPENNESS = 0.35
 #: One Euro settings of the mouth shapes (fast onsets, little lag).
 SMOOTH_MIN_CUTOFF_HZ = 4.0
@@ -103,6 +107,10 @@ class LipsyncAnalyzer:
     def __init__(self, templates: Optional[VowelTemplates] = None) -> None:
         self.templates = templates or VowelTemplates()
         self._bark = self.templates.bark_table()
+        # F1 and F2 weigh alike relative to how far the vowels spread on each (F2 spans about 1.7 times as many
+        # Bark): a sound's F1, which the jaw sets, is not outvoted by F2 (a back "a", F2 1000 Hz, is not an "o")
+        spans = self._bark.max(0) - self._bark.min(0)
+        self._axis = np.array([1.0, spans[0] / spans[1]])
         self._spread2 = 2.0 * self.templates.spread_bark ** 2
         self._extract = FeatureExtractor()
         self._peak = self.templates.peak_dbfs if self.templates.peak_dbfs is not None else DEFAULT_PEAK_DBFS
@@ -112,7 +120,6 @@ class LipsyncAnalyzer:
         self._since_open_s = math.inf
         self._smooth = OneEuroFilter(min_cutoff_hz=SMOOTH_MIN_CUTOFF_HZ, beta=SMOOTH_BETA,
                                      d_cutoff_hz=SMOOTH_D_CUTOFF_HZ)
-        self.hops = 0
 
     def push(self, block: np.ndarray) -> list[LipsyncFrame]:
         """Feed (N,) float samples in [-1, 1] at 16 kHz; returns a frame per completed hop (none, one or more)."""
@@ -120,7 +127,6 @@ class LipsyncAnalyzer:
         return [self._frame(end, f) for end, f in self._extract.push(np.clip(x, -1.0, 1.0))]
 
     def _frame(self, end_sample: int, f: Features) -> LipsyncFrame:
-        self.hops += 1
         level = f.level_dbfs
         self._peak = max(level, self._peak - PEAK_FALL_DB_PER_S * HOP_S, MIN_PEAK_DBFS)
         self._levels.append(level)
@@ -131,18 +137,19 @@ class LipsyncAnalyzer:
         between_vowels = self._since_open_s <= RECENT_OPEN_S
         if speaking:
             self._since_speech_s = 0.0
-            murmur = between_vowels and f.low_share >= MURMUR_LOW_SHARE and (f.voice_share - f.low_share < MURMUR_MID_SHARE
-                                                          or level < self._peak - MURMUR_BELOW_PEAK_DB)
+            murmur = (between_vowels and f.low_share >= MURMUR_LOW_SHARE
+                      and not f.f2_hz >= MURMUR_MAX_F2_HZ  # (a NaN F2 counts as none)
+                      and (f.voice_share - f.low_share < MURMUR_MID_SHARE or level < self._peak - MURMUR_BELOW_PEAK_DB))
             if murmur:
                 visemes[VISEMES.index("MBP")] = 1.0
             else:
                 if math.isfinite(f.f1_hz) and math.isfinite(f.f2_hz):
-                    d2 = np.sum((self._bark - bark([f.f1_hz, f.f2_hz])) ** 2, axis=1)
+                    d2 = np.sum(((self._bark - bark([f.f1_hz, f.f2_hz])) * self._axis) ** 2, axis=1)
                     p = np.exp(-(d2 - d2.min()) / self._spread2)
                     self._vowels = p / p.sum()
                 openness = min(max((level - (self._peak - OPEN_RANGE_DB)) / (OPEN_RANGE_DB - OPEN_FULL_BELOW_PEAK_DB),
                                    0.0), 1.0)
-                if f.voice_share < FRICATIVE_VOICE_SHARE:
+                if f.high_share > FRICATIVE_HIGH_SHARE:
                     openness *= FRICATIVE_OPENNESS
                 visemes[1:6] = self._vowels * openness
                 visemes[0] = 1.0 - openness

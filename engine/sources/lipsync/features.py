@@ -29,6 +29,8 @@ MIN_FORMANT_HZ = 150.0
 #: voice bar (the lips shut, the voice going on) has nearly all its energy there.
 LOW_BAND_HZ = 500.0
 VOICE_BAND_HZ = 1_000.0
+#: A fricative ("s", "sh", "th") puts most of its energy above this; vowels keep under a third there.
+HIGH_BAND_HZ = 3_000.0
 #: Level of digital silence, dBFS.
 SILENCE_DBFS = -100.0
 
@@ -41,7 +43,8 @@ class Features:
         level_dbfs: RMS level of the window, dB relative to full scale (-100 for digital silence).
         f1_hz, f2_hz: the first two formants, Hz; NaN when linear prediction found none.
         low_share: share of the window's energy below 500 Hz, 0..1 (nasal murmur, voice bar: about 0.9).
-        voice_share: share below 1 kHz, 0..1 (vowels: above 0.6; "s", "f": under 0.2).
+        voice_share: share below 1 kHz, 0..1 (with ``low_share``: a murmur has next to nothing between them).
+        high_share: share above 3 kHz, 0..1 (vowels of espeak-ng's voices: 0.0-0.31; "s" 0.94, "sh" 0.61).
     """
 
     level_dbfs: float
@@ -49,6 +52,7 @@ class Features:
     f2_hz: float
     low_share: float
     voice_share: float
+    high_share: float
 
 
 class FeatureExtractor:
@@ -63,9 +67,9 @@ class FeatureExtractor:
         freqs = np.fft.rfftfreq(512, 1.0 / SAMPLE_RATE_HZ)
         self._low = freqs < LOW_BAND_HZ
         self._voice = freqs < VOICE_BAND_HZ
+        self._high = freqs > HIGH_BAND_HZ
         self._buffer = np.zeros(WINDOW, np.float64)
         self._fill = 0          # samples since the last feature
-        self._last = 0.0        # the last raw sample (pre-emphasis across blocks)
         self.samples_in = 0
 
     def push(self, block: np.ndarray) -> list[tuple[int, Features]]:
@@ -99,10 +103,12 @@ class FeatureExtractor:
         total = float(spectrum.sum()) + 1e-20
         low_share = float(spectrum[self._low].sum()) / total
         voice_share = float(spectrum[self._voice].sum()) / total
+        high_share = float(spectrum[self._high].sum()) / total
         f1 = f2 = math.nan
         if level > SILENCE_DBFS:
             f1, f2 = _formants(w, self._solve)
-        return Features(level_dbfs=level, f1_hz=f1, f2_hz=f2, low_share=low_share, voice_share=voice_share)
+        return Features(level_dbfs=level, f1_hz=f1, f2_hz=f2, low_share=low_share, voice_share=voice_share,
+                        high_share=high_share)
 
 
 def _formants(w: np.ndarray, solve_toeplitz) -> tuple[float, float]:
