@@ -22,6 +22,8 @@ from facecast.engine.retarget.flame import MappingError
 from facecast.engine.retarget.profile import Profile, load_profile, profile_path, profiles_dir, save_profile
 from facecast.engine.sources import SourceError
 from facecast.engine.sources.lipsync.audio import MicAudio, list_input_devices, read_wav, to_analysis_rate
+from facecast.engine.sources.lipsync.features import SAMPLE_RATE_HZ
+from facecast.engine.sources.lipsync.visemes import VowelTemplates
 from facecast.engine.types import ARKIT_NAMES
 
 
@@ -177,7 +179,7 @@ def _cmd_lipsync(args) -> int:
             try:
                 print("Say A ... I ... U ... E ... O, each held for half a second, a short pause between them.",
                       flush=True)
-                bar = progress_bar(int(args.seconds * 16_000), unit="samples")
+                bar = progress_bar(int(args.seconds * SAMPLE_RATE_HZ), unit="samples")
                 take = record_take(mic, args.seconds, progress=bar)
             finally:
                 mic.close()
@@ -220,8 +222,11 @@ def _cmd_show(args) -> int:
     if profile.lipsync is None:
         print("lip-sync voice: none (the defaults; 'facecast calibrate lipsync' fits one)")
     else:
-        vowels = profile.lipsync.get("vowels_hz", {})
-        print("lip-sync voice (F1, F2 Hz): " + ", ".join(f"{v} {f[0]:.0f}/{f[1]:.0f}" for v, f in vowels.items()))
+        try:
+            vowels = VowelTemplates.from_dict(profile.lipsync).vowels_hz
+            print("lip-sync voice (F1, F2 Hz): " + ", ".join(f"{v} {f1:.0f}/{f2:.0f}" for v, (f1, f2) in vowels.items()))
+        except ValueError as exc:
+            print(f"lip-sync voice: unusable ({exc}); fit it again with 'facecast calibrate lipsync'")
     if args.plot is not None:
 
         plot_response(profile, args.plot)

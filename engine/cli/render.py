@@ -81,6 +81,8 @@ def _cmd_render(args) -> int:
     if args.voice and args.audio is None:
         raise UserError("--voice gives --audio's voice templates: add --audio WAV")
     if args.audio is not None:
+        if args.out.suffix.lower() != ".mp4":
+            print(f"--audio drives the mouth; only an MP4 carries the sound ({args.out} will have none)")
         try:
             timeline = with_audio(timeline, args.audio, templates=lipsync_templates(args.voice))
         except SourceError as exc:

@@ -102,10 +102,15 @@ class VowelTemplates:
         unknown = set(d) - {"vowels_hz", "spread_bark", "peak_dbfs"}
         if unknown:
             raise ValueError(f"lipsync: unknown keys {sorted(unknown)}")
-        vowels = {str(k): (float(v[0]), float(v[1])) for k, v in d.get("vowels_hz", DEFAULT_VOWELS_HZ).items()}
-        peak = d.get("peak_dbfs")
-        return cls(vowels_hz=vowels, spread_bark=float(d.get("spread_bark", DEFAULT_SPREAD_BARK)),
-                   peak_dbfs=None if peak is None else float(peak))
+        vowels = {}
+        for k, v in dict(d.get("vowels_hz", DEFAULT_VOWELS_HZ)).items():
+            if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(f, (int, float)) for f in v)):
+                raise ValueError(f"lipsync: vowel {k} must be [F1, F2] in Hz, not {v!r}")
+            vowels[str(k)] = (float(v[0]), float(v[1]))
+        peak, spread = d.get("peak_dbfs"), d.get("spread_bark", DEFAULT_SPREAD_BARK)
+        if not isinstance(spread, (int, float)) or not (peak is None or isinstance(peak, (int, float))):
+            raise ValueError("lipsync: spread_bark and peak_dbfs must be numbers")
+        return cls(vowels_hz=vowels, spread_bark=float(spread), peak_dbfs=None if peak is None else float(peak))
 
 
 def to_arkit(mouth: np.ndarray) -> np.ndarray:
