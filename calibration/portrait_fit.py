@@ -106,7 +106,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             best: Optional[ShapeFit] = None
             chosen: Optional[ShapeFit] = None
             for g in GAIN_CANDIDATES:
-                renderer.deformer.set_gain(k, g)
+                renderer.set_gain(k, g)
                 rng, rho, drawn, unfolded, frame, tracked = _sweep(renderer, tracker, geometry, k)
                 if not (unfolded and np.isfinite(rho) and rho >= MIN_RHO and drawn >= TARGET_RANGE):
                     continue
@@ -124,7 +124,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                 chosen = (ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
                           if best else ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"),
                                                 float("nan"), "no gain passed the constraints: shipped gain"))
-            renderer.deformer.set_gain(k, chosen.gain)
+            renderer.set_gain(k, chosen.gain)
             gains[k] = chosen.gain
             fits.append(chosen)
             if progress:

@@ -314,11 +314,12 @@ def test_the_fit_keeps_the_shipped_gain_when_the_drawing_falls_short(monkeypatch
 
     monkeypatch.setattr(portrait_fit, "LandmarkBlendshapes", Flat)
     k = arkit_index("jawOpen")
+    before = renderer.gains[k]
     try:
         gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), identity=False,
                                              progress=False)
     finally:
-        renderer.deformer.set_gain(k, 1.0)  # the module's renderer as it was
+        renderer.set_gain(k, before)  # the module's renderer as it was
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
@@ -384,3 +385,36 @@ def test_the_shipped_astronaut_is_scikit_images_pixel_for_pixel():
     from facecast.engine.render.portrait.rig import astronaut_rgb
 
     assert np.array_equal(astronaut_rgb(), data.astronaut())
+
+
+def test_a_gain_set_for_a_fit_draws_what_a_renderer_prepared_with_it_draws(renderer):
+    """``calibrate fit-portrait`` tries gains on one prepared renderer (``set_gain``); the user's renderer is prepared
+    with the chosen gains. Both must draw the same frames, or the fit measures another face than the user sees (it
+    did: the inverse fields scaled with the gains, so obama2's neutral brows read browDown 0.45 in the fit and 0.62
+    live). The neutral face (all zeros) must not depend on the gains at all."""
+    gains = renderer.gains
+    shapes = ("eyeBlinkLeft", "browDownRight", "mouthSmileLeft", "jawOpen")
+    for name, g in zip(shapes, (1.3, 1.6, 0.7, 1.2)):
+        gains[arkit_index(name)] = g
+    prepared = PortraitRenderer(pixel_format=PixelFormat.RGB8, gains=gains)
+    prepared.prepare()
+    before = renderer.gains
+    try:
+        for name in shapes:
+            renderer.set_gain(arkit_index(name), gains[arkit_index(name)])
+        np.testing.assert_array_equal(prepared.render(_sample()), renderer.render(_sample()))
+        for name in shapes:
+            np.testing.assert_array_equal(prepared.render(_sample(**{name: 1.0})), renderer.render(_sample(**{name: 1.0})),
+                                          err_msg=name)
+    finally:
+        for k in np.nonzero(before != renderer.gains)[0]:
+            renderer.set_gain(int(k), float(before[k]))
+        prepared.close()
+    assert np.array_equal(renderer.gains, before)
+
+
+def _sample(**weights: float) -> FaceSample:
+    w = np.zeros(NUM_ARKIT, np.float32)
+    for name, x in weights.items():
+        w[arkit_index(name)] = x
+    return FaceSample(capture_wall_ns=0, weights=w)

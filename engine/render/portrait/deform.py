@@ -193,6 +193,14 @@ class Deformer:
         self._gains[shape] = gain
         self._derive()
 
+    def set_field(self, shape: int, field: np.ndarray) -> None:
+        """Replace one shape's built field ((V, 2) pixels at weight 1; its inverse stays as built)."""
+        field = np.asarray(field, np.float64)
+        if field.shape != self.rest.shape or not np.isfinite(field).all():
+            raise ValueError(f"a field must be {self.rest.shape} finite values, got shape {field.shape}")
+        self._built[:, shape] = field.ravel()
+        self._derive()
+
     def set_rest_weights(self, rest_weights: np.ndarray) -> None:
         """The photo's own expression ((52,) ARKit weights): from now on weights are absolute, all zeros
         shows a neutral face and :attr:`rest_weights` shows the photo as it is (see :meth:`_derive`).
@@ -241,7 +249,7 @@ class Deformer:
           one would fold the neutral face.
         """
         self._basis = self._built * self._gains
-        self._inverse = self._built_inverse * (self._gains * self._inverse_gains)
+        self._inverse = self._built_inverse * self._inverse_gains  # the gains scale the way out only
         asked = self._asked_rest.copy()
         asked[_MOUTH_CLOSE] = min(asked[_MOUTH_CLOSE], asked[_JAW_OPEN])  # as expression() reads weights
         taken = np.zeros_like(asked)

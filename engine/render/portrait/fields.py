@@ -424,28 +424,33 @@ def _lip_mask(frame: FaceFrame, r: Regions) -> np.ndarray:
 
 FIELDS: dict[str, Field] = _fields()
 assert sorted(arkit_index(n) for n in FIELDS) == list(range(NUM_ARKIT)), "a field per ARKit shape"
+_FIELD_BY_INDEX = {arkit_index(n): f for n, f in FIELDS.items()}
 
 
 def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None = None) -> np.ndarray:
     """(52, V, 2) float32 pixel displacement of every mesh vertex at weight 1,
-    ARKit order, for the mesh's rest vertices ``rest`` (V, 2). Ring vertices take
-    their face-oval parent's motion times their follow share; each field is then
-    unfolded where it would fold (:func:`~.deform.unfold`). ``gains`` (52,) scales each field."""
+    ARKit order, for the mesh's rest vertices ``rest`` (V, 2): :func:`build_field` of each shape,
+    at ``gains`` (52,) (1 where None)."""
     r = regions(frame)
+    g = np.ones(NUM_ARKIT) if gains is None else np.asarray(gains, np.float64)
+    return np.stack([build_field(frame, rest, k, gain=float(g[k]), regions_=r) for k in range(NUM_ARKIT)])
+
+
+def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float = 1.0,
+                regions_: Regions | None = None) -> np.ndarray:
+    """(V, 2) float32 pixel displacement of every mesh vertex for ARKit shape ``shape`` at weight 1, its field
+    scaled by ``gain``. Ring vertices take their face-oval parent's motion times their follow share; the field is
+    then unfolded where it would fold (:func:`~.deform.unfold`): after the gain, so that a larger field is made
+    fold-free at its own size."""
+    r = regions(frame) if regions_ is None else regions_
     mesh = frame.mesh
-    basis = np.zeros((NUM_ARKIT, mesh.num_vertices, 2))
-    for name, field in FIELDS.items():
-        k = arkit_index(name)
-        d = frame.to_pixels(field(frame, r))
-        basis[k, :NUM_LANDMARKS] = d
-        ring = mesh.ring_parent >= 0
-        basis[k, ring] = d[mesh.ring_parent[ring]] * mesh.follow[ring, None]
-    if gains is not None:
-        basis *= np.asarray(gains, np.float64)[:, None, None]
+    d = frame.to_pixels(_FIELD_BY_INDEX[shape](frame, r))
+    field = np.zeros((mesh.num_vertices, 2))
+    field[:NUM_LANDMARKS] = d
+    ring = mesh.ring_parent >= 0
+    field[ring] = d[mesh.ring_parent[ring]] * mesh.follow[ring, None]
     threshold = area_thresholds(mesh, openings=False)
-    for k in range(NUM_ARKIT):
-        basis[k] = unfold(rest, basis[k], mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS)
-    return basis.astype(np.float32)
+    return unfold(rest, field * gain, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS).astype(np.float32)
 
 
 #: Radius of the Gaussian that smooths a field into its inverse (taking the photo's own expression out), IODs.

@@ -13,7 +13,8 @@ from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour)
-from facecast.engine.render.portrait.fields import FaceFrame, build_basis, build_inverse_basis, lip_seal_kernels
+from facecast.engine.render.portrait.fields import (FaceFrame, build_basis, build_field, build_inverse_basis,
+                                                    lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
@@ -117,8 +118,12 @@ class PortraitRenderer(Renderer):
         rest_lm = rest_lm.copy()
         rest_lm[:, :2] = rest[:NUM_LANDMARKS]  # the fields see the lifted lid margins
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
-        basis = build_basis(frame, rest, gains=self._gains)
-        inverse = build_inverse_basis(frame, rest, basis, shapes=NEUTRALISED)
+        # The inverse fields take the photo's own expression out: drawn from the fields as authored, so the neutral
+        # face is the photo's alone, the same whatever gains a fit tries (the gains calibrate the way out of it).
+        authored = build_basis(frame, rest)
+        basis = authored if np.all(self._gains == 1.0) else build_basis(frame, rest, gains=self._gains)
+        inverse = build_inverse_basis(frame, rest, authored, shapes=NEUTRALISED)
+        self._frame = frame
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px, inverse=inverse,
                                  seal=lip_seal_kernels(frame))
         self.deformer.set_rest_weights(neutralised(rest_expression))
@@ -141,11 +146,8 @@ class PortraitRenderer(Renderer):
         soft, chain, chain_a, chain_b = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
-        unfold, unfold_eye = np.zeros(len(rest)), np.zeros(len(rest), np.int64)
-        for e, (o, blink) in enumerate(zip(eyes, _BLINKS)):
-            share = lid_unfold(basis[blink], o)
-            unfold_eye[share > unfold] = e
-            unfold = np.maximum(unfold, share)
+        self._blink_fields = {k: basis[k] for k in _BLINKS}
+        unfold, unfold_eye = _lid_unfold(self._blink_fields, eyes)
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
@@ -163,6 +165,25 @@ class PortraitRenderer(Renderer):
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
+
+    @property
+    def gains(self) -> np.ndarray:
+        """(52,) the field gains in use (:meth:`set_gain` changes them)."""
+        return self._gains.copy()
+
+    def set_gain(self, shape: int, gain: float) -> None:
+        """Draw ARKit shape ``shape`` ((0..51)) at ``gain`` times its authored field from now on, exactly as a
+        renderer prepared with that gain would (for fitting gains in closed loop); the neutral face is unchanged."""
+        if not (np.isfinite(gain) and gain > 0):
+            raise ValueError(f"a gain must be finite and > 0, got {gain}")
+        self._gains = self._gains.copy()
+        self._gains[shape] = gain
+        field = build_field(self._frame, self._rest.astype(np.float64), shape, gain=gain)
+        self.deformer.set_field(shape, field)
+        if shape in self._blink_fields:
+            self._blink_fields[shape] = field
+            unfold, unfold_eye = _lid_unfold(self._blink_fields, (self.mesh.eye_right, self.mesh.eye_left))
+            self._scene = self._scene._replace(attr_unfold=unfold.astype(np.float32), attr_unfold_eye=unfold_eye)
 
     def _fit_neutral(self) -> None:
         """Read the neutral face back with MediaPipe and take the photo's expression out further where it
@@ -273,3 +294,15 @@ class PortraitRenderer(Renderer):
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     params=mp)
         return out
+
+
+def _lid_unfold(basis, eyes) -> tuple[np.ndarray, np.ndarray]:
+    """((V,) how much closed-lid skin each vertex shows with its eye shut, (V,) int64 which eye: 0 right, 1 left)
+    from the blink fields (``basis[k]``, (V, 2) pixels, for k in the eyeBlink shapes)."""
+    num_vertices = len(basis[_BLINKS[0]])
+    unfold, unfold_eye = np.zeros(num_vertices), np.zeros(num_vertices, np.int64)
+    for e, (o, blink) in enumerate(zip(eyes, _BLINKS)):
+        share = lid_unfold(basis[blink], o)
+        unfold_eye[share > unfold] = e
+        unfold = np.maximum(unfold, share)
+    return unfold, unfold_eye
