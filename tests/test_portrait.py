@@ -418,3 +418,25 @@ def _sample(**weights: float) -> FaceSample:
     for name, x in weights.items():
         w[arkit_index(name)] = x
     return FaceSample(capture_wall_ns=0, weights=w)
+
+
+def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
+    """A gain that takes the mouth below MIN_MOUTH_WIDTH_SHARE of its neutral width is refused, however well
+    MediaPipe reads it (obama2's fit had taken mouthFunnel to 1.45: a mouth a quarter as wide): offered only such a
+    gain, the fit keeps the shipped one."""
+    from facecast.calibration import portrait_fit
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    from skimage import data
+
+    k = arkit_index("mouthFunnel")
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (1.2,))  # the astronaut: range 0.65, rho 1, width 0.36
+    before = renderer.gains[k]
+    try:
+        for g in portrait_fit.GAIN_CANDIDATES:
+            renderer.set_gain(k, g)
+            assert portrait_fit.mouth_width_share(renderer, k) < portrait_fit.MIN_MOUTH_WIDTH_SHARE
+        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("mouthFunnel",), identity=False,
+                                             progress=False)
+    finally:
+        renderer.set_gain(k, before)
+    assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
