@@ -18,7 +18,9 @@ For each shape, candidate gains (bounded to stay near the hand-authored field,
   form a tube, which MediaPipe may read but no face makes.
 
 The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
-otherwise the accepted gain with the largest range; otherwise the shipped gain.
+otherwise the accepted gain with the largest range; otherwise, where every gain that passed the
+rest took the face too far from the photo, the one nearest it (the shipped gain may be farther);
+otherwise the shipped gain.
 Nothing else about the field changes, so a fit cannot invent a grotesque face to
 raise a score. The result is saved per photo (:func:`fitted_gains_path`), and the
 renderer uses it for that photo from then on.
@@ -124,6 +126,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             k = arkit_index(name)
             best: Optional[ShapeFit] = None
             chosen: Optional[ShapeFit] = None
+            closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
             for g in GAIN_CANDIDATES:
                 renderer.set_gain(k, g)
                 rng, rho, drawn, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
@@ -133,16 +136,20 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                     continue  # no better than one already accepted: spare the identity model
                 ident = distance(frame, tracked)
                 if ident > identity_limit:
+                    if closest is None or ident < closest.identity:
+                        closest = ShapeFit(name, g, rng, rho, ident, "every gain over the identity limit: the "
+                                                                       "nearest the photo")
                     continue
                 fit = ShapeFit(name, g, rng, rho, ident, "reaches the target range")
                 if rng >= TARGET_RANGE:
                     chosen = fit
                     break
                 best = fit
+            if chosen is None and best is not None:
+                chosen = ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
             if chosen is None:
-                chosen = (ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
-                          if best else ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"),
-                                                float("nan"), "no gain passed the constraints: shipped gain"))
+                chosen = closest or ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"), float("nan"),
+                                             "no gain passed the constraints: shipped gain")
             renderer.set_gain(k, chosen.gain)
             gains[k] = chosen.gain
             fits.append(chosen)

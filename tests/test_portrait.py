@@ -440,3 +440,37 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     finally:
         renderer.set_gain(k, before)
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
+
+
+def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(monkeypatch, renderer):
+    """The astronaut's mouthPucker read 0.43-0.45 from her photo at every gain (limit 0.43), and the fit fell back to
+    the shipped gain, farther still (0.451 > the 0.45 goal). It now keeps the gain nearest the photo."""
+    from facecast.calibration import portrait_fit
+    from skimage import data
+
+    class Farther:  # an identity model under which every frame is over the limit, more so the more it moves
+        name, goal = "stub", None
+
+        def __init__(self):
+            pass
+
+        def embed(self, rgb, landmarks=None):
+            return np.array([rgb.astype(np.float64).mean()])
+
+        @staticmethod
+        def distance(a, b):
+            return 1.0 + float(np.abs(a - b).sum())
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", Farther)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
+    k = arkit_index("jawOpen")
+    before = renderer.gains[k]
+    try:
+        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), progress=False)
+    finally:
+        renderer.set_gain(k, before)
+    assert fits[0].reason.startswith("every gain over the identity limit")
+    assert gains[k] == 0.7 and fits[0].identity > portrait_fit.MAX_IDENTITY
