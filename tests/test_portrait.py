@@ -136,9 +136,12 @@ def test_open_jaw_shows_teeth_and_a_dark_cavity(renderer):
 
 
 def test_blink_closes_the_eye_over_the_eyeball(renderer):
+    """At full weight the eye is shut: the lids meet, or (a gain over 1 moves the lid skin further than the lids can
+    go: the field is kept fold-free and the lids stop short) the lid layer covers all of what stays open."""
     o = renderer.mesh.eye_right
-    assert renderer.pose(sample(eyeBlinkRight=1.0)).opening_px[o.upper].max() < 1.0
-    assert renderer.pose(sample(eyeBlinkRight=1.0)).opening_px[renderer.mesh.eye_left.upper].max() > 8
+    pose = renderer.pose(sample(eyeBlinkRight=1.0))
+    assert pose.opening_px[o.upper].max() < 1.0 or pose.lid_cover[0] == 1.0
+    assert pose.opening_px[renderer.mesh.eye_left.upper].max() > 8 and pose.lid_cover[1] == 0.0
 
 
 def test_closed_loop_direction_and_side(renderer, tracker):
