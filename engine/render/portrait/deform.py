@@ -297,8 +297,9 @@ class Deformer:
         """The lip seal: a photo whose mouth is open at rest (jawOpen, mouthUpperUp, mouthLowerDown) has its lips
         closed on the neutral face, the lower lip rising :data:`SEAL_LOWER_SHARE` of the way. It fades in as
         those weights fall below the photo's own (:func:`_mouth_open`), so the photo's weights still give the
-        photo; it closes the lips as far as that folds nothing (bisection), where the lip chains cannot meet
-        without a fold (their points are not above each other near the corners) only part of the way."""
+        photo. Each lip point closes to the other lip's line where it is. It closes the lips as far as that folds
+        nothing (bisection), column by column: where the lip lines kink near a corner, that corner's columns only
+        part of the way."""
         self._seal = np.zeros_like(self.rest)
         self._rest_open = _mouth_open(taken)
         if self._seal_kernels is None or self._rest_open < SEAL_MIN_OPEN:
@@ -306,19 +307,45 @@ class Deformer:
             return
         o = self.mesh.mouth
         v = self._contact(self.rest + self._neutral)
-        gap = np.maximum((v[o.lower] - v[o.upper]) @ self._down - SEAL_GAP_IODS * self._iod_px, 0.0)
+        across, down = v @ self._across, v @ self._down
+
+        def other_lip(chain: np.ndarray, at: np.ndarray) -> np.ndarray:
+            order = np.argsort(across[chain])
+            return np.interp(at, across[chain[order]], down[chain[order]])
+
+        # each lip point closes to the other lip's line where it is, not to its paired point: near the corners a
+        # pair is not above each other, and closing pairs turned the corner's opening over
+        min_gap = SEAL_GAP_IODS * self._iod_px
+        gap_upper = np.maximum(other_lip(o.lower, across[o.upper]) - down[o.upper] - min_gap, 0.0)
+        gap_lower = np.maximum(down[o.lower] - other_lip(o.upper, across[o.lower]) - min_gap, 0.0)
         upper, lower = self._seal_kernels
-        seal = (np.outer(upper @ (gap * (1.0 - SEAL_LOWER_SHARE)), self._down)
-                - np.outer(lower @ (gap * SEAL_LOWER_SHARE), self._down))
-        lo, hi = 0.0, 1.0
-        if self._valid(self._contact(v + seal)):
-            lo = 1.0
-        else:
+
+        def seal(share: np.ndarray) -> np.ndarray:  # (C,) how far each column closes
+            return (np.outer(upper @ (share * gap_upper * (1.0 - SEAL_LOWER_SHARE)), self._down)
+                    - np.outer(lower @ (share * gap_lower * SEAL_LOWER_SHARE), self._down))
+
+        def furthest(make) -> float:  # the largest t in [0, 1] whose seal make(t) folds nothing (bisection)
+            if self._valid(self._contact(v + seal(make(1.0)))):
+                return 1.0
+            lo, hi = 0.0, 1.0
             for _ in range(GUARD_STEPS):
                 mid = (lo + hi) / 2
-                lo, hi = (mid, hi) if self._valid(self._contact(v + mid * seal)) else (lo, mid)
-        self._seal = lo * seal
-        if lo == 0.0:
+                lo, hi = (mid, hi) if self._valid(self._contact(v + seal(make(mid)))) else (lo, mid)
+            return lo
+
+        # every column as far as they all can go together, then each further alone, from the middle out: where
+        # the lines kink near a corner (obama2's, 16-bit) the corner's columns stop short, not the whole mouth
+        share = np.full(len(o.upper), furthest(lambda t: np.full(len(o.upper), t)))
+        if share[0] < 1.0:
+            middle = (len(share) - 1) / 2
+            for c in sorted(range(len(share)), key=lambda c: abs(c - middle)):
+                def alone(t: float, c: int = c, base: np.ndarray = share.copy()) -> np.ndarray:
+                    out = base.copy()
+                    out[c] += t * (1.0 - base[c])
+                    return out
+                share = alone(furthest(alone))
+        self._seal = seal(share)
+        if not share.any():
             self._rest_open = 0.0
 
     def expression(self, weights: np.ndarray) -> np.ndarray:

@@ -511,9 +511,13 @@ SEAL_RADIUS_LOWER_IODS = 0.2
 def lip_seal_kernels(frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
     """(upper, lower), each (V, C) float64 for the mouth's C columns (:class:`~.mesh.Opening`'s paired chain
     points): the share of column c's lip motion that vertex i follows. A lip point follows its own column
-    fully; the skin on its side of the mouth line follows its nearest columns (inverse-distance blend, as
-    :func:`spread`), fading with the distance (:data:`SEAL_RADIUS_UPPER_IODS`, :data:`SEAL_RADIUS_LOWER_IODS`). The deformer closes
-    the lips of a photo whose mouth is open at rest with them (:meth:`~.deform.Deformer.set_rest_weights`)."""
+    fully; the skin on its side of the mouth line follows the two columns on either side of it across the face,
+    linearly (beyond the corners, the corner columns'), fading with the distance to the chain
+    (:data:`SEAL_RADIUS_UPPER_IODS`, :data:`SEAL_RADIUS_LOWER_IODS`). Linear, so that a thin lip triangle
+    beside the chain moves as its chain edge does: an inverse-distance blend turned obama2's over near the
+    corners and stopped the seal at 0.65 of the way, the photo's upper teeth showing as a white strip between
+    the lips. The deformer closes the lips of a photo whose mouth is open at rest with them
+    (:meth:`~.deform.Deformer.set_rest_weights`)."""
     mesh = frame.mesh
     q = frame.q[:NUM_MESH_POINTS]
     side = mouth_sides(frame)
@@ -521,9 +525,10 @@ def lip_seal_kernels(frame: FaceFrame) -> tuple[np.ndarray, np.ndarray]:
     for chain, sign, radius in ((mesh.mouth.upper, -1, SEAL_RADIUS_UPPER_IODS),
                                 (mesh.mouth.lower, 1, SEAL_RADIUS_LOWER_IODS)):
         d2 = np.sum((q[:, None] - q[chain][None]) ** 2, axis=2)
-        w = 1.0 / (d2 + 1e-4)  # the nearest columns' motion (as :func:`spread` blends), fading with distance
         fade = np.exp(-d2.min(1) / (2 * radius ** 2)) * (side == sign)
-        k = w / w.sum(1, keepdims=True) * fade[:, None]
+        order = np.argsort(q[chain, 0])
+        k = np.stack([np.interp(q[:, 0], q[chain[order], 0], np.eye(len(chain))[c, order])
+                      for c in range(len(chain))], axis=1) * fade[:, None]
         k[chain] = 0.0
         k[chain, np.arange(len(chain))] = 1.0
         k[list(mesh.mouth.corners)] = 0.0
