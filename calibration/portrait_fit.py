@@ -19,8 +19,10 @@ For each shape, candidate gains (bounded to stay near the hand-authored field,
 
 The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
 otherwise the accepted gain with the largest range; otherwise, where every gain that passed the
-rest took the face too far from the photo, the one nearest it (the shipped gain may be farther);
-otherwise the shipped gain.
+rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
+(0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
+photo (the likeness is a goal on every frame, a shape's range on one); otherwise (no identity model, or
+every gain folds) the shipped gain.
 Nothing else about the field changes, so a fit cannot invent a grotesque face to
 raise a score. The result is saved per photo (:func:`fitted_gains_path`), and the
 renderer uses it for that photo from then on.
@@ -35,7 +37,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from facecast.calibration.eval.fidelity import DlibIdentity, KEY_SHAPES, spearman
+from facecast.calibration.eval.fidelity import GOAL_IDENTITY, DlibIdentity, KEY_SHAPES, spearman
 from facecast.calibration.eval.landmark_blendshapes import LandmarkBlendshapes
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.types import FaceSample, NUM_ARKIT, arkit_index
@@ -127,9 +129,12 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             best: Optional[ShapeFit] = None
             chosen: Optional[ShapeFit] = None
             closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
+            folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
             for g in GAIN_CANDIDATES:
                 renderer.set_gain(k, g)
                 rng, rho, drawn, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
+                if plausible:
+                    folding_nothing.append((g, rng, rho, frame, tracked))
                 if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= TARGET_RANGE):
                     continue
                 if rng < TARGET_RANGE and best is not None and rng <= best.range:
@@ -147,9 +152,19 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                 best = fit
             if chosen is None and best is not None:
                 chosen = ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
+            if chosen is None and closest is not None and closest.identity <= GOAL_IDENTITY:
+                chosen = closest
+            if chosen is None and embedder is not None and folding_nothing:
+                # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
+                # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
+                # the photo, and every frame near the sweep's end then broke the goal)
+                ident, g, rng, rho = min((distance(frame, tracked), g, rng, rho)
+                                         for g, rng, rho, frame, tracked in folding_nothing)
+                chosen = ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
+                                                            "goal: the nearest the photo")
             if chosen is None:
-                chosen = closest or ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"), float("nan"),
-                                             "no gain passed the constraints: shipped gain")
+                chosen = ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"), float("nan"),
+                                  "no gain passed the constraints: shipped gain")
             renderer.set_gain(k, chosen.gain)
             gains[k] = chosen.gain
             fits.append(chosen)

@@ -475,5 +475,54 @@ def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(
         gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), progress=False)
     finally:
         renderer.set_gain(k, before)
-    assert fits[0].reason.startswith("every gain over the identity limit")
+    assert fits[0].reason.endswith("the nearest the photo")
     assert gains[k] == 0.7 and fits[0].identity > portrait_fit.MAX_IDENTITY
+
+
+def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer):
+    """astronaut_rolled's browDownRight (2026-11-25): 1.0 missed the response goals, 1.45 met them 0.545 from the
+    photo (goal 0.45), and the fit took 1.45: the end of that shape's sweep broke the identity goal. Where every gain
+    meeting the response goals is past the identity goal, the fit keeps the gain nearest the photo of all that fold
+    nothing, though it misses them."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("browDownRight")
+    scripted = {0.7: (0.2, 0.5), 1.0: (0.3, 0.8), 1.45: (0.5, 1.0)}  # gain -> (closed-loop range, rho)
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = round(float(renderer.gains[shape]), 2)
+        rng, rho = scripted[g]
+        frame = np.full((64, 64, 3), int(round(g * 40)), np.uint8)  # 28, 40, 58: farther from the photo with the gain
+        return rng, rho, 1.0, True, frame, None
+
+    class Brightness:  # distance from the photo: the small frames' grey level / 100; the neutral frame (512 px) is 0
+        name, goal = "stub", None
+
+        def __init__(self):
+            pass
+
+        def embed(self, rgb, landmarks=None):
+            return np.array([rgb.mean() / 100 if rgb.shape[0] == 64 else 0.0])
+
+        @staticmethod
+        def distance(a, b):
+            return float(np.abs(a - b).sum())
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
+    before = renderer.gains[k]
+    try:
+        photo = np.zeros((64, 64, 3), np.uint8)
+        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
+        assert gains[k] == 0.7 and fits[0].identity == pytest.approx(0.28)  # not 1.45 at 0.58
+        assert fits[0].reason.startswith("no gain moves the shape enough within the identity goal")
+        scripted[1.45] = (0.5, 1.0)
+        monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.6)  # the nearest passing gain within the goal: kept
+        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
+        assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
+    finally:
+        renderer.set_gain(k, before)

@@ -96,6 +96,16 @@ def test_an_open_mouth_closes_at_zero_and_the_photo_comes_back(open_mouth):
     half = open_mouth.rest_weights.copy()
     half[jaw] /= 2
     assert neutral_gap < gap(half) < photo_gap  # the seal fades in as jawOpen falls below the photo's
+    funnel = np.zeros(NUM_ARKIT)
+    funnel[arkit_index("mouthFunnel")] = 1.0
+    # an O parts the lips: the seal lets go of them by half the funnel's weight (sealed, MediaPipe read 0.06 of the
+    # funnel here, the fit's target being 0.35)
+    assert gap(funnel) > 0.5 * photo_gap, (gap(funnel) / iod, photo_gap / iod)
+    stretch = np.zeros(NUM_ARKIT)
+    stretch[arkit_index("mouthStretchRight")] = 1.0
+    # so does a corner pulled out (sealed, the astronaut's mouthStretchRight read at most 0.22 and its frames
+    # drifted 0.46 from her photo; parted, 0.43 and 0.44)
+    assert gap(stretch) > 0.5 * photo_gap, (gap(stretch) / iod, photo_gap / iod)
 
 
 def test_a_neutral_only_derive_draws_the_same_faces_once_the_fields_are_needed(open_mouth):

@@ -53,7 +53,8 @@ PIVOT_DEPTH_IODS = 1.1
 GAZE_HORIZONTAL = 0.2
 GAZE_VERTICAL = 0.1
 
-_JAW_OPEN, _MOUTH_CLOSE = arkit_index("jawOpen"), arkit_index("mouthClose")
+_JAW_OPEN, _MOUTH_CLOSE, _FUNNEL = arkit_index("jawOpen"), arkit_index("mouthClose"), arkit_index("mouthFunnel")
+_STRETCH = [arkit_index("mouthStretchLeft"), arkit_index("mouthStretchRight")]
 _OPENERS = [arkit_index(n) for n in ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft",
                                      "mouthLowerDownRight")]
 #: The lip seal (:meth:`Deformer._derive_seal`): the lower lip's share of the closing, and the least
@@ -65,8 +66,14 @@ SEAL_GAP_IODS = 0.01
 
 
 def _mouth_open(weights: np.ndarray) -> float:
-    """How open the weights hold the mouth: jawOpen plus half of each of mouthUpperUp and mouthLowerDown."""
-    return float(weights[_JAW_OPEN] + 0.5 * np.sum(weights[_OPENERS]))
+    """How open the weights hold the mouth: jawOpen plus half of each of mouthUpperUp, mouthLowerDown,
+    mouthFunnel and mouthStretch. An O parts the lips, and so does a corner pulled out: sealed shut, a photo open
+    at rest lost its funnel (MediaPipe read 0.06-0.15 of it on obama2 and its 32-bit copy instead of 0.35) and the
+    astronaut's mouthStretchRight (0.22 read at full weight, 0.43 parted)."""
+    return float(weights[_JAW_OPEN] + 0.5 * np.sum(weights[_OPENERS]) + 0.5 * weights[_FUNNEL]
+                 + 0.5 * np.sum(weights[_STRETCH]))
+
+
 _BLINK = {-1: arkit_index("eyeBlinkRight"), 1: arkit_index("eyeBlinkLeft")}
 _LOOK = {sign: {d: arkit_index(f"eyeLook{d}{'Left' if sign > 0 else 'Right'}") for d in ("In", "Out", "Up", "Down")}
          for sign in (-1, 1)}
