@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from facecast.engine.render.portrait import PortraitRenderer, raster
-from facecast.engine.render.portrait.eyes import _synthesised_eyeball, opening_mask
+from facecast.engine.render.portrait.eyes import (DEFAULT_SCLERA, SCLERA_BRIGHTEST, _at_colour_scale, _keep_photo,
+                                                  _median_colour, _synthesised_eyeball, opening_mask)
 from facecast.engine.render.portrait.mesh import SKIN
 from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
@@ -334,6 +335,37 @@ def test_the_synthesised_eyeballs_edges_are_soft():
     for i in crossings:
         on_ramp = [pupil + 0.1 * (iris - pupil) < row[j] < iris - 0.1 * (iris - pupil) for j in (i, i + 1)]
         assert any(on_ramp), row[i - 2:i + 3]
+
+
+def test_the_photos_eye_fades_into_the_eyeball_alike_at_any_size():
+    """The photo's eye fades into the synthesised eyeball over the same share of the face at 512 as at 2048:
+    issue 17's aliasing measure compares the two sizes. A margin of one pixel at either size drew the fade 0.75 px
+    (of 512) apart, where a neutral face opens a squinting eye: Obama's eyes read 3.37 / p99 26.1 grey levels
+    between the sizes at jawOpen 0.5, 2.65 / 15.1 with the margin in inter-ocular distances."""
+    def keep(f: int) -> np.ndarray:  # black photo, white eyeball, photo seen inside a disk; at f times the size
+        size = 40 * f
+        yy, xx = np.mgrid[0:size, 0:size] + 0.5
+        seen = np.hypot(xx - 20.3 * f, yy - 19.6 * f) < 8.2 * f
+        box, synth = np.zeros((size, size, 3)), np.full((size, size, 3), 255.0)
+        return _keep_photo(box, synth, seen, 100.0 * f)[..., 0].astype(np.float64)
+
+    small = keep(1)
+    reference = keep(4).reshape(40, 4, 40, 4).mean(axis=(1, 3))
+    # the disk's edge rasterised at each size leaves 3.4 grey levels on average; a one-pixel margin, 6.7
+    assert np.abs(small - reference).mean() < 4.5, np.abs(small - reference).mean()
+
+
+def test_the_eyeballs_colours_are_the_same_at_any_size():
+    """The sclera is the median of a photo's brightest pixels, and a sharper copy's brightest are brighter: picked
+    from the photo as it is, a 2048 frame's synthesised sclera was lighter than a 512 frame's (Obama's eyeWide read
+    4.0 grey levels apart between the sizes, 2.1 with the colours picked from the photo blurred in inter-ocular
+    distances). Here: fine grain, and the same grain box-filtered to a quarter of the size."""
+    rng = np.random.default_rng(3)
+    big = np.clip(rng.normal(200.0, 25.0, (160, 160, 3)), 0, 255)
+    small = big.reshape(40, 4, 40, 4, 3).mean(axis=(1, 3))
+    picked = [_median_colour(_at_colour_scale(im, iod).reshape(-1, 3), DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+              for im, iod in ((small, 100.0), (big, 400.0))]
+    assert np.abs(picked[0] - picked[1]).max() < 1.0, picked  # 20 grey levels apart picked from the grain itself
 
 
 def test_every_layer_draws_the_same_bytes_each_time(renderer):

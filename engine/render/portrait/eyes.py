@@ -23,6 +23,11 @@ SCLERA_FALLOFF = 0.3
 LIMBUS_IODS = 0.012
 #: Width over which the photo's eye fades into the synthesised eyeball, inter-ocular distances.
 FEATHER_IODS = 0.03
+#: The photo's eye is kept whole this far outside the seen pixels, inter-ocular distances (a pixel at 100 px; a
+#: margin of one pixel at any size drew a 2048 frame's fade 0.75 px of 512 closer to the opening than a 512 frame's).
+MARGIN_IODS = 0.01
+#: The eyeball's colours are picked from the photo blurred this much, inter-ocular distances (a pixel at 100 px).
+COLOUR_BLUR_IODS = 0.01
 
 
 #: Share of the way from MediaPipe's upper eye contour to the next ring of
@@ -148,6 +153,14 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
     return at_rest, wide
 
 
+def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
+    """``image`` blurred with a Gaussian of :data:`COLOUR_BLUR_IODS`: the brightest pixels of a sharper copy are
+    brighter, so colours picked from it would differ with the output size."""
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=COLOUR_BLUR_IODS * iod_px, borderType=cv2.BORDER_REPLICATE)
+
+
 def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o: Opening, side: str,
                          origin: tuple[int, int], iod_px: float) -> np.ndarray:
     """(h, w, 3) float eyeball over ``box``: a sclera shaded as a lit sphere, the iris
@@ -158,8 +171,9 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     radius = radius if radius > 1.0 else 0.12 * iod_px
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
-    sclera = _median_colour(box[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
-    iris = _median_colour(box[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
+    colours = _at_colour_scale(box, iod_px)
+    sclera = _median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    iris = _median_colour(colours[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)
     soft = max(1.0, LIMBUS_IODS * iod_px)  # the same at any size, and never under a pixel
@@ -174,13 +188,12 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
 
 
 def _keep_photo(box: np.ndarray, synth: np.ndarray, seen: np.ndarray, iod_px: float) -> np.ndarray:
-    """The photo where ``seen`` (and a 1-pixel margin), fading into ``synth`` within
+    """The photo where ``seen`` (and a :data:`MARGIN_IODS` margin), fading into ``synth`` within
     :data:`FEATHER_IODS` outside it (no seam for a tracker to take for a lid)."""
     import cv2
 
-    keep = cv2.dilate(seen.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    away_px = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, 3)[..., None]
-    photo = np.clip(1.0 - away_px / max(FEATHER_IODS * iod_px, 1.0), 0.0, 1.0)
+    away_px = cv2.distanceTransform((~seen).astype(np.uint8), cv2.DIST_L2, 5)[..., None]
+    photo = np.clip(1.0 - (away_px - MARGIN_IODS * iod_px) / max(FEATHER_IODS * iod_px, 1.0), 0.0, 1.0)
     return np.clip(box * photo + synth * (1.0 - photo) + 0.5, 0, 255).astype(np.uint8)
 
 
