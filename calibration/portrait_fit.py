@@ -56,6 +56,11 @@ SWEEP = np.linspace(0.0, 1.0, 6)
 #: face's width, not less (obama2's fit took mouthFunnel to a gain of 1.45: a mouth a quarter as wide, the lower lip a pink
 #: column stretched 30 times).
 MIN_MOUTH_WIDTH_SHARE = 0.4
+#: Shapes judged by the geometry channel (issue 16): MediaPipe's landmark network reads one eye widening as
+#: 0.05-0.1 at any gain, so their closed-loop range is noise, and fitting to it took eyeWide anywhere from 0.7 to 2.5
+#: on the photo set (one eye of a pair at 0.7, the other at 2.5; at 2.5 the lid a tall tent over a band of white).
+#: The fit takes their range and rho from the drawn landmarks instead.
+GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRight"))
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,10 @@ def _sample(k: int, x: float) -> FaceSample:
     return FaceSample(capture_wall_ns=0, weights=w)
 
 
-def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, bool, np.ndarray, object]:
-    """(closed-loop range, its Spearman rho, geometry range, plausible at full weight (no fold, the mouth wide
-    enough: :func:`mouth_width_share`), the full-weight
-    frame, its tracked face) of shape ``k`` swept over :data:`SWEEP`."""
+def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, float, bool, np.ndarray, object]:
+    """(closed-loop range, its Spearman rho, geometry range, its Spearman rho, plausible at full weight (no fold, the
+    mouth wide enough: :func:`mouth_width_share`), the full-weight frame, its tracked face) of shape ``k`` swept over
+    :data:`SWEEP`."""
     measured, drawn, frame, tracked = [], [], None, None
     for x in SWEEP:
         sample = _sample(k, x)
@@ -88,7 +93,7 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, bo
     m = np.array(measured)
     plausible = renderer.pose(_sample(k, 1.0)).scale == 1.0 and mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
-    return rng, spearman(SWEEP, m), float(np.ptp(drawn)), plausible, frame, tracked
+    return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, frame, tracked
 
 
 def mouth_width_share(renderer, k: int) -> float:
@@ -132,7 +137,9 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
             for g in GAIN_CANDIDATES:
                 renderer.set_gain(k, g)
-                rng, rho, drawn, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
+                rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
+                if k in GEOMETRY_JUDGED:
+                    rng, rho = drawn, drawn_rho
                 if plausible:
                     folding_nothing.append((g, rng, rho, frame, tracked))
                 if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= TARGET_RANGE):

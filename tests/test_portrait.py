@@ -493,7 +493,7 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         g = round(float(renderer.gains[shape]), 2)
         rng, rho = scripted[g]
         frame = np.full((64, 64, 3), int(round(g * 40)), np.uint8)  # 28, 40, 58: farther from the photo with the gain
-        return rng, rho, 1.0, True, frame, None
+        return rng, rho, 1.0, 1.0, True, frame, None
 
     class Brightness:  # distance from the photo: the small frames' grey level / 100; the neutral frame (512 px) is 0
         name, goal = "stub", None
@@ -526,3 +526,28 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
     finally:
         renderer.set_gain(k, before)
+
+
+def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
+    """eyeWide is judged by the geometry channel: MediaPipe reads one eye widening as 0.05-0.1 at any gain, and fitted
+    to that noise ("the largest range allowed") eyeWide took gains from 0.7 to 2.5 on the photo set. The fit takes the
+    smallest gain whose drawn landmarks reach the target instead."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("eyeWideLeft")
+    # gain -> (closed-loop range: noise, geometry range: grows with the gain)
+    scripted = {0.7: (0.04, 0.2), 1.0: (0.06, 0.4), 1.45: (0.05, 0.6), 2.5: (0.10, 0.9)}
+
+    def sweep(renderer, tracker, geometry, shape):
+        rng, drawn = scripted[round(float(renderer.gains[shape]), 2)]
+        return rng, 1.0, drawn, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
+    before = renderer.gains[k]
+    try:
+        gains, fits = portrait_fit.fit_gains(renderer, np.zeros((8, 8, 3), np.uint8), shapes=("eyeWideLeft",),
+                                             identity=False, progress=False)
+    finally:
+        renderer.set_gain(k, before)
+    assert gains[k] == 1.0 and fits[0].range == 0.4, fits  # not 2.5, the noise's largest
