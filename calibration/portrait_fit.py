@@ -21,8 +21,9 @@ The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
 otherwise the accepted gain with the largest range; otherwise, where every gain that passed the
 rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
 (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
-photo (the likeness is a goal on every frame, a shape's range on one); otherwise (no identity model, or
-every gain folds) the shipped gain.
+photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
+otherwise, where no gain keeps the likeness, the passing gain nearest the photo; otherwise (every gain
+folds or misses the response goals) the shipped gain.
 Nothing else about the field changes, so a fit cannot invent a grotesque face to
 raise a score. The result is saved per photo (:func:`fitted_gains_path`), and the
 renderer uses it for that photo from then on.
@@ -164,11 +165,16 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             if chosen is None and embedder is not None and folding_nothing:
                 # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
                 # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
-                # the photo, and every frame near the sweep's end then broke the goal)
+                # the photo, and every frame near the sweep's end then broke the goal), where a gain keeps it
                 ident, g, rng, rho = min((distance(frame, tracked), g, rng, rho)
                                          for g, rng, rho, frame, tracked in folding_nothing)
-                chosen = ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
-                                                            "goal: the nearest the photo")
+                if ident <= GOAL_IDENTITY:
+                    chosen = ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
+                                                                "goal: the nearest the photo")
+            if chosen is None:
+                # no gain keeps the likeness (a photo whose neutral face is near the goal already): draw the shape
+                # (obama_tight's eyeWideLeft at the nearest gain drew a range of 0.01 in geometry, 0.42 at 1.75)
+                chosen = closest
             if chosen is None:
                 chosen = ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"), float("nan"),
                                   "no gain passed the constraints: shipped gain")

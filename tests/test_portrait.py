@@ -524,6 +524,11 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.6)  # the nearest passing gain within the goal: kept
         gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
         assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
+        # where even the nearest gain breaks the goal (a photo whose neutral face is near it already), the
+        # shape is drawn: obama_tight's eyeWideLeft fell to 0.01 of range in geometry for nothing
+        monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.2)
+        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
+        assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
     finally:
         renderer.set_gain(k, before)
 

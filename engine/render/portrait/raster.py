@@ -840,8 +840,6 @@ def filled_photo(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, band: np.n
     """(H, W, 3) uint8: the photo with its rest openings (grown by a pixel) filled in from the skin
     around them. The skin next to an opening samples it once the opening moves, so a lip's edge
     carries lip, not the photo's teeth, and a lower lid's edge lid, not sclera."""
-    import cv2
-
     return inpaint(image, _opening_masks(image.shape[:2], rest, mesh, band, iod_px), iod_px)
 
 
