@@ -53,10 +53,10 @@ PIVOT_DEPTH_IODS = 1.1
 GAZE_HORIZONTAL = 0.2
 GAZE_VERTICAL = 0.1
 
-_JAW_OPEN, _MOUTH_CLOSE, _FUNNEL = arkit_index("jawOpen"), arkit_index("mouthClose"), arkit_index("mouthFunnel")
-_STRETCH = [arkit_index("mouthStretchLeft"), arkit_index("mouthStretchRight")]
+_JAW_OPEN, _MOUTH_CLOSE = arkit_index("jawOpen"), arkit_index("mouthClose")
+#: Shapes that part the lips, each counted at half its weight by :func:`_mouth_open`.
 _OPENERS = [arkit_index(n) for n in ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft",
-                                     "mouthLowerDownRight")]
+                                     "mouthLowerDownRight", "mouthFunnel", "mouthStretchLeft", "mouthStretchRight")]
 #: The lip seal (:meth:`Deformer._derive_seal`): the lower lip's share of the closing, and the least
 #: :func:`_mouth_open` of the photo that gets one.
 SEAL_LOWER_SHARE = 0.65
@@ -70,8 +70,7 @@ def _mouth_open(weights: np.ndarray) -> float:
     mouthFunnel and mouthStretch. An O parts the lips, and so does a corner pulled out: sealed shut, a photo open
     at rest lost its funnel (MediaPipe read 0.06-0.15 of it on obama2 and its 32-bit copy instead of 0.35) and the
     astronaut's mouthStretchRight (0.22 read at full weight, 0.43 parted)."""
-    return float(weights[_JAW_OPEN] + 0.5 * np.sum(weights[_OPENERS]) + 0.5 * weights[_FUNNEL]
-                 + 0.5 * np.sum(weights[_STRETCH]))
+    return float(weights[_JAW_OPEN] + 0.5 * np.sum(weights[_OPENERS]))
 
 
 _BLINK = {-1: arkit_index("eyeBlinkRight"), 1: arkit_index("eyeBlinkLeft")}
