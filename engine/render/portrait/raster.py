@@ -96,7 +96,8 @@ EDGE_PX = 0.5
 RIM_PX = 0.6
 #: An opening this many pixels from its rest height at a vertex samples the filled photo at its edges.
 FILL_PX = 1.0
-#: The openings are filled from the skin within this many inter-ocular distances (3 px at 100 px).
+#: The openings are filled from the skin within this many inter-ocular distances (3 px at 100 px, the 512x512
+#: crop's; at least a pixel).
 INPAINT_IODS = 0.03
 #: Skin stretched more than this many times more one way than the other (the ratio ``k`` of the singular
 #: values of its rest-to-frame map) is blurred across the stretch, with a Gaussian of sigma
@@ -851,7 +852,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, iod_px: float) -> np.ndarray:
     with the radius in inter-ocular distances)."""
     import cv2
 
-    radius_px = max(3.0, INPAINT_IODS * iod_px)
+    radius_px = max(1.0, INPAINT_IODS * iod_px)
     return cv2.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8), radius_px, cv2.INPAINT_TELEA)
 
 
