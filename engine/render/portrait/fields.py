@@ -221,6 +221,27 @@ def _lid(frame: FaceFrame, r: Regions, sign: int, *, upper: float, lower: float 
                       brow_still=True)
 
 
+#: A blink's lids meet this share of the opening above the lower lid (on average: see :func:`_blink`).
+BLINK_LOWER = 0.05
+
+
+def _blink(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
+    """The lids shut: each column's lids meet on one smooth arc between the eye's corners, about
+    :data:`BLINK_LOWER` of the opening above the lower lid. Meeting on the lower lid's own line drew the
+    closed eye's lash line with the photo's kinks (a step up to the outer corner, where a lower lid curves
+    up to it)."""
+    opening, middle, half = _eye_span(frame, sign)
+    up, lo = r.lid_upper[sign], r.lid_lower[sign]
+    gap = frame.q[lo] - frame.q[up]
+    meet = frame.q[lo] - BLINK_LOWER * gap
+    c0, c1 = frame.q[list(opening.corners)]
+    chord = c0[1] + (meet[:, 0] - c0[0]) * (c1[1] - c0[1]) / (c1[0] - c0[0])
+    arch = np.clip(1.0 - ((meet[:, 0] - middle) / half) ** 2, 0.0, 1.0)
+    sag = float(arch @ (meet[:, 1] - chord) / max(float(arch @ arch), 1e-9))  # least squares
+    meet[:, 1] = chord + sag * arch
+    return _move_lids(frame, r, sign, meet - frame.q[up], meet - frame.q[lo], radius=0.12, brow_still=True)
+
+
 #: A closing lid's skin unfolds from under the crease: the skin above the lid follows it less with height,
 #: and not at all from this share of the way from the lid margin up to the brow's lower edge.
 CREASE_SHARE = 0.6
@@ -363,7 +384,7 @@ def _sneer(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
 def _fields() -> dict[str, Field]:
     f: dict[str, Field] = {}
     for name, s in (("Left", 1), ("Right", -1)):
-        f[f"eyeBlink{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.95, lower=0.05)
+        f[f"eyeBlink{name}"] = lambda fr, r, s=s: _blink(fr, r, s)
         f[f"eyeSquint{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.12, lower=0.3) + _cheek(fr, r, s, up=0.04, out=0)
         f[f"eyeWide{name}"] = lambda fr, r, s=s: _wide(fr, r, s)
         f[f"eyeLookDown{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=0.25, lower=-0.05, radius=0.08)
