@@ -253,3 +253,63 @@ def lid_unfold(blink: np.ndarray, o: Opening) -> np.ndarray:
     share = np.clip(blink[:, 1] / margin, 0.0, 1.0)
     share[list(o.lower)] = 0.0
     return share
+
+
+#: The closed lid's skin fades in over the unfold share blurred this much, inter-ocular distances. The share
+#: is linear over each triangle; where it falls to 0 within a triangle or two (at the eye's corners) its
+#: kinks drew the faded-in lid's edge as a line.
+UNFOLD_BLUR_IODS = 0.03
+#: Shares under this are taken as none (the triangle's skin is drawn without sampling the closed lid's).
+UNFOLD_MIN = 1e-3
+
+
+def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndarray, shares: np.ndarray,
+                 openings: tuple[Opening, Opening], iod_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
+
+    ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the skin's (the rest
+    are ignored: pass the mesh's, openings included, and their rows of the result are 0 where the openings
+    hold no share). Returns ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the
+    triangles at ``rest`` and blurred by :data:`UNFOLD_BLUR_IODS` (a blur normalised over the skin, so the
+    eye openings, which are not skin, do not thin the share at their rims), and (T, 2) float32 the most
+    each triangle's pixels show (0 below :data:`UNFOLD_MIN`)."""
+    import cv2
+
+    h, w = shape_hw
+    flat = np.zeros((h, w, 2), np.float64)
+    for t in np.nonzero(shares[:, triangles].max(axis=(0, 2)) > 0)[0]:
+        p = rest[triangles[t]]
+        x0, y0 = np.maximum(np.floor(p.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(p.max(0)).astype(int) + 1, [w, h])
+        if x0 >= x1 or y0 >= y1:
+            continue
+        gy, gx = np.mgrid[y0:y1, x0:x1] + 0.5
+        m = np.array([p[1] - p[0], p[2] - p[0]]).T
+        if abs(np.linalg.det(m)) < 1e-9:
+            continue
+        b1, b2 = np.linalg.solve(m, np.stack([gx.ravel() - p[0, 0], gy.ravel() - p[0, 1]]))
+        inside = (b1 >= -1e-6) & (b2 >= -1e-6) & (b1 + b2 <= 1 + 1e-6)
+        b0 = 1.0 - b1 - b2
+        for e in range(2):
+            v = shares[e, triangles[t]]
+            value = (b0 * v[0] + b1 * v[1] + b2 * v[2]).reshape(gx.shape)
+            block = flat[y0:y1, x0:x1, e]
+            block[inside.reshape(gx.shape)] = np.maximum(block, value)[inside.reshape(gx.shape)]
+    skin = np.ones((h, w), np.float64)
+    for o in openings:
+        skin[opening_mask(shape_hw, rest, o) > 0] = 0.0
+    sigma = max(UNFOLD_BLUR_IODS * iod_px, 0.5)
+
+    def blur(a):
+        return cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
+
+    weight = np.maximum(blur(skin), 1e-3)
+    image = np.stack([blur(flat[..., e] * skin) / weight for e in range(2)], axis=-1).astype(np.float32)
+    image[image < UNFOLD_MIN] = 0.0
+    per_triangle = np.zeros((len(triangles), 2), np.float32)
+    for t, p in enumerate(rest[triangles]):
+        x0, y0 = np.maximum(np.floor(p.min(0) - 1).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(p.max(0) + 1).astype(int) + 1, [w, h])
+        if x0 < x1 and y0 < y1:
+            per_triangle[t] = image[y0:y1, x0:x1].max(axis=(0, 1))
+    return image, per_triangle

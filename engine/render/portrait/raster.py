@@ -82,6 +82,11 @@ LASH_IODS = 0.028
 LID_SKIN_IODS = 0.04
 #: How dark the lash line drawn where a closing eye's lids meet is (share toward the lash colour).
 LASH_DARK = 0.75
+#: An eye opening narrower than this (inter-ocular distances) is a slit in the lashes' shadow: what shows in it
+#: (the lash band, the eyeball) is up to :data:`SLIT_DARK` darker (it showed as a pale line between nearly shut
+#: lids).
+SLIT_IODS = 0.06
+SLIT_DARK = 0.6
 #: Opening beyond its rest size over which the eyeball fades to its wide-open image (share of the rest opening).
 WIDE_BLEND = 0.25
 #: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
@@ -105,6 +110,9 @@ INPAINT_IODS = 0.03
 #: features come out as wide as they are long, instead of streaks.
 STRETCH_LO = 1.5
 STRETCH_BLUR_IODS = 0.012
+#: A squeeze past this counts as this much: a triangle squashed flat (a shut eye's corner, 1/30 of its height)
+#: asked for a blur of 40 px, which drew the blurred photo around it as a pale wedge.
+SQUEEZE_FLOOR = 0.5
 #: The blurs are precomputed at these sigmas (times :data:`STRETCH_BLUR_IODS` inter-ocular distances) and
 #: interpolated between.
 STRETCH_LEVELS = (1.0, 3.0, 9.0)
@@ -323,6 +331,8 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
     ratio = h * (1.0 - cover) / max(h0, 1e-3)
     wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
     to_ball = min(max(below_lid - band + 0.5, 0.0), 1.0)  # 0 in the lash band, 1 on the eyeball
+    slit_px = max(SLIT_IODS * mp[P_IOD], 1.0)
+    slit = SLIT_DARK * _smooth(slit_px, 0.3 * slit_px, h * (1.0 - cover))
     if to_ball < 1.0:
         # the lash line hangs from the lid's edge: the portrait's own band at the same depth,
         # its lashes drawn darker against the bared eyeball as the lids open wide
@@ -333,12 +343,13 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         by = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
         lash = wide * _smooth(band, 0.4 * band, below_lid) * WIDE_LASH_DARKEN
         for c in range(3):
-            rgb[c] = _sample(skin_img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, c) * (1.0 - lash)
+            rgb[c] = _sample(skin_img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, c) * (1.0 - lash) * (1.0 - slit)
     if to_ball > 0.0:
-        # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens
+        # the lid's shadow deepens as it closes, and falls on newly bared eyeball as it opens; a slit between
+        # nearly shut lids lies all in their lashes' shadow
         strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
         shadow = max(LID_SHADOW_IODS * mp[P_IOD], 1e-3)
-        shade = 1.0 - strength * math.exp(-max(below_lid - band, 0.0) / shadow)
+        shade = (1.0 - strength * math.exp(-max(below_lid - band, 0.0) / shadow)) * (1.0 - slit)
         for c in range(3):
             ball[c] = _sample(eye_img, sx, sy, c)
             if wide > 0.0:
@@ -356,14 +367,18 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
 
 
 @njit(fastmath=True, error_model="numpy")
-def _lash_line(rgb, code, dist, mp):
-    """Darken skin ``dist`` px from a closing eye's upper (lashes) or lower (fainter) lid edge."""
+def _lash_line(rgb, code, dist, open_px, mp):
+    """Darken skin ``dist`` px from a closing eye's upper (lashes) or lower (fainter) lid edge. ``open_px`` is
+    the opening's height at that point of the edge: where the lid layer covers more than a lash line's width
+    of it, the layer's own edge (:func:`_lid_rgb`) is the lash line, and the mesh's upper edge draws none (two
+    lines with the lid layer between them drew a loop)."""
     e = (code - 1) % 2
     strength = mp[P_LASH + e]
     if strength <= 0.0:
         return
     lash = max(LASH_IODS * mp[P_IOD], 1.0)
     if code <= _UPPER_LEFT:
+        strength *= 1.0 - _smooth(0.5 * lash, lash, mp[P_LID + e] * open_px)
         dark = LASH_DARK * (1.0 - _smooth(0.35 * lash, lash, dist))
     else:
         dark = 0.4 * LASH_DARK * (1.0 - _smooth(0.15 * lash, 0.6 * lash, dist))
@@ -377,7 +392,8 @@ def _lash_line(rgb, code, dist, mp):
 def _stretch_blur(dst, src, i0, i1, i2, unit):
     """(sigma along x, sigma along y), pixels, of the blur one skin triangle needs: none up to
     :data:`STRETCH_LO` (its rest-to-frame map stretches one way ``k`` times more than the other, ``k``
-    the ratio of its singular values), then ``unit`` px per unit of ``k`` past it, across the stretch."""
+    the ratio of its singular values, the smaller taken as at least :data:`SQUEEZE_FLOOR`), then ``unit`` px
+    per unit of ``k`` past it, across the stretch."""
     d00, d01 = dst[i1, 0] - dst[i0, 0], dst[i2, 0] - dst[i0, 0]
     d10, d11 = dst[i1, 1] - dst[i0, 1], dst[i2, 1] - dst[i0, 1]
     s00, s01 = src[i1, 0] - src[i0, 0], src[i2, 0] - src[i0, 0]
@@ -395,7 +411,7 @@ def _stretch_blur(dst, src, i0, i1, i2, unit):
     c = m01 * m01 + m11 * m11
     mean = 0.5 * (a + c)
     r = math.sqrt(0.25 * (a - c) ** 2 + b * b)
-    k = math.sqrt((mean + r) / max(mean - r, 1e-9))
+    k = math.sqrt((mean + r) / max(mean - r, SQUEEZE_FLOOR ** 2))
     if k <= STRETCH_LO:
         return 0.0, 0.0
     sigma = unit * (k - STRETCH_LO)
@@ -427,14 +443,10 @@ def _blurred(levels, sigma, unit, x, y, photo, rgb, tmp):
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, unfold, unfold_eye, mp, fill, blur_x, blur_y,
-                      lid):
+def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, fill, blur_x, blur_y):
     """Per vertex: ``fill``, how far the filled photo replaces the photo (an opening off its rest
-    size), ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
-    skin triangle around it needs, :func:`_stretch_blur`), and ``lid``, how far the closed lid's skin
-    replaces it (its ``unfold`` share times its eye's closure)."""
-    for i in range(len(lid)):
-        lid[i] = unfold[i] * mp[P_CLOSED + unfold_eye[i]]
+    size), and ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
+    skin triangle around it needs, :func:`_stretch_blur`)."""
     for i in range(len(fill)):
         blur_x[i] = min(abs(opening_px[i] - h0[i]) / FILL_PX, 1.0)  # (scratch)
         fill[i] = blur_x[i]
@@ -468,15 +480,13 @@ BANDS = 16
 @njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
 def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
-          attr_h0, attr_band, attr_top, attr_bottom, attr_unfold, attr_unfold_eye, eye_affine, mp):
+          attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, eye_affine, mp):
     height = out.shape[0]
     n = len(dst)
     fill = np.empty(n, np.float32)
     blur_x = np.empty(n, np.float32)
     blur_y = np.empty(n, np.float32)
-    lid = np.empty(n, np.float32)
-    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], attr_unfold,
-                      attr_unfold_eye, mp, fill, blur_x, blur_y, lid)
+    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], fill, blur_x, blur_y)
     under = skin_img.copy()  # what the openings drew under the skin's soft edges (RGB)
     for band in prange(BANDS):
         band_lo = band * height // BANDS
@@ -485,8 +495,8 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, n
         for mode in (1, 0, 2, 3, 4):
             _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
-                       eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, lid, attr_u, attr_v,
-                       attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
+                       eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
+                       attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -513,8 +523,8 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings,
                band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
-               teeth_alpha, teeth_run, fill, blur_x, blur_y, lid, attr_u, attr_v, attr_h, attr_h0, attr_band,
-               attr_top, attr_bottom, eye_affine, mp):
+               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, attr_u, attr_v, attr_h, attr_h0,
+               attr_band, attr_top, attr_bottom, eye_affine, mp):
     """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
     cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
@@ -571,9 +581,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
         skin = kind == SKIN or kind == FOLDED
         extras = False  # any filled photo, blur or lash line for this skin triangle
         code = 0
+        lid_t = tri_unfold[t, 0] * mp[P_CLOSED] + tri_unfold[t, 1] * mp[P_CLOSED + 1]  # the closed lid's skin
         if mode >= 3:
             code = chain[t]
-            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid[i0] + lid[i1] + lid[i2] > 0.0
+            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid_t > 0.0
                       or blur_x[i0] + blur_x[i1] + blur_x[i2] + blur_y[i0] + blur_y[i1] + blur_y[i2] > 0.0)
         own_x, own_y = 0.0, 0.0  # a hidden or folded triangle's own stretch (its vertices are the skin's)
         if mode == 0 or mode == 3:
@@ -667,7 +678,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                                 _blurred(blur_x_img, gx, unit, sx, sy, ball, rgb, tmp)
                             if gy > 0.0:
                                 _blurred(blur_y_img, gy, unit, sx, sy, ball, rgb, tmp)
-                        f = w0 * lid[i0] + w1 * lid[i1] + w2 * lid[i2]
+                        f = 0.0
+                        if lid_t > 0.0:
+                            f = (_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED]
+                                 + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1])
                         if f > 0.0:
                             _sample3(lid_img, sx, sy, tmp)
                             _mix(rgb, tmp, min(f, 1.0))
@@ -680,7 +694,8 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                                 along = ((px - dst[ja, 0]) * ex + (py - dst[ja, 1]) * ey) / max(ex * ex + ey * ey, 1e-9)
                                 along = min(max(along, 0.0), 1.0)
                             dist = math.sqrt((px - dst[ja, 0] - along * ex) ** 2 + (py - dst[ja, 1] - along * ey) ** 2)
-                            _lash_line(rgb, code, dist, mp)
+                            open_px = attr_h[ja] + along * (attr_h[jb] - attr_h[ja])
+                            _lash_line(rgb, code, dist, open_px, mp)
                 elif kind == MOUTH:
                     u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
@@ -727,8 +742,9 @@ class Scene(NamedTuple):
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
             upper teeth (:func:`teeth_layer`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
-            attr_unfold: (V,) float32 how much of it each vertex shows with its eye shut
-            (:func:`.eyes.lid_unfold`), attr_unfold_eye: (V,) int64 that eye (0 right, 1 left).
+            unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
+            left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
+            triangle (0: the triangle needs no sample of it).
     """
 
     channels: np.ndarray
@@ -755,8 +771,8 @@ class Scene(NamedTuple):
     teeth_alpha: np.ndarray
     teeth_run: np.ndarray
     lid_img: np.ndarray
-    attr_unfold: np.ndarray
-    attr_unfold_eye: np.ndarray
+    unfold_img: np.ndarray
+    tri_unfold: np.ndarray
 
 
 def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
@@ -773,7 +789,7 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
     _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_a, s.chain_b, s.num_openings,
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
-          s.attr_unfold, s.attr_unfold_eye, eye_affine, params)
+          s.unfold_img, s.tri_unfold, eye_affine, params)
 
 
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------

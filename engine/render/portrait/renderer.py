@@ -12,7 +12,8 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour)
+    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour,
+    unfold_image)
 from facecast.engine.render.portrait.fields import (FaceFrame, build_basis, build_field, build_inverse_basis,
                                                     lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -147,7 +148,7 @@ class PortraitRenderer(Renderer):
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         self._blink_fields = {k: basis[k] for k in _BLINKS}
-        unfold, unfold_eye = _lid_unfold(self._blink_fields, eyes)
+        unfold_img, tri_unfold = self._unfold()
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
@@ -159,8 +160,8 @@ class PortraitRenderer(Renderer):
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_a=chain_a, chain_b=chain_b,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
-            lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), attr_unfold=unfold.astype(np.float32),
-            attr_unfold_eye=unfold_eye)
+            lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), unfold_img=unfold_img,
+            tri_unfold=tri_unfold)
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
@@ -182,8 +183,16 @@ class PortraitRenderer(Renderer):
         self.deformer.set_field(shape, field)
         if shape in self._blink_fields:
             self._blink_fields[shape] = field
-            unfold, unfold_eye = _lid_unfold(self._blink_fields, (self.mesh.eye_right, self.mesh.eye_left))
-            self._scene = self._scene._replace(attr_unfold=unfold.astype(np.float32), attr_unfold_eye=unfold_eye)
+            unfold_img, tri_unfold = self._unfold()
+            self._scene = self._scene._replace(unfold_img=unfold_img, tri_unfold=tri_unfold)
+
+    def _unfold(self) -> tuple[np.ndarray, np.ndarray]:
+        """The closed lid's skin each pixel of the photo shows with its eye shut (:func:`.eyes.unfold_image`),
+        from the blink fields as drawn now."""
+        eyes = (self.mesh.eye_right, self.mesh.eye_left)
+        shares = np.stack([lid_unfold(self._blink_fields[k], o) for k, o in zip(_BLINKS, eyes)])
+        return unfold_image(self.rig.image.shape[:2], self._rest.astype(np.float64), self.mesh.triangles, shares,
+                            eyes, self.rig.iod_px)
 
     def _fit_neutral(self) -> None:
         """Read the neutral face back with MediaPipe and take the photo's expression out further where it
@@ -279,9 +288,12 @@ class PortraitRenderer(Renderer):
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         for e, (inner, band, rest) in enumerate(self._eye_chains):
+            # what the eye shows open: what the mesh leaves open less what the lid layer covers
+            shown_px = pose.opening_px[inner] * (1.0 - float(pose.lid_cover[e]))
             # lashes where the lids meet, as the lash band closes
-            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(pose.opening_px[inner].mean()) / band) ** 2
-            mp[raster.P_CLOSED + e] = min(max(1.0 - float(pose.opening_px[inner].sum()) / rest, 0.0), 1.0)
+            mp[raster.P_LASH + e] = max(0.0, 1.0 - float(shown_px.mean()) / band) ** 2
+            # the skin above the eye shows the closed lid's as far as the eye is shut
+            mp[raster.P_CLOSED + e] = min(max(1.0 - float(shown_px.sum()) / rest, 0.0), 1.0)
         return mp
 
     def render(self, sample: FaceSample, flame: Optional[FlameParams] = None) -> np.ndarray:
@@ -296,13 +308,3 @@ class PortraitRenderer(Renderer):
         return out
 
 
-def _lid_unfold(basis, eyes) -> tuple[np.ndarray, np.ndarray]:
-    """((V,) how much closed-lid skin each vertex shows with its eye shut, (V,) int64 which eye: 0 right, 1 left)
-    from the blink fields (``basis[k]``, (V, 2) pixels, for k in the eyeBlink shapes)."""
-    num_vertices = len(basis[_BLINKS[0]])
-    unfold, unfold_eye = np.zeros(num_vertices), np.zeros(num_vertices, np.int64)
-    for e, (o, blink) in enumerate(zip(eyes, _BLINKS)):
-        share = lid_unfold(basis[blink], o)
-        unfold_eye[share > unfold] = e
-        unfold = np.maximum(unfold, share)
-    return unfold, unfold_eye
