@@ -340,13 +340,13 @@ def test_one_lash_line_where_the_lid_layer_covers_an_open_eye(renderer):
 def test_the_closed_lids_skin_fades_in_without_an_edge(renderer):
     """The share of the closed lid's skin each pixel shows (:func:`.eyes.unfold_image`) is smooth: linear over each
     triangle, it fell from 1 to 0 within a triangle at the eye's corners, and the faded-in lid showed that as an
-    edge. Its steepest rise is now 31 per IOD on the astronaut (61 unblurred)."""
+    edge. Its steepest rise is now 41 per IOD on the astronaut (61 unblurred)."""
     iod = renderer.rig.iod_px
     for e in range(2):
         share = renderer._scene.unfold_img[..., e].astype(np.float64)
-        assert share.max() > 0.5  # the lid margin shows most of it (0.79 and 0.72: the blur takes the peak down)
+        assert share.max() > 0.99  # the lid margin's middle shows all of it
         gy, gx = np.gradient(share)
-        assert np.hypot(gx, gy).max() * iod < 45.0
+        assert np.hypot(gx, gy).max() * iod < 50.0
 
 
 def test_a_slit_between_nearly_shut_lids_is_dark(renderer):

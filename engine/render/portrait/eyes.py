@@ -271,7 +271,8 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     are ignored: pass the mesh's, openings included, and their rows of the result are 0 where the openings
     hold no share). Returns ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the
     triangles at ``rest`` and blurred by :data:`UNFOLD_BLUR_IODS` (a blur normalised over the skin, so the
-    eye openings, which are not skin, do not thin the share at their rims), and (T, 2) float32 the most
+    eye openings, which are not skin, do not thin the share at their rims), each eye's scaled to a peak of 1
+    again, and (T, 2) float32 the most
     each triangle's pixels show (0 below :data:`UNFOLD_MIN`)."""
     import cv2
 
@@ -304,7 +305,10 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
         return cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE)
 
     weight = np.maximum(blur(skin), 1e-3)
-    image = np.stack([blur(flat[..., e] * skin) / weight for e in range(2)], axis=-1).astype(np.float32)
+    image = np.stack([blur(flat[..., e] * skin) / weight for e in range(2)], axis=-1)
+    # the lid margin's middle shows all of it again (the blur took the peak to 0.7-0.8 and the lid layer, all
+    # closed lid's skin, showed paler than the skin above it)
+    image = np.clip(image / np.maximum(image.max(axis=(0, 1)), 1e-6), 0.0, 1.0).astype(np.float32)
     image[image < UNFOLD_MIN] = 0.0
     per_triangle = np.zeros((len(triangles), 2), np.float32)
     for t, p in enumerate(rest[triangles]):
