@@ -152,28 +152,6 @@ def test_blink_closes_the_eye_over_the_eyeball(renderer):
         renderer.set_gain(k, shipped)
 
 
-def test_a_blink_over_gain_1_shuts_the_eye_sooner_and_drags_nothing_further(renderer):
-    """A blink's gain over 1 shuts the eye at weight 1/gain; past that its field only dragged the lid skin on
-    (the lids stay where they meet) and, made fold-free at its own size, drew flat patches with hard edges."""
-    from facecast.engine.render.portrait.fields import build_field, weight_limits
-
-    k = arkit_index("eyeBlinkLeft")
-    rest = renderer._rest.astype(np.float64)
-    once = build_field(renderer._frame, rest, k, gain=1.0)
-    assert np.allclose(build_field(renderer._frame, rest, k, gain=2.0), 2.0 * once, atol=1e-4)  # a pure scale
-    assert weight_limits(np.full(NUM_ARKIT, 2.0))[k] == 0.5 and weight_limits(np.full(NUM_ARKIT, 0.8))[k] == 1.0
-    shipped = renderer.gains[k]
-    try:
-        renderer.set_gain(k, 2.0)
-        at_half = renderer.pose(sample(eyeBlinkLeft=0.5)).vertices
-        assert np.array_equal(renderer.pose(sample(eyeBlinkLeft=1.0)).vertices, at_half)
-        assert not np.array_equal(renderer.pose(sample(eyeBlinkLeft=0.4)).vertices, at_half)
-        assert np.abs(renderer.pose(FaceSample(capture_wall_ns=0, weights=renderer.rest_weights.astype(np.float32)))
-                      .vertices - renderer._rest).max() < 1e-3  # the photo's own weights still draw the photo
-    finally:
-        renderer.set_gain(k, shipped)
-
-
 def test_a_shut_eyes_lids_meet_on_one_smooth_arc(renderer):
     """The closed eye's lash line is an arc between the corners, not the lower lid's own line with its kinks (a step
     up to the outer corner: 1.2 px and 1.5 px off the arc before, 0.4 px now)."""

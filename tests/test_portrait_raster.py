@@ -279,7 +279,7 @@ def test_skin_stretched_one_way_is_blurred_across_the_stretch(renderer):
     for scene in (r._scene, r._scene._replace(blur_x_img=fill, blur_y_img=fill)):  # the planted bug: no blur
         grey = luma(draw(r, scene, pose, mp))
         energy.append(float((np.diff(grey, axis=1)[:-1, :][mask[:-1, :-1]] ** 2).mean()))
-    assert energy[0] < 0.8 * energy[1], energy  # 0.73 (the lids meet at gain 1.2 without over-dragging their skin)
+    assert energy[0] < 0.7 * energy[1], energy
 
 
 def test_lashes_where_the_lids_meet(renderer):

@@ -30,7 +30,7 @@ import numpy as np
 
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.render.portrait.mesh import FOLDED, SKIN, Opening, WarpMesh, signed_areas
-from facecast.engine.types import NUM_ARKIT, arkit_index
+from facecast.engine.types import arkit_index
 
 MIN_SKIN_AREA_RATIO = 0.1
 #: Unfolding passes per field when the basis is built, and per frame before the guard scales back.
@@ -116,14 +116,6 @@ def unfold(rest: np.ndarray, d: np.ndarray, triangles: np.ndarray, threshold: np
     return d
 
 
-def _weight_limits(limits: np.ndarray) -> np.ndarray:
-    """``limits`` ((52,) each in (0, 1]) as float64, or ValueError."""
-    limits = np.asarray(limits, np.float64)
-    if limits.shape != (NUM_ARKIT,) or not ((limits > 0.0) & (limits <= 1.0)).all():
-        raise ValueError(f"weight limits must be {NUM_ARKIT} values in (0, 1]")
-    return limits.copy()
-
-
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Ry(yaw) Rx(pitch) Rz(roll) in camera axes (x right, y up, z toward the viewer)."""
     cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
@@ -158,23 +150,17 @@ class Deformer:
         depth_px: (478,) landmark depth, pixels (smaller is nearer).
         basis: (52, V, 2) displacement fields, pixels.
         iod_px: inter-ocular distance, pixels.
-        weight_limits: (52,) each in (0, 1], or None (all 1): each shape is drawn no further than at this
-            weight; higher weights draw it as at the limit, and the photo's own weight is always drawn as it is.
-            A blink whose field is built at a gain ``g`` over 1 shuts the eye at weight ``1/g``: past that its
-            field only dragged the skin around the lids on (the lids stay where they meet).
     """
 
     def __init__(self, mesh: WarpMesh, rest: np.ndarray, depth_px: np.ndarray, basis: np.ndarray,
                  iod_px: float, *, inverse: Optional[np.ndarray] = None,
-                 seal: Optional[tuple[np.ndarray, np.ndarray]] = None,
-                 weight_limits: Optional[np.ndarray] = None) -> None:
+                 seal: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
         self.mesh = mesh
         self.rest = rest.astype(np.float64)
         self._built = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52), as built
         self._built_inverse = (self._built if inverse is None
                                else inverse.reshape(inverse.shape[0], -1).T.astype(np.float64))
         self._gains = np.ones(basis.shape[0])  # set_gain's
-        self._limits = _weight_limits(np.ones(basis.shape[0]) if weight_limits is None else weight_limits)
         self._asked_rest = np.zeros(basis.shape[0])  # set_rest_weights'
         self._inverse_gains = np.ones(basis.shape[0])  # set_inverse_gains'
         self._seal_kernels = seal
@@ -213,15 +199,11 @@ class Deformer:
         self._gains[shape] = gain
         self._derive()
 
-    def set_field(self, shape: int, field: np.ndarray, *, weight_limit: float = 1.0) -> None:
-        """Replace one shape's built field ((V, 2) pixels at weight 1; its inverse stays as built), drawn no
-        further than at ``weight_limit`` (see ``weight_limits`` of the constructor)."""
+    def set_field(self, shape: int, field: np.ndarray) -> None:
+        """Replace one shape's built field ((V, 2) pixels at weight 1; its inverse stays as built)."""
         field = np.asarray(field, np.float64)
         if field.shape != self.rest.shape or not np.isfinite(field).all():
             raise ValueError(f"a field must be {self.rest.shape} finite values, got shape {field.shape}")
-        limits = self._limits.copy()
-        limits[shape] = weight_limit
-        self._limits = _weight_limits(limits)
         self._built[:, shape] = field.ravel()
         self._derive()
 
@@ -310,13 +292,12 @@ class Deformer:
         for k in range(self._basis.shape[1]):
             # a shape alone: the neutral face, its own share put back, then the rest of its field
             back = taken[k] * self._inverse[:, k].reshape(-1, 2)
-            reach = max(self._limits[k], taken[k]) - taken[k]  # the most of it ever drawn
-            field = self._basis[:, k].reshape(-1, 2) * reach
+            field = self._basis[:, k].reshape(-1, 2) * (1.0 - taken[k])
             if self._valid(self._contact(neutral + back + field)):
                 continue
             refitted = unfold(neutral + back, field, self.mesh.triangles, self._threshold,
                               iterations=UNFOLD_BUILD_ITERATIONS)
-            self._basis[:, k] = (refitted / max(reach, 1e-6)).ravel()
+            self._basis[:, k] = (refitted / max(1.0 - taken[k], 1e-6)).ravel()
 
     def _derive_seal(self, taken: np.ndarray) -> None:
         """The lip seal: a photo whose mouth is open at rest (jawOpen, mouthUpperUp, mouthLowerDown) has its lips
@@ -377,7 +358,6 @@ class Deformer:
         """(V, 2) pixel displacement from the photo of the absolute weights ((52,) in [0, 1])."""
         w = np.asarray(weights, np.float64).copy()
         w[_MOUTH_CLOSE] = min(w[_MOUTH_CLOSE], w[_JAW_OPEN])
-        w = np.minimum(w, np.maximum(self._limits, self.rest_weights))  # (weight_limits)
         delta = w - self.rest_weights
         if self._fields_stale and (delta > 0).any():  # only after set_inverse_gains(neutral_only=True)
             self._refit_fields(self.rest_weights)

@@ -457,28 +457,12 @@ def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None 
     return np.stack([build_field(frame, rest, k, gain=float(g[k]), regions_=r) for k in range(NUM_ARKIT)])
 
 
-#: The blinks: at gain 1 their lids meet at weight 1, and a gain over 1 shuts the eye sooner, at weight 1/gain
-#: (:func:`weight_limits`); the renderer never draws them further, so their field is made fold-free at gain 1
-#: and then scaled (made fold-free at 2.5 times its size, the lid skin dragged past the shut lids came out as
-#: flat patches with hard edges).
-SHUT_AT_GAIN = (arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight"))
-
-
-def weight_limits(gains: np.ndarray) -> np.ndarray:
-    """(52,) the weight up to which each shape is drawn at ``gains`` (52,): ``1/gain`` for the
-    :data:`SHUT_AT_GAIN` shapes over gain 1, else 1 (see :class:`~.deform.Deformer`)."""
-    limits = np.ones(NUM_ARKIT)
-    for k in SHUT_AT_GAIN:
-        limits[k] = min(1.0, 1.0 / float(gains[k]))
-    return limits
-
-
 def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float = 1.0,
                 regions_: Regions | None = None) -> np.ndarray:
     """(V, 2) float32 pixel displacement of every mesh vertex for ARKit shape ``shape`` at weight 1, its field
     scaled by ``gain``. Ring vertices take their face-oval parent's motion times their follow share; the field is
     then unfolded where it would fold (:func:`~.deform.unfold`): after the gain, so that a larger field is made
-    fold-free at its own size (the :data:`SHUT_AT_GAIN` shapes at most at gain 1, then scaled)."""
+    fold-free at its own size."""
     r = regions(frame) if regions_ is None else regions_
     mesh = frame.mesh
     d = frame.to_pixels(_FIELD_BY_INDEX[shape](frame, r))
@@ -487,9 +471,7 @@ def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float =
     ring = mesh.ring_parent >= 0
     field[ring] = d[mesh.ring_parent[ring]] * mesh.follow[ring, None]
     threshold = area_thresholds(mesh, openings=False)
-    drawn = min(gain, 1.0) if shape in SHUT_AT_GAIN else gain
-    field = unfold(rest, field * drawn, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS)
-    return (field * (gain / drawn)).astype(np.float32)
+    return unfold(rest, field * gain, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS).astype(np.float32)
 
 
 #: Radius of the Gaussian that smooths a field into its inverse (taking the photo's own expression out), IODs.

@@ -381,8 +381,7 @@ def _lash_line(rgb, code, dist, open_px, mp):
         strength *= 1.0 - _smooth(0.5 * lash, lash, mp[P_LID + e] * open_px)
         dark = LASH_DARK * (1.0 - _smooth(0.35 * lash, lash, dist))
     else:
-        # as dark as the upper side where the lids meet (a step there was a stair-stepped line), then quickly less
-        dark = LASH_DARK * (1.0 - _smooth(0.0, 0.6 * lash, dist))
+        dark = 0.4 * LASH_DARK * (1.0 - _smooth(0.15 * lash, 0.6 * lash, dist))
     dark *= strength
     if dark > 0.0:
         for c in range(3):

@@ -15,7 +15,7 @@ from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour,
     unfold_image)
 from facecast.engine.render.portrait.fields import (FaceFrame, build_basis, build_field, build_inverse_basis,
-                                                    lip_seal_kernels, weight_limits)
+                                                    lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
@@ -126,7 +126,7 @@ class PortraitRenderer(Renderer):
         inverse = build_inverse_basis(frame, rest, authored, shapes=NEUTRALISED)
         self._frame = frame
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px, inverse=inverse,
-                                 seal=lip_seal_kernels(frame), weight_limits=weight_limits(self._gains))
+                                 seal=lip_seal_kernels(frame))
         self.deformer.set_rest_weights(neutralised(rest_expression))
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
@@ -180,7 +180,7 @@ class PortraitRenderer(Renderer):
         self._gains = self._gains.copy()
         self._gains[shape] = gain
         field = build_field(self._frame, self._rest.astype(np.float64), shape, gain=gain)
-        self.deformer.set_field(shape, field, weight_limit=float(weight_limits(self._gains)[shape]))
+        self.deformer.set_field(shape, field)
         if shape in self._blink_fields:
             self._blink_fields[shape] = field
             unfold_img, tri_unfold = self._unfold()
@@ -306,4 +306,5 @@ class PortraitRenderer(Renderer):
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     params=mp)
         return out
+
 
