@@ -337,6 +337,40 @@ def test_one_lash_line_where_the_lid_layer_covers_an_open_eye(renderer):
     assert (luma(draw(r, r._scene, pose, mp)) - no_lashes)[near].min() < -40.0
 
 
+def test_the_lid_layer_continues_the_skin_above_it(renderer):
+    """Where the lid layer covers an open eye, its skin is what the skin just above the lash line shows: the photo
+    smoothed where the frame shows none of the closed lid's skin there, the closed lid's where it shows all of it.
+    (All closed lid's skin, the layer under a shadowed lid showed as a pale almond on obama2's photos.)"""
+    import cv2
+
+    r = renderer
+    o = r.mesh.eye_right
+    s = sample()  # the eye open
+    pose = r.pose(s)
+    mp = frame_params(r, pose, s)
+    mp[raster.P_LID] = 1.0  # the layer covers the whole opening
+    mp[raster.P_LASH:raster.P_LASH + 2] = 0.0
+    i, j = o.upper[4], o.lower[4]  # the middle column
+    x, y = pose.vertices[i]
+    assert pose.vertices[j, 1] - y > 0.1 * r.rig.iod_px  # 8 px of layer over its lash line, at least
+    top, bottom = r._scene.attr_top[i].astype(np.float64), r._scene.attr_bottom[i].astype(np.float64)
+    up = top - bottom
+    at = top + raster.LID_SKIN_IODS * r.rig.iod_px * up / np.linalg.norm(up) - 0.5
+
+    def colour_at(img):
+        return cv2.getRectSubPix(img.astype(np.float32), (1, 1), tuple(at + 0.5 - 0.5))[0, 0]
+
+    px = (int(x), int(np.ceil(y + 1.0)))
+    smooth = r._scene.blur_y_img[len(raster.STRETCH_LEVELS) - 1]
+    for share, expected in ((0.0, smooth), (1.0, r._scene.lid_img)):
+        scene = r._scene._replace(unfold_img=np.full_like(r._scene.unfold_img, share))
+        params = mp.copy()
+        params[raster.P_CLOSED:raster.P_CLOSED + 2] = 1.0
+        got = draw(r, scene, pose, params)[px[1], px[0]].astype(np.float64)
+        assert np.abs(got - colour_at(expected)).max() < 3.0, (share, got, colour_at(expected))
+    assert np.abs(colour_at(smooth) - colour_at(r._scene.lid_img)).max() > 10.0  # the two differ here
+
+
 def test_the_closed_lids_skin_fades_in_without_an_edge(renderer):
     """The share of the closed lid's skin each pixel shows (:func:`.eyes.unfold_image`) is smooth: linear over each
     triangle, it fell from 1 to 0 within a triangle at the eye's corners, and the faded-in lid showed that as an

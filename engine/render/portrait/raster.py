@@ -313,11 +313,14 @@ def _lid_rgb(rgb, above, mp, colour):
 
 @njit(fastmath=True, error_model="numpy")
 def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v, attr_h,
-             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball):
+             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball, smooth_img, unfold_img):
     """One pixel of an eye opening into ``rgb``: the lash band hanging from the lid's
     edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
-    them, and the lid layer over what the lid covers (its skin the closed lid's, :data:`Scene.lid_img`, just
-    above the lash line in the photo's column)."""
+    them, and the lid layer over what the lid covers. The layer's skin is the skin just above the lash line in
+    the photo's column as the skin there is drawn: the closed lid's (:data:`Scene.lid_img`) as far as the
+    frame shows it there (``unfold_img``), else the photo smoothed (``smooth_img``: the lashes in it would
+    streak down the column). All closed lid's skin, a layer under a shadowed lid's skin showed as a pale
+    almond."""
     m = eye_affine[kind]
     sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
     sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
@@ -362,7 +365,14 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         ux = tx - (w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0])
         uy = ty - (w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1])
         up = LID_SKIN_IODS * mp[P_IOD] / max(math.sqrt(ux * ux + uy * uy), 1e-3)
-        _sample3(lid_img, tx + up * ux - 0.5, ty + up * uy - 0.5, ball)
+        sx, sy = tx + up * ux - 0.5, ty + up * uy - 0.5
+        _sample3(lid_img, sx, sy, ball)
+        shown = min(_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED] + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1],
+                    1.0)
+        if shown < 1.0:
+            for c in range(3):
+                photo = _sample(smooth_img, sx, sy, c)
+                ball[c] = photo + shown * (ball[c] - photo)
         _lid_rgb(rgb, -below_lid, mp, ball)
 
 
@@ -708,7 +718,8 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                     _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, mp, rgb, tmp)
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
-                             attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball)
+                             attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
+                             blur_y_img[len(STRETCH_LEVELS) - 1], unfold_img)
                 if mode == 1 or mode == 2:
                     for c in range(3):
                         value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
