@@ -358,10 +358,10 @@ def test_the_lid_layer_continues_the_skin_above_it(renderer):
     at = top + raster.LID_SKIN_IODS * r.rig.iod_px * up / np.linalg.norm(up) - 0.5
 
     def colour_at(img):
-        return cv2.getRectSubPix(img.astype(np.float32), (1, 1), tuple(at + 0.5 - 0.5))[0, 0]
+        return cv2.getRectSubPix(img.astype(np.float32), (1, 1), tuple(at))[0, 0]  # bilinear, centres at integers
 
     px = (int(x), int(np.ceil(y + 1.0)))
-    smooth = r._scene.blur_y_img[len(raster.STRETCH_LEVELS) - 1]
+    smooth = r._scene.blur_x_img[len(raster.STRETCH_LEVELS) - 1]
     for share, expected in ((0.0, smooth), (1.0, r._scene.lid_img)):
         scene = r._scene._replace(unfold_img=np.full_like(r._scene.unfold_img, share))
         params = mp.copy()

@@ -318,8 +318,8 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
     edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
     them, and the lid layer over what the lid covers. The layer's skin is the skin just above the lash line in
     the photo's column as the skin there is drawn: the closed lid's (:data:`Scene.lid_img`) as far as the
-    frame shows it there (``unfold_img``), else the photo smoothed (``smooth_img``: the lashes in it would
-    streak down the column). All closed lid's skin, a layer under a shadowed lid's skin showed as a pale
+    frame shows it there (``unfold_img``), else the photo blurred along x (``smooth_img``): the layer takes
+    one sample per column, so what varies across the columns there (lashes) would streak down the layer. All closed lid's skin, a layer under a shadowed lid's skin showed as a pale
     almond."""
     m = eye_affine[kind]
     sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
@@ -541,6 +541,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
     coverage along their soft edges."""
     width = out.shape[1]
     rgb, tmp, ball = scratch[0], scratch[1], scratch[2]
+    smooth_img = blur_x_img[len(STRETCH_LEVELS) - 1]  # the lid layer's photo, smooth across its columns
     ch0, ch1, ch2 = channels[0], channels[1], channels[2]
     first = num_openings if mode >= 3 else 0  # the openings come first
     last = num_openings if mode == 1 or mode == 2 else len(tris)
@@ -719,7 +720,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
-                             blur_y_img[len(STRETCH_LEVELS) - 1], unfold_img)
+                             smooth_img, unfold_img)
                 if mode == 1 or mode == 2:
                     for c in range(3):
                         value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
