@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.render.portrait.mesh import Opening
+from facecast.engine.render.portrait.mesh import Opening, sample_boxes
 
 #: Iris centre and rim landmarks (FaceLandmarker's refined iris points) per eye opening.
 IRIS = {"right": (468, (469, 470, 471, 472)), "left": (473, (474, 475, 476, 477))}
@@ -267,13 +267,12 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
                  openings: tuple[Opening, Opening], iod_px: float) -> tuple[np.ndarray, np.ndarray]:
     """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
 
-    ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the skin's (the rest
-    are ignored: pass the mesh's, openings included, and their rows of the result are 0 where the openings
-    hold no share). Returns ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the
-    triangles at ``rest`` and blurred by :data:`UNFOLD_BLUR_IODS` (a blur normalised over the skin, so the
-    eye openings, which are not skin, do not thin the share at their rims), each eye's scaled to a peak of 1
-    again, and (T, 2) float32 the most
-    each triangle's pixels show (0 below :data:`UNFOLD_MIN`)."""
+    ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the mesh's. Returns
+    ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the triangles at ``rest``, kept
+    on the skin (outside the eye openings' rest polygons) and blurred there by :data:`UNFOLD_BLUR_IODS` (a blur
+    normalised over the skin, so the openings do not thin the share at their rims), each eye's scaled to a
+    peak of 1 again (0 below :data:`UNFOLD_MIN`); and (T, 2) float32 the most of it each triangle's bilinear
+    samples can read (:func:`.mesh.sample_boxes`)."""
     import cv2
 
     h, w = shape_hw
@@ -310,10 +309,6 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     # closed lid's skin, showed paler than the skin above it)
     image = np.clip(image / np.maximum(image.max(axis=(0, 1)), 1e-6), 0.0, 1.0).astype(np.float32)
     image[image < UNFOLD_MIN] = 0.0
-    per_triangle = np.zeros((len(triangles), 2), np.float32)
-    for t, p in enumerate(rest[triangles]):
-        x0, y0 = np.maximum(np.floor(p.min(0) - 1).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(p.max(0) + 1).astype(int) + 1, [w, h])
-        if x0 < x1 and y0 < y1:
-            per_triangle[t] = image[y0:y1, x0:x1].max(axis=(0, 1))
+    per_triangle = np.stack([image[y0:y1 + 1, x0:x1 + 1].max(axis=(0, 1))
+                             for x0, x1, y0, y1 in sample_boxes(rest, triangles, shape_hw)])
     return image, per_triangle

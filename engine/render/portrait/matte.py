@@ -30,7 +30,7 @@ from numba import njit, prange
 from facecast.engine.face.refine import connected_to, estimate_foreground, refine_alpha
 from facecast.engine.face.segmentation import PersonSegmenter
 from facecast.engine.render.background import Background, check_background
-from facecast.engine.render.portrait.mesh import FOLDED
+from facecast.engine.render.portrait.mesh import FOLDED, sample_boxes
 from facecast.engine.render.portrait.raster import BANDS, _sample  # the colour's own bilinear sample and bands
 from facecast.engine.types import PixelFormat
 
@@ -54,15 +54,9 @@ def trivial_cells(alpha: np.ndarray) -> np.ndarray:
 def triangle_spans(alpha: np.ndarray, rest: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(T,) int8 :data:`CLEAR`, :data:`SOLID` or :data:`EDGE`: what the rest matte holds in each triangle's
     bounding box in the photo, one pixel wider (what its bilinear samples can reach)."""
-    h, w = alpha.shape
-    pts = rest[triangles]  # (T, 3, 2)
-    x0 = np.clip(np.floor(pts[..., 0].min(1) - 1.5), 0, w - 1).astype(np.int64)
-    x1 = np.clip(np.ceil(pts[..., 0].max(1) + 0.5), 0, w - 1).astype(np.int64)
-    y0 = np.clip(np.floor(pts[..., 1].min(1) - 1.5), 0, h - 1).astype(np.int64)
-    y1 = np.clip(np.ceil(pts[..., 1].max(1) + 0.5), 0, h - 1).astype(np.int64)
     spans = np.full(len(triangles), EDGE, np.int8)
-    for t in range(len(triangles)):
-        box = alpha[y0[t]:y1[t] + 1, x0[t]:x1[t] + 1]
+    for t, (x0, x1, y0, y1) in enumerate(sample_boxes(rest, triangles, alpha.shape)):
+        box = alpha[y0:y1 + 1, x0:x1 + 1]
         if box.size and box.max() <= 0.0:
             spans[t] = CLEAR
         elif box.size and box.min() >= 1.0:

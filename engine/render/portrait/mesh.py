@@ -175,6 +175,18 @@ def signed_areas(xy: np.ndarray, triangles: np.ndarray) -> np.ndarray:
             - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0]))
 
 
+def sample_boxes(rest_xy: np.ndarray, triangles: np.ndarray, shape_hw: tuple[int, int]) -> np.ndarray:
+    """(T, 4) int64 ``x0, x1, y0, y1`` (inclusive, inside the image): each triangle's bounding box at ``rest_xy``
+    (pixel centres at +0.5), one pixel wider: every pixel a bilinear sample taken inside the triangle reads."""
+    h, w = shape_hw
+    pts = rest_xy[triangles]  # (T, 3, 2)
+    x0 = np.clip(np.floor(pts[..., 0].min(1) - 1.5), 0, w - 1)
+    x1 = np.clip(np.ceil(pts[..., 0].max(1) + 0.5), 0, w - 1)
+    y0 = np.clip(np.floor(pts[..., 1].min(1) - 1.5), 0, h - 1)
+    y1 = np.clip(np.ceil(pts[..., 1].max(1) + 0.5), 0, h - 1)
+    return np.stack([x0, x1, y0, y1], axis=1).astype(np.int64)
+
+
 def ring_points(rest_xy: np.ndarray, oval: np.ndarray, *, size_wh: tuple[int, int]) -> np.ndarray:
     """(3 * 36, 2) anchor rings for the face oval ``rest_xy[oval]`` in an image of ``size_wh``."""
     centre = rest_xy[:NUM_MESH_LANDMARKS].mean(0)
