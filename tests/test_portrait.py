@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from facecast.calibration.eval import fidelity
+from portrait_helpers import off_arc_px
 from tiny_arc2face import tiny_arcface
 
 from facecast.engine.render import PortraitOptions, RendererUnavailable, RenderOptions, create_renderer
@@ -138,12 +139,13 @@ def test_open_jaw_shows_teeth_and_a_dark_cavity(renderer):
 def test_blink_closes_the_eye_over_the_eyeball(renderer):
     """At full weight the lids meet, at any gain from 1 up: lids pushed past each other meet in one point. (They
     kept their sideways overshoot once, the shut eye's thin triangles turned over, and the fold repair parted the
-    lids: at the shipped 1.2 the astronaut's eyes stayed 6 px open, the lid layer drawn over the gap.)"""
+    lids: at the shipped 1.2 the astronaut's eyes stayed 6 px open, the lid layer drawn over the gap. Later the
+    field's own fold repair parted them 3.6-5.5 px at gains of 1.45-2.5: it moves skin, never the lids.)"""
     o = renderer.mesh.eye_right
     k = arkit_index("eyeBlinkRight")
     shipped = renderer.gains[k]
     try:
-        for gain in (1.0, 1.2, 1.45):
+        for gain in (1.0, 1.2, 1.45, 2.5):
             renderer.set_gain(k, gain)
             pose = renderer.pose(sample(eyeBlinkRight=1.0))
             assert pose.opening_px[o.upper].max() < 1.0, (gain, pose.opening_px[o.upper])
@@ -157,12 +159,7 @@ def test_a_shut_eyes_lids_meet_on_one_smooth_arc(renderer):
     up to the outer corner: 1.2 px and 1.5 px off the arc before, 0.4 px now)."""
     pose = renderer.pose(sample(eyeBlinkRight=1.0, eyeBlinkLeft=1.0))
     for o in (renderer.mesh.eye_right, renderer.mesh.eye_left):
-        v = pose.vertices[o.upper].astype(np.float64)
-        (x0, y0), (x1, y1) = v[0], v[-1]
-        chord = y0 + (v[:, 0] - x0) * (y1 - y0) / (x1 - x0)
-        arch = np.clip(1.0 - ((v[:, 0] - (x0 + x1) / 2) / (abs(x1 - x0) / 2)) ** 2, 0.0, 1.0)
-        sag = arch @ (v[:, 1] - chord) / (arch @ arch)
-        off_px = np.abs(v[:, 1] - chord - sag * arch)
+        off_px = off_arc_px(pose.vertices[o.upper])
         assert off_px.max() < 0.007 * renderer.rig.iod_px, off_px
 
 

@@ -266,7 +266,9 @@ def test_skin_stretched_one_way_is_blurred_across_the_stretch(renderer):
     c, s = np.cos(0.4), np.sin(0.4)
     for dst in (rest * 2.0, rest @ np.array([[c, s], [-s, c]], np.float32), rest * [1.0, 1.4]):
         assert raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit) == (0.0, 0.0)  # no streaks there
-    # a blink stretches the lids' skin: its variation across x (vertical streaks) drops with the blur
+    # a blink stretches the lids' skin: its variation across x (vertical streaks) drops with the blur, by at least
+    # a fifth (by 0.26 at the shipped gains with the lids meeting where they first touch; 0.30 when they met lower,
+    # stretching the lid further; without the blur, by nothing)
     r = renderer
     s = sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)
     pose = r.pose(s)
@@ -279,7 +281,7 @@ def test_skin_stretched_one_way_is_blurred_across_the_stretch(renderer):
     for scene in (r._scene, r._scene._replace(blur_x_img=fill, blur_y_img=fill)):  # the planted bug: no blur
         grey = luma(draw(r, scene, pose, mp))
         energy.append(float((np.diff(grey, axis=1)[:-1, :][mask[:-1, :-1]] ** 2).mean()))
-    assert energy[0] < 0.7 * energy[1], energy
+    assert energy[0] < 0.8 * energy[1], energy
 
 
 def test_lashes_where_the_lids_meet(renderer):

@@ -93,16 +93,19 @@ def area_thresholds(mesh: WarpMesh, *, openings: bool = True) -> np.ndarray:
 
 
 def unfold(rest: np.ndarray, d: np.ndarray, triangles: np.ndarray, threshold: np.ndarray, *,
-           iterations: int) -> np.ndarray:
+           iterations: int, pinned: Optional[np.ndarray] = None) -> np.ndarray:
     """Make a displacement field ``d`` ((V, 2) pixels) locally rigid where it folds.
 
     Every triangle under its ``threshold`` (:func:`area_thresholds`) has its
     corners pulled halfway toward their common mean motion (a pure translation
     keeps the rest area), repeated until no triangle folds or ``iterations`` run
-    out. Motion elsewhere is untouched. Returns a new field.
+    out. Motion elsewhere, and that of the ``pinned`` vertices (indices), is untouched. Returns a new field.
     """
     d = d.copy()
     n = len(d)
+    free = np.ones(n, bool)
+    if pinned is not None:
+        free[pinned] = False
     for _ in range(iterations):
         bad = np.nonzero(signed_areas(rest + d, triangles) < threshold)[0]
         if len(bad) == 0:
@@ -110,7 +113,7 @@ def unfold(rest: np.ndarray, d: np.ndarray, triangles: np.ndarray, threshold: np
         corners = triangles[bad].ravel()
         mean = np.repeat(d[triangles[bad]].mean(1), 3, axis=0)
         hits = np.bincount(corners, minlength=n)
-        moved = hits > 0
+        moved = (hits > 0) & free
         target = np.stack([np.bincount(corners, mean[:, 0], n), np.bincount(corners, mean[:, 1], n)], 1)
         d[moved] = 0.5 * d[moved] + 0.5 * target[moved] / hits[moved, None]
     return d
@@ -182,11 +185,16 @@ class Deformer:
         # mesh is already thin or flipped somewhere is not frozen by it.
         self._threshold = np.minimum(area_thresholds(mesh), signed_areas(self.rest, mesh.triangles))
         self._across = np.array([self._down[1], -self._down[0]])
+        self._lid_start = self._chains(self.rest)  # the neutral face's, once _derive has it
         self._derive()
         self._rest_opening = [max(1e-3, float(np.linalg.norm(self.rest[o.lower] - self.rest[o.upper], axis=1).max()))
                               for o in (mesh.eye_right, mesh.eye_left)]
         self._eye_width = {s: float(np.linalg.norm(self.rest[o.corners[0]] - self.rest[o.corners[1]]))
                            for s, o in ((-1, mesh.eye_right), (1, mesh.eye_left))}
+
+    def _chains(self, v: np.ndarray) -> list:
+        """Per opening (as :attr:`_openings`), its chains' (upper, lower) points in ``v`` (V, 2)."""
+        return [(v[o.upper].copy(), v[o.lower].copy()) for o in self._openings]
 
     def _face_down(self) -> np.ndarray:
         o = self.mesh.mouth
@@ -224,6 +232,12 @@ class Deformer:
     def asked_rest_weights(self) -> np.ndarray:
         """(52,) the photo's expression as given to :meth:`set_rest_weights` (:attr:`rest_weights`: as taken)."""
         return self._asked_rest.copy()
+
+    @property
+    def neutral_px(self) -> np.ndarray:
+        """(V, 2) pixels: the neutral face's displacement from the photo (all-zero weights, before contact
+        and the guard; the lip seal included)."""
+        return self._neutral.copy()
 
     @property
     def inverse_gains(self) -> np.ndarray:
@@ -281,6 +295,7 @@ class Deformer:
         self._neutral = -(self._inverse @ taken).reshape(-1, 2)
         self._derive_seal(taken)
         self._neutral += self._seal
+        self._lid_start = self._chains(self.rest + self._neutral)
         self._fields_stale = neutral_only
         if not neutral_only:
             self._refit_fields(taken)
@@ -388,11 +403,12 @@ class Deformer:
     def _contact(self, v: np.ndarray) -> np.ndarray:
         """Where a lower chain point rises above its upper partner, both meet halfway. Points that already
         touch in the photo (a closed mouth) also share their sideways motion while they touch: closed lips
-        slide together, so the closed opening cannot shear inside out. Lids that meet, meet in one point: a
-        lid pushed past the other kept its sideways overshoot, and the shut eye's thin triangles turned over
-        (the fold repair then parted the lids: a blink's gain of 1.1 left the astronaut's eyes 6 px open)."""
+        slide together, so the closed opening cannot shear inside out. Lids that meet, meet in one point, where
+        they first touched (:meth:`_lids_met`): a lid pushed past the other kept its sideways overshoot, and the
+        shut eye's thin triangles turned over (the fold repair then parted the lids: a blink's gain of 1.1 left
+        the astronaut's eyes 6 px open)."""
         across = self._across
-        for o, min_gap in zip(self._openings, self._min_gap):
+        for o, min_gap, start in zip(self._openings, self._min_gap, self._lid_start):
             gap = (v[o.lower] - v[o.upper]) @ self._down
             bad = gap < min_gap
             if bad.any():
@@ -401,12 +417,29 @@ class Deformer:
                 if o is self.mesh.mouth:
                     touching = (min_gap[bad] < self._contact_gap_px)[:, None]
                     side = ((v[low] - self.rest[low]) - (v[up] - self.rest[up])) @ across
+                    share = np.where(touching, (side / 2)[:, None] * across, 0.0)
+                    v[up] += fix + share
+                    v[low] -= fix + share
                 else:
-                    touching, side = True, (v[low] - v[up]) @ across
-                share = np.where(touching, (side / 2)[:, None] * across, 0.0)
-                v[up] += fix + share
-                v[low] -= fix + share
+                    v[up], v[low] = self._lids_met(v[up], v[low], bad, min_gap[bad], start)
         return v
+
+    def _lids_met(self, up: np.ndarray, low: np.ndarray, bad: np.ndarray, min_gap: np.ndarray,
+                  start: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(upper, lower) lid points ((n, 2) pixels, pushed closer than ``min_gap``) moved to where they first
+        came that close on their straight way from ``start`` (the chains' (upper, lower) points on the neutral
+        face; ``bad`` picks this eye's columns), ``min_gap`` apart in one column. Meeting halfway between where
+        they ended up instead moved the shut line by half the overshoot: toward the lower lid, which moves
+        least, by up to 0.05 IOD at a blink's gain of 1.45."""
+        up0, low0 = start[0][bad], start[1][bad]
+        gap0 = (low0 - up0) @ self._down
+        gap = (low - up) @ self._down
+        closing = gap0 - gap
+        # where the start is no wider than the gap kept (a neutral face that shuts the eye): halfway, as they are
+        t = np.where((gap0 > min_gap) & (closing > 1e-9), (gap0 - min_gap) / np.maximum(closing, 1e-9), 1.0)[:, None]
+        met = (up0 + t * (up - up0) + low0 + t * (low - low0)) / 2
+        half = (min_gap / 2)[:, None] * self._down
+        return met - half, met + half
 
     def _eye_closure(self, v: np.ndarray) -> np.ndarray:
         """(2,) how far each (right, left) eye is closed, 0 open as at rest (or wider) .. 1 shut."""

@@ -19,12 +19,12 @@ Shapes with no visible 2D effect of their own (documented, not faked):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
-from facecast.engine.render.portrait.deform import UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
+from facecast.engine.render.portrait.deform import CONTACT_GAP_IODS, UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
 from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
 from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
@@ -74,6 +74,12 @@ class FaceFrame:
     def to_pixels(self, d: np.ndarray) -> np.ndarray:
         """(..., 2) face-frame displacement -> pixels."""
         return (d[..., :1] * self.x_axis + d[..., 1:] * self.y_axis) * self.iod_px
+
+    def moved(self, d_px: np.ndarray) -> "FaceFrame":
+        """The same frame (axes, scale) with its points moved by ``d_px`` ((478, 2) pixels)."""
+        d = np.asarray(d_px, np.float64)
+        q = self.q + np.stack([d @ self.x_axis, d @ self.y_axis], axis=1) / self.iod_px
+        return replace(self, q=q)
 
     def side(self, sign: int) -> np.ndarray:
         """(478,) weight of the subject's left (sign=+1) or right (-1) half, soft at the midline."""
@@ -457,21 +463,51 @@ def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None 
     return np.stack([build_field(frame, rest, k, gain=float(g[k]), regions_=r) for k in range(NUM_ARKIT)])
 
 
+#: Shapes whose field is a place to reach, not a motion: the blinks' lids meet on an arc. Given the neutral face
+#: (:func:`build_field`'s ``neutral_px``) they are drawn from its points, so that at weight 1 they reach the
+#: place on the face that is shown; drawn from the photo's, a neutral face that opens a squinting photo's eyes
+#: 4-5 px wider left the lids that far apart.
+FROM_NEUTRAL = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
+
+
 def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float = 1.0,
-                regions_: Regions | None = None) -> np.ndarray:
+                regions_: Regions | None = None, neutral_px: np.ndarray | None = None) -> np.ndarray:
     """(V, 2) float32 pixel displacement of every mesh vertex for ARKit shape ``shape`` at weight 1, its field
     scaled by ``gain``. Ring vertices take their face-oval parent's motion times their follow share; the field is
     then unfolded where it would fold (:func:`~.deform.unfold`): after the gain, so that a larger field is made
-    fold-free at its own size."""
+    fold-free at its own size. ``neutral_px`` ((V, 2) pixels, or None): the neutral face's displacement from the
+    photo (:attr:`.deform.Deformer.neutral_px`); the shapes of :data:`FROM_NEUTRAL` are then drawn from it (the
+    field still adds to it)."""
     r = regions(frame) if regions_ is None else regions_
     mesh = frame.mesh
+    if neutral_px is not None and shape in FROM_NEUTRAL:
+        neutral_px = np.asarray(neutral_px, np.float64)
+        if neutral_px.shape != rest.shape or not np.isfinite(neutral_px).all():
+            raise ValueError(f"the neutral face must be {rest.shape} finite values, got shape {neutral_px.shape}")
+        frame = frame.moved(neutral_px[:NUM_LANDMARKS])
+        rest = rest + neutral_px
     d = frame.to_pixels(_FIELD_BY_INDEX[shape](frame, r))
     field = np.zeros((mesh.num_vertices, 2))
     field[:NUM_LANDMARKS] = d
     ring = mesh.ring_parent >= 0
     field[ring] = d[mesh.ring_parent[ring]] * mesh.follow[ring, None]
     threshold = area_thresholds(mesh, openings=False)
-    return unfold(rest, field * gain, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS).astype(np.float32)
+    overshoot, lids = np.zeros_like(field), None
+    if shape in FROM_NEUTRAL:
+        # The lids meet at weight 1/gain and the contact (:meth:`~.deform.Deformer._contact`) holds them where they
+        # met: the fold repair judges them met, not pushed past each other, and moves the skin that a gain drags
+        # past them, never the lids (repaired, they parted 3-9 px at gains of 1.45-2.5).
+        upper, lower = np.concatenate([*r.lid_upper.values()]), np.concatenate([*r.lid_lower.values()])
+        lids = np.concatenate([upper, lower])
+        overshoot[lids] = field[lids] * max(gain - 1.0, 0.0)
+        # judged where the contact holds met lids, its gap apart (a whole gap each way: the contact's down is the
+        # mouth's, not the eyes' line, and a repair stops at the edge of folding)
+        apart = frame.to_pixels(np.array([0.0, CONTACT_GAP_IODS])) * (gain >= 1.0)
+        overshoot[upper] += apart
+        overshoot[lower] -= apart
+    moved = unfold(rest, field * gain - overshoot, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS,
+                   pinned=lids)
+    return (moved + overshoot).astype(np.float32)
 
 
 #: Radius of the Gaussian that smooths a field into its inverse (taking the photo's own expression out), IODs.

@@ -14,8 +14,8 @@ from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attri
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour,
     unfold_image)
-from facecast.engine.render.portrait.fields import (FaceFrame, build_basis, build_field, build_inverse_basis,
-                                                    lip_seal_kernels)
+from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
+                                                    build_inverse_basis, lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
@@ -165,6 +165,7 @@ class PortraitRenderer(Renderer):
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
+        self._set_fields(sorted(FROM_NEUTRAL))  # drawn again from the neutral face, now that it is fitted
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
     @property
@@ -179,10 +180,19 @@ class PortraitRenderer(Renderer):
             raise ValueError(f"a gain must be finite and > 0, got {gain}")
         self._gains = self._gains.copy()
         self._gains[shape] = gain
-        field = build_field(self._frame, self._rest.astype(np.float64), shape, gain=gain)
-        self.deformer.set_field(shape, field)
-        if shape in self._blink_fields:
-            self._blink_fields[shape] = field
+        self._set_fields([shape])
+
+    def _set_fields(self, shapes: list[int]) -> None:
+        """Build ``shapes``' fields at the current gains, those of :data:`.fields.FROM_NEUTRAL` from the neutral
+        face, and hand them to the deformer (and the blinks' to the closed lid's share)."""
+        neutral = self.deformer.neutral_px
+        for k in shapes:
+            field = build_field(self._frame, self._rest.astype(np.float64), k, gain=float(self._gains[k]),
+                                neutral_px=neutral)
+            self.deformer.set_field(k, field)
+            if k in self._blink_fields:
+                self._blink_fields[k] = field
+        if any(k in self._blink_fields for k in shapes):
             unfold_img, tri_unfold = self._unfold()
             self._scene = self._scene._replace(unfold_img=unfold_img, tri_unfold=tri_unfold)
 
