@@ -110,6 +110,39 @@ def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):
     assert r.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
 
 
+@pytest.mark.parametrize("name", ["biden.jpg", "obama.jpg"])
+def test_a_shut_lid_has_the_grain_of_the_photos_skin(photos, name):
+    """The closed lid's skin is a smooth colour (nothing in it to streak as the lid skin stretches), and on these
+    grainy photos it showed as a flat patch pasted over the eye: its fine detail was 0.23-0.25 of the cheek's
+    under it. The grain of the skin under the eyes is laid over it in the frame's own pixels: now as grainy as
+    the cheek (within a factor of 1.4; 0.95-1.10 measured), and not in streaks: the issue's streak energies
+    across x over across y stay under 0.5 (0.16-0.35 measured, the cheeks' 0.12-0.26: skin detail runs across).
+    Sampled where the photo's skin is instead, the stretched lid drew the grain into vertical streaks (0.57-1.85)
+    and averaged half of it away (0.55-0.68 of the cheek's)."""
+    import cv2
+    from facecast.calibration.eval.realism import streak_energies
+    from facecast.engine.types import FaceSample
+    from portrait_helpers import lid_and_cheek_masks
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512)
+    r.prepare()
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[[arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight")]] = 1.0
+    sample = FaceSample(capture_wall_ns=0, weights=w)
+    frame = np.ascontiguousarray(r.pixel_format.rgb(r.render(sample)))
+    grey = frame.astype(np.float64) @ [0.299, 0.587, 0.114]
+    local = cv2.GaussianBlur(grey, (0, 0), 1.5)
+    detail = (grey - local) / np.maximum(local, 1.0)  # relative: the lid is lighter than the cheek
+    pose = r.pose(sample)
+    for o in (r.mesh.eye_right, r.mesh.eye_left):
+        lid, cheek = lid_and_cheek_masks(pose.vertices[o.upper], grey.shape, r.rig.iod_px)
+        ratio = detail[lid].std() / detail[cheek].std()
+        assert 1 / 1.4 < ratio < 1.4, ratio
+        across_x, across_y = streak_energies(frame, lid, sigma_px=1.0)
+        assert across_x / across_y < 0.5, across_x / across_y
+
+
 @pytest.mark.parametrize("name", ["obama.jpg", "obama2.jpg"])
 def test_every_output_size_draws_the_same_face(photos, name):
     """A 2048x2048 render is the 512x512 one, scaled: the neutral face and every shape at weight 1 put the

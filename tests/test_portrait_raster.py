@@ -365,7 +365,9 @@ def test_the_lid_layer_continues_the_skin_above_it(renderer):
     px = (int(x), int(np.ceil(y + 1.0)))
     smooth = r._scene.blur_x_img[len(raster.STRETCH_LEVELS) - 1]
     for share, expected in ((0.0, smooth), (1.0, r._scene.lid_img)):
-        scene = r._scene._replace(unfold_img=np.full_like(r._scene.unfold_img, share))
+        # without the grain (it has its own test)
+        scene = r._scene._replace(unfold_img=np.full_like(r._scene.unfold_img, share),
+                                  grain_img=np.zeros_like(r._scene.grain_img))
         params = mp.copy()
         params[raster.P_CLOSED:raster.P_CLOSED + 2] = 1.0
         got = draw(r, scene, pose, params)[px[1], px[0]].astype(np.float64)

@@ -243,6 +243,58 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
     return np.clip(colour * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+#: The closed lid's grain is the photo's skin detail finer than this (a Gaussian's sigma, pixels): the grain of
+#: the skin under the eyes, relative to its local brightness.
+GRAIN_SIGMA_PX = 1.5
+#: Its spectrum is measured on a square of the cheek this many inter-ocular distances wide (8-64 px), this far
+#: below the middle of each lower lid.
+GRAIN_PATCH_IODS = 0.12
+GRAIN_BELOW_IODS = 0.08
+
+
+def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float, *,
+               width_px: int, seed: int = 0) -> np.ndarray:
+    """(H, W, 1) float32: relative brightness detail (mean 0, a few hundredths) with the power spectrum and the
+    strength of the photo's skin grain under the eyes (``image`` (H, W, 3) uint8, its mesh's ``rest`` vertices),
+    for skin drawn without its own: the closed lid's (:func:`closed_lid_image`, smooth) and skin the stretch blur
+    blurred. The raster multiplies such skin by (1 + grain) in the frame's own pixels, so that no stretch draws
+    the grain into streaks. The phases are random (``seed``): the cheek's wrinkles and pores are not copied as
+    shapes, only how grainy it is. Made on the image scaled to ``width_px`` wide and scaled back (cubic), so that
+    every output size draws the same grain."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = width_px / w
+    if abs(scale - 1.0) > 1e-6:
+        small = cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
+        grain = skin_grain(small, rest * scale, openings, iod_px * scale, width_px=small.shape[1], seed=seed)
+        return cv2.resize(grain[..., 0], (w, h), interpolation=cv2.INTER_CUBIC)[..., None]
+    lum = image.astype(np.float64) @ _LUMA
+    local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
+    detail = (lum - local) / np.maximum(local, 1.0)
+    n = int(np.clip(round(GRAIN_PATCH_IODS * iod_px), 8, 64))
+    window = np.outer(np.hanning(n), np.hanning(n))
+    power, variance = np.zeros((n, n)), []
+    for o in openings:
+        low = rest[o.lower[1:-1]]
+        x0 = int(round(float(low[:, 0].mean()) - n / 2))
+        y0 = int(round(float(low[:, 1].max()) + GRAIN_BELOW_IODS * iod_px))
+        if x0 < 0 or y0 < 0 or x0 + n > w or y0 + n > h:
+            continue
+        patch = detail[y0:y0 + n, x0:x0 + n]
+        patch = patch - patch.mean()
+        variance.append(float(np.mean(patch ** 2)))
+        power += np.abs(np.fft.fft2(patch * window)) ** 2
+    if not variance or power.sum() <= 0.0:
+        return np.zeros((h, w, 1), np.float32)
+    # the patch's spectrum at the frame's frequencies (both span -1/2..1/2 cycles per pixel)
+    shaped = cv2.resize(np.fft.fftshift(power), (w, h), interpolation=cv2.INTER_LINEAR)
+    noise = np.random.default_rng(seed).standard_normal((h, w))
+    grain = np.real(np.fft.ifft2(np.fft.fft2(noise) * np.sqrt(np.fft.ifftshift(shaped))))
+    grain *= np.sqrt(np.mean(variance)) / max(float(grain.std()), 1e-12)
+    return grain[..., None].astype(np.float32)
+
+
 def lid_unfold(blink: np.ndarray, o: Opening) -> np.ndarray:
     """(V,) how much of the closed lid's skin each vertex shows when the eye is shut: its downward motion in the
     eye's blink field ``blink`` ((V, 2) pixels at weight 1) as a share of the lid margin's (1 on the margin, 0 on

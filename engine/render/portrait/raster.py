@@ -123,10 +123,12 @@ TEETH_RUN_BINS = 64
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
 #: the opening the lid layer covers and the lid's skin colour, per eye the strength of
 #: the lash line where the lids meet, the cavity's colour, and per eye how far its upper lid has closed (0 open
-#: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`).
+#: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`), and
+#: the (x, y) whole-pixel shift of the eyes' corners from the photo (the skin's grain, :data:`Scene.grain_img`,
+#: rides with it).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
-P_LASH, P_CAVITY_RGB, P_CLOSED = 17, 19, 22
-NUM_PARAMS = 24
+P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT = 17, 19, 22, 24
+NUM_PARAMS = 26
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -311,9 +313,24 @@ def _lid_rgb(rgb, above, mp, colour):
         rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _grain(rgb, grain_img, px, py, share, mp):
+    """The skin's grain (:data:`Scene.grain_img`) on ``share`` (0..1) of ``rgb``: the frame's pixel (centre
+    ``px``, ``py``) moved back by the eyes' shift in whole pixels (:data:`P_GRAIN_SHIFT`), so that it rides with
+    the face and is never stretched with the skin."""
+    if share <= 0.0:
+        return
+    h, w = grain_img.shape[0], grain_img.shape[1]
+    x = min(max(int(px - mp[P_GRAIN_SHIFT]), 0), w - 1)
+    y = min(max(int(py - mp[P_GRAIN_SHIFT + 1]), 0), h - 1)
+    g = 1.0 + share * grain_img[y, x, 0]
+    for c in range(3):
+        rgb[c] *= g
+
+
 @njit(fastmath=True, error_model="numpy")
 def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v, attr_h,
-             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball, smooth_img, unfold_img):
+             attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball, smooth_img, unfold_img, grain_img):
     """One pixel of an eye opening into ``rgb``: the lash band hanging from the lid's
     edge, then the eyeball (``ball`` is scratch), with a one-pixel blend between
     them, and the lid layer over what the lid covers. The layer's skin is the skin just above the lash line in
@@ -373,6 +390,7 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
             for c in range(3):
                 photo = _sample(smooth_img, sx, sy, c)
                 ball[c] = photo + shown * (ball[c] - photo)
+        _grain(ball, grain_img, px, py, shown, mp)
         _lid_rgb(rgb, -below_lid, mp, ball)
 
 
@@ -490,7 +508,7 @@ BANDS = 16
 @njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
 def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
-          attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, eye_affine, mp):
+          attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, grain_img, eye_affine, mp):
     height = out.shape[0]
     n = len(dst)
     fill = np.empty(n, np.float32)
@@ -506,7 +524,7 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, n
             _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
                        eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
-                       attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
+                       grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -533,8 +551,8 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings,
                band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
-               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, attr_u, attr_v, attr_h, attr_h0,
-               attr_band, attr_top, attr_bottom, eye_affine, mp):
+               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v, attr_h,
+               attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
     """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
     cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
@@ -691,11 +709,13 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                                 _blurred(blur_y_img, gy, unit, sx, sy, ball, rgb, tmp)
                         f = 0.0
                         if lid_t > 0.0:
-                            f = (_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED]
-                                 + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1])
+                            f = min(_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED]
+                                    + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1], 1.0)
                         if f > 0.0:
                             _sample3(lid_img, sx, sy, tmp)
-                            _mix(rgb, tmp, min(f, 1.0))
+                            _mix(rgb, tmp, f)
+                        # the grain the closed lid's smooth skin lacks, and that a blur of a pixel or more took out
+                        _grain(rgb, grain_img, px, py, f + (1.0 - f) * min(max(gx, gy), 1.0), mp)
                         if code > 0:
                             # px to the eye's chain: its edge in this triangle, or its vertex
                             ja, jb = tris[t, chain_a[t]], tris[t, max(chain_b[t], 0)]
@@ -720,7 +740,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
-                             smooth_img, unfold_img)
+                             smooth_img, unfold_img, grain_img)
                 if mode == 1 or mode == 2:
                     for c in range(3):
                         value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
@@ -756,7 +776,8 @@ class Scene(NamedTuple):
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
-            triangle (0: the triangle needs no sample of it).
+            triangle (0: the triangle needs no sample of it); grain_img: (H, W, 1) float32 the closed lid's grain,
+            in the frame's pixels (:func:`.eyes.skin_grain`).
     """
 
     channels: np.ndarray
@@ -785,6 +806,7 @@ class Scene(NamedTuple):
     lid_img: np.ndarray
     unfold_img: np.ndarray
     tri_unfold: np.ndarray
+    grain_img: np.ndarray
 
 
 def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
@@ -801,7 +823,7 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
     _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_a, s.chain_b, s.num_openings,
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
-          s.unfold_img, s.tri_unfold, eye_affine, params)
+          s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, params)
 
 
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour,
-    unfold_image)
+    skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -161,7 +161,7 @@ class PortraitRenderer(Renderer):
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_a=chain_a, chain_b=chain_b,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
             lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), unfold_img=unfold_img,
-            tri_unfold=tri_unfold)
+            tri_unfold=tri_unfold, grain_img=skin_grain(self._skin, rest, eyes, self.rig.iod_px, width_px=FIT_SIZE_PX))
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
@@ -306,6 +306,11 @@ class PortraitRenderer(Renderer):
             # skin the same mix (:func:`.raster._eye_rgb`); counting what the layer covers here too took 32bit's
             # blink to 3.47 grey levels of aliasing in the eyes (2.73 without; the goal is 3)
             mp[raster.P_CLOSED + e] = min(max(1.0 - float(pose.opening_px[inner].sum()) / rest, 0.0), 1.0)
+        # the closed lid's grain rides with the eyes' corners (the lids' hinges), in whole pixels: sampled between
+        # its pixels, the grain was averaged down to half its strength
+        corners = self._eye_corners[EYE_RIGHT] + self._eye_corners[EYE_LEFT]
+        shift = (pose.vertices[corners] - self._rest[corners]).mean(0)
+        mp[raster.P_GRAIN_SHIFT:raster.P_GRAIN_SHIFT + 2] = np.round(shift)
         return mp
 
     def render(self, sample: FaceSample, flame: Optional[FlameParams] = None) -> np.ndarray:
