@@ -267,8 +267,12 @@ def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Ope
     scale = width_px / w
     if abs(scale - 1.0) > 1e-6:
         small = cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
-        grain = skin_grain(small, rest * scale, openings, iod_px * scale, width_px=small.shape[1], seed=seed)
-        return cv2.resize(grain[..., 0], (w, h), interpolation=cv2.INTER_CUBIC)[..., None]
+        grain = skin_grain(small, rest * scale, openings, iod_px * scale, width_px=small.shape[1], seed=seed)[..., 0]
+        sized = cv2.resize(grain, (w, h), interpolation=cv2.INTER_CUBIC)
+        # what box-filtering the frame back to the grain's size would lose, put back: the 2048 frame filtered down to
+        # 512 then has the 512 frame's grain (cubic alone smoothed it, 1 grey level off on a shut lid)
+        lost = grain - cv2.resize(sized, (grain.shape[1], grain.shape[0]), interpolation=cv2.INTER_AREA)
+        return (sized + cv2.resize(lost, (w, h), interpolation=cv2.INTER_NEAREST))[..., None]
     lum = image.astype(np.float64) @ _LUMA
     local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
     detail = (lum - local) / np.maximum(local, 1.0)

@@ -124,11 +124,12 @@ TEETH_RUN_BINS = 64
 #: the opening the lid layer covers and the lid's skin colour, per eye the strength of
 #: the lash line where the lids meet, the cavity's colour, and per eye how far its upper lid has closed (0 open
 #: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`), and
-#: the (x, y) whole-pixel shift of the eyes' corners from the photo (the skin's grain, :data:`Scene.grain_img`,
-#: rides with it).
+#: for the skin's grain (:data:`Scene.grain_img`): the (x, y) whole-pixel shift of the eyes' corners from the
+#: photo (the grain rides with it) and the size of the grain's pixels in the frame's (the grain is made at one
+#: width for every output size, :func:`.eyes.skin_grain`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
-P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT = 17, 19, 22, 24
-NUM_PARAMS = 26
+P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX = 17, 19, 22, 24, 26
+NUM_PARAMS = 27
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -714,8 +715,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                         if f > 0.0:
                             _sample3(lid_img, sx, sy, tmp)
                             _mix(rgb, tmp, f)
-                        # the grain the closed lid's smooth skin lacks, and that a blur of a pixel or more took out
-                        _grain(rgb, grain_img, px, py, f + (1.0 - f) * min(max(gx, gy), 1.0), mp)
+                        # the grain the closed lid's smooth skin lacks, and that a blur of one of the grain's pixels
+                        # or more took out (in its pixels: every output size draws the same grain)
+                        lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
+                        _grain(rgb, grain_img, px, py, f + (1.0 - f) * lost, mp)
                         if code > 0:
                             # px to the eye's chain: its edge in this triangle, or its vertex
                             ja, jb = tris[t, chain_a[t]], tris[t, max(chain_b[t], 0)]

@@ -235,6 +235,7 @@ class PortraitRenderer(Renderer):
     def _parameters(self, rest: np.ndarray) -> np.ndarray:
         mp = np.zeros(raster.NUM_PARAMS, np.float32)
         mp[raster.P_IOD] = self.rig.iod_px
+        mp[raster.P_GRAIN_PX] = self._size[0] / FIT_SIZE_PX  # the grain is made at the fit's width
         # the photo's light: its sclera's colour against a typical sclera's (teeth and tongue under the same light)
         sclera = sclera_colour(self._skin, rest, (self.mesh.eye_right, self.mesh.eye_left), self._band)
         light = raster.photo_light(self._skin, rest, sclera, DEFAULT_SCLERA)
@@ -306,11 +307,13 @@ class PortraitRenderer(Renderer):
             # skin the same mix (:func:`.raster._eye_rgb`); counting what the layer covers here too took 32bit's
             # blink to 3.47 grey levels of aliasing in the eyes (2.73 without; the goal is 3)
             mp[raster.P_CLOSED + e] = min(max(1.0 - float(pose.opening_px[inner].sum()) / rest, 0.0), 1.0)
-        # the closed lid's grain rides with the eyes' corners (the lids' hinges), in whole pixels: sampled between
-        # its pixels, the grain was averaged down to half its strength
+        # the skin's grain rides with the eyes' corners (the lids' hinges), in whole pixels of the grain: sampled
+        # between its pixels it was averaged down to half its strength, and the 2048 frame's shift, rounded to its
+        # own pixels, put its grain half a pixel of the 512 frame's away from it
         corners = self._eye_corners[EYE_RIGHT] + self._eye_corners[EYE_LEFT]
+        grain_px = float(mp[raster.P_GRAIN_PX])
         shift = (pose.vertices[corners] - self._rest[corners]).mean(0)
-        mp[raster.P_GRAIN_SHIFT:raster.P_GRAIN_SHIFT + 2] = np.round(shift)
+        mp[raster.P_GRAIN_SHIFT:raster.P_GRAIN_SHIFT + 2] = np.round(shift / grain_px) * grain_px
         return mp
 
     def render(self, sample: FaceSample, flame: Optional[FlameParams] = None) -> np.ndarray:
