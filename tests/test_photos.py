@@ -94,7 +94,8 @@ def blink_brow_and_lid(renderer: PortraitRenderer) -> tuple[float, float]:
 def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):
     """Biden's closed mouth is tracked with the lower inner lip line above the upper one. Which chain is upper
     comes from MediaPipe's topology, and the openings are wound as if open: the jaw drops the lower lip and
-    leaves the upper one (before: both went down together, half the jaw's drop each, and nothing opened)."""
+    leaves the upper one (before: both went down together, half the jaw's drop each, and nothing opened), and
+    the upper lip's own points with it."""
     from facecast.engine.types import FaceSample
     accepted, _ = photos
     r = PortraitRenderer(portrait=accepted / "biden.jpg", width=256, height=256)
@@ -107,6 +108,9 @@ def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):
     moved = r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=w)) - neutral
     # the upper lip: 0.03 IOD measured (a cheek triangle unfolded near the corner); 0.25 with the bug
     assert abs(moved[13, 1]) < 0.08 * r.rig.iod_px and moved[14, 1] > 0.3 * r.rig.iod_px
+    # the upper lip's own points near the corners, which lie below the crossed lower lip line, stay with it (0.002
+    # IOD measured): carried with the jaw (0.5 IOD), they stretched an upper-lip triangle across the open mouth
+    assert np.abs(moved[[183, 184, 407, 408], 1]).max() < 0.08 * r.rig.iod_px, moved[[183, 184, 407, 408]]
     assert r.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
 
 

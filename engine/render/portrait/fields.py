@@ -171,15 +171,18 @@ Field = Callable[[FaceFrame, Regions], np.ndarray]
 
 def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     """(478,) 1 for the points of the lower lip (between its inner and outer contour, inside the mouth's
-    corners), else 0. MediaPipe tracks a pressed or thin lower lip a few pixels thick: the jaw must carry all of
-    it, not ramp it by the distance below the mouth line."""
+    corners, and not above the upper lip's inner contour), else 0. MediaPipe tracks a pressed or thin lower lip a
+    few pixels thick: the jaw must carry all of it, not ramp it by the distance below the mouth line. Where the
+    lip lines cross (Biden's closed mouth), the upper lip's own points lie below the lower lip's inner contour;
+    carried with the jaw, they stretched an upper-lip triangle across the open mouth as a light line."""
     q = frame.q
     corners_x = np.sort(q[r.mouth_corners, 0])
     x = q[:, 0]
     inside = (x > corners_x[0]) & (x < corners_x[-1])
-    inner = np.concatenate([r.inner_lower, r.mouth_corners])
+    inner = np.maximum(_y_along(q[np.concatenate([r.inner_lower, r.mouth_corners])], x),
+                       _y_along(q[np.concatenate([r.inner_upper, r.mouth_corners[:2]])], x))  # inner corners
     outer = np.concatenate([r.outer_lower, r.mouth_corners])
-    band = (q[:, 1] >= _y_along(q[inner], x) - 1e-6) & (q[:, 1] <= _y_along(q[outer], x) + 1e-6)
+    band = (q[:, 1] >= inner - 1e-6) & (q[:, 1] <= _y_along(q[outer], x) + 1e-6)
     return (inside & band).astype(np.float64)
 
 
