@@ -186,19 +186,36 @@ def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     return (inside & band).astype(np.float64)
 
 
+#: The jaw (jawOpen, and the shapes built on it): the mouth corners move this share of its drop, and the lips
+#: hinge there. Between the corners the lower lip drops along a half ellipse and the upper lip's inner edge
+#: curves down into them, so an open mouth is a lens, not a box with straight skin walls at its sides; the
+#: skin below the lower lip reaches the full drop this far (IODs) below it, spreading the stretch toward the
+#: chin (0.2 stretched the skin under the corners into streaks: jawOpen's streak ratio 2.0, goal 1.5).
+JAW_CORNER = 0.35
+JAW_TAPER_IODS = 0.6
+#: jawOpen's drop of the chin at weight 1 (IODs; the fitted gain scales it).
+JAW_DROP_IODS = 0.5
+
+
 def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narrow: float = 0.06) -> np.ndarray:
     q = frame.q
     below = _smoothstep((q[:, 1] - mouth_line_y(frame, q[:, 0])) / 0.06)
     # Points far back (near the hinge, at the sides) move less: front-to-back depth from the oval sides.
     z_hinge = np.percentile(frame.z[r.oval], 85)
     front = np.clip((z_hinge - frame.z) / max(1e-6, z_hinge - frame.z[r.oval].min()), 0.0, 1.0) ** 0.6
-    m = below * front
+    corner_q = q[r.mouth_corners[:2]]
+    centre_x, half = float(corner_q[:, 0].mean()), max(float(np.abs(np.diff(corner_q[:, 0]))[0]) / 2, 1e-6)
+    lens = np.sqrt(np.clip(1.0 - ((q[:, 0] - centre_x) / half) ** 2, 0.0, 1.0))
+    lip = JAW_CORNER + (1.0 - JAW_CORNER) * lens
+    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.mouth_corners])], q[:, 0]))
+                        / JAW_TAPER_IODS)
+    m = below * front * (lip + (1.0 - lip) * depth)
     lower = np.concatenate([r.inner_lower, r.outer_lower])
-    m[lower] = np.maximum(m[lower], 1.0)
-    m = np.maximum(m, lower_lip_band(frame, r))  # a thin lower lip moves whole, or its inside folds under
-    m[r.inner_upper] = 0.0
+    m[lower] = np.maximum(m[lower], lip[lower])
+    m = np.maximum(m, lower_lip_band(frame, r) * lip)  # a thin lower lip moves whole, or its inside folds under
+    m[r.inner_upper] = JAW_CORNER * (1.0 - lens[r.inner_upper])  # the upper lip curves down into the corners
     m[r.outer_upper] = 0.0
-    m[r.mouth_corners] = 0.35
+    m[r.mouth_corners] = JAW_CORNER
     d = np.zeros((NUM_LANDMARKS, 2))
     d[:, 1] = drop * m
     d[:, 0] = shift * m - narrow * q[:, 0] * m
@@ -374,7 +391,7 @@ def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
                        (r.outer_lower, FUNNEL[4])):
         sel = np.isin(lips, points)
         disp[sel, 1] += dy * (0.4 + 0.6 * middle[sel])
-    return spread(frame, lips, disp, radius=0.2) + FUNNEL[5] * _jaw(frame, r, drop=0.5) * (1 - _lip_mask(frame, r))
+    return spread(frame, lips, disp, radius=0.2) + FUNNEL[5] * _jaw(frame, r, drop=JAW_DROP_IODS) * (1 - _lip_mask(frame, r))
 
 
 def _cheek(frame: FaceFrame, r: Regions, sign: int, *, up: float, out: float) -> np.ndarray:
@@ -417,11 +434,11 @@ def _fields() -> dict[str, Field]:
         f[f"cheekSquint{name}"] = lambda fr, r, s=s: _cheek(fr, r, s, up=0.06, out=0.0) + _lid(
             fr, r, s, upper=0.0, lower=0.12)
         f[f"noseSneer{name}"] = lambda fr, r, s=s: _sneer(fr, r, s)
-    f["jawOpen"] = lambda fr, r: _jaw(fr, r, drop=0.5)
+    f["jawOpen"] = lambda fr, r: _jaw(fr, r, drop=JAW_DROP_IODS)
     f["jawForward"] = lambda fr, r: _jaw(fr, r, drop=0.03, narrow=0.05)
     f["jawLeft"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=0.12, narrow=0.0)
     f["jawRight"] = lambda fr, r: _jaw(fr, r, drop=0.0, shift=-0.12, narrow=0.0)
-    f["mouthClose"] = lambda fr, r: -_jaw(fr, r, drop=0.5) * _lip_mask(fr, r)
+    f["mouthClose"] = lambda fr, r: -_jaw(fr, r, drop=JAW_DROP_IODS) * _lip_mask(fr, r)
     f["mouthFunnel"] = lambda fr, r: _funnel(fr, r)
     f["mouthPucker"] = lambda fr, r: _pucker(fr, r, squeeze=0.55, open_=0.0)
     f["mouthLeft"] = lambda fr, r: _lip_shift(fr, r, _all_lips(r), [0.12, 0], radius=0.25)
