@@ -617,6 +617,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
             extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid_t > 0.0
                       or blur_x[i0] + blur_x[i1] + blur_x[i2] + blur_y[i0] + blur_y[i1] + blur_y[i2] > 0.0)
         own_x, own_y = 0.0, 0.0  # a hidden or folded triangle's own stretch (its vertices are the skin's)
+        blur_cap = 1e30
         if mode == 0 or mode == 3:
             # hidden triangles show through gaps between skin (around a mouth corner, say): blurred as they
             # stretch, all blurred when turned over, and no photo teeth or sclera at an opening either
@@ -624,6 +625,11 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
             own_x, own_y = _stretch_blur(dst, src, i0, i1, i2, unit)
             if mode == 0 and area < 0:
                 own_x = own_y = unit * STRETCH_LEVELS[-1]
+            # ... but at most about as wide as what they show: a fold of 1-7 px^2 at a mouth corner, opened by the
+            # jaw and blurred 11 px, drew the skin around it, lighter than the lips' corner, as slivers
+            src_area = 0.5 * abs((src[i1, 0] - src[i0, 0]) * (src[i2, 1] - src[i0, 1])
+                                 - (src[i2, 0] - src[i0, 0]) * (src[i1, 1] - src[i0, 1]))
+            blur_cap = max(math.sqrt(src_area), unit)
             extras = True
         # the source point is affine in the pixel centre: (sxa px + sxb py + sxc, sya px + syb py + syc)
         s0x, s1x, s2x = src[i0, 0], src[i1, 0], src[i2, 0]
@@ -698,8 +704,8 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                         if f > 0.0:
                             _sample3(fill_img, sx, sy, tmp)
                             _mix(rgb, tmp, min(f, 1.0))
-                        gx = max(w0 * blur_x[i0] + w1 * blur_x[i1] + w2 * blur_x[i2], own_x)
-                        gy = max(w0 * blur_y[i0] + w1 * blur_y[i1] + w2 * blur_y[i2], own_y)
+                        gx = min(max(w0 * blur_x[i0] + w1 * blur_x[i1] + w2 * blur_x[i2], own_x), blur_cap)
+                        gy = min(max(w0 * blur_y[i0] + w1 * blur_y[i1] + w2 * blur_y[i2], own_y), blur_cap)
                         if gx > 0.0 or gy > 0.0:
                             unit = STRETCH_BLUR_IODS * mp[P_IOD]
                             for c in range(3):
