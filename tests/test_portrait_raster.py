@@ -162,17 +162,49 @@ def test_teeth_rows_have_rounded_tips_and_soft_gaps():
     tooth = raster.LOWER_TOOTH_IODS * iod
     length = raster.LOWER_TEETH_IODS * iod
     xs = np.arange(-0.6, 0.6, 0.1 / half_width)  # front teeth, 0.1 px apart
-    shades = np.array([raster._tooth_row(x, 0.6 * length, length, tooth, half_width, iod)[1] for x in xs])
+    shades = np.array([raster._tooth_row(x, 0.6 * length, length, tooth, half_width, iod, 1.0)[1] for x in xs])
     assert shades.min() >= 1.0 - raster.GAP_SHADE - 1e-6  # gaps no darker than interdental shadows
     assert np.abs(np.diff(shades)).max() < 0.03  # and no hard dividers
     assert shades.max() - shades.min() > 0.03  # but the teeth are told apart
     # rounded tips: near its tip a tooth covers less at a gap than at its middle, with a ramp
     gap, middle = 0.0, 0.5 * tooth / half_width
-    at_gap = raster._tooth_row(gap + 1e-4, length - 0.5, length, tooth, half_width, iod)[0]
-    at_middle = raster._tooth_row(middle, length - 0.5, length, tooth, half_width, iod)[0]
+    at_gap = raster._tooth_row(gap + 1e-4, length - 0.5, length, tooth, half_width, iod, 1.0)[0]
+    at_middle = raster._tooth_row(middle, length - 0.5, length, tooth, half_width, iod, 1.0)[0]
     assert at_middle > 0.9 and at_gap < 0.5
-    ramp = [raster._tooth_row(middle, length + d, length, tooth, half_width, iod)[0] for d in (-0.25, 0.0, 0.25)]
+    ramp = [raster._tooth_row(middle, length + d, length, tooth, half_width, iod, 1.0)[0] for d in (-0.25, 0.0, 0.25)]
     assert 0.1 < ramp[1] < 0.9 and ramp[0] > ramp[1] > ramp[2]
+
+
+def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
+    """A mouth a little open shows two tooth rows almost touching. Their rounded tips' notches showed the tongue
+    behind them as a jagged pink line (and, darkened, as dots): rows that nearly meet have square tips, and what
+    shows between them is in shadow."""
+    r = renderer
+    mp = r._params.copy()
+    iod = float(mp[raster.P_IOD])
+    teeth = mp[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)
+    t_up, t_low = raster.UPPER_TEETH_IODS * iod, raster.LOWER_TEETH_IODS * iod  # mid-mouth
+    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
+
+    def grid(h: float, d_ups: np.ndarray) -> np.ndarray:  # (rows, columns, 3) across the front teeth
+        out = np.zeros((len(d_ups), 120, 3))
+        for i, d_up in enumerate(d_ups):
+            for j, u in enumerate(np.linspace(0.44, 0.56, 120)):
+                raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, mp, rgb, scratch)
+                out[i, j] = rgb
+        return out
+
+    h = t_up + t_low + 0.3
+    off = np.linalg.norm(grid(h, np.linspace(t_up - 3.0, t_up - 0.7, 6)) - teeth, axis=2) / np.linalg.norm(teeth)
+    # the last 3 px of the upper teeth: teeth, told apart only by their own soft gaps (they vary 0.16 at most),
+    # not notches showing what is behind (0.6 of the teeth's colour off across a row)
+    assert (off.max(1) - off.min(1)).max() < 0.25, (off.max(1) - off.min(1)).max()
+    # rows well apart: the tongue shows between them, not the shadow
+    h = t_up + t_low + 0.2 * iod
+    apart = grid(h, np.array([h - t_low - 1.0]))[0]  # a pixel above the lower teeth: the tongue
+    tongue = mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3]
+    assert (apart[:, 0] > 0.5 * tongue[0]).all()
 
 
 def test_the_cavity_is_darker_at_the_back_and_under_the_upper_lip():

@@ -76,6 +76,8 @@ CAVITY_UNDER_LIP = 0.4
 #: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in).
 NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
+#: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
+TEETH_GAP_IODS = 0.06
 
 LASH_IODS = 0.028
 #: The lid layer's skin is the photo's this far above the lash line (inter-ocular distances).
@@ -188,12 +190,13 @@ def _mix(rgb, colour, a):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_row(x, dist, length, tooth_px, half_width, iod):
+def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding):
     """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
 
     ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
     front, on an arch seen from the front (:data:`ARCH_RAD`), so they narrow toward the corners.
-    Each tip's corners are rounded (the notch between two tips shows what is behind), and the
+    Each tip's corners are rounded (``rounding`` of :data:`TOOTH_ROUND`; the notch between two tips shows what
+    is behind), and the
     gap between two teeth is a soft shadow of at most :data:`GAP_SHADE`, faint near the lip
     where teeth touch: no dark dividers. The lip shades the teeth near it a little.
     """
@@ -204,7 +207,7 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod):
     width = tooth_px * math.cos(phi)
     detail = _smooth(1.5, 4.0, width)  # teeth too narrow to draw them one by one are a plain band
     across = (0.5 - abs(s - 0.5)) * width  # px to the nearest gap
-    r = TOOTH_ROUND * width * detail
+    r = TOOTH_ROUND * width * detail * rounding
     dr = max(r - across, 0.0)
     tip = length - r + math.sqrt(max(r * r - dr * dr, 0.0))
     cover = min(max(tip - dist + 0.5, 0.0), 1.0)
@@ -262,9 +265,15 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
         for c in range(3):
             layer[c] = mp[P_TONGUE_RGB + c] * lit * corner
         _mix(rgb, layer, tongue_cover)
+    # between tooth rows that nearly meet, little light gets in: the tongue and the cavity behind them go dark
+    # (the tongue showed as a jagged pink line between the teeth of a mouth a little open)
+    apart = _smooth(0.0, TEETH_GAP_IODS * iod, h - t_up - t_low)
+    between = (1.0 - NARROW_SHADE) * (1.0 - apart)
+    for c in range(3):
+        rgb[c] += between * (0.6 * mp[P_CAVITY_RGB + c] * corner - rgb[c])
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
-        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod)
+        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             for c in range(3):
@@ -272,7 +281,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
             _mix(rgb, layer, cover)
     # upper teeth hanging from the upper lip
     if d_up < t_up + 0.5:
-        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod)
+        # rows that nearly meet have square tips: their notches showed the dark between them as dots
+        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, apart)
         if cover > 0.0:
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal
