@@ -574,6 +574,48 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         renderer.set_gain(k, before)
 
 
+def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
+    """The astronaut's fit took her blinks to 1.75 and 1.45, each within the identity goal alone; the standard
+    sequence's mix (half-shut eyes over an open, smiling mouth) went 0.467 from the photo (goal 0.45). The fit then
+    steps down the gain drawn farthest in the mix's worst frame until the mix keeps the likeness, and keeps the
+    gains where no step would."""
+    from facecast.calibration import portrait_fit
+
+    left, right = arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight")
+
+    class Face:  # a frame's "distance from the photo" grows with the blinks drawn (weight x gain)
+        def __init__(self, base):
+            self.gains, self.base = np.ones(NUM_ARKIT), base
+
+        def set_gain(self, k, g):
+            self.gains[k] = g
+
+        def render(self, sample):
+            drawn = float(sample.weights[left] * self.gains[left] + sample.weights[right] * self.gains[right])
+            return np.full((2, 2, 3), self.base + 0.15 * drawn)
+
+    fits = [portrait_fit.ShapeFit("eyeBlinkLeft", 1.75, 0.4, 1.0, 0.37, "reaches the target range"),
+            portrait_fit.ShapeFit("eyeBlinkRight", 1.45, 0.4, 1.0, 0.37, "reaches the target range")]
+
+    def fit(base):
+        face, gains = Face(base), np.ones(NUM_ARKIT)
+        for f in fits:
+            face.set_gain(arkit_index(f.shape), f.gain)
+            gains[arkit_index(f.shape)] = f.gain
+        out = portrait_fit._keep_mixes_alike(face, gains, fits, lambda frame, tracked: float(frame.mean()),
+                                             lambda k: (0.3 * face.gains[k], 1.0))  # the sweep at the gain now
+        assert np.array_equal(face.gains, gains)  # the renderer draws what the fit returns
+        return gains, out
+
+    # the mix's blinks peak at 0.6: 0.2 + 0.15 x 0.6 x (1.75 + 1.45) = 0.488; left -> 1.45: 0.461; -> 1.2: 0.439
+    gains, out = fit(0.2)
+    assert (gains[left], gains[right]) == (1.2, 1.45)
+    assert "lowered from 1.75" in out[0].reason and out[0].range == pytest.approx(0.36) and out[1] == fits[1]
+    # a neutral face near the goal already: no step brings the mix within it, so the shapes keep their gains
+    gains, out = fit(0.4)
+    assert (gains[left], gains[right]) == (1.75, 1.45) and out == fits
+
+
 def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
     """eyeWide is judged by the geometry channel: MediaPipe reads one eye widening as 0.05-0.1 at any gain, and fitted
     to that noise ("the largest range allowed") eyeWide took gains from 0.7 to 2.5 on the photo set. The fit takes the
