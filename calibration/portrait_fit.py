@@ -237,8 +237,7 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
         if not over:
             break
         k = max(over, key=lambda k: float(w[k] * gains[k]))
-        lower = [g for g in GAIN_CANDIDATES if g < gains[k] - 1e-6]
-        gains[k] = max(max(lower, default=MIX_LOWEST_GAIN), MIX_LOWEST_GAIN)
+        gains[k] = max((g for g in GAIN_CANDIDATES if MIX_LOWEST_GAIN <= g < gains[k] - 1e-6), default=MIX_LOWEST_GAIN)
         renderer.set_gain(k, float(gains[k]))
         steps.append(k)
         d, w = worst()

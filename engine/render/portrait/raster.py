@@ -78,6 +78,8 @@ NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
 #: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
 TEETH_GAP_IODS = 0.06
+#: The shadow in a narrow gap: this share of the cavity's colour.
+SHADOW_OF_CAVITY = 0.6
 
 LASH_IODS = 0.028
 #: The lid layer's skin is the photo's this far above the lash line (inter-ocular distances).
@@ -190,6 +192,20 @@ def _mix(rgb, colour, a):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
+def _shadow_share(apart):
+    """How far toward the cavity's shadow what shows through a gap goes: ``apart`` 0 (the gap shut) .. 1 (wide
+    enough for light to get in, :data:`NARROW_IODS` between lips, :data:`TEETH_GAP_IODS` between tooth rows)."""
+    return (1.0 - NARROW_SHADE) * (1.0 - apart)
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _into_shadow(rgb, share, mp):
+    """Move ``rgb`` ``share`` of the way toward the cavity's shadow (:data:`SHADOW_OF_CAVITY` of its colour)."""
+    for c in range(3):
+        rgb[c] += share * (SHADOW_OF_CAVITY * mp[P_CAVITY_RGB + c] - rgb[c])
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
 def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding):
     """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
 
@@ -268,9 +284,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
     # between tooth rows that nearly meet, little light gets in: the tongue and the cavity behind them go dark
     # (the tongue showed as a jagged pink line between the teeth of a mouth a little open)
     apart = _smooth(0.0, TEETH_GAP_IODS * iod, h - t_up - t_low)
-    between = (1.0 - NARROW_SHADE) * (1.0 - apart)
-    for c in range(3):
-        rgb[c] += between * (0.6 * mp[P_CAVITY_RGB + c] * corner - rgb[c])
+    _into_shadow(rgb, _shadow_share(apart), mp)
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
         cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart)
@@ -288,9 +302,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
                 layer[c] = mp[P_TEETH + c] * shade * buccal
             _mix(rgb, layer, cover)
     # little light gets between lips barely apart: all goes toward the cavity's shadow
-    narrow = (1.0 - NARROW_SHADE) * (1.0 - _smooth(0.0, NARROW_IODS * iod, h))
-    for c in range(3):
-        rgb[c] += narrow * (0.6 * mp[P_CAVITY_RGB + c] - rgb[c])
+    narrow = _shadow_share(_smooth(0.0, NARROW_IODS * iod, h))
+    _into_shadow(rgb, narrow, mp)
     if h0 > 0.05:
         # the photo's own opening, hung from the upper lip at its own size: its upper teeth over the rows,
         # and all of it while the opening is at its rest size (the photo's own weights draw the photo)
@@ -306,7 +319,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
         if keep > 0.0:
             for c in range(3):
                 layer[c] = _sample(img, sx, sy, c)
-                layer[c] += (1.0 - rest) * narrow * (0.6 * mp[P_CAVITY_RGB + c] - layer[c])
+            _into_shadow(layer, (1.0 - rest) * narrow, mp)
             _mix(rgb, layer, keep)
 
 
