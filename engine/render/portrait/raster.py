@@ -78,6 +78,7 @@ NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
 #: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
 TEETH_GAP_IODS = 0.06
+PHOTO_TEETH_CUT_IODS = 0.03
 #: The shadow in a narrow gap: this share of the cavity's colour.
 SHADOW_OF_CAVITY = 0.6
 
@@ -214,16 +215,10 @@ def _into_shadow(rgb, share, mp):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding):
-    """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
-
-    ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
-    front, on an arch seen from the front (:data:`ARCH_RAD`), so they narrow toward the corners.
-    Each tip's corners are rounded (``rounding`` of :data:`TOOTH_ROUND`; the notch between two tips shows what
-    is behind), and the
-    gap between two teeth is a soft shadow of at most :data:`GAP_SHADE`, faint near the lip
-    where teeth touch: no dark dividers. The lip shades the teeth near it a little.
-    """
+def _tooth_tip(x, length, tooth_px, half_width, rounding):
+    """(tip, across, width, detail) of a row of teeth at ``x`` (-1..1 across the mouth): ``tip`` px from the lip
+    the row grows from to the tooth's outline there, ``across`` px to the nearest gap between two teeth, the
+    tooth's ``width`` px, and ``detail`` 0..1 how far the teeth are told apart (too narrow: a plain band)."""
     sin_arch = math.sin(ARCH_RAD)
     phi = math.asin(min(max(x, -1.0), 1.0) * sin_arch)
     n = half_width * phi / sin_arch / max(tooth_px, 1e-3)  # teeth from the midline, along the arch
@@ -233,8 +228,34 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding):
     across = (0.5 - abs(s - 0.5)) * width  # px to the nearest gap
     r = TOOTH_ROUND * width * detail * rounding
     dr = max(r - across, 0.0)
-    tip = length - r + math.sqrt(max(r * r - dr * dr, 0.0))
-    cover = min(max(tip - dist + 0.5, 0.0), 1.0)
+    return length - r + math.sqrt(max(r * r - dr * dr, 0.0)), across, width, detail
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, x_px, x_py, dist_px, dist_py):
+    """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
+
+    ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
+    front, on an arch seen from the front (:data:`ARCH_RAD`), so they narrow toward the corners.
+    Each tip's corners are rounded (``rounding`` of :data:`TOOTH_ROUND`; the notch between two tips shows what
+    is behind), and the
+    gap between two teeth is a soft shadow of at most :data:`GAP_SHADE`, faint near the lip
+    where teeth touch: no dark dividers. The lip shades the teeth near it a little.
+
+    The outline is covered over a pixel across it in the frame, whichever way it runs: ``length_dx`` is the
+    length's change per unit of ``x``, ``x_px``/``x_py`` and ``dist_px``/``dist_py`` those of ``x`` and ``dist``
+    per frame pixel along x / y. (Covered over a pixel along ``dist`` only, the steep sides of the tips'
+    notches and the rows' ends toward the corners came out stair-stepped.)
+    """
+    tip, across, width, detail = _tooth_tip(x, length, tooth_px, half_width, rounding)
+    # the outline's slope: the steeper side's (at the cusp between two rounded tips the two sides cancel)
+    e = 1e-3
+    ahead = (_tooth_tip(x + e, length, tooth_px, half_width, rounding)[0] - tip) / e
+    behind = (tip - _tooth_tip(x - e, length, tooth_px, half_width, rounding)[0]) / e
+    tip_dx = (ahead if abs(ahead) > abs(behind) else behind) + length_dx
+    gx = tip_dx * x_px - dist_px
+    gy = tip_dx * x_py - dist_py
+    cover = min(max((tip - dist) / max(math.sqrt(gx * gx + gy * gy), 0.25) + 0.5, 0.0), 1.0)
     toward_tip = _smooth(0.3 * length, length, dist)
     gap = GAP_SHADE * detail * math.exp(-(across / max(0.7, 0.5 * SOFT_IODS * iod)) ** 2) * (0.3 + 0.7 * toward_tip)
     shade = (1.0 - gap) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist))
@@ -252,8 +273,26 @@ def _cavity_shade(d_up, d_low, t_up, iod):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb, layer):
-    """One pixel of the mouth interior into ``rgb`` (``layer`` is scratch)."""
+def _upper_teeth(u, h0, teeth_run, iod):
+    """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip) at
+    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none)."""
+    x = 2.0 * u - 1.0
+    run = 0.0
+    if h0 > 0.05:
+        q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
+        k0 = min(int(q), TEETH_RUN_BINS - 2)
+        fr = q - k0
+        run = (teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr) * h0
+    t_up = UPPER_TEETH_IODS * iod * math.sqrt(max(0.0, 1.0 - x * x))
+    if run > 0.5:
+        t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
+    return t_up, run
+
+
+@njit(fastmath=True, error_model="numpy")
+def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, mp, rgb, layer):
+    """One pixel of the mouth interior into ``rgb`` (``layer`` is scratch). ``grad`` (6,): the change of ``u``,
+    ``v`` and ``h`` per frame pixel along x and y (u_x, u_y, v_x, v_y, h_x, h_y), constant over a triangle."""
     iod = mp[P_IOD]
     d_up = v * h  # px below the upper lip
     d_low = (1.0 - v) * h  # px above the lower lip
@@ -263,16 +302,14 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
     buccal = 0.3 + 0.7 * _smooth(0.0, 0.8, root)  # teeth toward the corners lie in the cheeks' shadow
     half_width = 0.5 * mp[P_MOUTH_WIDTH]
     # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
-    run = 0.0
-    if h0 > 0.05:
-        q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
-        k0 = min(int(q), TEETH_RUN_BINS - 2)
-        fr = q - k0
-        run = (teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr) * h0
-    t_up = UPPER_TEETH_IODS * iod * root
-    if run > 0.5:
-        t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
+    t_up, run = _upper_teeth(u, h0, teeth_run, iod)
     t_low = LOWER_TEETH_IODS * iod * root * root
+    # for the rows' outlines: how x, d_up and the lengths change across the frame's pixels
+    x_px, x_py = 2.0 * grad[0], 2.0 * grad[1]
+    up_px, up_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]
+    e = 5e-4
+    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod)[0] - _upper_teeth(u - e, h0, teeth_run, iod)[0]) / (4.0 * e)
+    low_dx = -2.0 * LOWER_TEETH_IODS * iod * x  # d(t_low)/dx
     tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
     cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
     for c in range(3):
@@ -295,7 +332,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
     _into_shadow(rgb, _shadow_share(apart), mp)
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
-        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart)
+        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
+                                  x_py, grad[4] - up_px, grad[5] - up_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             for c in range(3):
@@ -304,7 +342,10 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
     # upper teeth hanging from the upper lip
     if d_up < t_up + 0.5:
         # rows that nearly meet have square tips: their notches showed the dark between them as dots
-        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, apart)
+        # under the photo's own teeth, square tips: rounded ones put notches where the photo has none
+        rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
+        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx, x_px,
+                                  x_py, up_px, up_py)
         if cover > 0.0:
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal
@@ -321,7 +362,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, mp, rgb
         keep = 0.0
         if run > 0.5:
             fade = max(1.5, SOFT_IODS * iod)
-            keep = _sample1(teeth_alpha, sx, sy) * _smooth(run + 0.3 * fade, run - 0.7 * fade, d_up)
+            cut = run - PHOTO_TEETH_CUT_IODS * iod
+            keep = _sample1(teeth_alpha, sx, sy) * _smooth(cut + 0.3 * fade, cut - 0.7 * fade, d_up)
         rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
         keep = max(keep, rest)
         if keep > 0.0:
@@ -556,7 +598,7 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, n
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
-        scratch = np.empty((3, 3), np.float32)
+        scratch = np.empty((4, 6), np.float32)
         for mode in (1, 0, 2, 3, 4):
             _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
@@ -595,7 +637,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
     coverage along their soft edges."""
     width = out.shape[1]
-    rgb, tmp, ball = scratch[0], scratch[1], scratch[2]
+    rgb, tmp, ball, grad = scratch[0, :3], scratch[1, :3], scratch[2, :3], scratch[3]
     smooth_img = blur_x_img[len(STRETCH_LEVELS) - 1]  # the lid layer's photo, smooth across its columns
     ch0, ch1, ch2 = channels[0], channels[1], channels[2]
     first = num_openings if mode >= 3 else 0  # the openings come first
@@ -673,6 +715,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
         sxa, sxb, sxc = al0 * s0x + al1 * s1x + al2 * s2x, be0 * s0x + be1 * s1x + be2 * s2x, ga0 * s0x + ga1 * s1x + ga2 * s2x - 0.5
         sya, syb, syc = al0 * s0y + al1 * s1y + al2 * s2y, be0 * s0y + be1 * s1y + be2 * s2y, ga0 * s0y + ga1 * s1y + ga2 * s2y - 0.5
         plain = skin and not extras and bits == 0  # most skin: the photo, nothing else
+        if kind == MOUTH:  # the mouth's attributes per frame pixel along x and y (its tooth rows' outlines)
+            for k, attr in enumerate((attr_u, attr_v, attr_h)):
+                grad[2 * k] = al0 * attr[i0] + al1 * attr[i1] + al2 * attr[i2]
+                grad[2 * k + 1] = be0 * attr[i0] + be1 * attr[i1] + be2 * attr[i2]
         for y in range(y_lo, y_hi + 1):
             py = y + 0.5
             # this row's span: each edge's constraint is linear in px
@@ -781,7 +827,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                     ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
                     bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, mp, rgb, tmp)
+                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, mp, rgb, tmp)
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
@@ -997,6 +1043,31 @@ def lip_colour(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh) -> np.ndarra
     return np.median(pixels, axis=0) if len(pixels) >= 10 else np.array([170.0, 100.0, 100.0])
 
 
+#: The photo's upper teeth reach is evened out over this many columns of :data:`TEETH_RUN_BINS` (a closing: dips
+#: narrower than it are filled, the row is not widened), then smoothed over about a third of that.
+TEETH_EDGE_BINS = 7
+
+
+def _teeth_edge(run: np.ndarray) -> np.ndarray:
+    """(B,) the upper teeth's reach per column of the mouth (shares of the opening, :func:`teeth_layer`) as one
+    even edge: a column no lone tooth longer than its neighbours, and no dip where the photo showed a dark gap
+    between two teeth, or a tooth half hidden by the lower lip (the edge that the jaw opened came out as a
+    jagged line with notches 5 px deep)."""
+    k = TEETH_EDGE_BINS // 2
+
+    def windows(a: np.ndarray) -> np.ndarray:
+        padded = np.concatenate([np.repeat(a[:1], k), a, np.repeat(a[-1:], k)])
+        return np.stack([padded[i:i + len(a)] for i in range(2 * k + 1)])
+
+    if len(run) <= 2 * k:
+        return run
+    closed = windows(windows(run).max(axis=0)).min(axis=0)
+    for _ in range(3):
+        padded = np.concatenate([closed[:1], closed, closed[-1:]])
+        closed = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    return closed
+
+
 def teeth_layer(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, iod_px: float,
                 lips_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """The photo's own upper teeth: ``(alpha, run, colour)``.
@@ -1058,11 +1129,7 @@ def teeth_layer(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, iod_px: flo
         below = a[starts[0]:]
         mostly = np.nonzero(np.cumsum(below) / np.arange(1, len(below) + 1) >= 0.6)[0]
         run[k] = f[starts[0] + mostly[-1]] if len(mostly) else 0.0
-    if TEETH_RUN_BINS >= 3:  # no lone columns
-        padded = np.concatenate([run[:1], run, run[-1:]])
-        run = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-        padded = np.concatenate([run[:1], run, run[-1:]])
-        run = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    run = _teeth_edge(run)
     teeth = alpha > 0.6
     colour = img[teeth].mean(0).astype(np.float64) if teeth.sum() >= 10 else None
     pale = None if colour is None else (colour.max() - colour.min()) / max(colour.max(), 1.0)
