@@ -140,6 +140,41 @@ def test_coverage_adds_up_where_the_lids_meet(renderer):
     assert line.min() >= 225, line
 
 
+def test_neighbouring_skin_triangles_agree_where_the_lash_line_is(renderer):
+    """The lash line drawn where a closing eye's lids meet is a function of the distance to the eye's chain. Each
+    triangle measured it to its own chain edge or, touching the chain at one vertex, to that vertex alone: on the
+    edge two such triangles share they disagreed (by up to half a chain segment), and the line came out
+    stair-stepped. Now each measures to the chain around where it touches it (``edge_tables``' ``chain_run``): on
+    every shared edge within a lash line's reach of the chain, both give the same distance."""
+    r = renderer
+    pose = r.pose(sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
+    dst, h = pose.vertices.astype(np.float32), pose.opening_px.astype(np.float32)
+    soft, chain, run = raster.edge_tables(r.mesh)
+    lash = raster.LASH_IODS * r.rig.iod_px
+    owners: dict = {}
+    for t in np.nonzero(chain)[0]:
+        tri = r.mesh.triangles[t]
+        for k in range(3):
+            owners.setdefault(tuple(sorted((int(tri[k]), int(tri[(k + 1) % 3])))), []).append(int(t))
+    checked, worst = 0, 0.0
+    for (a, b), ts in owners.items():
+        if len(ts) != 2 or chain[ts[0]] != chain[ts[1]]:
+            continue
+        for f in np.linspace(0.0, 1.0, 9):
+            x, y = dst[a] + f * (dst[b] - dst[a])
+            d0, _ = raster._chain_distance(x, y, run[ts[0]], dst, h)
+            d1, _ = raster._chain_distance(x, y, run[ts[1]], dst, h)
+            if min(d0, d1) < lash:
+                checked += 1
+                worst = max(worst, abs(d0 - d1))
+    assert checked > 100
+    assert worst < 1e-3, worst
+    # the chain runs: consecutive vertices of one eye's upper or lower chain
+    for t in np.nonzero(chain)[0]:
+        seq = run[t][run[t] >= 0]
+        assert len(seq) >= 2 and len(set(seq.tolist())) == len(seq)
+
+
 def test_the_lips_edge_shows_no_photo_teeth(renderer):
     """Skin at the lips' edge, once the mouth opens, samples the photo with its opening filled from the lips:
     no light halo of the photo's teeth along the lips. The photo's opening is painted green to see it."""

@@ -87,6 +87,10 @@ LASH_IODS = 0.028
 LID_SKIN_IODS = 0.04
 #: How dark the lash line drawn where a closing eye's lids meet is (share toward the lash colour).
 LASH_DARK = 0.75
+#: A skin triangle along an eye draws the lash line at the distance to the chain where it touches it and this many
+#: chain segments on either side (one: triangles touching the chain two vertices apart still disagreed on a
+#: shared edge, by up to 3 px).
+CHAIN_REACH = 2
 #: An eye opening narrower than this (inter-ocular distances) is a slit in the lashes' shadow: what shows in it
 #: (the lash band, the eyeball) is up to :data:`SLIT_DARK` darker (it showed as a pale line between nearly shut
 #: lids).
@@ -468,6 +472,27 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         _lid_rgb(rgb, -below_lid, mp, ball)
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _chain_distance(px, py, run, dst, opening_px):
+    """(px from the point ``px``, ``py`` to the eye's chain along ``run`` ((R,) vertex indices in chain order, -1
+    past the chain's ends: :func:`edge_tables`), the opening's height there): the chain where a triangle touches
+    it and :data:`CHAIN_REACH` segments on either side. Measured to a triangle's own chain edge or its one chain vertex alone,
+    neighbouring triangles disagreed on where the line was, and the lash line where the lids meet came out
+    stair-stepped."""
+    dist, open_px = 1e30, 0.0
+    for q in range(len(run) - 1):
+        ja, jb = run[q], run[q + 1]
+        if ja < 0 or jb < 0:
+            continue
+        ex, ey = dst[jb, 0] - dst[ja, 0], dst[jb, 1] - dst[ja, 1]
+        along = ((px - dst[ja, 0]) * ex + (py - dst[ja, 1]) * ey) / max(ex * ex + ey * ey, 1e-9)
+        along = min(max(along, 0.0), 1.0)
+        d = math.sqrt((px - dst[ja, 0] - along * ex) ** 2 + (py - dst[ja, 1] - along * ey) ** 2)
+        if d < dist:
+            dist, open_px = d, opening_px[ja] + along * (opening_px[jb] - opening_px[ja])
+    return dist, open_px
+
+
 @njit(fastmath=True, error_model="numpy")
 def _lash_line(rgb, code, dist, open_px, mp):
     """Darken skin ``dist`` px from a closing eye's upper (lashes) or lower (fainter) lid edge. ``open_px`` is
@@ -585,7 +610,7 @@ BANDS = 16
 
 
 @njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
-def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings, skin_img, fill_img,
+def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
           attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, grain_img, eye_affine, mp):
     height = out.shape[0]
@@ -600,7 +625,7 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, n
         band_hi = (band + 1) * height // BANDS - 1
         scratch = np.empty((4, 6), np.float32)
         for mode in (1, 0, 2, 3, 4):
-            _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b,
+            _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
                        eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
                        grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
@@ -628,7 +653,7 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_a, chain_b, num_openings,
+def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings,
                band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
                teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v, attr_h,
                attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
@@ -808,15 +833,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                         lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
                         _grain(rgb, grain_img, px, py, f + (1.0 - f) * lost, mp)
                         if code > 0:
-                            # px to the eye's chain: its edge in this triangle, or its vertex
-                            ja, jb = tris[t, chain_a[t]], tris[t, max(chain_b[t], 0)]
-                            ex, ey = dst[jb, 0] - dst[ja, 0], dst[jb, 1] - dst[ja, 1]
-                            along = 0.0
-                            if chain_b[t] >= 0:
-                                along = ((px - dst[ja, 0]) * ex + (py - dst[ja, 1]) * ey) / max(ex * ex + ey * ey, 1e-9)
-                                along = min(max(along, 0.0), 1.0)
-                            dist = math.sqrt((px - dst[ja, 0] - along * ex) ** 2 + (py - dst[ja, 1] - along * ey) ** 2)
-                            open_px = attr_h[ja] + along * (attr_h[jb] - attr_h[ja])
+                            dist, open_px = _chain_distance(px, py, chain_run[t], dst, attr_h)
                             _lash_line(rgb, code, dist, open_px, mp)
                 elif kind == MOUTH:
                     u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
@@ -859,7 +876,8 @@ class Scene(NamedTuple):
         skin_img: (H, W, 3) uint8 the photo; eye_img, eye_wide_img: the synthesised eyeballs.
         attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
             height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
-        soft, chain, chain_a, chain_b: (T,) int8 the triangles' soft edges and eye chains (:func:`edge_tables`).
+        soft, chain: (T,) int8 the triangles' soft edges and eye chains, chain_run: (T, R) int32 the chain's
+            vertices around each (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
@@ -887,8 +905,7 @@ class Scene(NamedTuple):
     attr_bottom: np.ndarray
     soft: np.ndarray
     chain: np.ndarray
-    chain_a: np.ndarray
-    chain_b: np.ndarray
+    chain_run: np.ndarray
     fill_img: np.ndarray
     blur_x_img: np.ndarray
     blur_y_img: np.ndarray
@@ -911,7 +928,7 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
     ``eye_affine`` (4, 2, 3) float32 eyeball transforms, ``params`` (:data:`NUM_PARAMS`,) float32
     (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
     s = scene
-    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_a, s.chain_b, s.num_openings,
+    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_run, s.num_openings,
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
           s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, params)
@@ -920,15 +937,17 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------
 
 
-def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per triangle, ``(soft, chain, chain_a, chain_b)`` (T,) int8:
+def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per triangle, ``(soft, chain, chain_run)``:
 
-    - ``soft``: bit k set when the edge opposite vertex k lies on an opening's rim (an opening
+    - ``soft`` (T,) int8: bit k set when the edge opposite vertex k lies on an opening's rim (an opening
       triangle's edge that no other opening triangle shares, a skin or folded triangle's edge an
       opening triangle shares): the edges drawn with fractional coverage;
-    - ``chain``: for skin (and folded) triangles touching an eye's upper or lower chain (not just at a corner),
-      ``_UPPER_RIGHT``.. ``_LOWER_LEFT`` (else 0); ``chain_a``, ``chain_b`` the local indices of its
-      chain vertices (``chain_b`` -1 when it touches the chain at one vertex only).
+    - ``chain`` (T,) int8: for skin (and folded) triangles touching an eye's upper or lower chain (not just at a
+      corner), ``_UPPER_RIGHT``.. ``_LOWER_LEFT`` (else 0);
+    - ``chain_run`` (T, 2 :data:`CHAIN_REACH` + 2) int32: the chain's vertices (mesh indices, in chain order, -1
+      past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after: the lash line is
+      drawn at the distance to that piece of the chain.
     """
     tris, kinds = mesh.triangles, mesh.kinds
     opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
@@ -948,8 +967,7 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
             if rim:
                 soft[t] |= 1 << k
     chain = np.zeros(n, np.int8)
-    chain_a = np.zeros(n, np.int8)
-    chain_b = np.full(n, -1, np.int8)
+    chain_run = np.full((n, 2 * CHAIN_REACH + 2), -1, np.int32)
     for (up_code, low_code), o in (((_UPPER_RIGHT, _LOWER_RIGHT), mesh.eye_right),
                                    ((_UPPER_LEFT, _LOWER_LEFT), mesh.eye_left)):
         for code, seq in ((up_code, list(o.upper)), (low_code, list(o.lower))):
@@ -958,11 +976,15 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
             for t in np.nonzero(~opening)[0]:
                 if chain[t] or not inner & set(int(i) for i in tris[t]):
                     continue
-                local = [j for j in range(3) if int(tris[t, j]) in position]
-                chain[t], chain_a[t] = code, local[0]
-                if len(local) >= 2 and abs(position[int(tris[t, local[0]])] - position[int(tris[t, local[1]])]) == 1:
-                    chain_b[t] = local[1]
-    return soft, chain, chain_a, chain_b
+                at = sorted(position[int(i)] for i in tris[t] if int(i) in position)
+                if len(at) >= 2 and at[1] - at[0] == 1:
+                    at = at[:2]  # its edge on the chain
+                else:
+                    at = [p for p in at if int(seq[p]) in inner][:1]  # its vertex on the chain
+                chain[t] = code
+                run = [*range(at[0] - CHAIN_REACH, at[0]), *at, *range(at[-1] + 1, at[-1] + 1 + CHAIN_REACH)]
+                chain_run[t, :len(run)] = [int(seq[p]) if 0 <= p < len(seq) else -1 for p in run]
+    return soft, chain, chain_run
 
 
 def _opening_masks(shape_hw: tuple[int, int], rest: np.ndarray, mesh: WarpMesh, band: np.ndarray,

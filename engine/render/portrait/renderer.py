@@ -144,7 +144,7 @@ class PortraitRenderer(Renderer):
         self._teeth_alpha, teeth_run, self._teeth_rgb = raster.teeth_layer(self._skin, rest, mesh, self.rig.iod_px,
                                                                            self._lips_rgb)
         self._params = self._parameters(rest)
-        soft, chain, chain_a, chain_b = raster.edge_tables(mesh)
+        soft, chain, chain_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         self._blink_fields = {k: basis[k] for k in _BLINKS}
@@ -158,7 +158,7 @@ class PortraitRenderer(Renderer):
             channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
             num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
-            attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_a=chain_a, chain_b=chain_b,
+            attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
             lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=skin_grain(self._skin, rest, eyes, self.rig.iod_px, width_px=FIT_SIZE_PX))
