@@ -240,9 +240,9 @@ def test_a_shut_lid_has_the_grain_of_the_photos_skin(photos, name):
 def test_lips_squeezed_narrow_keep_the_photos_texture_direction(photos, name, shapes):
     """A funnel and a pucker squeeze the lips a third narrower and more, and that drew the photo's vertical lip
     creases twice as close: streaks, 1.66x (obama2's funnel) and 1.83x / 3.07x (the rolled astronaut's funnel and
-    pucker) the photo's vertical over horizontal energy, against issue 17's 1.5x. Squeezed skin is now blurred
-    along x for what a frame pixel spans in the photo (raster.PINCH_BLUR): 1.40x, 1.33x and 1.25x measured.
-    Photos the fix was not tuned on; the astronaut's own goals are in test_realism."""
+    pucker) the photo's vertical over horizontal energy, against issue 17's 1.5x. Skin squeezed across x from the
+    neutral face is now blurred along x (raster.PINCH_BLUR): 1.34x, 1.44x and 1.23x measured. Photos the fix was
+    not tuned on; the astronaut's own goals are in test_realism."""
     from facecast.calibration.eval import realism
 
     accepted, _ = photos

@@ -42,7 +42,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 def draw(r: PortraitRenderer, scene: raster.Scene, pose, params: np.ndarray) -> np.ndarray:
     out = np.zeros((*r.rig.image.shape[:2], 3), np.uint8)
     raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
-                params=params)
+                neutral=r.neutral_vertices, params=params)
     return out
 
 
@@ -383,30 +383,37 @@ def test_skin_stretched_one_way_is_blurred_across_the_stretch(renderer):
     rest = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
     unit = 1.0
     for dst, blur_along in ((rest * [1.0, 3.0], "x"), (rest * [3.0, 1.0], "y"), (rest * [1.0, 0.4], "y")):
-        sx, sy = raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit)
+        sx, sy = raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit, rest)
         assert (sx > 1.0 and sy < 1e-3) if blur_along == "x" else (sy > 0.4 and sx < 1e-3), (dst, sx, sy)
     # a squeeze counts up to SQUEEZE_FLOOR: squashed flat (a shut eye's corner), a triangle asks for no more blur
     # than at half its height, where it asked for 18.5 px (a pale wedge of blurred photo around the corner)
     floor = (1.0 / raster.SQUEEZE_FLOOR - raster.STRETCH_LO) * unit
     for squeeze in (0.5, 0.2, 0.03):
-        sx, sy = raster._stretch_blur((rest * [1.0, squeeze]).astype(np.float32), rest, 0, 1, 2, unit)
+        sx, sy = raster._stretch_blur((rest * [1.0, squeeze]).astype(np.float32), rest, 0, 1, 2, unit, rest)
         assert sx < 1e-3 and sy == pytest.approx(floor, abs=1e-3), (squeeze, sx, sy)
-    # squeezed across x (a pucker's lips): blurred along x as well, by PINCH_BLUR per photo pixel a frame pixel
-    # spans past PINCH_LO, up to 1 / SQUEEZE_FLOOR pixels (squashed flat, it asks for no more than at half width)
+    # squeezed across x more than across y (a pucker's lips): blurred along x as well, by PINCH_BLUR per unit past
+    # PINCH_LO of how much more of the neutral face a frame pixel spans across x than across y (each at most
+    # 1 / SQUEEZE_FLOOR: squashed flat, it asks for no more than at half width)
     pinch = raster.PINCH_BLUR * (1.0 / raster.SQUEEZE_FLOOR - raster.PINCH_LO) * unit
     assert pinch > unit
-    sx, sy = raster._stretch_blur((rest * [0.5, 3.0]).astype(np.float32), rest, 0, 1, 2, unit)  # stretched and squeezed
+    sx, sy = raster._stretch_blur((rest * [0.5, 3.0]).astype(np.float32), rest, 0, 1, 2, unit, rest)  # stretched and squeezed
     assert sx == pytest.approx((3.0 / 0.5 - raster.STRETCH_LO) * unit + pinch, abs=1e-3) and sy < 1e-3
-    # (the squeeze, the stretch blur across x that it asks for as well: k = 1, 0.5 / 0.5 and 1 / 0.5 past 1.5)
-    for squeeze, stretch in (([0.5, 0.5], 0.0), ([0.03, 0.5], 0.0), ([0.2, 1.0], 0.5)):
-        sx, sy = raster._stretch_blur((rest * squeeze).astype(np.float32), rest, 0, 1, 2, unit)
-        assert sx == pytest.approx(pinch + stretch * unit, abs=1e-3) and sy < 1e-3, (squeeze, sx, sy)
-    sx, sy = raster._stretch_blur((rest * [0.8, 1.0]).astype(np.float32), rest, 0, 1, 2, unit)
+    # (the squeeze, the pinch, the stretch blur across x that it asks for as well: k = 1, 0.5 / 0.5 and 1 / 0.5
+    # past 1.5); squeezed as much both ways, no streaks: no pinch
+    for squeeze, pinched, stretch in (([0.5, 0.5], 0.0, 0.0), ([0.03, 0.5], 0.0, 0.0), ([0.2, 1.0], pinch, 0.5)):
+        sx, sy = raster._stretch_blur((rest * squeeze).astype(np.float32), rest, 0, 1, 2, unit, rest)
+        assert sx == pytest.approx(pinched + stretch * unit, abs=1e-3) and sy < 1e-3, (squeeze, sx, sy)
+    sx, sy = raster._stretch_blur((rest * [0.8, 1.0]).astype(np.float32), rest, 0, 1, 2, unit, rest)
     assert sx == pytest.approx(raster.PINCH_BLUR * (1.25 - raster.PINCH_LO) * unit, abs=1e-3) and sy == 0.0
+    # the squeeze is measured from the neutral face, not the photo: lips a smile stretched, narrowed back to the
+    # neutral face, are not squeezed; narrowed from there, they are
+    smiled = (rest * [1.25, 1.0]).astype(np.float32)
+    assert raster._stretch_blur(rest, smiled, 0, 1, 2, unit, rest) == (0.0, 0.0)
+    assert raster._stretch_blur((rest * [0.8, 1.0]).astype(np.float32), smiled, 0, 1, 2, unit, rest)[0] > 0.0
     c, s = np.cos(0.4), np.sin(0.4)
     for dst in (rest * 2.0, rest @ np.array([[c, s], [-s, c]], np.float32), rest * [1.0, 1.4], rest * [1.0, 0.8],
                 rest * [0.95, 1.0]):
-        assert raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit) == (0.0, 0.0)  # no streaks there
+        assert raster._stretch_blur(dst.astype(np.float32), rest, 0, 1, 2, unit, rest) == (0.0, 0.0)  # no streaks there
     # a blink stretches the lids' skin: its variation across x (vertical streaks) drops with the blur, by at least
     # a fifth (by 0.26 at the shipped gains with the lids meeting where they first touch; 0.30 when they met lower,
     # stretching the lid further; without the blur, by nothing)

@@ -123,13 +123,13 @@ STRETCH_BLUR_IODS = 0.012
 #: asked for a blur of 40 px, which drew the blurred photo around it as a pale wedge.
 SQUEEZE_FLOOR = 0.5
 #: Skin squeezed across x (a pucker's and a funnel's lips, a third narrower and more) draws the photo's vertical
-#: creases closer together: vertical streaks, twice the photo's. Where one frame pixel across x spans more than
-#: this many photo pixels, the photo is blurred along x with :data:`PINCH_BLUR` times the stretch blur's
-#: sigma per photo pixel past it (3.2 px at 2x, for an inter-ocular distance of 100 px). Along y it is not:
-#: there a squeeze draws the lips' and the teeth's edges closer (an open mouth's upper lip), and the blur took
-#: them out (jawOpen's streak ratio 1.45 -> 1.52).
+#: creases closer together: vertical streaks, twice the photo's. Where one frame pixel across x spans this many
+#: times as much of the neutral face as across y or more, the photo is blurred along x with :data:`PINCH_BLUR`
+#: times the stretch blur's sigma per unit past it (4.3 px at 2x, for an inter-ocular distance of 100 px). Along
+#: y it is not: there a squeeze draws the lips' and the teeth's edges closer (an open mouth's upper lip), and the
+#: blur took them out (jawOpen's streak ratio 1.45 -> 1.52).
 PINCH_LO = 1.1
-PINCH_BLUR = 3.0
+PINCH_BLUR = 4.0
 #: The blurs are precomputed at these sigmas (times :data:`STRETCH_BLUR_IODS` inter-ocular distances) and
 #: interpolated between.
 STRETCH_LEVELS = (1.0, 3.0, 9.0)
@@ -516,13 +516,13 @@ def _lash_line(rgb, code, dist, open_px, mp):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _stretch_blur(dst, src, i0, i1, i2, unit):
+def _stretch_blur(dst, src, i0, i1, i2, unit, ref):
     """(sigma along x, sigma along y), pixels, of the blur one skin triangle needs: none up to
     :data:`STRETCH_LO` (its rest-to-frame map stretches one way ``k`` times more than the other, ``k``
     the ratio of its singular values, the smaller taken as at least :data:`SQUEEZE_FLOOR`), then ``unit`` px
     per unit of ``k`` past it, across the stretch; and along x, where one frame pixel across x spans more than
-    :data:`PINCH_LO` photo pixels (at most ``1 / SQUEEZE_FLOOR``), ``unit * PINCH_BLUR`` px per photo pixel
-    past it."""
+    :data:`PINCH_LO` times as much of the neutral face ``ref`` ((V, 2) its vertices, px) as across y (each at most
+    ``1 / SQUEEZE_FLOOR``), ``unit * PINCH_BLUR`` px per unit past it."""
     d00, d01 = dst[i1, 0] - dst[i0, 0], dst[i2, 0] - dst[i0, 0]
     d10, d11 = dst[i1, 1] - dst[i0, 1], dst[i2, 1] - dst[i0, 1]
     s00, s01 = src[i1, 0] - src[i0, 0], src[i2, 0] - src[i0, 0]
@@ -541,9 +541,20 @@ def _stretch_blur(dst, src, i0, i1, i2, unit):
     mean = 0.5 * (a + c)
     r = math.sqrt(0.25 * (a - c) ** 2 + b * b)
     k = math.sqrt((mean + r) / max(mean - r, SQUEEZE_FLOOR ** 2))
-    # the photo pixels one frame pixel across x spans (the x part of the frame's x step taken back to the photo)
-    span = min(abs(m11 / (m00 * m11 - m01 * m10)), 1.0 / SQUEEZE_FLOOR)
-    pinch = unit * PINCH_BLUR * max(span - PINCH_LO, 0.0)
+    # how much of the neutral face one frame pixel spans across x (the x part of the frame's x step taken back to
+    # it), and across y: a squeeze both ways draws no streaks. From the neutral face, not the photo: taking a smile
+    # out narrows the lips back to the texture they have at rest (blurring it there moved MediaPipe's readings of
+    # other shapes: obama_dark's blink 0.307 -> 0.239 at the same gains)
+    pinch = 0.0
+    n00, n01 = ref[i1, 0] - ref[i0, 0], ref[i2, 0] - ref[i0, 0]
+    n10, n11 = ref[i1, 1] - ref[i0, 1], ref[i2, 1] - ref[i0, 1]
+    det_n = n00 * n11 - n01 * n10
+    if det_n * det_d > 1e-12:
+        # the diagonal of the neutral-to-frame map's inverse (frame pixels to the neutral face): the x part of the
+        # frame's x step and the y part of its y step
+        span_x = min(abs((n00 * d11 - n01 * d10) / det_d), 1.0 / SQUEEZE_FLOOR)
+        span_y = min(abs((n11 * d00 - n10 * d01) / det_d), 1.0 / SQUEEZE_FLOOR)
+        pinch = unit * PINCH_BLUR * max(span_x / max(span_y, 1.0) - PINCH_LO, 0.0)
     if k <= STRETCH_LO:
         return pinch, 0.0
     sigma = unit * (k - STRETCH_LO)
@@ -575,7 +586,7 @@ def _blurred(levels, sigma, unit, x, y, photo, rgb, tmp):
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, fill, blur_x, blur_y):
+def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, ref, fill, blur_x, blur_y):
     """Per vertex: ``fill``, how far the filled photo replaces the photo (an opening off its rest
     size), and ``blur_x``/``blur_y``, the sigmas (px) of the blur along x / y it needs (the most any
     skin triangle around it needs, :func:`_stretch_blur`)."""
@@ -596,7 +607,7 @@ def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, fill, blur_x,
         if kinds[t] != SKIN:
             continue
         i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-        along_x, along_y = _stretch_blur(dst, src, i0, i1, i2, unit)
+        along_x, along_y = _stretch_blur(dst, src, i0, i1, i2, unit, ref)
         if along_x + along_y > 0.0:
             for i in (i0, i1, i2):
                 blur_x[i] = max(blur_x[i], along_x)
@@ -612,13 +623,14 @@ BANDS = 16
 @njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
 def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
-          attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, grain_img, eye_affine, mp):
+          attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, grain_img, eye_affine, ref, mp):
     height = out.shape[0]
     n = len(dst)
     fill = np.empty(n, np.float32)
     blur_x = np.empty(n, np.float32)
     blur_y = np.empty(n, np.float32)
-    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], fill, blur_x, blur_y)
+    _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], ref, fill, blur_x,
+                      blur_y)
     under = skin_img.copy()  # what the openings drew under the skin's soft edges (RGB)
     for band in prange(BANDS):
         band_lo = band * height // BANDS
@@ -628,7 +640,8 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_open
             _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
                        eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
-                       grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp)
+                       grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref,
+                       mp)
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -655,8 +668,8 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings,
                band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
-               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v, attr_h,
-               attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp):
+               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v,
+               attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref, mp):
     """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
     cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
@@ -725,7 +738,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
             # hidden triangles show through gaps between skin (around a mouth corner, say): blurred as they
             # stretch, all blurred when turned over, and no photo teeth or sclera at an opening either
             unit = STRETCH_BLUR_IODS * mp[P_IOD]
-            own_x, own_y = _stretch_blur(dst, src, i0, i1, i2, unit)
+            own_x, own_y = _stretch_blur(dst, src, i0, i1, i2, unit, ref)
             if mode == 0 and area < 0:
                 own_x = own_y = unit * STRETCH_LEVELS[-1]
             # ... but at most about as wide as what they show: a fold of 1-7 px^2 at a mouth corner, opened by the
@@ -918,20 +931,21 @@ class Scene(NamedTuple):
 
 
 def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarray, eye_affine: np.ndarray,
-         params: np.ndarray) -> None:
+         neutral: np.ndarray, params: np.ndarray) -> None:
     """Draw one frame into ``out`` ((H, W, C) uint8) in five passes: the openings' rims (half a pixel past
     their edges), triangles facing away and the folded ones (they show only where nothing facing covers a
     pixel, e.g. beside a turned cheek), the openings, then the skin (folded triangles on an opening's rim
     that face the camera first). Deterministic.
 
     Per frame: ``dst`` (V, 2) float32 vertex positions, ``opening_px`` (V,) float32 opening heights,
-    ``eye_affine`` (4, 2, 3) float32 eyeball transforms, ``params`` (:data:`NUM_PARAMS`,) float32
+    ``eye_affine`` (4, 2, 3) float32 eyeball transforms, ``neutral`` (V, 2) float32 the neutral face's vertices
+    (what a squeeze is measured from, :func:`_stretch_blur`), ``params`` (:data:`NUM_PARAMS`,) float32
     (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
     s = scene
     _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_run, s.num_openings,
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
-          s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, params)
+          s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, neutral, params)
 
 
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------
