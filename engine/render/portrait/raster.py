@@ -78,6 +78,8 @@ NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
 #: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
 TEETH_GAP_IODS = 0.06
+#: The photo's own upper teeth stop this far (inter-ocular distances) short of their reach, and the tooth row under
+#: them ends them: their own lower end is uneven (each tooth's, and the lower lip's shadow on them).
 PHOTO_TEETH_CUT_IODS = 0.03
 #: The shadow in a narrow gap: this share of the cavity's colour.
 SHADOW_OF_CAVITY = 0.6
@@ -345,8 +347,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
             _mix(rgb, layer, cover)
     # upper teeth hanging from the upper lip
     if d_up < t_up + 0.5:
-        # rows that nearly meet have square tips: their notches showed the dark between them as dots
-        # under the photo's own teeth, square tips: rounded ones put notches where the photo has none
+        # square tips where the rows nearly meet (their notches showed the dark between them as dots) and under
+        # the photo's own teeth (rounded ones put notches where the photo has none)
         rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
         cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx, x_px,
                                   x_py, up_px, up_py)
@@ -476,9 +478,9 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
 def _chain_distance(px, py, run, dst, opening_px):
     """(px from the point ``px``, ``py`` to the eye's chain along ``run`` ((R,) vertex indices in chain order, -1
     past the chain's ends: :func:`edge_tables`), the opening's height there): the chain where a triangle touches
-    it and :data:`CHAIN_REACH` segments on either side. Measured to a triangle's own chain edge or its one chain vertex alone,
-    neighbouring triangles disagreed on where the line was, and the lash line where the lids meet came out
-    stair-stepped."""
+    it and :data:`CHAIN_REACH` segments on either side. Measured to a triangle's own chain edge or its one chain
+    vertex alone, neighbouring triangles disagreed on where the line was, and the lash line where the lids meet
+    came out stair-stepped."""
     dist, open_px = 1e30, 0.0
     for q in range(len(run) - 1):
         ja, jb = run[q], run[q + 1]
