@@ -145,7 +145,8 @@ def test_neighbouring_skin_triangles_agree_where_the_lash_line_is(renderer):
     triangle measured it to its own chain edge or, touching the chain at one vertex, to that vertex alone: on the
     edge two such triangles share they disagreed (by up to half a chain segment), and the line came out
     stair-stepped. Now each measures to the chain around where it touches it (``edge_tables``' ``chain_run``): on
-    every shared edge within a lash line's reach of the chain, both give the same distance."""
+    every shared edge within a lash line's reach of the chain, both give the same distance, and the same distance
+    along the chain to its ends where the lashes taper."""
     r = renderer
     pose = r.pose(sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0))
     dst, h = pose.vertices.astype(np.float32), pose.opening_px.astype(np.float32)
@@ -162,16 +163,18 @@ def test_neighbouring_skin_triangles_agree_where_the_lash_line_is(renderer):
             continue
         for f in np.linspace(0.0, 1.0, 9):
             x, y = dst[a] + f * (dst[b] - dst[a])
-            d0, _ = raster._chain_distance(x, y, run[ts[0]], dst, h)
-            d1, _ = raster._chain_distance(x, y, run[ts[1]], dst, h)
+            d0, _, first0, last0 = raster._chain_distance(x, y, run[ts[0]], dst, h)
+            d1, _, first1, last1 = raster._chain_distance(x, y, run[ts[1]], dst, h)
             if min(d0, d1) < lash:
                 checked += 1
                 worst = max(worst, abs(d0 - d1))
+                # and on how far the chain's ends are (the lashes taper toward them)
+                worst = max(worst, abs(first0 - first1), abs(last0 - last1))
     assert checked > 100
     assert worst < 1e-3, worst
     # the chain runs: consecutive vertices of one eye's upper or lower chain
     for t in np.nonzero(chain)[0]:
-        seq = run[t][run[t] >= 0]
+        seq = run[t, :raster.RUN_LEN][run[t, :raster.RUN_LEN] >= 0]
         assert len(seq) >= 2 and len(set(seq.tolist())) == len(seq)
 
 
@@ -460,6 +463,41 @@ def test_lashes_where_the_lids_meet(renderer):
     assert darkness(mp) < 0.62
     mp[raster.P_LASH:raster.P_LASH + 2] = 0.0  # the planted bug: no lashes
     assert darkness(mp) > 0.68
+
+
+def test_the_shut_eyes_lashes_taper_to_the_corners_and_hang_over_the_lower_lid(renderer):
+    """The lash line where the lids meet thins out toward the inner corner and ends softly at the outer one (drawn
+    at one width to both corners, it looked drawn with a marker), and the lashes hang over the lower lid below
+    the line. Measured as what the lashes darken: the frame with them less the frame without."""
+    r = renderer
+    s = sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)
+    pose = r.pose(s)
+    mp = frame_params(r, pose, s)
+    with_lashes = luma(draw(r, r._scene, pose, mp))
+    mp[raster.P_LASH:raster.P_LASH + 2] = 0.0
+    darkened = luma(draw(r, r._scene, pose, mp)) - with_lashes
+    lash = raster.LASH_IODS * r.rig.iod_px
+    for o, inner_first in ((r.mesh.eye_right, False), (r.mesh.eye_left, True)):
+        chain = pose.vertices[o.upper]
+        if inner_first:  # the left eye's chain runs from its inner corner, the right eye's from its outer
+            chain = chain[::-1]
+        # per point along the chain (outer corner first): the most the lashes darken in its column
+        along = np.linspace(0.0, len(chain) - 1.0, 8 * (len(chain) - 1) + 1)
+        points = np.stack([np.interp(along, np.arange(len(chain)), chain[:, k]) for k in range(2)], 1)
+
+        def column(x, y, lo, hi):
+            return darkened[int(y + lo):int(y + hi) + 1, int(x)]
+
+        line = np.array([column(x, y, -lash, lash).max() for x, y in points])
+        middle = line[(along > 2) & (along < len(chain) - 3)]
+        inner_end, outer_end = line[along > len(chain) - 1.75], line[along < 0.75]
+        assert middle.min() > 20.0, middle.min()  # lashes all along the middle
+        assert inner_end.mean() < 0.35 * middle.mean(), (inner_end.mean(), middle.mean())
+        assert outer_end.mean() > 1.5 * inner_end.mean(), (outer_end.mean(), inner_end.mean())  # fuller outside
+        assert line[-1] < 0.15 * middle.mean() and line[0] < 0.15 * middle.mean()  # soft at both corners
+        # the fringe: darker half a lash width to a lash width below the line, in the middle
+        fringe = np.array([column(x, y, 0.5 * lash, lash).mean() for x, y in points[(along > 2) & (along < len(chain) - 3)]])
+        assert fringe.mean() > 8.0, fringe.mean()
 
 
 def test_one_lash_line_where_the_lid_layer_covers_an_open_eye(renderer):

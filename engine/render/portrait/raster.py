@@ -93,6 +93,16 @@ LASH_DARK = 0.75
 #: chain segments on either side (one: triangles touching the chain two vertices apart still disagreed on a
 #: shared edge, by up to 3 px).
 CHAIN_REACH = 2
+#: Vertices of the chain each skin triangle along an eye measures the lash line against (:func:`edge_tables`).
+RUN_LEN = 2 * CHAIN_REACH + 2
+#: The shut eye's lashes thin out over this many of the lid chain's segments (of 8) toward the inner corner, and
+#: end over this many at the outer one (a line of one width ended square at both corners, drawn with a marker).
+LASH_INNER_SEGMENTS = 1.5
+LASH_OUTER_SEGMENTS = 0.6
+#: The lashes that hang over the lower lid where the lids meet: this share of the line's darkness, fading out
+#: over this many lash widths below it.
+LASH_FRINGE = 0.6
+LASH_FRINGE_LASHES = 1.1
 #: An eye opening narrower than this (inter-ocular distances) is a slit in the lashes' shadow: what shows in it
 #: (the lash band, the eyeball) is up to :data:`SLIT_DARK` darker (it showed as a pale line between nearly shut
 #: lids).
@@ -476,13 +486,13 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
 
 @njit(inline="always", fastmath=True, error_model="numpy")
 def _chain_distance(px, py, run, dst, opening_px):
-    """(px from the point ``px``, ``py`` to the eye's chain along ``run`` ((R,) vertex indices in chain order, -1
-    past the chain's ends: :func:`edge_tables`), the opening's height there): the chain where a triangle touches
-    it and :data:`CHAIN_REACH` segments on either side. Measured to a triangle's own chain edge or its one chain
-    vertex alone, neighbouring triangles disagreed on where the line was, and the lash line where the lids meet
-    came out stair-stepped."""
-    dist, open_px = 1e30, 0.0
-    for q in range(len(run) - 1):
+    """(px from the point ``px``, ``py`` to the eye's chain along ``run`` (a row of :func:`edge_tables`'
+    ``chain_run``), the opening's height there, and how far that point is from the chain's first and last vertex,
+    in chain segments): the chain where a triangle touches it and :data:`CHAIN_REACH` segments on either side.
+    Measured to a triangle's own chain edge or its one chain vertex alone, neighbouring triangles disagreed on
+    where the line was, and the lash line where the lids meet came out stair-stepped."""
+    dist, open_px, best_q, best_along = 1e30, 0.0, 0, 0.0
+    for q in range(RUN_LEN - 1):
         ja, jb = run[q], run[q + 1]
         if ja < 0 or jb < 0:
             continue
@@ -492,25 +502,32 @@ def _chain_distance(px, py, run, dst, opening_px):
         d = math.sqrt((px - dst[ja, 0] - along * ex) ** 2 + (py - dst[ja, 1] - along * ey) ** 2)
         if d < dist:
             dist, open_px = d, opening_px[ja] + along * (opening_px[jb] - opening_px[ja])
-    return dist, open_px
+            best_q, best_along = q, along
+    along_chain = run[RUN_LEN] + best_q + best_along
+    return dist, open_px, along_chain, run[RUN_LEN + 1] - 1 - along_chain
 
 
 @njit(fastmath=True, error_model="numpy")
-def _lash_line(rgb, code, dist, open_px, mp):
-    """Darken skin ``dist`` px from a closing eye's upper (lashes) or lower (fainter) lid edge. ``open_px`` is
-    the opening's height at that point of the edge: where the lid layer covers more than a lash line's width
-    of it, the layer's own edge (:func:`_lid_rgb`) is the lash line, and the mesh's upper edge draws none (two
-    lines with the lid layer between them drew a loop)."""
+def _lash_line(rgb, code, dist, open_px, from_first, from_last, mp):
+    """Darken skin ``dist`` px from a closing eye's upper lid edge (the lashes' root) or lower lid edge (the lashes
+    that hang over it). ``open_px`` is the opening's height at that point of the edge: where the lid layer covers
+    more than a lash line's width of it, the layer's own edge (:func:`_lid_rgb`) is the lash line, and the mesh's
+    upper edge draws none (two lines with the lid layer between them drew a loop). ``from_first``,
+    ``from_last``: chain segments to the chain's ends (:func:`_chain_distance`); the lashes thin out toward the
+    inner corner over :data:`LASH_INNER_SEGMENTS` and end over :data:`LASH_OUTER_SEGMENTS` at the outer one."""
     e = (code - 1) % 2
     strength = mp[P_LASH + e]
     if strength <= 0.0:
         return
+    # the chains run along the face's x axis: the right eye's from its outer corner, the left eye's from its inner
+    inner, outer = (from_last, from_first) if e == 0 else (from_first, from_last)
+    strength *= _smooth(0.0, LASH_INNER_SEGMENTS, inner) * _smooth(0.0, LASH_OUTER_SEGMENTS, outer)
     lash = max(LASH_IODS * mp[P_IOD], 1.0)
     if code <= _UPPER_LEFT:
         strength *= 1.0 - _smooth(0.5 * lash, lash, mp[P_LID + e] * open_px)
         dark = LASH_DARK * (1.0 - _smooth(0.35 * lash, lash, dist))
     else:
-        dark = 0.4 * LASH_DARK * (1.0 - _smooth(0.15 * lash, 0.6 * lash, dist))
+        dark = LASH_FRINGE * LASH_DARK * (1.0 - _smooth(0.2 * lash, LASH_FRINGE_LASHES * lash, dist))
     dark *= strength
     if dark > 0.0:
         for c in range(3):
@@ -848,8 +865,9 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                         lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
                         _grain(rgb, grain_img, px, py, f + (1.0 - f) * lost, mp)
                         if code > 0:
-                            dist, open_px = _chain_distance(px, py, chain_run[t], dst, attr_h)
-                            _lash_line(rgb, code, dist, open_px, mp)
+                            dist, open_px, from_first, from_last = _chain_distance(px, py, chain_run[t], dst,
+                                                                                   attr_h)
+                            _lash_line(rgb, code, dist, open_px, from_first, from_last, mp)
                 elif kind == MOUTH:
                     u = w0 * attr_u[i0] + w1 * attr_u[i1] + w2 * attr_u[i2]
                     v = w0 * attr_v[i0] + w1 * attr_v[i1] + w2 * attr_v[i2]
@@ -961,9 +979,11 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
       opening triangle shares): the edges drawn with fractional coverage;
     - ``chain`` (T,) int8: for skin (and folded) triangles touching an eye's upper or lower chain (not just at a
       corner), ``_UPPER_RIGHT``.. ``_LOWER_LEFT`` (else 0);
-    - ``chain_run`` (T, 2 :data:`CHAIN_REACH` + 2) int32: the chain's vertices (mesh indices, in chain order, -1
-      past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after: the lash line is
-      drawn at the distance to that piece of the chain.
+    - ``chain_run`` (T, :data:`RUN_LEN` + 2) int32: the chain's vertices (mesh indices, in chain order, -1
+      past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after (the lash line is
+      drawn at the distance to that piece of the chain), then where the first of them lies in the chain (its
+      position from the chain's first vertex, negative past it) and how many vertices the chain has (the
+      lashes taper toward its ends).
     """
     tris, kinds = mesh.triangles, mesh.kinds
     opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
@@ -983,7 +1003,7 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if rim:
                 soft[t] |= 1 << k
     chain = np.zeros(n, np.int8)
-    chain_run = np.full((n, 2 * CHAIN_REACH + 2), -1, np.int32)
+    chain_run = np.full((n, RUN_LEN + 2), -1, np.int32)
     for (up_code, low_code), o in (((_UPPER_RIGHT, _LOWER_RIGHT), mesh.eye_right),
                                    ((_UPPER_LEFT, _LOWER_LEFT), mesh.eye_left)):
         for code, seq in ((up_code, list(o.upper)), (low_code, list(o.lower))):
@@ -1000,6 +1020,7 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 chain[t] = code
                 run = [*range(at[0] - CHAIN_REACH, at[0]), *at, *range(at[-1] + 1, at[-1] + 1 + CHAIN_REACH)]
                 chain_run[t, :len(run)] = [int(seq[p]) if 0 <= p < len(seq) else -1 for p in run]
+                chain_run[t, RUN_LEN:] = run[0], len(seq)
     return soft, chain, chain_run
 
 
