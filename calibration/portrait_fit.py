@@ -2,7 +2,7 @@
 hand-authored fields, fitted in closed loop for one photo.
 
 For each shape, candidate gains (bounded to stay near the hand-authored field,
-:data:`GAIN_CANDIDATES`) are tried from small to large; each is rendered as a
+:data:`GAIN_CANDIDATES`; blinks up to :data:`BLINK_MAX_GAIN`) are tried from small to large; each is rendered as a
 0 -> 1 sweep, re-tracked with MediaPipe, and accepted only if
 
 - the fold guard leaves the shape at full weight untouched (no folds),
@@ -70,6 +70,19 @@ MIN_MOUTH_WIDTH_SHARE = 0.4
 #: on the photo set (one eye of a pair at 0.7, the other at 2.5; at 2.5 the lid a tall tent over a band of white).
 #: The fit takes their range and rho from the drawn landmarks instead.
 GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRight"))
+#: A blink's field shuts the eye at weight 1 / gain, so its gain is at most this: shut at 0.69 of the weight, no
+#: sooner. MediaPipe's reading of a shut eye is flat in the gain (0.21-0.34 on the photo set from 0.7 to 2.5, within
+#: 0.03 per photo), and taking the largest of those readings set blink gains anywhere in that span, run to run (2.5:
+#: shut at 0.4, so a user's eyes half shut showed them closed). Capped, the set's closed loop lost one pass of 238
+#: choices (simulated on both drawings of issue 17's last two stops).
+BLINK_MAX_GAIN = 1.45
+_BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
+
+
+def candidate_gains(k: int) -> tuple[float, ...]:
+    """The gains the fit tries for ARKit shape ``k``, small to large (:data:`GAIN_CANDIDATES`, blinks up to
+    :data:`BLINK_MAX_GAIN`)."""
+    return tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             chosen: Optional[ShapeFit] = None
             closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
             folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
-            for g in GAIN_CANDIDATES:
+            for g in candidate_gains(k):
                 renderer.set_gain(k, g)
                 rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
                 if k in GEOMETRY_JUDGED:

@@ -498,6 +498,30 @@ def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(
     assert gains[k] == 0.7 and fits[0].identity > portrait_fit.MAX_IDENTITY
 
 
+def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer):
+    """A blink's field shuts the eye at weight 1 / gain. MediaPipe's reading of a shut eye hardly depends on the gain,
+    and the fit, taking the largest reading, set blinks up to 2.5 (shut at 0.4 of the weight). Here every gain reads
+    short of the target and the largest reads most: the fit still takes no more than BLINK_MAX_GAIN."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("eyeBlinkLeft")
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = float(renderer.gains[shape])
+        return 0.2 + 0.02 * g, 1.0, 1.0, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    assert max(portrait_fit.candidate_gains(k)) == portrait_fit.BLINK_MAX_GAIN < max(portrait_fit.GAIN_CANDIDATES)
+    assert portrait_fit.candidate_gains(arkit_index("jawOpen")) == portrait_fit.GAIN_CANDIDATES
+    before = renderer.gains[k]
+    try:
+        gains, fits = portrait_fit.fit_gains(renderer, np.zeros((8, 8, 3), np.uint8), shapes=("eyeBlinkLeft",),
+                                             identity=False, progress=False)
+    finally:
+        renderer.set_gain(k, before)
+    assert gains[k] == portrait_fit.BLINK_MAX_GAIN and fits[0].reason == "largest range allowed"
+
+
 def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer):
     """astronaut_rolled's browDownRight (2026-11-25): 1.0 missed the response goals, 1.45 met them 0.545 from the
     photo (goal 0.45), and the fit took 1.45: the end of that shape's sweep broke the identity goal. Where every gain
