@@ -319,15 +319,43 @@ UNFOLD_BLUR_IODS = 0.03
 UNFOLD_MIN = 1e-3
 
 
+#: Where a closing lid unfolds skin that lies in shadow in the photo (tucked under a low brow, obama2's lids at 0.1-0.3
+#: of the cheeks' brightness), the shut lid shows this much more of the closed lid's skin (which faces the light)
+#: for every unit the photo is darker than it (:func:`lid_shadow`): stretched, the fold's shadow drew the shut lid as
+#: a dark grey patch, 0.4-0.6 of the cheeks' brightness. Not all of it: the lid under a low brow stays in its shade
+#: (at 1 it was a flat pale almond).
+SHADOWED_UNFOLD = 0.7
+#: ... where the unfold share is at least the first of these, fully from the second (the brow's hair, which moves
+#: hardly at all, keeps its own colour).
+SHADOWED_UNFOLD_SHARES = (0.05, 0.2)
+#: The photo's brightness is compared with the closed lid's blurred this much (inter-ocular distances), so that
+#: single lashes and pores do not count as shadow.
+LID_SHADOW_BLUR_IODS = 0.015
+
+
+def lid_shadow(filled: np.ndarray, lid_img: np.ndarray, iod_px: float) -> np.ndarray:
+    """(H, W) float64 in [0, 1]: how much darker the photo (its openings filled, ``filled``; blurred by
+    :data:`LID_SHADOW_BLUR_IODS`) is than the closed lid's skin (``lid_img``, :func:`closed_lid_image`) at each
+    pixel, as a share of the lid's brightness (0 where it is as bright or brighter)."""
+    import cv2
+
+    lum = cv2.GaussianBlur(filled.astype(np.float64) @ _LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
+                           borderType=cv2.BORDER_REPLICATE)
+    lid = np.maximum(lid_img.astype(np.float64) @ _LUMA, 1.0)
+    return np.clip((lid - lum) / lid, 0.0, 1.0)
+
+
 def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndarray, shares: np.ndarray,
-                 openings: tuple[Opening, Opening], iod_px: float) -> tuple[np.ndarray, np.ndarray]:
+                 openings: tuple[Opening, Opening], iod_px: float,
+                 shadow: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
 
     ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the mesh's. Returns
     ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the triangles at ``rest``, kept
     on the skin (outside the eye openings' rest polygons) and blurred there by :data:`UNFOLD_BLUR_IODS` (a blur
     normalised over the skin, so the openings do not thin the share at their rims), each eye's scaled to a
-    peak of 1 again (0 below :data:`UNFOLD_MIN`); and (T, 2) float32 the most of it each triangle's bilinear
+    peak of 1 again (0 below :data:`UNFOLD_MIN`), raised where the photo lies in ``shadow`` ((H, W) in [0, 1],
+    :func:`lid_shadow`; :data:`SHADOWED_UNFOLD`); and (T, 2) float32 the most of it each triangle's bilinear
     samples can read (:func:`.mesh.sample_boxes`)."""
     import cv2
 
@@ -364,6 +392,11 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     # the lid margin's middle shows all of it again (the blur took the peak to 0.7-0.8 and the lid layer, all
     # closed lid's skin, showed paler than the skin above it)
     image = np.clip(image / np.maximum(image.max(axis=(0, 1)), 1e-6), 0.0, 1.0).astype(np.float32)
+    if shadow is not None:
+        lo, hi = SHADOWED_UNFOLD_SHARES
+        reach = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
+        reach = reach * reach * (3.0 - 2.0 * reach)
+        image = (image + (1.0 - image) * SHADOWED_UNFOLD * shadow[..., None] * reach).astype(np.float32)
     image[image < UNFOLD_MIN] = 0.0
     per_triangle = np.stack([image[y0:y1 + 1, x0:x1 + 1].max(axis=(0, 1))
                              for x0, x1, y0, y1 in sample_boxes(rest, triangles, shape_hw)])

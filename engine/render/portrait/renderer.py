@@ -12,8 +12,8 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_unfold, lift_to_lid_margin, sclera_colour,
-    skin_grain, unfold_image)
+    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin,
+    sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -148,6 +148,8 @@ class PortraitRenderer(Renderer):
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         self._blink_fields = {k: basis[k] for k in _BLINKS}
+        lid_img = closed_lid_image(filled, rest, eyes, self.rig.iod_px)
+        self._lid_shadow = lid_shadow(filled, lid_img, self.rig.iod_px)
         unfold_img, tri_unfold = self._unfold()
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
@@ -160,7 +162,7 @@ class PortraitRenderer(Renderer):
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
-            lid_img=closed_lid_image(filled, rest, eyes, self.rig.iod_px), unfold_img=unfold_img,
+            lid_img=lid_img, unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=skin_grain(self._skin, rest, eyes, self.rig.iod_px, width_px=FIT_SIZE_PX))
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
@@ -202,7 +204,7 @@ class PortraitRenderer(Renderer):
         eyes = (self.mesh.eye_right, self.mesh.eye_left)
         shares = np.stack([lid_unfold(self._blink_fields[k], o) for k, o in zip(_BLINKS, eyes)])
         return unfold_image(self.rig.image.shape[:2], self._rest.astype(np.float64), self.mesh.triangles, shares,
-                            eyes, self.rig.iod_px)
+                            eyes, self.rig.iod_px, shadow=self._lid_shadow)
 
     def _fit_neutral(self) -> None:
         """Read the neutral face back with MediaPipe and take the photo's expression out further where it
