@@ -202,17 +202,9 @@ def test_a_fold_the_jaw_opens_at_a_mouth_corner_shows_the_lips_corner(photos, na
     assert np.median(np.abs(drawn - source)) < 15, (np.median(drawn), np.median(source))
 
 
-@pytest.mark.parametrize("name", ["biden.jpg", "obama.jpg"])
-def test_a_shut_lid_has_the_grain_of_the_photos_skin(photos, name):
-    """The closed lid's skin is a smooth colour (nothing in it to streak as the lid skin stretches), and on these
-    grainy photos it showed as a flat patch pasted over the eye: its fine detail was 0.23-0.25 of the cheek's
-    under it. The grain of the skin under the eyes is laid over it in the frame's own pixels: now as grainy as
-    the cheek (within a factor of 1.4; 0.95-1.10 measured), and not in streaks: the issue's streak energies
-    across x over across y stay under 0.5 (0.16-0.35 measured, the cheeks' 0.12-0.26: skin detail runs across).
-    Sampled where the photo's skin is instead, the stretched lid drew the grain into vertical streaks (0.57-1.85)
-    and averaged half of it away (0.55-0.68 of the cheek's)."""
-    import cv2
-    from facecast.calibration.eval.realism import streak_energies
+def _shut_eyes(photos, name: str) -> tuple[np.ndarray, np.ndarray, list]:
+    """(frame (H, W, 3) uint8, its grey levels (H, W) float64, per eye its (lid, cheek) masks
+    (``portrait_helpers.lid_and_cheek_masks``)) of the photo ``name`` of the set at 512x512, both eyes shut."""
     from facecast.engine.types import FaceSample
     from portrait_helpers import lid_and_cheek_masks
 
@@ -224,11 +216,28 @@ def test_a_shut_lid_has_the_grain_of_the_photos_skin(photos, name):
     sample = FaceSample(capture_wall_ns=0, weights=w)
     frame = np.ascontiguousarray(r.pixel_format.rgb(r.render(sample)))
     grey = frame.astype(np.float64) @ [0.299, 0.587, 0.114]
+    pose = r.pose(sample)
+    masks = [lid_and_cheek_masks(pose.vertices[o.upper], grey.shape, r.rig.iod_px)
+             for o in (r.mesh.eye_right, r.mesh.eye_left)]
+    return frame, grey, masks
+
+
+@pytest.mark.parametrize("name", ["biden.jpg", "obama.jpg"])
+def test_a_shut_lid_has_the_grain_of_the_photos_skin(photos, name):
+    """The closed lid's skin is a smooth colour (nothing in it to streak as the lid skin stretches), and on these
+    grainy photos it showed as a flat patch pasted over the eye: its fine detail was 0.23-0.25 of the cheek's
+    under it. The grain of the skin under the eyes is laid over it in the frame's own pixels: now as grainy as
+    the cheek (within a factor of 1.4; 0.95-1.10 measured), and not in streaks: the issue's streak energies
+    across x over across y stay under 0.5 (0.16-0.35 measured, the cheeks' 0.12-0.26: skin detail runs across).
+    Sampled where the photo's skin is instead, the stretched lid drew the grain into vertical streaks (0.57-1.85)
+    and averaged half of it away (0.55-0.68 of the cheek's)."""
+    import cv2
+    from facecast.calibration.eval.realism import streak_energies
+
+    frame, grey, masks = _shut_eyes(photos, name)
     local = cv2.GaussianBlur(grey, (0, 0), 1.5)
     detail = (grey - local) / np.maximum(local, 1.0)  # relative: the lid is lighter than the cheek
-    pose = r.pose(sample)
-    for o in (r.mesh.eye_right, r.mesh.eye_left):
-        lid, cheek = lid_and_cheek_masks(pose.vertices[o.upper], grey.shape, r.rig.iod_px)
+    for lid, cheek in masks:
         ratio = detail[lid].std() / detail[cheek].std()
         assert 1 / 1.4 < ratio < 1.4, ratio
         across_x, across_y = streak_energies(frame, lid, sigma_px=1.0)
@@ -243,19 +252,8 @@ def test_a_shut_lid_under_a_low_brow_is_not_the_folds_shadow(photos, name):
     the closed lid's skin (``eyes.SHADOWED_UNFOLD``): 0.67-0.78. Not all of it: no paler than the cheek (a flat
     pale almond). The bounds hold the fix (0.63 lies between the two) on any CPU: the render is deterministic to a
     grey level."""
-    from facecast.engine.types import FaceSample
-    from portrait_helpers import lid_and_cheek_masks
-
-    accepted, _ = photos
-    r = PortraitRenderer(portrait=accepted / name, width=512, height=512)
-    r.prepare()
-    w = np.zeros(NUM_ARKIT, np.float32)
-    w[[arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight")]] = 1.0
-    sample = FaceSample(capture_wall_ns=0, weights=w)
-    grey = np.ascontiguousarray(r.pixel_format.rgb(r.render(sample))).astype(np.float64) @ [0.299, 0.587, 0.114]
-    pose = r.pose(sample)
-    for o in (r.mesh.eye_right, r.mesh.eye_left):
-        lid, cheek = lid_and_cheek_masks(pose.vertices[o.upper], grey.shape, r.rig.iod_px)
+    _, grey, masks = _shut_eyes(photos, name)
+    for lid, cheek in masks:
         share = np.median(grey[lid]) / np.median(grey[cheek])
         assert 0.63 < share < 0.95, share
 
