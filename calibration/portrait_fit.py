@@ -73,8 +73,9 @@ GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRigh
 #: A blink's field shuts the eye at weight 1 / gain, so its gain is at most this: shut at 0.69 of the weight, no
 #: sooner. MediaPipe's reading of a shut eye is flat in the gain (0.21-0.34 on the photo set from 0.7 to 2.5, within
 #: 0.03 per photo), and taking the largest of those readings set blink gains anywhere in that span, run to run (2.5:
-#: shut at 0.4, so a user's eyes half shut showed them closed). Capped, the set's closed loop lost one pass of 238
-#: choices (simulated on both drawings of issue 17's last two stops).
+#: shut at 0.4, so a user's eyes half shut showed them closed). The fit's rule replayed on its measurements of the
+#: 17 photos of the set (drawn at 0107e7c and at 552359e): capped, 145 of the 146 closed-loop ranges >= 0.3 it
+#: reached stay.
 BLINK_MAX_GAIN = 1.45
 _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
 
