@@ -181,7 +181,7 @@ GOALS = [
     _goal("aliasing", "poses", "blink"),
     _goal("aliasing", "poses", "eyeWide"),
     _goal("streaks", "shapes", "blink", "the closed lid's grain (as the cheek's, no streaks) against a rest lid "
-          "region with almost no vertical detail (E_x 0.78, E_y 20.5): 1.56x (1.08x with the lid smooth and flat)"),
+          "region with almost no vertical detail (E_x 0.78, E_y 20.5): 1.55x (1.08x with the lid smooth and flat)"),
     _goal("streaks", "shapes", "mouthFunnel"),
     _goal("streaks", "shapes", "mouthPucker"),
     _goal("streaks", "shapes", "jawOpen"),
