@@ -42,7 +42,7 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 def draw(r: PortraitRenderer, scene: raster.Scene, pose, params: np.ndarray) -> np.ndarray:
     out = np.zeros((*r.rig.image.shape[:2], 3), np.uint8)
     raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
-                neutral=r.neutral_vertices, params=params)
+                neutral=r.deformer.neutral_vertices, params=params)
     return out
 
 

@@ -295,6 +295,9 @@ class Deformer:
         self._neutral = -(self._inverse @ taken).reshape(-1, 2)
         self._derive_seal(taken)
         self._neutral += self._seal
+        #: (V, 2) float32 pixels: the neutral face's vertices, read by every frame (what the raster measures a
+        #: squeeze from); made here, where the neutral face changes, not per frame
+        self.neutral_vertices = (self.rest + self._neutral).astype(np.float32)
         self._lid_start = self._chains(self.rest + self._neutral)
         self._fields_stale = neutral_only
         if not neutral_only:

@@ -326,13 +326,7 @@ class PortraitRenderer(Renderer):
         out = self._base.copy()
         mp = self.frame_params(pose, sample)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
-                    neutral=self.neutral_vertices, params=mp)
+                    neutral=self.deformer.neutral_vertices, params=mp)
         return out
-
-    @property
-    def neutral_vertices(self) -> np.ndarray:
-        """(V, 2) float32 pixels: the neutral face's vertices (all-zero weights, before contact and the guard), what
-        the raster measures a squeeze from."""
-        return (self._rest + self.deformer.neutral_px).astype(np.float32)
 
 
