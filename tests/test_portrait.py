@@ -282,6 +282,19 @@ def test_drawn_landmarks_follow_the_mesh(renderer):
     assert abs(rest[right_lid, 1] - wide[right_lid, 1]) < 1e-3
 
 
+def fit_one_shape(renderer, shape: str, photo: np.ndarray, **options):
+    """``portrait_fit.fit_gains`` of one shape on the module's renderer (as the test has patched the module), the
+    renderer's gain for it put back afterwards. Returns (gains, fits)."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index(shape)
+    before = renderer.gains[k]
+    try:
+        return portrait_fit.fit_gains(renderer, photo, shapes=(shape,), progress=False, **options)
+    finally:
+        renderer.set_gain(k, before)  # the module's renderer as it was
+
+
 def test_fit_portrait_saves_gains_the_renderer_then_uses(tmp_path, monkeypatch, capsys):
     """Without --out the fit is saved for the photo, and a renderer on that photo (gains not given) uses it;
     --out writes a file instead and leaves the photo's saved fit alone."""
@@ -336,12 +349,7 @@ def test_the_fit_keeps_the_shipped_gain_when_the_drawing_falls_short(monkeypatch
 
     monkeypatch.setattr(portrait_fit, "LandmarkBlendshapes", Flat)
     k = arkit_index("jawOpen")
-    before = renderer.gains[k]
-    try:
-        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), identity=False,
-                                             progress=False)
-    finally:
-        renderer.set_gain(k, before)  # the module's renderer as it was
+    gains, fits = fit_one_shape(renderer, "jawOpen", data.astronaut(), identity=False)
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
@@ -489,11 +497,7 @@ def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(
     monkeypatch.setattr(portrait_fit, "DlibIdentity", Farther)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
     k = arkit_index("jawOpen")
-    before = renderer.gains[k]
-    try:
-        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("jawOpen",), progress=False)
-    finally:
-        renderer.set_gain(k, before)
+    gains, fits = fit_one_shape(renderer, "jawOpen", data.astronaut())
     assert fits[0].reason.endswith("the nearest the photo")
     assert gains[k] == 0.7 and fits[0].identity > portrait_fit.MAX_IDENTITY
 
@@ -513,12 +517,7 @@ def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer
     monkeypatch.setattr(portrait_fit, "_sweep", sweep)
     assert max(portrait_fit.candidate_gains(k)) == portrait_fit.BLINK_MAX_GAIN < max(portrait_fit.GAIN_CANDIDATES)
     assert portrait_fit.candidate_gains(arkit_index("jawOpen")) == portrait_fit.GAIN_CANDIDATES
-    before = renderer.gains[k]
-    try:
-        gains, fits = portrait_fit.fit_gains(renderer, np.zeros((8, 8, 3), np.uint8), shapes=("eyeBlinkLeft",),
-                                             identity=False, progress=False)
-    finally:
-        renderer.set_gain(k, before)
+    gains, fits = fit_one_shape(renderer, "eyeBlinkLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == portrait_fit.BLINK_MAX_GAIN and fits[0].reason == "largest range allowed"
 
 
@@ -557,23 +556,19 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
     monkeypatch.setattr(portrait_fit, "_sweep", sweep)
     monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
-    before = renderer.gains[k]
-    try:
-        photo = np.zeros((64, 64, 3), np.uint8)
-        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
-        assert gains[k] == 0.7 and fits[0].identity == pytest.approx(0.28)  # not 1.45 at 0.58
-        assert fits[0].reason.startswith("no gain moves the shape enough within the identity goal")
-        scripted[1.45] = (0.5, 1.0)
-        monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.6)  # the nearest passing gain within the goal: kept
-        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
-        assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
-        # where even the nearest gain breaks the goal (a photo whose neutral face is near it already), the
-        # shape is drawn: obama_tight's eyeWideLeft fell to 0.01 of range in geometry for nothing
-        monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.2)
-        gains, fits = portrait_fit.fit_gains(renderer, photo, shapes=("browDownRight",), progress=False)
-        assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
-    finally:
-        renderer.set_gain(k, before)
+    photo = np.zeros((64, 64, 3), np.uint8)
+    gains, fits = fit_one_shape(renderer, "browDownRight", photo)
+    assert gains[k] == 0.7 and fits[0].identity == pytest.approx(0.28)  # not 1.45 at 0.58
+    assert fits[0].reason.startswith("no gain moves the shape enough within the identity goal")
+    scripted[1.45] = (0.5, 1.0)
+    monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.6)  # the nearest passing gain within the goal: kept
+    gains, fits = fit_one_shape(renderer, "browDownRight", photo)
+    assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
+    # where even the nearest gain breaks the goal (a photo whose neutral face is near it already), the
+    # shape is drawn: obama_tight's eyeWideLeft fell to 0.01 of range in geometry for nothing
+    monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.2)
+    gains, fits = fit_one_shape(renderer, "browDownRight", photo)
+    assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
 
 
 def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
@@ -634,10 +629,5 @@ def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
 
     monkeypatch.setattr(portrait_fit, "_sweep", sweep)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
-    before = renderer.gains[k]
-    try:
-        gains, fits = portrait_fit.fit_gains(renderer, np.zeros((8, 8, 3), np.uint8), shapes=("eyeWideLeft",),
-                                             identity=False, progress=False)
-    finally:
-        renderer.set_gain(k, before)
+    gains, fits = fit_one_shape(renderer, "eyeWideLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == 1.0 and fits[0].range == 0.4, fits  # not 2.5, the noise's largest
