@@ -909,8 +909,8 @@ class Scene(NamedTuple):
         skin_img: (H, W, 3) uint8 the photo; eye_img, eye_wide_img: the synthesised eyeballs.
         attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
             height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
-        soft, chain: (T,) int8 the triangles' soft edges and eye chains, chain_run: (T, R) int32 the chain's
-            vertices around each (:func:`edge_tables`).
+        soft, chain: (T,) int8 the triangles' soft edges and eye chains, chain_run: (T, RUN_LEN + 2) int32 the
+            chain's vertices around each, then where they lie in the chain and its length (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
