@@ -259,6 +259,21 @@ def test_a_shut_lid_under_a_low_brow_is_not_the_folds_shadow(photos, name):
         assert 0.7 < share < 0.95, share
 
 
+@pytest.mark.parametrize("name", ["obama_turned.png", "obama_dark.jpg"])
+def test_the_shut_eyes_lashes_taper_on_a_turned_and_a_dark_photo(photos, name):
+    """The lash taper's test (``test_portrait_raster.py``, tuned on the astronaut) on photos it was not tuned on: a
+    head turned 26 degrees, whose lid chain's points crowd the eye's corners (2 px apart at its ends, 5-9 px in
+    the middle: a taper counted in chain segments drew no lashes at the outer end), and a dark photo, whose lashes
+    darken the skin by fewer grey levels."""
+    import test_portrait_raster as raster_tests
+    from facecast.engine.types import PixelFormat
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    raster_tests.test_the_shut_eyes_lashes_taper_to_the_corners_and_hang_over_the_lower_lid(r)
+
+
 @pytest.mark.parametrize("name", ["biden.jpg", "obama.jpg"])
 def test_a_lit_shut_lid_keeps_its_skin(photos, name, monkeypatch):
     """Where the lid is not in shadow (Biden's, Obama's in obama.jpg: the shut lid as bright as the cheek or more),

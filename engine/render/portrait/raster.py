@@ -95,10 +95,13 @@ LASH_DARK = 0.75
 CHAIN_REACH = 2
 #: Vertices of the chain each skin triangle along an eye measures the lash line against (:func:`edge_tables`).
 RUN_LEN = 2 * CHAIN_REACH + 2
-#: The shut eye's lashes thin out over this many of the lid chain's segments (of 8) toward the inner corner, and
-#: end over this many at the outer one (a line of one width ended square at both corners, drawn with a marker).
-LASH_INNER_SEGMENTS = 1.5
-LASH_OUTER_SEGMENTS = 0.6
+#: The shut eye's lashes thin out over this share of the eye's width toward the inner corner, and end over this
+#: share at the outer one (a line of one width ended square at both corners, drawn with a marker). Shares of the
+#: way between the corners in the frame, not of the chain's segments (MediaPipe's points crowd toward a turned eye's
+#: corners, 2 px apart on obama_turned against 5-9 px in the middle, and a taper of 0.6 segments drew no lashes at
+#: its outer end), nor of the lid's length in the photo (the open lid's arc bunches its points by its corners).
+LASH_INNER_SHARE = 0.19
+LASH_OUTER_SHARE = 0.075
 #: The lashes that hang over the lower lid where the lids meet: this share of the line's darkness, fading out
 #: over this many lash widths below it.
 LASH_FRINGE = 0.6
@@ -488,7 +491,8 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
 def _chain_distance(px, py, run, dst, opening_px):
     """(px from the point ``px``, ``py`` to the eye's chain along ``run`` (a row of :func:`edge_tables`'
     ``chain_run``), the opening's height there, and how far that point is from the chain's first and last vertex,
-    in chain segments): the chain where a triangle touches it and :data:`CHAIN_REACH` segments on either side.
+    as shares of the way between the eye's corners in this frame): the chain where a triangle touches it and :data:`CHAIN_REACH`
+    segments on either side.
     Measured to a triangle's own chain edge or its one chain vertex alone, neighbouring triangles disagreed on
     where the line was, and the lash line where the lids meet came out stair-stepped."""
     dist, open_px, best_q, best_along = 1e30, 0.0, 0, 0.0
@@ -503,8 +507,13 @@ def _chain_distance(px, py, run, dst, opening_px):
         if d < dist:
             dist, open_px = d, opening_px[ja] + along * (opening_px[jb] - opening_px[ja])
             best_q, best_along = q, along
-    along_chain = run[RUN_LEN] + best_q + best_along
-    return dist, open_px, along_chain, run[RUN_LEN + 1] - 1 - along_chain
+    # the nearest point of the chain, projected on the line between the eye's corners in this frame
+    ja, jb, c0, c1 = run[best_q], run[best_q + 1], run[RUN_LEN], run[RUN_LEN + 1]
+    qx = dst[ja, 0] + best_along * (dst[jb, 0] - dst[ja, 0])
+    qy = dst[ja, 1] + best_along * (dst[jb, 1] - dst[ja, 1])
+    ax, ay = dst[c1, 0] - dst[c0, 0], dst[c1, 1] - dst[c0, 1]
+    share = min(max(((qx - dst[c0, 0]) * ax + (qy - dst[c0, 1]) * ay) / max(ax * ax + ay * ay, 1e-9), 0.0), 1.0)
+    return dist, open_px, share, 1.0 - share
 
 
 @njit(fastmath=True, error_model="numpy")
@@ -513,15 +522,16 @@ def _lash_line(rgb, code, dist, open_px, from_first, from_last, mp):
     that hang over it). ``open_px`` is the opening's height at that point of the edge: where the lid layer covers
     more than a lash line's width of it, the layer's own edge (:func:`_lid_rgb`) is the lash line, and the mesh's
     upper edge draws none (two lines with the lid layer between them drew a loop). ``from_first``,
-    ``from_last``: chain segments to the chain's ends (:func:`_chain_distance`); the lashes thin out toward the
-    inner corner over :data:`LASH_INNER_SEGMENTS` and end over :data:`LASH_OUTER_SEGMENTS` at the outer one."""
+    ``from_last``: how far the chain's ends are, as shares of the eye's width (:func:`_chain_distance`); the lashes thin
+    out toward the inner corner over :data:`LASH_INNER_SHARE` and end over :data:`LASH_OUTER_SHARE` at the outer
+    one."""
     e = (code - 1) % 2
     strength = mp[P_LASH + e]
     if strength <= 0.0:
         return
     # the chains run along the face's x axis: the right eye's from its outer corner, the left eye's from its inner
     inner, outer = (from_last, from_first) if e == 0 else (from_first, from_last)
-    strength *= _smooth(0.0, LASH_INNER_SEGMENTS, inner) * _smooth(0.0, LASH_OUTER_SEGMENTS, outer)
+    strength *= _smooth(0.0, LASH_INNER_SHARE, inner) * _smooth(0.0, LASH_OUTER_SHARE, outer)
     lash = max(LASH_IODS * mp[P_IOD], 1.0)
     if code <= _UPPER_LEFT:
         strength *= 1.0 - _smooth(0.5 * lash, lash, mp[P_LID + e] * open_px)
@@ -910,7 +920,7 @@ class Scene(NamedTuple):
         attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
             height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
         soft, chain: (T,) int8 the triangles' soft edges and eye chains, chain_run: (T, RUN_LEN + 2) int32 the
-            chain's vertices around each, then where they lie in the chain and its length (:func:`edge_tables`).
+            chain's vertices around each, then its corners (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
@@ -981,9 +991,8 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
       corner), ``_UPPER_RIGHT``.. ``_LOWER_LEFT`` (else 0);
     - ``chain_run`` (T, :data:`RUN_LEN` + 2) int32: the chain's vertices (mesh indices, in chain order, -1
       past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after (the lash line is
-      drawn at the distance to that piece of the chain), then where the first of them lies in the chain (its
-      position from the chain's first vertex, negative past it) and how many vertices the chain has (the
-      lashes taper toward its ends).
+      drawn at the distance to that piece of the chain), then the chain's first and last vertex (the eye's
+      corners: the lashes taper toward them).
     """
     tris, kinds = mesh.triangles, mesh.kinds
     opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
@@ -1020,7 +1029,7 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 chain[t] = code
                 run = [*range(at[0] - CHAIN_REACH, at[0]), *at, *range(at[-1] + 1, at[-1] + 1 + CHAIN_REACH)]
                 chain_run[t, :len(run)] = [int(seq[p]) if 0 <= p < len(seq) else -1 for p in run]
-                chain_run[t, RUN_LEN:] = run[0], len(seq)
+                chain_run[t, RUN_LEN:] = seq[0], seq[-1]
     return soft, chain, chain_run
 
 
