@@ -308,6 +308,37 @@ def test_lips_squeezed_narrow_keep_the_photos_texture_direction(photos, name, sh
         assert measured["shapes"][shape]["passes"], (shape, measured["shapes"][shape])
 
 
+#: MediaPipe's inner lip contour, around the mouth.
+INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
+
+
+@pytest.mark.parametrize("name", ["obama2_exif_rotated.jpg", "obama3_gray.png"])
+def test_a_funnels_o_shows_a_few_teeth_in_shadow_not_a_white_grille(photos, name):
+    """A funnel at full weight squeezes the mouth to half its width. Its tooth rows were laid out across the
+    opening, all of them squeezed into the O, as long as at rest: white filled 0.91 and 0.60 of the O on these
+    two photos (0.90 on obama2, where it was tuned), and MediaPipe read obama2's funnel as 0.08. The O now shows the
+    middle teeth at their own size, set back behind the lips, with the cavity dark around them (0.27 and 0.19
+    measured; 0.27 on obama2)."""
+    from PIL import Image, ImageDraw
+
+    from facecast.engine.render.portrait import raster
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    assert r._params[raster.P_PHOTO_TEETH] == 0.0  # the photo shows no teeth of its own at rest
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[arkit_index("mouthFunnel")] = 1.0
+    sample = FaceSample(capture_wall_ns=0, weights=w)
+    frame, drawn = r.render(sample)[..., :3].astype(np.float64), r.drawn_landmarks(sample)
+    mask = Image.new("L", (512, 512))
+    ImageDraw.Draw(mask).polygon([tuple(drawn[i]) for i in INNER_LIPS], fill=1)
+    inside = frame[np.asarray(mask) > 0]
+    assert len(inside) > 200  # the O is open
+    teeth = r._params[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64).mean()
+    assert (inside.mean(1) > 0.7 * teeth).mean() < 0.45
+
+
 def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Per column of the mouth's middle half, the row (subpixel) where the upper teeth end in the cavity: the
     first fall below half way between the column's lightest and darkest after its first light pixel."""

@@ -317,6 +317,49 @@ def test_the_cavity_is_darker_at_the_back_and_under_the_upper_lip():
     assert 0.0 < shade(60.0, 40.0)
 
 
+def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in_shadow(renderer):
+    """A funnel's O is half the neutral mouth's width. The teeth behind it do not shrink with it: the O shows the
+    middle of the row at the teeth's own width (squeezed into it, the whole row was drawn as narrow teeth, a white
+    grille filling the O). The lips, pushed out, hide more of the rows, and the cavity between them is darker."""
+    r = renderer
+    iod = float(r._params[raster.P_IOD])
+    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
+    h = 0.3 * iod
+
+    def pixel(mp: np.ndarray, u: float, d_up: float) -> np.ndarray:
+        raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb, scratch)
+        return rgb.astype(np.float64).copy()
+
+    def middle_tooth_u(mp: np.ndarray, d_up: float) -> float:
+        """The share of the opening's width a front tooth spans: from the gap at the midline to the next."""
+        us = np.linspace(0.51, 0.99, 961)
+        lum = np.array([pixel(mp, u, d_up).sum() for u in us])
+        return next(us[i] for i in range(1, len(us) - 1) if lum[i] < lum[i - 1] and lum[i] <= lum[i + 1]) - 0.5
+
+    at_rest, squeezed = r._params.copy(), r._params.copy()
+    at_rest[raster.P_PHOTO_TEETH] = squeezed[raster.P_PHOTO_TEETH] = 0.0  # a photo that shows no teeth of its own
+    squeezed[raster.P_MOUTH_SHARE] = 0.5
+    near_lip = 0.01 * iod  # inside the upper row at either squeeze
+    # the same teeth, twice the share of an opening half as wide (the bug: the same share, teeth half as wide)
+    ratio = middle_tooth_u(squeezed, near_lip) / middle_tooth_u(at_rest, near_lip)
+    assert 1.8 < ratio < 2.2, ratio
+    teeth = r._params[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)
+    shown = 1.0 - raster.RECEDE_HIDE
+    # below what the lips leave of the upper row: no teeth, where at rest they hang
+    below = raster.UPPER_TEETH_IODS * iod * (shown + 1.0) / 2
+    assert np.linalg.norm(pixel(at_rest, 0.5, below) - teeth) < 0.2 * np.linalg.norm(teeth)
+    assert np.linalg.norm(pixel(squeezed, 0.5, below) - teeth) > 0.5 * np.linalg.norm(teeth)
+    # where the photo shows its own upper teeth, they set the rows' length (hidden beside them, the rows left the
+    # cavity's shadow in ragged patches around the photo's teeth)
+    with_teeth = squeezed.copy()
+    with_teeth[raster.P_PHOTO_TEETH] = 1.0
+    assert np.linalg.norm(pixel(with_teeth, 0.5, below) - teeth) < 0.2 * np.linalg.norm(teeth)
+    # the tongue above the lower row: in the O's shadow (0.34 of its light at rest measured; 0.57 without it)
+    tongue = h - (raster.LOWER_TEETH_IODS + 0.05) * iod
+    assert pixel(squeezed, 0.5, tongue).sum() < 0.45 * pixel(at_rest, 0.5, tongue).sum()
+
+
 def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0) -> np.ndarray:
     """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip."""
     r = renderer

@@ -76,6 +76,14 @@ CAVITY_UNDER_LIP = 0.4
 #: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in).
 NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
+#: Lips squeezed narrower than the neutral face's (a funnel's O, a pucker) are pushed out, away from the teeth: at
+#: this share narrower and more, the rows show :data:`RECEDE_HIDE` less of their length below the lips, and the
+#: cavity between them goes :data:`RECEDE_DARK` of the way into its shadow. (Drawn as at rest, the rows filled
+#: obama2's O with white, and MediaPipe read a funnel of 0.08 at full weight; with these 0.27, the astronaut's
+#: 0.38 as before. Shading the teeth too took hers to 0.28: their light is what reads as her O.)
+RECEDE_SQUEEZE = 0.35
+RECEDE_HIDE = 0.7
+RECEDE_DARK = 0.7
 #: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
 TEETH_GAP_IODS = 0.06
 #: The photo's own upper teeth stop this far (inter-ocular distances) short of their reach, and the tooth row under
@@ -158,10 +166,11 @@ TEETH_RUN_BINS = 64
 #: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`), and
 #: for the skin's grain (:data:`Scene.grain_img`): the (x, y) whole-pixel shift of the eyes' corners from the
 #: photo (the grain rides with it) and the size of the grain's pixels in the frame's (the grain is made at one
-#: width for every output size, :func:`.eyes.skin_grain`).
+#: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner) as a share
+#: of the neutral face's, and how far (0..1) the photo shows its own upper teeth.
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
-P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX = 17, 19, 22, 24, 26
-NUM_PARAMS = 27
+P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
+NUM_PARAMS = 29
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -292,9 +301,10 @@ def _cavity_shade(d_up, d_low, t_up, iod):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _upper_teeth(u, h0, teeth_run, iod):
+def _upper_teeth(u, h0, teeth_run, iod, shown):
     """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip) at
-    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none)."""
+    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none); ``shown`` 0..1 of the row's
+    length shows below the lip (less behind lips pushed out)."""
     x = 2.0 * u - 1.0
     run = 0.0
     if h0 > 0.05:
@@ -302,7 +312,7 @@ def _upper_teeth(u, h0, teeth_run, iod):
         k0 = min(int(q), TEETH_RUN_BINS - 2)
         fr = q - k0
         run = (teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr) * h0
-    t_up = UPPER_TEETH_IODS * iod * math.sqrt(max(0.0, 1.0 - x * x))
+    t_up = UPPER_TEETH_IODS * iod * math.sqrt(max(0.0, 1.0 - x * x)) * shown
     if run > 0.5:
         t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
     return t_up, run
@@ -318,17 +328,30 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     x = 2.0 * u - 1.0
     root = math.sqrt(max(0.0, 1.0 - x * x))
     corner = 0.55 + 0.45 * root
-    buccal = 0.3 + 0.7 * _smooth(0.0, 0.8, root)  # teeth toward the corners lie in the cheeks' shadow
     half_width = 0.5 * mp[P_MOUTH_WIDTH]
+    # lips squeezed narrower than at rest (a pucker, a funnel) show the teeth behind them at their own size: only
+    # the middle of the row, at ``arch`` -1..1 across the rest mouth (squeezed into the opening, the whole row
+    # was drawn as narrow teeth, a white grille filling a small round mouth)
+    squeeze = min(max(mp[P_MOUTH_SHARE], 0.1), 1.0)
+    arch = x * squeeze
+    # teeth toward the corners lie in the cheeks' shadow
+    buccal = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch * arch)))
+    # lips pushed out into an O hide more of the teeth, and shade them and what lies behind
+    recede = _smooth(0.0, RECEDE_SQUEEZE, 1.0 - squeeze)
+    # (not where the photo shows its own upper teeth: they hang from the lip at their own length, and rows hidden
+    # beside them left the cavity's shadow around them in ragged patches)
+    shown = 1.0 - RECEDE_HIDE * recede * (1.0 - mp[P_PHOTO_TEETH])
     # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
-    t_up, run = _upper_teeth(u, h0, teeth_run, iod)
-    t_low = LOWER_TEETH_IODS * iod * root * root
-    # for the rows' outlines: how x, d_up and the lengths change across the frame's pixels
-    x_px, x_py = 2.0 * grad[0], 2.0 * grad[1]
+    t_up, run = _upper_teeth(u, h0, teeth_run, iod, shown)
+    t_low = LOWER_TEETH_IODS * iod * root * root * shown
+    # for the rows' outlines: how the arch's x, d_up and the lengths change across the frame's pixels
+    x_px, x_py = 2.0 * grad[0] * squeeze, 2.0 * grad[1] * squeeze
     up_px, up_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]
     e = 5e-4
-    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod)[0] - _upper_teeth(u - e, h0, teeth_run, iod)[0]) / (4.0 * e)
-    low_dx = -2.0 * LOWER_TEETH_IODS * iod * x  # d(t_low)/dx
+    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown)[0]
+             - _upper_teeth(u - e, h0, teeth_run, iod, shown)[0]) / (4.0 * e)
+    up_dx /= squeeze  # per unit of the arch's x
+    low_dx = -2.0 * LOWER_TEETH_IODS * iod * x / squeeze  # d(t_low)/d(arch)
     tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
     cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
     for c in range(3):
@@ -349,9 +372,11 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     # (the tongue showed as a jagged pink line between the teeth of a mouth a little open)
     apart = _smooth(0.0, TEETH_GAP_IODS * iod, h - t_up - t_low)
     _into_shadow(rgb, _shadow_share(apart), mp)
+    # and little through lips squeezed into a small O
+    _into_shadow(rgb, RECEDE_DARK * recede, mp)
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
-        cover, shade = _tooth_row(x, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
+        cover, shade = _tooth_row(arch, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
                                   x_py, grad[4] - up_px, grad[5] - up_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
@@ -363,7 +388,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
         # square tips where the rows nearly meet (their notches showed the dark between them as dots) and under
         # the photo's own teeth (rounded ones put notches where the photo has none)
         rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
-        cover, shade = _tooth_row(x, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx, x_px,
+        cover, shade = _tooth_row(arch, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx, x_px,
                                   x_py, up_px, up_py)
         if cover > 0.0:
             for c in range(3):

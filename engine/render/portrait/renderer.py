@@ -144,6 +144,9 @@ class PortraitRenderer(Renderer):
         self._teeth_alpha, teeth_run, self._teeth_rgb = raster.teeth_layer(self._skin, rest, mesh, self.rig.iod_px,
                                                                            self._lips_rgb)
         self._params = self._parameters(rest)
+        # whether the photo shows its own upper teeth: they reach 0.3 of its opening down (0) .. 0.6 and more (1)
+        # somewhere (obama2's copies, which show a sliver, read 0.09-0.25; the astronaut and obama.jpg 1)
+        self._params[raster.P_PHOTO_TEETH] = min(max(float(teeth_run.max(initial=0.0)) / 0.3 - 1.0, 0.0), 1.0)
         soft, chain, chain_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
@@ -249,6 +252,7 @@ class PortraitRenderer(Renderer):
         mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = 0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
+        mp[raster.P_MOUTH_SHARE] = 1.0
         for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
             mp[raster.P_LID_RGB + 3 * e: raster.P_LID_RGB + 3 * e + 3] = lid_colour(self._skin, rest, o, self.rig.iod_px)
         return mp
@@ -300,6 +304,10 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
+        corners = list(self.mesh.mouth.corners)
+        neutral = self.deformer.neutral_vertices[corners]
+        mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[corners[1]] - pose.vertices[corners[0]]))
+                                    / max(float(np.linalg.norm(neutral[1] - neutral[0])), 1e-3))
         for e, (inner, band, rest) in enumerate(self._eye_chains):
             # what the eye shows open: what the mesh leaves open less what the lid layer covers
             shown_px = pose.opening_px[inner] * (1.0 - float(pose.lid_cover[e]))
