@@ -462,9 +462,13 @@ class Deformer:
         v = self._contact(self.rest + expr)
         asked = self._eye_closure(v)  # what the fields show before any guard
         if not self._valid(v):
-            moved = unfold(self.rest, v - self.rest, self.mesh.triangles, self._threshold,
+            # the expression's motion from the neutral face made locally rigid where it folds (from the photo, the
+            # neutral face's own motion went rigid with it: a seal closing a mouth open at rest came undone, and
+            # obama2's sadness showed his teeth)
+            neutral = self.rest + self._neutral
+            moved = unfold(neutral, v - neutral, self.mesh.triangles, self._threshold,
                            iterations=UNFOLD_FRAME_ITERATIONS)
-            v = self._contact(self.rest + moved)
+            v = self._contact(neutral + moved)
         if not self._valid(v):  # back toward the neutral face (fold-free by construction) until nothing folds
             base, toward = self.rest + self._neutral, expr - self._neutral
             lo, hi = 0.0, 1.0
