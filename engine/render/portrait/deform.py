@@ -302,6 +302,19 @@ class Deformer:
         self._fields_stale = neutral_only
         if not neutral_only:
             self._refit_fields(taken)
+        self._blink_reach = self._blinks_alone()
+
+    def _blinks_alone(self) -> np.ndarray:
+        """(2,) how far each (right, left) eye's blink field alone at weight 1 shuts the neutral face's eye (0 not
+        at all .. 1 shut; a gain under 1 stops short, and the lid layer finishes the blink, :meth:`pose`)."""
+        neutral = self.rest + self._neutral
+        reach = np.ones(2)
+        for row, (sign, o) in enumerate(((-1, self.mesh.eye_right), (1, self.mesh.eye_left))):
+            v = self._contact(neutral + self._basis[:, _BLINK[sign]].reshape(-1, 2))
+            before = float(np.linalg.norm(neutral[o.lower] - neutral[o.upper], axis=1).max())
+            after = float(np.linalg.norm(v[o.lower] - v[o.upper], axis=1).max())
+            reach[row] = min(max(1.0 - after / max(before, 1e-3), 0.0), 1.0)
+        return reach
 
     def _refit_fields(self, taken: np.ndarray) -> None:
         """Each field made locally rigid where it would fold the neutral face (see :meth:`_derive`)."""
@@ -316,6 +329,7 @@ class Deformer:
             refitted = unfold(neutral + back, field, self.mesh.triangles, self._threshold,
                               iterations=UNFOLD_BUILD_ITERATIONS)
             self._basis[:, k] = (refitted / max(1.0 - taken[k], 1e-6)).ravel()
+        self._blink_reach = self._blinks_alone()
 
     def _derive_seal(self, taken: np.ndarray) -> None:
         """The lip seal: a photo whose mouth is open at rest (jawOpen, mouthUpperUp, mouthLowerDown) has its lips
@@ -499,10 +513,15 @@ class Deformer:
             gaze[row] = np.array([gx, gy]) * self._eye_width[sign]
         cover = np.zeros(2, np.float32)
         for row, sign in enumerate((-1, 1)):
-            # what the guard held back (or the blink weight the fields fall short of), the lid layer still shows
-            wanted = max(float(w[_BLINK[sign]]), asked[row])
-            if shown[row] < 1.0 and wanted > shown[row]:
-                cover[row] = min(1.0, (wanted - shown[row]) / (1.0 - shown[row]))
+            # the lid layer shows what the guard held back of the lids' closing, and what a blink field with a gain
+            # under 1 falls short of its weight (the share of what it leaves open). Not the blink weight against
+            # the eye's closing from the photo: with a brow raised (sadness: browInnerUp 0.7, blinks 0.2), or on a
+            # neutral face that opens a photo's narrowed eyes, a small blink drew the layer's lash line across the
+            # open eye, a thin dark line over the lid
+            held = (asked[row] - shown[row]) / (1.0 - shown[row]) if asked[row] > shown[row] < 1.0 else 0.0
+            blink, reach = float(w[_BLINK[sign]]), float(self._blink_reach[row])
+            short = blink * (1.0 - reach) / max(1.0 - blink * reach, 1e-6)
+            cover[row] = min(1.0, max(held, short))
         return Pose(vertices=v.astype(np.float32), opening_px=opening.astype(np.float32),
                     gaze_px=gaze.astype(np.float32), scale=scale, lid_cover=cover)
 
