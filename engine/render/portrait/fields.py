@@ -286,28 +286,24 @@ def _below_brow(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
 
 
 #: eyeWide, IODs: the upper lid's rise at the eye's middle column.
-WIDE_RISE_IODS = 0.075
+WIDE_RISE_IODS = 0.07
 #: How far (IODs) the skin above the lid follows its rise.
 WIDE_RADIUS_IODS = 0.2
-#: eyeWide: the arch's shape between the corners, (1 - u**2) ** power (0.5: an ellipse).
-WIDE_ARCH_POWER = 0.7
+#: eyeWide: the rise's profile between the corners, (1 - u**2) ** power (0.5: an ellipse's).
+WIDE_ARCH_POWER = 0.5
 
 
 def _wide(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
-    """The upper lid opens to one smooth arch between the eye's corners (its apex
-    :data:`WIDE_RISE_IODS` above the rest lid's highest point), whatever kinks the
-    rest lid line has; the brow rises with it. The lower lid stays: moved, it left
-    the photo's lower rim as a second line under the iris."""
+    """The upper lid rises, most at the eye's middle (:data:`WIDE_RISE_IODS`) and less toward the corners on
+    an ellipse's profile, keeping its own line; the brow rises with it. (Taken to one arch between the corners,
+    a lid whose line runs above that arch near the outer corner stayed there while its middle rose: a tent
+    with a kink at the outer third.) The lower lid stays: moved, it left the photo's lower rim as a second line
+    under the iris."""
     opening, middle, half = _eye_span(frame, sign)
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
-    c0, c1 = frame.q[list(opening.corners)]
-    x = frame.q[up, 0]
-    chord_y = c0[1] + (x - c0[0]) * (c1[1] - c0[1]) / (c1[0] - c0[0])  # the line through the corners
-    arch = np.clip(1.0 - ((x - middle) / half) ** 2, 0.0, 1.0) ** WIDE_ARCH_POWER
-    apex = float(np.max(chord_y - frame.q[up, 1])) + WIDE_RISE_IODS
-    target_y = chord_y - apex * arch
+    rise = np.clip(1.0 - ((frame.q[up, 0] - middle) / half) ** 2, 0.0, 1.0) ** WIDE_ARCH_POWER
     d_up = np.zeros((len(up), 2))
-    d_up[:, 1] = np.minimum(target_y - frame.q[up, 1], 0.0)  # only ever opens
+    d_up[:, 1] = -WIDE_RISE_IODS * rise
     lids = _move_lids(frame, r, sign, d_up, np.zeros((len(lo), 2)), radius=WIDE_RADIUS_IODS)
     return lids + _brow(frame, r, sign, up=0.08, inner=0.6, outer=1.0)
 
