@@ -122,15 +122,13 @@ def _median_colour(pixels: np.ndarray, default: np.ndarray, *, brightest: float 
 
 
 def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
-                   iod_px: float, band: np.ndarray, *,
-                   white: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+                   iod_px: float, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The portrait with each eye's surroundings replaced by its eyeball, as
     ``(at_rest, wide)`` (H, W, 3) uint8 images.
 
     ``openings`` is (right, left); ``band`` (V,) the lid band of
-    :func:`lift_to_lid_margin`, which moves with the lid; ``white`` (3,) a white under the photo's light, which
-    the synthesised sclera takes where the photo's is implausibly coloured (:func:`plausible_sclera`).
-    ``at_rest`` keeps the photo in the opening below the band (and a 1-pixel margin), so the rest pose
+    :func:`lift_to_lid_margin`, which moves with the lid. ``at_rest`` keeps the
+    photo in the opening below the band (and a 1-pixel margin), so the rest pose
     is unchanged. ``wide`` also synthesises the top :data:`WIDE_SHARE` of the
     opening, where the photo shows the lid's shadow and the iris cut flat by the
     lid: the warp fades to it as the lids open wider than at rest.
@@ -149,7 +147,7 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
         opening_px[o.upper] = np.linalg.norm(rest[o.lower] - rest[o.upper], axis=1)
         clear = opening_mask(image.shape[:2], rest, o, band + WIDE_SHARE * opening_px) > 0
         box = image[y0:y1, x0:x1].astype(np.float64)
-        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white)
+        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px)
         for out, seen in ((at_rest, inside), (wide, clear)):
             out[y0:y1, x0:x1] = _keep_photo(box, synth, seen[y0:y1, x0:x1], iod_px)
     return at_rest, wide
@@ -163,27 +161,8 @@ def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=COLOUR_BLUR_IODS * iod_px, borderType=cv2.BORDER_REPLICATE)
 
 
-#: A sclera is pale: a measured one this saturated ((max - min) / max) is taken as it is, from the second value
-#: on as the white under the photo's light, between the two a mix (a narrow or small eye shows the lids' skin and
-#: shadow where its sclera should be: Biden's measured (103, 63, 62), 0.40, and obama3's 0.27, drew the bared top
-#: of a wide eye as a dark pink hole).
-SCLERA_SATURATION = (0.15, 0.3)
-#: That white is this share of a white in the face's highlights (:func:`.raster.photo_light`): the eyeball lies
-#: in the brow's and the lids' shade.
-SCLERA_SHADE = 0.85
-
-
-def plausible_sclera(measured: np.ndarray, white: Optional[np.ndarray]) -> np.ndarray:
-    """(3,) ``measured`` where it is pale, else moved toward ``white`` (:data:`SCLERA_SATURATION`)."""
-    if white is None:
-        return measured
-    saturation = float((measured.max() - measured.min()) / max(float(measured.max()), 1.0))
-    t = float(np.clip((saturation - SCLERA_SATURATION[0]) / (SCLERA_SATURATION[1] - SCLERA_SATURATION[0]), 0.0, 1.0))
-    return (1.0 - t) * measured + t * np.asarray(white, np.float64)
-
-
 def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o: Opening, side: str,
-                         origin: tuple[int, int], iod_px: float, white: Optional[np.ndarray] = None) -> np.ndarray:
+                         origin: tuple[int, int], iod_px: float) -> np.ndarray:
     """(h, w, 3) float eyeball over ``box``: a sclera shaded as a lit sphere, the iris
     disc with a darker rim and the pupil, in the colours of the ``seen`` pixels."""
     centre_i, rim_i = IRIS[side]
@@ -193,8 +172,7 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
     colours = _at_colour_scale(box, iod_px)
-    sclera = plausible_sclera(_median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA,
-                                             brightest=SCLERA_BRIGHTEST), white)
+    sclera = _median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
     iris = _median_colour(colours[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)

@@ -12,8 +12,8 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, SCLERA_SHADE, closed_lid_image, eyeball_images, lid_colour, lid_shadow, lid_unfold,
-    lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
+    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin,
+    sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -131,12 +131,7 @@ class PortraitRenderer(Renderer):
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
-        # a white under the photo's light, in the eye's shade (SCLERA_SHADE), for a sclera too small or shadowed in
-        # the photo to take its colour from
-        white = SCLERA_SHADE * DEFAULT_SCLERA * raster.photo_light(
-            self.rig.image, rest, sclera_colour(self.rig.image, rest, eyes, band), DEFAULT_SCLERA)
-        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band,
-                                                           white=white)
+        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band)
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
         self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
