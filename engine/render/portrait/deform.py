@@ -518,7 +518,9 @@ class Deformer:
             # the eye's closing from the photo: with a brow raised (sadness: browInnerUp 0.7, blinks 0.2), or on a
             # neutral face that opens a photo's narrowed eyes, a small blink drew the layer's lash line across the
             # open eye, a thin dark line over the lid
-            held = (asked[row] - shown[row]) / (1.0 - shown[row]) if asked[row] > shown[row] < 1.0 else 0.0
+            held = 0.0
+            if shown[row] < 1.0 and asked[row] > shown[row]:
+                held = (asked[row] - shown[row]) / (1.0 - shown[row])
             blink, reach = float(w[_BLINK[sign]]), float(self._blink_reach[row])
             short = blink * (1.0 - reach) / max(1.0 - blink * reach, 1e-6)
             cover[row] = min(1.0, max(held, short))

@@ -166,8 +166,8 @@ TEETH_RUN_BINS = 64
 #: as in the photo, 1 shut: the skin above it shows the closed lid's skin that much, :data:`Scene.lid_img`), and
 #: for the skin's grain (:data:`Scene.grain_img`): the (x, y) whole-pixel shift of the eyes' corners from the
 #: photo (the grain rides with it) and the size of the grain's pixels in the frame's (the grain is made at one
-#: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner) as a share
-#: of the neutral face's, and how far (0..1) the photo shows its own upper teeth.
+#: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner)
+#: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth.
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 NUM_PARAMS = 29

@@ -144,6 +144,7 @@ class PortraitRenderer(Renderer):
         self._teeth_alpha, teeth_run, self._teeth_rgb = raster.teeth_layer(self._skin, rest, mesh, self.rig.iod_px,
                                                                            self._lips_rgb)
         self._params = self._parameters(rest)
+        self._mouth_corners = tuple(int(i) for i in mesh.mouth.corners)
         # whether the photo shows its own upper teeth: they reach 0.3 of its opening down (0) .. 0.6 and more (1)
         # somewhere (obama2's copies, which show a sliver, read 0.09-0.25; the astronaut and obama.jpg 1)
         self._params[raster.P_PHOTO_TEETH] = min(max(float(teeth_run.max(initial=0.0)) / 0.3 - 1.0, 0.0), 1.0)
@@ -304,10 +305,10 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        corners = list(self.mesh.mouth.corners)
-        neutral = self.deformer.neutral_vertices[corners]
-        mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[corners[1]] - pose.vertices[corners[0]]))
-                                    / max(float(np.linalg.norm(neutral[1] - neutral[0])), 1e-3))
+        c0, c1 = self._mouth_corners
+        neutral = self.deformer.neutral_vertices
+        mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[c1] - pose.vertices[c0]))
+                                    / max(float(np.linalg.norm(neutral[c1] - neutral[c0])), 1e-3))
         for e, (inner, band, rest) in enumerate(self._eye_chains):
             # what the eye shows open: what the mesh leaves open less what the lid layer covers
             shown_px = pose.opening_px[inner] * (1.0 - float(pose.lid_cover[e]))
