@@ -297,17 +297,19 @@ class Deformer:
         self._neutral += self._seal
         #: (V, 2) float32 pixels: the neutral face's vertices, read by every frame (what the raster measures a
         #: squeeze from); made here, where the neutral face changes, not per frame
-        self.neutral_vertices = (self.rest + self._neutral).astype(np.float32)
-        self._lid_start = self._chains(self.rest + self._neutral)
+        self._neutral_face = self.rest + self._neutral  # (V, 2) float64, for the fields' and the guard's use
+        self.neutral_vertices = self._neutral_face.astype(np.float32)
+        self._lid_start = self._chains(self._neutral_face)
         self._fields_stale = neutral_only
-        if not neutral_only:
-            self._refit_fields(taken)
-        self._blink_reach = self._blinks_alone()
+        if neutral_only:
+            self._blink_reach = self._blinks_alone()
+        else:
+            self._refit_fields(taken)  # measures the blinks' reach too
 
     def _blinks_alone(self) -> np.ndarray:
         """(2,) how far each (right, left) eye's blink field alone at weight 1 shuts the neutral face's eye (0 not
         at all .. 1 shut; a gain under 1 stops short, and the lid layer finishes the blink, :meth:`pose`)."""
-        neutral = self.rest + self._neutral
+        neutral = self._neutral_face
         reach = np.ones(2)
         for row, (sign, o) in enumerate(((-1, self.mesh.eye_right), (1, self.mesh.eye_left))):
             v = self._contact(neutral + self._basis[:, _BLINK[sign]].reshape(-1, 2))
@@ -319,7 +321,7 @@ class Deformer:
     def _refit_fields(self, taken: np.ndarray) -> None:
         """Each field made locally rigid where it would fold the neutral face (see :meth:`_derive`)."""
         self._fields_stale = False
-        neutral = self.rest + self._neutral
+        neutral = self._neutral_face
         for k in range(self._basis.shape[1]):
             # a shape alone: the neutral face, its own share put back, then the rest of its field
             back = taken[k] * self._inverse[:, k].reshape(-1, 2)
@@ -479,12 +481,12 @@ class Deformer:
             # the expression's motion from the neutral face made locally rigid where it folds (from the photo, the
             # neutral face's own motion went rigid with it: a seal closing a mouth open at rest came undone, and
             # obama2's sadness showed his teeth)
-            neutral = self.rest + self._neutral
+            neutral = self._neutral_face
             moved = unfold(neutral, v - neutral, self.mesh.triangles, self._threshold,
                            iterations=UNFOLD_FRAME_ITERATIONS)
             v = self._contact(neutral + moved)
         if not self._valid(v):  # back toward the neutral face (fold-free by construction) until nothing folds
-            base, toward = self.rest + self._neutral, expr - self._neutral
+            base, toward = self._neutral_face, expr - self._neutral
             lo, hi = 0.0, 1.0
             for _ in range(GUARD_STEPS):
                 mid = (lo + hi) / 2

@@ -84,6 +84,10 @@ NARROW_SHADE = 0.15
 RECEDE_SQUEEZE = 0.35
 RECEDE_HIDE = 0.7
 RECEDE_DARK = 0.7
+#: A photo shows its own upper teeth (which keep their length behind a squeeze) as far as they reach down the
+#: opening somewhere: from the first share (not at all) to the second (fully). obama2's copies, which show a
+#: sliver, read 0.09-0.25; the astronaut and obama.jpg 1.
+PHOTO_TEETH_SHARES = (0.3, 0.6)
 #: Tooth rows less than this far apart (inter-ocular distances) shade what shows between them the same way.
 TEETH_GAP_IODS = 0.06
 #: The photo's own upper teeth stop this far (inter-ocular distances) short of their reach, and the tooth row under
@@ -1159,6 +1163,13 @@ def _teeth_edge(run: np.ndarray) -> np.ndarray:
         padded = np.concatenate([closed[:1], closed, closed[-1:]])
         closed = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
     return closed
+
+
+def photo_teeth_shown(teeth_run: np.ndarray) -> float:
+    """0..1: how far the photo shows its own upper teeth (:data:`PHOTO_TEETH_SHARES`), from :func:`teeth_layer`'s
+    ``run``."""
+    lo, hi = PHOTO_TEETH_SHARES
+    return min(max((float(teeth_run.max(initial=0.0)) - lo) / (hi - lo), 0.0), 1.0)
 
 
 def teeth_layer(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, iod_px: float,
