@@ -127,6 +127,16 @@ SLIT_DARK = 0.6
 WIDE_BLEND = 0.25
 #: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
 WIDE_LASH_DARKEN = 0.4
+#: The lid layer (the share of an eye the mesh leaves open that a blink closes over it, :attr:`.deform.Pose.lid_cover`)
+#: fades in as that share goes from the first value to the second. The photo's lash band hangs from the layer's
+#: edge; a layer over the top tenth of an opening is a strip within that band, and drew the band's upper rows as a
+#: pale line over the eye (sadness's blinks of 0.2 on a photo whose blink gain is under 1).
+LID_LAYER_SHARES = (0.1, 0.3)
+#: The lid layer's own lash line shows as the opening left under the layer narrows from this many of the lash
+#: band's heights to 0.3 of one: until then the hanging band's own lashes are the lid's edge, and the layer's line
+#: over them drew a dark loop around a half-closed eye (the astronaut's left eye at blinks of 0.1-0.7, with its
+#: fitted gain 0.7), where a closing lid shows one line.
+LID_LINE_GAP_BANDS = 1.0
 
 #: Soft edges inside the mouth (the tongue's, the photo's teeth's lower end): this share of the inter-ocular
 #: distance, at least a pixel (so the picture is the same at any size, and never aliased).
@@ -422,14 +432,15 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
 
 
 @njit(fastmath=True, error_model="numpy")
-def _lid_rgb(rgb, above, mp, colour):
-    """Blend the lid layer over ``rgb``: skin of ``colour`` ``above`` px over the lid's edge, a
-    little darker toward the edge where it curves over the eyeball, with the lash line along the edge."""
+def _lid_rgb(rgb, above, mp, colour, alpha, line):
+    """Blend ``alpha`` (0..1) of the lid layer over ``rgb``: skin of ``colour`` ``above`` px over the lid's edge, a
+    little darker toward the edge where it curves over the eyeball, with ``line`` (0..1) of the lash line along
+    the edge (:data:`LID_LAYER_SHARES`, :data:`LID_LINE_GAP_BANDS`)."""
     iod = mp[P_IOD]
     lash = max(LASH_IODS * iod, 1.0)
     skin = 0.9 + 0.1 * min(1.0, above / max(0.08 * iod, 1e-3))
-    dark = _smooth(lash, 0.3 * lash, above)
-    edge = _smooth(-0.7, 0.7, above)
+    dark = line * _smooth(lash, 0.3 * lash, above)
+    edge = alpha * _smooth(-0.7, 0.7, above)
     for c in range(3):
         lid = colour[c] * (skin * (1.0 - dark) + 0.3 * dark)
         rgb[c] = rgb[c] * (1.0 - edge) + lid * edge
@@ -513,7 +524,8 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
                 photo = _sample(smooth_img, sx, sy, c)
                 ball[c] = photo + shown * (ball[c] - photo)
         _grain(ball, grain_img, px, py, shown, mp)
-        _lid_rgb(rgb, -below_lid, mp, ball)
+        _lid_rgb(rgb, -below_lid, mp, ball, _smooth(LID_LAYER_SHARES[0], LID_LAYER_SHARES[1], cover),
+                 _smooth(LID_LINE_GAP_BANDS * band, 0.3 * band, h * (1.0 - cover)))
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
