@@ -18,7 +18,9 @@ For each shape, candidate gains (bounded to stay near the hand-authored field,
   form a tube, which MediaPipe may read but no face makes.
 
 The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
-otherwise the accepted gain with the largest range; otherwise, where every gain that passed the
+otherwise the accepted gain with the largest range; otherwise, where no gain draws the shape to
+:data:`TARGET_RANGE` in the geometry channel, of those that draw it to the goal (0.3) and pass the rest, the one
+with the largest range; otherwise, where every gain that passed the
 rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
 (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
@@ -41,7 +43,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from facecast.calibration.eval.fidelity import GOAL_IDENTITY, DlibIdentity, KEY_SHAPES, spearman
+from facecast.calibration.eval.fidelity import GOAL_IDENTITY, GOAL_RANGE, DlibIdentity, KEY_SHAPES, spearman
 from facecast.calibration.eval.landmark_blendshapes import LandmarkBlendshapes
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.types import FaceSample, NUM_ARKIT, arkit_index
@@ -158,6 +160,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             chosen: Optional[ShapeFit] = None
             closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
             folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
+            to_goal = []  # the same, of gains passing all but drawing the shape to the goal only, not the target
             for g in candidate_gains(k):
                 renderer.set_gain(k, g)
                 rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
@@ -165,7 +168,10 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                     rng, rho = drawn, drawn_rho
                 if plausible:
                     folding_nothing.append((g, rng, rho, frame, tracked))
-                if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= TARGET_RANGE):
+                if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
+                    continue
+                if drawn < TARGET_RANGE:
+                    to_goal.append((g, rng, rho, frame, tracked))
                     continue
                 if rng < TARGET_RANGE and best is not None and rng <= best.range:
                     continue  # no better than one already accepted: spare the identity model
@@ -182,6 +188,14 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                 best = fit
             if chosen is None and best is not None:
                 chosen = ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
+            if chosen is None and best is None:
+                # no gain draws the shape to the target: one that draws it to the goal, read back the most
+                # (obama.jpg's mouthFunnel: 0.85 drew 0.28, 1.0 drew 0.349 and read 0.20, and the shipped 0.85 stayed)
+                for g, rng, rho, frame, tracked in sorted(to_goal, key=lambda c: -c[1]):
+                    ident = distance(frame, tracked)
+                    if ident <= identity_limit:
+                        chosen = ShapeFit(name, g, rng, rho, ident, "drawn to the goal only: largest range allowed")
+                        break
             if chosen is None and closest is not None and closest.identity <= GOAL_IDENTITY:
                 chosen = closest
             if chosen is None and embedder is not None and folding_nothing:

@@ -521,6 +521,25 @@ def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer
     assert gains[k] == portrait_fit.BLINK_MAX_GAIN and fits[0].reason == "largest range allowed"
 
 
+def test_the_fit_draws_a_shape_to_the_goal_where_no_gain_reaches_the_target(monkeypatch, renderer):
+    """obama.jpg's mouthFunnel (2026-11-26): 0.85 drew 0.28 in the geometry channel, 1.0 drew 0.349 (target 0.35,
+    goal 0.3), 1.2 and over squeezed the mouth under 0.4 of its width; no gain was accepted and the shipped 0.85
+    stayed, failing the goal. Where no gain draws the shape to the target, of those drawing it to the goal the fit
+    takes the one read back the most."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("mouthFunnel")
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = float(renderer.gains[shape])
+        drawn = 0.2 + 0.12 * g  # 0.284 at 0.7, 0.302 at 0.85, 0.32 at 1.0
+        return 0.1 * g, 1.0, drawn, 1.0, g <= 1.0, np.zeros((8, 8, 3), np.uint8), None
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    gains, fits = fit_one_shape(renderer, "mouthFunnel", np.zeros((8, 8, 3), np.uint8), identity=False)
+    assert gains[k] == 1.0 and fits[0].reason.startswith("drawn to the goal only"), fits
+
+
 def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer):
     """astronaut_rolled's browDownRight (2026-11-25): 1.0 missed the response goals, 1.45 met them 0.545 from the
     photo (goal 0.45), and the fit took 1.45: the end of that shape's sweep broke the identity goal. Where every gain
