@@ -366,6 +366,55 @@ def test_a_wide_eyes_upper_lid_rises_along_its_whole_line(photos, name):
         assert min(rise[1], rise[-2]) > 0.3 * rise.max(), (shape, rise / r.rig.iod_px)
 
 
+@pytest.mark.parametrize("name", ["biden.jpg", "obama3.jpg", "astronaut.png"])
+def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
+    """A wide eye bares eyeball the photo does not show, drawn in the colour of the brightest of what the eye shows:
+    on a small or shadowed eye that is the lids' pink skin, and the bared top was a skin-coloured hole. It is taken
+    toward a white under the photo's light by the share it is darker (:func:`.eyes.lifted_sclera`). Measured on the
+    bared band under the raised lash band, beside the iris, 512x512, median luma over that white's: Biden 0.38 ->
+    0.68, obama3 0.57 -> 0.69, the astronaut (white sclera) 0.88 both."""
+    import cv2
+    from facecast.engine.render.portrait.eyes import DEFAULT_SCLERA, IRIS
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[arkit_index("eyeWideLeft")] = w[arkit_index("eyeWideRight")] = 1.0
+    s = FaceSample(capture_wall_ns=0, weights=w)
+    luma = r.render(s)[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    v, drawn = r.pose(s).vertices, r.drawn_landmarks(s)
+    yy, xx = np.mgrid[:512, :512] + 0.5
+    bared = np.zeros((512, 512), bool)
+    for o, side in ((r.mesh.eye_right, "right"), (r.mesh.eye_left, "left")):
+        inside = np.zeros((512, 512), np.uint8)
+        poly = np.concatenate([v[o.upper], v[o.lower][::-1]]) - 0.5
+        cv2.fillPoly(inside, [np.round(poly * 16).astype(np.int32)], 1, shift=4)
+        lid = np.ones((512, 512), np.uint8)
+        cv2.polylines(lid, [np.round((v[o.upper] - 0.5) * 16).astype(np.int32)], False, 0, shift=4)
+        below_lid = cv2.distanceTransform(lid, cv2.DIST_L2, 5)
+        band = float(r._band[o.upper].max())  # the lash band hanging from the raised lid
+        centre, rim = IRIS[side]
+        radius = np.linalg.norm(drawn[list(rim)] - drawn[centre], axis=1).mean()
+        bared |= ((inside > 0) & (below_lid > band + 1.5) & (below_lid < band + 6)
+                  & (np.hypot(xx - drawn[centre, 0], yy - drawn[centre, 1]) > 1.2 * radius))
+    assert bared.sum() > 100
+    white = float((r._light * DEFAULT_SCLERA) @ np.array([0.299, 0.587, 0.114]))
+    assert np.median(luma[bared]) > 0.62 * white, (np.median(luma[bared]), white)
+
+
+def test_a_dark_sclera_is_lifted_toward_the_photos_white_by_the_share_it_is_darker():
+    from facecast.engine.render.portrait.eyes import lifted_sclera
+    white = np.array([200.0, 190.0, 180.0])
+    assert np.array_equal(lifted_sclera(np.array([210.0, 200.0, 190.0]), white), [210.0, 200.0, 190.0])  # as bright
+    dark = lifted_sclera(np.array([100.0, 60.0, 60.0]), white)  # 0.58 of the white's mean: 0.42 of the way
+    assert np.allclose(dark, [100.0, 60.0, 60.0] + (1 - 220.0 / 570.0) * (white - [100.0, 60.0, 60.0]))
+    assert np.array_equal(lifted_sclera(np.array([100.0, 60.0, 60.0]), None), [100.0, 60.0, 60.0])
+    # linear in the measure: a few grey levels apart in, as close out (the 512 and 2048 frames agree)
+    a, b = lifted_sclera(np.array([120.0, 80.0, 75.0]), white), lifted_sclera(np.array([123.0, 82.0, 77.0]), white)
+    assert np.abs(a - b).max() < 3.0
+
+
 #: MediaPipe's inner lip contour, around the mouth.
 INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
 

@@ -122,7 +122,7 @@ def _median_colour(pixels: np.ndarray, default: np.ndarray, *, brightest: float 
 
 
 def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
-                   iod_px: float, band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   iod_px: float, band: np.ndarray, *, white: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """The portrait with each eye's surroundings replaced by its eyeball, as
     ``(at_rest, wide)`` (H, W, 3) uint8 images.
 
@@ -131,7 +131,9 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
     photo in the opening below the band (and a 1-pixel margin), so the rest pose
     is unchanged. ``wide`` also synthesises the top :data:`WIDE_SHARE` of the
     opening, where the photo shows the lid's shadow and the iris cut flat by the
-    lid: the warp fades to it as the lids open wider than at rest.
+    lid: the warp fades to it as the lids open wider than at rest. ``white`` (3,): a white under the photo's light
+    (:func:`.raster.photo_light` times :data:`DEFAULT_SCLERA`); a sclera darker than it is drawn lighter
+    (:func:`lifted_sclera`).
     """
     at_rest, wide = image.copy(), image.copy()
     pad = int(round(0.3 * iod_px)) + 2
@@ -147,7 +149,7 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
         opening_px[o.upper] = np.linalg.norm(rest[o.lower] - rest[o.upper], axis=1)
         clear = opening_mask(image.shape[:2], rest, o, band + WIDE_SHARE * opening_px) > 0
         box = image[y0:y1, x0:x1].astype(np.float64)
-        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px)
+        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white=white)
         for out, seen in ((at_rest, inside), (wide, clear)):
             out[y0:y1, x0:x1] = _keep_photo(box, synth, seen[y0:y1, x0:x1], iod_px)
     return at_rest, wide
@@ -161,8 +163,23 @@ def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=COLOUR_BLUR_IODS * iod_px, borderType=cv2.BORDER_REPLICATE)
 
 
+def lifted_sclera(measured: np.ndarray, white: Optional[np.ndarray]) -> np.ndarray:
+    """(3,) the synthesised sclera: the photo's ``measured`` one taken toward ``white`` (a white under the photo's
+    light) by the share it is darker, ``1 - mean(measured) / mean(white)`` (0 where it is as bright). A small or
+    shadowed eye shows little sclera, and the brightest of what it shows is the lids' pink skin: a wide eye bared a
+    skin-coloured hole (Biden's (111, 71, 68) -> (165, 128, 126) under his light's (209, 175, 174)). The share is
+    linear in the measured colour, so photos drawn at different sizes, whose measures differ by a few grey levels,
+    draw scleras as close (a mix that set in past a saturation did not: 16 grey levels apart at 512 and 2048)."""
+    measured = np.asarray(measured, np.float64)
+    if white is None:
+        return measured
+    white = np.asarray(white, np.float64)
+    share = float(np.clip(1.0 - measured.mean() / max(float(white.mean()), 1.0), 0.0, 1.0))
+    return measured + share * (white - measured)
+
+
 def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o: Opening, side: str,
-                         origin: tuple[int, int], iod_px: float) -> np.ndarray:
+                         origin: tuple[int, int], iod_px: float, *, white: Optional[np.ndarray] = None) -> np.ndarray:
     """(h, w, 3) float eyeball over ``box``: a sclera shaded as a lit sphere, the iris
     disc with a darker rim and the pupil, in the colours of the ``seen`` pixels."""
     centre_i, rim_i = IRIS[side]
@@ -172,7 +189,8 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
     colours = _at_colour_scale(box, iod_px)
-    sclera = _median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    sclera = lifted_sclera(_median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA,
+                                          brightest=SCLERA_BRIGHTEST), white)
     iris = _median_colour(colours[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)

@@ -131,7 +131,11 @@ class PortraitRenderer(Renderer):
         self._rest = rest.astype(np.float32)
         self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
-        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band)
+        # the photo's light: its sclera's colour against a typical sclera's (teeth, tongue and a sclera the photo
+        # shows too little of under the same light)
+        self._light = raster.photo_light(self._skin, rest, sclera_colour(self._skin, rest, eyes, band), DEFAULT_SCLERA)
+        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band,
+                                                           white=self._light * DEFAULT_SCLERA)
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
         self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
@@ -240,9 +244,7 @@ class PortraitRenderer(Renderer):
         mp = np.zeros(raster.NUM_PARAMS, np.float32)
         mp[raster.P_IOD] = self.rig.iod_px
         mp[raster.P_GRAIN_PX] = self._size[0] / FIT_SIZE_PX  # the grain is made at the fit's width
-        # the photo's light: its sclera's colour against a typical sclera's (teeth and tongue under the same light)
-        sclera = sclera_colour(self._skin, rest, (self.mesh.eye_right, self.mesh.eye_left), self._band)
-        light = raster.photo_light(self._skin, rest, sclera, DEFAULT_SCLERA)
+        light = self._light
         # the photo's own teeth where it shows them, else enamel under the photo's light
         teeth = self._teeth_rgb if self._teeth_rgb is not None else np.array(_DEFAULT_TEETH_RGB) * light
         mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
