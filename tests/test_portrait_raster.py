@@ -611,6 +611,40 @@ def test_closing_eyes_show_one_lid_edge_at_a_blink_gain_under_one():
     assert r.pose(sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)).lid_cover.min() > 0.5  # and finishes the blink
 
 
+def test_a_wide_eyes_lash_band_thins_as_the_lid_retracts():
+    """The photo's lash band hangs from the upper lid's edge; drawn at its full height over a wide eye it ringed the
+    eye with a thick dark outline. It thins by :data:`~.raster.WIDE_BAND_THIN` as the lids open wide. Measured in the
+    middle column with the band white and the eyeball black (1024x1024, the astronaut): 6 px at rest (band 7.2),
+    4 at eyeWide 1 (7 drawn at full height)."""
+    r = PortraitRenderer(pixel_format=PixelFormat.RGB8, width=1024, height=1024)
+    r.prepare()
+    white = np.full_like(r._scene.skin_img, 255)
+    scene = r._scene._replace(skin_img=white, fill_img=white, blur_x_img=np.stack([white] * len(raster.STRETCH_LEVELS)),
+                              blur_y_img=np.stack([white] * len(raster.STRETCH_LEVELS)), eye_img=np.zeros_like(white),
+                              eye_wide_img=np.zeros_like(white), grain_img=np.zeros_like(r._scene.grain_img),
+                              lid_img=white)
+    o = r.mesh.eye_right
+    middle = o.upper[len(o.upper) // 2]
+    band = float(r._band[middle])
+
+    def band_drawn(weight: float) -> int:
+        s = sample(eyeWideRight=weight)
+        pose = r.pose(s)
+        out = np.zeros((1024, 1024, 3), np.uint8)
+        raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
+                    neutral=r.deformer.neutral_vertices, params=frame_params(r, pose, s))
+        x, y = pose.vertices[middle]
+        column = out[:, int(x), 0]
+        top = int(np.ceil(y))
+        run = 0
+        while column[top + run] > 128:
+            run += 1
+        return run
+
+    assert band_drawn(0.0) >= 0.75 * band
+    assert 0.4 * band <= band_drawn(1.0) <= 0.7 * band
+
+
 def test_the_lid_layer_continues_the_skin_above_it(renderer):
     """Where the lid layer covers an open eye, its skin is what the skin just above the lash line shows: the photo
     smoothed where the frame shows none of the closed lid's skin there, the closed lid's where it shows all of it.

@@ -127,6 +127,11 @@ SLIT_DARK = 0.6
 WIDE_BLEND = 0.25
 #: How much darker the hanging lash band gets at its lower edge when the eye is wide open.
 WIDE_LASH_DARKEN = 0.4
+#: As the lids open past their rest opening (to a wide eye's, :data:`WIDE_BLEND`), the lash band hanging from the upper
+#: lid's edge thins by up to this share: the lid's skin below the crease folds up into it as the lid retracts. Drawn
+#: at its full height, the photo's band (the lid margin, its lashes and the skin above them) ringed a wide eye with a
+#: thick dark outline, like eyeliner.
+WIDE_BAND_THIN = 0.4
 #: The lid layer (the share of an eye the mesh leaves open that a blink closes over it, :attr:`.deform.Pose.lid_cover`)
 #: fades in as that share goes from the first value to the second. The photo's lash band hangs from the layer's
 #: edge; a layer over the top tenth of an opening is a strip within that band, and drew the band's upper rows as a
@@ -483,18 +488,20 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
     below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
     ratio = h * (1.0 - cover) / max(h0, 1e-3)
     wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
-    to_ball = min(max(below_lid - band + 0.5, 0.0), 1.0)  # 0 in the lash band, 1 on the eyeball
+    thin = WIDE_BAND_THIN * wide
+    band_px = band * (1.0 - thin)  # the band drawn: thinner as the lid retracts
+    to_ball = min(max(below_lid - band_px + 0.5, 0.0), 1.0)  # 0 in the lash band, 1 on the eyeball
     slit_px = max(SLIT_IODS * mp[P_IOD], 1.0)
     slit = SLIT_DARK * _smooth(slit_px, 0.3 * slit_px, h * (1.0 - cover))
     if to_ball < 1.0:
         # the lash line hangs from the lid's edge: the portrait's own band at the same depth,
         # its lashes drawn darker against the bared eyeball as the lids open wide
-        f = min(max(below_lid, 0.0), band) / max(h0, 1e-3)
+        f = min(max(below_lid, 0.0) / (1.0 - thin), band) / max(h0, 1e-3)
         tx = w0 * attr_top[i0, 0] + w1 * attr_top[i1, 0] + w2 * attr_top[i2, 0]
         ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
         bx = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
         by = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-        lash = wide * _smooth(band, 0.4 * band, below_lid) * WIDE_LASH_DARKEN
+        lash = wide * _smooth(band_px, 0.4 * band_px, below_lid) * WIDE_LASH_DARKEN
         for c in range(3):
             rgb[c] = _sample(skin_img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, c) * (1.0 - lash) * (1.0 - slit)
     if to_ball > 0.0:
@@ -502,7 +509,7 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         # nearly shut lids lies all in their lashes' shadow
         strength = 0.45 * max(0.0, 1.0 - ratio) + min(0.3, 0.6 * max(0.0, ratio - 1.0))
         shadow = max(LID_SHADOW_IODS * mp[P_IOD], 1e-3)
-        shade = (1.0 - strength * math.exp(-max(below_lid - band, 0.0) / shadow)) * (1.0 - slit)
+        shade = (1.0 - strength * math.exp(-max(below_lid - band_px, 0.0) / shadow)) * (1.0 - slit)
         for c in range(3):
             ball[c] = _sample(eye_img, sx, sy, c)
             if wide > 0.0:
