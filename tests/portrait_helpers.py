@@ -29,3 +29,33 @@ def lid_and_cheek_masks(points: np.ndarray, shape_hw: tuple[int, int], iod_px: f
     lid = across & (yy < line - 0.04 * iod_px) & (yy > line - 0.1 * iod_px)
     cheek = across & (yy > line + 0.12 * iod_px) & (yy < line + 0.21 * iod_px)
     return lid, cheek
+
+
+def lid_loop_rows(renderer, blinks: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)) -> list[int]:
+    """Per blink weight (both eyes), the thin dark rows a half-closed eye adds in the eyes' boxes over the neutral
+    frame's: pixels darker than the rows 2 px above and below them by 20 grey levels, between the eye's corners and
+    0.15 IOD above and below its upper lid. A lid layer that drew its own lash line above the photo's hanging lash
+    band drew a loop there (``renderer``: a prepared portrait renderer at 512x512)."""
+    from facecast.engine.types import NUM_ARKIT, FaceSample, arkit_index
+
+    def weights(blink: float) -> FaceSample:
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[arkit_index("eyeBlinkLeft")] = w[arkit_index("eyeBlinkRight")] = blink
+        return FaceSample(capture_wall_ns=0, weights=w)
+
+    rest = renderer.drawn_landmarks(weights(0.0))
+    iod = renderer.rig.iod_px
+    h, w = renderer.rig.image.shape[:2]
+    yy, xx = np.mgrid[:h, :w] + 0.5
+    box = np.zeros((h, w), bool)
+    for o in (renderer.mesh.eye_right, renderer.mesh.eye_left):
+        up = rest[o.upper[1:-1]]
+        x0, x1 = sorted(rest[list(o.corners), 0])
+        box |= (xx > x0 + 2) & (xx < x1 - 2) & (yy > up[:, 1].min() - 0.15 * iod) & (yy < up[:, 1].max() + 0.15 * iod)
+
+    def dark_rows(blink: float) -> int:
+        grey = renderer.render(weights(blink))[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        return int(((np.minimum(np.roll(grey, 2, 0), np.roll(grey, -2, 0)) - grey > 20) & box).sum())
+
+    at_rest = dark_rows(0.0)
+    return [dark_rows(b) - at_rest for b in blinks]

@@ -579,34 +579,19 @@ def test_one_lash_line_where_the_lid_layer_covers_an_open_eye(renderer):
 def test_closing_eyes_show_one_lid_edge_at_a_blink_gain_under_one():
     """A blink field with a gain under 1 (the fit chooses 0.7 for many photos' blinks) closes the eyes part of the
     way and the lid layer the rest. The photo's lash band hangs from the layer's edge, so while the layer was thin
-    its own lash line above the band drew a dark loop around each half-closed eye. Counted as thin dark rows in
-    the eyes' boxes (darker than the rows 2 px above and below by 20 grey levels), added to the rest frame's: on the
-    astronaut at blinks of 0.2-0.5, 57-100 with the loop, 21-30 with the layer fading in and its line shown only as
-    the band runs out of room."""
+    its own lash line above the band drew a dark loop around each half-closed eye (``portrait_helpers.lid_loop_rows``:
+    on the astronaut at blinks of 0.2-0.5, 57-100 dark rows with the loop, 21-30 with the layer fading in and its
+    line shown only as the band runs out of room; other photos in test_photos)."""
     from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    from portrait_helpers import lid_loop_rows
 
     gains = DEFAULT_GAINS.copy()
     gains[arkit_index("eyeBlinkLeft")] = gains[arkit_index("eyeBlinkRight")] = 0.7
     r = PortraitRenderer(pixel_format=PixelFormat.RGB8, gains=gains)
     r.prepare()
-    rest = r.drawn_landmarks(sample())
-    iod = r.rig.iod_px
-    yy, xx = np.mgrid[:512, :512] + 0.5
-    box = np.zeros((512, 512), bool)
-    for o in (r.mesh.eye_right, r.mesh.eye_left):
-        up = rest[o.upper[1:-1]]
-        x0, x1 = sorted(rest[list(o.corners), 0])
-        box |= (xx > x0 + 2) & (xx < x1 - 2) & (yy > up[:, 1].min() - 0.15 * iod) & (yy < up[:, 1].max() + 0.15 * iod)
-
-    def dark_rows(img: np.ndarray) -> int:
-        grey = luma(img)
-        return int(((np.minimum(np.roll(grey, 2, 0), np.roll(grey, -2, 0)) - grey > 20) & box).sum())
-
-    at_rest = dark_rows(r.render(sample()))
-    weights = (0.2, 0.3, 0.4, 0.5)
-    added = [dark_rows(r.render(sample(eyeBlinkLeft=w, eyeBlinkRight=w))) - at_rest for w in weights]
-    covers = [r.pose(sample(eyeBlinkLeft=w, eyeBlinkRight=w)).lid_cover.max() for w in weights]
+    covers = [r.pose(sample(eyeBlinkLeft=w, eyeBlinkRight=w)).lid_cover.max() for w in (0.2, 0.3, 0.4, 0.5)]
     assert max(covers) > 0.1, covers  # the layer is drawn at these weights
+    added = lid_loop_rows(r)
     assert np.mean(added) < 50.0, added
     assert r.pose(sample(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)).lid_cover.min() > 0.5  # and finishes the blink
 

@@ -122,7 +122,8 @@ def _median_colour(pixels: np.ndarray, default: np.ndarray, *, brightest: float 
 
 
 def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
-                   iod_px: float, band: np.ndarray, *, white: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+                   iod_px: float, band: np.ndarray, *,
+                   white: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """The portrait with each eye's surroundings replaced by its eyeball, as
     ``(at_rest, wide)`` (H, W, 3) uint8 images.
 
