@@ -202,6 +202,10 @@ def test_the_lips_edge_shows_no_photo_teeth(renderer):
 UPRIGHT = (0.0, 0.0, 0.0, 0.0, 1.0)
 
 
+#: ``_mouth_rgb``'s last arguments: no upper lip's chain, the depth below it is ``v * h``.
+BY_V = (1e30, 0.0, 0.0)
+
+
 def upright(h: float) -> np.ndarray:
     """``_mouth_rgb``'s attribute gradients for an upright opening ``h`` px high, u not changing across pixels."""
     return np.array([0.0, 0.0, 0.0, 1.0 / h, 0.0, 0.0], np.float32)
@@ -285,7 +289,7 @@ def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
     iod = float(mp[raster.P_IOD])
     teeth = mp[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)
     t_up, t_low = raster.UPPER_TEETH_IODS * iod, raster.LOWER_TEETH_IODS * iod  # mid-mouth
-    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
 
     def grid(h: float, d_ups: np.ndarray) -> np.ndarray:  # (rows, columns, 3) across the front teeth
@@ -293,7 +297,7 @@ def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
         for i, d_up in enumerate(d_ups):
             for j, u in enumerate(np.linspace(0.44, 0.56, 120)):
                 raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb,
-                                  scratch)
+                                  scratch, scratch2, *BY_V)
                 out[i, j] = rgb
         return out
 
@@ -323,12 +327,13 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
     grille filling the O). The lips, pushed out, hide more of the rows, and the cavity between them is darker."""
     r = renderer
     iod = float(r._params[raster.P_IOD])
-    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
     h = 0.3 * iod
 
     def pixel(mp: np.ndarray, u: float, d_up: float) -> np.ndarray:
-        raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb, scratch)
+        raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb, scratch,
+                          scratch2, *BY_V)
         return rgb.astype(np.float64).copy()
 
     def middle_tooth_u(mp: np.ndarray, d_up: float) -> float:
@@ -364,11 +369,12 @@ def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0) -> np.ndarray:
     """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip."""
     r = renderer
     mp = r._params.copy()
-    rgb, scratch = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
     out = []
     for d in d_low:
-        raster._mouth_rgb(img, alpha, run, 0.5, 1.0 - d / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb, scratch)
+        raster._mouth_rgb(img, alpha, run, 0.5, 1.0 - d / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), mp, rgb, scratch,
+                          scratch2, *BY_V)
         out.append(rgb.copy())
     return np.array(out)
 
@@ -390,7 +396,8 @@ def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
 def test_the_photos_upper_teeth_hang_from_the_upper_lip(renderer):
     r = renderer
     run = r._scene.teeth_run
-    assert run[len(run) // 2 - 4:len(run) // 2 + 4].min() > 0.5  # the astronaut shows her upper teeth
+    # the astronaut shows her upper teeth, reaching most of the way down her rest opening (px)
+    assert run[len(run) // 2 - 4:len(run) // 2 + 4].min() > 0.5 * r._h0[r.mesh.mouth.upper].max()
     assert r._teeth_rgb is not None and r._teeth_rgb.mean() > r._lips_rgb.mean() + 20
     s = sample(jawOpen=0.5)
     pose = r.pose(s)
@@ -803,3 +810,21 @@ def test_every_output_size_draws_the_same_grain(renderer):
                         r.rig.iod_px, width_px=512)[..., 0]
     assert grain.shape == (2048, 2048) and at_512.std() > 0.005
     assert np.abs(grain.reshape(512, 4, 512, 4).mean((1, 3)) - at_512).max() < 1e-4
+
+
+def test_grain_amplitude_is_the_photos_own_fine_detail_as_a_share_of_the_grain():
+    """``eyes.grain_amplitude``: 0 on smooth skin, the photo's own relative fine detail over the grain's where it
+    has some, and never more than all of the grain."""
+    from facecast.engine.render.portrait.eyes import grain_amplitude
+
+    rng = np.random.default_rng(0)
+    image = np.full((128, 128, 3), 128.0)
+    image[:, 64:] += rng.normal(0.0, 6.0, (128, 64, 1))  # grainy right half, the same in every channel
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    grain = (rng.normal(0.0, 1.0, (128, 128, 1)) * 0.08).astype(np.float32)
+    amp = grain_amplitude(image, 100.0, grain, width_px=128)
+    assert amp.shape == (128, 128) and amp.dtype == np.float32
+    assert amp[:, :40].max() < 0.05  # smooth skin gets none back
+    assert 0.2 < np.median(amp[:, 90:]) < 0.8  # the photo's own: its detail is weaker than the grain
+    assert grain_amplitude(image, 100.0, grain * 0.05, width_px=128)[:, 90:].min() == 1.0  # at most all of it
+    assert not grain_amplitude(image, 100.0, np.zeros_like(grain), width_px=128).any()

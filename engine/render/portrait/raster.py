@@ -49,7 +49,8 @@ from numba import njit, prange
 
 from facecast.engine.face.landmarks import connection_points
 from facecast.engine.render.portrait.eyes import opening_mask
-from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, FOLDED, MOUTH, NUM_MESH_LANDMARKS, SKIN, WarpMesh
+from facecast.engine.render.portrait.mesh import (EYE_LEFT, EYE_RIGHT, FOLDED, MOUTH, NUM_MESH_LANDMARKS, SKIN, Opening,
+                                                WarpMesh)
 
 #: Mouth interior layout, inter-ocular distances: the teeth rows' and the tongue's heights at the middle.
 UPPER_TEETH_IODS = 0.13
@@ -322,15 +323,16 @@ def _cavity_shade(d_up, d_low, t_up, iod):
 @njit(fastmath=True, error_model="numpy")
 def _upper_teeth(u, h0, teeth_run, iod, shown):
     """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip) at
-    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none); ``shown`` 0..1 of the row's
-    length shows below the lip (less behind lips pushed out)."""
+    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none); ``teeth_run`` the reach per
+    column (:func:`teeth_reach_px`); ``shown`` 0..1 of the row's length shows below the lip (less behind lips
+    pushed out)."""
     x = 2.0 * u - 1.0
     run = 0.0
     if h0 > 0.05:
         q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
         k0 = min(int(q), TEETH_RUN_BINS - 2)
         fr = q - k0
-        run = (teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr) * h0
+        run = teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr
     t_up = UPPER_TEETH_IODS * iod * math.sqrt(max(0.0, 1.0 - x * x)) * shown
     if run > 0.5:
         t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
@@ -338,11 +340,15 @@ def _upper_teeth(u, h0, teeth_run, iod, shown):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, mp, rgb, layer):
-    """One pixel of the mouth interior into ``rgb`` (``layer`` is scratch). ``grad`` (6,): the change of ``u``,
-    ``v`` and ``h`` per frame pixel along x and y (u_x, u_y, v_x, v_y, h_x, h_y), constant over a triangle."""
+def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, mp, rgb, layer, tmp3, below, below_px,
+               below_py):
+    """One pixel of the mouth interior into ``rgb`` (``layer`` and ``tmp3`` are scratch). ``grad`` (6,): the change
+    of ``u``, ``v`` and ``h`` per frame pixel along x and y (u_x, u_y, v_x, v_y, h_x, h_y), constant over a triangle.
+    ``below``: px below the upper lip's chain, ``below_px``/``below_py`` its change per frame pixel along x / y
+    (:func:`_below_chain`; ``v * h``, linear over each triangle, put the upper teeth's end on a line kinked at every
+    triangle's edge, 1-2 px out); 1e30 to measure ``v * h`` instead."""
     iod = mp[P_IOD]
-    d_up = v * h  # px below the upper lip
+    d_up = below if below < 1e29 else v * h  # px below the upper lip
     d_low = (1.0 - v) * h  # px above the lower lip
     x = 2.0 * u - 1.0
     root = math.sqrt(max(0.0, 1.0 - x * x))
@@ -365,7 +371,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     t_low = LOWER_TEETH_IODS * iod * root * root * shown
     # for the rows' outlines: how the arch's x, d_up and the lengths change across the frame's pixels
     x_px, x_py = 2.0 * grad[0] * squeeze, 2.0 * grad[1] * squeeze
-    up_px, up_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]
+    vh_px, vh_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]  # of v * h
+    up_px, up_py = (below_px, below_py) if below < 1e29 else (vh_px, vh_py)
     e = 5e-4
     up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown)[0]
              - _upper_teeth(u - e, h0, teeth_run, iod, shown)[0]) / (4.0 * e)
@@ -396,7 +403,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
         cover, shade = _tooth_row(arch, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
-                                  x_py, grad[4] - up_px, grad[5] - up_py)
+                                  x_py, grad[4] - vh_px, grad[5] - vh_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             for c in range(3):
@@ -412,28 +419,28 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
         if cover > 0.0:
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal
+            if run > 0.5:
+                # the photo's own upper teeth, hung from the upper lip at their own size, in the row's outline: down
+                # to their cut, then their colour at the cut (their own lower end is uneven: each tooth's, and the
+                # lower lip's shadow on them; drawn where the photo's teeth mask reached, it hung ragged drips)
+                cut = run - PHOTO_TEETH_CUT_IODS * iod
+                f = min(max(min(d_up, cut) / h0, 0.0), 1.0)
+                sx = tx + f * (bx - tx) - 0.5
+                sy = ty + f * (by - ty) - 0.5
+                _sample3(img, sx, sy, tmp3)
+                _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy))
             _mix(rgb, layer, cover)
     # little light gets between lips barely apart: all goes toward the cavity's shadow
     narrow = _shadow_share(_smooth(0.0, NARROW_IODS * iod, h))
     _into_shadow(rgb, narrow, mp)
     if h0 > 0.05:
-        # the photo's own opening, hung from the upper lip at its own size: its upper teeth over the rows,
-        # and all of it while the opening is at its rest size (the photo's own weights draw the photo)
-        f = d_up / h0
-        sx = tx + f * (bx - tx) - 0.5
-        sy = ty + f * (by - ty) - 0.5
-        keep = 0.0
-        if run > 0.5:
-            fade = max(1.5, SOFT_IODS * iod)
-            cut = run - PHOTO_TEETH_CUT_IODS * iod
-            keep = _sample1(teeth_alpha, sx, sy) * _smooth(cut + 0.3 * fade, cut - 0.7 * fade, d_up)
+        # all of the photo's own opening while it is at its rest size (the photo's own weights draw the photo)
         rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
-        keep = max(keep, rest)
-        if keep > 0.0:
-            for c in range(3):
-                layer[c] = _sample(img, sx, sy, c)
+        if rest > 0.0:
+            f = v * h / h0  # the share down the photo's own column (the upper lip's chain is not its top there)
+            _sample3(img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, layer)
             _into_shadow(layer, (1.0 - rest) * narrow, mp)
-            _mix(rgb, layer, keep)
+            _mix(rgb, layer, rest)
 
 
 @njit(fastmath=True, error_model="numpy")
@@ -474,8 +481,8 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
     them, and the lid layer over what the lid covers. The layer's skin is the skin just above the lash line in
     the photo's column as the skin there is drawn: the closed lid's (:data:`Scene.lid_img`) as far as the
     frame shows it there (``unfold_img``), else the photo blurred along x (``smooth_img``): the layer takes
-    one sample per column, so what varies across the columns there (lashes) would streak down the layer. All closed lid's skin, a layer under a shadowed lid's skin showed as a pale
-    almond."""
+    one sample per column, so what varies across the columns there (lashes) would streak down the layer. All closed
+    lid's skin, a layer under a shadowed lid's skin showed as a pale almond."""
     m = eye_affine[kind]
     sx = m[0, 0] * px + m[0, 1] * py + m[0, 2] - 0.5
     sy = m[1, 0] * px + m[1, 1] * py + m[1, 2] - 0.5
@@ -533,6 +540,70 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         _grain(ball, grain_img, px, py, shown, mp)
         _lid_rgb(rgb, -below_lid, mp, ball, _smooth(LID_LAYER_SHARES[0], LID_LAYER_SHARES[1], cover),
                  _smooth(LID_LINE_GAP_BANDS * band, 0.3 * band, h * (1.0 - cover)))
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _chain_axes(run, dst):
+    """(ok, x0, y0, ax, ay, nx, ny): for a row of :func:`edge_tables`' ``chain_run``, its first corner and the unit
+    axes along the line between its corners in this frame and across it, down the face (so a rolled head measures
+    along its own up); ok False where the row has no corners."""
+    c0, c1 = run[RUN_LEN], run[RUN_LEN + 1]
+    if c0 < 0 or c1 < 0:
+        return False, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0
+    ax, ay = dst[c1, 0] - dst[c0, 0], dst[c1, 1] - dst[c0, 1]
+    norm = math.sqrt(ax * ax + ay * ay)
+    if norm < 1e-6:
+        return False, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0
+    ax, ay = ax / norm, ay / norm
+    nx, ny = -ay, ax  # down the face, if the corners run left to right
+    if ny < 0.0:
+        nx, ny = -nx, -ny
+    return True, dst[c0, 0], dst[c0, 1], ax, ay, nx, ny
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny):
+    """(ok, the chain's depth down the face, its slope) at ``s`` along the axes of :func:`_chain_axes`: on the
+    segment of ``run`` that spans ``s``, else along the nearest end segment; ok False where the row has fewer than
+    two vertices."""
+    first, last = -1, -1
+    for q in range(RUN_LEN):
+        if run[q] >= 0:
+            if first < 0:
+                first = q
+            last = q
+    best, slope = 0.0, 0.0
+    if first < 0 or last == first:
+        return False, best, slope
+    for q in range(first, last):
+        ja, jb = run[q], run[q + 1]
+        sa = (dst[ja, 0] - x0) * ax + (dst[ja, 1] - y0) * ay
+        sb = (dst[jb, 0] - x0) * ax + (dst[jb, 1] - y0) * ay
+        da = (dst[ja, 0] - x0) * nx + (dst[ja, 1] - y0) * ny
+        db = (dst[jb, 0] - x0) * nx + (dst[jb, 1] - y0) * ny
+        lo, hi = min(sa, sb), max(sa, sb)
+        if (lo <= s <= hi) or (q == first and s < lo) or (q == last - 1 and s > hi):
+            slope = (db - da) / (sb - sa) if abs(sb - sa) > 1e-6 else 0.0
+            best = da + (s - sa) * slope
+            if lo <= s <= hi:
+                break
+    return True, best, slope
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _below_chain(px, py, run, dst):
+    """Px the point ``px``, ``py`` lies below the mouth's upper chain along ``run`` (a row of :func:`edge_tables`'
+    ``chain_run``), across the line between the mouth's corners in this frame, at the chain's height where the
+    point is along that line, and its change per frame pixel along x and y; (1e30, 0, 0) where the row has no
+    chain."""
+    ok, x0, y0, ax, ay, nx, ny = _chain_axes(run, dst)
+    if not ok:
+        return 1e30, 0.0, 0.0
+    s = (px - x0) * ax + (py - y0) * ay
+    ok, best, slope = _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny)
+    if not ok:
+        return 1e30, 0.0, 0.0
+    return (px - x0) * nx + (py - y0) * ny - best, nx - slope * ax, ny - slope * ay
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -631,7 +702,11 @@ def _stretch_blur(dst, src, i0, i1, i2, unit, ref):
         # frame's x step and the y part of its y step
         span_x = min(abs((n00 * d11 - n01 * d10) / det_d), 1.0 / SQUEEZE_FLOOR)
         span_y = min(abs((n11 * d00 - n10 * d01) / det_d), 1.0 / SQUEEZE_FLOOR)
-        pinch = unit * PINCH_BLUR * max(span_x / max(span_y, 1.0) - PINCH_LO, 0.0)
+        # ... and no more than the photo itself is pinched there: a grinning photo's cheeks are pinched from its
+        # neutral face, and drawn as they are (the rest pose) they are the photo's own texture, not streaks
+        own_x = min(abs((s00 * d11 - s01 * d10) / det_d), 1.0 / SQUEEZE_FLOOR)
+        own_y = min(abs((s11 * d00 - s10 * d01) / det_d), 1.0 / SQUEEZE_FLOOR)
+        pinch = unit * PINCH_BLUR * max(min(span_x / max(span_y, 1.0), own_x / max(own_y, 1.0)) - PINCH_LO, 0.0)
     if k <= STRETCH_LO:
         return pinch, 0.0
     sigma = unit * (k - STRETCH_LO)
@@ -920,7 +995,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                             _mix(rgb, tmp, f)
                         # the grain the closed lid's smooth skin lacks, and that a blur of one of the grain's pixels
                         # or more took out (in its pixels: every output size draws the same grain)
+                        # at the photo's own grain there (its strength at this source point)
                         lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
+                        if lost > 0.0:
+                            lost *= _sample(grain_img, sx, sy, 1)
                         _grain(rgb, grain_img, px, py, f + (1.0 - f) * lost, mp)
                         if code > 0:
                             dist, open_px, from_first, from_last = _chain_distance(px, py, chain_run[t], dst,
@@ -935,7 +1013,9 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                     ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
                     bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, mp, rgb, tmp)
+                    below, below_px, below_py = _below_chain(px, py, chain_run[t], dst)
+                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, mp, rgb, tmp, ball,
+                               below, below_px, below_py)
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
@@ -972,12 +1052,13 @@ class Scene(NamedTuple):
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
-            upper teeth (:func:`teeth_layer`).
+            upper teeth (:func:`teeth_layer`) and their reach in pixels (:func:`teeth_reach_px`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
-            triangle (0: the triangle needs no sample of it); grain_img: (H, W, 1) float32 the closed lid's grain,
-            in the frame's pixels (:func:`.eyes.skin_grain`).
+            triangle (0: the triangle needs no sample of it); grain_img: (H, W, 2) float32 the closed lid's grain,
+            in the frame's pixels (:func:`.eyes.skin_grain`), and in the photo's pixels how much of it blurred
+            skin gets back (:func:`.eyes.grain_amplitude`).
     """
 
     channels: np.ndarray
@@ -1040,7 +1121,8 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     - ``chain_run`` (T, :data:`RUN_LEN` + 2) int32: the chain's vertices (mesh indices, in chain order, -1
       past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after (the lash line is
       drawn at the distance to that piece of the chain), then the chain's first and last vertex (the eye's
-      corners: the lashes taper toward them).
+      corners: the lashes taper toward them); for a mouth triangle, the upper lip's chain around the columns it
+      spans (the upper teeth end at a distance from it).
     """
     tris, kinds = mesh.triangles, mesh.kinds
     opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
@@ -1078,7 +1160,25 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 run = [*range(at[0] - CHAIN_REACH, at[0]), *at, *range(at[-1] + 1, at[-1] + 1 + CHAIN_REACH)]
                 chain_run[t, :len(run)] = [int(seq[p]) if 0 <= p < len(seq) else -1 for p in run]
                 chain_run[t, RUN_LEN:] = seq[0], seq[-1]
+    # a mouth triangle's row: the upper lip's chain around the columns it spans (the upper teeth hang from it)
+    _upper_chain_rows(chain_run, tris, kinds, MOUTH, mesh.mouth)
     return soft, chain, chain_run
+
+
+def _upper_chain_rows(chain_run: np.ndarray, tris: np.ndarray, kinds: np.ndarray, kind: int, o: Opening) -> None:
+    """Fill ``chain_run``'s rows of the opening's triangles (``kind``) with its upper chain around the columns
+    each spans (:func:`edge_tables`)."""
+    position = {int(i): p for p, i in enumerate(o.lower)}
+    position.update({int(i): p for p, i in enumerate(o.upper)})
+    for t in np.nonzero(kinds == kind)[0]:
+        at = [position[int(i)] for i in tris[t] if int(i) in position]
+        if not at:
+            continue
+        lo = min(at)
+        hi = min(max(at), lo + 1)
+        run = range(lo - CHAIN_REACH, hi + CHAIN_REACH + 1)
+        chain_run[t, :len(run)] = [int(o.upper[p]) if 0 <= p < len(o.upper) else -1 for p in run]
+        chain_run[t, RUN_LEN:] = o.upper[0], o.upper[-1]
 
 
 def _opening_masks(shape_hw: tuple[int, int], rest: np.ndarray, mesh: WarpMesh, band: np.ndarray,
@@ -1182,6 +1282,27 @@ def _teeth_edge(run: np.ndarray) -> np.ndarray:
         padded = np.concatenate([closed[:1], closed, closed[-1:]])
         closed = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
     return closed
+
+
+#: The reach of the photo's upper teeth in pixels is smoothed over a Gaussian of this many of its bins: taken as
+#: a share of each column's rest opening, the row's end followed the lower lip's contour and the mesh's triangles
+#: (the open jaw drew it as a wavy, stepped edge, 2-3 px out).
+TEETH_REACH_SMOOTH_BINS = 3.0
+
+
+def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening) -> np.ndarray:
+    """(:data:`TEETH_RUN_BINS`,) float32: how far below the upper lip, in pixels of the photo, its upper teeth reach
+    per column of the rest mouth (``run``, shares of each column, :func:`teeth_layer`), as one smooth edge
+    (:data:`TEETH_REACH_SMOOTH_BINS`); 0 where the photo shows none."""
+    t = np.linspace(0.0, 1.0, len(mouth.upper))
+    u = (np.arange(len(run)) + 0.5) / len(run)
+    length = np.hypot(*(np.interp(u, t, rest[mouth.lower, j]) - np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)))
+    reach = np.asarray(run, np.float64) * length
+    k = np.arange(-3 * int(np.ceil(TEETH_REACH_SMOOTH_BINS)), 3 * int(np.ceil(TEETH_REACH_SMOOTH_BINS)) + 1)
+    kernel = np.exp(-0.5 * (k / TEETH_REACH_SMOOTH_BINS) ** 2)
+    padded = np.concatenate([np.repeat(reach[:1], len(k) // 2), reach, np.repeat(reach[-1:], len(k) // 2)])
+    smooth = np.convolve(padded, kernel / kernel.sum(), mode="valid")
+    return np.where(run > 0.0, smooth, 0.0).astype(np.float32)
 
 
 def photo_teeth_shown(teeth_run: np.ndarray) -> float:

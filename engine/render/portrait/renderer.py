@@ -12,8 +12,8 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, closed_lid_image, eyeball_images, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin,
-    sclera_colour, skin_grain, unfold_image)
+    DEFAULT_SCLERA, closed_lid_image, eyeball_images, grain_amplitude, lid_colour, lid_shadow, lid_unfold,
+    lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -160,16 +160,20 @@ class PortraitRenderer(Renderer):
         fmt = self.pixel_format
         self._channels = np.array([2, 1, 0] if fmt is PixelFormat.BGRA8 else [0, 1, 2], np.int64)
         base = np.full((h, w, fmt.channels), 255, np.uint8)
-        base[..., self._channels] = self._skin
-        self._base = base  # every frame starts from the portrait (the warp then covers every pixel)
+        # every frame starts from the portrait with its openings filled: the warp covers every pixel but where
+        # folding skin leaves a crack between its triangles, a pixel or two beside a moving mouth, which showed the
+        # photo's own teeth there as a white speck (a grin's pucker)
+        base[..., self._channels] = filled
+        self._base = base
         self._scene = raster.Scene(
             channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
             num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
-            fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha, teeth_run=teeth_run,
+            fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
+            teeth_run=raster.teeth_reach_px(teeth_run, rest, mesh.mouth),
             lid_img=lid_img, unfold_img=unfold_img,
-            tri_unfold=tri_unfold, grain_img=skin_grain(self._skin, rest, eyes, self.rig.iod_px, width_px=FIT_SIZE_PX))
+            tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
@@ -239,6 +243,13 @@ class PortraitRenderer(Renderer):
             tracker.close()
         log.info("portrait %s: expression taken out %.0f%% (inverse field gains up to %.2f)", self.rig.name,
                  100 * self.deformer.neutral_share, gains.max())
+
+    def _grain_images(self, rest: np.ndarray, eyes) -> np.ndarray:
+        """(H, W, 2) float32: the skin's grain in the frame's pixels and its strength in the photo's
+        (:func:`~.eyes.skin_grain`, :func:`~.eyes.grain_amplitude`), both made at the fit's width."""
+        grain = skin_grain(self._skin, rest, eyes, self.rig.iod_px, width_px=FIT_SIZE_PX)
+        amp = grain_amplitude(self._skin, self.rig.iod_px, grain, width_px=FIT_SIZE_PX)
+        return np.ascontiguousarray(np.concatenate([grain, amp[..., None]], axis=-1))
 
     def _parameters(self, rest: np.ndarray) -> np.ndarray:
         mp = np.zeros(raster.NUM_PARAMS, np.float32)
