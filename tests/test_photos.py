@@ -440,6 +440,34 @@ def test_a_wide_eyes_upper_lid_rises_along_its_whole_line(photos, name):
         assert min(rise[1], rise[-2]) > 0.3 * rise.max(), (shape, rise / r.rig.iod_px)
 
 
+@pytest.mark.parametrize("name", ["biden.jpg", "obama3.jpg", "obama_small.jpg", "obama_turned.png"])
+def test_a_raised_upper_lid_is_a_dome_not_a_tent(photos, name):
+    """Surprise and fear raise the brows and widen the eyes: the upper lid's middle rose more than its sides, and its
+    7-9 points drew a tent, straight sides meeting at a peak, turning 61-80 degrees at one point (the neutral face's
+    lids: 36-49). A lid raised above the neutral face's and the photo's now goes up to one smooth arc as high as its
+    own peak (``deform.lid_arc``): 33-45 degrees at most, 58 on obama2, whose skin would fold on the way (half way
+    there). Looked at on the astronaut, obama, biden and obama2 while it was made."""
+    from facecast.engine.offline.presets import preset_weights
+    from facecast.engine.types import FaceSample
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+
+    def sharpest_turn_deg(weights: np.ndarray) -> float:
+        v = r.pose(FaceSample(capture_wall_ns=0, weights=weights.astype(np.float32))).vertices
+        worst = 0.0
+        for o in (r.mesh.eye_left, r.mesh.eye_right):
+            seg = np.diff(v[o.upper][1:-1], axis=0)
+            worst = max(worst, float(np.degrees(np.abs(np.diff(np.arctan2(seg[:, 1], seg[:, 0])))).max()))
+        return worst
+
+    for preset in ("surprise", "fear"):
+        assert sharpest_turn_deg(preset_weights(preset)) < 50.0, preset
+    rest = r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=r.rest_weights.astype(np.float32)))
+    assert np.allclose(rest, r.rig.landmarks[:, :2], atol=1e-3)  # the photo's own lids keep their line
+
+
 @pytest.mark.parametrize("name", ["obama3.jpg", "biden.jpg", "obama_small.jpg"])
 def test_half_closed_eyes_show_one_lid_edge_at_a_blink_gain_under_one(photos, name):
     """The lid layer's loop (test_portrait_raster, tuned on the astronaut) on photos it was not tuned on, with the

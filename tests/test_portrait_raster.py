@@ -828,3 +828,22 @@ def test_grain_amplitude_is_the_photos_own_fine_detail_as_a_share_of_the_grain()
     assert 0.2 < np.median(amp[:, 90:]) < 0.8  # the photo's own: its detail is weaker than the grain
     assert grain_amplitude(image, 100.0, grain * 0.05, width_px=128)[:, 90:].min() == 1.0  # at most all of it
     assert not grain_amplitude(image, 100.0, np.zeros_like(grain), width_px=128).any()
+
+
+def test_the_lid_arc_is_a_dome_through_the_corners_as_high_as_the_lid():
+    """``deform.lid_arc``: a tent's points (straight sides to a peak) go to a smooth dome through the same corners,
+    whose highest point is the tent's; its sides are above the tent's (the lid is raised to it, never lowered)."""
+    from facecast.engine.render.portrait.deform import lid_arc
+
+    t = np.linspace(0.0, 1.0, 9)
+    tent = -10.0 * (1.0 - np.abs(2.0 * t - 1.0)) + 2.0 * t  # depth below the corners' line; corners 0 and 2
+    arc = lid_arc(t, tent)
+    line = 2.0 * t
+    assert arc[0] == pytest.approx(0.0) and arc[-1] == pytest.approx(2.0)
+    assert (arc - line).min() == pytest.approx((tent - line).min(), abs=1e-9)
+    assert (arc[1:-1] <= tent[1:-1] + 0.5).all() and (arc[[2, 6]] < tent[[2, 6]] - 1.0).all()
+
+    def sharpest_turn(d: np.ndarray) -> float:  # between the points next to the corners, the eye 40 px wide
+        return float(np.abs(np.diff(np.arctan2(np.diff(d[1:-1]), np.diff(t[1:-1]) * 40.0))).max())
+
+    assert sharpest_turn(arc) < 0.5 * sharpest_turn(tent)

@@ -128,6 +128,36 @@ def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
+#: A raised upper lid is drawn on one smooth arc once it has risen this far (IODs, on average over its chain) above
+#: both the neutral face's lid and the photo's (:meth:`Deformer._rounded_lids`); partly before.
+LID_ARC_RISE_IODS = 0.03
+#: The arc's profile between the corners, (t (1 - t)) ** power (0.5: an ellipse's; 1: a parabola's, a pointed
+#: almond). The points next to the corners move this share of the way to it (all of it drew the skin between them and
+#: the corner into a dark notch).
+LID_ARC_POWER = 0.5
+LID_ARC_CORNER_SHARE = 0.5
+
+
+def lid_arc(t: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(N,) the smooth arc nearest (least squares) an upper lid's chain, ``t`` (N,) its points' share of the way from
+    one corner to the other and ``d`` (N,) their depth below the line between the corners (negative: above it); the
+    corners stay where they are: ``d = (t (1 - t)) ** LID_ARC_POWER (a + b t)``, a dome whose peak can lean toward
+    either corner, scaled to the chain's own highest point."""
+    t = np.asarray(t, np.float64)
+    d = np.asarray(d, np.float64)
+    base = np.clip(t * (1.0 - t), 0.0, None) ** LID_ARC_POWER
+    basis = np.stack([base, base * t], axis=1)
+    line = d[0] + (d[-1] - d[0]) * t
+    coef, *_ = np.linalg.lstsq(basis[1:-1], (d - line)[1:-1], rcond=None)
+    arc = basis @ coef
+    # as high as the lid's own highest point (the least-squares arc cut the peak: a lower, rounder lid, which the
+    # landmark blendshape model read as 0.1 less eyeWide)
+    top, own = float(arc.min()), float((d - line).min())
+    if top < -1e-9 and own < 0.0:
+        arc *= own / top
+    return line + arc
+
+
 @dataclass(frozen=True)
 class Pose:
     """One frame's mesh: ``vertices`` (V, 2) float32 pixels, ``opening_px`` (V,)
@@ -468,6 +498,39 @@ class Deformer:
     def _valid(self, v: np.ndarray) -> bool:
         return bool(np.all(signed_areas(v, self.mesh.triangles) >= self._threshold))
 
+    def _rounded_lids(self, v: np.ndarray, *, part: float = 1.0) -> np.ndarray:
+        """``v`` with each upper lid that an expression raises above both the neutral face's and the photo's taken
+        toward one smooth arc between the eye's corners (:func:`lid_arc`), fully once it has risen
+        :data:`LID_ARC_RISE_IODS` on average: a brow raise or eyeWide lifts the lid's middle more than its sides, and
+        its few points drew a tent (straight sides to a peak). The lid drawn as in the photo or the neutral face
+        keeps its own line. ``part`` of the way (the caller halves it where the whole way folds skin)."""
+        out = None
+        for o in self._openings[1:]:
+            up = np.asarray(o.upper)
+            c0, c1 = v[up[0]], v[up[-1]]
+            axis = c1 - c0
+            length = float(np.linalg.norm(axis))
+            if length < 1e-6:
+                continue
+            axis = axis / length
+            normal = np.array([-axis[1], axis[0]])
+            if normal[1] < 0:
+                normal = -normal  # down the face
+            ref = np.minimum((self._neutral_face[up] - c0) @ normal, (self.rest[up] - c0) @ normal)  # the higher
+            d = (v[up] - c0) @ normal
+            rise = float(np.mean(np.maximum(ref[1:-1] - d[1:-1], 0.0)))
+            share = part * min(rise / (LID_ARC_RISE_IODS * self._iod_px), 1.0)
+            if share <= 0.0:
+                continue
+            t = ((v[up] - c0) @ axis) / length
+            arc = lid_arc(t, d)
+            if out is None:
+                out = v.copy()
+            step = share * np.minimum(arc - d, 0.0)  # up to the arc, never down: a point above it stays
+            step[[1, -2]] *= LID_ARC_CORNER_SHARE
+            out[up[1:-1]] += step[1:-1, None] * normal
+        return v if out is None else out
+
     def pose(self, weights: np.ndarray, head_rad: Optional[np.ndarray] = None) -> Pose:
         """The mesh for one frame. ``weights`` (52,) in [0, 1]; ``head_rad``
         (yaw, pitch, roll) relative to the portrait's own pose, or None."""
@@ -497,6 +560,13 @@ class Deformer:
             scale = lo
             v = self._contact(base + lo * toward)
         shown = self._eye_closure(v)
+        for part in (1.0, 0.5):  # never a fold the guard kept out: half the way, or none
+            rounded = self._rounded_lids(v, part=part)
+            if rounded is v:
+                break
+            if self._valid(rounded):
+                v = rounded
+                break
         if head is not None:
             v = v + self.head(v, head)
         opening = np.zeros(len(v))
