@@ -468,6 +468,48 @@ def test_a_raised_upper_lid_is_a_dome_not_a_tent(photos, name):
     assert np.allclose(rest, r.rig.landmarks[:, :2], atol=1e-3)  # the photo's own lids keep their line
 
 
+@pytest.mark.parametrize("name", ["obama.jpg", "obama_small.jpg", "two_faces.jpg"])
+def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
+    """The lash band thins and its lashes darken as a lid retracts past its rest opening (eyeWide). Taking a smile's
+    squint out opens Obama's eyes 1.2-1.4x wider on the neutral face, and that counted as wide: the band drawn thin
+    ringed every neutral eye like eyeliner. Only an opening past the neutral face's counts now. The band in the
+    middle column (drawn white over a black eyeball, 1024x1024; the photo's 6.8-8.6 px): 4-5 px on the neutral face
+    before, 7-8 now, and 4-5 at eyeWide 1."""
+    from facecast.engine.render.portrait import raster
+    from facecast.engine.types import FaceSample
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=1024, height=1024, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    white = np.full_like(r._scene.skin_img, 255)
+    levels = np.stack([white] * len(raster.STRETCH_LEVELS))
+    scene = r._scene._replace(skin_img=white, fill_img=white, blur_x_img=levels, blur_y_img=levels,
+                              eye_img=np.zeros_like(white), eye_wide_img=np.zeros_like(white),
+                              grain_img=np.zeros_like(r._scene.grain_img), lid_img=white)
+    o = r.mesh.eye_right
+    middle = o.upper[len(o.upper) // 2]
+    band = float(r._band[middle])
+
+    def band_drawn(wide: float) -> int:
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[arkit_index("eyeWideRight")] = wide
+        s = FaceSample(capture_wall_ns=0, weights=w)
+        pose = r.pose(s)
+        out = np.zeros((1024, 1024, 3), np.uint8)
+        raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
+                    neutral=r.deformer.neutral_vertices, params=r.frame_params(pose, s))
+        x, y = pose.vertices[middle]
+        column = out[:, int(x), 0]
+        top, run = int(np.ceil(y)), 0
+        while column[top + run] > 128:
+            run += 1
+        return run
+
+    assert r._params[raster.P_NEUTRAL_OPEN] > 1.1  # the squint taken out
+    assert band_drawn(0.0) >= 0.75 * band
+    assert band_drawn(1.0) <= 0.8 * band_drawn(0.0)
+
+
 @pytest.mark.parametrize("name", ["obama3.jpg", "biden.jpg", "obama_small.jpg"])
 def test_half_closed_eyes_show_one_lid_edge_at_a_blink_gain_under_one(photos, name):
     """The lid layer's loop (test_portrait_raster, tuned on the astronaut) on photos it was not tuned on, with the

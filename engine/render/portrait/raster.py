@@ -187,10 +187,12 @@ TEETH_RUN_BINS = 64
 #: for the skin's grain (:data:`Scene.grain_img`): the (x, y) whole-pixel shift of the eyes' corners from the
 #: photo (the grain rides with it) and the size of the grain's pixels in the frame's (the grain is made at one
 #: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner)
-#: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth.
+#: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth, and per eye how much
+#: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
-NUM_PARAMS = 29
+P_NEUTRAL_OPEN = 29
+NUM_PARAMS = 31
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -495,7 +497,10 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
     below_lid = (v - cover) * h  # px below the lid's edge (negative: under the lid)
     ratio = h * (1.0 - cover) / max(h0, 1e-3)
     wide = min(max((ratio - 1.0) / WIDE_BLEND, 0.0), 1.0)  # 0 at rest, 1 wide open
-    thin = WIDE_BAND_THIN * wide
+    # ... and past the neutral face's opening, where the lid retracts: a squinting photo's eye opened to its neutral
+    # face is not wide (its band drawn thinner and its lashes darker ringed the neutral eye like eyeliner)
+    past = min(max((ratio / max(mp[P_NEUTRAL_OPEN + kind - EYE_RIGHT], 1.0) - 1.0) / WIDE_BLEND, 0.0), 1.0)
+    thin = WIDE_BAND_THIN * past
     band_px = band * (1.0 - thin)  # the band drawn: thinner as the lid retracts
     to_ball = min(max(below_lid - band_px + 0.5, 0.0), 1.0)  # 0 in the lash band, 1 on the eyeball
     slit_px = max(SLIT_IODS * mp[P_IOD], 1.0)
@@ -508,7 +513,7 @@ def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, e
         ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
         bx = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
         by = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-        lash = wide * _smooth(band_px, 0.4 * band_px, below_lid) * WIDE_LASH_DARKEN
+        lash = past * _smooth(band_px, 0.4 * band_px, below_lid) * WIDE_LASH_DARKEN
         for c in range(3):
             rgb[c] = _sample(skin_img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, c) * (1.0 - lash) * (1.0 - slit)
     if to_ball > 0.0:

@@ -265,8 +265,11 @@ class PortraitRenderer(Renderer):
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
         mp[raster.P_MOUTH_SHARE] = 1.0
+        neutral = self.deformer.pose(np.zeros(NUM_ARKIT)).opening_px
         for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
             mp[raster.P_LID_RGB + 3 * e: raster.P_LID_RGB + 3 * e + 3] = lid_colour(self._skin, rest, o, self.rig.iod_px)
+            mp[raster.P_NEUTRAL_OPEN + e] = max(float(neutral[o.upper].sum()) / max(float(self._h0[o.upper].sum()), 1e-3),
+                                                1.0)
         return mp
 
     @property
