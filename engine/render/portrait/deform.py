@@ -505,7 +505,7 @@ class Deformer:
         its few points drew a tent (straight sides to a peak). The lid drawn as in the photo or the neutral face
         keeps its own line. ``part`` of the way (the caller halves it where the whole way folds skin)."""
         out = None
-        for o in self._openings[1:]:
+        for o in (self.mesh.eye_right, self.mesh.eye_left):
             up = np.asarray(o.upper)
             c0, c1 = v[up[0]], v[up[-1]]
             axis = c1 - c0
