@@ -271,6 +271,16 @@ GRAIN_PATCH_IODS = 0.12
 GRAIN_BELOW_IODS = 0.08
 
 
+def _fine_detail(image: np.ndarray) -> np.ndarray:
+    """(H, W) float64: ``image``'s brightness detail finer than :data:`GRAIN_SIGMA_PX`, relative to the local
+    brightness (what :func:`skin_grain` and :func:`grain_amplitude` measure)."""
+    import cv2
+
+    lum = image.astype(np.float64) @ _LUMA
+    local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
+    return (lum - local) / np.maximum(local, 1.0)
+
+
 def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float, *,
                width_px: int, seed: int = 0) -> np.ndarray:
     """(H, W, 1) float32: relative brightness detail (mean 0, a few hundredths) with the power spectrum and the
@@ -292,9 +302,7 @@ def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Ope
         # 512 then has the 512 frame's grain (cubic alone smoothed it, 1 grey level off on a shut lid)
         lost = grain - cv2.resize(sized, (grain.shape[1], grain.shape[0]), interpolation=cv2.INTER_AREA)
         return (sized + cv2.resize(lost, (w, h), interpolation=cv2.INTER_NEAREST))[..., None]
-    lum = image.astype(np.float64) @ _LUMA
-    local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
-    detail = (lum - local) / np.maximum(local, 1.0)
+    detail = _fine_detail(image)
     n = int(np.clip(round(GRAIN_PATCH_IODS * iod_px), 8, 64))
     window = np.outer(np.hanning(n), np.hanning(n))
     power, variance = np.zeros((n, n)), []
@@ -335,10 +343,7 @@ def grain_amplitude(image: np.ndarray, iod_px: float, grain: np.ndarray, *, widt
     scale = width_px / w
     small = image if abs(scale - 1.0) <= 1e-6 else cv2.resize(
         image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
-    lum = small.astype(np.float64) @ _LUMA
-    local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
-    detail = (lum - local) / np.maximum(local, 1.0)
-    rms = np.sqrt(cv2.GaussianBlur(detail ** 2, (0, 0), max(GRAIN_AMPLITUDE_IODS * iod_px * scale, 1.0),
+    rms = np.sqrt(cv2.GaussianBlur(_fine_detail(small) ** 2, (0, 0), max(GRAIN_AMPLITUDE_IODS * iod_px * scale, 1.0),
                                    borderType=cv2.BORDER_REPLICATE))
     reference = float(grain.std())
     amp = np.clip(rms / reference, 0.0, 1.0) if reference > 0.0 else np.zeros_like(rms)

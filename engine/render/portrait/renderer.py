@@ -177,6 +177,7 @@ class PortraitRenderer(Renderer):
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
+        self._params[raster.P_NEUTRAL_OPEN:raster.P_NEUTRAL_OPEN + 2] = self._neutral_openings()
         self._set_fields(sorted(FROM_NEUTRAL))  # drawn again from the neutral face, now that it is fitted
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
@@ -265,12 +266,18 @@ class PortraitRenderer(Renderer):
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
         mp[raster.P_MOUTH_SHARE] = 1.0
-        neutral = self.deformer.pose(np.zeros(NUM_ARKIT)).opening_px
         for e, o in enumerate((self.mesh.eye_right, self.mesh.eye_left)):
             mp[raster.P_LID_RGB + 3 * e: raster.P_LID_RGB + 3 * e + 3] = lid_colour(self._skin, rest, o, self.rig.iod_px)
-            mp[raster.P_NEUTRAL_OPEN + e] = max(float(neutral[o.upper].sum()) / max(float(self._h0[o.upper].sum()), 1e-3),
-                                                1.0)
+        mp[raster.P_NEUTRAL_OPEN:raster.P_NEUTRAL_OPEN + 2] = self._neutral_openings()
         return mp
+
+    def _neutral_openings(self) -> np.ndarray:
+        """(2,) per eye (right, left), how much wider than the photo the neutral face opens it, at least 1: what the
+        lash band counts as wide from (:data:`~.raster.P_NEUTRAL_OPEN`). Taken again once the neutral face is fitted
+        (:meth:`_fit_neutral` takes more of the expression out)."""
+        neutral = self.deformer.pose(np.zeros(NUM_ARKIT)).opening_px
+        return np.array([max(float(neutral[o.upper].sum()) / max(float(self._h0[o.upper].sum()), 1e-3), 1.0)
+                         for o in (self.mesh.eye_right, self.mesh.eye_left)], np.float32)
 
     @property
     def rest_vertices(self) -> np.ndarray:
