@@ -114,6 +114,30 @@ def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):
     assert r.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
 
 
+def test_a_closed_mouth_stays_closed_on_the_neutral_face_and_parts_evenly(photos):
+    """Biden's closed mouth, tracked with its lip lines crossed at every column but one (0.05 px apart there):
+    taking his pressed, rolled-in lips out moves both lips together, so the neutral face's mouth stays closed and
+    the jaw parts it along one curve. Before, the upper lip's points below the mouth line were smoothed with the
+    lower lip and the one above it was left behind: the neutral face opened a 2.9 px notch there, and jawOpen 0.15
+    opened that column 7.5 px while its neighbours parted 1.1 (a white diamond of teeth at one spot)."""
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / "biden.jpg", width=512, height=512)
+    r.prepare()
+    d, o = r.deformer, r.mesh.mouth
+    up, low = np.array(o.upper[1:-1]), np.array(o.lower[1:-1])
+    photo_gap = (r._rest[low] - r._rest[up]) @ d._down
+    zero = np.zeros(NUM_ARKIT)
+    neutral = d.pose(zero).vertices
+    gap = (neutral[low] - neutral[up]) @ d._down
+    assert (gap <= np.maximum(photo_gap, 0.0) + 0.5).all(), np.round(gap, 2)  # 0.04 px measured (2.9 before)
+    jaw = zero.copy()
+    jaw[arkit_index("jawOpen")] = 0.15
+    v = d.pose(jaw).vertices
+    parted = (v[low] - v[up]) @ d._down
+    middle = parted[len(parted) // 4: -(len(parted) // 4)]
+    assert parted.max() < 1.3 * np.median(middle), np.round(parted, 2)  # 1.03 measured (6.6 before)
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
 def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
     """The lips hinge at the corners: the lower lip drops along a half ellipse and the upper lip curves down into

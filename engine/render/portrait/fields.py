@@ -535,13 +535,38 @@ MOUTH_SIDE_HALF_WIDTHS = 1.5
 
 
 def mouth_sides(frame: FaceFrame) -> np.ndarray:
-    """(468,) +1 below the mouth line, -1 above it, 0 away from the mouth."""
+    """(468,) +1 below the mouth line, -1 above it, 0 away from the mouth. The inner lips' own points are on their
+    lip's side wherever they lie: where a closed mouth's lip lines cross (Biden's), the upper lip's points lie
+    below the line, and smoothed with the lower lip they left one upper point behind, a notch that opened the
+    mouth there."""
+    mouth = frame.mesh.mouth
     q = frame.q[:NUM_MESH_POINTS]
-    corners = frame.q[list(frame.mesh.mouth.corners)]
+    corners = frame.q[list(mouth.corners)]
     middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
     line = mouth_line_y(frame, q[:, 0])
     near = (np.abs(q[:, 0] - middle) < MOUTH_SIDE_HALF_WIDTHS * half) & (np.abs(q[:, 1] - line) < MOUTH_SIDE_IODS)
-    return np.where(near, np.where(q[:, 1] >= line, 1, -1), 0)
+    side = np.where(near, np.where(q[:, 1] >= line, 1, -1), 0)
+    side[mouth.upper[1:-1]] = -1
+    side[mouth.lower[1:-1]] = 1
+    return side
+
+
+#: Lips this close together in the photo (IODs, inner contour) are closed there: the fields that take the photo's
+#: expression out move them together, so a closed mouth stays closed on the neutral face.
+LIPS_CLOSED_IODS = 0.01
+
+
+def _keep_closed_lips(frame: FaceFrame, field: np.ndarray) -> np.ndarray:
+    """``field`` ((V, 2) px) with each column of the inner lips that is closed in the photo
+    (:data:`LIPS_CLOSED_IODS`) moving as one: both points take their mean motion."""
+    mouth = frame.mesh.mouth
+    up, low = mouth.upper[1:-1], mouth.lower[1:-1]
+    closed = (frame.q[low, 1] - frame.q[up, 1]) < LIPS_CLOSED_IODS
+    out = field.copy()
+    mean = (field[up[closed]] + field[low[closed]]) / 2
+    out[up[closed]] = mean
+    out[low[closed]] = mean
+    return out
 
 
 def build_inverse_basis(frame: FaceFrame, rest: np.ndarray, basis: np.ndarray, *, shapes: np.ndarray) -> np.ndarray:
@@ -569,6 +594,7 @@ def build_inverse_basis(frame: FaceFrame, rest: np.ndarray, basis: np.ndarray, *
         smooth = np.zeros_like(field)
         smooth[:NUM_MESH_POINTS] = kernel @ field[:NUM_MESH_POINTS]
         smooth[ring] = smooth[mesh.ring_parent[ring]] * mesh.follow[ring, None]
+        smooth = _keep_closed_lips(frame, smooth)
         peak, peak_smooth = (float(np.linalg.norm(f[:NUM_MESH_POINTS], axis=1).max()) for f in (field, smooth))
         if peak_smooth > 1e-9:
             inverse[k] = -unfold(rest, -smooth * (peak / peak_smooth), mesh.triangles, threshold,
