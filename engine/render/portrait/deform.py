@@ -531,6 +531,19 @@ class Deformer:
             out[up[1:-1]] += step[1:-1, None] * normal
         return v if out is None else out
 
+    def _mouth_gap(self, v: np.ndarray) -> np.ndarray:
+        """(C,) px each mouth column's lips are apart across the mouth's line in ``v`` (corner to corner, so a
+        head's roll turns it too), 0 where they touch or cross. Not the distance between a column's two points:
+        the seal closes each lip onto the other's line, not onto its partner, and a sealed obama2 mouth 1 px apart
+        measured 2-4.7 px between partners, so its seam drew the teeth behind at half strength, a light grey line."""
+        o = self.mesh.mouth
+        c0, c1 = o.corners
+        line = v[c1] - v[c0]
+        normal = np.array([-line[1], line[0]]) / max(float(np.linalg.norm(line)), 1e-9)
+        if normal @ self._down < 0:
+            normal = -normal
+        return np.maximum((v[o.lower] - v[o.upper]) @ normal, 0.0)
+
     def pose(self, weights: np.ndarray, head_rad: Optional[np.ndarray] = None) -> Pose:
         """The mesh for one frame. ``weights`` (52,) in [0, 1]; ``head_rad``
         (yaw, pitch, roll) relative to the portrait's own pose, or None."""
@@ -571,7 +584,8 @@ class Deformer:
             v = v + self.head(v, head)
         opening = np.zeros(len(v))
         for o in self._openings:
-            h = np.linalg.norm(v[o.lower] - v[o.upper], axis=1)
+            h = (self._mouth_gap(v) if o is self.mesh.mouth
+                 else np.linalg.norm(v[o.lower] - v[o.upper], axis=1))
             opening[o.upper] = h
             opening[o.lower] = h
             opening[list(o.corners)] = 0.0
