@@ -163,6 +163,29 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
         assert seam < 0.8 * lips, (up, low, luma[y0 - 3:y1 + 4, x].round())
 
 
+def test_a_funnel_reads_as_one_from_the_drawn_landmarks_on_a_closed_mouth(photos):
+    """MediaPipe's blendshape model on the drawn landmarks (the geometry channel) reads Biden's funnel at weight 1
+    with his fitted gain as 0.39 (issue 16's goal: a range of 0.3): with the lips' rise kept at 0.4 of itself out to the corners it read
+    0.27-0.30, and the skin beside the corners tore into a horizontal step."""
+    from facecast.calibration.eval.landmark_blendshapes import LandmarkBlendshapes
+    from facecast.engine.types import FaceSample
+    from facecast.engine.render.portrait.gains import DEFAULT_GAINS
+    accepted, _ = photos
+    k = arkit_index("mouthFunnel")
+    gains = DEFAULT_GAINS.copy()
+    gains[k] = 1.2  # Biden's own fit (facecast calibrate fit-portrait)
+    r = PortraitRenderer(portrait=accepted / "biden.jpg", pixel_format=PixelFormat.RGB8, width=512, height=512,
+                         gains=gains)
+    r.prepare()
+    geometry = LandmarkBlendshapes()
+    read = []
+    for x in (0.0, 1.0):
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[k] = x
+        read.append(geometry(r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=w)))[k])
+    assert read[1] - read[0] > 0.33, read
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
 def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
     """The lips hinge at the corners: the lower lip drops along a half ellipse and the upper lip curves down into

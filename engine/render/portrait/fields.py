@@ -372,6 +372,12 @@ def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np
 #: lip up, inner lower lip down, outer upper lip up, outer lower lip down (the lips turn
 #: out), share of the jaw drop.
 FUNNEL = (0.45, 0.03, 0.05, 0.2, 0.22, 0.1)
+#: The share of each lip's rise or drop that a funnel's lips keep at the corners (all of it mid-lip, a parabola
+#: between). At 0.4 the upper lip rose 8 px right beside a corner that stays put, and the skin tore along the
+#: corners' thin folded triangles: a horizontal step out into both cheeks (the astronaut). At 0.15 the O is still
+#: round (at 0 its top comes to a point), and MediaPipe's blendshape model reads the drawn landmarks as more of a
+#: funnel: 0.39-0.55 on seven photos at weight 1 (0.30-0.50 at 0.4; Biden's 0.30 -> 0.39).
+FUNNEL_CORNER = 0.15
 
 
 def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
@@ -386,7 +392,7 @@ def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
     for points, dy in ((r.inner_upper, -FUNNEL[1]), (r.inner_lower, FUNNEL[2]), (r.outer_upper, -FUNNEL[3]),
                        (r.outer_lower, FUNNEL[4])):
         sel = np.isin(lips, points)
-        disp[sel, 1] += dy * (0.4 + 0.6 * middle[sel])
+        disp[sel, 1] += dy * (FUNNEL_CORNER + (1.0 - FUNNEL_CORNER) * middle[sel])
     return spread(frame, lips, disp, radius=0.2) + FUNNEL[5] * _jaw(frame, r, drop=JAW_DROP_IODS) * (1 - _lip_mask(frame, r))
 
 
