@@ -186,6 +186,27 @@ def test_a_funnel_reads_as_one_from_the_drawn_landmarks_on_a_closed_mouth(photos
     assert read[1] - read[0] > 0.33, read
 
 
+def test_a_closed_mouth_with_crossed_lip_lines_draws_no_black_pixels(photos):
+    """Biden's closed mouth, tracked with its lip lines crossed, turns the mouth's triangles over. Drawn as the mouth's
+    interior, their attributes ran off their range and left single pixels of luma 0-7 along his lips (their 5x5
+    median 45-54), and a skin triangle's soft edge blended over a hidden one against the photo instead of what was
+    drawn there. Now they are drawn as the skin they cover, the photo's own seam while the mouth stays shut."""
+    import cv2
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / "biden.jpg", pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    zero = FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32))
+    luma = r.render(zero)[..., :3].astype(np.float64) @ [0.299, 0.587, 0.114]
+    median = cv2.medianBlur(np.clip(luma, 0, 255).astype(np.uint8), 5).astype(np.float64)
+    d = r.drawn_landmarks(zero)[:, :2]
+    lips = d[np.concatenate([r.mesh.mouth.upper, r.mesh.mouth.lower])]
+    x0, x1 = int(lips[:, 0].min()), int(lips[:, 0].max()) + 1
+    y0, y1 = int(lips[:, 1].min()) - 3, int(lips[:, 1].max()) + 4
+    ratio = luma[y0:y1, x0:x1] / np.maximum(median[y0:y1, x0:x1], 1.0)
+    assert ratio.min() > 0.6, ratio.min()
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
 def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
     """The lips hinge at the corners: the lower lip drops along a half ellipse and the upper lip curves down into

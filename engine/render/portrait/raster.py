@@ -435,14 +435,16 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     # little light gets between lips barely apart: all goes toward the cavity's shadow
     narrow = _shadow_share(_smooth(0.0, NARROW_IODS * iod, h))
     _into_shadow(rgb, narrow, mp)
-    if h0 > 0.05:
-        # all of the photo's own opening while it is at its rest size (the photo's own weights draw the photo)
-        rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
-        if rest > 0.0:
-            f = v * h / h0  # the share down the photo's own column (the upper lip's chain is not its top there)
-            _sample3(img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, layer)
-            _into_shadow(layer, (1.0 - rest) * narrow, mp)
-            _mix(rgb, layer, rest)
+    # all of the photo's own opening while it is at its rest size (the photo's own weights draw the photo), a
+    # closed one too: a closed mouth's own seam while it stays shut (drawn as the cavity's shadow, Biden's crossed
+    # lip lines left single black pixels along it)
+    rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
+    if rest > 0.0:
+        # the share down the photo's own column (the upper lip's chain is not its top there)
+        f = v * h / h0 if h0 > 0.05 else v
+        _sample3(img, tx + f * (bx - tx) - 0.5, ty + f * (by - ty) - 0.5, layer)
+        _into_shadow(layer, (1.0 - rest) * narrow, mp)
+        _mix(rgb, layer, rest)
 
 
 @njit(fastmath=True, error_model="numpy")
@@ -881,7 +883,10 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
         tau2 = reach / scale2 if bits & 4 else 1e-5
         x_lo = max(0, int(math.floor(min(ax, bx, cx) - 0.5 - margin)))
         x_hi = min(width - 1, int(math.ceil(max(ax, bx, cx) - 0.5 + margin)))
-        skin = kind == SKIN or kind == FOLDED
+        # an opening's triangle turned over (a closed mouth tracked with its lip lines crossed) is no opening: it is
+        # drawn as the skin it covers in the photo (drawn as the interior, its attributes ran off their range and it
+        # left single black pixels along Biden's closed lips)
+        skin = kind == SKIN or kind == FOLDED or area < 0
         extras = False  # any filled photo, blur or lash line for this skin triangle
         code = 0
         lid_t = tri_unfold[t, 0] * mp[P_CLOSED] + tri_unfold[t, 1] * mp[P_CLOSED + 1]  # the closed lid's skin
@@ -1025,7 +1030,8 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
                              smooth_img, unfold_img, grain_img)
-                if mode == 1 or mode == 2:
+                if mode <= 2:  # what lies under the skin's soft edges (a hidden triangle's too: blended against
+                    # the photo instead, the skin's edge over it came out darker than either where the photo is dark)
                     for c in range(3):
                         value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
                         out[y, x, channels[c]] = value
