@@ -19,6 +19,10 @@ DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 SCLERA_BRIGHTEST = 0.1
 #: The sclera darkens by this share from the iris's column to the eye's corners (a lit sphere).
 SCLERA_FALLOFF = 0.3
+#: ... and by this share from the iris's centre up to half the eye's width above it: the ball turns away and lies
+#: under the lid. A wide eye bared a flat white dome above the iris (lit as brightly as beside it); at 0.8 the band
+#: right under the raised lid is 0.53-0.79 of the photo's white (0.68-0.88 flat; a skin-coloured hole was 0.38).
+SCLERA_TOP = 0.8
 #: Width of the iris's and the pupil's soft edges, inter-ocular distances (at least a pixel).
 LIMBUS_IODS = 0.012
 #: Width over which the photo's eye fades into the synthesised eyeball, inter-ocular distances.
@@ -201,8 +205,9 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     edge = np.clip((dist - radius) / soft + 0.5, 0.0, 1.0)[..., None]  # soft limbus
     corners = rest[list(o.corners)]
     half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
-    across = np.abs(gx - centre[0]) / half_width  # toward the corners; above and below the iris stays lit
-    ball = 1.0 - SCLERA_FALLOFF * np.clip(across, 0.0, 1.0)[..., None] ** 2
+    across = np.abs(gx - centre[0]) / half_width  # toward the corners
+    above = np.maximum(centre[1] - gy, 0.0) / half_width  # up toward the lid, which shades it
+    ball = 1.0 - (SCLERA_FALLOFF * np.clip(across, 0.0, 1.0) ** 2 + SCLERA_TOP * np.clip(above, 0.0, 1.0) ** 2)[..., None]
     return iris_px * (1 - edge) + sclera * ball * edge
 
 
