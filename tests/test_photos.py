@@ -143,7 +143,7 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
     """A photo open at rest has its lips sealed on the neutral face, each lip onto the other's line. The mouth's
     opening is measured across its line, not between a column's two points, which the seal leaves apart sideways:
     obama2's lips 1 px apart measured 2-4.7 px, the teeth behind showed at half strength, and the seam was a light
-    grey line between the lips (obama2: luma 104 between lips of 63 and 120); now 45-48."""
+    grey line between the lips (obama2: luma 104 between lips of 63 and 120); now 47-50, the lips' colour darkened."""
     from facecast.engine.types import FaceSample
     accepted, _ = photos
     r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
@@ -152,8 +152,10 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
     pose = r.deformer.pose(np.zeros(NUM_ARKIT))
     o = r.mesh.mouth
     assert pose.opening_px[o.upper[1:-1]].max() < 2.5  # the seal's gap (4.7 between partners before)
-    luma = r.render(zero)[..., :3].astype(np.float64) @ [0.299, 0.587, 0.114]
+    frame = r.render(zero)[..., :3].astype(np.float64)
+    luma = frame @ [0.299, 0.587, 0.114]
     d = r.drawn_landmarks(zero)[:, :2]
+    lips_red = r._lips_rgb[0] / r._lips_rgb[1]  # the lips' hue: red over green
     mid = len(o.upper) // 2
     for up, low in zip(o.upper[mid - 2: mid + 3], o.lower[mid - 2: mid + 3]):
         x = int((d[up, 0] + d[low, 0]) / 2)
@@ -161,6 +163,10 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
         seam = luma[y0:y1 + 1, x].min()
         lips = (luma[y0 - 3:y0 - 1, x].mean() + luma[y1 + 2:y1 + 4, x].mean()) / 2
         assert seam < 0.8 * lips, (up, low, luma[y0 - 3:y1 + 4, x].round())
+        # ... in the lips' own hue, darker (raster.SEAM_DARK): the teeth and the cavity's shadow greyed it (obama2's
+        # red over green 1.15 against its lips' 1.67; 1.60-1.68 now, the astronaut's 1.38 against 1.34)
+        rgb = frame[y0 + int(np.argmin(luma[y0:y1 + 1, x])), x]
+        assert abs(rgb[0] / max(rgb[1], 1.0) / lips_red - 1.0) < 0.12, (rgb, r._lips_rgb)
 
 
 def test_a_funnel_reads_as_one_from_the_drawn_landmarks_on_a_closed_mouth(photos):

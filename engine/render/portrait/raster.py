@@ -77,6 +77,11 @@ CAVITY_UNDER_LIP = 0.4
 #: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in).
 NARROW_IODS = 0.08
 NARROW_SHADE = 0.15
+#: ... and lips this close (inter-ocular distances) show nothing behind them: the seam between them, this share of
+#: the lips' colour (the photos' own closed seams: 0.35-0.52 of their lips' median luma; the cavity's shadow and
+#: the teeth behind drew a sealed mouth's seam as a grey line).
+SEAM_IODS = 0.03
+SEAM_DARK = 0.45
 #: Lips squeezed narrower than the neutral face's (a funnel's O, a pucker) are pushed out, away from the teeth: at
 #: this share narrower and more, the rows show :data:`RECEDE_HIDE` less of their length below the lips, and the
 #: cavity between them goes :data:`RECEDE_DARK` of the way into its shadow. (Drawn as at rest, the rows filled
@@ -188,11 +193,12 @@ TEETH_RUN_BINS = 64
 #: photo (the grain rides with it) and the size of the grain's pixels in the frame's (the grain is made at one
 #: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner)
 #: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth, and per eye how much
-#: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out).
+#: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out), and the colour of the
+#: seam between lips that touch.
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
-P_NEUTRAL_OPEN = 29
-NUM_PARAMS = 31
+P_NEUTRAL_OPEN, P_SEAM_RGB = 29, 31
+NUM_PARAMS = 34
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -432,12 +438,16 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
                 _sample3(img, sx, sy, tmp3)
                 _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy))
             _mix(rgb, layer, cover)
-    # little light gets between lips barely apart: all goes toward the cavity's shadow
+    # little light gets between lips barely apart: all goes toward the cavity's shadow, and between lips that touch
+    # (a sealed mouth's seam) nothing behind them shows, only the seam
     narrow = _shadow_share(_smooth(0.0, NARROW_IODS * iod, h))
-    _into_shadow(rgb, narrow, mp)
+    seam = 1.0 - _smooth(0.0, SEAM_IODS * iod, h)
+    narrow += (1.0 - narrow) * seam
+    for c in range(3):
+        dark = SHADOW_OF_CAVITY * mp[P_CAVITY_RGB + c]
+        rgb[c] += narrow * (dark + seam * (mp[P_SEAM_RGB + c] - dark) - rgb[c])
     # all of the photo's own opening while it is at its rest size (the photo's own weights draw the photo), a
-    # closed one too: a closed mouth's own seam while it stays shut (drawn as the cavity's shadow, Biden's crossed
-    # lip lines left single black pixels along it)
+    # closed one too: a closed mouth shows its own seam while it stays shut
     rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
     if rest > 0.0:
         # the share down the photo's own column (the upper lip's chain is not its top there)
