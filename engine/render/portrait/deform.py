@@ -507,15 +507,10 @@ class Deformer:
         out = None
         for o in (self.mesh.eye_right, self.mesh.eye_left):
             up = np.asarray(o.upper)
-            c0, c1 = v[up[0]], v[up[-1]]
-            axis = c1 - c0
-            length = float(np.linalg.norm(axis))
+            c0 = v[up[0]]
+            axis, normal, length = self._corner_axes(v, up[0], up[-1])
             if length < 1e-6:
                 continue
-            axis = axis / length
-            normal = np.array([-axis[1], axis[0]])
-            if normal[1] < 0:
-                normal = -normal  # down the face
             ref = np.minimum((self._neutral_face[up] - c0) @ normal, (self.rest[up] - c0) @ normal)  # the higher
             d = (v[up] - c0) @ normal
             rise = float(np.mean(np.maximum(ref[1:-1] - d[1:-1], 0.0)))
@@ -537,12 +532,17 @@ class Deformer:
         the seal closes each lip onto the other's line, not onto its partner, and a sealed obama2 mouth 1 px apart
         measured 2-4.7 px between partners, so its seam drew the teeth behind at half strength, a light grey line."""
         o = self.mesh.mouth
-        c0, c1 = o.corners
-        line = v[c1] - v[c0]
-        normal = np.array([-line[1], line[0]]) / max(float(np.linalg.norm(line)), 1e-9)
-        if normal @ self._down < 0:
-            normal = -normal
+        _, normal, _ = self._corner_axes(v, *o.corners)
         return np.maximum((v[o.lower] - v[o.upper]) @ normal, 0.0)
+
+    def _corner_axes(self, v: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """(axis, normal, length px): the unit vector from vertex ``a`` to ``b`` of ``v`` (an opening's corners), the
+        unit normal to it pointing down the face, and their distance (unit vectors undefined under 1e-6 px)."""
+        line = v[b] - v[a]
+        length = float(np.linalg.norm(line))
+        axis = line / max(length, 1e-9)
+        normal = np.array([-axis[1], axis[0]])
+        return axis, (normal if normal @ self._down >= 0 else -normal), length
 
     def pose(self, weights: np.ndarray, head_rad: Optional[np.ndarray] = None) -> Pose:
         """The mesh for one frame. ``weights`` (52,) in [0, 1]; ``head_rad``
