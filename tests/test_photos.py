@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import photo_set
+from facecast.calibration.eval.realism import luma as realism_luma
 from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.render.portrait import PortraitRenderer
 from facecast.engine.render.portrait.photo import MAX_PITCH_DEG, MAX_YAW_DEG, _judge, check_photo, read_photo
@@ -138,7 +139,7 @@ def test_a_closed_mouth_stays_closed_on_the_neutral_face_and_parts_evenly(photos
     assert parted.max() < 1.3 * np.median(middle), np.round(parted, 2)  # 1.03 measured (6.6 before)
 
 
-@pytest.mark.parametrize("name", ["obama2.jpg", "astronaut.png"])
+@pytest.mark.parametrize("name", ["obama2.jpg", "astronaut.png", "obama.jpg", "32bit.png"])
 def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
     """A photo open at rest has its lips sealed on the neutral face, each lip onto the other's line. The mouth's
     opening is measured across its line, not between a column's two points, which the seal leaves apart sideways:
@@ -153,7 +154,7 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
     o = r.mesh.mouth
     assert pose.opening_px[o.upper[1:-1]].max() < 2.5  # the seal's gap (4.7 between partners before)
     frame = r.render(zero)[..., :3].astype(np.float64)
-    luma = frame @ [0.299, 0.587, 0.114]
+    luma = realism_luma(frame)
     d = r.drawn_landmarks(zero)[:, :2]
     lips_red = r._lips_rgb[0] / r._lips_rgb[1]  # the lips' hue: red over green
     mid = len(o.upper) // 2
@@ -163,10 +164,10 @@ def test_a_sealed_mouths_seam_is_darker_than_its_lips(photos, name):
         seam = luma[y0:y1 + 1, x].min()
         lips = (luma[y0 - 3:y0 - 1, x].mean() + luma[y1 + 2:y1 + 4, x].mean()) / 2
         assert seam < 0.8 * lips, (up, low, luma[y0 - 3:y1 + 4, x].round())
-        # ... in the lips' own hue, darker (raster.SEAM_DARK): the teeth and the cavity's shadow greyed it (obama2's
-        # red over green 1.15 against its lips' 1.67; 1.60-1.68 now, the astronaut's 1.38 against 1.34)
+        # ... and no greyer than the lips (raster.SEAM_DARK): the teeth and the cavity's shadow greyed it (obama2's red
+        # over green 0.69 of its lips'; 0.92-1.22 now on the 14 sealed photos of the set, the astronaut's 0.99-1.02)
         rgb = frame[y0 + int(np.argmin(luma[y0:y1 + 1, x])), x]
-        assert abs(rgb[0] / max(rgb[1], 1.0) / lips_red - 1.0) < 0.12, (rgb, r._lips_rgb)
+        assert rgb[0] / max(rgb[1], 1.0) > 0.85 * lips_red, (rgb, r._lips_rgb)
 
 
 def test_a_funnel_reads_as_one_from_the_drawn_landmarks_on_a_closed_mouth(photos):
@@ -203,14 +204,16 @@ def test_a_closed_mouth_with_crossed_lip_lines_draws_no_black_pixels(photos):
     r = PortraitRenderer(portrait=accepted / "biden.jpg", pixel_format=PixelFormat.RGB8, width=512, height=512)
     r.prepare()
     zero = FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32))
-    luma = r.render(zero)[..., :3].astype(np.float64) @ [0.299, 0.587, 0.114]
+    luma = realism_luma(r.render(zero)[..., :3])
     median = cv2.medianBlur(np.clip(luma, 0, 255).astype(np.uint8), 5).astype(np.float64)
     d = r.drawn_landmarks(zero)[:, :2]
     lips = d[np.concatenate([r.mesh.mouth.upper, r.mesh.mouth.lower])]
     x0, x1 = int(lips[:, 0].min()), int(lips[:, 0].max()) + 1
     y0, y1 = int(lips[:, 1].min()) - 3, int(lips[:, 1].max()) + 4
     ratio = luma[y0:y1, x0:x1] / np.maximum(median[y0:y1, x0:x1], 1.0)
-    assert ratio.min() > 0.6, ratio.min()
+    # 0.61 measured here (0.61-0.71 on a half-size and a grey copy; 0.04 before). A mirrored copy reads 0.29: where
+    # the folded skin overlaps at its lips the skin's soft edges add up past full coverage (docs/eval.md)
+    assert ratio.min() > 0.45, ratio.min()
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
@@ -665,24 +668,27 @@ def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
     assert np.median(luma[bared]) > 0.48 * white, (np.median(luma[bared]) / white)
 
 
-@pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg"])
-def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name):
+@pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg", "biden.jpg"])
+def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name, monkeypatch):
     """The eyeball a wide eye bares is a sphere under the lid: its sclera darkens from the iris's centre up toward
-    the lid, as it does toward the corners (it was as bright above the iris as beside it: a flat white dome)."""
-    from facecast.engine.render.portrait.eyes import IRIS
+    the lid, as it does toward the corners (it was as bright above the iris as beside it: a flat white dome).
+    Measured against the same eyeball drawn flat, above the iris where the photo shows none of it."""
+    from facecast.engine.render.portrait import eyes
     accepted, _ = photos
     r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
     r.prepare()
-    luma = r._eye_wide_img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    lm = r._rest
-    for o, side in ((r.mesh.eye_right, "right"), (r.mesh.eye_left, "left")):
-        centre, rim = IRIS[side]
-        radius = np.linalg.norm(lm[list(rim)] - lm[centre], axis=1).mean()
-        half = np.linalg.norm(lm[o.corners[1]] - lm[o.corners[0]]) / 2
-        cx, cy = lm[centre] - 0.5
-        beside = luma[int(round(cy)), int(round(cx + 1.5 * radius))]
-        above = luma[int(round(cy - 0.6 * half)), int(round(cx + 1.5 * radius))]
-        assert above < 0.9 * beside, (side, above, beside)  # 0.67-0.69 measured (1.0 before)
+    openings = (r.mesh.eye_right, r.mesh.eye_left)
+    args = (r.rig.image, r._rest, openings, r.rig.iod_px, r._band.astype(np.float64))
+    white = r._light * eyes.DEFAULT_SCLERA
+    shaded = realism_luma(eyes.eyeball_images(*args, white=white)[1])
+    monkeypatch.setattr(eyes, "SCLERA_TOP", 0.0)
+    flat = realism_luma(eyes.eyeball_images(*args, white=white)[1])
+    for o, side in zip(openings, ("right", "left")):
+        centre = eyes.IRIS[side][0]
+        half = np.linalg.norm(r._rest[o.corners[1]] - r._rest[o.corners[0]]) / 2
+        cx, cy = r._rest[centre] - 0.5
+        y, x = int(round(cy - 0.6 * half)), int(round(cx))
+        assert shaded[y, x] < 0.85 * flat[y, x], (side, shaded[y, x] / flat[y, x])  # 0.72-0.73 measured (1 before)
 
 
 def test_a_dark_sclera_is_lifted_toward_the_photos_white_by_the_share_it_is_darker():
