@@ -801,12 +801,16 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_open
     _frame_attributes(dst, src, tris, kinds, attr_h, attr_h0, STRETCH_BLUR_IODS * mp[P_IOD], ref, fill, blur_x,
                       blur_y)
     under = skin_img.copy()  # what the openings drew under the skin's soft edges (RGB)
+    # the skin's coverage added over it so far (0 where an opening or hidden triangle drew last): soft edges that
+    # overlap (two lips' triangles over a closed mouth, two rim edges at a corner) add up to full coverage, never past
+    # it (past it they drew a lip's colour darker than the lip: a dark dot on the mirrored Biden's lips)
+    covered = np.zeros(out.shape[:2], np.float32)
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
         scratch = np.empty((4, 6), np.float32)
         for mode in (1, 0, 2, 3, 4):
-            _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run,
+            _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
                        eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
                        grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref,
@@ -814,7 +818,7 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_open
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2, sxa, sxb, sxc, sya, syb, syc,
+def _plain_span(out, covered, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2, sxa, sxb, sxc, sya, syb, syc,
                 ch0, ch1, ch2):
     """One row of plain skin: the photo's bilinear sample at each pixel centre inside the triangle."""
     h, w = img.shape[0], img.shape[1]
@@ -832,10 +836,11 @@ def _plain_span(out, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau
             a = img[y0, x0, c] * (1.0 - fx) + img[y0, x0 + 1, c] * fx
             b = img[y0 + 1, x0, c] * (1.0 - fx) + img[y0 + 1, x0 + 1, c] * fx
             out[y, x, ch] = np.uint8(min(a * (1.0 - fy) + b * fy + 0.5, 255.0))
+        covered[y, x] = 1.0
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings,
+def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings,
                band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
                teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v,
                attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref, mp):
@@ -955,7 +960,7 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
             xa = max(x_lo, int(math.floor(max(left, -1e6) - 0.5)))
             xb = min(x_hi, int(math.ceil(min(right, 1e6) - 0.5)))
             if plain:
-                _plain_span(out, skin_img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2,
+                _plain_span(out, covered, skin_img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2,
                             sxa, sxb, sxc, sya, syb, syc, ch0, ch1, ch2)
                 continue
             for x in range(xa, xb + 1):
@@ -1046,12 +1051,18 @@ def _draw_pass(mode, out, under, channels, dst, src, tris, kinds, soft, chain, c
                         value = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
                         out[y, x, channels[c]] = value
                         under[y, x, c] = value
+                    covered[y, x] = 0.0
                 elif cover < 1.0:
-                    # coverage adds up: the skin replaces its share of what the opening drew here
+                    # coverage adds up to 1: the skin replaces its share of what the opening drew here
+                    cover = min(cover, 1.0 - covered[y, x])
+                    if cover <= 0.0:
+                        continue
+                    covered[y, x] += cover
                     for c in range(3):
                         now = out[y, x, channels[c]] + cover * (rgb[c] - under[y, x, c])
                         out[y, x, channels[c]] = np.uint8(min(max(now + 0.5, 0.0), 255.0))
                 else:
+                    covered[y, x] = 1.0
                     for c in range(3):
                         out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
