@@ -775,7 +775,7 @@ def test_an_open_jaw_shows_the_photos_upper_teeth_ending_along_an_even_edge(phot
     them: 0.09-0.13 px in the middle half, but 0.28-0.66 px over the middle three quarters, where the row's end,
     measured as ``v * h`` down each triangle of the opening and as a share of each column's rest opening, followed
     the triangles' edges and the lower lip's contour (hanging fangs at jaw 1). Now it ends at a smooth reach
-    (raster.teeth_reach_px) below the upper lip's own chain (raster._below_chain): 0.04-0.09 in the middle half
+    (raster.teeth_reach_px) below the upper lip's own chain (raster._lip_distances): 0.04-0.09 in the middle half
     and 0.13-0.14 over three quarters on the Obamas (the rolled astronaut's, 0.6 before and after, has steps
     between its outermost teeth that this did not change)."""
     from facecast.calibration.eval import realism

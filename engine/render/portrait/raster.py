@@ -348,16 +348,16 @@ def _upper_teeth(u, h0, teeth_run, iod, shown):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, mp, rgb, layer, tmp3, below, below_px,
-               below_py):
+def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, lips, mp, rgb, layer, tmp3):
     """One pixel of the mouth interior into ``rgb`` (``layer`` and ``tmp3`` are scratch). ``grad`` (6,): the change
     of ``u``, ``v`` and ``h`` per frame pixel along x and y (u_x, u_y, v_x, v_y, h_x, h_y), constant over a triangle.
-    ``below``: px below the upper lip's chain, ``below_px``/``below_py`` its change per frame pixel along x / y
-    (:func:`_below_chain`; ``v * h``, linear over each triangle, put the upper teeth's end on a line kinked at every
-    triangle's edge, 1-2 px out); 1e30 to measure ``v * h`` instead."""
+    ``lips`` (6,): px below the upper lip's chain and its change per frame pixel along x and y, then px above the
+    lower lip's chain and its change (:func:`_lip_distances`); 1e30 where a triangle has no chain, to measure
+    ``v * h`` and ``(1 - v) * h`` instead. Those products of attributes linear over each triangle are kinked at every
+    triangle's edge: they put the upper teeth's end 1-2 px out, and sawed the tongue's top into 2-4 px steps."""
     iod = mp[P_IOD]
-    d_up = below if below < 1e29 else v * h  # px below the upper lip
-    d_low = (1.0 - v) * h  # px above the lower lip
+    d_up = lips[0] if lips[0] < 1e29 else v * h  # px below the upper lip
+    d_low = lips[3] if lips[3] < 1e29 else (1.0 - v) * h  # px above the lower lip
     x = 2.0 * u - 1.0
     root = math.sqrt(max(0.0, 1.0 - x * x))
     corner = 0.55 + 0.45 * root
@@ -380,7 +380,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     # for the rows' outlines: how the arch's x, d_up and the lengths change across the frame's pixels
     x_px, x_py = 2.0 * grad[0] * squeeze, 2.0 * grad[1] * squeeze
     vh_px, vh_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]  # of v * h
-    up_px, up_py = (below_px, below_py) if below < 1e29 else (vh_px, vh_py)
+    up_px, up_py = (lips[1], lips[2]) if lips[0] < 1e29 else (vh_px, vh_py)
+    low_px, low_py = (lips[4], lips[5]) if lips[3] < 1e29 else (grad[4] - vh_px, grad[5] - vh_py)
     e = 5e-4
     up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown)[0]
              - _upper_teeth(u - e, h0, teeth_run, iod, shown)[0]) / (4.0 * e)
@@ -411,7 +412,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, m
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
         cover, shade = _tooth_row(arch, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
-                                  x_py, grad[4] - vh_px, grad[5] - vh_py)
+                                  x_py, low_px, low_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             for c in range(3):
@@ -608,19 +609,24 @@ def _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _below_chain(px, py, run, dst):
-    """Px the point ``px``, ``py`` lies below the mouth's upper chain along ``run`` (a row of :func:`edge_tables`'
-    ``chain_run``), across the line between the mouth's corners in this frame, at the chain's height where the
-    point is along that line, and its change per frame pixel along x and y; (1e30, 0, 0) where the row has no
+def _lip_distances(px, py, run, lower_run, dst, lips):
+    """Into ``lips`` (6,): px the point ``px``, ``py`` lies below the mouth's upper chain along ``run`` (a row of
+    :func:`edge_tables`' ``chain_run``) and its change per frame pixel along x and y, then px it lies above the lower
+    chain along ``lower_run`` (the same columns) and its change; each across the line between the mouth's corners in
+    this frame, at the chain's height where the point is along that line. 1e30 (and 0, 0) where a row has no
     chain."""
+    lips[0], lips[1], lips[2], lips[3], lips[4], lips[5] = 1e30, 0.0, 0.0, 1e30, 0.0, 0.0
     ok, x0, y0, ax, ay, nx, ny = _chain_axes(run, dst)
     if not ok:
-        return 1e30, 0.0, 0.0
+        return
     s = (px - x0) * ax + (py - y0) * ay
+    depth = (px - x0) * nx + (py - y0) * ny
     ok, best, slope = _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny)
-    if not ok:
-        return 1e30, 0.0, 0.0
-    return (px - x0) * nx + (py - y0) * ny - best, nx - slope * ax, ny - slope * ay
+    if ok:
+        lips[0], lips[1], lips[2] = depth - best, nx - slope * ax, ny - slope * ay
+    ok, best, slope = _chain_height(s, lower_run, dst, x0, y0, ax, ay, nx, ny)
+    if ok:
+        lips[3], lips[4], lips[5] = best - depth, slope * ax - nx, slope * ay - ny
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -790,7 +796,7 @@ BANDS = 16
 
 
 @njit(parallel=True, nogil=True, fastmath=True, cache=True, error_model="numpy")
-def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings, skin_img, fill_img,
+def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_run, num_openings, skin_img, fill_img,
           blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img, teeth_alpha, teeth_run, attr_u, attr_v, attr_h,
           attr_h0, attr_band, attr_top, attr_bottom, unfold_img, tri_unfold, grain_img, eye_affine, ref, mp):
     height = out.shape[0]
@@ -808,9 +814,9 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, num_open
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
-        scratch = np.empty((4, 6), np.float32)
+        scratch = np.empty((5, 6), np.float32)
         for mode in (1, 0, 2, 3, 4):
-            _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run,
+            _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_run,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
                        eye_img, eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold,
                        grain_img, attr_u, attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref,
@@ -840,16 +846,16 @@ def _plain_span(out, covered, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, 
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
-def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run, num_openings,
-               band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img, eye_wide_img,
-               teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u, attr_v,
-               attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref, mp):
+def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_run,
+               num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img, eye_img,
+               eye_wide_img, teeth_alpha, teeth_run, fill, blur_x, blur_y, unfold_img, tri_unfold, grain_img, attr_u,
+               attr_v, attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, ref, mp):
     """Drawn in this order: mode 1, the openings' rims (past their soft edges: what the skin's soft edges
     cover); 0: triangles facing away and folded ones (over the rims: a rim is not drawn for them); 2: the
     openings; 3: folded triangles on an opening's rim that face the camera, 4: facing skin; these two with
     coverage along their soft edges."""
     width = out.shape[1]
-    rgb, tmp, ball, grad = scratch[0, :3], scratch[1, :3], scratch[2, :3], scratch[3]
+    rgb, tmp, ball, grad, lips = scratch[0, :3], scratch[1, :3], scratch[2, :3], scratch[3], scratch[4]
     smooth_img = blur_x_img[len(STRETCH_LEVELS) - 1]  # the lid layer's photo, smooth across its columns
     ch0, ch1, ch2 = channels[0], channels[1], channels[2]
     first = num_openings if mode >= 3 else 0  # the openings come first
@@ -1038,9 +1044,9 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
                     ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
                     bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                    below, below_px, below_py = _below_chain(px, py, chain_run[t], dst)
-                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, mp, rgb, tmp, ball,
-                               below, below_px, below_py)
+                    _lip_distances(px, py, chain_run[t], lower_run[t], dst, lips)
+                    _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, lips, mp, rgb,
+                               tmp, ball)
                 else:
                     _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v,
                              attr_h, attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball,
@@ -1080,7 +1086,8 @@ class Scene(NamedTuple):
         attr_u, attr_v, attr_h0, attr_band: (V,) float32 opening attributes (across, along, rest
             height, lash band); attr_top, attr_bottom: (V, 2) float32 the opening's rims.
         soft, chain: (T,) int8 the triangles' soft edges and eye chains, chain_run: (T, RUN_LEN + 2) int32 the
-            chain's vertices around each, then its corners (:func:`edge_tables`).
+            chain's vertices around each, then its corners, lower_run: (T, RUN_LEN) int32 a mouth triangle's lower
+            lip chain at the same columns (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
@@ -1110,6 +1117,7 @@ class Scene(NamedTuple):
     soft: np.ndarray
     chain: np.ndarray
     chain_run: np.ndarray
+    lower_run: np.ndarray
     fill_img: np.ndarray
     blur_x_img: np.ndarray
     blur_y_img: np.ndarray
@@ -1133,7 +1141,7 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
     (what a squeeze is measured from, :func:`_stretch_blur`), ``params`` (:data:`NUM_PARAMS`,) float32
     (the ``P_*`` slots: IOD, teeth, tongue, lids, ...)."""
     s = scene
-    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_run, s.num_openings,
+    _draw(out, s.channels, dst, s.src, s.triangles, s.kinds, s.soft, s.chain, s.chain_run, s.lower_run, s.num_openings,
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
           s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, neutral, params)
@@ -1142,8 +1150,8 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------
 
 
-def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per triangle, ``(soft, chain, chain_run)``:
+def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per triangle, ``(soft, chain, chain_run, lower_run)``:
 
     - ``soft`` (T,) int8: bit k set when the edge opposite vertex k lies on an opening's rim (an opening
       triangle's edge that no other opening triangle shares, a skin or folded triangle's edge an
@@ -1154,7 +1162,9 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
       past its ends) from :data:`CHAIN_REACH` before those the triangle touches to as many after (the lash line is
       drawn at the distance to that piece of the chain), then the chain's first and last vertex (the eye's
       corners: the lashes taper toward them); for a mouth triangle, the upper lip's chain around the columns it
-      spans (the upper teeth end at a distance from it).
+      spans (the upper teeth end at a distance from it);
+    - ``lower_run`` (T, :data:`RUN_LEN`) int32: for a mouth triangle, the lower lip's chain at the same columns (the
+      lower teeth and the tongue rise a distance above it); -1 elsewhere.
     """
     tris, kinds = mesh.triangles, mesh.kinds
     opening = np.isin(kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))
@@ -1192,14 +1202,16 @@ def edge_tables(mesh: WarpMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 run = [*range(at[0] - CHAIN_REACH, at[0]), *at, *range(at[-1] + 1, at[-1] + 1 + CHAIN_REACH)]
                 chain_run[t, :len(run)] = [int(seq[p]) if 0 <= p < len(seq) else -1 for p in run]
                 chain_run[t, RUN_LEN:] = seq[0], seq[-1]
-    # a mouth triangle's row: the upper lip's chain around the columns it spans (the upper teeth hang from it)
-    _upper_chain_rows(chain_run, tris, kinds, MOUTH, mesh.mouth)
-    return soft, chain, chain_run
+    # a mouth triangle's rows: the lips' chains around the columns it spans (the teeth hang from them)
+    lower_run = np.full((n, RUN_LEN), -1, np.int32)
+    _lip_chain_rows(chain_run, lower_run, tris, kinds, MOUTH, mesh.mouth)
+    return soft, chain, chain_run, lower_run
 
 
-def _upper_chain_rows(chain_run: np.ndarray, tris: np.ndarray, kinds: np.ndarray, kind: int, o: Opening) -> None:
-    """Fill ``chain_run``'s rows of the opening's triangles (``kind``) with its upper chain around the columns
-    each spans (:func:`edge_tables`)."""
+def _lip_chain_rows(chain_run: np.ndarray, lower_run: np.ndarray, tris: np.ndarray, kinds: np.ndarray, kind: int,
+                    o: Opening) -> None:
+    """Fill ``chain_run``'s and ``lower_run``'s rows of the opening's triangles (``kind``) with its upper and lower
+    chains around the columns each spans (:func:`edge_tables`)."""
     position = {int(i): p for p, i in enumerate(o.lower)}
     position.update({int(i): p for p, i in enumerate(o.upper)})
     for t in np.nonzero(kinds == kind)[0]:
@@ -1210,6 +1222,7 @@ def _upper_chain_rows(chain_run: np.ndarray, tris: np.ndarray, kinds: np.ndarray
         hi = min(max(at), lo + 1)
         run = range(lo - CHAIN_REACH, hi + CHAIN_REACH + 1)
         chain_run[t, :len(run)] = [int(o.upper[p]) if 0 <= p < len(o.upper) else -1 for p in run]
+        lower_run[t, :len(run)] = [int(o.lower[p]) if 0 <= p < len(o.lower) else -1 for p in run]
         chain_run[t, RUN_LEN:] = o.upper[0], o.upper[-1]
 
 

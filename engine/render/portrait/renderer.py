@@ -150,7 +150,7 @@ class PortraitRenderer(Renderer):
         self._params = self._parameters(rest)
         self._mouth_corners = tuple(int(i) for i in mesh.mouth.corners)
         self._params[raster.P_PHOTO_TEETH] = raster.photo_teeth_shown(teeth_run)
-        soft, chain, chain_run = raster.edge_tables(mesh)
+        soft, chain, chain_run, lower_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         self._blink_fields = {k: basis[k] for k in _BLINKS}
@@ -170,6 +170,7 @@ class PortraitRenderer(Renderer):
             num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
+            lower_run=lower_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
             teeth_run=raster.teeth_reach_px(teeth_run, rest, mesh.mouth),
             lid_img=lid_img, unfold_img=unfold_img,
