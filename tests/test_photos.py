@@ -225,6 +225,42 @@ def test_a_closed_mouth_with_crossed_lip_lines_draws_no_black_pixels(photos, tmp
     assert ratio.min() > 0.45, (photo.name, ratio.min())
 
 
+def test_a_jaw_passing_the_photos_own_opening_shows_one_mouth_not_a_patchwork(photos):
+    """obama2's mouth is open at rest, and the photo's own opening shows while the mouth is at its rest size. Judged
+    per pixel, the columns near their rest height showed the photo's mouth and the others the synthesised one as the
+    jaw passed it: at jawOpen 0.55 the photo's share went 0.0 to 1.0 across the mouth's columns, a dark rest corner
+    beside synthesised teeth. Now one share holds for the whole mouth (:func:`.raster.mouth_rest_share`)."""
+    from facecast.engine.render.portrait import raster
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / "obama2.jpg", pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    for jaw in (0.55, 0.6, 0.65):
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[arkit_index("jawOpen")] = jaw
+        sample = FaceSample(capture_wall_ns=0, weights=w)
+        pose = r.pose(sample)
+        frame = r.render(sample)[..., :3].astype(np.float64)
+        ends = []
+        for share in (0.0, 1.0):  # the synthesised mouth alone, the photo's alone
+            mp = r.frame_params(pose, sample)
+            mp[raster.P_MOUTH_REST] = share
+            out = r._base.copy()
+            raster.draw(out, r._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
+                        neutral=r.deformer.neutral_vertices, params=mp)
+            ends.append(out[..., :3].astype(np.float64))
+        synth, photo = ends
+        apart = np.abs(photo - synth).sum(2) > 30
+        shares = []
+        for x in pose.vertices[r.mesh.mouth.upper[1:-1], 0]:  # each column's share of the photo's mouth
+            cols = slice(int(x) - 1, int(x) + 2)
+            m = apart[:, cols]
+            if m.sum() >= 5:
+                d, f = (photo - synth)[:, cols][m], (frame - synth)[:, cols][m]
+                shares.append(float((d * f).sum() / (d * d).sum()))
+        assert len(shares) >= 5 and max(shares) - min(shares) < 0.1, (jaw, shares)
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
 def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
     """The lips hinge at the corners: the lower lip drops along a half ellipse and the upper lip curves down into

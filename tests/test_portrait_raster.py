@@ -337,6 +337,24 @@ def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
     assert (apart[:, 0] > 0.5 * tongue[0]).all()
 
 
+def test_the_mouth_shows_the_photos_own_opening_whole_or_not_at_all():
+    """One share for the whole mouth, from its most changed column. Judged per pixel, the columns near their rest
+    height showed the photo's mouth and the others the synthesised one as the jaw passed the photo's opening:
+    obama2's dark rest corner beside synthesised teeth."""
+    rest = np.array([0.0, 20.0, 30.0, 34.0, 30.0, 20.0, 0.0])
+    assert raster.mouth_rest_share(rest, rest) == 1.0
+    assert raster.mouth_rest_share(rest + 0.3, rest) == 1.0  # under 0.03 of the rest height, or 0.45 px
+    one_off = rest.copy()
+    one_off[1] *= 1.1  # one column a tenth taller: the photo's mouth no longer fits it, anywhere
+    assert raster.mouth_rest_share(one_off, rest) == 0.0
+    partly = rest.copy()
+    partly[3] *= 1.05
+    assert 0.0 < raster.mouth_rest_share(partly, rest) < 1.0
+    shut = np.zeros(7)
+    assert raster.mouth_rest_share(shut + 0.2, shut) == 1.0  # a closed mouth shows its own seam while it stays shut
+    assert raster.mouth_rest_share(shut + 2.0, shut) == 0.0
+
+
 def test_the_cavity_is_darker_at_the_back_and_under_the_upper_lip():
     iod, t_up = 100.0, 25.0
     shade = lambda d_up, d_low: raster._cavity_shade(d_up, d_low, t_up, iod)[0]  # noqa: E731

@@ -194,11 +194,11 @@ TEETH_RUN_BINS = 64
 #: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner)
 #: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth, and per eye how much
 #: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out), and the colour of the
-#: seam between lips that touch.
+#: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
-P_NEUTRAL_OPEN, P_SEAM_RGB = 29, 31
-NUM_PARAMS = 34
+P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST = 29, 31, 34
+NUM_PARAMS = 35
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -449,7 +449,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         rgb[c] += narrow * (dark + seam * (mp[P_SEAM_RGB + c] - dark) - rgb[c])
     # all of the photo's own opening while it is at its rest size (the photo's own weights draw the photo), a
     # closed one too: a closed mouth shows its own seam while it stays shut
-    rest = _smooth(1.0, 0.3, abs(h - h0) / max(1.5, 0.1 * h0))  # at its rest size (a head turn keeps it)
+    rest = mp[P_MOUTH_REST]
     if rest > 0.0:
         # the share down the photo's own column (the upper lip's chain is not its top there)
         f = v * h / h0 if h0 > 0.05 else v
@@ -1237,6 +1237,17 @@ def _opening_masks(shape_hw: tuple[int, int], rest: np.ndarray, mesh: WarpMesh, 
         mask |= opening_mask(shape_hw, rest, o, band)
     k = max(1, int(round(0.012 * iod_px)))
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+
+
+def mouth_rest_share(opening_px: np.ndarray, rest_px: np.ndarray) -> float:
+    """0..1: how far the mouth shows the photo's own opening, from its columns' heights ``opening_px`` (C,) in this
+    frame and ``rest_px`` (C,) in the photo: all of it while every column is within 0.03 of its rest height (or
+    0.45 px), none once one is 0.1 of it (or 1.5 px) off (a head turn keeps it). One share for the whole mouth:
+    judged per pixel, the columns near their rest height showed the photo's mouth and the others the synthesised
+    one, a patchwork (obama2's dark corner beside synthesised teeth as its jaw passed its rest opening)."""
+    off = np.abs(np.asarray(opening_px, np.float64) - rest_px) / np.maximum(1.5, 0.1 * np.asarray(rest_px, np.float64))
+    t = float(np.clip((1.0 - off.max(initial=0.0)) / 0.7, 0.0, 1.0))
+    return t * t * (3.0 - 2.0 * t)
 
 
 def filled_photo(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, band: np.ndarray, iod_px: float) -> np.ndarray:

@@ -328,6 +328,8 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
+        columns = self.mesh.mouth.upper[1:-1]
+        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[columns], self._h0[columns])
         c0, c1 = self._mouth_corners
         neutral = self.deformer.neutral_vertices
         mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[c1] - pose.vertices[c0]))
