@@ -355,6 +355,31 @@ def test_the_mouth_shows_the_photos_own_opening_whole_or_not_at_all():
     assert raster.mouth_rest_share(shut + 2.0, shut) == 0.0
 
 
+def test_overlapping_tooth_rows_show_the_upper_rows_edge(renderer):
+    """A mouth a little open (speech's most common) shows the upper teeth over the lower ones. The lower teeth right
+    under the upper row's tips lie in its shadow, so the upper row's edge is a line across them; without it both
+    rows were one white slab (the lower teeth 0.9 of the upper's colour, as light at the tips as 2 px below)."""
+    r = renderer
+    mp = r._params.copy()
+    iod = float(mp[raster.P_IOD])
+    t_up, t_low = raster.UPPER_TEETH_IODS * iod, raster.LOWER_TEETH_IODS * iod  # mid-mouth
+    rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
+    img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
+    h = t_up + 0.6 * t_low  # the rows overlap by 0.4 of the lower teeth's length
+
+    def lower_tooth(d_up: float) -> float:  # the mean grey of a tooth's width of the lower row, d_up below the lip
+        out = []
+        for u in np.linspace(0.47, 0.53, 24):
+            raster._mouth_rgb(img, alpha, run, u, d_up / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), BY_V, mp, rgb,
+                              scratch, scratch2)
+            out.append(float(rgb.mean()))
+        return float(np.mean(out))
+
+    # 0.80 here; 1.01 without the shadow (the lower teeth darken toward the lower lip, not toward the tips)
+    at_tips, below = lower_tooth(t_up + 0.6), lower_tooth(t_up + 2.0)
+    assert at_tips < 0.9 * below, (at_tips, below)
+
+
 def test_the_cavity_is_darker_at_the_back_and_under_the_upper_lip():
     iod, t_up = 100.0, 25.0
     shade = lambda d_up, d_low: raster._cavity_shade(d_up, d_low, t_up, iod)[0]  # noqa: E731
