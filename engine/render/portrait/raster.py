@@ -30,8 +30,9 @@ Every boundary is drawn with fractional coverage, never a binary test:
   ``clamp(0.5 + d, 0, 1)``, ``d`` the pixel centre's signed distance to that edge
   (pixels up to half a pixel outside it included, within the edge's own slab so
   that neighbours never cover one twice). Coverage adds up (a pixel shared by the
-  upper and lower lid of a closed eye is all skin): a skin pixel is
-  ``out + coverage * (skin - under)``, ``under`` the opening's colour there;
+  upper and lower lid of a closed eye is all skin), up to full coverage and never
+  past it: a skin pixel is ``out + coverage * (skin - under)``, ``under`` the
+  opening's colour there, ``coverage`` at most what the skin has left uncovered;
 - inside the openings every layer edge (teeth, tongue, lash band, lid layer,
   sclera) is a smooth ramp about a pixel wide.
 
@@ -831,9 +832,9 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_ru
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _plain_span(out, covered, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2, sxa, sxb, sxc, sya, syb, syc,
-                ch0, ch1, ch2):
-    """One row of plain skin: the photo's bilinear sample at each pixel centre inside the triangle."""
+def _plain_span(out, covered, img, y, xa, xb, py, al0, be0, ga0, al1, be1, ga1, tau0, tau1, tau2, sxa, sxb, sxc, sya,
+                syb, syc, ch0, ch1, ch2):
+    """One row of plain skin: the photo's bilinear sample at each pixel centre inside the triangle (covered whole)."""
     h, w = img.shape[0], img.shape[1]
     for x in range(xa, xb + 1):
         px = x + 0.5
