@@ -207,7 +207,8 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
     across = np.abs(gx - centre[0]) / half_width  # toward the corners
     above = np.maximum(centre[1] - gy, 0.0) / half_width  # up toward the lid, which shades it
-    ball = 1.0 - (SCLERA_FALLOFF * np.clip(across, 0.0, 1.0) ** 2 + SCLERA_TOP * np.clip(above, 0.0, 1.0) ** 2)[..., None]
+    shade = SCLERA_FALLOFF * np.clip(across, 0.0, 1.0) ** 2 + SCLERA_TOP * np.clip(above, 0.0, 1.0) ** 2
+    ball = 1.0 - shade[..., None]
     return iris_px * (1 - edge) + sclera * ball * edge
 
 

@@ -1253,9 +1253,9 @@ def mouth_rest_share(opening_px: np.ndarray, rest_px: np.ndarray) -> float:
     0.45 px), none once one is 0.1 of it (or 1.5 px) off (a head turn keeps it). One share for the whole mouth:
     judged per pixel, the columns near their rest height showed the photo's mouth and the others the synthesised
     one, a patchwork (obama2's dark corner beside synthesised teeth as its jaw passed its rest opening)."""
-    off = np.abs(np.asarray(opening_px, np.float64) - rest_px) / np.maximum(1.5, 0.1 * np.asarray(rest_px, np.float64))
-    t = float(np.clip((1.0 - off.max(initial=0.0)) / 0.7, 0.0, 1.0))
-    return t * t * (3.0 - 2.0 * t)
+    rest_px = np.asarray(rest_px, np.float64)
+    off = np.abs(np.asarray(opening_px, np.float64) - rest_px) / np.maximum(1.5, 0.1 * rest_px)
+    return float(_smooth(1.0, 0.3, float(off.max(initial=0.0))))
 
 
 def filled_photo(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, band: np.ndarray, iod_px: float) -> np.ndarray:

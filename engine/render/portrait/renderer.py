@@ -139,6 +139,8 @@ class PortraitRenderer(Renderer):
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
         self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
+        self._mouth_columns = mesh.mouth.upper[1:-1]  # the mouth's columns and their heights in the photo
+        self._rest_mouth_px = self._h0[self._mouth_columns].astype(np.float64)
         self._num_openings = int(np.count_nonzero(np.isin(mesh.kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))))  # they come first
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
@@ -328,8 +330,7 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        columns = self.mesh.mouth.upper[1:-1]
-        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[columns], self._h0[columns])
+        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[self._mouth_columns], self._rest_mouth_px)
         c0, c1 = self._mouth_corners
         neutral = self.deformer.neutral_vertices
         mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[c1] - pose.vertices[c0]))
