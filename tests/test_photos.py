@@ -17,7 +17,7 @@ from facecast.calibration.eval.realism import luma as realism_luma
 from facecast.engine.render.base import RendererUnavailable
 from facecast.engine.render.portrait import PortraitRenderer
 from facecast.engine.render.portrait.photo import MAX_PITCH_DEG, MAX_YAW_DEG, _judge, check_photo, read_photo
-from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, PixelFormat, arkit_index
+from facecast.engine.types import ARKIT_NAMES, NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
 FACECAST = [sys.executable, "-m", "facecast.engine.cli"]
 #: At weight 1, every single shape shows at least this share of itself on every accepted photo (the fold
@@ -289,6 +289,53 @@ def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
     upper_mid = down[upper[t[upper] < 0.25]]
     assert np.abs(upper_mid).max() < 0.1 * mid  # the upper lip stays mid-lip (the seal lets go: 2-4 px),
     assert down[upper[t[upper] > 0.75]].min() > upper_mid.max() + 0.02 * mid  # and curves down into the corners
+
+
+@pytest.mark.parametrize("name", ["biden.jpg", "obama3.jpg", "obama.jpg"])
+def test_a_mouth_open_for_speech_shows_dark_between_its_tooth_rows(photos, name):
+    """jawOpen 0.3 opens these mouths 14-20 px (0.14-0.2 IOD). A relaxed mouth shows a few millimetres of its upper
+    teeth, more as it opens wide; drawn 0.13 IOD long at any opening, the upper row and the lower met and filled the
+    opening with white: the middle column's darkest 0.90 and 0.64 of its lightest on the closed mouths, 0.48 and 0.29
+    now. obama.jpg grins with its teeth bare, and its teeth hung whole from the lip its neutral face lowers (0.80;
+    0.20 now)."""
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    weights = np.zeros(NUM_ARKIT, np.float32)
+    weights[arkit_index("jawOpen")] = 0.3
+    s = FaceSample(capture_wall_ns=0, weights=weights)
+    g = realism_luma(np.ascontiguousarray(r.render(s)[..., :3]))
+    d = r.drawn_landmarks(s)
+    x, top, bottom = int(round(d[13, 0])), d[13, 1], d[14, 1]  # the inner lips' middle
+    assert bottom - top > 0.12 * r.rig.iod_px
+    column = g[int(np.ceil(top)) + 1:int(np.floor(bottom)) - 1, x - 2:x + 3].mean(1)
+    assert column.min() < 0.55 * column.max(), column.min() / column.max()
+
+
+@pytest.mark.parametrize("name", ["obama.jpg", "astronaut.png"])
+def test_a_grins_own_teeth_stay_in_the_skull_as_its_lip_comes_down(photos, name):
+    """These photos grin with their upper teeth bare. Their neutral face brings the middle of the upper lip 7-9 px
+    down over the teeth; the teeth stay where the photo has them, their tops hidden. Hung whole from the lowered
+    lip, they reached that far below their own tips. Between the lip and the photo's tips, the mouth open for speech
+    (jawOpen 0.3) draws what the photo has there: a mean luma difference of 4.2 and 5.3 (30.3 and 20.2 with the
+    teeth hung from the lip)."""
+    from facecast.engine.render.portrait import raster
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    rest = FaceSample(capture_wall_ns=0, weights=np.asarray(r.rest_weights, np.float32))
+    photo, at_rest = realism_luma(np.ascontiguousarray(r.render(rest)[..., :3])), r.drawn_landmarks(rest)
+    weights = np.zeros(NUM_ARKIT, np.float32)
+    weights[arkit_index("jawOpen")] = 0.3
+    s = FaceSample(capture_wall_ns=0, weights=weights)
+    g, d = realism_luma(np.ascontiguousarray(r.render(s)[..., :3])), r.drawn_landmarks(s)
+    mid = slice(raster.TEETH_RUN_BINS * 7 // 16, raster.TEETH_RUN_BINS * 9 // 16)
+    tip = at_rest[13, 1] + float(r._scene.teeth_run[mid].mean())  # the photo's upper teeth's tips, mid-mouth
+    assert d[13, 1] - at_rest[13, 1] > 4.0  # the lip has come down
+    x, rows = int(round(d[13, 0])), slice(int(np.ceil(d[13, 1])) + 2, int(tip) - 2)
+    assert rows.stop - rows.start >= 3
+    diff = float(np.abs(g[rows, x - 10:x + 11] - photo[rows, x - 10:x + 11]).mean())
+    assert diff < 10.0, diff
 
 
 @pytest.mark.parametrize("name", ["obama3.jpg", "biden.jpg", "astronaut.png", "obama2.jpg"])

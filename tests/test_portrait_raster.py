@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import math
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -236,7 +237,7 @@ def test_tooth_outlines_are_covered_across_the_outline_not_only_along_the_teeth(
     and the rows' ends toward the mouth corners run steeply across the pixel grid, and covered over a pixel along
     the teeth only they came out stair-stepped (the planted bug below)."""
     iod, half_width = 100.0, 50.0
-    tooth, length = raster.UPPER_TOOTH_IODS * iod, raster.UPPER_TEETH_IODS * iod
+    tooth, length = raster.UPPER_TOOTH_IODS * iod, raster.UPPER_TEETH_MAX_IODS * iod  # a wide-open mouth's row
     x_px = 1.0 / half_width  # x (-1..1 across the mouth) per frame pixel
 
     def row_length(x):
@@ -330,8 +331,9 @@ def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
     # the last 3 px of the upper teeth: teeth, told apart only by their own soft gaps (they vary 0.16 at most),
     # not notches showing what is behind (0.6 of the teeth's colour off across a row)
     assert (off.max(1) - off.min(1)).max() < 0.25, (off.max(1) - off.min(1)).max()
-    # rows well apart: the tongue shows between them, not the shadow
-    h = t_up + t_low + 0.2 * iod
+    # rows well apart: the tongue shows between them, not the shadow (a mouth open this wide lets light in)
+    h = 0.5 * iod
+    mp[raster.P_MOUTH_OPEN] = mp[raster.P_JAW_OPEN] = h  # the jaw opened it
     apart = grid(h, np.array([h - t_low - 1.0]))[0]  # a pixel above the lower teeth: the tongue
     tongue = mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3]
     assert (apart[:, 0] > 0.5 * tongue[0]).all()
@@ -366,6 +368,7 @@ def test_overlapping_tooth_rows_show_the_upper_rows_edge(renderer):
     rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
     h = t_up + 0.6 * t_low  # the rows overlap by 0.4 of the lower teeth's length
+    mp[raster.P_JAW_OPEN] = h  # the jaw opened it (speech; the rows' lengths are those of a mouth just open)
 
     def lower_tooth(d_up: float) -> float:  # the mean grey of a tooth's width of the lower row, d_up below the lip
         out = []
@@ -411,6 +414,8 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
 
     at_rest, squeezed = r._params.copy(), r._params.copy()
     at_rest[raster.P_PHOTO_TEETH] = squeezed[raster.P_PHOTO_TEETH] = 0.0  # a photo that shows no teeth of its own
+    at_rest[raster.P_MOUTH_OPEN] = squeezed[raster.P_MOUTH_OPEN] = h
+    at_rest[raster.P_JAW_OPEN] = squeezed[raster.P_JAW_OPEN] = h
     squeezed[raster.P_MOUTH_SHARE] = 0.5
     near_lip = 0.01 * iod  # inside the upper row at either squeeze
     # the same teeth, twice the share of an opening half as wide (the bug: the same share, teeth half as wide)
@@ -432,10 +437,13 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
     assert pixel(squeezed, 0.5, tongue).sum() < 0.45 * pixel(at_rest, 0.5, tongue).sum()
 
 
-def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0) -> np.ndarray:
-    """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip."""
+def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0, jaw_px: Optional[float] = None) -> np.ndarray:
+    """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip;
+    the jaw opened it ``jaw_px`` (None: all of it)."""
     r = renderer
     mp = r._params.copy()
+    mp[raster.P_MOUTH_OPEN] = h
+    mp[raster.P_JAW_OPEN] = h if jaw_px is None else jaw_px
     rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
     out = []
@@ -444,6 +452,20 @@ def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0) -> np.ndarray:
                           scratch, scratch2)
         out.append(rgb.copy())
     return np.array(out)
+
+
+def test_lips_parted_with_the_jaw_shut_show_the_teeth_clenched(renderer):
+    """The lower teeth move with the jaw, not with the lower lip. Lips parted 0.25 IOD with the jaw shut (a stretch,
+    a grimace) show the rows meeting, teeth from lip to lip; the same opening made by the jaw shows the cavity
+    between them. (Grown from the lower lip alone, a stretch's rows stood apart over the dark, and MediaPipe read
+    the astronaut's mouthStretchLeft 0.21 instead of 0.46.)"""
+    iod = float(renderer._params[raster.P_IOD])
+    h = 0.25 * iod
+    d_low = np.linspace(0.5, h - 0.5, 40)
+    shut = luma(mouth_column(renderer, d_low, h=h, jaw_px=0.0))
+    opened = luma(mouth_column(renderer, d_low, h=h))
+    assert shut.min() > 0.45 * shut.max(), shut.min() / shut.max()  # 0.58: the upper row's shadow on the lower
+    assert opened.min() < 0.3 * opened.max(), opened.min() / opened.max()  # 0.09
 
 
 def test_the_tongue_and_the_teeth_have_soft_edges(renderer):

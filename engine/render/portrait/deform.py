@@ -165,13 +165,16 @@ class Pose:
     eyeball shift of the (right, left) eye, ``scale`` how far from the (fold-free) neutral face toward
     the requested expression the fold guard let the pose go (1 = all the way),
     ``lid_cover`` (2,) the share of each (right, left) eye opening the lid layer
-    covers: the blink that the lid skin's motion has not already shown."""
+    covers: the blink that the lid skin's motion has not already shown, ``upper_lip_drop_px`` (U,) how far each
+    point of the mouth's upper chain (``mesh.mouth.upper``) has moved down the face from the photo, by the expression
+    alone (not the head): a lip come down over teeth the photo shows hides their top."""
 
     vertices: np.ndarray
     opening_px: np.ndarray
     gaze_px: np.ndarray
     scale: float
     lid_cover: np.ndarray
+    upper_lip_drop_px: np.ndarray
 
 
 class Deformer:
@@ -190,6 +193,7 @@ class Deformer:
                  seal: Optional[tuple[np.ndarray, np.ndarray]] = None) -> None:
         self.mesh = mesh
         self.rest = rest.astype(np.float64)
+        self._mouth_upper = np.asarray(mesh.mouth.upper)
         self._built = basis.reshape(basis.shape[0], -1).T.astype(np.float64)  # (V*2, 52), as built
         self._built_inverse = (self._built if inverse is None
                                else inverse.reshape(inverse.shape[0], -1).T.astype(np.float64))
@@ -580,6 +584,7 @@ class Deformer:
             if self._valid(rounded):
                 v = rounded
                 break
+        lip_drop = (v[self._mouth_upper] - self.rest[self._mouth_upper]) @ self._down
         if head is not None:
             v = v + self.head(v, head)
         opening = np.zeros(len(v))
@@ -611,7 +616,8 @@ class Deformer:
             short = blink * (1.0 - reach) / max(1.0 - blink * reach, 1e-6)
             cover[row] = min(1.0, max(held, short))
         return Pose(vertices=v.astype(np.float32), opening_px=opening.astype(np.float32),
-                    gaze_px=gaze.astype(np.float32), scale=scale, lid_cover=cover)
+                    gaze_px=gaze.astype(np.float32), scale=scale, lid_cover=cover,
+                    upper_lip_drop_px=lip_drop.astype(np.float32))
 
 
 def opening_attributes(mesh: WarpMesh, rest: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -54,8 +54,30 @@ from facecast.engine.render.portrait.mesh import (EYE_LEFT, EYE_RIGHT, FOLDED, M
                                                 WarpMesh)
 
 #: Mouth interior layout, inter-ocular distances: the teeth rows' and the tongue's heights at the middle.
-UPPER_TEETH_IODS = 0.13
-LOWER_TEETH_IODS = 0.07
+#: The upper teeth show this much below the upper lip of a mouth just open, and more as it opens wide (the upper lip
+#: rides up over them): :data:`UPPER_TEETH_OPEN` of the opening's height more, up to :data:`UPPER_TEETH_MAX_IODS`.
+#: A relaxed mouth shows a few millimetres of its upper teeth, and the lower lip covers most of the lower ones: with
+#: 0.13 and 0.07 IOD at every opening, the rows filled a mouth open for speech (jawOpen 0.3, an opening of about
+#: 0.15 IOD) edge to edge with white, one slab with no dark between the teeth.
+UPPER_TEETH_IODS = 0.07
+UPPER_TEETH_OPEN = 0.12
+UPPER_TEETH_MAX_IODS = 0.13
+#: Lips parted further than the jaw opens them (a stretch, a grimace) pull back off the teeth: the upper row shows this
+#: share of that parting more. (Without it a stretch's upper row was 0.07-0.09 IOD, and MediaPipe read
+#: mouthStretchLeft 0.25 on obama2_16bit, 0.28 on astronaut_rolled; 0.45 and 0.37 with it, as with 0.13 at any
+#: opening.)
+UPPER_TEETH_RETRACT = 0.3
+LOWER_TEETH_IODS = 0.05
+#: The lower teeth move with the jaw, not with the lower lip: lips parted with the jaw shut (a stretch, a grimace, a
+#: lower lip pulled down) show them up behind the upper teeth, this far (IODs) over their tips; only the jaw's own
+#: travel (:data:`P_JAW_OPEN`) takes them apart. (Grown from the lower lip alone, a stretch's rows stood apart with
+#: the cavity between them, and MediaPipe read mouthStretchLeft on the astronaut 0.21 instead of 0.46.)
+OVERBITE_IODS = 0.02
+#: Little light reaches the tongue through a small opening: it is :data:`TONGUE_DIM` darker while the mouth is open
+#: less than the first height (IODs), fully lit from the second. (Lit as in a wide-open mouth, it showed between the
+#: teeth of a mouth open for speech as a bright pink band.)
+TONGUE_DIM = 0.5
+TONGUE_LIT_IODS = (0.1, 0.35)
 TONGUE_IODS = 0.1
 TONGUE_OUT_EXTRA_IODS = 0.3
 #: A front tooth's width (upper, lower), inter-ocular distances.
@@ -201,11 +223,14 @@ TEETH_RUN_BINS = 64
 #: width for every output size, :func:`.eyes.skin_grain`), and the mouth's width in this frame (corner to corner)
 #: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth, and per eye how much
 #: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out), and the colour of the
-#: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`).
+#: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`),
+#: and the mouth's opening in this frame (px, its tallest column), and how far the middle of the upper lip has come
+#: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
+#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
-P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST = 29, 31, 34
-NUM_PARAMS = 35
+P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP, P_JAW_OPEN = 29, 31, 34, 35, 36, 37
+NUM_PARAMS = 38
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -336,22 +361,38 @@ def _cavity_shade(d_up, d_low, t_up, iod):
 
 
 @njit(fastmath=True, error_model="numpy")
-def _upper_teeth(u, h0, teeth_run, iod, shown):
-    """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip) at
-    ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0: none); ``teeth_run`` the reach per
-    column (:func:`teeth_reach_px`); ``shown`` 0..1 of the row's length shows below the lip (less behind lips
-    pushed out)."""
+def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
+    """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip, ``drop``
+    px the lip has come down over them) at ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0:
+    none); ``teeth_run`` the reach per column in the photo (:func:`teeth_reach_px`); ``shown`` 0..1 of the row's
+    length shows below the lip (less behind lips pushed out); ``mp`` the frame's parameters (the opening,
+    :data:`P_MOUTH_OPEN`, and the lip's drop, :data:`P_LIP_DROP`).
+
+    The row hangs from the upper lip, which it follows into the corners, and the middle of the lip come down from
+    the photo's (a grin's neutral face) covers the top of the photo's own teeth: their tips stay where the photo has
+    them. (Hung whole from the lowered lip, obama.jpg's teeth reached 8 px below their own tips mid-mouth, and a
+    mouth open for speech showed nothing but teeth.)"""
     x = 2.0 * u - 1.0
-    run = 0.0
-    if h0 > 0.05:
-        q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
-        k0 = min(int(q), TEETH_RUN_BINS - 2)
-        fr = q - k0
-        run = teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr
-    t_up = UPPER_TEETH_IODS * iod * math.sqrt(max(0.0, 1.0 - x * x)) * shown
-    if run > 0.5:
-        t_up = max(t_up, run + 0.012 * iod)  # the row goes on a little below the photo's cut
-    return t_up, run
+    base = UPPER_TEETH_IODS * iod
+    retract = max(mp[P_MOUTH_OPEN] - mp[P_JAW_OPEN], 0.0)  # the lips' own parting, beyond the jaw's
+    show = min(base + UPPER_TEETH_OPEN * mp[P_MOUTH_OPEN] + UPPER_TEETH_RETRACT * retract, UPPER_TEETH_MAX_IODS * iod)
+    t_up = show * math.sqrt(max(0.0, 1.0 - x * x)) * shown
+    if h0 <= 0.05:
+        return t_up, 0.0, 0.0
+    q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
+    k0 = min(int(q), TEETH_RUN_BINS - 2)
+    fr = q - k0
+    reach = teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr
+    # (less what the lip rides up an open mouth's teeth, as the drawn row's length grows with the opening)
+    drop = max(mp[P_LIP_DROP] - (show - base), 0.0)
+    run = max(reach - drop, 0.0)
+    # a photo that shows its teeth has them in the skull: the drawn row beside them is hidden as far (beside a grin's
+    # teeth hidden by the neutral face's lip, rows hung from the lip stood out as fangs toward the corners)
+    t_up = max(t_up - mp[P_PHOTO_TEETH] * drop, 0.0)
+    # where the photo's own teeth show below the lip, the row reaches their tips (a little below the photo's cut;
+    # ramped in over the first pixel the lip leaves of them)
+    t_up = max(t_up, _smooth(0.0, 1.0, run) * (run + 0.012 * iod))
+    return t_up, run, drop
 
 
 @njit(fastmath=True, error_model="numpy")
@@ -382,16 +423,22 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     # beside them left the cavity's shadow around them in ragged patches)
     shown = 1.0 - RECEDE_HIDE * recede * (1.0 - mp[P_PHOTO_TEETH])
     # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
-    t_up, run = _upper_teeth(u, h0, teeth_run, iod, shown)
+    t_up, run, drop = _upper_teeth(u, h0, teeth_run, iod, shown, mp)
     t_low = LOWER_TEETH_IODS * iod * root * root * shown
+    # the lower teeth's tips as far below the upper teeth's as the jaw has opened here (its opening is a lens),
+    # measured above the lower lip: lips parted more than the jaw show the lower teeth up to the upper ones
+    clench = shown * (d_up + d_low - (t_up - OVERBITE_IODS * iod + mp[P_JAW_OPEN] * root))
+    clenched = clench > t_low
+    if clenched:
+        t_low = clench
     # for the rows' outlines: how the arch's x, d_up and the lengths change across the frame's pixels
     x_px, x_py = 2.0 * grad[0] * squeeze, 2.0 * grad[1] * squeeze
     vh_px, vh_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]  # of v * h
     up_px, up_py = (lips[1], lips[2]) if lips[0] < 1e29 else (vh_px, vh_py)
     low_px, low_py = (lips[4], lips[5]) if lips[3] < 1e29 else (grad[4] - vh_px, grad[5] - vh_py)
     e = 5e-4
-    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown)[0]
-             - _upper_teeth(u - e, h0, teeth_run, iod, shown)[0]) / (4.0 * e)
+    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown, mp)[0]
+             - _upper_teeth(u - e, h0, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
     up_dx /= squeeze  # per unit of the arch's x
     low_dx = -2.0 * LOWER_TEETH_IODS * iod * x / squeeze  # d(t_low)/d(arch)
     tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
@@ -406,6 +453,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         y = min(max(d_low / top, 0.0), 1.0)
         mid_px = abs(x) * half_width
         lit = (0.72 + 0.28 * (1.0 - x * x)) * (1.0 - 0.3 * _smooth(0.5, 1.0, y)) * (0.75 + 0.25 * under)
+        lit *= 1.0 - TONGUE_DIM * (1.0 - _smooth(TONGUE_LIT_IODS[0] * iod, TONGUE_LIT_IODS[1] * iod, mp[P_MOUTH_OPEN]))
         lit *= 1.0 - 0.1 * math.exp(-(mid_px / max(0.02 * iod, 0.5)) ** 2) * _smooth(0.2, 0.8, y)
         for c in range(3):
             layer[c] = mp[P_TONGUE_RGB + c] * lit * corner
@@ -418,6 +466,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     _into_shadow(rgb, RECEDE_DARK * recede, mp)
     # lower teeth, rising from the lower lip (the tongue comes out over them)
     if d_low < t_low + 0.5:
+        if clenched:  # the tips' outline runs along the upper row's: it changes across the frame as d_up does
+            low_dx, low_px, low_py = -up_dx, -up_px, -up_py
         cover, shade = _tooth_row(arch, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
                                   x_py, low_px, low_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
@@ -437,11 +487,12 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal
             if run > 0.5:
-                # the photo's own upper teeth, hung from the upper lip at their own size, in the row's outline: down
-                # to their cut, then their colour at the cut (their own lower end is uneven: each tooth's, and the
-                # lower lip's shadow on them; drawn where the photo's teeth mask reached, it hung ragged drips)
+                # the photo's own upper teeth, where the photo has them (the lip's drop below its place in the
+                # photo hides their top), in the row's outline: down to their cut, then their colour at the cut
+                # (their own lower end is uneven: each tooth's, and the lower lip's shadow on them; drawn where the
+                # photo's teeth mask reached, it hung ragged drips)
                 cut = run - PHOTO_TEETH_CUT_IODS * iod
-                f = min(max(min(d_up, cut) / h0, 0.0), 1.0)
+                f = min(max((min(d_up, cut) + drop) / h0, 0.0), 1.0)
                 sx = tx + f * (bx - tx) - 0.5
                 sy = ty + f * (by - ty) - 0.5
                 _sample3(img, sx, sy, tmp3)
@@ -1354,10 +1405,18 @@ def _teeth_edge(run: np.ndarray) -> np.ndarray:
 TEETH_REACH_SMOOTH_BINS = 3.0
 
 
-def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening) -> np.ndarray:
+#: The photo's upper teeth reach at most this far below its upper lip (inter-ocular distances; an upper front tooth's
+#: crown is about 10 mm, 0.16 of an eye distance). Below that a grin shows its lower teeth, and they move with the jaw:
+#: obama.jpg's white reaches 0.21 IOD, and carried down with the upper row, his lower teeth's tips hung over the open
+#: mouth as part of it.
+PHOTO_UPPER_TEETH_MAX_IODS = 0.16
+
+
+def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening, iod_px: float) -> np.ndarray:
     """(:data:`TEETH_RUN_BINS`,) float32: how far below the upper lip, in pixels of the photo, its upper teeth reach
     per column of the rest mouth (``run``, shares of each column, :func:`teeth_layer`), as one smooth edge
-    (:data:`TEETH_REACH_SMOOTH_BINS`); 0 where the photo shows none."""
+    (:data:`TEETH_REACH_SMOOTH_BINS`) and no further than :data:`PHOTO_UPPER_TEETH_MAX_IODS`; 0 where the photo
+    shows none."""
     t = np.linspace(0.0, 1.0, len(mouth.upper))
     u = (np.arange(len(run)) + 0.5) / len(run)
     length = np.hypot(*(np.interp(u, t, rest[mouth.lower, j]) - np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)))
@@ -1366,6 +1425,7 @@ def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening) -> np.ndar
     kernel = np.exp(-0.5 * (k / TEETH_REACH_SMOOTH_BINS) ** 2)
     padded = np.concatenate([np.repeat(reach[:1], len(k) // 2), reach, np.repeat(reach[-1:], len(k) // 2)])
     smooth = np.convolve(padded, kernel / kernel.sum(), mode="valid")
+    smooth = np.minimum(smooth, PHOTO_UPPER_TEETH_MAX_IODS * iod_px)
     return np.where(run > 0.0, smooth, 0.0).astype(np.float32)
 
 

@@ -29,6 +29,9 @@ from facecast.engine.types import NUM_ARKIT, FaceSample, FlameParams, PixelForma
 log = logging.getLogger(__name__)
 
 _TONGUE_OUT = arkit_index("tongueOut")
+_JAW_OPEN = arkit_index("jawOpen")
+#: jawOpen weights the jaw's own opening of the mouth is tabled at (:meth:`PortraitRenderer._jaw_openings`).
+_JAW_STEPS = np.linspace(0.0, 1.0, 11)
 _BLINKS = (arkit_index("eyeBlinkRight"), arkit_index("eyeBlinkLeft"))  # (right, left), as the eye openings
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
@@ -141,6 +144,10 @@ class PortraitRenderer(Renderer):
         self._h0 = self.deformer.pose(self.rest_weights).opening_px.copy()  # the photo's own openings
         self._mouth_columns = mesh.mouth.upper[1:-1]  # the mouth's columns and their heights in the photo
         self._rest_mouth_px = self._h0[self._mouth_columns].astype(np.float64)
+        # the upper chain's points in the lip's middle third (u, across the mouth), whose drop hides the teeth, and
+        # how far the jaw alone opens the mouth there
+        self._lip_middle = np.flatnonzero(np.abs(self._u[list(mesh.mouth.upper)] - 0.5) <= 1.0 / 6.0)
+        self._mouth_middle = np.asarray(mesh.mouth.upper)[self._lip_middle]
         self._num_openings = int(np.count_nonzero(np.isin(mesh.kinds, (MOUTH, EYE_RIGHT, EYE_LEFT))))  # they come first
         self._eye_rest = {k: rest[list(o.corners)] for k, o in ((EYE_RIGHT, mesh.eye_right), (EYE_LEFT, mesh.eye_left))}
         self._eye_corners = {EYE_RIGHT: list(mesh.eye_right.corners), EYE_LEFT: list(mesh.eye_left.corners)}
@@ -174,14 +181,16 @@ class PortraitRenderer(Renderer):
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
             lower_run=lower_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
-            teeth_run=raster.teeth_reach_px(teeth_run, rest, mesh.mouth),
+            teeth_run=raster.teeth_reach_px(teeth_run, rest, mesh.mouth, self.rig.iod_px),
             lid_img=lid_img, unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
+        self._jaw_open_px = self._jaw_openings()
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
         self._params[raster.P_NEUTRAL_OPEN:raster.P_NEUTRAL_OPEN + 2] = self._neutral_openings()
         self._set_fields(sorted(FROM_NEUTRAL))  # drawn again from the neutral face, now that it is fitted
+        self._jaw_open_px = self._jaw_openings()  # from the fitted neutral face
         log.info("portrait %s: %d triangles, IOD %.0f px", name, len(mesh.triangles), self.rig.iod_px)
 
     @property
@@ -211,6 +220,18 @@ class PortraitRenderer(Renderer):
         if any(k in self._blink_fields for k in shapes):
             unfold_img, tri_unfold = self._unfold()
             self._scene = self._scene._replace(unfold_img=unfold_img, tri_unfold=tri_unfold)
+        if _JAW_OPEN in shapes:
+            self._jaw_open_px = self._jaw_openings()
+
+    def _jaw_openings(self) -> np.ndarray:
+        """(len(_JAW_STEPS),) px: how far jawOpen alone, at each of :data:`_JAW_STEPS`, opens the middle of the mouth
+        beyond the neutral face's opening (:data:`~.raster.P_JAW_OPEN`: the lower teeth move with the jaw)."""
+        weights = np.zeros(NUM_ARKIT)
+        opened = []
+        for step in _JAW_STEPS:
+            weights[_JAW_OPEN] = step
+            opened.append(float(self.deformer.pose(weights).opening_px[self._mouth_middle].mean()))
+        return np.maximum(np.asarray(opened) - opened[0], 0.0)
 
     def _unfold(self) -> tuple[np.ndarray, np.ndarray]:
         """The closed lid's skin each pixel of the photo shows with its eye shut (:func:`.eyes.unfold_image`),
@@ -330,7 +351,11 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[self._mouth_columns], self._rest_mouth_px)
+        mouth_px = pose.opening_px[self._mouth_columns]
+        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(mouth_px, self._rest_mouth_px)
+        mp[raster.P_MOUTH_OPEN] = float(mouth_px.max(initial=0.0))
+        mp[raster.P_LIP_DROP] = float(pose.upper_lip_drop_px[self._lip_middle].mean())
+        mp[raster.P_JAW_OPEN] = pose.scale * float(np.interp(sample.weights[_JAW_OPEN], _JAW_STEPS, self._jaw_open_px))
         c0, c1 = self._mouth_corners
         neutral = self.deformer.neutral_vertices
         mp[raster.P_MOUTH_SHARE] = (float(np.linalg.norm(pose.vertices[c1] - pose.vertices[c0]))
