@@ -226,11 +226,13 @@ TEETH_RUN_BINS = 64
 #: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`),
 #: and the mouth's opening in this frame (px, its tallest column), and how far the middle of the upper lip has come
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
-#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening).
+#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and how far the
+#: photo's own upper teeth reach below its lip at most (px, :func:`teeth_reach_px`; 0: it shows none).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
-P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP, P_JAW_OPEN = 29, 31, 34, 35, 36, 37
-NUM_PARAMS = 38
+P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
+P_JAW_OPEN, P_TEETH_REACH = 37, 38
+NUM_PARAMS = 39
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -387,8 +389,10 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
     drop = max(mp[P_LIP_DROP] - (show - base), 0.0)
     run = max(reach - drop, 0.0)
     # a photo that shows its teeth has them in the skull: the drawn row beside them is hidden as far (beside a grin's
-    # teeth hidden by the neutral face's lip, rows hung from the lip stood out as fangs toward the corners)
-    t_up = max(t_up - mp[P_PHOTO_TEETH] * drop, 0.0)
+    # teeth hidden by the neutral face's lip, rows hung from the lip stood out as fangs toward the corners), and it
+    # goes on along the arch at their length (shorter, it met the photo's teeth in a step with a pointed tooth)
+    own = mp[P_PHOTO_TEETH]
+    t_up = max(t_up - own * drop, own * (mp[P_TEETH_REACH] * math.sqrt(max(0.0, 1.0 - x * x)) - drop), 0.0)
     # where the photo's own teeth show below the lip, the row reaches their tips (a little below the photo's cut;
     # ramped in over the first pixel the lip leaves of them)
     t_up = max(t_up, _smooth(0.0, 1.0, run) * (run + 0.012 * iod))
