@@ -224,7 +224,7 @@ TEETH_RUN_BINS = 64
 #: as a share of the neutral face's, and how far (0..1) the photo shows its own upper teeth, and per eye how much
 #: wider (at least 1) the neutral face opens it than the photo (a smile's squint taken out), and the colour of the
 #: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`),
-#: and the mouth's opening in this frame (px, its tallest column), and how far the middle of the upper lip has come
+#: and the mouth's opening in this frame (px, the mean over its middle third, as :data:`P_JAW_OPEN`), and how far the middle of the upper lip has come
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
 #: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and how far the
 #: photo's own upper teeth reach below its lip at most (px, :func:`teeth_reach_px`; 0: it shows none).
@@ -378,7 +378,8 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
     base = UPPER_TEETH_IODS * iod
     retract = max(mp[P_MOUTH_OPEN] - mp[P_JAW_OPEN], 0.0)  # the lips' own parting, beyond the jaw's
     show = min(base + UPPER_TEETH_OPEN * mp[P_MOUTH_OPEN] + UPPER_TEETH_RETRACT * retract, UPPER_TEETH_MAX_IODS * iod)
-    t_up = show * math.sqrt(max(0.0, 1.0 - x * x)) * shown
+    arch = math.sqrt(max(0.0, 1.0 - x * x))
+    t_up = show * arch * shown
     if h0 <= 0.05:
         return t_up, 0.0, 0.0
     q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
@@ -392,7 +393,7 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
     # teeth hidden by the neutral face's lip, rows hung from the lip stood out as fangs toward the corners), and it
     # goes on along the arch at their length (shorter, it met the photo's teeth in a step with a pointed tooth)
     own = mp[P_PHOTO_TEETH]
-    t_up = max(t_up - own * drop, own * (mp[P_TEETH_REACH] * math.sqrt(max(0.0, 1.0 - x * x)) - drop), 0.0)
+    t_up = max(t_up - own * drop, own * (mp[P_TEETH_REACH] * arch - drop), 0.0)
     # where the photo's own teeth show below the lip, the row reaches their tips (a little below the photo's cut;
     # ramped in over the first pixel the lip leaves of them)
     t_up = max(t_up, _smooth(0.0, 1.0, run) * (run + 0.012 * iod))

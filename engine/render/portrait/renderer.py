@@ -353,9 +353,10 @@ class PortraitRenderer(Renderer):
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
-        mouth_px = pose.opening_px[self._mouth_columns]
-        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(mouth_px, self._rest_mouth_px)
-        mp[raster.P_MOUTH_OPEN] = float(mouth_px.max(initial=0.0))
+        mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[self._mouth_columns], self._rest_mouth_px)
+        # the opening measured where the jaw's table is (their difference is the lips' own parting: measured at the
+        # tallest column, a jaw alone parted Biden's lips 0.3 px "beyond the jaw" and lengthened his upper row)
+        mp[raster.P_MOUTH_OPEN] = float(pose.opening_px[self._mouth_middle].mean())
         mp[raster.P_LIP_DROP] = float(pose.upper_lip_drop_px[self._lip_middle].mean())
         mp[raster.P_JAW_OPEN] = pose.scale * float(np.interp(sample.weights[_JAW_OPEN], _JAW_STEPS, self._jaw_open_px))
         c0, c1 = self._mouth_corners
