@@ -295,8 +295,8 @@ def test_an_open_jaw_is_a_lens_hinged_at_the_mouth_corners(photos, name):
 def test_a_mouth_open_for_speech_shows_dark_between_its_tooth_rows(photos, name):
     """jawOpen 0.3 opens these mouths 14-20 px (0.14-0.2 IOD). A relaxed mouth shows a few millimetres of its upper
     teeth, more as it opens wide; drawn 0.13 IOD long at any opening, the upper row and the lower met and filled the
-    opening with white: the middle column's darkest 0.90 and 0.64 of its lightest on the closed mouths, 0.48 and 0.29
-    now. obama.jpg grins with its teeth bare, and its teeth hung whole from the lip its neutral face lowers (0.80;
+    opening with white: the middle column's darkest 0.90 and 0.64 of its lightest on the closed mouths, 0.45 and 0.29
+    now (0.17-0.36 on the set's other photos). obama.jpg grins with its teeth bare, and its teeth hung whole from the lip its neutral face lowers (0.80;
     0.18 now)."""
     accepted, _ = photos
     r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
