@@ -84,9 +84,13 @@ TONGUE_OUT_EXTRA_IODS = 0.3
 UPPER_TOOTH_IODS = 0.12
 LOWER_TOOTH_IODS = 0.085
 #: A tooth's tip corners are rounded with this share of its width.
-TOOTH_ROUND = 0.3
+TOOTH_ROUND = 0.15
 #: The shadow between two teeth darkens them by at most this share (real interdental shadows are faint).
 GAP_SHADE = 0.15
+#: A tooth's face is rounded: toward its sides it is darker by up to this share; and its tip, thin enamel, by this
+#: share. (Drawn flat, every tooth the same tone edge to edge, a row looked like one moulded strip.)
+TOOTH_CURVE = 0.1
+TOOTH_TIP_GREY = 0.08
 #: The dental arch seen from the front: the mouth corners look at it at this angle (rad), so the
 #: teeth narrow toward the corners.
 ARCH_RAD = 1.0
@@ -348,7 +352,11 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, 
     cover = min(max((tip - dist) / max(math.sqrt(gx * gx + gy * gy), 0.25) + 0.5, 0.0), 1.0)
     toward_tip = _smooth(0.3 * length, length, dist)
     gap = GAP_SHADE * detail * math.exp(-(across / max(0.7, 0.5 * SOFT_IODS * iod)) ** 2) * (0.3 + 0.7 * toward_tip)
-    shade = (1.0 - gap) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist))
+    # each tooth's face is rounded: it turns away from the light toward its sides, and its tip is thin enamel
+    # (where they touch, near the lip, the rounding shows less, as the gap's shadow does)
+    curve = TOOTH_CURVE * detail * (1.0 - _smooth(0.0, 0.5 * width, across)) ** 2 * (0.3 + 0.7 * toward_tip)
+    tip_grey = TOOTH_TIP_GREY * _smooth(0.55 * length, length, dist)
+    shade = (1.0 - gap) * (1.0 - curve) * (1.0 - tip_grey) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist))
     return cover, shade
 
 
