@@ -96,7 +96,8 @@ def _points(name: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Regions:
-    """Landmark index sets used by the fields."""
+    """Landmark index sets used by the fields. ``mouth_corners``: the inner contour's two corners, then the outer
+    contour's two (in the same order), then the rings' four (:data:`OUTER_LIP_CORNERS`)."""
 
     inner_upper: np.ndarray
     inner_lower: np.ndarray
@@ -124,20 +125,30 @@ def _y_along(points: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.interp(x, points[order, 0], points[order, 1])
 
 
+#: MediaPipe's lip corners outside the inner contour's, one group per side of the mouth (face mesh landmarks): the
+#: outer contour's corner, then the corners of the two rings of the lips between the contours.
+OUTER_LIP_CORNERS = ((61, 76, 62), (291, 306, 292))
+
+
 def regions(frame: FaceFrame) -> Regions:
     mesh = frame.mesh
     inner = set(mesh.mouth.upper) | set(mesh.mouth.lower)
     corners = np.array(mesh.mouth.corners)
     outer = np.array(sorted(connection_points("FACE_LANDMARKS_LIPS") - inner))
-    # Outer-lip corners are the outer points nearest to the inner corners.
-    outer_corners = [outer[np.argmin(np.linalg.norm(frame.q[outer] - frame.q[c], axis=1))] for c in corners]
+    # Each inner corner with the side's outer and ring corners (the side whose outer corner is nearer). Taken as the
+    # outer points nearest to the inner corners, they were upper or lower lip points on 12 of the set's 17 photos
+    # (185, 146), and the rings' corners, which belong to no chain, stayed put while the corners moved: an open jaw
+    # tore the lips at the corners into slivers and folds.
+    sides = [min(OUTER_LIP_CORNERS, key=lambda g: float(np.linalg.norm(frame.q[g[0]] - frame.q[c]))) for c in corners]
+    outer_corners = [g[0] for g in sides]
+    ring_corners = [p for g in sides for p in g[1:]]
     outer_rest = np.array([p for p in outer if p not in outer_corners])
     line = mouth_line_y(frame, frame.q[outer_rest, 0])
     return Regions(
         inner_upper=mesh.mouth.upper[1:-1], inner_lower=mesh.mouth.lower[1:-1],
         outer_upper=outer_rest[frame.q[outer_rest, 1] < line],
         outer_lower=outer_rest[frame.q[outer_rest, 1] >= line],
-        mouth_corners=np.concatenate([corners, outer_corners]),
+        mouth_corners=np.concatenate([corners, outer_corners, ring_corners]),
         brow_right=_points("FACE_LANDMARKS_RIGHT_EYEBROW"), brow_left=_points("FACE_LANDMARKS_LEFT_EYEBROW"),
         lid_upper={-1: mesh.eye_right.upper[1:-1], 1: mesh.eye_left.upper[1:-1]},
         lid_lower={-1: mesh.eye_right.lower[1:-1], 1: mesh.eye_left.lower[1:-1]},
@@ -179,9 +190,9 @@ def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     corners_x = np.sort(q[r.mouth_corners, 0])
     x = q[:, 0]
     inside = (x > corners_x[0]) & (x < corners_x[-1])
-    inner = np.maximum(_y_along(q[np.concatenate([r.inner_lower, r.mouth_corners])], x),
+    inner = np.maximum(_y_along(q[np.concatenate([r.inner_lower, r.mouth_corners[:2]])], x),
                        _y_along(q[np.concatenate([r.inner_upper, r.mouth_corners[:2]])], x))  # inner corners
-    outer = np.concatenate([r.outer_lower, r.mouth_corners])
+    outer = np.concatenate([r.outer_lower, r.mouth_corners[2:4]])
     band = (q[:, 1] >= inner - 1e-6) & (q[:, 1] <= _y_along(q[outer], x) + 1e-6)
     return (inside & band).astype(np.float64)
 
@@ -207,7 +218,7 @@ def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narro
     centre_x, half = float(corner_q[:, 0].mean()), max(float(np.abs(np.diff(corner_q[:, 0]))[0]) / 2, 1e-6)
     lens = np.sqrt(np.clip(1.0 - ((q[:, 0] - centre_x) / half) ** 2, 0.0, 1.0))
     lip = JAW_CORNER + (1.0 - JAW_CORNER) * lens
-    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.mouth_corners])], q[:, 0]))
+    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.mouth_corners[2:4]])], q[:, 0]))
                         / JAW_TAPER_IODS)
     m = below * front * (lip + (1.0 - lip) * depth)
     lower = np.concatenate([r.inner_lower, r.outer_lower])
