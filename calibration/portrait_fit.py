@@ -15,7 +15,10 @@ For each shape, candidate gains (bounded to stay near the hand-authored field,
   neutral face is already some way from the photo),
 - the mouth keeps at least :data:`MIN_MOUTH_WIDTH_SHARE` of the neutral face's width at full
   weight (the lips' corners drawn, mouthFunnel and mouthPucker squeeze it): past that the lips
-  form a tube, which MediaPipe may read but no face makes.
+  form a tube, which MediaPipe may read but no face makes,
+- for the shapes of :data:`STREAK_JUDGED`, the lips' skin at full weight is not stretched into streaks past
+  issue 17's goal (``facecast eval``'s streak measure), or past what the smallest gain draws where that one
+  misses the goal already.
 
 The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
 otherwise the accepted gain with the largest range; otherwise, where no gain draws the shape to
@@ -43,6 +46,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from facecast.calibration.eval import realism
 from facecast.calibration.eval.fidelity import GOAL_IDENTITY, GOAL_RANGE, DlibIdentity, KEY_SHAPES, spearman
 from facecast.calibration.eval.landmark_blendshapes import LandmarkBlendshapes
 from facecast.engine.face.tracker import FaceTracker
@@ -80,6 +84,19 @@ GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRigh
 #: reached stay.
 BLINK_MAX_GAIN = 1.45
 _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
+#: Shapes whose full-weight frame the streak measure judges (:data:`.realism.STREAK_SHAPES`): ARKit index -> its name
+#: there. A fit may not take them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's
+#: ratio where that misses the goal already (32bit's mouthFunnel: the fit took it to 1.75, the mouth a trunk of
+#: stretched lip 0.4 as wide as the neutral one, streak ratio 5.98).
+STREAK_JUDGED = {arkit_index(n): n for n in ("mouthFunnel", "mouthPucker", "jawOpen")}
+
+
+def streak_ratio(renderer, k: int) -> float:
+    """The streak measure's relative ratio (:func:`.realism.measure_streaks`) of shape ``k`` of
+    :data:`STREAK_JUDGED` at full weight, with the renderer's gains now."""
+    name = STREAK_JUDGED[k]
+    m = realism.measure_streaks(renderer, shapes={name: realism.STREAK_SHAPES[name]})["shapes"][name]["relative"]
+    return float("inf") if m is None else float(m)
 
 
 def candidate_gains(k: int) -> tuple[float, ...]:
@@ -161,11 +178,17 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
             folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
             to_goal = []  # the same, of gains passing all but drawing the shape to the goal only, not the target
+            streak_limit = None  # the goal, or the smallest plausible gain's ratio where that misses it
             for g in candidate_gains(k):
                 renderer.set_gain(k, g)
                 rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
                 if k in GEOMETRY_JUDGED:
                     rng, rho = drawn, drawn_rho
+                if plausible and k in STREAK_JUDGED:
+                    ratio = streak_ratio(renderer, k)
+                    if streak_limit is None:
+                        streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
+                    plausible = ratio <= streak_limit
                 if plausible:
                     folding_nothing.append((g, rng, rho, frame, tracked))
                 if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):

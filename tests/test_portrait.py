@@ -474,6 +474,26 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+def test_the_fit_never_stretches_the_lips_into_streaks(monkeypatch, renderer):
+    """A gain whose lips streak past issue 17's goal (or past the smallest gain's streaks, where those miss it
+    already) is refused, however well MediaPipe reads it (32bit's fit took mouthFunnel to 1.75: a trunk of stretched
+    lip, streak ratio 5.98). Here the closed loop reaches the target only at the largest gain."""
+    from facecast.calibration import portrait_fit
+    from skimage import data
+
+    k = arkit_index("mouthFunnel")
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0, 1.45))
+    reads = {0.7: 0.2, 1.0: 0.3, 1.45: 0.5}
+    monkeypatch.setattr(portrait_fit, "_sweep",
+                        lambda r, tracker, geometry, kk: (reads[float(r.gains[kk])], 1.0, 0.5, 1.0, True, None, None))
+    for ratios, expected in (({0.7: 1.0, 1.0: 1.2, 1.45: 2.0}, 1.0),  # past the goal
+                             ({0.7: 2.0, 1.0: 1.9, 1.45: 2.2}, 1.0),  # past the smallest gain's, which misses it
+                             ({0.7: 1.0, 1.0: 1.2, 1.45: 1.4}, 1.45)):  # within: the target range wins
+        monkeypatch.setattr(portrait_fit, "streak_ratio", lambda r, kk: ratios[float(r.gains[kk])])
+        gains, fits = fit_one_shape(renderer, "mouthFunnel", data.astronaut(), identity=False)
+        assert gains[k] == expected, (ratios, fits)
+
+
 def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(monkeypatch, renderer):
     """The astronaut's mouthPucker read 0.43-0.45 from her photo at every gain (limit 0.43), and the fit fell back to
     the shipped gain, farther still (0.451 > the 0.45 goal). It now keeps the gain nearest the photo."""
