@@ -109,9 +109,11 @@ def test_a_mouth_tracked_with_crossed_lip_lines_opens_with_the_jaw(photos):
     moved = r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=w)) - neutral
     # the upper lip: 0.03 IOD measured (a cheek triangle unfolded near the corner); 0.25 with the bug
     assert abs(moved[13, 1]) < 0.08 * r.rig.iod_px and moved[14, 1] > 0.3 * r.rig.iod_px
-    # the upper lip's own points near the corners, which lie below the crossed lower lip line, stay with it (0.002
-    # IOD measured): carried with the jaw (0.5 IOD), they stretched an upper-lip triangle across the open mouth
-    assert np.abs(moved[[183, 184, 407, 408], 1]).max() < 0.08 * r.rig.iod_px, moved[[183, 184, 407, 408]]
+    # the upper lip's own points near the corners, which lie below the crossed lower lip line, stay with it: they
+    # curve down into the corners with the upper lip, no farther than the corners go (0.12 IOD measured, the corners
+    # 0.18); carried with the jaw (0.5 IOD), they stretched an upper-lip triangle across the open mouth
+    corners = moved[list(r.mesh.mouth.corners), 1].min()
+    assert np.abs(moved[[183, 184, 407, 408], 1]).max() <= corners + 0.01 * r.rig.iod_px, moved[[183, 184, 407, 408]]
     assert r.pose(FaceSample(capture_wall_ns=0, weights=w)).scale == 1.0
 
 
@@ -371,8 +373,7 @@ def test_a_fold_the_jaw_opens_at_a_mouth_corner_shows_the_lips_corner(photos, na
     """MediaPipe's mesh folds at the mouth corners: triangles of 1-7 px^2 face away in the photo. An open jaw
     opens them, and where no skin covers them they are drawn from their own source. Blurred as far as their
     stretch asked (11 px), they drew the skin around the corner, lighter than the lips' corner, as light
-    slivers beside the opening (a median 29 grey levels off the corner they stand for on obama3, 25 on obama2;
-    5-7 now on all four photos)."""
+    slivers beside the opening (a median 29 grey levels off the corner they stand for on obama3, 25 on obama2)."""
     from facecast.engine.render.portrait.mesh import FOLDED
     from facecast.engine.types import FaceSample
     accepted, _ = photos
@@ -420,8 +421,12 @@ def test_a_fold_the_jaw_opens_at_a_mouth_corner_shows_the_lips_corner(photos, na
         drawn.append(frame[px[:, 1], px[:, 0]] @ luma)
     drawn, source = np.concatenate(drawn), np.concatenate(source)
     assert len(drawn) >= 20  # the folds are open and show
-    # the lips' corner they stand for (the photo with its openings filled, as the warp samples it)
-    assert np.median(np.abs(drawn - source)) < 15, (np.median(drawn), np.median(source))
+    # the lips' corner they stand for (the photo with its openings filled, as the warp samples it): the light they
+    # add over it, summed over their pixels, in grey levels per IOD^2: 0.04-0.18 on these photos. While the upper lip
+    # stood still at the corners as they dropped, the jaw opened 2-4x as much of the folds: 0.09-0.47 (the astronaut
+    # the most, a light sliver up from each corner); blurred 11 px, obama3's were 29 grey levels lighter in the median
+    excess = np.clip(drawn - source, 0.0, None).sum() / r.rig.iod_px ** 2
+    assert excess < 0.25, (excess, len(drawn), np.median(drawn), np.median(source))
 
 
 def _shut_eyes(photos, name: str) -> tuple[np.ndarray, np.ndarray, list]:
@@ -861,9 +866,11 @@ def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, *, margin: fl
     the renderer, has one in 3 columns)."""
     lum = frame.astype(np.float64) @ [0.299, 0.587, 0.114]
     x0, x1 = landmarks[[61, 291], 0].min(), landmarks[[61, 291], 0].max()
-    top = int(landmarks[13, 1]) - 2
+    inner_upper = landmarks[[78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308], :2]  # MediaPipe's inner upper lip
+    inner_upper = inner_upper[np.argsort(inner_upper[:, 0])]
     rows = []
     for x in range(int(x0 + margin * (x1 - x0)), int(x1 - margin * (x1 - x0))):
+        top = int(np.interp(x, inner_upper[:, 0], inner_upper[:, 1])) - 2  # from the lip down (it curves into the corners)
         col = lum[top:top + 80, x]
         half = 0.5 * (col.max() + col.min())
         is_light = col > half
@@ -872,7 +879,7 @@ def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, *, margin: fl
         dark = np.nonzero(col[light[0]:] < half)[0] + light[0] if len(light) else []
         if len(dark):
             j = dark[0]
-            rows.append(j - 1 + (col[j - 1] - half) / max(col[j - 1] - col[j], 1e-6))
+            rows.append(top + j - 1 + (col[j - 1] - half) / max(col[j - 1] - col[j], 1e-6))
     return np.array(rows)
 
 

@@ -197,6 +197,21 @@ def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     return (inside & band).astype(np.float64)
 
 
+def upper_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
+    """(478,) 1 for the points of the upper lip strictly between its outer and inner contours (the rings of lip
+    between them), inside the mouth's corners, else 0. Where the lip lines cross (Biden's closed mouth), up to the
+    higher of the two inner contours: the lower lip's points there are not the upper lip's."""
+    q = frame.q
+    corners_x = np.sort(q[r.mouth_corners, 0])
+    x = q[:, 0]
+    inside = (x > corners_x[0]) & (x < corners_x[-1])
+    inner = np.minimum(_y_along(q[np.concatenate([r.inner_upper, r.mouth_corners[:2]])], x),
+                       _y_along(q[np.concatenate([r.inner_lower, r.mouth_corners[:2]])], x))
+    outer = _y_along(q[np.concatenate([r.outer_upper, r.mouth_corners[2:4]])], x)
+    band = (q[:, 1] > outer + 1e-6) & (q[:, 1] < inner - 1e-6)
+    return (inside & band).astype(np.float64)
+
+
 #: The jaw (jawOpen, and the shapes built on it): the mouth corners move this share of its drop, and the lips
 #: hinge there. Between the corners the lower lip drops along a half ellipse and the upper lip's inner edge
 #: curves down into them, so an open mouth is a lens, not a box with straight skin walls at its sides; the
@@ -224,8 +239,13 @@ def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narro
     lower = np.concatenate([r.inner_lower, r.outer_lower])
     m[lower] = np.maximum(m[lower], lip[lower])
     m = np.maximum(m, lower_lip_band(frame, r) * lip)  # a thin lower lip moves whole, or its inside folds under
-    m[r.inner_upper] = JAW_CORNER * (1.0 - lens[r.inner_upper])  # the upper lip curves down into the corners
-    m[r.outer_upper] = 0.0
+    # the upper lip curves down into the corners, its rings and outer contour with its inner edge (the outer contour
+    # held still above corners that drop a third of the jaw stretched the lip's corner into a sliver 1-2 px wide and
+    # 18 px tall: a shelf in the cheek beside an open mouth)
+    upper = upper_lip_band(frame, r) > 0
+    upper[r.inner_upper] = upper[r.outer_upper] = True
+    upper[r.mouth_corners] = upper[r.inner_lower] = False
+    m[upper] = JAW_CORNER * (1.0 - lens[upper])
     m[r.mouth_corners] = JAW_CORNER
     d = np.zeros((NUM_LANDMARKS, 2))
     d[:, 1] = drop * m
