@@ -412,13 +412,25 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
 def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, lips, mp, rgb, layer, tmp3):
     """One pixel of the mouth interior into ``rgb`` (``layer`` and ``tmp3`` are scratch). ``grad`` (6,): the change
     of ``u``, ``v`` and ``h`` per frame pixel along x and y (u_x, u_y, v_x, v_y, h_x, h_y), constant over a triangle.
-    ``lips`` (6,): px below the upper lip's chain and its change per frame pixel along x and y, then px above the
-    lower lip's chain and its change (:func:`_lip_distances`); 1e30 where a triangle has no chain, to measure
-    ``v * h`` and ``(1 - v) * h`` instead. Those products of attributes linear over each triangle are kinked at every
-    triangle's edge: they put the upper teeth's end 1-2 px out, and sawed the tongue's top into 2-4 px steps."""
+    ``lips`` (:data:`LIPS_LEN`,): px below the upper lip's chain and its change per frame pixel along x and y, then
+    px above the lower lip's chain and its change, then each chain's column there (:func:`_lip_distances`); 1e30
+    where a triangle has no chain, to measure ``v * h`` and ``(1 - v) * h`` instead (and ``u``, ``h0``, the photo's
+    column as interpolated over the triangle). Those products of attributes linear over each triangle are kinked at
+    every triangle's edge: they put the upper teeth's end 1-2 px out, and sawed the tongue's top into 2-4 px steps."""
     iod = mp[P_IOD]
     d_up = lips[0] if lips[0] < 1e29 else v * h  # px below the upper lip
     d_low = lips[3] if lips[3] < 1e29 else (1.0 - v) * h  # px above the lower lip
+    # each tooth row's column: its own lip's (the upper teeth stay in the skull as the jaw moves sideways)
+    u_up, du_up_px, du_up_py, h0_up = u, grad[0], grad[1], h0
+    u_lo, du_lo_px, du_lo_py = u, grad[0], grad[1]
+    txu, tyu, bxu, byu = tx, ty, bx, by
+    if lips[0] < 1e29:
+        u_up, du_up_px, du_up_py, h0_up = lips[6], lips[7], lips[8], lips[9]
+        txu, tyu, bxu, byu = lips[10], lips[11], lips[12], lips[13]
+    if lips[3] < 1e29:
+        u_lo, du_lo_px, du_lo_py = lips[14], lips[15], lips[16]
+    x_lo = 2.0 * u_lo - 1.0
+    root_lo = math.sqrt(max(0.0, 1.0 - x_lo * x_lo))
     x = 2.0 * u - 1.0
     root = math.sqrt(max(0.0, 1.0 - x * x))
     corner = 0.55 + 0.45 * root
@@ -427,33 +439,36 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     # the middle of the row, at ``arch`` -1..1 across the rest mouth (squeezed into the opening, the whole row
     # was drawn as narrow teeth, a white grille filling a small round mouth)
     squeeze = min(max(mp[P_MOUTH_SHARE], 0.1), 1.0)
-    arch = x * squeeze
+    arch_up = (2.0 * u_up - 1.0) * squeeze
+    arch_lo = x_lo * squeeze
     # teeth toward the corners lie in the cheeks' shadow
-    buccal = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch * arch)))
+    buccal_up = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch_up * arch_up)))
+    buccal_lo = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch_lo * arch_lo)))
     # lips pushed out into an O hide more of the teeth, and shade them and what lies behind
     recede = _smooth(0.0, RECEDE_SQUEEZE, 1.0 - squeeze)
     # (not where the photo shows its own upper teeth: they hang from the lip at their own length, and rows hidden
     # beside them left the cavity's shadow around them in ragged patches)
     shown = 1.0 - RECEDE_HIDE * recede * (1.0 - mp[P_PHOTO_TEETH])
     # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
-    t_up, run, drop = _upper_teeth(u, h0, teeth_run, iod, shown, mp)
-    t_low = LOWER_TEETH_IODS * iod * root * root * shown
+    t_up, run, drop = _upper_teeth(u_up, h0_up, teeth_run, iod, shown, mp)
+    t_low = LOWER_TEETH_IODS * iod * root_lo * root_lo * shown
     # the lower teeth's tips as far below the upper teeth's as the jaw has opened here (its opening is a lens),
     # measured above the lower lip: lips parted more than the jaw show the lower teeth up to the upper ones
-    clench = shown * (d_up + d_low - (t_up - OVERBITE_IODS * iod + mp[P_JAW_OPEN] * root))
+    clench = shown * (d_up + d_low - (t_up - OVERBITE_IODS * iod + mp[P_JAW_OPEN] * root_lo))
     clenched = clench > t_low
     if clenched:
         t_low = clench
     # for the rows' outlines: how the arch's x, d_up and the lengths change across the frame's pixels
-    x_px, x_py = 2.0 * grad[0] * squeeze, 2.0 * grad[1] * squeeze
+    xu_px, xu_py = 2.0 * du_up_px * squeeze, 2.0 * du_up_py * squeeze
+    xl_px, xl_py = 2.0 * du_lo_px * squeeze, 2.0 * du_lo_py * squeeze
     vh_px, vh_py = grad[2] * h + v * grad[4], grad[3] * h + v * grad[5]  # of v * h
     up_px, up_py = (lips[1], lips[2]) if lips[0] < 1e29 else (vh_px, vh_py)
     low_px, low_py = (lips[4], lips[5]) if lips[3] < 1e29 else (grad[4] - vh_px, grad[5] - vh_py)
     e = 5e-4
-    up_dx = (_upper_teeth(u + e, h0, teeth_run, iod, shown, mp)[0]
-             - _upper_teeth(u - e, h0, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
+    up_dx = (_upper_teeth(u_up + e, h0_up, teeth_run, iod, shown, mp)[0]
+             - _upper_teeth(u_up - e, h0_up, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
     up_dx /= squeeze  # per unit of the arch's x
-    low_dx = -2.0 * LOWER_TEETH_IODS * iod * x / squeeze  # d(t_low)/d(arch)
+    low_dx = -2.0 * LOWER_TEETH_IODS * iod * x_lo / squeeze  # d(t_low)/d(arch)
     tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
     cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
     for c in range(3):
@@ -481,33 +496,33 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     if d_low < t_low + 0.5:
         if clenched:  # the tips' outline runs along the upper row's: it changes across the frame as d_up does
             low_dx, low_px, low_py = -up_dx, -up_px, -up_py
-        cover, shade = _tooth_row(arch, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx, x_px,
-                                  x_py, low_px, low_py)
+        cover, shade = _tooth_row(arch_lo, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx,
+                                  xl_px, xl_py, low_px, low_py)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             shade *= 1.0 - OCCLUSAL_SHADE * math.exp(-max(d_up - t_up, 0.0) / max(OCCLUSAL_IODS * iod, 0.5))
             for c in range(3):
-                layer[c] = mp[P_TEETH + c] * 0.9 * shade * buccal
+                layer[c] = mp[P_TEETH + c] * 0.9 * shade * buccal_lo
             _mix(rgb, layer, cover)
     # upper teeth hanging from the upper lip
     if d_up < t_up + 0.5:
         # square tips where the rows nearly meet (their notches showed the dark between them as dots) and under
         # the photo's own teeth (rounded ones put notches where the photo has none)
         rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
-        cover, shade = _tooth_row(arch, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx, x_px,
-                                  x_py, up_px, up_py)
+        cover, shade = _tooth_row(arch_up, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx,
+                                  xu_px, xu_py, up_px, up_py)
         if cover > 0.0:
             for c in range(3):
-                layer[c] = mp[P_TEETH + c] * shade * buccal
+                layer[c] = mp[P_TEETH + c] * shade * buccal_up
             if run > 0.5:
                 # the photo's own upper teeth, where the photo has them (the lip's drop below its place in the
                 # photo hides their top), in the row's outline: down to their cut, then their colour at the cut
                 # (their own lower end is uneven: each tooth's, and the lower lip's shadow on them; drawn where the
                 # photo's teeth mask reached, it hung ragged drips)
                 cut = run - PHOTO_TEETH_CUT_IODS * iod
-                f = min(max((min(d_up, cut) + drop) / h0, 0.0), 1.0)
-                sx = tx + f * (bx - tx) - 0.5
-                sy = ty + f * (by - ty) - 0.5
+                f = min(max((min(d_up, cut) + drop) / h0_up, 0.0), 1.0)
+                sx = txu + f * (bxu - txu) - 0.5
+                sy = tyu + f * (byu - tyu) - 0.5
                 _sample3(img, sx, sy, tmp3)
                 _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy))
             _mix(rgb, layer, cover)
@@ -653,18 +668,19 @@ def _chain_axes(run, dst):
 
 @njit(inline="always", fastmath=True, error_model="numpy")
 def _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny):
-    """(ok, the chain's depth down the face, its slope) at ``s`` along the axes of :func:`_chain_axes`: on the
-    segment of ``run`` that spans ``s``, else along the nearest end segment; ok False where the row has fewer than
-    two vertices."""
+    """(ok, the chain's depth down the face, its slope, the segment's vertices ``ja``, ``jb``, the share of the way
+    from ``ja`` to ``jb`` (clamped to the segment), the change of that share per unit of ``s``) at ``s`` along the axes
+    of :func:`_chain_axes`: on the segment of ``run`` that spans ``s``, else along the nearest end segment; ok False
+    where the row has fewer than two vertices."""
     first, last = -1, -1
     for q in range(RUN_LEN):
         if run[q] >= 0:
             if first < 0:
                 first = q
             last = q
-    best, slope = 0.0, 0.0
+    best, slope, ja_, jb_, share, per_s = 0.0, 0.0, 0, 0, 0.0, 0.0
     if first < 0 or last == first:
-        return False, best, slope
+        return False, best, slope, ja_, jb_, share, per_s
     for q in range(first, last):
         ja, jb = run[q], run[q + 1]
         sa = (dst[ja, 0] - x0) * ax + (dst[ja, 1] - y0) * ay
@@ -675,30 +691,51 @@ def _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny):
         if (lo <= s <= hi) or (q == first and s < lo) or (q == last - 1 and s > hi):
             slope = (db - da) / (sb - sa) if abs(sb - sa) > 1e-6 else 0.0
             best = da + (s - sa) * slope
+            per_s = 1.0 / (sb - sa) if abs(sb - sa) > 1e-6 else 0.0
+            share = min(max((s - sa) * per_s, 0.0), 1.0)
+            if share <= 0.0 or share >= 1.0:
+                per_s = 0.0
+            ja_, jb_ = ja, jb
             if lo <= s <= hi:
                 break
-    return True, best, slope
+    return True, best, slope, ja_, jb_, share, per_s
+
+
+#: The length of :func:`_lip_distances`' output.
+LIPS_LEN = 17
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _lip_distances(px, py, run, lower_run, dst, lips):
-    """Into ``lips`` (6,): px the point ``px``, ``py`` lies below the mouth's upper chain along ``run`` (a row of
-    :func:`edge_tables`' ``chain_run``) and its change per frame pixel along x and y, then px it lies above the lower
-    chain along ``lower_run`` (the same columns) and its change; each across the line between the mouth's corners in
-    this frame, at the chain's height where the point is along that line. 1e30 (and 0, 0) where a row has no
-    chain."""
+def _lip_distances(px, py, run, lower_run, dst, attr_u, attr_h0, attr_top, attr_bottom, lips):
+    """Into ``lips`` (:data:`LIPS_LEN`,): px the point ``px``, ``py`` lies below the mouth's upper chain along ``run``
+    (a row of :func:`edge_tables`' ``chain_run``) and its change per frame pixel along x and y, then px it lies above
+    the lower chain along ``lower_run`` (the same columns) and its change; each across the line between the mouth's
+    corners in this frame, at the chain's height where the point is along that line. 1e30 (and 0, 0) where a row has
+    no chain. Then the column of the upper chain there: its ``u`` and that ``u``'s change per frame pixel along x
+    and y, the photo's opening height there and the photo's top and bottom points of that column (x, y, x, y); and
+    the lower chain's ``u`` and its change. The tooth rows hang from their own lip's column: interpolated across the
+    opening's triangles, a jaw moved sideways (jawLeft) sheared the upper teeth, which stay in the skull, into
+    slanted stripes."""
     lips[0], lips[1], lips[2], lips[3], lips[4], lips[5] = 1e30, 0.0, 0.0, 1e30, 0.0, 0.0
     ok, x0, y0, ax, ay, nx, ny = _chain_axes(run, dst)
     if not ok:
         return
     s = (px - x0) * ax + (py - y0) * ay
     depth = (px - x0) * nx + (py - y0) * ny
-    ok, best, slope = _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny)
+    ok, best, slope, ja, jb, f, per_s = _chain_height(s, run, dst, x0, y0, ax, ay, nx, ny)
     if ok:
         lips[0], lips[1], lips[2] = depth - best, nx - slope * ax, ny - slope * ay
-    ok, best, slope = _chain_height(s, lower_run, dst, x0, y0, ax, ay, nx, ny)
+        du = (attr_u[jb] - attr_u[ja]) * per_s
+        lips[6], lips[7], lips[8] = attr_u[ja] + f * (attr_u[jb] - attr_u[ja]), du * ax, du * ay
+        lips[9] = attr_h0[ja] + f * (attr_h0[jb] - attr_h0[ja])
+        for c in range(2):
+            lips[10 + c] = attr_top[ja, c] + f * (attr_top[jb, c] - attr_top[ja, c])
+            lips[12 + c] = attr_bottom[ja, c] + f * (attr_bottom[jb, c] - attr_bottom[ja, c])
+    ok, best, slope, ja, jb, f, per_s = _chain_height(s, lower_run, dst, x0, y0, ax, ay, nx, ny)
     if ok:
         lips[3], lips[4], lips[5] = best - depth, slope * ax - nx, slope * ay - ny
+        du = (attr_u[jb] - attr_u[ja]) * per_s
+        lips[14], lips[15], lips[16] = attr_u[ja] + f * (attr_u[jb] - attr_u[ja]), du * ax, du * ay
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -886,7 +923,7 @@ def _draw(out, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_ru
     for band in prange(BANDS):
         band_lo = band * height // BANDS
         band_hi = (band + 1) * height // BANDS - 1
-        scratch = np.empty((5, 6), np.float32)
+        scratch = np.empty((5, LIPS_LEN), np.float32)
         for mode in (1, 0, 2, 3, 4):
             _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft, chain, chain_run, lower_run,
                        num_openings, band_lo, band_hi, scratch, skin_img, fill_img, blur_x_img, blur_y_img, lid_img,
@@ -1116,7 +1153,8 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
                     ty = w0 * attr_top[i0, 1] + w1 * attr_top[i1, 1] + w2 * attr_top[i2, 1]
                     bx_ = w0 * attr_bottom[i0, 0] + w1 * attr_bottom[i1, 0] + w2 * attr_bottom[i2, 0]
                     by_ = w0 * attr_bottom[i0, 1] + w1 * attr_bottom[i1, 1] + w2 * attr_bottom[i2, 1]
-                    _lip_distances(px, py, chain_run[t], lower_run[t], dst, lips)
+                    _lip_distances(px, py, chain_run[t], lower_run[t], dst, attr_u, attr_h0, attr_top, attr_bottom,
+                                   lips)
                     _mouth_rgb(skin_img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx_, by_, grad, lips, mp, rgb,
                                tmp, ball)
                 else:
