@@ -84,11 +84,12 @@ GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRigh
 #: reached stay.
 BLINK_MAX_GAIN = 1.45
 _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
-#: Shapes whose full-weight frame the streak measure judges (:data:`.realism.STREAK_SHAPES`): ARKit index -> its name
-#: there. A fit may not take them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's
-#: ratio where that misses the goal already (32bit's mouthFunnel: the fit took it to 1.75, the mouth a trunk of
-#: stretched lip 0.4 as wide as the neutral one, streak ratio 5.98).
-STREAK_JUDGED = {arkit_index(n): n for n in ("mouthFunnel", "mouthPucker", "jawOpen")}
+#: Shapes whose full-weight frame the streak measure judges alone (the one-shape entries of
+#: :data:`.realism.STREAK_SHAPES`; the blink is both eyes at once): ARKit index -> its name there. A fit may not take
+#: them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's ratio where that misses the goal
+#: already (32bit's mouthFunnel: the fit took it to 1.75, the mouth a trunk of stretched lip 0.4 as wide as the neutral
+#: one, streak ratio 5.98).
+STREAK_JUDGED = {arkit_index(n): n for n, (_, spec) in realism.STREAK_SHAPES.items() if set(spec) == {n}}
 
 
 def streak_ratio(renderer, k: int) -> float:

@@ -883,14 +883,14 @@ def test_a_funnels_o_shows_a_few_teeth_in_shadow_not_a_white_grille(photos, name
     assert (inside.mean(1) > 0.7 * teeth).mean() < 0.45
 
 
-def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, *, margin: float = 0.25) -> np.ndarray:
+def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, upper_chain, *, margin: float = 0.25) -> np.ndarray:
     """Per column of the mouth but ``margin`` of its width at each end (the middle half), the row (subpixel) where the upper teeth end in the cavity: the
     first fall below half way between the column's lightest and darkest after its first run of light pixels at
     least 4 px long (the teeth; a highlight on the upper lip above them is a pixel or two: obama_turned, drawn by
     the renderer, has one in 3 columns)."""
     lum = frame.astype(np.float64) @ [0.299, 0.587, 0.114]
     x0, x1 = landmarks[[61, 291], 0].min(), landmarks[[61, 291], 0].max()
-    inner_upper = landmarks[[78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308], :2]  # MediaPipe's inner upper lip
+    inner_upper = landmarks[list(upper_chain), :2]  # the mouth's upper chain (``mesh.mouth.upper``)
     inner_upper = inner_upper[np.argsort(inner_upper[:, 0])]
     rows = []
     for x in range(int(x0 + margin * (x1 - x0)), int(x1 - margin * (x1 - x0))):
@@ -929,7 +929,7 @@ def test_an_open_jaw_shows_the_photos_upper_teeth_ending_along_an_even_edge(phot
     frame, drawn = realism.render_rgb(r, w), realism._drawn(r, w)
 
     def roughness(margin: float) -> float:
-        edge = _upper_teeth_edge_px(frame, drawn, margin=margin)
+        edge = _upper_teeth_edge_px(frame, drawn, r.mesh.mouth.upper, margin=margin)
         assert len(edge) > 30
         return float(np.abs(edge[3:-3] - np.convolve(edge, np.ones(7) / 7, mode="valid")).mean())
 

@@ -96,8 +96,9 @@ def _points(name: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Regions:
-    """Landmark index sets used by the fields. ``mouth_corners``: the inner contour's two corners, then the outer
-    contour's two (in the same order), then the rings' four (:data:`OUTER_LIP_CORNERS`)."""
+    """Landmark index sets used by the fields. ``mouth_corners``: all eight of the lips' corners, the inner
+    contour's two (``inner_corners``), then the outer contour's two in the same order (``outer_corners``), then the
+    rings' four (:data:`OUTER_LIP_CORNERS`)."""
 
     inner_upper: np.ndarray
     inner_lower: np.ndarray
@@ -110,6 +111,14 @@ class Regions:
     lid_lower: dict
     oval: np.ndarray
     nose: np.ndarray
+
+    @property
+    def inner_corners(self) -> np.ndarray:
+        return self.mouth_corners[:2]
+
+    @property
+    def outer_corners(self) -> np.ndarray:
+        return self.mouth_corners[2:4]
 
 
 def mouth_line_y(frame: FaceFrame, x: np.ndarray) -> np.ndarray:
@@ -180,20 +189,29 @@ def spread(frame: FaceFrame, drivers: np.ndarray, disp: np.ndarray, *, radius: f
 Field = Callable[[FaceFrame, Regions], np.ndarray]
 
 
+def _lip_contours(frame: FaceFrame, r: Regions) -> tuple[np.ndarray, ...]:
+    """Per landmark, at its x: whether it lies between the mouth's outermost corners, and the y of the inner upper,
+    inner lower, outer upper and outer lower lip contours there (each through its own corners, flat beyond them)."""
+    q, x = frame.q, frame.q[:, 0]
+    corners_x = np.sort(q[r.mouth_corners, 0])
+
+    def contour(points, corners):
+        return _y_along(q[np.concatenate([points, corners])], x)
+
+    return ((x > corners_x[0]) & (x < corners_x[-1]), contour(r.inner_upper, r.inner_corners),
+            contour(r.inner_lower, r.inner_corners), contour(r.outer_upper, r.outer_corners),
+            contour(r.outer_lower, r.outer_corners))
+
+
 def lower_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     """(478,) 1 for the points of the lower lip (between its inner and outer contour, inside the mouth's
     corners, and not above the upper lip's inner contour), else 0. MediaPipe tracks a pressed or thin lower lip a
     few pixels thick: the jaw must carry all of it, not ramp it by the distance below the mouth line. Where the
     lip lines cross (Biden's closed mouth), the upper lip's own points lie below the lower lip's inner contour;
     carried with the jaw, they stretched an upper-lip triangle across the open mouth as a light line."""
-    q = frame.q
-    corners_x = np.sort(q[r.mouth_corners, 0])
-    x = q[:, 0]
-    inside = (x > corners_x[0]) & (x < corners_x[-1])
-    inner = np.maximum(_y_along(q[np.concatenate([r.inner_lower, r.mouth_corners[:2]])], x),
-                       _y_along(q[np.concatenate([r.inner_upper, r.mouth_corners[:2]])], x))  # inner corners
-    outer = np.concatenate([r.outer_lower, r.mouth_corners[2:4]])
-    band = (q[:, 1] >= inner - 1e-6) & (q[:, 1] <= _y_along(q[outer], x) + 1e-6)
+    inside, inner_upper, inner_lower, _, outer_lower = _lip_contours(frame, r)
+    y = frame.q[:, 1]
+    band = (y >= np.maximum(inner_lower, inner_upper) - 1e-6) & (y <= outer_lower + 1e-6)
     return (inside & band).astype(np.float64)
 
 
@@ -201,14 +219,9 @@ def upper_lip_band(frame: FaceFrame, r: Regions) -> np.ndarray:
     """(478,) 1 for the points of the upper lip strictly between its outer and inner contours (the rings of lip
     between them), inside the mouth's corners, else 0. Where the lip lines cross (Biden's closed mouth), up to the
     higher of the two inner contours: the lower lip's points there are not the upper lip's."""
-    q = frame.q
-    corners_x = np.sort(q[r.mouth_corners, 0])
-    x = q[:, 0]
-    inside = (x > corners_x[0]) & (x < corners_x[-1])
-    inner = np.minimum(_y_along(q[np.concatenate([r.inner_upper, r.mouth_corners[:2]])], x),
-                       _y_along(q[np.concatenate([r.inner_lower, r.mouth_corners[:2]])], x))
-    outer = _y_along(q[np.concatenate([r.outer_upper, r.mouth_corners[2:4]])], x)
-    band = (q[:, 1] > outer + 1e-6) & (q[:, 1] < inner - 1e-6)
+    inside, inner_upper, inner_lower, outer_upper, _ = _lip_contours(frame, r)
+    y = frame.q[:, 1]
+    band = (y > outer_upper + 1e-6) & (y < np.minimum(inner_upper, inner_lower) - 1e-6)
     return (inside & band).astype(np.float64)
 
 
@@ -229,11 +242,11 @@ def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narro
     # Points far back (near the hinge, at the sides) move less: front-to-back depth from the oval sides.
     z_hinge = np.percentile(frame.z[r.oval], 85)
     front = np.clip((z_hinge - frame.z) / max(1e-6, z_hinge - frame.z[r.oval].min()), 0.0, 1.0) ** 0.6
-    corner_q = q[r.mouth_corners[:2]]
+    corner_q = q[r.inner_corners]
     centre_x, half = float(corner_q[:, 0].mean()), max(float(np.abs(np.diff(corner_q[:, 0]))[0]) / 2, 1e-6)
     lens = np.sqrt(np.clip(1.0 - ((q[:, 0] - centre_x) / half) ** 2, 0.0, 1.0))
     lip = JAW_CORNER + (1.0 - JAW_CORNER) * lens
-    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.mouth_corners[2:4]])], q[:, 0]))
+    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.outer_corners])], q[:, 0]))
                         / JAW_TAPER_IODS)
     m = below * front * (lip + (1.0 - lip) * depth)
     lower = np.concatenate([r.inner_lower, r.outer_lower])
@@ -389,7 +402,7 @@ def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int
 
 def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np.ndarray:
     lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
-    centre = frame.q[r.mouth_corners[:2]].mean(0)
+    centre = frame.q[r.inner_corners].mean(0)
     rel = frame.q[lips] - centre
     disp = np.stack([-squeeze * rel[:, 0], np.zeros(len(lips))], axis=1)
     disp[np.isin(lips, r.inner_upper), 1] -= open_
@@ -417,9 +430,9 @@ def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
     """Lips pushed out into an O: corners in, the opening rounds, the lips turn
     outward (thicker), the jaw drops a little."""
     lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
-    centre = frame.q[r.mouth_corners[:2]].mean(0)
+    centre = frame.q[r.inner_corners].mean(0)
     rel = frame.q[lips] - centre
-    half = np.abs(frame.q[r.mouth_corners[:2], 0] - centre[0]).mean()
+    half = np.abs(frame.q[r.inner_corners, 0] - centre[0]).mean()
     middle = 1.0 - np.clip(np.abs(rel[:, 0]) / half, 0.0, 1.0) ** 2  # 1 mid-lip, 0 at the corners
     disp = np.stack([-FUNNEL[0] * rel[:, 0], np.zeros(len(lips))], axis=1)
     for points, dy in ((r.inner_upper, -FUNNEL[1]), (r.inner_lower, FUNNEL[2]), (r.outer_upper, -FUNNEL[3]),

@@ -186,7 +186,7 @@ class PortraitRenderer(Renderer):
             teeth_run=teeth_reach,
             lid_img=lid_img, unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
-        self._jaw_open_px = self._jaw_openings()
+        self._jaw_open_px = np.zeros(len(_JAW_STEPS))  # tabled once the neutral face is fitted (its frames: no jaw)
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
         self._fit_neutral()
