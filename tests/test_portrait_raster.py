@@ -492,7 +492,7 @@ def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
 
 def test_the_photos_upper_teeth_hang_from_the_upper_lip(renderer):
     r = renderer
-    run = r._scene.teeth_run
+    run = r._scene.teeth_run[0]
     # the astronaut shows her upper teeth, reaching most of the way down her rest opening (px)
     assert run[len(run) // 2 - 4:len(run) // 2 + 4].min() > 0.5 * r._h0[r.mesh.mouth.upper].max()
     assert r._teeth_rgb is not None and r._teeth_rgb.mean() > r._lips_rgb.mean() + 20

@@ -132,6 +132,11 @@ OCCLUSAL_IODS = 0.015
 #: The photo's own upper teeth stop this far (inter-ocular distances) short of their reach, and the tooth row under
 #: them ends them: their own lower end is uneven (each tooth's, and the lower lip's shadow on them).
 PHOTO_TEETH_CUT_IODS = 0.03
+#: Where the photo shows its own upper teeth, the row reaches this far past their tips (their colour at the cut goes
+#: on down to there), and a row longer than that (beside the photo's teeth, :func:`teeth_row_scale`) fades from that
+#: colour into the drawn tooth over the next :data:`PHOTO_TEETH_FADE_IODS` (inter-ocular distances).
+PAST_PHOTO_TIPS_IODS = 0.012
+PHOTO_TEETH_FADE_IODS = 0.04
 #: The shadow in a narrow gap: this share of the cavity's colour.
 SHADOW_OF_CAVITY = 0.6
 
@@ -230,13 +235,12 @@ TEETH_RUN_BINS = 64
 #: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`),
 #: and the mouth's opening in this frame (px, the mean over its middle third, as :data:`P_JAW_OPEN`), and how far the middle of the upper lip has come
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
-#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and how far the
-#: photo's own upper teeth reach below its lip at most (px, :func:`teeth_reach_px`; 0: it shows none).
+#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
-P_JAW_OPEN, P_TEETH_REACH = 37, 38
-NUM_PARAMS = 39
+P_JAW_OPEN = 37
+NUM_PARAMS = 38
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -393,18 +397,19 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
     q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
     k0 = min(int(q), TEETH_RUN_BINS - 2)
     fr = q - k0
-    reach = teeth_run[k0] * (1.0 - fr) + teeth_run[k0 + 1] * fr
+    reach = teeth_run[0, k0] * (1.0 - fr) + teeth_run[0, k0 + 1] * fr
+    scale = teeth_run[1, k0] * (1.0 - fr) + teeth_run[1, k0 + 1] * fr
     # (less what the lip rides up an open mouth's teeth, as the drawn row's length grows with the opening)
     drop = max(mp[P_LIP_DROP] - (show - base), 0.0)
     run = max(reach - drop, 0.0)
     # a photo that shows its teeth has them in the skull: the drawn row beside them is hidden as far (beside a grin's
     # teeth hidden by the neutral face's lip, rows hung from the lip stood out as fangs toward the corners), and it
-    # goes on along the arch at their length (shorter, it met the photo's teeth in a step with a pointed tooth)
+    # goes on from their ends along the arch (:func:`teeth_row_scale`)
     own = mp[P_PHOTO_TEETH]
-    t_up = max(t_up - own * drop, own * (mp[P_TEETH_REACH] * arch - drop), 0.0)
+    t_up = max(t_up - own * drop, own * (scale * arch - drop), 0.0)
     # where the photo's own teeth show below the lip, the row reaches their tips (a little below the photo's cut;
     # ramped in over the first pixel the lip leaves of them)
-    t_up = max(t_up, _smooth(0.0, 1.0, run) * (run + 0.012 * iod))
+    t_up = max(t_up, _smooth(0.0, 1.0, run) * (run + PAST_PHOTO_TIPS_IODS * iod))
     return t_up, run, drop
 
 
@@ -519,12 +524,16 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
                 # photo hides their top), in the row's outline: down to their cut, then their colour at the cut
                 # (their own lower end is uneven: each tooth's, and the lower lip's shadow on them; drawn where the
                 # photo's teeth mask reached, it hung ragged drips)
+                # (and past the photo's tips, where the row goes on beside shorter teeth of the photo, it fades into
+                # the drawn tooth: the colour at the cut carried on down hung vertical stripes from the gaps the cut
+                # crosses)
                 cut = run - PHOTO_TEETH_CUT_IODS * iod
                 f = min(max((min(d_up, cut) + drop) / h0_up, 0.0), 1.0)
                 sx = txu + f * (bxu - txu) - 0.5
                 sy = tyu + f * (byu - tyu) - 0.5
                 _sample3(img, sx, sy, tmp3)
-                _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy))
+                past = 1.0 - _smooth(0.0, PHOTO_TEETH_FADE_IODS * iod, d_up - run - PAST_PHOTO_TIPS_IODS * iod)
+                _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy) * past)
             _mix(rgb, layer, cover)
     # little light gets between lips barely apart: all goes toward the cavity's shadow, and between lips that touch
     # (a sealed mouth's seam) nothing behind them shows, only the seam
@@ -1200,8 +1209,9 @@ class Scene(NamedTuple):
             lip chain at the same columns (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
-        teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_RUN_BINS`,) float32, the photo's
-            upper teeth (:func:`teeth_layer`) and their reach in pixels (:func:`teeth_reach_px`).
+        teeth_alpha: (H, W) float32 and teeth_run: (2, :data:`TEETH_RUN_BINS`) float32, the photo's
+            upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`)
+            and the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
@@ -1478,6 +1488,30 @@ def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening, iod_px: fl
     smooth = np.convolve(padded, kernel / kernel.sum(), mode="valid")
     smooth = np.minimum(smooth, PHOTO_UPPER_TEETH_MAX_IODS * iod_px)
     return np.where(run > 0.0, smooth, 0.0).astype(np.float32)
+
+
+
+
+def teeth_row_scale(reach_px: np.ndarray, iod_px: float) -> np.ndarray:
+    """(:data:`TEETH_RUN_BINS`,) float32: the upper tooth row's length per column as a multiple of the arch,
+    ``sqrt(1 - x^2)`` at ``x`` -1..1 across the mouth, beside the photo's own teeth (``reach_px``,
+    :func:`teeth_reach_px`): each column carries on the arch from the longest of the photo's teeth nearer the
+    middle (relative to the arch there), so the drawn row meets the photo's teeth at their length and falls off
+    toward the corners as an arch does. 0 everywhere when the photo shows no teeth.
+
+    (A row at one length over the arch, the photo's longest reach, met the photo's teeth where their reach tapers
+    off at their ends: obama.jpg's grew 4.5 px over 2 px of the mouth's width, a step with a pointed tooth at each
+    end, and the turned Obama's one 5.6 px high.)"""
+    reach = np.asarray(reach_px, np.float64)
+    x = 2.0 * (np.arange(len(reach)) + 0.5) / len(reach) - 1.0
+    arch = np.sqrt(1.0 - x * x)
+    per_arch = np.where(reach > 0.0, (reach + PAST_PHOTO_TIPS_IODS * iod_px) / arch, 0.0)
+    order = np.argsort(np.abs(x), kind="stable")  # from the middle out: a running maximum
+    scale = np.empty_like(reach)
+    scale[order] = np.maximum.accumulate(per_arch[order])
+    # both columns at one distance from the middle see the same photo teeth
+    scale = np.maximum(scale, scale[::-1])
+    return scale.astype(np.float32)
 
 
 def photo_teeth_shown(teeth_run: np.ndarray) -> float:

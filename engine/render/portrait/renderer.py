@@ -160,7 +160,7 @@ class PortraitRenderer(Renderer):
         self._mouth_corners = tuple(int(i) for i in mesh.mouth.corners)
         self._params[raster.P_PHOTO_TEETH] = raster.photo_teeth_shown(teeth_run)
         teeth_reach = raster.teeth_reach_px(teeth_run, rest, mesh.mouth, self.rig.iod_px)
-        self._params[raster.P_TEETH_REACH] = float(teeth_reach.max(initial=0.0))
+        teeth_reach = np.stack([teeth_reach, raster.teeth_row_scale(teeth_reach, self.rig.iod_px)])
         soft, chain, chain_run, lower_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
