@@ -944,3 +944,36 @@ def test_the_lid_arc_is_a_dome_through_the_corners_as_high_as_the_lid():
         return float(np.abs(np.diff(np.arctan2(np.diff(d[1:-1]), np.diff(t[1:-1]) * 40.0))).max())
 
     assert sharpest_turn(arc) < 0.5 * sharpest_turn(tent)
+
+
+def test_the_tooth_row_carries_on_from_the_photos_teeth_along_the_arch():
+    """raster.teeth_row_scale on a made-up reach (16 columns, 1 px per IOD so PAST_PHOTO_TIPS adds 0.012 px): the
+    photo's teeth 10 px long in the middle six columns, tapering over two columns a side, none beyond."""
+    bins = 16
+    reach = np.zeros(bins, np.float32)
+    reach[5:11] = 10.0
+    reach[3:5] = (4.0, 7.0)
+    reach[11:13] = (7.0, 4.0)
+    scale = raster.teeth_row_scale(reach, 1.0)
+    x = 2.0 * (np.arange(bins) + 0.5) / bins - 1.0
+    arch = np.sqrt(1.0 - x * x)
+    row = scale * arch
+    past = raster.PAST_PHOTO_TIPS_IODS
+    # where the photo's teeth reach their full length the row is as long as they are, a little past their tips
+    np.testing.assert_allclose(row[5:11], 10.0 + past, rtol=1e-5)
+    # beside them it goes on from their end, falling off as the arch does: never shorter than the photo's tapering
+    # teeth (the step), never longer than their full length, and shorter toward each corner
+    assert (row >= reach + past - 1e-4).all()
+    assert row.max() <= 10.0 + past + 1e-4
+    np.testing.assert_allclose(row[:5], (10.0 + past) / arch[5] * arch[:5], rtol=1e-5)
+    assert (np.diff(row[:6]) > 0).all() and (np.diff(row[10:]) < 0).all()
+    np.testing.assert_allclose(row, row[::-1], rtol=1e-5)  # the same both ways from the middle
+    # lopsided teeth (a turned head): each side carries on from the teeth on its own side or nearer the middle
+    lopsided = reach.copy()
+    lopsided[:5] = 0.0
+    lopsided[11:13] = (9.9, 9.8)
+    both = raster.teeth_row_scale(lopsided, 1.0) * arch
+    np.testing.assert_allclose(both, both[::-1], rtol=1e-5)
+    assert both[3] >= (9.8 + past) * arch[3] / arch[12] - 1e-4
+    # no teeth in the photo: no row beside them (the drawn row's own length then holds, raster._upper_teeth)
+    assert not raster.teeth_row_scale(np.zeros(bins, np.float32), 1.0).any()
