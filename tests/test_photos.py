@@ -883,6 +883,36 @@ def test_a_funnels_o_shows_a_few_teeth_in_shadow_not_a_white_grille(photos, name
     assert (inside.mean(1) > 0.7 * teeth).mean() < 0.45
 
 
+@pytest.mark.parametrize("name", ["obama.jpg", "obama_turned.png"])
+def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
+    """A photo that shows its own upper teeth keeps them behind lips squeezed into a funnel's O, and they were
+    sampled along the squeezed lip: all of the grin's teeth, squeezed into the O, a grille of narrow white stripes.
+    Now the O shows the middle of the photo's row at its own size (raster._mouth_rgb's ``u_teeth``). Measured as the
+    mean |d luma / dx| over the O's lighter pixels against the photo's own teeth at rest: 1.65 and 1.89 before,
+    0.97 and 1.10 after (with the set's fitted gains: 1.79 / 1.70 -> 0.78 / 1.06)."""
+    import cv2
+    from PIL import Image, ImageDraw
+
+    from facecast.calibration.eval import realism
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    rest = realism.weights_of(None, r.rest_weights)
+    photo = realism.luma(realism.render_rgb(r, rest))
+    teeth = cv2.erode((r._teeth_alpha > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert teeth.sum() > 200  # the photo shows its teeth
+    across = float(np.abs(np.diff(photo, axis=1))[teeth[:, 1:]].mean())
+    w = realism.weights_of({"mouthFunnel": 1.0}, rest)
+    frame, drawn = realism.luma(realism.render_rgb(r, w)), realism._drawn(r, w)
+    mask = Image.new("L", (512, 512))
+    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in INNER_LIPS], fill=1)
+    inside = cv2.erode(np.asarray(mask), np.ones((5, 5), np.uint8)) > 0
+    assert inside.sum() > 100  # the O is open
+    lit = inside & (frame > np.percentile(frame[inside], 40))  # the teeth, not the O's shadowed edge
+    ratio = float(np.abs(np.diff(frame, axis=1))[lit[:, 1:]].mean()) / across
+    assert ratio < 1.3, ratio
+
+
 def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, upper_chain, *, margin: float = 0.25) -> np.ndarray:
     """Per column of the mouth but ``margin`` of its width at each end (the middle half), the row (subpixel) where the upper teeth end in the cavity: the
     first fall below half way between the column's lightest and darkest after its first run of light pixels at

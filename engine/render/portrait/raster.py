@@ -221,6 +221,10 @@ PINCH_BLUR = 4.0
 STRETCH_LEVELS = (1.0, 3.0, 9.0)
 #: Columns of the mouth the photo's upper-teeth extent is tabled at.
 TEETH_RUN_BINS = 64
+#: The rows of :data:`Scene.teeth_run`, per column of the mouth: the photo's upper teeth's reach below its lip (px,
+#: :func:`teeth_reach_px`), the drawn row's length over the arch (:func:`teeth_row_scale`), and the photo's column
+#: there: its top (x, y) and bottom (x, y) and the opening's height (px, :func:`teeth_columns`).
+TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0, 1, 2, 4, 6, 7
 
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
 #: teeth and tongue colours, mouth width, then per eye (right, left) the share of
@@ -374,11 +378,28 @@ def _cavity_shade(d_up, d_low, t_up, iod):
     return (1.0 - CAVITY_BACK * back) * under, under
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _teeth_table(teeth_run, row, u):
+    """Row ``row`` of the teeth's table (:data:`Scene.teeth_run`) at ``u`` 0..1 across the mouth (linear between
+    the bins' centres, held beyond the outermost)."""
+    q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
+    k0 = min(int(q), TEETH_RUN_BINS - 2)
+    fr = q - k0
+    return teeth_run[row, k0] * (1.0 - fr) + teeth_run[row, k0 + 1] * fr
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _teeth_shift(teeth_run, row, u_from, u_to):
+    """How far row ``row`` of the teeth's table changes from ``u_from`` to ``u_to``."""
+    return _teeth_table(teeth_run, row, u_to) - _teeth_table(teeth_run, row, u_from)
+
+
 @njit(fastmath=True, error_model="numpy")
-def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
+def _upper_teeth(u, u_teeth, h0, teeth_run, iod, shown, mp):
     """(length px of the upper tooth row, ``run`` px the photo's own upper teeth reach below the upper lip, ``drop``
     px the lip has come down over them) at ``u`` 0..1 across the mouth, of an opening ``h0`` px high in the photo (0:
-    none); ``teeth_run`` the reach per column in the photo (:func:`teeth_reach_px`); ``shown`` 0..1 of the row's
+    none); ``u_teeth`` the photo's column whose teeth show there (``u`` but behind lips squeezed narrow, see
+    :func:`_mouth_rgb`); ``teeth_run`` the teeth's table (:data:`Scene.teeth_run`); ``shown`` 0..1 of the row's
     length shows below the lip (less behind lips pushed out); ``mp`` the frame's parameters (the opening,
     :data:`P_MOUTH_OPEN`, and the lip's drop, :data:`P_LIP_DROP`).
 
@@ -394,11 +415,8 @@ def _upper_teeth(u, h0, teeth_run, iod, shown, mp):
     t_up = show * arch * shown
     if h0 <= 0.05:
         return t_up, 0.0, 0.0
-    q = min(max(u * TEETH_RUN_BINS - 0.5, 0.0), TEETH_RUN_BINS - 1.0)
-    k0 = min(int(q), TEETH_RUN_BINS - 2)
-    fr = q - k0
-    reach = teeth_run[0, k0] * (1.0 - fr) + teeth_run[0, k0 + 1] * fr
-    scale = teeth_run[1, k0] * (1.0 - fr) + teeth_run[1, k0 + 1] * fr
+    reach = _teeth_table(teeth_run, TEETH_REACH, u_teeth)
+    scale = _teeth_table(teeth_run, TEETH_ROW_SCALE, u_teeth)
     # (less what the lip rides up an open mouth's teeth, as the drawn row's length grows with the opening)
     drop = max(mp[P_LIP_DROP] - (show - base), 0.0)
     run = max(reach - drop, 0.0)
@@ -454,8 +472,11 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     # (not where the photo shows its own upper teeth: they hang from the lip at their own length, and rows hidden
     # beside them left the cavity's shadow around them in ragged patches)
     shown = 1.0 - RECEDE_HIDE * recede * (1.0 - mp[P_PHOTO_TEETH])
-    # the photo's own upper teeth reach ``run`` px below the upper lip (at this column)
-    t_up, run, drop = _upper_teeth(u_up, h0_up, teeth_run, iod, shown, mp)
+    # the photo's own upper teeth reach ``run`` px below the upper lip (at this column). Behind lips squeezed narrow
+    # they show at their own size too: the middle of the photo's row, its column ``u_teeth`` (squeezed with the
+    # lips, a funnel's O showed all of a grin's teeth as a grille of narrow white stripes)
+    u_teeth = 0.5 + (u_up - 0.5) * squeeze
+    t_up, run, drop = _upper_teeth(u_up, u_teeth, h0_up, teeth_run, iod, shown, mp)
     t_low = LOWER_TEETH_IODS * iod * root_lo * root_lo * shown
     # the lower teeth's tips as far below the upper teeth's as the jaw has opened here (its opening is a lens),
     # measured above the lower lip: lips parted more than the jaw show the lower teeth up to the upper ones
@@ -470,8 +491,8 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     up_px, up_py = (lips[1], lips[2]) if lips[0] < 1e29 else (vh_px, vh_py)
     low_px, low_py = (lips[4], lips[5]) if lips[3] < 1e29 else (grad[4] - vh_px, grad[5] - vh_py)
     e = 5e-4
-    up_dx = (_upper_teeth(u_up + e, h0_up, teeth_run, iod, shown, mp)[0]
-             - _upper_teeth(u_up - e, h0_up, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
+    up_dx = (_upper_teeth(u_up + e, u_teeth + e * squeeze, h0_up, teeth_run, iod, shown, mp)[0]
+             - _upper_teeth(u_up - e, u_teeth - e * squeeze, h0_up, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
     up_dx /= squeeze  # per unit of the arch's x
     low_dx = -2.0 * LOWER_TEETH_IODS * iod * x_lo / squeeze  # d(t_low)/d(arch)
     tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
@@ -528,6 +549,12 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
                 # the drawn tooth: the colour at the cut carried on down hung vertical stripes from the gaps the cut
                 # crosses)
                 cut = run - PHOTO_TEETH_CUT_IODS * iod
+                if u_teeth != u_up:  # the photo's column u_teeth: this one's, moved by the table's difference
+                    txu += _teeth_shift(teeth_run, TEETH_TOP, u_up, u_teeth)
+                    tyu += _teeth_shift(teeth_run, TEETH_TOP + 1, u_up, u_teeth)
+                    bxu += _teeth_shift(teeth_run, TEETH_BOTTOM, u_up, u_teeth)
+                    byu += _teeth_shift(teeth_run, TEETH_BOTTOM + 1, u_up, u_teeth)
+                    h0_up = max(h0_up + _teeth_shift(teeth_run, TEETH_H0, u_up, u_teeth), 0.1)
                 f = min(max((min(d_up, cut) + drop) / h0_up, 0.0), 1.0)
                 sx = txu + f * (bxu - txu) - 0.5
                 sy = tyu + f * (byu - tyu) - 0.5
@@ -1209,9 +1236,10 @@ class Scene(NamedTuple):
             lip chain at the same columns (:func:`edge_tables`).
         fill_img: (H, W, 3) uint8 the photo with its openings filled (:func:`filled_photo`);
             blur_x_img, blur_y_img: (L, H, W, 3) uint8 it blurred along x and along y (:func:`stretch_images`).
-        teeth_alpha: (H, W) float32 and teeth_run: (2, :data:`TEETH_RUN_BINS`) float32, the photo's
-            upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`)
-            and the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`).
+        teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_ROWS`, :data:`TEETH_RUN_BINS`) float32, the
+            photo's upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`),
+            the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`) and the photo's column
+            (:func:`teeth_columns`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
@@ -1512,6 +1540,18 @@ def teeth_row_scale(reach_px: np.ndarray, iod_px: float) -> np.ndarray:
     # both columns at one distance from the middle see the same photo teeth
     scale = np.maximum(scale, scale[::-1])
     return scale.astype(np.float32)
+
+
+def teeth_columns(rest: np.ndarray, mouth: Opening, h0_px: np.ndarray) -> np.ndarray:
+    """(5, :data:`TEETH_RUN_BINS`) float32: per column of the mouth, the photo's column as the opening's attributes
+    have it (:func:`.deform.opening_attributes`): its top (x, y) on the upper chain, its bottom (x, y) on the lower,
+    and the photo's opening height there (``h0_px``, (V,) px per vertex of the upper chain)."""
+    t = np.linspace(0.0, 1.0, len(mouth.upper))
+    u = (np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS
+    rows = [np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)]
+    rows += [np.interp(u, t, rest[mouth.lower, j]) for j in (0, 1)]
+    rows.append(np.interp(u, t, np.asarray(h0_px, np.float64)[mouth.upper]))
+    return np.stack(rows).astype(np.float32)
 
 
 def photo_teeth_shown(teeth_run: np.ndarray) -> float:

@@ -160,7 +160,8 @@ class PortraitRenderer(Renderer):
         self._mouth_corners = tuple(int(i) for i in mesh.mouth.corners)
         self._params[raster.P_PHOTO_TEETH] = raster.photo_teeth_shown(teeth_run)
         teeth_reach = raster.teeth_reach_px(teeth_run, rest, mesh.mouth, self.rig.iod_px)
-        teeth_reach = np.stack([teeth_reach, raster.teeth_row_scale(teeth_reach, self.rig.iod_px)])
+        teeth_reach = np.concatenate([teeth_reach[None], raster.teeth_row_scale(teeth_reach, self.rig.iod_px)[None],
+                                      raster.teeth_columns(rest, mesh.mouth, self._h0)])
         soft, chain, chain_run, lower_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
