@@ -2,7 +2,8 @@
 hand-authored fields, fitted in closed loop for one photo.
 
 For each shape, candidate gains (bounded to stay near the hand-authored field,
-:data:`GAIN_CANDIDATES`; blinks up to :data:`BLINK_MAX_GAIN`) are tried from small to large; each is rendered as a
+:data:`GAIN_CANDIDATES`; blinks up to :data:`BLINK_MAX_GAIN`, eyeWide from :data:`GEOMETRY_LOW_GAINS`) are tried
+from small to large; each is rendered as a
 0 -> 1 sweep, re-tracked with MediaPipe, and accepted only if
 
 - the fold guard leaves the shape at full weight untouched (no folds),
@@ -84,6 +85,10 @@ GEOMETRY_JUDGED = frozenset(arkit_index(n) for n in ("eyeWideLeft", "eyeWideRigh
 #: reached stay.
 BLINK_MAX_GAIN = 1.45
 _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
+#: The geometry-judged shapes may also take these gains, under :data:`GAIN_CANDIDATES`: eyeWide's field at 0.7 drew a
+#: geometry range of 0.61-0.67 on obama2's photos and 32bit (the target is :data:`TARGET_RANGE`), the lid raised into
+#: a dome of white twice the eye's height.
+GEOMETRY_LOW_GAINS = (0.4, 0.5, 0.6)
 #: Shapes whose full-weight frame the streak measure judges alone (the one-shape entries of
 #: :data:`.realism.STREAK_SHAPES`; the blink is both eyes at once): ARKit index -> its name there. A fit may not take
 #: them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's ratio where that misses the goal
@@ -102,8 +107,9 @@ def streak_ratio(renderer, k: int) -> float:
 
 def candidate_gains(k: int) -> tuple[float, ...]:
     """The gains the fit tries for ARKit shape ``k``, small to large (:data:`GAIN_CANDIDATES`, blinks up to
-    :data:`BLINK_MAX_GAIN`)."""
-    return tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
+    :data:`BLINK_MAX_GAIN`, the geometry-judged shapes from :data:`GEOMETRY_LOW_GAINS`)."""
+    low = tuple(g for g in GEOMETRY_LOW_GAINS if g < min(GAIN_CANDIDATES)) if k in GEOMETRY_JUDGED else ()
+    return low + tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
 
 
 @dataclass(frozen=True)
@@ -259,12 +265,33 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
     return gains, fits
 
 
+def _step_down(renderer, k: int, gain: float) -> Optional[float]:
+    """The next candidate gain under ``gain`` (not under :data:`MIX_LOWEST_GAIN`) for shape ``k``, set on the
+    renderer; for the shapes of :data:`STREAK_JUDGED` the largest such gain whose lips streak no more than the fit
+    allows at ``gain`` (the goal, or that gain's own ratio where it misses the goal), or None (the renderer keeps
+    ``gain``). The streak ratio is not monotone in the gain: astronaut_rolled's jawOpen streaks 1.11 at 1.45, 1.94
+    at 1.2 and 1.54 at 1.0, and a mix that broke the likeness stepped it from 1.45 to 1.2 unchecked."""
+    lower = sorted((g for g in GAIN_CANDIDATES if MIX_LOWEST_GAIN <= g < gain - 1e-6), reverse=True)
+    lower = lower or [MIX_LOWEST_GAIN]
+    if k not in STREAK_JUDGED:
+        renderer.set_gain(k, lower[0])
+        return lower[0]
+    limit = max(realism.GOAL_STREAK_RATIO, streak_ratio(renderer, k))
+    for g in lower:
+        renderer.set_gain(k, g)
+        if streak_ratio(renderer, k) <= limit:
+            return g
+    renderer.set_gain(k, gain)
+    return None
+
+
 def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distance, response) -> list[ShapeFit]:
     """Shapes fitted one by one can each keep the likeness and still break it together: the astronaut's fit took her
     blinks to 1.45 and 1.75 (each 0.37 from the photo), and the standard sequence's mix (half-shut eyes over an open,
     smiling mouth) went 0.467 from the photo (goal 0.45). While a frame of the mix (:data:`MIX_SEQUENCE`) breaks the
     goal, the fitted shape drawn farthest past its field in that frame (weight x gain, gains over 1 only) steps down
-    one candidate gain. If the mix still breaks the goal with every such gain at 1 (a photo whose neutral face is near
+    one candidate gain (a streak-judged shape only to a gain whose lips do not streak more, :func:`_step_down`; none:
+    the next shape steps instead). If the mix still breaks the goal with every such gain at 1 (a photo whose neutral face is near
     the goal already), the fitted gains are kept: lowering them would cost the shapes for nothing. ``gains`` is
     updated in place (and the renderer's gains with it); ``distance(frame, tracked)`` is the identity distance of a
     frame and ``response(k)`` the (range, rho) of shape ``k``'s sweep at its gain now; returns the fits with their
@@ -283,14 +310,17 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
 
     before = gains.copy()
     d, w = worst()
-    steps = []
+    steps, stuck = [], set()
     while d > GOAL_IDENTITY:
-        over = [k for k in fitted if w[k] > 0.05 and gains[k] > MIX_LOWEST_GAIN + 1e-6]
+        over = [k for k in fitted if k not in stuck and w[k] > 0.05 and gains[k] > MIX_LOWEST_GAIN + 1e-6]
         if not over:
             break
         k = max(over, key=lambda k: float(w[k] * gains[k]))
-        gains[k] = max((g for g in GAIN_CANDIDATES if MIX_LOWEST_GAIN <= g < gains[k] - 1e-6), default=MIX_LOWEST_GAIN)
-        renderer.set_gain(k, float(gains[k]))
+        lower = _step_down(renderer, k, float(gains[k]))
+        if lower is None:
+            stuck.add(k)
+            continue
+        gains[k] = lower
         steps.append(k)
         d, w = worst()
     if d > GOAL_IDENTITY:  # no help: keep the shapes

@@ -75,7 +75,8 @@ def add_calibrate(sub) -> None:
         "fit-portrait", help="fit the portrait renderer's per-shape field gains in closed loop",
         description="Sweep each shape 0 -> 1 on the portrait, re-track with MediaPipe and pick, per shape, "
                     "the smallest gain in 0.7..2.5 (blinks up to 1.45: a blink shuts the eye at 0.69 of its "
-                    "weight at the earliest) whose measured range reaches 0.35, among those that "
+                    "weight at the earliest; eyeWide, judged by its drawn landmarks, from 0.4) whose measured "
+                    "range reaches 0.35, among those that "
                     "fold nothing, respond monotonically, draw the landmarks far enough for MediaPipe's "
                     "blendshape model to score 0.35, and keep dlib's identity distance within 0.1 of the "
                     "neutral face's (or under 0.43). About a minute on two cores. The gains are saved for "
