@@ -223,7 +223,7 @@ STRETCH_LEVELS = (1.0, 3.0, 9.0)
 TEETH_RUN_BINS = 64
 #: The rows of :data:`Scene.teeth_run`, per column of the mouth: the photo's upper teeth's reach below its lip (px,
 #: :func:`teeth_reach_px`), the drawn row's length over the arch (:func:`teeth_row_scale`), and the photo's column
-#: there: its top (x, y) and bottom (x, y) and the opening's height (px, :func:`teeth_columns`).
+#: there: its top (x, y) and bottom (x, y) and the opening's height (px); :func:`teeth_table` makes it.
 TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0, 1, 2, 4, 6, 7
 
 #: Per-frame parameter vector layout (float32): inter-ocular distance, tongueOut,
@@ -1239,7 +1239,7 @@ class Scene(NamedTuple):
         teeth_alpha: (H, W) float32 and teeth_run: (:data:`TEETH_ROWS`, :data:`TEETH_RUN_BINS`) float32, the
             photo's upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`),
             the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`) and the photo's column
-            (:func:`teeth_columns`).
+            (:func:`teeth_table`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
@@ -1501,23 +1501,30 @@ TEETH_REACH_SMOOTH_BINS = 3.0
 PHOTO_UPPER_TEETH_MAX_IODS = 0.16
 
 
+def mouth_columns(rest: np.ndarray, mouth: Opening) -> tuple[np.ndarray, np.ndarray]:
+    """``(top, bottom)`` (:data:`TEETH_RUN_BINS`, 2) float64: per column of the mouth (``u`` at the bins' centres),
+    the photo's column as the opening's attributes have it (:func:`.deform.opening_attributes`: linear in ``u``
+    between the chains' landmarks), its top on the upper chain and its bottom on the lower."""
+    t = np.linspace(0.0, 1.0, len(mouth.upper))
+    u = (np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS
+    top = np.stack([np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)], axis=1)
+    bottom = np.stack([np.interp(u, t, rest[mouth.lower, j]) for j in (0, 1)], axis=1)
+    return top, bottom
+
+
 def teeth_reach_px(run: np.ndarray, rest: np.ndarray, mouth: Opening, iod_px: float) -> np.ndarray:
     """(:data:`TEETH_RUN_BINS`,) float32: how far below the upper lip, in pixels of the photo, its upper teeth reach
     per column of the rest mouth (``run``, shares of each column, :func:`teeth_layer`), as one smooth edge
     (:data:`TEETH_REACH_SMOOTH_BINS`) and no further than :data:`PHOTO_UPPER_TEETH_MAX_IODS`; 0 where the photo
     shows none."""
-    t = np.linspace(0.0, 1.0, len(mouth.upper))
-    u = (np.arange(len(run)) + 0.5) / len(run)
-    length = np.hypot(*(np.interp(u, t, rest[mouth.lower, j]) - np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)))
-    reach = np.asarray(run, np.float64) * length
+    top, bottom = mouth_columns(rest, mouth)
+    reach = np.asarray(run, np.float64) * np.linalg.norm(bottom - top, axis=1)
     k = np.arange(-3 * int(np.ceil(TEETH_REACH_SMOOTH_BINS)), 3 * int(np.ceil(TEETH_REACH_SMOOTH_BINS)) + 1)
     kernel = np.exp(-0.5 * (k / TEETH_REACH_SMOOTH_BINS) ** 2)
     padded = np.concatenate([np.repeat(reach[:1], len(k) // 2), reach, np.repeat(reach[-1:], len(k) // 2)])
     smooth = np.convolve(padded, kernel / kernel.sum(), mode="valid")
     smooth = np.minimum(smooth, PHOTO_UPPER_TEETH_MAX_IODS * iod_px)
     return np.where(run > 0.0, smooth, 0.0).astype(np.float32)
-
-
 
 
 def teeth_row_scale(reach_px: np.ndarray, iod_px: float) -> np.ndarray:
@@ -1542,16 +1549,22 @@ def teeth_row_scale(reach_px: np.ndarray, iod_px: float) -> np.ndarray:
     return scale.astype(np.float32)
 
 
-def teeth_columns(rest: np.ndarray, mouth: Opening, h0_px: np.ndarray) -> np.ndarray:
-    """(5, :data:`TEETH_RUN_BINS`) float32: per column of the mouth, the photo's column as the opening's attributes
-    have it (:func:`.deform.opening_attributes`): its top (x, y) on the upper chain, its bottom (x, y) on the lower,
-    and the photo's opening height there (``h0_px``, (V,) px per vertex of the upper chain)."""
+def teeth_table(reach_px: np.ndarray, rest: np.ndarray, mouth: Opening, h0_px: np.ndarray,
+                iod_px: float) -> np.ndarray:
+    """(:data:`TEETH_ROWS`, :data:`TEETH_RUN_BINS`) float32, :data:`Scene.teeth_run`: per column of the mouth, the
+    photo's upper teeth's reach (``reach_px``, :func:`teeth_reach_px`), the drawn row's length over the arch
+    (:func:`teeth_row_scale`), the photo's column (:func:`mouth_columns`: top x, y, bottom x, y) and its opening's
+    height (``h0_px``, (V,) px per vertex of the upper chain, interpolated as the opening's attributes are)."""
+    table = np.zeros((TEETH_ROWS, TEETH_RUN_BINS), np.float32)
+    table[TEETH_REACH] = reach_px
+    table[TEETH_ROW_SCALE] = teeth_row_scale(reach_px, iod_px)
+    top, bottom = mouth_columns(rest, mouth)
+    table[TEETH_TOP:TEETH_TOP + 2] = top.T
+    table[TEETH_BOTTOM:TEETH_BOTTOM + 2] = bottom.T
     t = np.linspace(0.0, 1.0, len(mouth.upper))
-    u = (np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS
-    rows = [np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)]
-    rows += [np.interp(u, t, rest[mouth.lower, j]) for j in (0, 1)]
-    rows.append(np.interp(u, t, np.asarray(h0_px, np.float64)[mouth.upper]))
-    return np.stack(rows).astype(np.float32)
+    table[TEETH_H0] = np.interp((np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS, t,
+                                np.asarray(h0_px, np.float64)[mouth.upper])
+    return table
 
 
 def photo_teeth_shown(teeth_run: np.ndarray) -> float:
@@ -1596,13 +1609,10 @@ def teeth_layer(image: np.ndarray, rest: np.ndarray, mesh: WarpMesh, iod_px: flo
     pale = smooth(max(lip_sat, 0.1), 0.55 * max(lip_sat, 0.1), sat)
     alpha = np.where(inside, bright * pale, 0.0).astype(np.float32)
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.0067 * iod_px))
-    o = mesh.mouth
-    t = np.linspace(0.0, 1.0, len(o.upper))
+    tops, bottoms = mouth_columns(rest, mesh.mouth)
     run = np.zeros(TEETH_RUN_BINS)
     for k in range(TEETH_RUN_BINS):
-        u = (k + 0.5) / TEETH_RUN_BINS
-        top = np.array([np.interp(u, t, rest[o.upper, j]) for j in (0, 1)])
-        bottom = np.array([np.interp(u, t, rest[o.lower, j]) for j in (0, 1)])
+        top, bottom = tops[k], bottoms[k]
         length = float(np.linalg.norm(bottom - top))
         if length < 1.0:
             continue

@@ -159,9 +159,8 @@ class PortraitRenderer(Renderer):
         self._params = self._parameters(rest)
         self._mouth_corners = tuple(int(i) for i in mesh.mouth.corners)
         self._params[raster.P_PHOTO_TEETH] = raster.photo_teeth_shown(teeth_run)
-        teeth_reach = raster.teeth_reach_px(teeth_run, rest, mesh.mouth, self.rig.iod_px)
-        teeth_reach = np.concatenate([teeth_reach[None], raster.teeth_row_scale(teeth_reach, self.rig.iod_px)[None],
-                                      raster.teeth_columns(rest, mesh.mouth, self._h0)])
+        teeth_table = raster.teeth_table(raster.teeth_reach_px(teeth_run, rest, mesh.mouth, self.rig.iod_px), rest,
+                                         mesh.mouth, self._h0, self.rig.iod_px)
         soft, chain, chain_run, lower_run = raster.edge_tables(mesh)
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
@@ -184,7 +183,7 @@ class PortraitRenderer(Renderer):
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
             lower_run=lower_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
-            teeth_run=teeth_reach,
+            teeth_run=teeth_table,
             lid_img=lid_img, unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
         self._jaw_open_px = np.zeros(len(_JAW_STEPS))  # tabled once the neutral face is fitted (its frames: no jaw)
