@@ -19,9 +19,11 @@ from small to large; each is rendered as a
   form a tube, which MediaPipe may read but no face makes,
 - for the shapes of :data:`STREAK_JUDGED`, the lips' skin at full weight is not stretched into streaks past
   issue 17's goal (``facecast eval``'s streak measure), or past what the smallest gain draws where that one
-  misses the goal already.
+  misses the goal already; there the gains of :data:`STREAK_LOW_GAINS` are tried first, largest first, and
+  taken only where they meet the goal.
 
-The smallest gain whose closed-loop range reaches :data:`TARGET_RANGE` wins;
+The first gain tried whose closed-loop range reaches :data:`TARGET_RANGE` wins (the smallest, or the largest of
+:data:`STREAK_LOW_GAINS` that meets the streak goal);
 otherwise the accepted gain with the largest range; otherwise, where no gain draws the shape to
 :data:`TARGET_RANGE` in the geometry channel, of those that draw it to the goal (0.3) and pass the rest, the one
 with the largest range; otherwise, where every gain that passed the
@@ -95,6 +97,11 @@ GEOMETRY_LOW_GAINS = (0.4, 0.5, 0.6)
 #: already (32bit's mouthFunnel: the fit took it to 1.75, the mouth a trunk of stretched lip 0.4 as wide as the neutral
 #: one, streak ratio 5.98).
 STREAK_JUDGED = {arkit_index(n): n for n, (_, spec) in realism.STREAK_SHAPES.items() if set(spec) == {n}}
+#: Where the smallest of :data:`GAIN_CANDIDATES` already stretches a shape of :data:`STREAK_JUDGED` past the streak
+#: goal, the fit tries these first, largest first, and takes one only where its lips meet the goal: obama2's
+#: mouthPucker streaked 1.57 at 0.7 and 1.32 / 1.13 / 1.01 at 0.6 / 0.5 / 0.4 (read back 0.94, 0.92, 0.84, 0.65),
+#: the turned Obama's jawOpen 1.55 at 0.7 and 1.38 at 0.6 (read back 0.58, 0.55).
+STREAK_LOW_GAINS = (0.6, 0.5, 0.4)
 
 
 def streak_ratio(renderer, k: int) -> float:
@@ -110,6 +117,15 @@ def candidate_gains(k: int) -> tuple[float, ...]:
     :data:`BLINK_MAX_GAIN`, the geometry-judged shapes from :data:`GEOMETRY_LOW_GAINS`)."""
     low = tuple(g for g in GEOMETRY_LOW_GAINS if g < min(GAIN_CANDIDATES)) if k in GEOMETRY_JUDGED else ()
     return low + tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
+
+
+def _streak_low_gains(renderer, k: int, smallest: float) -> tuple[float, ...]:
+    """:data:`STREAK_LOW_GAINS` where shape ``k`` is in :data:`STREAK_JUDGED` and its lips at gain ``smallest``
+    (set on the renderer) streak past the goal, else none."""
+    if k not in STREAK_JUDGED:
+        return ()
+    renderer.set_gain(k, smallest)
+    return STREAK_LOW_GAINS if streak_ratio(renderer, k) > realism.GOAL_STREAK_RATIO else ()
 
 
 @dataclass(frozen=True)
@@ -186,16 +202,21 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
             to_goal = []  # the same, of gains passing all but drawing the shape to the goal only, not the target
             streak_limit = None  # the goal, or the smallest plausible gain's ratio where that misses it
-            for g in candidate_gains(k):
+            gains_to_try = candidate_gains(k)
+            low = _streak_low_gains(renderer, k, gains_to_try[0])
+            for g in low + gains_to_try:
                 renderer.set_gain(k, g)
                 rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
                 if k in GEOMETRY_JUDGED:
                     rng, rho = drawn, drawn_rho
                 if plausible and k in STREAK_JUDGED:
                     ratio = streak_ratio(renderer, k)
-                    if streak_limit is None:
-                        streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
-                    plausible = ratio <= streak_limit
+                    if g in low:
+                        plausible = ratio <= realism.GOAL_STREAK_RATIO
+                    else:
+                        if streak_limit is None:
+                            streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
+                        plausible = ratio <= streak_limit
                 if plausible:
                     folding_nothing.append((g, rng, rho, frame, tracked))
                 if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):

@@ -483,15 +483,43 @@ def test_the_fit_never_stretches_the_lips_into_streaks(monkeypatch, renderer):
 
     k = arkit_index("mouthFunnel")
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0, 1.45))
-    reads = {0.7: 0.2, 1.0: 0.3, 1.45: 0.5}
+    reads = {0.4: 0.1, 0.5: 0.1, 0.6: 0.1, 0.7: 0.2, 1.0: 0.3, 1.45: 0.5}
     monkeypatch.setattr(portrait_fit, "_sweep",
                         lambda r, tracker, geometry, kk: (reads[float(r.gains[kk])], 1.0, 0.5, 1.0, True, None, None))
     for ratios, expected in (({0.7: 1.0, 1.0: 1.2, 1.45: 2.0}, 1.0),  # past the goal
-                             ({0.7: 2.0, 1.0: 1.9, 1.45: 2.2}, 1.0),  # past the smallest gain's, which misses it
+                             ({0.4: 1.6, 0.5: 1.7, 0.6: 1.8, 0.7: 2.0, 1.0: 1.9, 1.45: 2.2},  # past the smallest's,
+                              1.0),  # which misses it (and so do smaller gains)
                              ({0.7: 1.0, 1.0: 1.2, 1.45: 1.4}, 1.45)):  # within: the target range wins
         monkeypatch.setattr(portrait_fit, "streak_ratio", lambda r, kk: ratios[float(r.gains[kk])])
         gains, fits = fit_one_shape(renderer, "mouthFunnel", data.astronaut(), identity=False)
         assert gains[k] == expected, (ratios, fits)
+
+
+def test_where_the_smallest_gain_streaks_the_fit_tries_smaller_ones_largest_first(monkeypatch, renderer):
+    """obama2's mouthPucker streaked 1.57 at the smallest gain, 0.7 (goal 1.5), and the fit could only keep it; at 0.6
+    it streaked 1.32 and still read 0.92. Where the smallest gain misses the streak goal, the fit tries
+    STREAK_LOW_GAINS from the largest and takes the first that meets the goal; where the smallest gain meets it, no
+    smaller gain is even drawn."""
+    from facecast.calibration import portrait_fit
+    from skimage import data
+
+    k = arkit_index("mouthPucker")
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
+    swept = []
+
+    def sweep(r, tracker, geometry, kk):
+        swept.append(float(r.gains[kk]))
+        return 0.8, 1.0, 0.8, 1.0, True, None, None
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    for ratios, expected, tried in (
+            ({0.4: 1.0, 0.5: 1.2, 0.6: 1.6, 0.7: 1.8, 1.0: 1.7}, 0.5, [0.6, 0.5]),  # 0.6 still streaks
+            ({0.4: 1.0, 0.5: 1.2, 0.6: 1.3, 0.7: 1.4, 1.0: 1.7}, 0.7, [0.7]),  # the smallest meets the goal
+            ({0.4: 1.6, 0.5: 1.7, 0.6: 1.9, 0.7: 1.8, 1.0: 1.7}, 0.7, [0.6, 0.5, 0.4, 0.7])):  # none does: as before
+        swept.clear()
+        monkeypatch.setattr(portrait_fit, "streak_ratio", lambda r, kk: ratios[float(r.gains[kk])])
+        gains, fits = fit_one_shape(renderer, "mouthPucker", data.astronaut(), identity=False)
+        assert gains[k] == expected and swept == tried, (ratios, swept, fits)
 
 
 def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(monkeypatch, renderer):

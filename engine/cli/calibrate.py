@@ -78,8 +78,10 @@ def add_calibrate(sub) -> None:
                     "weight at the earliest; eyeWide, judged by its drawn landmarks, from 0.4) whose measured "
                     "range reaches 0.35, among those that "
                     "fold nothing, respond monotonically, draw the landmarks far enough for MediaPipe's "
-                    "blendshape model to score 0.35, and keep dlib's identity distance within 0.1 of the "
-                    "neutral face's (or under 0.43). About a minute on two cores. The gains are saved for "
+                    "blendshape model to score 0.35, keep dlib's identity distance within 0.1 of the "
+                    "neutral face's (or under 0.43), and do not stretch the lips into streaks (jawOpen, "
+                    "mouthFunnel and mouthPucker: where 0.7 streaks already, the largest of 0.6, 0.5 and 0.4 "
+                    "that does not comes first). About a minute on two cores. The gains are saved for "
                     "this photo, and 'facecast run/render/eval --portrait PHOTO' use them from then on; "
                     "with --out they go to a file instead (use it with --portrait-gains FILE).",
         formatter_class=HelpFormatter)
