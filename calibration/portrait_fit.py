@@ -43,7 +43,7 @@ renderer uses it for that photo from then on.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -176,92 +176,20 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
 
     from facecast.engine.render.portrait.gains import DEFAULT_GAINS  # numba: compiled on first use
 
-    tracker = FaceTracker()
-    geometry = LandmarkBlendshapes()
-    embedder = DlibIdentity() if identity else None
+    judges = _Judges(tracker=FaceTracker(), geometry=LandmarkBlendshapes(),
+                     embedder=DlibIdentity() if identity else None)
     try:
         identity_limit = np.inf
-        if embedder is not None:
-            reference = embedder.embed(portrait_rgb)
-            neutral = embedder.embed(np.ascontiguousarray(renderer.render(_sample(0, 0.0))[..., :3]))
-            identity_limit = max(MAX_IDENTITY, embedder.distance(neutral, reference) + MAX_IDENTITY_RISE)
-
-        def distance(frame, tracked) -> float:
-            if embedder is None:
-                return 0.0
-            e = embedder.embed(frame, None if tracked is None else tracked.landmarks)
-            return embedder.distance(e, reference) if e is not None else np.inf
-
+        if judges.embedder is not None:
+            judges.reference = judges.embedder.embed(portrait_rgb)
+            neutral = np.ascontiguousarray(renderer.render(_sample(0, 0.0))[..., :3])
+            d = judges.distance(neutral, None)  # inf: dlib finds no face in it, and the limit is the fixed one
+            identity_limit = max(MAX_IDENTITY, d + MAX_IDENTITY_RISE) if np.isfinite(d) else MAX_IDENTITY
         gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
         fits = []
         for i, name in enumerate(shapes):
             k = arkit_index(name)
-            best: Optional[ShapeFit] = None
-            chosen: Optional[ShapeFit] = None
-            closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
-            folding_nothing = []  # (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
-            to_goal = []  # the same, of gains passing all but drawing the shape to the goal only, not the target
-            streak_limit = None  # the goal, or the smallest plausible gain's ratio where that misses it
-            gains_to_try = candidate_gains(k)
-            low = _streak_low_gains(renderer, k, gains_to_try[0])
-            for g in low + gains_to_try:
-                renderer.set_gain(k, g)
-                rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, tracker, geometry, k)
-                if k in GEOMETRY_JUDGED:
-                    rng, rho = drawn, drawn_rho
-                if plausible and k in STREAK_JUDGED:
-                    ratio = streak_ratio(renderer, k)
-                    if g in low:
-                        plausible = ratio <= realism.GOAL_STREAK_RATIO
-                    else:
-                        if streak_limit is None:
-                            streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
-                        plausible = ratio <= streak_limit
-                if plausible:
-                    folding_nothing.append((g, rng, rho, frame, tracked))
-                if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
-                    continue
-                if drawn < TARGET_RANGE:
-                    to_goal.append((g, rng, rho, frame, tracked))
-                    continue
-                if rng < TARGET_RANGE and best is not None and rng <= best.range:
-                    continue  # no better than one already accepted: spare the identity model
-                ident = distance(frame, tracked)
-                if ident > identity_limit:
-                    if closest is None or ident < closest.identity:
-                        closest = ShapeFit(name, g, rng, rho, ident, "every gain over the identity limit: the "
-                                                                       "nearest the photo")
-                    continue
-                fit = ShapeFit(name, g, rng, rho, ident, "reaches the target range")
-                if rng >= TARGET_RANGE:
-                    chosen = fit
-                    break
-                best = fit
-            if chosen is None and best is not None:
-                chosen = ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
-            if chosen is None and best is None:
-                # no gain draws the shape to the target: one that draws it to the goal, read back the most
-                # (obama.jpg's mouthFunnel: 0.85 drew 0.28, 1.0 drew 0.349 and read 0.20, and the shipped 0.85 stayed)
-                for g, rng, rho, frame, tracked in sorted(to_goal, key=lambda c: -c[1]):
-                    ident = distance(frame, tracked)
-                    if ident <= identity_limit:
-                        chosen = ShapeFit(name, g, rng, rho, ident, "drawn to the goal only: largest range allowed")
-                        break
-            if chosen is None and closest is not None and closest.identity <= GOAL_IDENTITY:
-                chosen = closest
-            if chosen is None and embedder is not None and folding_nothing:
-                # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
-                # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
-                # the photo, and every frame near the sweep's end then broke the goal), where a gain keeps it
-                ident, g, rng, rho = min((distance(frame, tracked), g, rng, rho)
-                                         for g, rng, rho, frame, tracked in folding_nothing)
-                if ident <= GOAL_IDENTITY:
-                    chosen = ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
-                                                                "goal: the nearest the photo")
-            if chosen is None:
-                # no gain keeps the likeness (a photo whose neutral face is near the goal already): draw the shape
-                # (obama_tight's eyeWideLeft at the nearest gain drew a range of 0.01 in geometry, 0.42 at 1.75)
-                chosen = closest
+            chosen = _fit_shape(renderer, judges, name, identity_limit=identity_limit)
             if chosen is None:
                 chosen = ShapeFit(name, float(DEFAULT_GAINS[k]), float("nan"), float("nan"), float("nan"),
                                   "no gain passed the constraints: shipped gain")
@@ -271,19 +199,120 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             if progress:
                 sys.stderr.write(f"\r  fitted {i + 1}/{len(shapes)} shapes")
                 sys.stderr.flush()
-        if embedder is not None:
+        if judges.embedder is not None:
             def response(k: int) -> tuple[float, float]:
-                rng, rho, drawn, drawn_rho, *_ = _sweep(renderer, tracker, geometry, k)
+                rng, rho, drawn, drawn_rho, *_ = _sweep(renderer, judges.tracker, judges.geometry, k)
                 return (drawn, drawn_rho) if k in GEOMETRY_JUDGED else (rng, rho)
 
-            fits = _keep_mixes_alike(renderer, gains, fits, distance, response)
+            fits = _keep_mixes_alike(renderer, gains, fits, judges.distance, response)
     finally:
-        tracker.close()
-        if embedder is not None:
-            embedder.close()
+        judges.close()
         if progress:
             sys.stderr.write("\n")
     return gains, fits
+
+
+@dataclass
+class _Judges:
+    """The fit's measuring models: MediaPipe's tracker (the closed loop), its blendshape model on the drawn landmarks
+    (the geometry channel) and dlib's identity model (None: identity not judged) with the photo's embedding."""
+    tracker: object
+    geometry: object
+    embedder: Optional[object]
+    reference: Optional[np.ndarray] = None
+
+    def distance(self, frame: np.ndarray, tracked) -> float:
+        """dlib's identity distance of ``frame`` (its tracked face, or None) from the photo; 0 when not judged."""
+        if self.embedder is None:
+            return 0.0
+        e = self.embedder.embed(frame, None if tracked is None else tracked.landmarks)
+        return self.embedder.distance(e, self.reference) if e is not None else np.inf
+
+    def close(self) -> None:
+        self.tracker.close()
+        if self.embedder is not None:
+            self.embedder.close()
+
+
+@dataclass
+class _Tried:
+    """What a shape's candidate gains drew, kept for the fallbacks of :func:`_fall_back`."""
+    best: Optional[ShapeFit] = None  # accepted, short of the target range: the largest range
+    closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
+    #: (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
+    folding_nothing: list = field(default_factory=list)
+    #: the same, of gains passing all but drawing the shape to the goal only, not the target
+    to_goal: list = field(default_factory=list)
+
+
+def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -> Optional[ShapeFit]:
+    """The gain for shape ``name`` by the rules of the module's docstring (None: none passed; the shipped gain
+    stays), trying its candidate gains on ``renderer`` (its gain for the shape is left at the last one tried)."""
+    k = arkit_index(name)
+    tried = _Tried()
+    streak_limit = None  # the goal, or the smallest plausible gain's ratio where that misses it
+    gains_to_try = candidate_gains(k)
+    low = _streak_low_gains(renderer, k, gains_to_try[0])
+    for g in low + gains_to_try:
+        renderer.set_gain(k, g)
+        rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, judges.tracker, judges.geometry, k)
+        if k in GEOMETRY_JUDGED:
+            rng, rho = drawn, drawn_rho
+        if plausible and k in STREAK_JUDGED:
+            ratio = streak_ratio(renderer, k)
+            if g in low:
+                plausible = ratio <= realism.GOAL_STREAK_RATIO
+            else:
+                if streak_limit is None:
+                    streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
+                plausible = ratio <= streak_limit
+        if plausible:
+            tried.folding_nothing.append((g, rng, rho, frame, tracked))
+        if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
+            continue
+        if drawn < TARGET_RANGE:
+            tried.to_goal.append((g, rng, rho, frame, tracked))
+            continue
+        if rng < TARGET_RANGE and tried.best is not None and rng <= tried.best.range:
+            continue  # no better than one already accepted: spare the identity model
+        ident = judges.distance(frame, tracked)
+        if ident > identity_limit:
+            if tried.closest is None or ident < tried.closest.identity:
+                tried.closest = ShapeFit(name, g, rng, rho, ident, "every gain over the identity limit: the "
+                                                                   "nearest the photo")
+            continue
+        fit = ShapeFit(name, g, rng, rho, ident, "reaches the target range")
+        if rng >= TARGET_RANGE:
+            return fit
+        tried.best = fit
+    return _fall_back(judges, name, tried, identity_limit=identity_limit)
+
+
+def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: float) -> Optional[ShapeFit]:
+    """Where no gain reached the target range: the fallbacks of the module's docstring, in order."""
+    best = tried.best
+    if best is not None:
+        return ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
+    # no gain draws the shape to the target: one that draws it to the goal, read back the most
+    # (obama.jpg's mouthFunnel: 0.85 drew 0.28, 1.0 drew 0.349 and read 0.20, and the shipped 0.85 stayed)
+    for g, rng, rho, frame, tracked in sorted(tried.to_goal, key=lambda c: -c[1]):
+        ident = judges.distance(frame, tracked)
+        if ident <= identity_limit:
+            return ShapeFit(name, g, rng, rho, ident, "drawn to the goal only: largest range allowed")
+    if tried.closest is not None and tried.closest.identity <= GOAL_IDENTITY:
+        return tried.closest
+    if judges.embedder is not None and tried.folding_nothing:
+        # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
+        # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
+        # the photo, and every frame near the sweep's end then broke the goal), where a gain keeps it
+        ident, g, rng, rho = min((judges.distance(frame, tracked), g, rng, rho)
+                                 for g, rng, rho, frame, tracked in tried.folding_nothing)
+        if ident <= GOAL_IDENTITY:
+            return ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
+                                                      "goal: the nearest the photo")
+    # no gain keeps the likeness (a photo whose neutral face is near the goal already): draw the shape
+    # (obama_tight's eyeWideLeft at the nearest gain drew a range of 0.01 in geometry, 0.42 at 1.75)
+    return tried.closest
 
 
 def _step_down(renderer, k: int, gain: float) -> Optional[float]:
