@@ -366,6 +366,37 @@ def test_a_mouth_open_for_speech_shows_dark_between_its_tooth_rows(photos, name)
     assert column.min() < 0.55 * column.max(), column.min() / column.max()
 
 
+@pytest.mark.parametrize("name", ["biden.jpg", "obama3_gray.png"])
+def test_an_open_mouths_drawn_teeth_go_into_shadow_toward_its_corners(photos, name):
+    """Real teeth toward a mouth's corners lie in the cheeks' shadow (the buccal corridor). The drawn rows hung from
+    the lips into the corners at their full light, and with the lower row they ringed the dark opening in a light
+    band 1-3 px wide (issue 17's halo): in the opening's outer fifth each side, 0.46-0.61 of the pixels were lighter
+    than half the teeth's colour at jawOpen 0.4 and 0.7 on these closed mouths; 0.18-0.32 now (the rest is mostly the
+    lips' own edge inside the drawn contour)."""
+    from PIL import Image, ImageDraw
+
+    from facecast.calibration.eval import realism
+    from facecast.engine.render.portrait import raster
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    assert r._params[raster.P_PHOTO_TEETH] == 0.0  # every tooth in the opening is drawn
+    teeth = float(realism.luma(r._params[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)[None, None])[0, 0])
+    for jaw in (0.4, 0.7):
+        w = realism.weights_of({"jawOpen": jaw}, r.rest_weights)
+        frame, drawn = realism.luma(realism.render_rgb(r, w)), realism._drawn(r, w)
+        mask = Image.new("L", (512, 512))
+        ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in INNER_LIPS], fill=1)
+        left, right = drawn[78, :2], drawn[308, :2]
+        axis = (right - left) / np.linalg.norm(right - left)
+        ys, xs = np.mgrid[0:512, 0:512]
+        x = ((np.stack([xs, ys], -1) + 0.5 - (left + right) / 2) @ axis) / (0.5 * np.linalg.norm(right - left))
+        sides = (np.asarray(mask) > 0) & (np.abs(x) > 0.8)
+        assert sides.sum() > 20  # the mouth is open to its corners
+        lit = float((frame[sides] > 0.5 * teeth).mean())
+        assert lit < 0.4, (jaw, lit)
+
+
 @pytest.mark.parametrize("name", ["obama.jpg", "astronaut.png"])
 def test_a_grins_own_teeth_stay_in_the_skull_as_its_lip_comes_down(photos, name):
     """These photos grin with their upper teeth bare. Their neutral face brings the middle of the upper lip 7-9 px

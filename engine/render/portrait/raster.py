@@ -94,6 +94,12 @@ TOOTH_TIP_GREY = 0.08
 #: The dental arch seen from the front: the mouth corners look at it at this angle (rad), so the
 #: teeth narrow toward the corners.
 ARCH_RAD = 1.0
+#: The buccal corridor: from this share of the opening's half width out to its corners, the drawn tooth rows go
+#: into the cavity's shadow, up to :data:`CORRIDOR_DARK` of the way at the corners. Hung from the lips into the
+#: corners at their full light, the upper and lower rows ringed the dark opening in a light band (issue 17's
+#: halo; the photo's own teeth keep their light).
+CORRIDOR_FROM = 0.55
+CORRIDOR_DARK = 0.85
 LID_SHADOW_IODS = 0.03
 #: The cavity's colour before the photo's lips tint it, and how much darker it gets at the back
 #: and right under the upper lip and teeth.
@@ -467,6 +473,9 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     # teeth toward the corners lie in the cheeks' shadow
     buccal_up = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch_up * arch_up)))
     buccal_lo = 0.3 + 0.7 * _smooth(0.0, 0.8, math.sqrt(max(0.0, 1.0 - arch_lo * arch_lo)))
+    # and toward the opening's own corners the drawn rows go into the cavity's shadow (the buccal corridor)
+    corridor_up = CORRIDOR_DARK * _smooth(CORRIDOR_FROM, 1.0, abs(2.0 * u_up - 1.0))
+    corridor_lo = CORRIDOR_DARK * _smooth(CORRIDOR_FROM, 1.0, abs(x_lo))
     # lips pushed out into an O hide more of the teeth, and shade them and what lies behind
     recede = _smooth(0.0, RECEDE_SQUEEZE, 1.0 - squeeze)
     # (not where the photo shows its own upper teeth: they hang from the lip at their own length, and rows hidden
@@ -529,6 +538,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
             shade *= 1.0 - OCCLUSAL_SHADE * math.exp(-max(d_up - t_up, 0.0) / max(OCCLUSAL_IODS * iod, 0.5))
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * 0.9 * shade * buccal_lo
+            _into_shadow(layer, corridor_lo, mp)
             _mix(rgb, layer, cover)
     # upper teeth hanging from the upper lip
     if d_up < t_up + 0.5:
@@ -540,6 +550,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         if cover > 0.0:
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal_up
+            _into_shadow(layer, corridor_up, mp)
             if run > 0.5:
                 # the photo's own upper teeth, where the photo has them (the lip's drop below its place in the
                 # photo hides their top), in the row's outline: down to their cut, then their colour at the cut
