@@ -79,6 +79,28 @@ def test_frames_are_identical_across_processes():
     assert len(runs) == 1, runs  # the parallel warp must not race on shared triangle edges
 
 
+def test_a_fold_repair_gives_back_the_motion_of_points_that_fold_nothing():
+    """deform.unfold averages motion over every folding triangle, so points of a folding triangle that fold nothing
+    themselves move too (obama3's lower lip under the jaw: a 3.4 px step). give_back_motion returns each such point
+    to its own motion where none of its triangles then folds, and keeps the repair where it is needed. A strip of
+    unit squares, its first point pushed 2.5 units into the next: the repair moves three points, of which the first
+    one's top neighbour (point 1) folds nothing on its own."""
+    from facecast.engine.render.portrait.deform import give_back_motion, unfold
+
+    rest = np.array([[x, y] for x in range(8) for y in (0.0, 1.0)])
+    tris = np.array([t for x in range(0, 14, 2) for t in ((x, x + 2, x + 1), (x + 1, x + 2, x + 3))])
+    threshold = 0.25 * signed_areas(rest, tris)
+    wanted = np.zeros_like(rest)
+    wanted[0] = [2.5, 0.0]
+    repaired = unfold(rest, wanted, tris, threshold, iterations=50)
+    assert np.abs(repaired[1]).max() > 0.5  # moved by the repair, not by its field
+    back = give_back_motion(rest, wanted, repaired, tris, threshold)
+    assert np.allclose(back[1], wanted[1]) and np.allclose(back[3:], wanted[3:])
+    assert np.allclose(back[[0, 2]], repaired[[0, 2]])  # still needed: point 0 alone would fold its triangle
+    assert (signed_areas(rest + back, tris) >= threshold).all()
+    assert np.array_equal(give_back_motion(rest, wanted, wanted, tris, threshold), wanted)  # nothing repaired
+
+
 def test_no_flipped_triangles_over_10000_random_weight_vectors(renderer):
     deformer, mesh = renderer.deformer, renderer.mesh
     rng = np.random.default_rng(7)

@@ -24,7 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from facecast.engine.render.portrait.deform import CONTACT_GAP_IODS, UNFOLD_BUILD_ITERATIONS, area_thresholds, unfold
+from facecast.engine.render.portrait.deform import (CONTACT_GAP_IODS, UNFOLD_BUILD_ITERATIONS, area_thresholds,
+                                                    give_back_motion, unfold)
 from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
 from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
@@ -573,8 +574,9 @@ def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float =
         apart = frame.to_pixels(np.array([0.0, CONTACT_GAP_IODS])) * (gain >= 1.0)
         overshoot[upper] += apart
         overshoot[lower] -= apart
-    moved = unfold(rest, field * gain - overshoot, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS,
-                   pinned=lids)
+    wanted = field * gain - overshoot
+    moved = unfold(rest, wanted, mesh.triangles, threshold, iterations=UNFOLD_BUILD_ITERATIONS, pinned=lids)
+    moved = give_back_motion(rest, wanted, moved, mesh.triangles, threshold)
     return (moved + overshoot).astype(np.float32)
 
 
