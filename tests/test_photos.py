@@ -781,7 +781,7 @@ def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
     squint out opens Obama's eyes 1.2-1.4x wider on the neutral face, and that counted as wide: the band drawn thin
     ringed every neutral eye like eyeliner. Only an opening past the neutral face's counts now. The band in the
     middle column (drawn white over a black eyeball, 1024x1024; the photo's 6.8-8.6 px): 4-5 px on the neutral face
-    before, 7-8 now, and 4-5 at eyeWide 1."""
+    before, 7-8 then (6.0-7.8 since the fields' fold repair gives points back their own motion), and 4-5 at eyeWide 1."""
     from facecast.engine.render.portrait import raster
     from facecast.engine.types import FaceSample
 
@@ -797,7 +797,9 @@ def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
     middle = o.upper[len(o.upper) // 2]
     band = float(r._band[middle])
 
-    def band_drawn(wide: float) -> int:
+    def band_drawn(wide: float) -> float:
+        """px of white below the lid's middle point, the mean of five columns (one column's whole pixels moved by
+        one with a 0.5 px change of the neutral face)."""
         w = np.zeros(NUM_ARKIT, np.float32)
         w[arkit_index("eyeWideRight")] = wide
         s = FaceSample(capture_wall_ns=0, weights=w)
@@ -806,15 +808,18 @@ def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
         raster.draw(out, scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=r._eye_affine(pose),
                     neutral=r.deformer.neutral_vertices, params=r.frame_params(pose, s))
         x, y = pose.vertices[middle]
-        column = out[:, int(x), 0]
-        top, run = int(np.ceil(y)), 0
-        while column[top + run] > 128:
-            run += 1
-        return run
+        runs = []
+        for dx in range(-2, 3):
+            column = out[:, int(x) + dx, 0]
+            top, run = int(np.ceil(y)), 0
+            while column[top + run] > 128:
+                run += 1
+            runs.append(run)
+        return float(np.mean(runs))
 
     assert r._params[raster.P_NEUTRAL_OPEN] > 1.1  # the squint taken out
     assert band_drawn(0.0) >= 0.75 * band
-    assert band_drawn(1.0) <= 0.8 * band_drawn(0.0)
+    assert band_drawn(1.0) <= 0.75 * band  # and a wide eye's thins (0.56-0.70 of the photo's, five-column mean)
 
 
 @pytest.mark.parametrize("name", ["obama3.jpg", "biden.jpg", "obama_small.jpg"])
