@@ -183,7 +183,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
         if judges.embedder is not None:
             judges.reference = judges.embedder.embed(portrait_rgb)
             neutral = np.ascontiguousarray(renderer.render(_sample(0, 0.0))[..., :3])
-            d = judges.distance(neutral, None)  # inf: dlib finds no face in it, and the limit is the fixed one
+            d = judges.distance(neutral, judges.tracker.track(neutral))  # inf: no face found; the fixed limit
             identity_limit = max(MAX_IDENTITY, d + MAX_IDENTITY_RISE) if np.isfinite(d) else MAX_IDENTITY
         gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
         fits = []
@@ -204,7 +204,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
                 rng, rho, drawn, drawn_rho, *_ = _sweep(renderer, judges.tracker, judges.geometry, k)
                 return (drawn, drawn_rho) if k in GEOMETRY_JUDGED else (rng, rho)
 
-            fits = _keep_mixes_alike(renderer, gains, fits, judges.distance, response)
+            fits = _keep_mixes_alike(renderer, gains, fits, judges.distance, response, judges.tracker)
     finally:
         judges.close()
         if progress:
@@ -335,7 +335,8 @@ def _step_down(renderer, k: int, gain: float) -> Optional[float]:
     return None
 
 
-def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distance, response) -> list[ShapeFit]:
+def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distance, response,
+                      tracker) -> list[ShapeFit]:
     """Shapes fitted one by one can each keep the likeness and still break it together: the astronaut's fit took her
     blinks to 1.45 and 1.75 (each 0.37 from the photo), and the standard sequence's mix (half-shut eyes over an open,
     smiling mouth) went 0.467 from the photo (goal 0.45). While a frame of the mix (:data:`MIX_SEQUENCE`) breaks the
@@ -344,8 +345,9 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
     the next shape steps instead). If the mix still breaks the goal with every such gain at 1 (a photo whose neutral face is near
     the goal already), the fitted gains are kept: lowering them would cost the shapes for nothing. ``gains`` is
     updated in place (and the renderer's gains with it); ``distance(frame, tracked)`` is the identity distance of a
-    frame and ``response(k)`` the (range, rho) of shape ``k``'s sweep at its gain now; returns the fits with their
-    gains, responses and reasons."""
+    frame, measured as ``facecast eval`` does, with the face ``tracker`` finds in it (aligned by dlib's own detector
+    instead, astronaut_rolled's mix read under the goal and 0.477 in ``eval``), and ``response(k)`` the (range, rho)
+    of shape ``k``'s sweep at its gain now; returns the fits with their gains, responses and reasons."""
     from facecast.calibration.eval.fidelity import build_sequence
 
     seq = build_sequence(MIX_SEQUENCE)
@@ -353,8 +355,8 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
     fitted = {arkit_index(f.shape): i for i, f in enumerate(fits)}
 
     def worst() -> tuple[float, np.ndarray]:
-        d = [distance(np.ascontiguousarray(renderer.render(FaceSample(capture_wall_ns=0, weights=w))[..., :3]), None)
-             for w in rows]
+        frames = (np.ascontiguousarray(renderer.render(FaceSample(capture_wall_ns=0, weights=w))[..., :3]) for w in rows)
+        d = [distance(frame, tracker.track(frame)) for frame in frames]
         i = int(np.argmax(d))
         return float(d[i]), rows[i]
 
