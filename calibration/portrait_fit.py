@@ -343,11 +343,13 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
     goal, the fitted shape drawn farthest past its field in that frame (weight x gain, gains over 1 only) steps down
     one candidate gain (a streak-judged shape only to a gain whose lips do not streak more, :func:`_step_down`; none:
     the next shape steps instead). If the mix still breaks the goal with every such gain at 1 (a photo whose neutral face is near
-    the goal already), the fitted gains are kept: lowering them would cost the shapes for nothing. ``gains`` is
+    the goal already), the steps are kept only as far as each stepped shape still reaches the target range, and only
+    those of them that brought the mix nearest the photo (none: the fitted gains are kept; lowering them would cost
+    the shapes for nothing). Kept whole, astronaut_rolled's jawOpen stayed at 2.1 and the mix 0.477 from her photo,
+    where 1.45 draws the jaw to the target and the mix 0.45. ``gains`` is
     updated in place (and the renderer's gains with it); ``distance(frame, tracked)`` is the identity distance of a
-    frame, measured as ``facecast eval`` does, with the face ``tracker`` finds in it (aligned by dlib's own detector
-    instead, astronaut_rolled's mix read under the goal and 0.477 in ``eval``), and ``response(k)`` the (range, rho)
-    of shape ``k``'s sweep at its gain now; returns the fits with their gains, responses and reasons."""
+    frame, measured as ``facecast eval`` does, with the face ``tracker`` finds in it, and ``response(k)`` the (range,
+    rho) of shape ``k``'s sweep at its gain now; returns the fits with their gains, responses and reasons."""
     from facecast.calibration.eval.fidelity import build_sequence
 
     seq = build_sequence(MIX_SEQUENCE)
@@ -363,6 +365,8 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
     before = gains.copy()
     d, w = worst()
     steps, stuck = [], set()
+    # the prefix of the steps that keeps every stepped shape at the target range and brings the mix nearest the photo
+    best_d, best_steps, best_gains, reaching = d, 0, before.copy(), True
     while d > GOAL_IDENTITY:
         over = [k for k in fitted if k not in stuck and w[k] > 0.05 and gains[k] > MIX_LOWEST_GAIN + 1e-6]
         if not over:
@@ -375,11 +379,18 @@ def _keep_mixes_alike(renderer, gains: np.ndarray, fits: list[ShapeFit], distanc
         gains[k] = lower
         steps.append(k)
         d, w = worst()
-    if d > GOAL_IDENTITY:  # no help: keep the shapes
+        if reaching:
+            rng, rho = response(k)
+            reaching = rng >= TARGET_RANGE and np.isfinite(rho) and rho >= MIN_RHO
+            if reaching and d < best_d:
+                best_d, best_steps, best_gains = d, len(steps), gains.copy()
+    if d > GOAL_IDENTITY:  # the goal out of reach: keep only steps that cost no shape its target range
         for k in set(steps):
-            renderer.set_gain(k, float(before[k]))
-        gains[:] = before
-        return fits
+            renderer.set_gain(k, float(best_gains[k]))
+        gains[:] = best_gains
+        steps, d = steps[:best_steps], best_d
+        if not steps:
+            return fits
     out = list(fits)
     for k in set(steps):
         f = fits[fitted[k]]

@@ -693,18 +693,17 @@ def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
             return ("face in", float(frame.mean()))
 
     def distance(frame, tracked):
-        # measured as facecast eval measures it: aligned by the face the tracker found (aligned by dlib's own
-        # detector, astronaut_rolled's mix read under the goal in the fit and 0.477 in eval)
+        # measured as facecast eval measures it: aligned by the face the tracker found
         assert tracked == ("face in", float(frame.mean()))
         return float(frame.mean())
 
-    def fit(base):
+    def fit(base, per_gain=0.3):
         face, gains = Face(base), np.ones(NUM_ARKIT)
         for f in fits:
             face.set_gain(arkit_index(f.shape), f.gain)
             gains[arkit_index(f.shape)] = f.gain
         out = portrait_fit._keep_mixes_alike(face, gains, fits, distance,
-                                             lambda k: (0.3 * face.gains[k], 1.0), Tracker())  # the sweep now
+                                             lambda k: (per_gain * face.gains[k], 1.0), Tracker())  # the sweep now
         assert np.array_equal(face.gains, gains)  # the renderer draws what the fit returns
         return gains, out
 
@@ -712,8 +711,13 @@ def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
     gains, out = fit(0.2)
     assert (gains[left], gains[right]) == (1.2, 1.45)
     assert "lowered from 1.75" in out[0].reason and out[0].range == pytest.approx(0.36) and out[1] == fits[1]
-    # a neutral face near the goal already: no step brings the mix within it, so the shapes keep their gains
+    # a neutral face near the goal already: no step brings the mix within it. The steps that leave both blinks at
+    # the target range (0.3 x 1.2 = 0.36) are kept, nearer the photo (0.4 + 0.15 x 0.6 x 2.4 = 0.616, from 0.688)
     gains, out = fit(0.4)
+    assert (gains[left], gains[right]) == (1.2, 1.2)
+    assert all("lowered from" in f.reason and "0.616" in f.reason for f in out), out
+    # and where the first step already costs its shape the target range (0.2 x 1.45 = 0.29), the fitted gains stay
+    gains, out = fit(0.4, per_gain=0.2)
     assert (gains[left], gains[right]) == (1.75, 1.45) and out == fits
 
 
