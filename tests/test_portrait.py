@@ -667,8 +667,10 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
 def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
     """The astronaut's fit took her blinks to 1.75 and 1.45, each within the identity goal alone; the standard
     sequence's mix (half-shut eyes over an open, smiling mouth) went 0.467 from the photo (goal 0.45). The fit then
-    steps down the gain drawn farthest in the mix's worst frame until the mix keeps the likeness, and keeps the
-    gains where no step would."""
+    steps down the gain drawn farthest in the mix's worst frame until the mix keeps the likeness. Where no step
+    would, it keeps the steps that leave every stepped shape at the target range (kept whole, astronaut_rolled's jaw
+    stayed at 2.1, its mix 0.477 from the photo, where 1.45 reaches the target and the mix 0.45), and the fitted
+    gains where even the first step costs that."""
     from facecast.calibration import portrait_fit
 
     left, right = arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight")
