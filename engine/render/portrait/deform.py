@@ -133,22 +133,23 @@ def give_back_motion(rest: np.ndarray, wanted: np.ndarray, repaired: np.ndarray,
     point beside it, a step in the lip. Each vertex is tried alone and kept only where all of its own triangles
     stay above ``threshold``, so what was fold-free stays fold-free. Returns a new field."""
     d = repaired.copy()
+    points = rest + d  # kept in step with d, one vertex at a time
     flat = triangles.ravel()
     order = np.argsort(flat, kind="stable")
     starts = np.searchsorted(flat[order], np.arange(len(d) + 1))
     for _ in range(passes):
-        changed = np.nonzero(np.abs(d - wanted).max(axis=1) > 1e-6)[0]
         given = 0
-        for v in changed:
-            tris = triangles[order[starts[v]:starts[v + 1]] // 3]
-            limit = threshold[order[starts[v]:starts[v + 1]] // 3]
+        for v in np.nonzero(np.abs(d - wanted).max(axis=1) > 1e-6)[0]:
+            own = order[starts[v]:starts[v + 1]] // 3  # the vertex's triangles
             old = d[v].copy()
             for share in (1.0, 0.5):
                 d[v] = old + share * (wanted[v] - old)
-                if (signed_areas(rest + d, tris) >= limit).all():
+                points[v] = rest[v] + d[v]
+                if (signed_areas(points, triangles[own]) >= threshold[own]).all():
                     given += 1
                     break
                 d[v] = old
+                points[v] = rest[v] + d[v]
         if not given:
             break
     return d

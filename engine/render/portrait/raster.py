@@ -1512,14 +1512,18 @@ TEETH_REACH_SMOOTH_BINS = 3.0
 PHOTO_UPPER_TEETH_MAX_IODS = 0.16
 
 
-def mouth_columns(rest: np.ndarray, mouth: Opening) -> tuple[np.ndarray, np.ndarray]:
-    """``(top, bottom)`` (:data:`TEETH_RUN_BINS`, 2) float64: per column of the mouth (``u`` at the bins' centres),
-    the photo's column as the opening's attributes have it (:func:`.deform.opening_attributes`: linear in ``u``
-    between the chains' landmarks), its top on the upper chain and its bottom on the lower."""
+def _along_mouth(mouth: Opening, values: np.ndarray) -> np.ndarray:
+    """(:data:`TEETH_RUN_BINS`,) ``values`` (one per vertex of a mouth chain) at the bins' centres ``u``, linear in
+    ``u`` between the chain's vertices as the opening's attributes are (:func:`.deform.opening_attributes`)."""
     t = np.linspace(0.0, 1.0, len(mouth.upper))
-    u = (np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS
-    top = np.stack([np.interp(u, t, rest[mouth.upper, j]) for j in (0, 1)], axis=1)
-    bottom = np.stack([np.interp(u, t, rest[mouth.lower, j]) for j in (0, 1)], axis=1)
+    return np.interp((np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS, t, np.asarray(values, np.float64))
+
+
+def mouth_columns(rest: np.ndarray, mouth: Opening) -> tuple[np.ndarray, np.ndarray]:
+    """``(top, bottom)`` (:data:`TEETH_RUN_BINS`, 2) float64: per column of the mouth, the photo's column as the
+    opening's attributes have it (:func:`_along_mouth`), its top on the upper chain and its bottom on the lower."""
+    top = np.stack([_along_mouth(mouth, rest[mouth.upper, j]) for j in (0, 1)], axis=1)
+    bottom = np.stack([_along_mouth(mouth, rest[mouth.lower, j]) for j in (0, 1)], axis=1)
     return top, bottom
 
 
@@ -1572,9 +1576,7 @@ def teeth_table(reach_px: np.ndarray, rest: np.ndarray, mouth: Opening, h0_px: n
     top, bottom = mouth_columns(rest, mouth)
     table[TEETH_TOP:TEETH_TOP + 2] = top.T
     table[TEETH_BOTTOM:TEETH_BOTTOM + 2] = bottom.T
-    t = np.linspace(0.0, 1.0, len(mouth.upper))
-    table[TEETH_H0] = np.interp((np.arange(TEETH_RUN_BINS) + 0.5) / TEETH_RUN_BINS, t,
-                                np.asarray(h0_px, np.float64)[mouth.upper])
+    table[TEETH_H0] = _along_mouth(mouth, np.asarray(h0_px)[mouth.upper])
     return table
 
 
