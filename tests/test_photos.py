@@ -775,6 +775,69 @@ def test_a_raised_upper_lid_is_a_dome_not_a_tent(photos, name):
     assert np.allclose(rest, r.rig.landmarks[:, :2], atol=1e-3)  # the photo's own lids keep their line
 
 
+def _brow_and_lid_motion_px(r: PortraitRenderer, weights: np.ndarray) -> list[tuple[float, float]]:
+    """Per (right, left) eye: the most the brow's lower edge and the upper lid's margin move (px, up or down) from
+    the neutral face at ``weights``."""
+    from facecast.engine.render.portrait.eyes import brow_lower_edge
+
+    def pose(w):
+        return r.pose(FaceSample(capture_wall_ns=0, weights=w.astype(np.float32))).vertices
+
+    d = pose(weights) - pose(np.zeros(NUM_ARKIT))
+    rest = r._rest.astype(np.float64)
+    return [(float(np.abs(d[brow_lower_edge(rest, e), 1]).max()), float(np.abs(d[o.upper[1:-1], 1]).max()))
+            for e, o in enumerate((r.mesh.eye_right, r.mesh.eye_left))]
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "biden.jpg"])
+def test_a_raised_brow_leaves_the_upper_lid_where_it_is(photos, name):
+    """A raised brow's motion followed the skin down to the upper lid's mean height, so an arched lid's middle (above
+    its mean) rose with the brow while its corners stayed: a tent over the iris, the lid's margin moving 0.09-0.18 of
+    the brow's lower edge (obama2 at its fitted gain: 7.3 px of 41). The motion now fades to nothing at the lid's
+    margin in each column: at most 0.03 of the brow's on these photos (measured)."""
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    checked = 0
+    for shape in ("browOuterUpLeft", "browOuterUpRight", "browInnerUp"):
+        w = np.zeros(NUM_ARKIT)
+        w[arkit_index(shape)] = 1.5  # a fitted gain's size
+        for brow_px, lid_px in _brow_and_lid_motion_px(r, w):
+            if brow_px > 0.05 * r.rig.iod_px:  # (the other side's brow, for one side's shape, stays)
+                assert lid_px < 0.05 * brow_px, (shape, brow_px, lid_px)
+                checked += 1
+    assert checked == 4
+
+
+@pytest.mark.parametrize("name, least", [("obama2.jpg", 0.3), ("obama.jpg", 0.7)])
+def test_a_lifted_brow_shows_skin_below_it_not_its_stretched_hair(photos, name, least):
+    """Raised, a dark brow stretched the hair below its lower points down to the lid, blurred as it stretched: a dark
+    grey-brown smear. The skin between a lifted brow and its eye now takes the closed lid's hair-free colour as the
+    brow lifts (:func:`.eyes.brow_skin_image`, :data:`~.raster.P_BROW_LIFT`). The middle of that band, as a share of
+    that colour's brightness (median; the lid's skin lies in shade on obama2), measured with the lift and without it:
+    obama2 0.60/0.40 and 0.20/0.17 (black hair), obama 0.91/0.75 and 0.79/0.62."""
+    from facecast.engine.render.portrait.eyes import brow_lower_edge
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[[arkit_index("browOuterUpLeft"), arkit_index("browOuterUpRight")]] = 1.5  # a fitted gain's size
+    sample_ = FaceSample(capture_wall_ns=0, weights=w)
+    frame, v = realism_luma(r.render(sample_)), r.pose(sample_).vertices
+    skin = realism_luma(r._scene.lid_img)
+    iod = r.rig.iod_px
+    for e, o in enumerate((r.mesh.eye_right, r.mesh.eye_left)):
+        lid = v[list(o.upper)]
+        x, lid_y = lid[len(lid) // 2]
+        edge = v[brow_lower_edge(r._rest.astype(np.float64), e)]
+        edge_y = float(np.interp(x, *edge[np.argsort(edge[:, 0])].T))
+        band = frame[int(edge_y + 0.3 * (lid_y - edge_y)):int(edge_y + 0.7 * (lid_y - edge_y)),
+                     int(x - 0.08 * iod):int(x + 0.08 * iod)]
+        reference = float(np.median(skin[r._scene.unfold_img[..., 2 + e] > 0.5]))
+        assert np.median(band) > least * reference, (e, np.median(band), reference)
+
+
 @pytest.mark.parametrize("name", ["obama.jpg", "obama_small.jpg", "two_faces.jpg"])
 def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
     """The lash band thins and its lashes darken as a lid retracts past its rest opening (eyeWide). Taking a smile's

@@ -404,18 +404,96 @@ def lid_shadow(filled: np.ndarray, lid_img: np.ndarray, iod_px: float) -> np.nda
     return np.clip((lid - lum) / lid, 0.0, 1.0)
 
 
+#: Where a raised brow lifts off its eye, the skin between them takes the closed lid's (hair-free) colour
+#: (:func:`closed_lid_image`) in a band from the upper lid's margin up to the brow: all of it once the gap between
+#: the eye's corners and the brow's lower edge (:func:`brow_gap`) has grown by this share of the neutral face's. Stretched (and blurred
+#: as it stretches), the lower edge of the brow's hair ran down to the lid as a dark, grey-brown hatch (obama.jpg's
+#: browOuterUp); taken from how far each triangle stretched, the change drew the triangles' outlines.
+BROW_LIFT_FULL = 0.6
+#: ... with this share of the closed lid's grain (:func:`skin_grain`, the photo's grain under the eyes): the grain the
+#: stretch blur would have put back is measured where the brow's hair was, and drew the skin as a coarse hatch.
+BROW_SKIN_GRAIN = 0.4
+#: The band (shares of the way from the upper lid's margin up to the brow's lower edge, per column): the share rises
+#: from 0 at the margin (its lashes) to 1 at the first, and falls back to 0 from the second to the third, in the
+#: brow's hair: MediaPipe's lower brow points lie in the hair, and the hair below them stretched as a dark smear.
+BROW_SKIN_BAND = (0.2, 0.8, 1.1)
+
+
+def brow_points(rest: np.ndarray, eye: int) -> np.ndarray:
+    """Landmark indices of the brow over the right (``eye`` 0) or left (1) eye."""
+    from facecast.engine.face.landmarks import connection_points
+
+    return np.array(sorted(connection_points(f"FACE_LANDMARKS_{('RIGHT', 'LEFT')[eye]}_EYEBROW")))
+
+
+def brow_lower_edge(rest: np.ndarray, eye: int) -> np.ndarray:
+    """Landmark indices of the lower edge of the brow over the right (``eye`` 0) or left (1) eye: its points on
+    or below the straight line fitted through all of them (``rest`` (V, 2) px, y down)."""
+    idx = brow_points(rest, eye)
+    slope, offset = np.polyfit(rest[idx, 0], rest[idx, 1], 1)
+    return idx[rest[idx, 1] >= slope * rest[idx, 0] + offset]
+
+
+def brow_gap(vertices: np.ndarray, eye: np.ndarray, edge: np.ndarray) -> float:
+    """How far (px) the middle of a brow's lower edge (``edge`` indices) lies from the middle of its eye's points
+    ``eye`` (its corners), for ``vertices`` (V, 2) px."""
+    return float(np.linalg.norm(vertices[edge].mean(0) - vertices[eye].mean(0)))
+
+
+def brow_lift(gap_px: float, neutral_gap_px: float) -> float:
+    """0..1: how far a brow has lifted off its eye, from its gap (:func:`brow_gap`) now and on the neutral face: 1 once
+    the gap has grown by :data:`BROW_LIFT_FULL` of the neutral face's."""
+    return min(max((gap_px / max(neutral_gap_px, 1e-3) - 1.0) / BROW_LIFT_FULL, 0.0), 1.0)
+
+
+def brow_skin_image(shape_hw: tuple[int, int], rest: np.ndarray, openings: tuple[Opening, Opening],
+                    iod_px: float) -> np.ndarray:
+    """(H, W, 2) float32 in [0, 1], in the photo's pixels, per (right, left) eye: how much of the closed lid's skin
+    (:func:`closed_lid_image`) the skin between the eye's upper lid and its brow shows with the brow lifted
+    (:data:`BROW_SKIN_BAND`), 0 elsewhere. ``rest`` (V, 2) the mesh's vertices (px); ``openings`` the eyes."""
+    import cv2
+
+
+    h, w = shape_hw
+    gy, gx = np.mgrid[0:h, 0:w] + 0.5
+    image = np.zeros((h, w, 2))
+    rise_to, fall_from, fall_to = BROW_SKIN_BAND
+    for e, o in enumerate(openings):
+        lid = rest[list(o.upper)]
+        brow = rest[brow_points(rest, e)]
+        lower_edge = rest[brow_lower_edge(rest, e)]
+        x0 = max(float(min(lid[:, 0].min(), brow[:, 0].min())), 0.0)
+        x1 = min(float(max(lid[:, 0].max(), brow[:, 0].max())), float(w))
+        cols = slice(int(np.floor(x0)), int(np.ceil(x1)))
+        xs = gx[0, cols]
+        lid_y = np.interp(xs, *lid[np.argsort(lid[:, 0])].T)
+        edge_y = np.interp(xs, *lower_edge[np.argsort(lower_edge[:, 0])].T)
+        gap = np.maximum(lid_y - edge_y, 1.0)
+        up = (lid_y[None, :] - gy[:, cols]) / gap[None, :]  # 0 at the lid's margin, 1 at the brow's lower edge
+        rise = np.clip(up / rise_to, 0.0, 1.0)
+        fall = np.clip((fall_to - up) / (fall_to - fall_from), 0.0, 1.0)
+        share = np.minimum(rise * rise * (3 - 2 * rise), fall * fall * (3 - 2 * fall))
+        # ... fading out past the eye's and the brow's ends (over a tenth of the eye's width)
+        ends = np.clip(np.minimum(xs - x0, x1 - xs) / max(0.1 * (x1 - x0), 1.0), 0.0, 1.0)
+        image[:, cols, e] = share * ends[None, :]
+    sigma = max(UNFOLD_BLUR_IODS * iod_px, 0.5)
+    return np.clip(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE), 0.0, 1.0).astype(
+        np.float32)
+
+
 def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndarray, shares: np.ndarray,
-                 openings: tuple[Opening, Opening], iod_px: float,
+                 openings: tuple[Opening, Opening], iod_px: float, *, brow: np.ndarray,
                  shadow: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
 
     ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the mesh's. Returns
-    ``(image, per_triangle)``: (H, W, 2) float32 the shares interpolated over the triangles at ``rest``, kept
+    ``(image, per_triangle)``: (H, W, 4) float32: the shares interpolated over the triangles at ``rest``, kept
     on the skin (outside the eye openings' rest polygons) and blurred there by :data:`UNFOLD_BLUR_IODS` (a blur
     normalised over the skin, so the openings do not thin the share at their rims), each eye's scaled to a
     peak of 1 again (0 below :data:`UNFOLD_MIN`), raised where the photo lies in ``shadow`` ((H, W) in [0, 1],
-    :func:`lid_shadow`; :data:`SHADOWED_UNFOLD`); and (T, 2) float32 the most of it each triangle's bilinear
-    samples can read (:func:`.mesh.sample_boxes`)."""
+    :func:`lid_shadow`; :data:`SHADOWED_UNFOLD`), then ``brow`` ((H, W, 2), :func:`brow_skin_image`) as two more
+    channels; and (T, 4) float32 the most of each channel each triangle's bilinear samples can read
+    (:func:`.mesh.sample_boxes`)."""
     import cv2
 
     h, w = shape_hw
@@ -457,6 +535,7 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
         reach = reach * reach * (3.0 - 2.0 * reach)
         image = (image + (1.0 - image) * SHADOWED_UNFOLD * shadow[..., None] * reach).astype(np.float32)
     image[image < UNFOLD_MIN] = 0.0
+    image = np.concatenate([image, brow.astype(np.float32)], axis=-1)
     per_triangle = np.stack([image[y0:y1 + 1, x0:x1 + 1].max(axis=(0, 1))
                              for x0, x1, y0, y1 in sample_boxes(rest, triangles, shape_hw)])
     return image, per_triangle

@@ -382,6 +382,10 @@ def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: 
     return d
 
 
+#: A brow's motion fades to nothing over this height (IODs) down to the upper lid's margin, which stays.
+BROW_LID_RAMP_IODS = 0.12
+
+
 def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, outer: float,
           inward: float = 0.0) -> np.ndarray:
     brow = r.brow_left if sign > 0 else r.brow_right
@@ -389,9 +393,11 @@ def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, o
     t = (x - x.min()) / max(1e-6, x.max() - x.min())  # 0 inner .. 1 outer
     amount = up * (inner * (1 - t) + outer * t)
     disp = np.stack([-inward * sign * (1 - t), -amount], axis=1)
-    eye_top = frame.q[r.lid_upper[sign], 1].mean()
-    above_eye = _smoothstep((eye_top - frame.q[:, 1]) / 0.12)
-    return spread(frame, brow, disp, radius=0.22, mask=above_eye * frame.side(sign))
+    # the skin follows from the upper lid's margin up, in each column: measured from the lid's mean height, the
+    # middle of an arched lid (above its mean) rose with the brow while its corners stayed, a tent over the iris
+    lid_y = _y_along(frame.q[r.lid_upper[sign]], frame.q[:, 0])
+    above_lid = _smoothstep((lid_y - frame.q[:, 1]) / BROW_LID_RAMP_IODS)
+    return spread(frame, brow, disp, radius=0.22, mask=above_lid * frame.side(sign))
 
 
 def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int = 0, radius: float = 0.15):

@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit, prange
 
 from facecast.engine.face.landmarks import connection_points
-from facecast.engine.render.portrait.eyes import opening_mask
+from facecast.engine.render.portrait.eyes import BROW_SKIN_GRAIN, opening_mask
 from facecast.engine.render.portrait.mesh import (EYE_LEFT, EYE_RIGHT, FOLDED, MOUTH, NUM_MESH_LANDMARKS, SKIN, Opening,
                                                 WarpMesh)
 
@@ -245,12 +245,13 @@ TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0,
 #: seam between lips that touch, and how far (0..1) the mouth shows the photo's own opening (:func:`mouth_rest_share`),
 #: and the mouth's opening in this frame (px, the mean over its middle third, as :data:`P_JAW_OPEN`), and how far the middle of the upper lip has come
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
-#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening).
+#: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and per eye how far
+#: (0..1) its brow has lifted off it (the skin between them shows the closed lid's that much, :func:`.eyes.brow_lift`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
-P_JAW_OPEN = 37
-NUM_PARAMS = 38
+P_JAW_OPEN, P_BROW_LIFT = 37, 38
+NUM_PARAMS = 40
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -1067,9 +1068,10 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
         extras = False  # any filled photo, blur or lash line for this skin triangle
         code = 0
         lid_t = tri_unfold[t, 0] * mp[P_CLOSED] + tri_unfold[t, 1] * mp[P_CLOSED + 1]  # the closed lid's skin
+        brow_t = tri_unfold[t, 2] * mp[P_BROW_LIFT] + tri_unfold[t, 3] * mp[P_BROW_LIFT + 1]  # ... below a lifted brow
         if mode >= 3:
             code = chain[t]
-            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid_t > 0.0
+            extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid_t > 0.0 or brow_t > 0.0
                       or blur_x[i0] + blur_x[i1] + blur_x[i2] + blur_y[i0] + blur_y[i1] + blur_y[i2] > 0.0)
         own_x, own_y = 0.0, 0.0  # a hidden or folded triangle's own stretch (its vertices are the skin's)
         blur_cap = 1e30
@@ -1177,16 +1179,20 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
                         if lid_t > 0.0:
                             f = min(_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED]
                                     + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1], 1.0)
-                        if f > 0.0:
+                        skin_f = f
+                        if brow_t > 0.0:
+                            skin_f = max(f, min(_sample(unfold_img, sx, sy, 2) * mp[P_BROW_LIFT]
+                                                + _sample(unfold_img, sx, sy, 3) * mp[P_BROW_LIFT + 1], 1.0))
+                        if skin_f > 0.0:
                             _sample3(lid_img, sx, sy, tmp)
-                            _mix(rgb, tmp, f)
+                            _mix(rgb, tmp, skin_f)
                         # the grain the closed lid's smooth skin lacks, and that a blur of one of the grain's pixels
                         # or more took out (in its pixels: every output size draws the same grain)
                         # at the photo's own grain there (its strength at this source point)
                         lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
                         if lost > 0.0:
                             lost *= _sample(grain_img, sx, sy, 1)
-                        _grain(rgb, grain_img, px, py, f + (1.0 - f) * lost, mp)
+                        _grain(rgb, grain_img, px, py, f + (skin_f - f) * BROW_SKIN_GRAIN + (1.0 - skin_f) * lost, mp)
                         if code > 0:
                             dist, open_px, from_first, from_last = _chain_distance(px, py, chain_run[t], dst,
                                                                                    attr_h)
@@ -1252,9 +1258,9 @@ class Scene(NamedTuple):
             the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`) and the photo's column
             (:func:`teeth_table`).
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
-            unfold_img: (H, W, 2) float32 how much of it the photo's skin at each pixel shows with the (right,
-            left) eye shut (:func:`.eyes.unfold_image`), tri_unfold: (T, 2) float32 the most it shows in each
-            triangle (0: the triangle needs no sample of it); grain_img: (H, W, 2) float32 the closed lid's grain,
+            unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
+            left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
+            float32 the most of each each triangle can show (0: the triangle needs no sample of it); grain_img: (H, W, 2) float32 the closed lid's grain,
             in the frame's pixels (:func:`.eyes.skin_grain`), and in the photo's pixels how much of it blurred
             skin gets back (:func:`.eyes.grain_amplitude`).
     """
