@@ -400,6 +400,9 @@ class Deformer:
                 continue
             refitted = unfold(neutral + back, field, self.mesh.triangles, self._threshold,
                               iterations=UNFOLD_BUILD_ITERATIONS)
+            # as where a field is built (:func:`.fields.build_field`): points the repair moved that fold nothing of
+            # their own get their own motion back
+            refitted = give_back_motion(neutral + back, field, refitted, self.mesh.triangles, self._threshold)
             self._basis[:, k] = (refitted / max(1.0 - taken[k], 1e-6)).ravel()
         self._blink_reach = self._blinks_alone()
 

@@ -236,6 +236,18 @@ CLOSED_LID_SKIN = 0.65
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
+def _cheek_colour(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float) -> np.ndarray:
+    """(3,) float64: the median colour of the cheeks just under the eyes (0.15-0.3 IODs below the lower lids)."""
+    h, w = image.shape[:2]
+    cheeks = []
+    for o in openings:
+        low = rest[o.lower[1:-1]]
+        pts = np.concatenate([low + np.array([0.0, k * iod_px]) for k in np.linspace(0.15, 0.3, 6)])
+        xy = np.clip(np.round(pts - 0.5).astype(int), 0, [w - 1, h - 1])
+        cheeks.append(image[xy[:, 1], xy[:, 0]].astype(np.float64))
+    return np.median(np.concatenate(cheeks), axis=0)
+
+
 def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
                      iod_px: float) -> np.ndarray:
     """(H, W, 3) uint8: the skin a closing upper lid unfolds, for the skin above the lids to fade into as the
@@ -247,14 +259,7 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
 
     photo = filled.astype(np.float64)
     lum = photo @ _LUMA
-    h, w = filled.shape[:2]
-    cheeks = []
-    for o in openings:
-        low = rest[o.lower[1:-1]]
-        pts = np.concatenate([low + np.array([0.0, k * iod_px]) for k in np.linspace(0.15, 0.3, 6)])
-        xy = np.clip(np.round(pts - 0.5).astype(int), 0, [w - 1, h - 1])
-        cheeks.append(photo[xy[:, 1], xy[:, 0]])
-    cheek = np.median(np.concatenate(cheeks), axis=0)
+    cheek = _cheek_colour(filled, rest, openings, iod_px)
     cheek_lum = max(float(cheek @ _LUMA), 1.0)
     skin = (lum >= CLOSED_LID_SKIN * cheek_lum).astype(np.float64)
     sigma = max(CLOSED_LID_BLUR_IODS * iod_px, 0.5)
@@ -417,9 +422,11 @@ BROW_SKIN_GRAIN = 0.4
 #: from 0 at the margin (its lashes) to 1 at the first, and falls back to 0 from the second to the third, in the
 #: brow's hair: MediaPipe's lower brow points lie in the hair, and the hair below them stretched as a dark smear.
 BROW_SKIN_BAND = (0.2, 0.8, 1.1)
+#: Hair fades into skin over this share of the cheeks' brightness, about :data:`CLOSED_LID_SKIN` of it.
+BROW_HAIR_SOFT = 0.2
 
 
-def brow_points(rest: np.ndarray, eye: int) -> np.ndarray:
+def brow_points(eye: int) -> np.ndarray:
     """Landmark indices of the brow over the right (``eye`` 0) or left (1) eye."""
     from facecast.engine.face.landmarks import connection_points
 
@@ -429,7 +436,7 @@ def brow_points(rest: np.ndarray, eye: int) -> np.ndarray:
 def brow_lower_edge(rest: np.ndarray, eye: int) -> np.ndarray:
     """Landmark indices of the lower edge of the brow over the right (``eye`` 0) or left (1) eye: its points on
     or below the straight line fitted through all of them (``rest`` (V, 2) px, y down)."""
-    idx = brow_points(rest, eye)
+    idx = brow_points(eye)
     slope, offset = np.polyfit(rest[idx, 0], rest[idx, 1], 1)
     return idx[rest[idx, 1] >= slope * rest[idx, 0] + offset]
 
@@ -446,21 +453,26 @@ def brow_lift(gap_px: float, neutral_gap_px: float) -> float:
     return min(max((gap_px / max(neutral_gap_px, 1e-3) - 1.0) / BROW_LIFT_FULL, 0.0), 1.0)
 
 
-def brow_skin_image(shape_hw: tuple[int, int], rest: np.ndarray, openings: tuple[Opening, Opening],
+def brow_skin_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
                     iod_px: float) -> np.ndarray:
     """(H, W, 2) float32 in [0, 1], in the photo's pixels, per (right, left) eye: how much of the closed lid's skin
-    (:func:`closed_lid_image`) the skin between the eye's upper lid and its brow shows with the brow lifted
-    (:data:`BROW_SKIN_BAND`), 0 elsewhere. ``rest`` (V, 2) the mesh's vertices (px); ``openings`` the eyes."""
+    (:func:`closed_lid_image`) the photo's hair between the eye's upper lid and its brow (:data:`BROW_SKIN_BAND`)
+    shows with the brow lifted, 0 elsewhere: hair being what is darker than :data:`CLOSED_LID_SKIN` of the cheeks'
+    brightness in the photo (its openings filled, ``filled``), as the closed lid's skin leaves out. The skin there
+    keeps its own shading. ``rest`` (V, 2) the mesh's vertices (px); ``openings`` the eyes."""
     import cv2
 
-
-    h, w = shape_hw
+    h, w = filled.shape[:2]
+    cheek_lum = max(float(_cheek_colour(filled, rest, openings, iod_px) @ _LUMA), 1.0)
+    lum = cv2.GaussianBlur(filled.astype(np.float64) @ _LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
+                           borderType=cv2.BORDER_REPLICATE)
+    hair = np.clip((CLOSED_LID_SKIN * cheek_lum - lum) / (BROW_HAIR_SOFT * cheek_lum) + 0.5, 0.0, 1.0)
     gy, gx = np.mgrid[0:h, 0:w] + 0.5
     image = np.zeros((h, w, 2))
     rise_to, fall_from, fall_to = BROW_SKIN_BAND
     for e, o in enumerate(openings):
         lid = rest[list(o.upper)]
-        brow = rest[brow_points(rest, e)]
+        brow = rest[brow_points(e)]
         lower_edge = rest[brow_lower_edge(rest, e)]
         x0 = max(float(min(lid[:, 0].min(), brow[:, 0].min())), 0.0)
         x1 = min(float(max(lid[:, 0].max(), brow[:, 0].max())), float(w))
@@ -475,7 +487,7 @@ def brow_skin_image(shape_hw: tuple[int, int], rest: np.ndarray, openings: tuple
         share = np.minimum(rise * rise * (3 - 2 * rise), fall * fall * (3 - 2 * fall))
         # ... fading out past the eye's and the brow's ends (over a tenth of the eye's width)
         ends = np.clip(np.minimum(xs - x0, x1 - xs) / max(0.1 * (x1 - x0), 1.0), 0.0, 1.0)
-        image[:, cols, e] = share * ends[None, :]
+        image[:, cols, e] = share * ends[None, :] * hair[:, cols]
     sigma = max(UNFOLD_BLUR_IODS * iod_px, 0.5)
     return np.clip(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE), 0.0, 1.0).astype(
         np.float32)

@@ -382,8 +382,11 @@ def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: 
     return d
 
 
-#: A brow's motion fades to nothing over this height (IODs) down to the upper lid's margin, which stays.
+#: A brow's motion fades over this height (IODs) down to the upper lid's margin, which follows :data:`BROW_LID_FOLLOW`
+#: of it (a lowered brow hoods the lid, a raised one lifts it a little), and to nothing this far below the margin.
 BROW_LID_RAMP_IODS = 0.12
+BROW_LID_FOLLOW = 0.1
+BROW_LID_BELOW_IODS = 0.03
 
 
 def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, outer: float,
@@ -395,9 +398,10 @@ def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, o
     disp = np.stack([-inward * sign * (1 - t), -amount], axis=1)
     # the skin follows from the upper lid's margin up, in each column: measured from the lid's mean height, the
     # middle of an arched lid (above its mean) rose with the brow while its corners stayed, a tent over the iris
-    lid_y = _y_along(frame.q[r.lid_upper[sign]], frame.q[:, 0])
-    above_lid = _smoothstep((lid_y - frame.q[:, 1]) / BROW_LID_RAMP_IODS)
-    return spread(frame, brow, disp, radius=0.22, mask=above_lid * frame.side(sign))
+    up = frame.q[:, 1] - _y_along(frame.q[r.lid_upper[sign]], frame.q[:, 0])  # < 0 above the margin
+    follow = np.where(up <= 0.0, BROW_LID_FOLLOW + (1.0 - BROW_LID_FOLLOW) * _smoothstep(-up / BROW_LID_RAMP_IODS),
+                      BROW_LID_FOLLOW * _smoothstep(1.0 - up / BROW_LID_BELOW_IODS))
+    return spread(frame, brow, disp, radius=0.22, mask=follow * frame.side(sign))
 
 
 def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int = 0, radius: float = 0.15):

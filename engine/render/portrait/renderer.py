@@ -167,7 +167,7 @@ class PortraitRenderer(Renderer):
         self._blink_fields = {k: basis[k] for k in _BLINKS}
         lid_img = closed_lid_image(filled, rest, eyes, self.rig.iod_px)
         self._lid_shadow = lid_shadow(filled, lid_img, self.rig.iod_px)
-        self._brow_skin = brow_skin_image(self.rig.image.shape[:2], rest, eyes, self.rig.iod_px)
+        self._brow_skin = brow_skin_image(filled, rest, eyes, self.rig.iod_px)
         # per eye: its corners and its brow's lower edge (their gap is measured from the corners, which stay as the
         # lids close: from the upper lid, a blink lifted the brow)
         self._brow_gaps = [(np.asarray(o.corners), brow_lower_edge(rest, e)) for e, o in enumerate(eyes)]
