@@ -101,6 +101,33 @@ def test_a_fold_repair_gives_back_the_motion_of_points_that_fold_nothing():
     assert np.array_equal(give_back_motion(rest, wanted, wanted, tris, threshold), wanted)  # nothing repaired
 
 
+def test_the_neutral_faces_fold_repairs_give_back_motion_too(monkeypatch):
+    """The neutral face repairs each field again where the field would fold it (``Deformer._refit_fields``) with the
+    same averaging repair as a built field, so it needs the same give-back (it was left out: a repair there spread
+    into points that fold nothing). On the astronaut 42 fields are repaired there; each comes back fold-free and no
+    farther from its own motion than the bare repair, and together they come nearer."""
+    from facecast.engine.render.portrait import deform
+
+    calls = []
+    original = deform.give_back_motion
+
+    def recording(rest, wanted, repaired, triangles, threshold, **kw):
+        out = original(rest, wanted, repaired, triangles, threshold, **kw)
+        calls.append((rest, wanted, repaired, out, triangles, threshold))
+        return out
+
+    monkeypatch.setattr(deform, "give_back_motion", recording)
+    PortraitRenderer(pixel_format=PixelFormat.RGB8).prepare()
+    assert len(calls) >= 10  # the neutral face's repairs (fields.build_field imported its own name)
+    given = 0.0
+    for rest, wanted, repaired, out, triangles, threshold in calls:
+        assert (signed_areas(rest + out, triangles) >= threshold).all()
+        off_before, off_after = np.abs(repaired - wanted).sum(), np.abs(out - wanted).sum()
+        assert off_after <= off_before + 1e-9
+        given += off_before - off_after
+    assert given > 1.0  # px, over all the repairs
+
+
 def test_no_flipped_triangles_over_10000_random_weight_vectors(renderer):
     deformer, mesh = renderer.deformer, renderer.mesh
     rng = np.random.default_rng(7)

@@ -409,10 +409,10 @@ def lid_shadow(filled: np.ndarray, lid_img: np.ndarray, iod_px: float) -> np.nda
     return np.clip((lid - lum) / lid, 0.0, 1.0)
 
 
-#: Where a raised brow lifts off its eye, the skin between them takes the closed lid's (hair-free) colour
-#: (:func:`closed_lid_image`) in a band from the upper lid's margin up to the brow: all of it once the gap between
-#: the eye's corners and the brow's lower edge (:func:`brow_gap`) has grown by this share of the neutral face's. Stretched (and blurred
-#: as it stretches), the lower edge of the brow's hair ran down to the lid as a dark, grey-brown hatch (obama.jpg's
+#: Where a raised brow lifts off its eye, the hair between them takes the closed lid's (hair-free) colour
+#: (:func:`closed_lid_image`, :func:`brow_skin_image`): all of it once the gap between the eye's corners and the
+#: brow's lower edge (:func:`brow_gap`) has grown by this share of the neutral face's. Stretched (and blurred as it
+#: stretches), the lower edge of the brow's hair ran down to the lid as a dark, grey-brown hatch (obama.jpg's
 #: browOuterUp); taken from how far each triangle stretched, the change drew the triangles' outlines.
 BROW_LIFT_FULL = 0.6
 #: ... with this share of the closed lid's grain (:func:`skin_grain`, the photo's grain under the eyes): the grain the
@@ -433,12 +433,12 @@ def brow_points(eye: int) -> np.ndarray:
     return np.array(sorted(connection_points(f"FACE_LANDMARKS_{('RIGHT', 'LEFT')[eye]}_EYEBROW")))
 
 
-def brow_lower_edge(rest: np.ndarray, eye: int) -> np.ndarray:
+def brow_lower_edge(points: np.ndarray, eye: int) -> np.ndarray:
     """Landmark indices of the lower edge of the brow over the right (``eye`` 0) or left (1) eye: its points on
-    or below the straight line fitted through all of them (``rest`` (V, 2) px, y down)."""
+    or below the straight line fitted through all of them (``points`` (V, 2) landmark positions, y down)."""
     idx = brow_points(eye)
-    slope, offset = np.polyfit(rest[idx, 0], rest[idx, 1], 1)
-    return idx[rest[idx, 1] >= slope * rest[idx, 0] + offset]
+    slope, offset = np.polyfit(points[idx, 0], points[idx, 1], 1)
+    return idx[points[idx, 1] >= slope * points[idx, 0] + offset]
 
 
 def brow_gap(vertices: np.ndarray, eye: np.ndarray, edge: np.ndarray) -> float:

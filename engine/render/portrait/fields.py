@@ -27,6 +27,7 @@ import numpy as np
 from facecast.engine.render.portrait.deform import (CONTACT_GAP_IODS, UNFOLD_BUILD_ITERATIONS, area_thresholds,
                                                     give_back_motion, unfold)
 from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
+from facecast.engine.render.portrait.eyes import brow_lower_edge, brow_points
 from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
@@ -159,7 +160,7 @@ def regions(frame: FaceFrame) -> Regions:
         outer_upper=outer_rest[frame.q[outer_rest, 1] < line],
         outer_lower=outer_rest[frame.q[outer_rest, 1] >= line],
         mouth_corners=np.concatenate([corners, outer_corners, ring_corners]),
-        brow_right=_points("FACE_LANDMARKS_RIGHT_EYEBROW"), brow_left=_points("FACE_LANDMARKS_LEFT_EYEBROW"),
+        brow_right=brow_points(0), brow_left=brow_points(1),
         lid_upper={-1: mesh.eye_right.upper[1:-1], 1: mesh.eye_left.upper[1:-1]},
         lid_lower={-1: mesh.eye_right.lower[1:-1], 1: mesh.eye_left.lower[1:-1]},
         oval=mesh.oval, nose=_points("FACE_LANDMARKS_NOSE"))
@@ -322,9 +323,7 @@ def _below_brow(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
     """(478,) 1 at the upper lid's margin (and below), fading to 0 at :data:`CREASE_SHARE` of the way up
     to the brow's lower edge in each point's column (and above): how much skin a closing lid drags."""
     q = frame.q
-    brow = q[r.brow_left if sign > 0 else r.brow_right]
-    slope, offset = np.polyfit(brow[:, 0], brow[:, 1], 1)
-    lower_edge = brow[brow[:, 1] >= slope * brow[:, 0] + offset]  # y grows downward
+    lower_edge = q[brow_lower_edge(q, 1 if sign > 0 else 0)]
     lid_y = _y_along(q[r.lid_upper[sign]], q[:, 0])
     gap = np.maximum(lid_y - _y_along(lower_edge, q[:, 0]), 1e-3)
     return 1.0 - _smoothstep((lid_y - q[:, 1]) / (CREASE_SHARE * gap))

@@ -246,7 +246,8 @@ TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0,
 #: and the mouth's opening in this frame (px, the mean over its middle third, as :data:`P_JAW_OPEN`), and how far the middle of the upper lip has come
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
 #: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and per eye how far
-#: (0..1) its brow has lifted off it (the skin between them shows the closed lid's that much, :func:`.eyes.brow_lift`).
+#: (0..1) its brow has lifted off it (the hair between them shows the closed lid's skin that much,
+#: :func:`.eyes.brow_lift`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
@@ -1260,8 +1261,8 @@ class Scene(NamedTuple):
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
             unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
-            float32 the most of each each triangle can show (0: the triangle needs no sample of it); grain_img: (H, W, 2) float32 the closed lid's grain,
-            in the frame's pixels (:func:`.eyes.skin_grain`), and in the photo's pixels how much of it blurred
+            float32 the most of each that each triangle can show (0: the triangle needs no sample of it);
+            grain_img: (H, W, 2) float32 the closed lid's grain, in the frame's pixels (:func:`.eyes.skin_grain`), and in the photo's pixels how much of it blurred
             skin gets back (:func:`.eyes.grain_amplitude`).
     """
 
