@@ -17,6 +17,8 @@ from small to large; each is rendered as a
 - the mouth keeps at least :data:`MIN_MOUTH_WIDTH_SHARE` of the neutral face's width at full
   weight (the lips' corners drawn, mouthFunnel and mouthPucker squeeze it): past that the lips
   form a tube, which MediaPipe may read but no face makes,
+- both eyes keep at least :data:`MIN_EYE_OPEN_SHARE` of the neutral face's opening at full weight, for every
+  shape but the eyes' own closing (a frown hoods the lids; it does not shut the eyes),
 - for the shapes of :data:`STREAK_JUDGED`, the lips' skin at full weight is not stretched into streaks past
   issue 17's goal (``facecast eval``'s streak measure), or past what the smallest gain draws where that one
   misses the goal already; there the gains of :data:`STREAK_LOW_GAINS` are tried first, largest first, and
@@ -74,6 +76,12 @@ MIX_LOWEST_GAIN = 1.0
 #: face's width, not less (obama2's fit took mouthFunnel to a gain of 1.45: a mouth a quarter as wide, the lower lip a pink
 #: column stretched 30 times).
 MIN_MOUTH_WIDTH_SHARE = 0.4
+#: Shapes other than the eyes' own closing may narrow an eye to this share of the neutral face's opening at full
+#: weight, not less: a frown hoods the lids, but the fit took browDown to gains of 2.1-2.5 on obama2's photos, which
+#: MediaPipe still read as 0.26, with the eyes shut under the brows (black slits).
+MIN_EYE_OPEN_SHARE = 0.6
+_EYE_CLOSING = frozenset(arkit_index(f"{n}{s}") for n in ("eyeBlink", "eyeSquint", "cheekSquint")
+                         for s in ("Left", "Right"))
 #: Shapes judged by the geometry channel (issue 16): MediaPipe's landmark network reads one eye widening as
 #: 0.05-0.1 at any gain, so their closed-loop range is noise, and fitting to it took eyeWide anywhere from 0.7 to 2.5
 #: on the photo set (one eye of a pair at 0.7, the other at 2.5; at 2.5 the lid a tall tent over a band of white).
@@ -156,7 +164,8 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, fl
         measured.append(tracked.weights[k] if tracked is not None else np.nan)
         drawn.append(geometry(renderer.drawn_landmarks(sample))[k])
     m = np.array(measured)
-    plausible = renderer.pose(_sample(k, 1.0)).scale == 1.0 and mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE
+    plausible = (renderer.pose(_sample(k, 1.0)).scale == 1.0 and mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE
+                 and (k in _EYE_CLOSING or eye_open_share(renderer, k) >= MIN_EYE_OPEN_SHARE))
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
     return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, frame, tracked
 
@@ -167,6 +176,19 @@ def mouth_width_share(renderer, k: int) -> float:
     corners = list(renderer.mesh.mouth.corners)
     neutral, full = (renderer.drawn_landmarks(_sample(k, x))[corners, :2] for x in (0.0, 1.0))
     return float(np.linalg.norm(full[1] - full[0]) / max(np.linalg.norm(neutral[1] - neutral[0]), 1e-6))
+
+
+def eye_open_share(renderer, k: int) -> float:
+    """The narrower of the two eyes' openings (the mean height between the lids' drawn landmarks, corners left out)
+    that ARKit shape ``k`` at weight 1 draws, as a share of the neutral face's."""
+    mesh = renderer.mesh
+    neutral, full = (renderer.drawn_landmarks(_sample(k, x)) for x in (0.0, 1.0))
+    shares = []
+    for eye in (mesh.eye_right, mesh.eye_left):
+        upper, lower = list(eye.upper[1:-1]), list(eye.lower[1:-1])
+        height = [float(np.mean(lm[lower, 1]) - np.mean(lm[upper, 1])) for lm in (neutral, full)]
+        shares.append(height[1] / max(height[0], 1e-6))
+    return min(shares)
 
 
 def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = KEY_SHAPES,

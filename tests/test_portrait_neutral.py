@@ -164,6 +164,23 @@ def test_neutral_faces_of_the_photo_set_read_no_smile(accepted):
     assert len(checked) >= 4, checked
 
 
+def test_taking_a_frown_out_raises_the_brow_and_its_hooded_lid_uncapped(open_mouth):
+    """A lowered brow is capped by the skin above the lid (:data:`~.fields.BROW_DOWN_ROOM_SHARE`); the way out of a
+    photo's frown is not (:data:`~.fields.WAY_OUT_FIELDS`): going up the brow meets no lid, and the hooded lid rises
+    with it. obama2 reads browDown 0.36 at rest: its neutral face's upper lids rise 4.1 px (0.9 px with the way out
+    capped as well, an eye MediaPipe reads as half shut), while its frown at weight 1 still keeps the eyes open."""
+    from facecast.engine.render.portrait.fields import WAY_OUT_FIELDS, build_field, regions
+
+    r = open_mouth
+    lids = np.concatenate([r.mesh.eye_right.upper, r.mesh.eye_left.upper])
+    assert r.deformer.neutral_px[lids, 1].min() < -3.0
+    for name in WAY_OUT_FIELDS:
+        k = arkit_index(name)
+        way_in, way_out = (build_field(r._frame, r._rest.astype(np.float64), k, regions_=regions(r._frame),
+                                       way_out=out) for out in (False, True))
+        assert np.abs(way_out[lids, 1]).max() > 3.0 * np.abs(way_in[lids, 1]).max(), name
+
+
 @pytest.mark.parametrize("photo", ["obama2.jpg", "biden.jpg", "32bit.png"])
 def test_a_blink_shuts_the_neutral_faces_eyes_on_their_arc_at_any_gain(photo, open_mouth, accepted):
     """These neutral faces open the eyes wider than their photos do (taking a squint out lifts the upper lids 3.5-5.5

@@ -386,18 +386,34 @@ def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: 
 BROW_LID_RAMP_IODS = 0.12
 BROW_LID_FOLLOW = 0.1
 BROW_LID_BELOW_IODS = 0.03
+#: A lowered brow comes down at most this share of the skin between its lower edge and the upper lid's margin, in each
+#: column (a frown hoods the lid; the brow does not cross it). Uncapped, browDown's 0.3 IOD took the brow past the lid
+#: on every photo of the set: their brows' lower edges sit 0.09-0.26 IOD above the lids, so at weight 1 the skin
+#: between folded, the fold repair carried the lids down with the brow, and the eyes showed 0.15-0.43 of their
+#: opening (closed at a gain of 1.45; `anger` drew shut eyes). Capped, 0.77-0.91 of it.
+BROW_DOWN_ROOM_SHARE = 0.75
+
+
+#: browDown's brow motion (:func:`_brow`): the inner end 0.3 IOD down, the outer 0.7 of that, toward the nose by 0.1,
+#: capped by the room above the lid (:data:`BROW_DOWN_ROOM_SHARE`).
+BROW_DOWN = dict(up=-0.3, inner=1.0, outer=0.7, inward=0.1)
 
 
 def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, outer: float,
-          inward: float = 0.0) -> np.ndarray:
+          inward: float = 0.0, room_share: float = BROW_DOWN_ROOM_SHARE) -> np.ndarray:
     brow = r.brow_left if sign > 0 else r.brow_right
     x = np.abs(frame.q[brow, 0])
     t = (x - x.min()) / max(1e-6, x.max() - x.min())  # 0 inner .. 1 outer
     amount = up * (inner * (1 - t) + outer * t)
+    lid = frame.q[r.lid_upper[sign]]
+    if up < 0.0 and np.isfinite(room_share):  # lowered at most a share of the skin between the brow's lower edge
+        edge = frame.q[brow_lower_edge(frame.q, 1 if sign > 0 else 0)]  # and the lid, in its column
+        room = _y_along(lid, frame.q[brow, 0]) - _y_along(edge, frame.q[brow, 0])
+        amount = np.maximum(amount, -room_share * np.maximum(room, 0.0))
     disp = np.stack([-inward * sign * (1 - t), -amount], axis=1)
     # the skin follows from the upper lid's margin up, in each column: measured from the lid's mean height, the
     # middle of an arched lid (above its mean) rose with the brow while its corners stayed, a tent over the iris
-    up = frame.q[:, 1] - _y_along(frame.q[r.lid_upper[sign]], frame.q[:, 0])  # < 0 above the margin
+    up = frame.q[:, 1] - _y_along(lid, frame.q[:, 0])  # < 0 above the margin
     follow = np.where(up <= 0.0, BROW_LID_FOLLOW + (1.0 - BROW_LID_FOLLOW) * _smoothstep(-up / BROW_LID_RAMP_IODS),
                       BROW_LID_FOLLOW * _smoothstep(1.0 - up / BROW_LID_BELOW_IODS))
     return spread(frame, brow, disp, radius=0.22, mask=follow * frame.side(sign))
@@ -475,7 +491,7 @@ def _fields() -> dict[str, Field]:
         f[f"eyeLookUp{name}"] = lambda fr, r, s=s: _lid(fr, r, s, upper=-0.15, lower=0.0, radius=0.08)
         f[f"eyeLookIn{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
         f[f"eyeLookOut{name}"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
-        f[f"browDown{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=-0.3, inner=1.0, outer=0.7, inward=0.1)
+        f[f"browDown{name}"] = lambda fr, r, s=s: _brow(fr, r, s, **BROW_DOWN)
         f[f"browOuterUp{name}"] = lambda fr, r, s=s: _brow(fr, r, s, up=0.16, inner=0.15, outer=1.0)
         f[f"mouthSmile{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.08, -0.1, cheek=0.05)
         f[f"mouthFrown{name}"] = lambda fr, r, s=s: _corner_pull(fr, r, s, 0.02, 0.1)
@@ -528,8 +544,18 @@ def _lip_mask(frame: FaceFrame, r: Regions) -> np.ndarray:
 
 
 FIELDS: dict[str, Field] = _fields()
+#: The fields that take a photo's own expression out (:func:`build_inverse_basis`) where they are not the way in run
+#: backward: a frowning photo's brow rises to the neutral face uncapped (going up it meets no lid), and its hooded
+#: upper lid rises with it. The Obama photos' neutral faces open their eyes 3.8-5.5 px wider than the photos that way
+#: (they read browDown 0.36-0.8 at rest), as they did before the cap. Capped both ways, the neutral eyes stayed at
+#: the photo's squint, which MediaPipe reads as half shut: on the set, blinks passed the closed loop 9 times instead
+#: of 18 and browInnerUp 8 instead of 16 (114 shapes of 204 instead of 139).
+WAY_OUT_FIELDS: dict[str, Field] = {f"browDown{name}": (lambda fr, r, s=s: _brow(fr, r, s, **BROW_DOWN,
+                                                                                   room_share=np.inf))
+                                    for name, s in (("Left", 1), ("Right", -1))}
 assert sorted(arkit_index(n) for n in FIELDS) == list(range(NUM_ARKIT)), "a field per ARKit shape"
 _FIELD_BY_INDEX = {arkit_index(n): f for n, f in FIELDS.items()}
+_WAY_OUT_BY_INDEX = {arkit_index(n): f for n, f in WAY_OUT_FIELDS.items()}
 
 
 def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None = None) -> np.ndarray:
@@ -548,14 +574,25 @@ def build_basis(frame: FaceFrame, rest: np.ndarray, *, gains: np.ndarray | None 
 FROM_NEUTRAL = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
 
 
+def way_out_basis(frame: FaceFrame, rest: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """(52, V, 2) float32: ``basis`` (as authored, :func:`build_basis`) with the shapes of :data:`WAY_OUT_FIELDS`
+    drawn as their way out of the photo, for :func:`build_inverse_basis`."""
+    out = np.array(basis, np.float32, copy=True)
+    r = regions(frame)
+    for k in _WAY_OUT_BY_INDEX:
+        out[k] = build_field(frame, rest, k, regions_=r, way_out=True)
+    return out
+
+
 def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float = 1.0,
-                regions_: Regions | None = None, neutral_px: np.ndarray | None = None) -> np.ndarray:
+                regions_: Regions | None = None, neutral_px: np.ndarray | None = None,
+                way_out: bool = False) -> np.ndarray:
     """(V, 2) float32 pixel displacement of every mesh vertex for ARKit shape ``shape`` at weight 1, its field
     scaled by ``gain``. Ring vertices take their face-oval parent's motion times their follow share; the field is
     then unfolded where it would fold (:func:`~.deform.unfold`): after the gain, so that a larger field is made
     fold-free at its own size. ``neutral_px`` ((V, 2) pixels, or None): the neutral face's displacement from the
     photo (:attr:`.deform.Deformer.neutral_px`); the shapes of :data:`FROM_NEUTRAL` are then drawn from it (the
-    field still adds to it)."""
+    field still adds to it). ``way_out``: the shape's field of :data:`WAY_OUT_FIELDS` where it has one."""
     r = regions(frame) if regions_ is None else regions_
     mesh = frame.mesh
     if neutral_px is not None and shape in FROM_NEUTRAL:
@@ -564,7 +601,8 @@ def build_field(frame: FaceFrame, rest: np.ndarray, shape: int, *, gain: float =
             raise ValueError(f"the neutral face must be {rest.shape} finite values, got shape {neutral_px.shape}")
         frame = frame.moved(neutral_px[:NUM_LANDMARKS])
         rest = rest + neutral_px
-    d = frame.to_pixels(_FIELD_BY_INDEX[shape](frame, r))
+    d = frame.to_pixels((_WAY_OUT_BY_INDEX if way_out and shape in _WAY_OUT_BY_INDEX else _FIELD_BY_INDEX)[shape](
+        frame, r))
     field = np.zeros((mesh.num_vertices, 2))
     field[:NUM_LANDMARKS] = d
     ring = mesh.ring_parent >= 0

@@ -15,7 +15,7 @@ from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eyeball_images,
     grain_amplitude, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
-                                                    build_inverse_basis, lip_seal_kernels)
+                                                    build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
@@ -126,7 +126,7 @@ class PortraitRenderer(Renderer):
         # face is the photo's alone, the same whatever gains a fit tries (the gains calibrate the way out of it).
         authored = build_basis(frame, rest)
         basis = authored if np.all(self._gains == 1.0) else build_basis(frame, rest, gains=self._gains)
-        inverse = build_inverse_basis(frame, rest, authored, shapes=NEUTRALISED)
+        inverse = build_inverse_basis(frame, rest, way_out_basis(frame, rest, authored), shapes=NEUTRALISED)
         self._frame = frame
         self.deformer = Deformer(mesh, rest, rest_lm[:, 2], basis, self.rig.iod_px, inverse=inverse,
                                  seal=lip_seal_kernels(frame))
