@@ -20,6 +20,7 @@ Shapes with no visible 2D effect of their own (documented, not faked):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Callable
 
 import numpy as np
@@ -390,13 +391,13 @@ BROW_LID_BELOW_IODS = 0.03
 #: column (a frown hoods the lid; the brow does not cross it). Uncapped, browDown's 0.3 IOD took the brow past the lid
 #: on every photo of the set: their brows' lower edges sit 0.09-0.26 IOD above the lids, so at weight 1 the skin
 #: between folded, the fold repair carried the lids down with the brow, and the eyes showed 0.15-0.43 of their
-#: opening (closed at a gain of 1.45; `anger` drew shut eyes). Capped, 0.77-0.91 of it.
+#: neutral opening (closed at a gain of 1.45; `anger` drew shut eyes). Capped, 0.61-0.88 of it.
 BROW_DOWN_ROOM_SHARE = 0.75
 
 
 #: browDown's brow motion (:func:`_brow`): the inner end 0.3 IOD down, the outer 0.7 of that, toward the nose by 0.1,
 #: capped by the room above the lid (:data:`BROW_DOWN_ROOM_SHARE`).
-BROW_DOWN = dict(up=-0.3, inner=1.0, outer=0.7, inward=0.1)
+BROW_DOWN = MappingProxyType(dict(up=-0.3, inner=1.0, outer=0.7, inward=0.1))
 
 
 def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, outer: float,
