@@ -891,6 +891,32 @@ def test_the_fit_never_shuts_the_eyes_under_a_frown(photos):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+@pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg", "biden.jpg"])
+def test_a_lip_moved_on_one_side_bends_smoothly_across_the_middle(photos, name):
+    """One side's lip motion (mouthLowerDown, mouthUpperUp, mouthStretch's lower lip, ... Left or Right) was split at
+    the midline by the faces' soft left/right blend (0.05 IOD each way): the lip's line stepped under the nose
+    (Biden's mouthStretchLeft: 5 px). It now fades out across the middle of the mouth (:func:`.fields.lip_side`). The
+    most the line's slope turns between neighbouring points of the lips' chains in the middle half of the mouth, at
+    weight 1 and a gain of 1: 0.48-0.83 before (mouthLowerDownLeft), now 0.15-0.32 on the set's photos."""
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    neutral = r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))
+    corners_x = neutral[list(r.mesh.mouth.corners), 0]
+    middle, half = corners_x.mean(), abs(corners_x[1] - corners_x[0]) / 2
+    for shape in ("mouthLowerDownLeft", "mouthUpperUpRight"):
+        k = arkit_index(shape)
+        r.set_gain(k, 1.0)
+        w = np.zeros(NUM_ARKIT, np.float32)
+        w[k] = 1.0
+        moved = r.drawn_landmarks(FaceSample(capture_wall_ns=0, weights=w))
+        for chain in (r.mesh.mouth.upper, r.mesh.mouth.lower):
+            c = np.asarray(chain)[np.argsort(neutral[list(chain), 0])]
+            x, dy = neutral[c, 0], moved[c, 1] - neutral[c, 1]
+            turn = np.abs(np.diff(np.diff(dy) / np.maximum(np.diff(x), 1e-3)))
+            assert turn[np.abs(x[1:-1] - middle) < 0.5 * half].max() < 0.4, (shape, turn)
+
+
 @pytest.mark.parametrize("name", ["obama.jpg", "obama_small.jpg", "two_faces.jpg"])
 def test_a_squinting_photos_neutral_eye_keeps_its_lash_band(photos, name):
     """The lash band thins and its lashes darken as a lid retracts past its rest opening (eyeWide). Taking a smile's

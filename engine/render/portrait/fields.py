@@ -420,11 +420,27 @@ def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, o
     return spread(frame, brow, disp, radius=0.22, mask=follow * frame.side(sign))
 
 
+#: One side's lip motion (mouthLowerDown, mouthPress, ... Left or Right) fades out across the mouth's middle, from
+#: full at this share of the way from the middle to that side's corner to none as far toward the other corner. Split
+#: at the midline (the faces' soft left/right blend, 0.05 IOD each way), a lip lowered on one side bent at the middle:
+#: Biden's mouthStretchLeft drew his closed lips' line with a 5 px step under the nose.
+LIP_SIDE_SHARE = 0.5
+
+
+def lip_side(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
+    """(478,) in [0, 1]: how much of the subject's left (``sign`` +1) or right (-1) half of the mouth a one-sided lip
+    motion moves, by x: 1 from :data:`LIP_SIDE_SHARE` of the way to that side's corner on, 0.5 at the middle."""
+    corners = frame.q[r.inner_corners]
+    middle = corners[:, 0].mean()
+    half = max(abs(corners[1, 0] - corners[0, 0]) / 2, 1e-6)
+    return _smoothstep(0.5 + sign * (frame.q[:, 0] - middle) / (2 * LIP_SIDE_SHARE * half))
+
+
 def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int = 0, radius: float = 0.15):
-    w = frame.side(sign)[points] if sign else np.ones(len(points))
+    side = lip_side(frame, r, sign) if sign else None
+    w = side[points] if sign else np.ones(len(points))
     disp = np.outer(w, d)
-    mask = frame.side(sign) if sign else None
-    return spread(frame, points, disp, radius=radius, mask=mask)
+    return spread(frame, points, disp, radius=radius, mask=side)
 
 
 def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np.ndarray:
