@@ -165,7 +165,7 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, fl
         drawn.append(geometry(renderer.drawn_landmarks(sample))[k])
     m = np.array(measured)
     plausible = (renderer.pose(_sample(k, 1.0)).scale == 1.0 and mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE
-                 and (k in _EYE_CLOSING or eye_open_share(renderer, k) >= MIN_EYE_OPEN_SHARE))
+                 and (k in _EYE_CLOSING or eye_open_share(renderer, _sample(k, 1.0)) >= MIN_EYE_OPEN_SHARE))
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
     return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, frame, tracked
 
@@ -178,11 +178,11 @@ def mouth_width_share(renderer, k: int) -> float:
     return float(np.linalg.norm(full[1] - full[0]) / max(np.linalg.norm(neutral[1] - neutral[0]), 1e-6))
 
 
-def eye_open_share(renderer, k: int) -> float:
+def eye_open_share(renderer, sample: FaceSample) -> float:
     """The narrower of the two eyes' openings (the mean height between the lids' drawn landmarks, corners left out)
-    that ARKit shape ``k`` at weight 1 draws, as a share of the neutral face's."""
+    that ``sample`` draws, as a share of the neutral face's."""
     mesh = renderer.mesh
-    neutral, full = (renderer.drawn_landmarks(_sample(k, x)) for x in (0.0, 1.0))
+    neutral, full = (renderer.drawn_landmarks(x) for x in (_sample(0, 0.0), sample))
     shares = []
     for eye in (mesh.eye_right, mesh.eye_left):
         upper, lower = list(eye.upper[1:-1]), list(eye.lower[1:-1])

@@ -1262,8 +1262,8 @@ class Scene(NamedTuple):
             unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
             float32 the most of each that each triangle can show (0: the triangle needs no sample of it);
-            grain_img: (H, W, 2) float32 the closed lid's grain, in the frame's pixels (:func:`.eyes.skin_grain`), and in the photo's pixels how much of it blurred
-            skin gets back (:func:`.eyes.grain_amplitude`).
+            grain_img: (H, W, 2) float32 the closed lid's grain, in the frame's pixels (:func:`.eyes.skin_grain`),
+            and in the photo's pixels how much of it blurred skin gets back (:func:`.eyes.grain_amplitude`).
     """
 
     channels: np.ndarray
