@@ -841,6 +841,22 @@ def test_a_lifted_brow_shows_skin_below_it_not_its_stretched_hair(photos, name, 
         assert np.median(band) > least * reference, (e, np.median(band), reference)
 
 
+@pytest.mark.parametrize("name", ["obama3_gray.png", "obama2_16bit.png"])
+def test_a_grey_photo_stays_grey_with_its_mouth_open_and_its_tongue_out(photos, name):
+    """The mouth's synthesised colours (the cavity, the tongue, enamel where the photo shows no teeth) came in fixed
+    hues: a grey photo's open mouth was drawn dark red with a pink tongue (up to 59 grey levels between a pixel's
+    channels). They now keep as much colour as the photo's lips have (:data:`~.renderer.LIP_SATURATION`): none."""
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    for spec in ({"jawOpen": 0.6}, {"jawOpen": 0.5, "tongueOut": 1.0}):
+        w = np.zeros(NUM_ARKIT, np.float32)
+        for k, v in spec.items():
+            w[arkit_index(k)] = v
+        frame = r.render(FaceSample(capture_wall_ns=0, weights=w)).astype(np.int16)
+        assert (frame.max(-1) - frame.min(-1)).max() <= 2, spec
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama2.jpg", "obama3.jpg", "biden.jpg"])
 def test_a_frown_hoods_the_lids_without_shutting_the_eyes(photos, name):
     """browDown's 0.3 IOD took the brow past the upper lid on every photo of the set (their brows' lower edges sit

@@ -50,6 +50,7 @@ ALIAS_POSES: dict[str, dict[str, float]] = {
     "jawOpen_0.5": {"jawOpen": 0.5},
     "blink": {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0},
     "eyeWide": {"eyeWideLeft": 1.0, "eyeWideRight": 1.0},
+    "tongueOut": {"jawOpen": 0.5, "tongueOut": 1.0},
 }
 #: Shapes of the streak measure: (region, weights).
 STREAK_SHAPES: dict[str, tuple[str, dict[str, float]]] = {
@@ -68,6 +69,7 @@ CLOSEUP_FRAMES: dict[str, object] = {
     "eyeWide": {"eyeWideLeft": 1.0, "eyeWideRight": 1.0},
     "mouthFunnel 1": {"mouthFunnel": 1.0},
     "mouthPucker 1": {"mouthPucker": 1.0},
+    "tongue out (preset)": "tongue_out",
     "smile (preset)": "smile",
     "sadness (preset)": "sadness",
 }

@@ -233,7 +233,8 @@ CLOSED_LID_MAX_GAIN = 2.0
 CLOSED_LID_BLUR_IODS = 0.06
 CLOSED_LID_SKIN = 0.65
 #: Rec. 601 luma weights (R, G, B): brightness of a colour.
-_LUMA = np.array([0.299, 0.587, 0.114])
+#: Rec. 601 luma weights of (R, G, B).
+LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _cheek_colour(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float) -> np.ndarray:
@@ -258,9 +259,9 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
     import cv2
 
     photo = filled.astype(np.float64)
-    lum = photo @ _LUMA
+    lum = photo @ LUMA
     cheek = _cheek_colour(filled, rest, openings, iod_px)
-    cheek_lum = max(float(cheek @ _LUMA), 1.0)
+    cheek_lum = max(float(cheek @ LUMA), 1.0)
     skin = (lum >= CLOSED_LID_SKIN * cheek_lum).astype(np.float64)
     sigma = max(CLOSED_LID_BLUR_IODS * iod_px, 0.5)
 
@@ -269,7 +270,7 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
 
     prior = 0.02  # where no skin is near, the cheeks' colour
     colour = (blur(photo * skin[..., None]) + prior * cheek) / (blur(skin)[..., None] + prior)
-    gain = np.clip(CLOSED_LID_LIGHT * cheek_lum / np.maximum(colour @ _LUMA, 1.0), 1.0, CLOSED_LID_MAX_GAIN)
+    gain = np.clip(CLOSED_LID_LIGHT * cheek_lum / np.maximum(colour @ LUMA, 1.0), 1.0, CLOSED_LID_MAX_GAIN)
     return np.clip(colour * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -287,7 +288,7 @@ def _fine_detail(image: np.ndarray) -> np.ndarray:
     brightness (what :func:`skin_grain` and :func:`grain_amplitude` measure)."""
     import cv2
 
-    lum = image.astype(np.float64) @ _LUMA
+    lum = image.astype(np.float64) @ LUMA
     local = cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA_PX, borderType=cv2.BORDER_REPLICATE)
     return (lum - local) / np.maximum(local, 1.0)
 
@@ -403,9 +404,9 @@ def lid_shadow(filled: np.ndarray, lid_img: np.ndarray, iod_px: float) -> np.nda
     pixel, as a share of the lid's brightness (0 where it is as bright or brighter)."""
     import cv2
 
-    lum = cv2.GaussianBlur(filled.astype(np.float64) @ _LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
+    lum = cv2.GaussianBlur(filled.astype(np.float64) @ LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
                            borderType=cv2.BORDER_REPLICATE)
-    lid = np.maximum(lid_img.astype(np.float64) @ _LUMA, 1.0)
+    lid = np.maximum(lid_img.astype(np.float64) @ LUMA, 1.0)
     return np.clip((lid - lum) / lid, 0.0, 1.0)
 
 
@@ -463,8 +464,8 @@ def brow_skin_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openin
     import cv2
 
     h, w = filled.shape[:2]
-    cheek_lum = max(float(_cheek_colour(filled, rest, openings, iod_px) @ _LUMA), 1.0)
-    lum = cv2.GaussianBlur(filled.astype(np.float64) @ _LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
+    cheek_lum = max(float(_cheek_colour(filled, rest, openings, iod_px) @ LUMA), 1.0)
+    lum = cv2.GaussianBlur(filled.astype(np.float64) @ LUMA, (0, 0), sigmaX=max(LID_SHADOW_BLUR_IODS * iod_px, 0.5),
                            borderType=cv2.BORDER_REPLICATE)
     hair = np.clip((CLOSED_LID_SKIN * cheek_lum - lum) / (BROW_HAIR_SOFT * cheek_lum) + 0.5, 0.0, 1.0)
     gy, gx = np.mgrid[0:h, 0:w] + 0.5

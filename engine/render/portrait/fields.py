@@ -543,8 +543,26 @@ def _fields() -> dict[str, Field]:
     f["browInnerUp"] = lambda fr, r: _brow(fr, r, 1, up=0.16, inner=1.0, outer=0.2) + _brow(
         fr, r, -1, up=0.16, inner=1.0, outer=0.2)
     f["cheekPuff"] = lambda fr, r: _cheek(fr, r, 1, up=0.0, out=0.08) + _cheek(fr, r, -1, up=0.0, out=0.08)
-    f["tongueOut"] = lambda fr, r: np.zeros((NUM_LANDMARKS, 2))
+    f["tongueOut"] = lambda fr, r: _tongue_lips(fr, r)
     return f
+
+
+#: tongueOut, face-frame units: how far the tongue pushes the middle of the lower lip down (its inner edge; its outer
+#: edge 0.8 of that), fading toward the corners over this share of the mouth's half width. (The lips stayed shut
+#: over a tongue put out: drawn on the closed lips, the tongue hung below their line like a label.)
+TONGUE_LIP_DROP = 0.05
+TONGUE_LIP_WIDTH = 0.35
+
+
+def _tongue_lips(frame: FaceFrame, r: Regions) -> np.ndarray:
+    """The lower lip pushed down in its middle by the tongue put out (:data:`TONGUE_LIP_DROP`)."""
+    centre = frame.q[r.inner_corners].mean(0)
+    half = 0.5 * float(np.ptp(frame.q[r.inner_corners, 0]))
+    disp = []
+    for points, share in ((r.inner_lower, 1.0), (r.outer_lower, 0.8)):
+        x = (frame.q[points, 0] - centre[0]) / max(TONGUE_LIP_WIDTH * half, 1e-3)
+        disp.append(np.stack([np.zeros(len(points)), TONGUE_LIP_DROP * share * np.exp(-x * x)], axis=1))
+    return spread(frame, np.concatenate([r.inner_lower, r.outer_lower]), np.concatenate(disp), radius=0.12)
 
 
 def _all_lips(r: Regions) -> np.ndarray:

@@ -79,7 +79,20 @@ OVERBITE_IODS = 0.02
 TONGUE_DIM = 0.5
 TONGUE_LIT_IODS = (0.1, 0.35)
 TONGUE_IODS = 0.1
-TONGUE_OUT_EXTRA_IODS = 0.3
+TONGUE_OUT_EXTRA_IODS = 0.05
+#: tongueOut puts the tongue out between the lips and over the lower lip (:func:`_tongue_out`): at 1 its tip lies this
+#: far (IODs) past the lower lip's outer edge, its half width is this share of the mouth's width (at most the second,
+#: IODs), it is this much darker where it comes out from under the upper lip and teeth (over the first IODs below
+#: them), and it shades the skin around it over this many IODs. (Drawn only inside the mouth's opening, the tongue
+#: filled the opening as a flat slab and never came out.)
+TONGUE_PAST_LIP_IODS = 0.08
+TONGUE_HALF_SHARE, TONGUE_HALF_MAX_IODS = 0.3, 0.2
+#: ... narrowing by this share of its half width from its root to its tip, with the grain of the skin (the frame's
+#: :data:`Scene.grain_img`, :func:`_grain`) this strong on it.
+TONGUE_TAPER = 0.15
+TONGUE_GRAIN = 0.4
+TONGUE_ROOT_SHADE, TONGUE_ROOT_IODS = 0.45, 0.1
+TONGUE_SHADOW_IODS = 0.025
 #: A front tooth's width (upper, lower), inter-ocular distances.
 UPPER_TOOTH_IODS = 0.12
 LOWER_TOOTH_IODS = 0.085
@@ -247,12 +260,15 @@ TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0,
 #: down from the photo (px, :attr:`.deform.Pose.upper_lip_drop_px` where the lip's middle third is), and how far the
 #: jaw alone opens the middle of the mouth in this frame (px, beyond the neutral face's opening), and per eye how far
 #: (0..1) its brow has lifted off it (the hair between them shows the closed lid's skin that much,
-#: :func:`.eyes.brow_lift`).
+#: :func:`.eyes.brow_lift`), and the tongue put out past the lips (:func:`tongue_out_geometry`, :func:`_tongue_out`):
+#: its root (x, y) and the direction it points (x, y), its length to its tip and its half width (px), and how far
+#: below the upper lip it comes out (px, under the upper teeth).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
 P_JAW_OPEN, P_BROW_LIFT = 37, 38
-NUM_PARAMS = 40
+P_TONGUE_ROOT, P_TONGUE_DIR, P_TONGUE_LEN, P_TONGUE_HALF, P_TONGUE_UNDER = 40, 42, 44, 45, 46
+NUM_PARAMS = 47
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -947,6 +963,80 @@ def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, ref, fill, bl
                 blur_y[i] = max(blur_y[i], along_y)
 
 
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
+    """Draw the tongue put out (:data:`P_TONGUE_ROOT` ...) over the frame ``out`` already drawn: a capsule from its
+    root (between the lips) to its tip, seen below the upper lip's inner chain (``upper_chain`` its vertex indices in
+    ``dst``) and the upper teeth (:data:`P_TONGUE_UNDER` px below it), with fractional coverage at every edge; lit
+    across its round, lighter toward its tip, darker along its middle groove and under the upper lip, with the skin's
+    grain (``grain_img``, :data:`Scene.grain_img`), and shading the skin around it."""
+    h, w = out.shape[0], out.shape[1]
+    iod = mp[P_IOD]
+    rx, ry = mp[P_TONGUE_ROOT], mp[P_TONGUE_ROOT + 1]
+    dx, dy = mp[P_TONGUE_DIR], mp[P_TONGUE_DIR + 1]
+    half = mp[P_TONGUE_HALF]
+    length = mp[P_TONGUE_LEN]
+    seg = max(length - half * (1.0 - TONGUE_TAPER), 0.0)  # the capsule's axis, root to the tip's centre
+    under = mp[P_TONGUE_UNDER]
+    shadow_px = max(TONGUE_SHADOW_IODS * iod, 1.0)
+    reach = half + 2.0 * shadow_px
+    ex, ey = rx + dx * seg, ry + dy * seg
+    x_lo, x_hi = max(int(min(rx, ex) - reach), 0), min(int(max(rx, ex) + reach) + 1, w - 1)
+    y_lo, y_hi = max(int(min(ry, ey) - reach), 0), min(int(max(ry, ey) + reach) + 1, h - 1)
+    n = len(upper_chain)
+    rgb = np.empty(3, np.float32)
+    tongue = np.empty(3, np.float32)
+    for y in range(y_lo, y_hi + 1):
+        py = y + 0.5
+        for x in range(x_lo, x_hi + 1):
+            px = x + 0.5
+            # below the upper lip's inner chain (at this column; past its ends, the nearer end's height)
+            lip_y = 1e30
+            for k in range(n - 1):
+                xa, xb = dst[upper_chain[k], 0], dst[upper_chain[k + 1], 0]
+                if (xa - px) * (xb - px) <= 0.0 and xa != xb:
+                    t = (px - xa) / (xb - xa)
+                    lip_y = dst[upper_chain[k], 1] + t * (dst[upper_chain[k + 1], 1] - dst[upper_chain[k], 1])
+                    break
+            if lip_y > 1e29:
+                first, last = upper_chain[0], upper_chain[n - 1]
+                lip_y = dst[first, 1] if abs(px - dst[first, 0]) < abs(px - dst[last, 0]) else dst[last, 1]
+            below = py - lip_y  # px below the upper lip
+            if below <= -0.5:
+                continue
+            # along the tongue (from its root) and across it
+            along = (px - rx) * dx + (py - ry) * dy
+            across = (px - rx) * dy - (py - ry) * dx
+            a = min(max(along, 0.0), seg)
+            radius = half * (1.0 - TONGUE_TAPER * a / max(seg, 1.0))
+            dist = math.sqrt((along - a) ** 2 + across * across) - radius  # < 0 inside
+            if dist > 2.0 * shadow_px:
+                continue
+            show = min(max(below - under + 0.5, 0.0), 1.0)  # out from under the upper teeth
+            for c in range(3):
+                rgb[c] = out[y, x, channels[c]]
+            if dist > -0.5 and below > under:
+                # the skin around it in its shade
+                dark = 0.3 * math.exp(-max(dist, 0.0) / shadow_px) * show
+                for c in range(3):
+                    rgb[c] *= 1.0 - dark
+            cover = min(max(0.5 - dist, 0.0), 1.0) * show
+            if cover > 0.0:
+                u = across / max(radius, 1e-3)
+                tip = _smooth(0.4, 1.0, along / max(length, 1.0))
+                lit = 0.72 + 0.28 * math.sqrt(max(1.0 - u * u, 0.0)) + 0.08 * tip
+                # the groove down its middle, fading toward the tip
+                lit *= 1.0 - 0.07 * math.exp(-(across / max(0.015 * iod, 0.5)) ** 2) * (1.0 - tip)
+                lit *= 1.0 - TONGUE_ROOT_SHADE * (1.0 - _smooth(under, under + TONGUE_ROOT_IODS * iod, below))
+                lit *= 0.88 + 0.12 * _smooth(0.0, max(0.03 * iod, 1.0), -dist)  # its edge curves away
+                for c in range(3):
+                    tongue[c] = mp[P_TONGUE_RGB + c] * lit
+                _grain(tongue, grain_img, px, py, TONGUE_GRAIN, mp)
+                _mix(rgb, tongue, cover)
+            for c in range(3):
+                out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
+
+
 #: Horizontal bands the image is split into; each thread draws whole bands, so
 #: every pixel is written by one thread in triangle order: the output is the same
 #: on every run (threads drawing whole triangles would race on shared edges).
@@ -1258,7 +1348,9 @@ class Scene(NamedTuple):
             photo's upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`),
             the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`) and the photo's column
             (:func:`teeth_table`).
-        lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`);
+        lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`); mouth_upper: (U,)
+            int64 the mouth's upper (inner) chain, corner to corner, which a tongue put out comes out below
+            (:func:`_tongue_out`);
             unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
             float32 the most of each that each triangle can show (0: the triangle needs no sample of it);
@@ -1290,6 +1382,7 @@ class Scene(NamedTuple):
     teeth_alpha: np.ndarray
     teeth_run: np.ndarray
     lid_img: np.ndarray
+    mouth_upper: np.ndarray
     unfold_img: np.ndarray
     tri_unfold: np.ndarray
     grain_img: np.ndarray
@@ -1311,6 +1404,39 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
           s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, neutral, params)
+    if params[P_TONGUE_LEN] > 0.0:
+        _tongue_out(out, s.channels, dst, s.mouth_upper, s.grain_img, params)
+
+
+#: MediaPipe's middle points of the lips: the upper lip's inner edge, the lower lip's inner and outer edge.
+_UPPER_INNER, _LOWER_INNER, _LOWER_OUTER = 13, 14, 17
+
+
+def tongue_out_geometry(vertices: np.ndarray, mouth: Opening, iod_px: float, tongue_out: float,
+                        opening_px: float) -> np.ndarray:
+    """(7,) float32, the slots :data:`P_TONGUE_ROOT` to :data:`P_TONGUE_UNDER` for ``tongue_out`` (0..1) on the
+    frame's ``vertices`` (V, 2) px: the root halfway between the lips' inner middles, pointing down the face (across
+    the line through the mouth's corners), its tip :data:`TONGUE_PAST_LIP_IODS` past the lower lip's outer edge at 1
+    (as far short of it at 0 as that edge lies from the root), :data:`TONGUE_HALF_SHARE` of the mouth's width wide
+    (at most :data:`TONGUE_HALF_MAX_IODS`), out from under the upper teeth (as long as the mouth interior draws them
+    for an opening of ``opening_px``). All zero for no tongue."""
+    t = min(max(float(tongue_out), 0.0), 1.0)
+    if t <= 0.0:
+        return np.zeros(7, np.float32)
+    v = np.asarray(vertices, np.float64)
+    c0, c1 = v[mouth.corners[0]], v[mouth.corners[1]]
+    width = float(np.linalg.norm(c1 - c0))
+    across = (c1 - c0) / max(width, 1e-6)
+    down = np.array([-across[1], across[0]])
+    if down[1] < 0:
+        down = -down
+    root = 0.5 * (v[_UPPER_INNER] + v[_LOWER_INNER])
+    to_lip = max(float((v[_LOWER_OUTER] - root) @ down), 0.0)
+    length = t * (to_lip + TONGUE_PAST_LIP_IODS * iod_px)
+    half = min(TONGUE_HALF_SHARE * width, TONGUE_HALF_MAX_IODS * iod_px)
+    teeth = min(UPPER_TEETH_IODS * iod_px + UPPER_TEETH_OPEN * max(opening_px, 0.0), UPPER_TEETH_MAX_IODS * iod_px)
+    under = min(teeth, 0.5 * max(opening_px, 0.0))  # a mouth open less than its teeth: between the lips
+    return np.array([root[0], root[1], down[0], down[1], length, half, under], np.float32)
 
 
 # -- made once per portrait (prepare) ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eyeball_images,
+    DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eyeball_images,
     grain_amplitude, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
@@ -35,6 +35,10 @@ _JAW_STEPS = np.linspace(0.0, 1.0, 11)
 _BLINKS = (arkit_index("eyeBlinkRight"), arkit_index("eyeBlinkLeft"))  # (right, left), as the eye openings
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
+#: The mouth's synthesised colours (the default teeth's, the tongue's, the cavity's) keep as much of their colour as
+#: the photo's lips have of this saturation ((max - min) / max of their colour; real lips 0.3-0.5): a grey photo
+#: (obama3_gray) drew a pink tongue and a red mouth in a grey face.
+LIP_SATURATION = 0.25
 
 
 #: The neutral fit reads frames of this size (a renderer of another size takes the fit of one of this size), so
@@ -188,7 +192,7 @@ class PortraitRenderer(Renderer):
             lower_run=lower_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
             teeth_run=teeth_table,
-            lid_img=lid_img, unfold_img=unfold_img,
+            lid_img=lid_img, mouth_upper=np.asarray(mesh.mouth.upper, np.int64), unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
         self._jaw_open_px = np.zeros(len(_JAW_STEPS))  # tabled once the neutral face is fitted (its frames: no jaw)
         self._ready = True
@@ -288,11 +292,18 @@ class PortraitRenderer(Renderer):
         mp[raster.P_GRAIN_PX] = self._size[0] / FIT_SIZE_PX  # the grain is made at the fit's width
         light = self._light
         # the photo's own teeth where it shows them, else enamel under the photo's light
-        teeth = self._teeth_rgb if self._teeth_rgb is not None else np.array(_DEFAULT_TEETH_RGB) * light
-        mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
         lips = self._lips_rgb
-        mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = 0.7 * np.array(_TONGUE_RGB) * light + 0.3 * lips
-        mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = 0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips
+        colour = min(float(np.ptp(lips)) / max(float(lips.max()), 1.0) / LIP_SATURATION, 1.0)
+
+        def as_photo(rgb) -> np.ndarray:  # with no more colour than the photo has
+            rgb = np.asarray(rgb, np.float64)
+            grey = float(rgb @ LUMA)
+            return grey + colour * (rgb - grey)
+
+        teeth = self._teeth_rgb if self._teeth_rgb is not None else as_photo(np.array(_DEFAULT_TEETH_RGB) * light)
+        mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
+        mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = as_photo(0.7 * np.array(_TONGUE_RGB) * light + 0.3 * lips)
+        mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = as_photo(0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips)
         mp[raster.P_SEAM_RGB:raster.P_SEAM_RGB + 3] = raster.SEAM_DARK * lips
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
@@ -356,6 +367,9 @@ class PortraitRenderer(Renderer):
         """(:data:`~.raster.NUM_PARAMS`,) float32: the raster's per-frame parameters for ``pose`` (of ``sample``)."""
         mp = self._params.copy()
         mp[raster.P_TONGUE] = float(sample.weights[_TONGUE_OUT])
+        mp[raster.P_TONGUE_ROOT:raster.P_TONGUE_UNDER + 1] = raster.tongue_out_geometry(
+            pose.vertices, self.mesh.mouth, self.rig.iod_px, mp[raster.P_TONGUE],
+            float(pose.opening_px[self._mouth_middle].mean()))
         mp[raster.P_LID:raster.P_LID + 2] = pose.lid_cover
         mp[raster.P_MOUTH_REST] = raster.mouth_rest_share(pose.opening_px[self._mouth_columns], self._rest_mouth_px)
         # the opening measured where the jaw's table is (their difference is the lips' own parting: measured at the
