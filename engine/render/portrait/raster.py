@@ -91,6 +91,8 @@ TONGUE_HALF_SHARE, TONGUE_HALF_MAX_IODS = 0.3, 0.2
 #: :data:`Scene.grain_img`, :func:`_grain`) this strong on it.
 TONGUE_TAPER = 0.15
 TONGUE_GRAIN = 0.4
+#: ... and a wet sheen on its round toward the tip: this share of the way to its colour's brightest channel.
+TONGUE_SHEEN = 0.25
 TONGUE_ROOT_SHADE, TONGUE_ROOT_IODS = 0.45, 0.1
 TONGUE_SHADOW_IODS = 0.025
 #: A front tooth's width (upper, lower), inter-ocular distances.
@@ -1029,8 +1031,13 @@ def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
                 lit *= 1.0 - 0.07 * math.exp(-(across / max(0.015 * iod, 0.5)) ** 2) * (1.0 - tip)
                 lit *= 1.0 - TONGUE_ROOT_SHADE * (1.0 - _smooth(under, under + TONGUE_ROOT_IODS * iod, below))
                 lit *= 0.88 + 0.12 * _smooth(0.0, max(0.03 * iod, 1.0), -dist)  # its edge curves away
+                # wet: a soft sheen on its round toward the tip, in the light of its own colour's brightest channel
+                toward_tip = (along / max(length, 1.0) - 0.6) / 0.2
+                sheen = TONGUE_SHEEN * math.exp(-(u / 0.4) ** 2 - toward_tip * toward_tip)
+                light = max(mp[P_TONGUE_RGB], mp[P_TONGUE_RGB + 1], mp[P_TONGUE_RGB + 2])
                 for c in range(3):
                     tongue[c] = mp[P_TONGUE_RGB + c] * lit
+                    tongue[c] += sheen * (light - tongue[c])
                 _grain(tongue, grain_img, px, py, TONGUE_GRAIN, mp)
                 _mix(rgb, tongue, cover)
             for c in range(3):
