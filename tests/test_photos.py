@@ -908,6 +908,41 @@ def test_the_fit_never_shuts_the_eyes_under_a_frown(photos):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+def test_the_fit_checks_a_gain_on_evals_finer_sweep(photos):
+    """The fit sweeps each candidate gain over 6 weights; ``facecast eval`` over 11. A reading that dips between two of
+    the fit's points passed the fit and failed eval (obama2_16bit's jawOpen: rho 0.94 on 6 points, 0.87 on 11). A
+    gain is now accepted only if it reads back with rho >= MIN_RHO on eval's sweep too (``_eval_rho``)."""
+    from facecast.calibration import portrait_fit
+
+    class Frames:  # draws the weight itself, which the reader reads back with dips at 0.7 and 0.9
+        def render(self, sample):
+            return np.full((2, 2, 3), float(sample.weights.max()), np.float32)
+
+    class Reader:
+        def track(self, frame):
+            x = float(frame[0, 0, 0])
+            read = 0.1 if abs(x - 0.7) < 1e-3 else 0.35 if abs(x - 0.9) < 1e-3 else x
+            return type("Tracked", (), {"weights": np.full(NUM_ARKIT, read)})()
+
+    coarse = np.array([Reader().track(Frames().render(portrait_fit._sample(0, x))).weights[0]
+                       for x in portrait_fit.SWEEP])
+    assert portrait_fit.spearman(portrait_fit.SWEEP, coarse) >= portrait_fit.MIN_RHO  # the 6 points miss the dip
+    assert portrait_fit._eval_rho(Frames(), Reader(), 0) < portrait_fit.MIN_RHO
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / "obama3.jpg", width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    reasons = []
+    for eval_rho in (portrait_fit._eval_rho, lambda *_: 0.5):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(portrait_fit, "GAIN_CANDIDATES", (1.0,))
+            m.setattr(portrait_fit, "_eval_rho", eval_rho)
+            _, fits = portrait_fit.fit_gains(r, read_photo(accepted / "obama3.jpg"), shapes=("jawOpen",),
+                                             identity=False, progress=False)
+        reasons.append(fits[0].reason)
+    assert reasons[0] == "reaches the target range" and reasons[1].startswith("no gain passed"), reasons
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg", "biden.jpg"])
 def test_a_lip_moved_on_one_side_bends_smoothly_across_the_middle(photos, name):
     """One side's lip motion (mouthLowerDown, mouthUpperUp, mouthStretch's lower lip, ... Left or Right) was split at
