@@ -523,6 +523,15 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+def script_sweep(monkeypatch, sweep) -> None:
+    """Script the fit's sweeps (``portrait_fit._sweep``) with ``sweep``; a gain that passes them reads back the same on
+    ``eval``'s finer sweep (``portrait_fit._eval_rho``: rho 1), which would otherwise draw and track real frames."""
+    from facecast.calibration import portrait_fit
+
+    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    monkeypatch.setattr(portrait_fit, "_eval_rho", lambda renderer, tracker, k: 1.0)
+
+
 def test_the_fit_never_stretches_the_lips_into_streaks(monkeypatch, renderer):
     """A gain whose lips streak past issue 17's goal (or past the smallest gain's streaks, where those miss it
     already) is refused, however well MediaPipe reads it (32bit's fit took mouthFunnel to 1.75: a trunk of stretched
@@ -533,8 +542,8 @@ def test_the_fit_never_stretches_the_lips_into_streaks(monkeypatch, renderer):
     k = arkit_index("mouthFunnel")
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0, 1.45))
     reads = {0.4: 0.1, 0.5: 0.1, 0.6: 0.1, 0.7: 0.2, 1.0: 0.3, 1.45: 0.5}
-    monkeypatch.setattr(portrait_fit, "_sweep",
-                        lambda r, tracker, geometry, kk: (reads[float(r.gains[kk])], 1.0, 0.5, 1.0, True, None, None))
+    script_sweep(monkeypatch,
+                 lambda r, tracker, geometry, kk: (reads[float(r.gains[kk])], 1.0, 0.5, 1.0, True, None, None))
     for ratios, expected in (({0.7: 1.0, 1.0: 1.2, 1.45: 2.0}, 1.0),  # past the goal
                              ({0.4: 1.6, 0.5: 1.7, 0.6: 1.8, 0.7: 2.0, 1.0: 1.9, 1.45: 2.2},  # past the smallest's,
                               1.0),  # which misses it (and so do smaller gains)
@@ -560,7 +569,7 @@ def test_where_the_smallest_gain_streaks_the_fit_tries_smaller_ones_largest_firs
         swept.append(float(r.gains[kk]))
         return 0.8, 1.0, 0.8, 1.0, True, None, None
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    script_sweep(monkeypatch, sweep)
     for ratios, expected, tried in (
             ({0.4: 1.0, 0.5: 1.2, 0.6: 1.6, 0.7: 1.8, 1.0: 1.7}, 0.5, [0.6, 0.5]),  # 0.6 still streaks
             ({0.4: 1.0, 0.5: 1.2, 0.6: 1.3, 0.7: 1.4, 1.0: 1.7}, 0.7, [0.7]),  # the smallest meets the goal
@@ -613,7 +622,7 @@ def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer
         g = float(renderer.gains[shape])
         return 0.2 + 0.02 * g, 1.0, 1.0, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    script_sweep(monkeypatch, sweep)
     assert max(portrait_fit.candidate_gains(k)) == portrait_fit.BLINK_MAX_GAIN < max(portrait_fit.GAIN_CANDIDATES)
     assert portrait_fit.candidate_gains(arkit_index("jawOpen")) == portrait_fit.GAIN_CANDIDATES
     wide = portrait_fit.candidate_gains(arkit_index("eyeWideLeft"))  # judged by geometry: smaller gains too
@@ -627,8 +636,6 @@ def test_the_fit_draws_a_shape_to_the_goal_where_no_gain_reaches_the_target(monk
     goal 0.3), 1.2 and over squeezed the mouth under 0.4 of its width; no gain was accepted and the shipped 0.85
     stayed, failing the goal. Where no gain draws the shape to the target, of those drawing it to the goal the fit
     takes the one read back the most."""
-    from facecast.calibration import portrait_fit
-
     k = arkit_index("mouthFunnel")
 
     def sweep(renderer, tracker, geometry, shape):
@@ -636,7 +643,7 @@ def test_the_fit_draws_a_shape_to_the_goal_where_no_gain_reaches_the_target(monk
         drawn = 0.2 + 0.12 * g  # 0.284 at 0.7, 0.302 at 0.85, 0.32 at 1.0
         return 0.1 * g, 1.0, drawn, 1.0, g <= 1.0, np.zeros((8, 8, 3), np.uint8), None
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    script_sweep(monkeypatch, sweep)
     gains, fits = fit_one_shape(renderer, "mouthFunnel", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == 1.0 and fits[0].reason.startswith("drawn to the goal only"), fits
 
@@ -673,7 +680,7 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         def close(self):
             pass
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    script_sweep(monkeypatch, sweep)
     monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
     photo = np.zeros((64, 64, 3), np.uint8)
@@ -811,7 +818,7 @@ def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
         rng, drawn = scripted[round(float(renderer.gains[shape]), 2)]
         return rng, 1.0, drawn, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    script_sweep(monkeypatch, sweep)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0, 1.45, 2.5))
     gains, fits = fit_one_shape(renderer, "eyeWideLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == 1.0 and fits[0].range == 0.4, fits  # not 2.5, the noise's largest
