@@ -562,7 +562,9 @@ def _tongue_lips(frame: FaceFrame, r: Regions) -> np.ndarray:
     for points, share in ((r.inner_lower, 1.0), (r.outer_lower, 0.8)):
         x = (frame.q[points, 0] - centre[0]) / max(TONGUE_LIP_WIDTH * half, 1e-3)
         disp.append(np.stack([np.zeros(len(points)), TONGUE_LIP_DROP * share * np.exp(-x * x)], axis=1))
-    return spread(frame, np.concatenate([r.inner_lower, r.outer_lower]), np.concatenate(disp), radius=0.12)
+    stays = np.ones(NUM_LANDMARKS)
+    stays[np.concatenate([r.inner_upper, r.outer_upper, r.mouth_corners])] = 0.0  # the upper lip over the tongue
+    return spread(frame, np.concatenate([r.inner_lower, r.outer_lower]), np.concatenate(disp), radius=0.12, mask=stays)
 
 
 def _all_lips(r: Regions) -> np.ndarray:

@@ -1426,7 +1426,8 @@ def tongue_out_geometry(vertices: np.ndarray, mouth: Opening, iod_px: float, ton
     the line through the mouth's corners), its tip :data:`TONGUE_PAST_LIP_IODS` past the lower lip's outer edge at 1
     (as far short of it at 0 as that edge lies from the root), :data:`TONGUE_HALF_SHARE` of the mouth's width wide
     (at most :data:`TONGUE_HALF_MAX_IODS`), out from under the upper teeth (as long as the mouth interior draws them
-    for an opening of ``opening_px``). All zero for no tongue."""
+    for an opening of ``opening_px``, px, once it is open twice that; right under the lip where it is open less than
+    that length). All zero for no tongue."""
     t = min(max(float(tongue_out), 0.0), 1.0)
     if t <= 0.0:
         return np.zeros(7, np.float32)
@@ -1442,7 +1443,9 @@ def tongue_out_geometry(vertices: np.ndarray, mouth: Opening, iod_px: float, ton
     length = t * (to_lip + TONGUE_PAST_LIP_IODS * iod_px)
     half = min(TONGUE_HALF_SHARE * width, TONGUE_HALF_MAX_IODS * iod_px)
     teeth = min(UPPER_TEETH_IODS * iod_px + UPPER_TEETH_OPEN * max(opening_px, 0.0), UPPER_TEETH_MAX_IODS * iod_px)
-    under = min(teeth, 0.5 * max(opening_px, 0.0))  # a mouth open less than its teeth: between the lips
+    # a mouth open less than twice its teeth's length shows less of them above the tongue, none where it is open less
+    # than that length: the tongue comes out right under the upper lip (with the teeth above it, a slit of grey teeth)
+    under = min(teeth, max(float(opening_px) - teeth, 0.0))
     return np.array([root[0], root[1], down[0], down[1], length, half, under], np.float32)
 
 
