@@ -165,11 +165,9 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, fl
     :data:`SWEEP`."""
     measured, drawn, frame, tracked = [], [], None, None
     for x in SWEEP:
-        sample = _sample(k, x)
-        frame = np.ascontiguousarray(renderer.render(sample)[..., :3])
-        tracked = tracker.track(frame)
-        measured.append(tracked.weights[k] if tracked is not None else np.nan)
-        drawn.append(geometry(renderer.drawn_landmarks(sample))[k])
+        frame, tracked, reading = _read(renderer, tracker, k, x)
+        measured.append(reading)
+        drawn.append(geometry(renderer.drawn_landmarks(_sample(k, x)))[k])
     m = np.array(measured)
     plausible = (renderer.pose(_sample(k, 1.0)).scale == 1.0 and mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE
                  and (k in _EYE_CLOSING or eye_open_share(renderer, _sample(k, 1.0)) >= MIN_EYE_OPEN_SHARE))
@@ -177,13 +175,17 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, fl
     return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, frame, tracked
 
 
+def _read(renderer, tracker, k: int, x: float) -> tuple[np.ndarray, object, float]:
+    """(the frame of shape ``k`` alone at weight ``x``, its tracked face, MediaPipe's reading of ``k``: NaN where it
+    finds no face)."""
+    frame = np.ascontiguousarray(renderer.render(_sample(k, x))[..., :3])
+    tracked = tracker.track(frame)
+    return frame, tracked, (tracked.weights[k] if tracked is not None else np.nan)
+
+
 def _eval_rho(renderer, tracker, k: int) -> float:
     """The Spearman rho of MediaPipe's reading of shape ``k`` over :data:`EVAL_SWEEP` (NaN where it finds no face)."""
-    measured = []
-    for x in EVAL_SWEEP:
-        tracked = tracker.track(np.ascontiguousarray(renderer.render(_sample(k, x))[..., :3]))
-        measured.append(tracked.weights[k] if tracked is not None else np.nan)
-    return spearman(EVAL_SWEEP, np.array(measured))
+    return spearman(EVAL_SWEEP, np.array([_read(renderer, tracker, k, x)[2] for x in EVAL_SWEEP]))
 
 
 def mouth_width_share(renderer, k: int) -> float:
