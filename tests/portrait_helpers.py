@@ -16,6 +16,31 @@ def off_arc_px(points: np.ndarray) -> np.ndarray:
     return np.abs(v[:, 1] - chord - sag * arch)
 
 
+def fine_detail(grey: np.ndarray) -> np.ndarray:
+    """(H, W) a frame's grey levels' detail finer than a Gaussian of 1.5 px, relative to the local brightness."""
+    import cv2
+
+    local = cv2.GaussianBlur(grey, (0, 0), 1.5)
+    return (grey - local) / np.maximum(local, 1.0)
+
+
+def face_grain(grey: np.ndarray, landmarks: np.ndarray, iod_px: float) -> float:
+    """The grain of a face's skin at large: the median, over a grid of squares 0.1 IOD wide across the face
+    (``landmarks`` (N, 2+) pixels; squares with a landmark within 0.6 of their width), of each square's
+    :func:`fine_detail` spread in the frame's grey levels ``grey`` (H, W). Skin is most of a face, so the
+    features' edges do not set it."""
+    detail = fine_detail(grey)
+    n = max(int(0.1 * iod_px), 6)
+    pts = np.asarray(landmarks, np.float64)[:, :2]
+    (x0, y0), (x1, y1) = np.percentile(pts, 5, axis=0), np.percentile(pts, 95, axis=0)
+    spreads = []
+    for y in np.arange(y0, y1 - n, n):
+        for x in np.arange(x0, x1 - n, n):
+            if np.min(np.linalg.norm(pts - (x + n / 2, y + n / 2), axis=1)) <= 0.6 * n:
+                spreads.append(detail[int(y):int(y) + n, int(x):int(x) + n].std())
+    return float(np.median(spreads))
+
+
 def lid_and_cheek_masks(points: np.ndarray, shape_hw: tuple[int, int], iod_px: float) -> tuple[np.ndarray, np.ndarray]:
     """(lid, cheek) (H, W) bool masks for a shut eye whose upper lid chain is ``points`` ((N, 2) pixels, corner to
     corner): the middle 60% of its width, 0.04-0.1 IOD above the shut line (the closed lid's skin, clear of the

@@ -909,6 +909,42 @@ def test_every_output_size_draws_the_same_grain(renderer):
     assert np.abs(grain.reshape(512, 4, 512, 4).mean((1, 3)) - at_512).max() < 1e-4
 
 
+def test_a_grins_squint_wrinkles_do_not_set_the_shut_lids_grain(renderer):
+    """The grain (``eyes.skin_grain``) is the skin's under the eyes; the shut lid and the skin between lids and brows
+    get ``eyes.lid_grain_share`` of it: its strength there is the geometric mean of the skin's under the eyes and
+    the median of five squares (under each eye, each cheek, the forehead). At full strength, obama.jpg's grin set it
+    with its squint wrinkles (0.08 of the skin's brightness, the astronaut's 0.014): shut lids drawn as wood grain.
+    Here skin of even grain (grey noise on the astronaut's mesh) gets deep wrinkles under both eyes (horizontal
+    stripes, +-40 grey levels, 3 px apart): the grain rises 11x, the lid's 3.4x (under 4.5x; with the squares' mean
+    for their median, 8.7x). On even skin the lid gets all of it (a share of 1)."""
+    from facecast.engine.render.portrait.eyes import lid_grain_share, skin_grain
+
+    r = renderer
+    eyes = (r.mesh.eye_right, r.mesh.eye_left)
+    rest, iod = r.rest_vertices.astype(np.float64), r.rig.iod_px
+    rng = np.random.default_rng(0)
+    skin = 150.0 + rng.normal(0.0, 4.0, r.rig.image.shape[:2])[..., None] * np.ones(3)
+    image = np.clip(skin, 0, 255).astype(np.uint8)
+    wrinkled = skin.copy()
+    for o in eyes:
+        low = rest[o.lower[1:-1]]
+        x, y = low[:, 0].mean(), low[:, 1].max()
+        rows = slice(int(y + 0.03 * iod), int(y + 0.28 * iod))
+        cols = slice(int(x - 0.12 * iod), int(x + 0.12 * iod))
+        stripes = 40.0 * np.sign(np.sin(2 * np.pi * np.arange(rows.stop - rows.start) / 3.0))
+        wrinkled[rows, cols] += stripes[:, None, None]
+    wrinkled = np.clip(wrinkled, 0, 255).astype(np.uint8)
+    width = image.shape[1]
+
+    def lid(img):
+        return skin_grain(img, rest, eyes, iod, width_px=width).std() * lid_grain_share(img, rest, eyes, iod,
+                                                                                       width_px=width)
+
+    assert lid_grain_share(image, rest, eyes, iod, width_px=width) > 0.9
+    assert lid(image) > 0.005 and lid(wrinkled) < 4.5 * lid(image), (lid(image), lid(wrinkled))
+    assert skin_grain(wrinkled, rest, eyes, iod, width_px=width).std() > 8 * lid(image)  # the skin's own, as before
+
+
 def test_grain_amplitude_is_the_photos_own_fine_detail_as_a_share_of_the_grain():
     """``eyes.grain_amplitude``: 0 on smooth skin, the photo's own relative fine detail over the grain's where it
     has some, and never more than all of the grain."""

@@ -4,6 +4,7 @@ the photo's colours, for what wider lids or a gaze shift uncover."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -274,13 +275,18 @@ def closed_lid_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openi
     return np.clip(colour * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
-#: The closed lid's grain is the photo's skin detail finer than this (a Gaussian's sigma, pixels): the grain of
-#: the skin under the eyes, relative to its local brightness.
+#: The closed lid's grain is the photo's skin detail finer than this (a Gaussian's sigma, pixels), relative to
+#: its local brightness.
 GRAIN_SIGMA_PX = 1.5
-#: Its spectrum is measured on a square of the cheek this many inter-ocular distances wide (8-64 px), this far
-#: below the middle of each lower lid.
+#: It is measured on squares of skin this many inter-ocular distances wide (8-64 px): this far below the middle
+#: of each lower lid (the square's top), and, for the shut lid's share of it (:func:`lid_grain_share`), this far
+#: below it on each cheek (the square's middle) and this far above the upper lids in the forehead's middle. Under
+#: a grin's squint the skin under the eyes is its wrinkles: obama.jpg's grain is 0.08 of the skin's brightness (the
+#: astronaut's 0.014, Biden's 0.064), and shut lids were drawn as wood grain (their share: 0.047, 0.012, 0.047).
 GRAIN_PATCH_IODS = 0.12
 GRAIN_BELOW_IODS = 0.08
+GRAIN_CHEEK_IODS = 0.35
+GRAIN_FOREHEAD_IODS = 0.55
 
 
 def _fine_detail(image: np.ndarray) -> np.ndarray:
@@ -293,11 +299,50 @@ def _fine_detail(image: np.ndarray) -> np.ndarray:
     return (lum - local) / np.maximum(local, 1.0)
 
 
+def _grain_squares(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening],
+                   iod_px: float) -> list[tuple[bool, np.ndarray]]:
+    """(under an eye, the square's fine detail less its mean) of the skin squares :data:`GRAIN_PATCH_IODS` wide
+    (8-64 px) that lie inside ``image``: under each eye (its top :data:`GRAIN_BELOW_IODS` below the lower lid's
+    lowest point), on each cheek below it (its middle :data:`GRAIN_CHEEK_IODS` below), and the forehead's middle
+    (its middle :data:`GRAIN_FOREHEAD_IODS` above the upper lids' highest point)."""
+    h, w = image.shape[:2]
+    detail = _fine_detail(image)
+    n = int(np.clip(round(GRAIN_PATCH_IODS * iod_px), 8, 64))
+    corners = []  # (under an eye, left, top)
+    for o in openings:
+        low = rest[o.lower[1:-1]]
+        x, y = float(low[:, 0].mean()) - n / 2, float(low[:, 1].max())
+        corners += [(True, x, y + GRAIN_BELOW_IODS * iod_px), (False, x, y + GRAIN_CHEEK_IODS * iod_px - n / 2)]
+    upper = np.concatenate([rest[o.upper] for o in openings])
+    corners.append((False, float(upper[:, 0].mean()) - n / 2,
+                    float(upper[:, 1].min()) - GRAIN_FOREHEAD_IODS * iod_px - n / 2))
+    squares = []
+    for under, x, y in corners:
+        x0, y0 = int(round(x)), int(round(y))
+        if 0 <= x0 and 0 <= y0 and x0 + n <= w and y0 + n <= h:
+            patch = detail[y0:y0 + n, x0:x0 + n]
+            squares.append((under, patch - patch.mean()))
+    return squares
+
+
+def _at_width(image: np.ndarray, rest: np.ndarray, iod_px: float, width_px: int):
+    """(image, rest, iod_px) scaled to ``width_px`` wide (the grain's own size)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = width_px / w
+    if abs(scale - 1.0) <= 1e-6:
+        return image, rest, iod_px
+    small = cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
+    return small, rest * scale, iod_px * scale
+
+
 def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float, *,
                width_px: int, seed: int = 0) -> np.ndarray:
     """(H, W, 1) float32: relative brightness detail (mean 0, a few hundredths) with the power spectrum and the
-    strength of the photo's skin grain under the eyes (``image`` (H, W, 3) uint8, its mesh's ``rest`` vertices),
-    for skin drawn without its own: the closed lid's (:func:`closed_lid_image`, smooth) and skin the stretch blur
+    strength of the photo's skin grain under the eyes (``image`` (H, W, 3) uint8, its mesh's ``rest`` vertices; the
+    other squares of :func:`_grain_squares` where the photo's edge cuts those off), for skin drawn without its own:
+    the closed lid's (:func:`closed_lid_image`, smooth; at :func:`lid_grain_share` of it) and skin the stretch blur
     blurred. The raster multiplies such skin by (1 + grain) in the frame's own pixels, so that no stretch draws
     the grain into streaks. The phases are random (``seed``): the cheek's wrinkles and pores are not copied as
     shapes, only how grainy it is. Made on the image scaled to ``width_px`` wide and scaled back (cubic), so that
@@ -305,37 +350,47 @@ def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Ope
     import cv2
 
     h, w = image.shape[:2]
-    scale = width_px / w
-    if abs(scale - 1.0) > 1e-6:
-        small = cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
-        grain = skin_grain(small, rest * scale, openings, iod_px * scale, width_px=small.shape[1], seed=seed)[..., 0]
+    if abs(width_px / w - 1.0) > 1e-6:
+        small, rest_s, iod_s = _at_width(image, rest, iod_px, width_px)
+        grain = skin_grain(small, rest_s, openings, iod_s, width_px=small.shape[1], seed=seed)[..., 0]
         sized = cv2.resize(grain, (w, h), interpolation=cv2.INTER_CUBIC)
         # what box-filtering the frame back to the grain's size would lose, put back: the 2048 frame filtered down to
         # 512 then has the 512 frame's grain (cubic alone smoothed it, 1 grey level off on a shut lid)
         lost = grain - cv2.resize(sized, (grain.shape[1], grain.shape[0]), interpolation=cv2.INTER_AREA)
         return (sized + cv2.resize(lost, (w, h), interpolation=cv2.INTER_NEAREST))[..., None]
-    detail = _fine_detail(image)
-    n = int(np.clip(round(GRAIN_PATCH_IODS * iod_px), 8, 64))
-    window = np.outer(np.hanning(n), np.hanning(n))
-    power, variance = np.zeros((n, n)), []
-    for o in openings:
-        low = rest[o.lower[1:-1]]
-        x0 = int(round(float(low[:, 0].mean()) - n / 2))
-        y0 = int(round(float(low[:, 1].max()) + GRAIN_BELOW_IODS * iod_px))
-        if x0 < 0 or y0 < 0 or x0 + n > w or y0 + n > h:
-            continue
-        patch = detail[y0:y0 + n, x0:x0 + n]
-        patch = patch - patch.mean()
-        variance.append(float(np.mean(patch ** 2)))
-        power += np.abs(np.fft.fft2(patch * window)) ** 2
-    if not variance or power.sum() <= 0.0:
+    squares = _grain_squares(image, rest, openings, iod_px)
+    picked = [p for under, p in squares if under] or [p for _, p in squares]
+    if not picked:
         return np.zeros((h, w, 1), np.float32)
-    # the patch's spectrum at the frame's frequencies (both span -1/2..1/2 cycles per pixel)
+    n = picked[0].shape[0]
+    window = np.outer(np.hanning(n), np.hanning(n))
+    power = sum(np.abs(np.fft.fft2(p * window)) ** 2 for p in picked)
+    if power.sum() <= 0.0:
+        return np.zeros((h, w, 1), np.float32)
+    # the squares' spectrum at the frame's frequencies (both span -1/2..1/2 cycles per pixel)
     shaped = cv2.resize(np.fft.fftshift(power), (w, h), interpolation=cv2.INTER_LINEAR)
     noise = np.random.default_rng(seed).standard_normal((h, w))
     grain = np.real(np.fft.ifft2(np.fft.fft2(noise) * np.sqrt(np.fft.ifftshift(shaped))))
-    grain *= np.sqrt(np.mean(variance)) / max(float(grain.std()), 1e-12)
+    grain *= math.sqrt(float(np.mean([np.mean(p ** 2) for p in picked]))) / max(float(grain.std()), 1e-12)
     return grain[..., None].astype(np.float32)
+
+
+def lid_grain_share(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float, *,
+                    width_px: int) -> float:
+    """0..1: the share of :func:`skin_grain` that the skin between the lids and the brows gets as a lid shuts or a
+    brow lifts (the closed lid's skin, the skin a lifted brow uncovers, and skin the stretch blur blurred there; the
+    raster ramps to it with how far the lid has shut or the brow lifted), for ``image`` (H, W, 3) uint8 and its
+    mesh's ``rest`` vertices, measured at ``width_px`` wide as the grain is. That grain's strength is the geometric
+    mean of the skin's under the eyes (the grain's own) and the median of all of :func:`_grain_squares`' squares,
+    at most the grain's: under a grin's squint the skin under the eyes is its wrinkles (:data:`GRAIN_PATCH_IODS`),
+    and shut lids and the skin under a raised brow took them as wood grain."""
+    small, rest_s, iod_s = _at_width(image, rest, iod_px, width_px)
+    squares = _grain_squares(small, rest_s, openings, iod_s)
+    every = [float(np.mean(p ** 2)) for _, p in squares]
+    under = [float(np.mean(p ** 2)) for u, p in squares if u]
+    if not under or not every or np.mean(under) <= 0.0:
+        return 1.0
+    return float(min(1.0, (float(np.median(every)) / float(np.mean(under))) ** 0.25))
 
 
 #: The photo's own grain at each pixel is the RMS of its fine detail (as :func:`skin_grain` measures it) over a

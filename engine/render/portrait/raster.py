@@ -264,13 +264,15 @@ TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0,
 #: (0..1) its brow has lifted off it (the hair between them shows the closed lid's skin that much,
 #: :func:`.eyes.brow_lift`), and the tongue put out past the lips (:func:`tongue_out_geometry`, :func:`_tongue_out`):
 #: its root (x, y) and the direction it points (x, y), its length to its tip and its half width (px), and how far
-#: below the upper lip it comes out (px, under the upper teeth).
+#: below the upper lip it comes out (px, under the upper teeth), and the share of the grain the closed lid's skin
+#: gets (:func:`.eyes.lid_grain_share`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
 P_JAW_OPEN, P_BROW_LIFT = 37, 38
 P_TONGUE_ROOT, P_TONGUE_DIR, P_TONGUE_LEN, P_TONGUE_HALF, P_TONGUE_UNDER = 40, 42, 44, 45, 46
-NUM_PARAMS = 47
+P_LID_GRAIN = 47
+NUM_PARAMS = 48
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -1167,6 +1169,8 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
         code = 0
         lid_t = tri_unfold[t, 0] * mp[P_CLOSED] + tri_unfold[t, 1] * mp[P_CLOSED + 1]  # the closed lid's skin
         brow_t = tri_unfold[t, 2] * mp[P_BROW_LIFT] + tri_unfold[t, 3] * mp[P_BROW_LIFT + 1]  # ... below a lifted brow
+        # skin between the lids and the brows gets the lid's share of the grain as the lid shuts or the brow lifts
+        lid_grain = 1.0 + (mp[P_LID_GRAIN] - 1.0) * min(lid_t + brow_t, 1.0)
         if mode >= 3:
             code = chain[t]
             extras = (code > 0 or fill[i0] + fill[i1] + fill[i2] > 0.0 or lid_t > 0.0 or brow_t > 0.0
@@ -1290,7 +1294,8 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
                         lost = min(max(gx, gy) / mp[P_GRAIN_PX], 1.0)
                         if lost > 0.0:
                             lost *= _sample(grain_img, sx, sy, 1)
-                        _grain(rgb, grain_img, px, py, f + (skin_f - f) * BROW_SKIN_GRAIN + (1.0 - skin_f) * lost, mp)
+                        _grain(rgb, grain_img, px, py,
+                               (f + (skin_f - f) * BROW_SKIN_GRAIN + (1.0 - skin_f) * lost) * lid_grain, mp)
                         if code > 0:
                             dist, open_px, from_first, from_last = _chain_distance(px, py, chain_run[t], dst,
                                                                                    attr_h)

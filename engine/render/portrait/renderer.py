@@ -13,7 +13,8 @@ from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eyeball_images,
-    grain_amplitude, lid_colour, lid_shadow, lid_unfold, lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
+    grain_amplitude, lid_colour, lid_grain_share, lid_shadow, lid_unfold, lift_to_lid_margin, sclera_colour, skin_grain,
+    unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -290,6 +291,8 @@ class PortraitRenderer(Renderer):
         mp = np.zeros(raster.NUM_PARAMS, np.float32)
         mp[raster.P_IOD] = self.rig.iod_px
         mp[raster.P_GRAIN_PX] = self._size[0] / FIT_SIZE_PX  # the grain is made at the fit's width
+        mp[raster.P_LID_GRAIN] = lid_grain_share(self._skin, rest, (self.mesh.eye_right, self.mesh.eye_left),
+                                                 self.rig.iod_px, width_px=FIT_SIZE_PX)
         light = self._light
         # the photo's own teeth where it shows them, else enamel under the photo's light
         lips = self._lips_rgb
