@@ -16,20 +16,14 @@ def off_arc_px(points: np.ndarray) -> np.ndarray:
     return np.abs(v[:, 1] - chord - sag * arch)
 
 
-def fine_detail(grey: np.ndarray) -> np.ndarray:
-    """(H, W) a frame's grey levels' detail finer than a Gaussian of 1.5 px, relative to the local brightness."""
-    import cv2
-
-    local = cv2.GaussianBlur(grey, (0, 0), 1.5)
-    return (grey - local) / np.maximum(local, 1.0)
-
-
-def face_grain(grey: np.ndarray, landmarks: np.ndarray, iod_px: float) -> float:
+def face_grain(rgb: np.ndarray, landmarks: np.ndarray, iod_px: float) -> float:
     """The grain of a face's skin at large: the median, over a grid of squares 0.1 IOD wide across the face
-    (``landmarks`` (N, 2+) pixels; squares with a landmark within 0.6 of their width), of each square's
-    :func:`fine_detail` spread in the frame's grey levels ``grey`` (H, W). Skin is most of a face, so the
-    features' edges do not set it."""
-    detail = fine_detail(grey)
+    (``landmarks`` (N, 2+) pixels; squares with a landmark within 0.6 of their width), of each square's spread of
+    fine detail (``eyes._fine_detail``, what the renderer's grain is measured as) in the frame ``rgb`` (H, W, 3).
+    Skin is most of a face, so the features' edges do not set it."""
+    from facecast.engine.render.portrait.eyes import _fine_detail
+
+    detail = _fine_detail(rgb)
     n = max(int(0.1 * iod_px), 6)
     pts = np.asarray(landmarks, np.float64)[:, :2]
     (x0, y0), (x1, y1) = np.percentile(pts, 5, axis=0), np.percentile(pts, 95, axis=0)

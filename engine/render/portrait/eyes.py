@@ -325,16 +325,15 @@ def _grain_squares(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
     return squares
 
 
-def _at_width(image: np.ndarray, rest: np.ndarray, iod_px: float, width_px: int):
-    """(image, rest, iod_px) scaled to ``width_px`` wide (the grain's own size)."""
+def _at_width(image: np.ndarray, width_px: int) -> tuple[np.ndarray, float]:
+    """(``image`` scaled to ``width_px`` wide (area-averaged; itself at that width already), the scale)."""
     import cv2
 
     h, w = image.shape[:2]
     scale = width_px / w
     if abs(scale - 1.0) <= 1e-6:
-        return image, rest, iod_px
-    small = cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
-    return small, rest * scale, iod_px * scale
+        return image, scale
+    return cv2.resize(image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA), scale
 
 
 def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Opening], iod_px: float, *,
@@ -351,8 +350,8 @@ def skin_grain(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, Ope
 
     h, w = image.shape[:2]
     if abs(width_px / w - 1.0) > 1e-6:
-        small, rest_s, iod_s = _at_width(image, rest, iod_px, width_px)
-        grain = skin_grain(small, rest_s, openings, iod_s, width_px=small.shape[1], seed=seed)[..., 0]
+        small, scale = _at_width(image, width_px)
+        grain = skin_grain(small, rest * scale, openings, iod_px * scale, width_px=small.shape[1], seed=seed)[..., 0]
         sized = cv2.resize(grain, (w, h), interpolation=cv2.INTER_CUBIC)
         # what box-filtering the frame back to the grain's size would lose, put back: the 2048 frame filtered down to
         # 512 then has the 512 frame's grain (cubic alone smoothed it, 1 grey level off on a shut lid)
@@ -384,8 +383,8 @@ def lid_grain_share(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening
     mean of the skin's under the eyes (the grain's own) and the median of all of :func:`_grain_squares`' squares,
     at most the grain's: under a grin's squint the skin under the eyes is its wrinkles (:data:`GRAIN_PATCH_IODS`),
     and shut lids and the skin under a raised brow took them as wood grain."""
-    small, rest_s, iod_s = _at_width(image, rest, iod_px, width_px)
-    squares = _grain_squares(small, rest_s, openings, iod_s)
+    small, scale = _at_width(image, width_px)
+    squares = _grain_squares(small, rest * scale, openings, iod_px * scale)
     every = [float(np.mean(p ** 2)) for _, p in squares]
     under = [float(np.mean(p ** 2)) for u, p in squares if u]
     if not under or not every or np.mean(under) <= 0.0:
@@ -407,9 +406,7 @@ def grain_amplitude(image: np.ndarray, iod_px: float, grain: np.ndarray, *, widt
     import cv2
 
     h, w = image.shape[:2]
-    scale = width_px / w
-    small = image if abs(scale - 1.0) <= 1e-6 else cv2.resize(
-        image, (max(round(w * scale), 8), max(round(h * scale), 8)), interpolation=cv2.INTER_AREA)
+    small, scale = _at_width(image, width_px)
     rms = np.sqrt(cv2.GaussianBlur(_fine_detail(small) ** 2, (0, 0), max(GRAIN_AMPLITUDE_IODS * iod_px * scale, 1.0),
                                    borderType=cv2.BORDER_REPLICATE))
     reference = float(grain.std())
