@@ -29,7 +29,9 @@ The first gain tried whose closed-loop range reaches :data:`TARGET_RANGE` wins (
 :data:`STREAK_LOW_GAINS` that meets the streak goal);
 otherwise the accepted gain with the largest range; otherwise, where no gain draws the shape to
 :data:`TARGET_RANGE` in the geometry channel, of those that draw it to the goal (0.3) and pass the rest, the one
-with the largest range; otherwise, where every gain that passed the
+with the largest range; otherwise, where MediaPipe reads the shape at no gain (a range under
+:data:`BLIND_RANGE`), the smallest gain the geometry channel reads to :data:`TARGET_RANGE`, monotone, within the
+identity limit; otherwise, where every gain that passed the
 rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
 (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
@@ -117,6 +119,11 @@ STREAK_JUDGED = {arkit_index(n): n for n, (_, spec) in realism.STREAK_SHAPES.ite
 #: mouthPucker streaked 1.57 at 0.7 and 1.32 / 1.13 / 1.01 at 0.6 / 0.5 / 0.4 (read back 0.94, 0.92, 0.84, 0.65),
 #: the turned Obama's jawOpen 1.55 at 0.7 and 1.38 at 0.6 (read back 0.58, 0.55).
 STREAK_LOW_GAINS = (0.6, 0.5, 0.4)
+#: A shape whose closed-loop reading moves less than this at every gain MediaPipe does not see: its readings are
+#: noise, and the fit judges it by the geometry channel instead (Biden's mouthFunnel reads 0.002 at every gain; its
+#: gain came from that noise, or from the fallback nearest the photo: 1.2 one fit, 0.85 the next, which draws a
+#: geometry range of 0.46 and 0.23, and the second fails issue 16's goal of 0.3).
+BLIND_RANGE = 0.05
 
 
 def streak_ratio(renderer, k: int) -> float:
@@ -283,6 +290,8 @@ class _Tried:
     folding_nothing: list = field(default_factory=list)
     #: the same, of gains passing all but drawing the shape to the goal only, not the target
     to_goal: list = field(default_factory=list)
+    #: (gain, geometry range, its rho, full-weight frame, its tracked face) of every plausible gain
+    drawn: list = field(default_factory=list)
 
 
 def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -> Optional[ShapeFit]:
@@ -308,6 +317,7 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
                 plausible = ratio <= streak_limit
         if plausible:
             tried.folding_nothing.append((g, rng, rho, frame, tracked))
+            tried.drawn.append((g, drawn, drawn_rho, frame, tracked))
         if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
             continue
         if k not in GEOMETRY_JUDGED and not _eval_rho(renderer, judges.tracker, k) >= MIN_RHO:
@@ -341,6 +351,14 @@ def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: flo
         ident = judges.distance(frame, tracked)
         if ident <= identity_limit:
             return ShapeFit(name, g, rng, rho, ident, "drawn to the goal only: largest range allowed")
+    if tried.folding_nothing and max(c[1] for c in tried.folding_nothing) < BLIND_RANGE:
+        # MediaPipe reads none of it at any gain: the smallest gain the geometry channel reads to the target
+        for g, drawn, drawn_rho, frame, tracked in tried.drawn:
+            if drawn >= TARGET_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO:
+                ident = judges.distance(frame, tracked)
+                if ident <= identity_limit:
+                    return ShapeFit(name, g, drawn, drawn_rho, ident, "not read back at any gain: the smallest "
+                                                                      "drawn to the target")
     if tried.closest is not None and tried.closest.identity <= GOAL_IDENTITY:
         return tried.closest
     if judges.embedder is not None and tried.folding_nothing:

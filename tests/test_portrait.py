@@ -698,6 +698,53 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
     assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
 
 
+def test_a_shape_mediapipe_never_reads_is_fitted_by_what_it_draws(monkeypatch, renderer):
+    """Biden's mouthFunnel: MediaPipe reads 0.002 at every gain, so no gain passes the closed loop's rho, and the fit
+    fell back to the gain nearest the photo (0.85, a geometry range of 0.23: issue 16's goal is 0.3), or on another
+    run to a gain whose noise happened to pass (1.2, 0.46). Where the reading moves less than BLIND_RANGE at every
+    gain, the fit takes the smallest gain the geometry channel reads to the target within the identity limit."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("mouthFunnel")
+    # gain -> (closed-loop range, its rho, geometry range)
+    scripted = {0.7: (0.002, 0.3, 0.15), 0.85: (0.001, 0.5, 0.23), 1.0: (0.003, 0.2, 0.32), 1.2: (0.002, 0.6, 0.46),
+                1.45: (0.004, 0.1, 0.6)}
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = round(float(renderer.gains[shape]), 2)
+        rng, rho, drawn = scripted[g]
+        frame = np.full((64, 64, 3), int(round(g * 30)), np.uint8)  # farther from the photo with the gain
+        return rng, rho, drawn, 1.0, True, frame, None
+
+    class Brightness:  # distance from the photo: the small frames' grey level / 100; the neutral frame (512 px) is 0
+        name, goal = "stub", None
+
+        def __init__(self):
+            pass
+
+        def embed(self, rgb, landmarks=None):
+            return np.array([rgb.mean() / 100 if rgb.shape[0] == 64 else 0.0])
+
+        @staticmethod
+        def distance(a, b):
+            return float(np.abs(a - b).sum())
+
+        def close(self):
+            pass
+
+    script_sweep(monkeypatch, sweep)
+    monkeypatch.setattr(portrait_fit, "streak_ratio", lambda renderer, k: 1.0)  # no gain streaks the lips
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
+    photo = np.zeros((64, 64, 3), np.uint8)
+    gains, fits = fit_one_shape(renderer, "mouthFunnel", photo)
+    # 1.0 draws short of the target (0.32); 1.2 draws 0.46 at 0.36 from the photo (the limit 0.43)
+    assert gains[k] == 1.2 and fits[0].reason.startswith("not read back at any gain"), fits
+    scripted[1.45] = (0.12, 0.1, 0.6)  # read back somewhere: the closed loop's fallbacks as before
+    gains, fits = fit_one_shape(renderer, "mouthFunnel", photo)
+    assert gains[k] == 0.7 and fits[0].reason.startswith("no gain moves the shape enough"), fits
+
+
 def test_the_fit_lowers_the_gains_a_mix_of_shapes_breaks_the_likeness_with():
     """The astronaut's fit took her blinks to 1.75 and 1.45, each within the identity goal alone; the standard
     sequence's mix (half-shut eyes over an open, smiling mouth) went 0.467 from the photo (goal 0.45). The fit then
