@@ -347,6 +347,36 @@ def test_tooth_rows_that_nearly_meet_show_teeth_where_they_meet(renderer):
     assert (apart[:, 0] > 0.5 * tongue[0]).all()
 
 
+def test_lips_the_jaw_parts_a_little_shade_the_teeth_more_than_lips_pulled_back(renderer):
+    """Lips parted 0.05 IOD by the jaw let little light in: the teeth behind them are in shadow, but for the front
+    ones right behind the lips (a flat slab of lit teeth there drew a grey-white band between the lips). Lips pulled
+    apart as far with the jaw shut (a stretch, a grimace) lie drawn back over the teeth, which keep more light (shaded
+    like the jaw's, MediaPipe read obama.jpg's stretch 0.57 -> 0.34). Measured on the astronaut: the jaw's middle 0.59
+    of the teeth's colour, its front 1.66 times its sides; pulled, 0.79."""
+    r = renderer
+    mp = r._params.copy()
+    iod = float(mp[raster.P_IOD])
+    h = 0.05 * iod
+    rgb, scratch, scratch2 = np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
+    img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
+    teeth = float(luma(mp[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)))
+
+    def across(jaw_px: float) -> np.ndarray:  # luma / the teeth's across the mouth (u 0..1), mid-opening
+        mp[raster.P_MOUTH_OPEN], mp[raster.P_JAW_OPEN] = h, jaw_px
+        out = []
+        for u in np.linspace(0.05, 0.95, 19):
+            raster._mouth_rgb(img, alpha, run, u, 0.5, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), BY_V, mp, rgb,
+                              scratch, scratch2)
+            out.append(float(luma(rgb.astype(np.float64))) / teeth)
+        return np.array(out)
+
+    jaw, pulled = across(h), across(0.0)
+    middle, front, sides = slice(5, 14), slice(8, 11), np.r_[2:5, 14:17]
+    assert jaw[middle].mean() < 0.65, jaw[middle].mean()  # in shadow (0.59) ...
+    assert jaw[front].mean() > 1.3 * jaw[sides].mean(), (jaw[front].mean(), jaw[sides].mean())  # ... but the front
+    assert pulled[middle].mean() > jaw[middle].mean() + 0.12, (pulled[middle].mean(), jaw[middle].mean())
+
+
 def test_the_mouth_shows_the_photos_own_opening_whole_or_not_at_all():
     """One share for the whole mouth, from its most changed column. Judged per pixel, the columns near their rest
     height showed the photo's mouth and the others the synthesised one as the jaw passed the photo's opening:

@@ -122,9 +122,20 @@ CAVITY_RGB = (62.0, 20.0, 24.0)
 CAVITY_BACK = 0.45
 CAVITY_UNDER_LIP = 0.4
 #: An opening narrower than this (inter-ocular distances) is darker inside: lips just apart show the cavity's
-#: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in).
-NARROW_IODS = 0.08
+#: shadow, all but :data:`NARROW_SHADE` of what lies behind them (little light gets in). The first is for lips the
+#: jaw parts, the second for lips pulled apart with the jaw shut (a stretch, a grimace, a lower lip pulled down):
+#: drawn back flat over the teeth, they shade them less. (With the first for both, MediaPipe read the stretches of
+#: obama.jpg, obama_dark and obama3_gray 0.57 / 0.42 / 0.37 -> 0.34 / 0.26 / 0.27.) ...
+NARROW_IODS = 0.15
+NARROW_PULLED_IODS = 0.08
 NARROW_SHADE = 0.15
+#: ... except on the front teeth, which stand right behind the lips and catch the light that does: that shadow is
+#: :data:`NARROW_FRONT` lighter at the middle, over a Gaussian this share of the opening's half width. (obama3's own
+#: mouth, parted 0.059 IOD, is 0.38 of the teeth's colour over its middle half and its front 1.57 times its sides.
+#: With 0.08 and no lit front, lips parted 0.05 IOD drew a flat slab of teeth, 0.64-0.78 of their colour and the
+#: front 1.13-1.19 times the sides: a grey-white band between the lips at speech's most common opening.)
+NARROW_FRONT = 0.5
+NARROW_FRONT_SHARE = 0.3
 #: ... and lips this close (inter-ocular distances) show nothing behind them: the seam between them, this share of
 #: the lips' colour (the photos' own closed seams: 0.35-0.52 of their lips' median luma; the cavity's shadow and
 #: the teeth behind drew a sealed mouth's seam as a grey line).
@@ -595,9 +606,14 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
                 past = 1.0 - _smooth(0.0, PHOTO_TEETH_FADE_IODS * iod, d_up - run - PAST_PHOTO_TIPS_IODS * iod)
                 _mix(layer, tmp3, _sample1(teeth_alpha, sx, sy) * past)
             _mix(rgb, layer, cover)
-    # little light gets between lips barely apart: all goes toward the cavity's shadow, and between lips that touch
-    # (a sealed mouth's seam) nothing behind them shows, only the seam
-    narrow = _shadow_share(_smooth(0.0, NARROW_IODS * iod, h))
+    # little light gets between lips barely apart: all goes toward the cavity's shadow but the front teeth, right
+    # behind the lips, and between lips that touch (a sealed mouth's seam) nothing behind them shows, only the seam
+    # (how much of the opening past a seam's the lips' own pull made, not the jaw)
+    past_seam = mp[P_MOUTH_OPEN] - SEAM_IODS * iod
+    pulled = min(max(past_seam - mp[P_JAW_OPEN], 0.0) / max(past_seam, 1e-3), 1.0)
+    narrow_px = (NARROW_IODS + (NARROW_PULLED_IODS - NARROW_IODS) * pulled) * iod
+    narrow = _shadow_share(_smooth(0.0, narrow_px, h))
+    narrow *= 1.0 - NARROW_FRONT * math.exp(-(x / NARROW_FRONT_SHARE) ** 2) * _smooth(0.0, SEAM_IODS * iod, h)
     seam = 1.0 - _smooth(0.0, SEAM_IODS * iod, h)
     narrow += (1.0 - narrow) * seam
     for c in range(3):
