@@ -612,9 +612,9 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     past_seam = mp[P_MOUTH_OPEN] - SEAM_IODS * iod
     pulled = min(max(past_seam - mp[P_JAW_OPEN], 0.0) / max(past_seam, 1e-3), 1.0)
     narrow_px = (NARROW_IODS + (NARROW_PULLED_IODS - NARROW_IODS) * pulled) * iod
-    narrow = _shadow_share(_smooth(0.0, narrow_px, h))
-    narrow *= 1.0 - NARROW_FRONT * math.exp(-(x / NARROW_FRONT_SHARE) ** 2) * _smooth(0.0, SEAM_IODS * iod, h)
     seam = 1.0 - _smooth(0.0, SEAM_IODS * iod, h)
+    narrow = _shadow_share(_smooth(0.0, narrow_px, h))
+    narrow *= 1.0 - NARROW_FRONT * math.exp(-(x / NARROW_FRONT_SHARE) ** 2) * (1.0 - seam)
     narrow += (1.0 - narrow) * seam
     for c in range(3):
         dark = SHADOW_OF_CAVITY * mp[P_CAVITY_RGB + c]
