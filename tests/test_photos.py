@@ -436,6 +436,62 @@ def test_a_mouth_just_open_is_in_shadow_but_for_its_front_teeth(photos, name):
     assert front > 1.3, front
 
 
+INNER_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "obama.jpg", "two_faces.jpg"])
+def test_lips_that_meet_roll_in_toward_their_seam(photos, name):
+    """These photos' mouths are open, and their neutral faces close them: the lips' edges, lit in the photo up to
+    the teeth, met in a line one pixel wide, as if drawn with a pen. Lips that meet roll in toward the seam, in the
+    upper lip's shadow. Over the middle half of the mouth, the lips 0.01 IOD from the seam against their body
+    (0.05-0.07 IOD from it), the mean of the upper and the lower lip's: 0.94-0.98 before, 0.82-0.86 now."""
+    from facecast.calibration.eval import realism
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
+    r.prepare()
+    w = realism.weights_of({}, r.rest_weights)
+    frame, d, iod = realism.luma(realism.render_rgb(r, w)), realism._drawn(r, w), r.rig.iod_px
+    x0, x1 = d[78, 0], d[308, 0]
+    xs = np.arange(int(x0 + 0.25 * (x1 - x0)), int(x0 + 0.75 * (x1 - x0)))
+    up, low = (np.interp(xs + 0.5, d[chain, 0], d[chain, 1]) for chain in (INNER_UPPER, INNER_LOWER))
+    assert np.median(low - up) < 0.02 * iod  # the lips meet
+
+    def at(ys: np.ndarray) -> np.ndarray:  # luma at (column, y), linear down each column
+        return np.array([np.interp(y - 0.5, np.arange(frame.shape[0]), frame[:, x]) for x, y in zip(xs, ys)])
+
+    def body(chain_y: np.ndarray, sign: float) -> np.ndarray:
+        return np.median([at(chain_y + sign * f * iod) for f in (0.05, 0.06, 0.07)], axis=0)
+
+    upper = np.median(at(up - 0.01 * iod) / body(up, -1.0))
+    lower = np.median(at(low + 0.01 * iod) / body(low, 1.0))
+    assert (upper + lower) / 2 < 0.9, (upper, lower)
+
+
+def test_a_photos_own_closed_lips_keep_their_own_seam(photos):
+    """Biden's lips meet in his photo: his own seam is in its pixels, and the lips' roll toward the seam is not drawn
+    over it (the astronaut's, drawn from an open mouth, is)."""
+    from facecast.calibration.eval import realism
+    from facecast.engine.render.portrait import raster
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    for name, changed in (("biden.jpg", False), ("astronaut.png", True)):
+        r = PortraitRenderer(portrait=accepted / name, pixel_format=PixelFormat.RGB8, width=512, height=512)
+        r.prepare()
+        for jaw in (0.0, 0.03):  # the neutral face, and lips just parted (the photo's own mouth no longer drawn)
+            s = FaceSample(capture_wall_ns=0, weights=realism.weights_of({"jawOpen": jaw}, r.rest_weights))
+            frame = np.ascontiguousarray(r.render(s)[..., :3])
+            again = frame.copy()
+            pose = r.pose(s)
+            sc = r._scene
+            raster._seam_shadow(again, sc.channels, pose.vertices, sc.mouth_upper, sc.mouth_lower, sc.attr_h0,
+                                r.frame_params(pose, s))
+            if changed and jaw == 0.0:
+                assert np.abs(again.astype(int) - frame).max() > 10, name
+            elif not changed:
+                assert np.array_equal(again, frame), (name, jaw)
+
+
 @pytest.mark.parametrize("name", ["biden.jpg", "obama3_gray.png"])
 def test_an_open_mouths_drawn_teeth_go_into_shadow_toward_its_corners(photos, name):
     """Real teeth toward a mouth's corners lie in the cheeks' shadow (the buccal corridor). The drawn rows hung from

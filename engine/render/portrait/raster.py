@@ -141,6 +141,14 @@ NARROW_FRONT_SHARE = 0.3
 #: the teeth behind drew a sealed mouth's seam as a grey line).
 SEAM_IODS = 0.03
 SEAM_DARK = 0.45
+#: Lips that meet roll in toward their seam, in the shadow of the upper lip: drawn from a photo whose mouth is open,
+#: their edges are lit lip up to the seam, which was a line one pixel wide, as if drawn with a pen (Biden's own seam
+#: is a soft band 3-4 px wide). Where the lips meet (:data:`SEAM_IODS`) and the photo has them apart, the upper lip
+#: goes :data:`SEAM_SHADOW` of the way toward the seam's colour at the seam, the lower lip :data:`SEAM_SHADOW_LOWER`
+#: of that, falling off over :data:`SEAM_SHADOW_IODS` (inter-ocular distances) from it (:func:`_seam_shadow`).
+SEAM_SHADOW = 0.6
+SEAM_SHADOW_LOWER = 0.5
+SEAM_SHADOW_IODS = 0.03
 #: Lips squeezed narrower than the neutral face's (a funnel's O, a pucker) are pushed out, away from the teeth: at
 #: this share narrower and more, the rows show :data:`RECEDE_HIDE` less of their length below the lips, and the
 #: cavity between them goes :data:`RECEDE_DARK` of the way into its shadow. (Drawn as at rest, the rows filled
@@ -1062,6 +1070,58 @@ def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
                 out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _chain_at(chain, dst, px, values):
+    """(y, value) of the chain ``chain`` (vertex indices into ``dst``, corner to corner) at column ``px``: linear
+    between its vertices, ``values`` (V,) interpolated the same way; (1e30, 0) past its ends."""
+    for k in range(len(chain) - 1):
+        a, b = chain[k], chain[k + 1]
+        xa, xb = dst[a, 0], dst[b, 0]
+        if (xa - px) * (xb - px) <= 0.0 and xa != xb:
+            t = (px - xa) / (xb - xa)
+            return dst[a, 1] + t * (dst[b, 1] - dst[a, 1]), values[a] + t * (values[b] - values[a])
+    return 1e30, 0.0
+
+
+@njit(fastmath=True, cache=True, error_model="numpy")
+def _seam_shadow(out, channels, dst, upper_chain, lower_chain, rest_px, mp):
+    """Over the frame ``out`` already drawn, shade the lips toward their seam where they meet (:data:`SEAM_SHADOW`),
+    column by column between the mouth's corners: ``upper_chain``, ``lower_chain`` the inner lip chains' vertex
+    indices into ``dst``, ``rest_px`` (V,) the photo's opening height at each vertex (where the photo's lips meet, its
+    own seam is in its pixels)."""
+    rest_share = 1.0 - mp[P_MOUTH_REST]  # the photo's own mouth drawn: its own seam
+    if rest_share <= 0.0:
+        return
+    h, w = out.shape[0], out.shape[1]
+    iod = mp[P_IOD]
+    seam_px = SEAM_IODS * iod
+    reach = max(SEAM_SHADOW_IODS * iod, 1.0)
+    x0 = min(dst[upper_chain[0], 0], dst[upper_chain[len(upper_chain) - 1], 0])
+    x1 = max(dst[upper_chain[0], 0], dst[upper_chain[len(upper_chain) - 1], 0])
+    for x in range(max(int(x0), 0), min(int(x1) + 1, w)):
+        px = x + 0.5
+        up, photo_gap = _chain_at(upper_chain, dst, px, rest_px)
+        low, _ = _chain_at(lower_chain, dst, px, rest_px)
+        if up > 1e29 or low > 1e29:
+            continue
+        gap = low - up
+        strength = rest_share * (1.0 - _smooth(0.0, seam_px, gap)) * _smooth(0.0, seam_px, photo_gap)
+        if strength <= 0.0:
+            continue
+        for y in range(max(int(up - reach - 1.0), 0), min(int(low + reach + 2.0), h)):
+            py = y + 0.5
+            if py < up:
+                dark = SEAM_SHADOW * (1.0 - _smooth(0.0, reach, up - py))
+            elif py > low:
+                dark = SEAM_SHADOW * SEAM_SHADOW_LOWER * (1.0 - _smooth(0.0, reach, py - low))
+            else:
+                continue  # the seam itself: the mouth's opening drew it
+            dark *= strength
+            for c in range(3):
+                v = float(out[y, x, channels[c]])
+                out[y, x, channels[c]] = np.uint8(min(max(v + dark * (mp[P_SEAM_RGB + c] - v) + 0.5, 0.0), 255.0))
+
+
 #: Horizontal bands the image is split into; each thread draws whole bands, so
 #: every pixel is written by one thread in triangle order: the output is the same
 #: on every run (threads drawing whole triangles would race on shared edges).
@@ -1376,9 +1436,9 @@ class Scene(NamedTuple):
             photo's upper teeth (:func:`teeth_layer`), and per column their reach in pixels (:func:`teeth_reach_px`),
             the drawn row's length as a multiple of the arch (:func:`teeth_row_scale`) and the photo's column
             (:func:`teeth_table`).
-        lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`); mouth_upper: (U,)
-            int64 the mouth's upper (inner) chain, corner to corner, which a tongue put out comes out below
-            (:func:`_tongue_out`);
+        lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`); mouth_upper, mouth_lower:
+            (U,) int64 the mouth's upper and lower (inner) chains, corner to corner: a tongue put out comes out below
+            the upper (:func:`_tongue_out`), the lips roll in toward their seam between them (:func:`_seam_shadow`);
             unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
             left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
             float32 the most of each that each triangle can show (0: the triangle needs no sample of it);
@@ -1411,6 +1471,7 @@ class Scene(NamedTuple):
     teeth_run: np.ndarray
     lid_img: np.ndarray
     mouth_upper: np.ndarray
+    mouth_lower: np.ndarray
     unfold_img: np.ndarray
     tri_unfold: np.ndarray
     grain_img: np.ndarray
@@ -1432,6 +1493,7 @@ def draw(out: np.ndarray, scene: Scene, *, dst: np.ndarray, opening_px: np.ndarr
           s.skin_img, s.fill_img, s.blur_x_img, s.blur_y_img, s.lid_img, s.eye_img, s.eye_wide_img, s.teeth_alpha,
           s.teeth_run, s.attr_u, s.attr_v, opening_px, s.attr_h0, s.attr_band, s.attr_top, s.attr_bottom,
           s.unfold_img, s.tri_unfold, s.grain_img, eye_affine, neutral, params)
+    _seam_shadow(out, s.channels, dst, s.mouth_upper, s.mouth_lower, s.attr_h0, params)
     if params[P_TONGUE_LEN] > 0.0:
         _tongue_out(out, s.channels, dst, s.mouth_upper, s.grain_img, params)
 

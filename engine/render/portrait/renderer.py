@@ -193,7 +193,8 @@ class PortraitRenderer(Renderer):
             lower_run=lower_run,
             fill_img=filled, blur_x_img=blur_x, blur_y_img=blur_y, teeth_alpha=self._teeth_alpha,
             teeth_run=teeth_table,
-            lid_img=lid_img, mouth_upper=np.asarray(mesh.mouth.upper, np.int64), unfold_img=unfold_img,
+            lid_img=lid_img, mouth_upper=np.asarray(mesh.mouth.upper, np.int64),
+            mouth_lower=np.asarray(mesh.mouth.lower, np.int64), unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
         self._jaw_open_px = np.zeros(len(_JAW_STEPS))  # tabled once the neutral face is fitted (its frames: no jaw)
         self._ready = True
