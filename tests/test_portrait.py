@@ -523,6 +523,22 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+class BrightnessIdentity:
+    """A stub identity model for scripted fits: a 64-px frame's distance from the photo is its grey level / 100; the
+    renderer's own frames (the neutral face, 512 px) are 0."""
+    name, goal = "stub", None
+
+    def embed(self, rgb, landmarks=None):
+        return np.array([rgb.mean() / 100 if rgb.shape[0] == 64 else 0.0])
+
+    @staticmethod
+    def distance(a, b):
+        return float(np.abs(a - b).sum())
+
+    def close(self):
+        pass
+
+
 def script_sweep(monkeypatch, sweep) -> None:
     """Script the fit's sweeps (``portrait_fit._sweep``) with ``sweep``; a gain that passes them reads back the same on
     ``eval``'s finer sweep (``portrait_fit._eval_rho``: rho 1), which would otherwise draw and track real frames."""
@@ -664,24 +680,8 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
         frame = np.full((64, 64, 3), int(round(g * 40)), np.uint8)  # 28, 40, 58: farther from the photo with the gain
         return rng, rho, 1.0, 1.0, True, frame, None
 
-    class Brightness:  # distance from the photo: the small frames' grey level / 100; the neutral frame (512 px) is 0
-        name, goal = "stub", None
-
-        def __init__(self):
-            pass
-
-        def embed(self, rgb, landmarks=None):
-            return np.array([rgb.mean() / 100 if rgb.shape[0] == 64 else 0.0])
-
-        @staticmethod
-        def distance(a, b):
-            return float(np.abs(a - b).sum())
-
-        def close(self):
-            pass
-
     script_sweep(monkeypatch, sweep)
-    monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
     photo = np.zeros((64, 64, 3), np.uint8)
     gains, fits = fit_one_shape(renderer, "browDownRight", photo)
@@ -716,25 +716,9 @@ def test_a_shape_mediapipe_never_reads_is_fitted_by_what_it_draws(monkeypatch, r
         frame = np.full((64, 64, 3), int(round(g * 30)), np.uint8)  # farther from the photo with the gain
         return rng, rho, drawn, 1.0, True, frame, None
 
-    class Brightness:  # distance from the photo: the small frames' grey level / 100; the neutral frame (512 px) is 0
-        name, goal = "stub", None
-
-        def __init__(self):
-            pass
-
-        def embed(self, rgb, landmarks=None):
-            return np.array([rgb.mean() / 100 if rgb.shape[0] == 64 else 0.0])
-
-        @staticmethod
-        def distance(a, b):
-            return float(np.abs(a - b).sum())
-
-        def close(self):
-            pass
-
     script_sweep(monkeypatch, sweep)
     monkeypatch.setattr(portrait_fit, "streak_ratio", lambda renderer, k: 1.0)  # no gain streaks the lips
-    monkeypatch.setattr(portrait_fit, "DlibIdentity", Brightness)
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(scripted))
     photo = np.zeros((64, 64, 3), np.uint8)
     gains, fits = fit_one_shape(renderer, "mouthFunnel", photo)

@@ -991,6 +991,20 @@ def _frame_attributes(dst, src, tris, kinds, opening_px, h0, unit, ref, fill, bl
                 blur_y[i] = max(blur_y[i], along_y)
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _chain_at(chain, dst, px):
+    """(y, k, t): the chain ``chain`` (vertex indices into ``dst``, corner to corner) at column ``px``, linear between
+    its vertices: its height, and the segment from ``chain[k]``, ``t`` 0..1 of the way to ``chain[k + 1]``; (1e30, -1,
+    0) past its ends."""
+    for k in range(len(chain) - 1):
+        a, b = chain[k], chain[k + 1]
+        xa, xb = dst[a, 0], dst[b, 0]
+        if (xa - px) * (xb - px) <= 0.0 and xa != xb:
+            t = (px - xa) / (xb - xa)
+            return dst[a, 1] + t * (dst[b, 1] - dst[a, 1]), k, t
+    return 1e30, -1, 0.0
+
+
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
     """Draw the tongue put out (:data:`P_TONGUE_ROOT` ...) over the frame ``out`` already drawn: a capsule from its
@@ -1019,14 +1033,8 @@ def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
         for x in range(x_lo, x_hi + 1):
             px = x + 0.5
             # below the upper lip's inner chain (at this column; past its ends, the nearer end's height)
-            lip_y = 1e30
-            for k in range(n - 1):
-                xa, xb = dst[upper_chain[k], 0], dst[upper_chain[k + 1], 0]
-                if (xa - px) * (xb - px) <= 0.0 and xa != xb:
-                    t = (px - xa) / (xb - xa)
-                    lip_y = dst[upper_chain[k], 1] + t * (dst[upper_chain[k + 1], 1] - dst[upper_chain[k], 1])
-                    break
-            if lip_y > 1e29:
+            lip_y, k, _ = _chain_at(upper_chain, dst, px)
+            if k < 0:
                 first, last = upper_chain[0], upper_chain[n - 1]
                 lip_y = dst[first, 1] if abs(px - dst[first, 0]) < abs(px - dst[last, 0]) else dst[last, 1]
             below = py - lip_y  # px below the upper lip
@@ -1070,17 +1078,6 @@ def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
                 out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
 
-@njit(inline="always", fastmath=True, error_model="numpy")
-def _chain_at(chain, dst, px, values):
-    """(y, value) of the chain ``chain`` (vertex indices into ``dst``, corner to corner) at column ``px``: linear
-    between its vertices, ``values`` (V,) interpolated the same way; (1e30, 0) past its ends."""
-    for k in range(len(chain) - 1):
-        a, b = chain[k], chain[k + 1]
-        xa, xb = dst[a, 0], dst[b, 0]
-        if (xa - px) * (xb - px) <= 0.0 and xa != xb:
-            t = (px - xa) / (xb - xa)
-            return dst[a, 1] + t * (dst[b, 1] - dst[a, 1]), values[a] + t * (values[b] - values[a])
-    return 1e30, 0.0
 
 
 @njit(fastmath=True, cache=True, error_model="numpy")
@@ -1100,10 +1097,11 @@ def _seam_shadow(out, channels, dst, upper_chain, lower_chain, rest_px, mp):
     x1 = max(dst[upper_chain[0], 0], dst[upper_chain[len(upper_chain) - 1], 0])
     for x in range(max(int(x0), 0), min(int(x1) + 1, w)):
         px = x + 0.5
-        up, photo_gap = _chain_at(upper_chain, dst, px, rest_px)
-        low, _ = _chain_at(lower_chain, dst, px, rest_px)
-        if up > 1e29 or low > 1e29:
+        up, k, t = _chain_at(upper_chain, dst, px)
+        low, k_low, _ = _chain_at(lower_chain, dst, px)
+        if k < 0 or k_low < 0:
             continue
+        photo_gap = rest_px[upper_chain[k]] + t * (rest_px[upper_chain[k + 1]] - rest_px[upper_chain[k]])
         gap = low - up
         strength = rest_share * (1.0 - _smooth(0.0, seam_px, gap)) * _smooth(0.0, seam_px, photo_gap)
         if strength <= 0.0:
