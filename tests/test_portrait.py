@@ -523,6 +523,26 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     assert fits[0].reason.startswith("no gain passed") and gains[k] == DEFAULT_GAINS[k]
 
 
+def test_the_mouth_width_floor_judges_only_what_a_gain_over_1_adds(monkeypatch, renderer):
+    """The hand-authored field at gain 1 passes the width floor whatever it draws: with the floor raised past what
+    the astronaut's mouthFunnel draws at gain 1, the fit still takes gain 1 (two_faces' funnel drew 0.3995 at gain 1
+    against the floor of 0.4, was held to 0.85, and missed the geometry goal)."""
+    from facecast.calibration import portrait_fit
+    from skimage import data
+
+    k = arkit_index("mouthFunnel")
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (1.0,))
+    before = renderer.gains[k]
+    try:
+        renderer.set_gain(k, 1.0)
+        monkeypatch.setattr(portrait_fit, "MIN_MOUTH_WIDTH_SHARE", portrait_fit.mouth_width_share(renderer, k) + 0.05)
+        gains, fits = portrait_fit.fit_gains(renderer, data.astronaut(), shapes=("mouthFunnel",), identity=False,
+                                             progress=False)
+    finally:
+        renderer.set_gain(k, before)
+    assert gains[k] == 1.0, fits[0].reason
+
+
 class BrightnessIdentity:
     """A stub identity model for scripted fits: a 64-px frame's distance from the photo is its grey level / 100; the
     renderer's own frames (the neutral face, 512 px) are 0."""
