@@ -1519,3 +1519,71 @@ def test_run_with_a_refused_photo_stops_with_the_reason_instead_of_a_stand_in(ph
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no face found" in result.stderr and "wall.png" in result.stderr
     assert "testpattern" not in result.stdout + result.stderr  # no silent fallback to another renderer
+
+
+@pytest.mark.parametrize("name", ["obama2.jpg", "obama_tight.jpg", "obama3.jpg"])
+def test_a_wide_eye_keeps_the_photos_catchlight(photos, name):
+    """A wide eye redraws the top of the iris (the photo has it cut flat by the lid there), and the catchlight, the
+    light's reflection on the cornea, went with it: a dead, doll-like eye. The wide eyeball keeps the photo's own
+    catchlight (:data:`.eyes.CATCHLIGHT_SHARES`). At the photo's brightest iris pixel, as a share of its excess over
+    the iris's median, (right, left):
+
+    - the wide eyeball (:func:`.eyes.eyeball_images`): obama2 0.18 / 0.01, obama_tight 0.53 / 0.68, obama3 0.19 /
+      0.19 before; all of it now;
+    - eyeWide 1 drawn at 512x512, where the lid's shadow falls on newly bared eyeball: obama2 0.17, obama_tight 0.49
+      / 0.69, obama3 0.17 (right eyes) before; 0.55 / 0.39, 0.77 / 0.97, 0.96 / 0.95 now."""
+    from facecast.engine.render.portrait import eyes
+    from facecast.engine.types import FaceSample
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[arkit_index("eyeWideLeft")] = w[arkit_index("eyeWideRight")] = 1.0
+    frame = realism_luma(r.render(FaceSample(capture_wall_ns=0, weights=w))[..., :3])
+    openings, band = (r.mesh.eye_right, r.mesh.eye_left), r._band.astype(np.float64)
+    eyeball = realism_luma(eyes.eyeball_images(r.rig.image, r._rest, openings, r.rig.iod_px, band,
+                                               white=r._light * eyes.DEFAULT_SCLERA)[1])
+    photo = realism_luma(r.rig.image[..., :3])
+    yy, xx = np.mgrid[:512, :512]
+    for o, side in zip(openings, ("right", "left")):
+        centre, rim = eyes.IRIS[side]
+        radius = np.linalg.norm(r._rest[list(rim)] - r._rest[centre], axis=1).mean()
+        cx, cy = r._rest[centre] - 0.5
+        iris = (eyes.opening_mask((512, 512), r._rest, o, band) > 0) & (np.hypot(xx - cx, yy - cy) < 0.8 * radius)
+        y, x = np.unravel_index(np.argmax(np.where(iris, photo, -1.0)), photo.shape)
+        base = np.median(photo[iris])
+        assert photo[y, x] > 2.0 * base, (side, photo[y, x])  # the photo has a catchlight
+        assert eyeball[y, x] - base > 0.95 * (photo[y, x] - base), (side, (eyeball[y, x] - base) / (photo[y, x] - base))
+        assert frame[y, x] - base > 0.3 * (photo[y, x] - base), (side, (frame[y, x] - base) / (photo[y, x] - base))
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_wide_eye_looking_aside_is_lit_about_the_eyeballs_middle(photos, tmp_path, mirrored):
+    """The bared sclera is a lit sphere about the eyeball's middle (midway between the eye's corners), whatever way
+    the eye looks. Shaded from the iris's column instead, obama2's eyes (looking aside, the iris 0.23-0.46 of the
+    half width off the middle) were brightest right beside the iris: a white crescent against a grey sclera.
+    Measured on the wide eyeball (:func:`.eyes.eyeball_images`) above the iris, at half the half width either side of
+    the middle: the near side was 1.53 (obama2) and 1.31 (flipped) times the far side's luma (right eyes); now they
+    match."""
+    from PIL import Image
+    from facecast.engine.render.portrait import eyes
+    accepted, _ = photos
+    path = accepted / "obama2.jpg"
+    if mirrored:  # the iris off the middle the other way
+        path = tmp_path / "obama2_flipped.png"
+        Image.open(accepted / "obama2.jpg").transpose(Image.FLIP_LEFT_RIGHT).save(path)
+    r = PortraitRenderer(portrait=path, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    openings = (r.mesh.eye_right, r.mesh.eye_left)
+    wide = realism_luma(eyes.eyeball_images(r.rig.image, r._rest, openings, r.rig.iod_px, r._band.astype(np.float64),
+                                            white=r._light * eyes.DEFAULT_SCLERA)[1])
+    for o, side in zip(openings, ("right", "left")):
+        centre, rim = eyes.IRIS[side]
+        radius = np.linalg.norm(r._rest[list(rim)] - r._rest[centre], axis=1).mean()
+        corners = r._rest[list(o.corners)] - 0.5
+        middle, half = corners[:, 0].mean(), abs(corners[1, 0] - corners[0, 0]) / 2
+        off = (r._rest[centre, 0] - 0.5 - middle) / half
+        assert abs(off) > 0.2, (side, off)  # looking aside
+        y = int(round(r._rest[centre, 1] - 0.5 - 1.2 * radius))
+        near, far = (wide[y, int(round(middle + s * 0.5 * half))] for s in (np.sign(off), -np.sign(off)))
+        assert abs(near / far - 1.0) < 0.05, (side, near / far)

@@ -847,7 +847,8 @@ def test_the_synthesised_eyeballs_edges_are_soft():
     o = Opening(upper=np.array([0, 1, 2]), lower=np.array([0, 3, 2]))
     rest[0], rest[2] = centre - [25, 0], centre + [25, 0]
     box = np.full((size, size, 3), 200.0)
-    ball = _synthesised_eyeball(box, np.ones((size, size), bool), rest, o, "right", (0, 0), iod)
+    ball = _synthesised_eyeball(box, np.ones((size, size), bool), rest, o, "right", (0, 0), iod,
+                                shown=np.zeros((size, size), bool))
     row = ball[int(centre[1]), :, 0]
     # the pupil's edge ramps over about a pixel: where the row crosses halfway between pupil and iris,
     # one of the two pixels lies on the ramp, not on either side's level (a binary pupil has no such pixel)

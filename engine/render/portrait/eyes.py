@@ -18,7 +18,9 @@ DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 #: The synthesised sclera takes the median of this brightest share of the photo's
 #: visible sclera: the rest lies in the lids' shadow and the corners' pink.
 SCLERA_BRIGHTEST = 0.1
-#: The sclera darkens by this share from the iris's column to the eye's corners (a lit sphere).
+#: The sclera darkens by this share from the eyeball's middle (midway between the eye's corners) to the corners (a
+#: lit sphere). Measured from the iris's column instead, an eye looking aside was brightest right beside its iris: a
+#: white crescent hugging the iris against a grey sclera (obama2's wide eyes).
 SCLERA_FALLOFF = 0.3
 #: ... and by this share from the iris's centre up to half the eye's width above it: the ball turns away and lies
 #: under the lid. A wide eye bared a flat white dome above the iris (lit as brightly as beside it); at 0.8 the band
@@ -44,6 +46,12 @@ LID_SHADOW_SHARE = 0.1
 #: Share of the eye's rest opening, below the lid band, that a wide-open eye shows
 #: synthesised (the photo has the lid's shadow there and the iris cut flat).
 WIDE_SHARE = 0.35
+#: The synthesised eyeball keeps the photo's catchlight (the light's reflection on the cornea, which a wide eye
+#: otherwise lost with the iris it redraws): iris pixels of the photo brighter than the first share of the way from
+#: the iris's colour to the sclera's (as the photo shows them), in full from the second, within this share of the
+#: iris's radius from its middle.
+CATCHLIGHT_SHARES = (0.25, 0.5)
+CATCHLIGHT_IRIS = 0.8
 
 
 def lift_to_lid_margin(rest: np.ndarray, mesh) -> np.ndarray:
@@ -155,7 +163,8 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
         opening_px[o.upper] = np.linalg.norm(rest[o.lower] - rest[o.upper], axis=1)
         clear = opening_mask(image.shape[:2], rest, o, band + WIDE_SHARE * opening_px) > 0
         box = image[y0:y1, x0:x1].astype(np.float64)
-        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white=white)
+        synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white=white,
+                                     shown=inside[y0:y1, x0:x1])
         for out, seen in ((at_rest, inside), (wide, clear)):
             out[y0:y1, x0:x1] = _keep_photo(box, synth, seen[y0:y1, x0:x1], iod_px)
     return at_rest, wide
@@ -185,9 +194,11 @@ def lifted_sclera(measured: np.ndarray, white: Optional[np.ndarray]) -> np.ndarr
 
 
 def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o: Opening, side: str,
-                         origin: tuple[int, int], iod_px: float, *, white: Optional[np.ndarray] = None) -> np.ndarray:
+                         origin: tuple[int, int], iod_px: float, *, shown: np.ndarray,
+                         white: Optional[np.ndarray] = None) -> np.ndarray:
     """(h, w, 3) float eyeball over ``box``: a sclera shaded as a lit sphere, the iris
-    disc with a darker rim and the pupil, in the colours of the ``seen`` pixels."""
+    disc with a darker rim and the pupil, in the colours of the ``seen`` pixels, and the photo's own catchlight
+    where ``shown`` (the whole opening the photo shows) has one on the iris (:data:`CATCHLIGHT_SHARES`)."""
     centre_i, rim_i = IRIS[side]
     centre = rest[centre_i] - 0.5
     radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1)))
@@ -195,8 +206,8 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
     colours = _at_colour_scale(box, iod_px)
-    sclera = lifted_sclera(_median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA,
-                                          brightest=SCLERA_BRIGHTEST), white)
+    measured = _median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    sclera = lifted_sclera(measured, white)
     iris = _median_colour(colours[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)
@@ -206,11 +217,18 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     edge = np.clip((dist - radius) / soft + 0.5, 0.0, 1.0)[..., None]  # soft limbus
     corners = rest[list(o.corners)]
     half_width = max(float(np.linalg.norm(corners[1] - corners[0])) / 2, radius)
-    across = np.abs(gx - centre[0]) / half_width  # toward the corners
+    across = np.abs(gx - corners[:, 0].mean() + 0.5) / half_width  # from the eyeball's middle toward the corners
     above = np.maximum(centre[1] - gy, 0.0) / half_width  # up toward the lid, which shades it
     shade = SCLERA_FALLOFF * np.clip(across, 0.0, 1.0) ** 2 + SCLERA_TOP * np.clip(above, 0.0, 1.0) ** 2
     ball = 1.0 - shade[..., None]
-    return iris_px * (1 - edge) + sclera * ball * edge
+    eyeball = iris_px * (1 - edge) + sclera * ball * edge
+    # the photo's catchlight: its iris pixels well brighter than the iris (CATCHLIGHT_SHARES of the way to the sclera)
+    lum_iris, lum_sclera = float(iris @ LUMA), float(measured @ LUMA)
+    gap = max(lum_sclera - lum_iris, 1.0)
+    light = np.clip((box @ LUMA - lum_iris - CATCHLIGHT_SHARES[0] * gap) / ((CATCHLIGHT_SHARES[1] - CATCHLIGHT_SHARES[0])
+                                                                         * gap), 0.0, 1.0)
+    light *= shown & (dist < CATCHLIGHT_IRIS * radius)
+    return eyeball * (1.0 - light[..., None]) + box * light[..., None]
 
 
 def _keep_photo(box: np.ndarray, synth: np.ndarray, seen: np.ndarray, iod_px: float) -> np.ndarray:
