@@ -509,7 +509,9 @@ def test_lips_parted_with_the_jaw_shut_show_the_teeth_clenched(renderer):
 def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
     iod = float(renderer._params[raster.P_IOD])
     t_low = raster.LOWER_TEETH_IODS * iod
-    top = t_low + raster.TONGUE_IODS * iod
+    jaw_px = 60.0  # mouth_column's opening, all of it the jaw's: the tongue rises with it past speech's openings
+    top = t_low + raster.TONGUE_IODS * iod + raster.TONGUE_JAW_SHARE * max(jaw_px - raster.TONGUE_JAW_FROM_IODS * iod,
+                                                                             0.0)
     for edge in (t_low, top):  # lower teeth over the tongue, the tongue's top over the cavity
         d = edge + np.arange(-3.0, 3.0, 0.25)
         grey = luma(mouth_column(renderer, d))
@@ -518,6 +520,27 @@ def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
     # the tongue is shaded, not a flat band: darker toward its top, where it curves away
     tongue = luma(mouth_column(renderer, np.array([t_low + 2.0, top - 2.0])))
     assert tongue[1] < 0.9 * tongue[0]
+
+
+def test_a_mouth_opened_wide_shows_more_of_the_tongue(renderer, monkeypatch):
+    """Past speech's openings the tongue rises with the jaw (the camera sees more of its back over the lower teeth):
+    a jaw opened 0.6 IOD (jawOpen 1 on the set: 0.48-0.60) shows tongue, not the dark cavity, 0.05 IOD above the
+    height it has in a mouth open for speech; a mouth open 0.2 IOD is drawn as before. (At a fixed height, a mouth
+    opened wide was a flat dark hole over a thin pink band.)"""
+    iod = float(renderer._params[raster.P_IOD])
+    above = np.array([(raster.LOWER_TEETH_IODS + raster.TONGUE_IODS + 0.05) * iod])
+    wide = luma(mouth_column(renderer, above, h=0.6 * iod))[0]
+    speech = mouth_column(renderer, np.linspace(0.5, 0.2 * iod - 0.5, 20), h=0.2 * iod)
+    monkeypatch.setattr(raster, "TONGUE_JAW_SHARE", 0.0)
+    raster._mouth_rgb.recompile()
+    try:
+        fixed = luma(mouth_column(renderer, above, h=0.6 * iod))[0]
+        speech_before = mouth_column(renderer, np.linspace(0.5, 0.2 * iod - 0.5, 20), h=0.2 * iod)
+    finally:
+        monkeypatch.undo()
+        raster._mouth_rgb.recompile()
+    assert wide > 2.0 * fixed, (wide, fixed)
+    assert np.abs(speech - speech_before).max() < 1e-3
 
 
 def test_the_photos_upper_teeth_hang_from_the_upper_lip(renderer):

@@ -80,6 +80,11 @@ TONGUE_DIM = 0.5
 TONGUE_LIT_IODS = (0.1, 0.35)
 TONGUE_IODS = 0.1
 TONGUE_OUT_EXTRA_IODS = 0.05
+#: ... and this share of how far the jaw alone opens the mouth (:data:`P_JAW_OPEN`) past the second (IODs) more: the
+#: tongue drops with the jaw, and once the jaw opens past speech's openings the camera sees more of its back over the
+#: lower teeth. (At a fixed height, a mouth opened wide was a flat dark hole over a thin pink band; risen from the
+#: first opening on, the tongue filled the dark between the rows of a mouth open for speech.)
+TONGUE_JAW_SHARE, TONGUE_JAW_FROM_IODS = 0.3, 0.25
 #: tongueOut puts the tongue out between the lips and over the lower lip (:func:`_tongue_out`): at 1 its tip lies this
 #: far (IODs) past the lower lip's outer edge, its half width is this share of the mouth's width (at most the second,
 #: IODs), it is this much darker where it comes out from under the upper lip and teeth (over the first IODs below
@@ -545,7 +550,9 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
              - _upper_teeth(u_up - e, u_teeth - e * squeeze, h0_up, teeth_run, iod, shown, mp)[0]) / (4.0 * e)
     up_dx /= squeeze  # per unit of the arch's x
     low_dx = -2.0 * LOWER_TEETH_IODS * iod * x_lo / squeeze  # d(t_low)/d(arch)
-    tongue_top = t_low + (TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod * root
+    rise_px = ((TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod
+               + TONGUE_JAW_SHARE * max(mp[P_JAW_OPEN] - TONGUE_JAW_FROM_IODS * iod, 0.0))
+    tongue_top = t_low + rise_px * root
     cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
     for c in range(3):
         rgb[c] = mp[P_CAVITY_RGB + c] * cavity * corner
