@@ -50,7 +50,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -284,17 +284,27 @@ class _Judges:
             self.embedder.close()
 
 
+class _Candidate(NamedTuple):
+    """What one gain drew: its response (the closed loop's, or the geometry channel's for the shapes of
+    :data:`GEOMETRY_JUDGED`), the geometry channel's, and the full-weight frame with its tracked face."""
+    gain: float
+    range: float
+    rho: float
+    drawn: float
+    drawn_rho: float
+    frame: np.ndarray
+    tracked: object
+
+
 @dataclass
 class _Tried:
     """What a shape's candidate gains drew, kept for the fallbacks of :func:`_fall_back`."""
     best: Optional[ShapeFit] = None  # accepted, short of the target range: the largest range
     closest: Optional[ShapeFit] = None  # passing all but identity, nearest the photo
-    #: (gain, range, rho, full-weight frame, its tracked face) of every plausible gain
+    #: every plausible gain (:class:`_Candidate`), in the order tried
     folding_nothing: list = field(default_factory=list)
     #: the same, of gains passing all but drawing the shape to the goal only, not the target
     to_goal: list = field(default_factory=list)
-    #: (gain, geometry range, its rho, full-weight frame, its tracked face) of every plausible gain
-    drawn: list = field(default_factory=list)
 
 
 def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -> Optional[ShapeFit]:
@@ -318,15 +328,15 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
                 if streak_limit is None:
                     streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
                 plausible = ratio <= streak_limit
+        candidate = _Candidate(g, rng, rho, drawn, drawn_rho, frame, tracked)
         if plausible:
-            tried.folding_nothing.append((g, rng, rho, frame, tracked))
-            tried.drawn.append((g, drawn, drawn_rho, frame, tracked))
+            tried.folding_nothing.append(candidate)
         if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
             continue
         if k not in GEOMETRY_JUDGED and not _eval_rho(renderer, judges.tracker, k) >= MIN_RHO:
             continue
         if drawn < TARGET_RANGE:
-            tried.to_goal.append((g, rng, rho, frame, tracked))
+            tried.to_goal.append(candidate)
             continue
         if rng < TARGET_RANGE and tried.best is not None and rng <= tried.best.range:
             continue  # no better than one already accepted: spare the identity model
@@ -350,26 +360,26 @@ def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: flo
         return ShapeFit(name, best.gain, best.range, best.rho, best.identity, "largest range allowed")
     # no gain draws the shape to the target: one that draws it to the goal, read back the most
     # (obama.jpg's mouthFunnel: 0.85 drew 0.28, 1.0 drew 0.349 and read 0.20, and the shipped 0.85 stayed)
-    for g, rng, rho, frame, tracked in sorted(tried.to_goal, key=lambda c: -c[1]):
-        ident = judges.distance(frame, tracked)
+    for c in sorted(tried.to_goal, key=lambda c: -c.range):
+        ident = judges.distance(c.frame, c.tracked)
         if ident <= identity_limit:
-            return ShapeFit(name, g, rng, rho, ident, "drawn to the goal only: largest range allowed")
-    if tried.folding_nothing and max(c[1] for c in tried.folding_nothing) < BLIND_RANGE:
+            return ShapeFit(name, c.gain, c.range, c.rho, ident, "drawn to the goal only: largest range allowed")
+    if tried.folding_nothing and max(c.range for c in tried.folding_nothing) < BLIND_RANGE:
         # MediaPipe reads none of it at any gain: the smallest gain the geometry channel reads to the target
-        for g, drawn, drawn_rho, frame, tracked in tried.drawn:
-            if drawn >= TARGET_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO:
-                ident = judges.distance(frame, tracked)
+        for c in tried.folding_nothing:
+            if c.drawn >= TARGET_RANGE and np.isfinite(c.drawn_rho) and c.drawn_rho >= MIN_RHO:
+                ident = judges.distance(c.frame, c.tracked)
                 if ident <= identity_limit:
-                    return ShapeFit(name, g, drawn, drawn_rho, ident, "not read back at any gain: the smallest "
-                                                                      "drawn to the target")
+                    return ShapeFit(name, c.gain, c.drawn, c.drawn_rho, ident, "not read back at any gain: the "
+                                                                               "smallest drawn to the target")
     if tried.closest is not None and tried.closest.identity <= GOAL_IDENTITY:
         return tried.closest
     if judges.embedder is not None and tried.folding_nothing:
         # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
         # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
         # the photo, and every frame near the sweep's end then broke the goal), where a gain keeps it
-        ident, g, rng, rho = min((judges.distance(frame, tracked), g, rng, rho)
-                                 for g, rng, rho, frame, tracked in tried.folding_nothing)
+        ident, g, rng, rho = min((judges.distance(c.frame, c.tracked), c.gain, c.range, c.rho)
+                                 for c in tried.folding_nothing)
         if ident <= GOAL_IDENTITY:
             return ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
                                                       "goal: the nearest the photo")

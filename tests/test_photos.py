@@ -398,12 +398,18 @@ def _teeth_luma(r: PortraitRenderer) -> float:
     return float(realism.luma(r._params[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64)[None, None])[0, 0])
 
 
-def _inner_mouth(drawn: np.ndarray, shape_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _inner_lips(r: PortraitRenderer) -> list[int]:
+    """The inner lips' landmarks around the mouth (the renderer's mouth opening: its upper chain, then its lower
+    chain back)."""
+    return [int(i) for i in r.mesh.mouth.upper] + [int(i) for i in r.mesh.mouth.lower[-2:0:-1]]
+
+
+def _inner_mouth(r: PortraitRenderer, drawn: np.ndarray, shape_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(the pixels inside the drawn inner lips, each pixel's place across the mouth: -1 and 1 at its corners)."""
     from PIL import Image, ImageDraw
     mask = Image.new("L", (shape_hw[1], shape_hw[0]))
-    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in INNER_LIPS], fill=1)
-    left, right = drawn[78, :2], drawn[308, :2]
+    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in _inner_lips(r)], fill=1)
+    left, right = (drawn[i, :2] for i in r.mesh.mouth.corners)
     axis = (right - left) / np.linalg.norm(right - left)
     ys, xs = np.mgrid[0:shape_hw[0], 0:shape_hw[1]]
     x = ((np.stack([xs, ys], -1) + 0.5 - (left + right) / 2) @ axis) / (0.5 * np.linalg.norm(right - left))
@@ -428,16 +434,12 @@ def test_a_mouth_just_open_is_in_shadow_but_for_its_front_teeth(photos, name):
                >= 0.05 * iod)
     w = realism.weights_of({"jawOpen": jaw}, r.rest_weights)
     frame = realism.luma(realism.render_rgb(r, w))
-    inside, x = _inner_mouth(realism._drawn(r, w), frame.shape)
+    inside, x = _inner_mouth(r, realism._drawn(r, w), frame.shape)
     x = np.abs(x)
     middle = float(frame[inside & (x < 0.5)].mean()) / teeth
     front = float(frame[inside & (x < 0.15)].mean()) / float(frame[inside & (x > 0.4) & (x < 0.7)].mean())
     assert middle < 0.7, middle
     assert front > 1.3, front
-
-
-INNER_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
-INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "obama.jpg", "two_faces.jpg"])
@@ -452,9 +454,11 @@ def test_lips_that_meet_roll_in_toward_their_seam(photos, name):
     r.prepare()
     w = realism.weights_of({}, r.rest_weights)
     frame, d, iod = realism.luma(realism.render_rgb(r, w)), realism._drawn(r, w), r.rig.iod_px
-    x0, x1 = d[78, 0], d[308, 0]
+    mouth = r.mesh.mouth
+    x0, x1 = sorted(d[list(mouth.corners), 0])
     xs = np.arange(int(x0 + 0.25 * (x1 - x0)), int(x0 + 0.75 * (x1 - x0)))
-    up, low = (np.interp(xs + 0.5, d[chain, 0], d[chain, 1]) for chain in (INNER_UPPER, INNER_LOWER))
+    up, low = (np.interp(xs + 0.5, *d[np.asarray(chain)[np.argsort(d[chain, 0])], :2].T)
+               for chain in (mouth.upper, mouth.lower))
     assert np.median(low - up) < 0.02 * iod  # the lips meet
 
     def at(ys: np.ndarray) -> np.ndarray:  # luma at (column, y), linear down each column
@@ -509,7 +513,7 @@ def test_an_open_mouths_drawn_teeth_go_into_shadow_toward_its_corners(photos, na
     for jaw in (0.4, 0.7):
         w = realism.weights_of({"jawOpen": jaw}, r.rest_weights)
         frame = realism.luma(realism.render_rgb(r, w))
-        inside, x = _inner_mouth(realism._drawn(r, w), frame.shape)
+        inside, x = _inner_mouth(r, realism._drawn(r, w), frame.shape)
         sides = inside & (np.abs(x) > 0.8)
         assert sides.sum() > 20  # the mouth is open to its corners
         lit = float((frame[sides] > 0.5 * teeth).mean())
@@ -1210,10 +1214,6 @@ def test_a_dark_sclera_is_lifted_toward_the_photos_white_by_the_share_it_is_dark
     assert np.abs(a - b).max() < 3.0
 
 
-#: MediaPipe's inner lip contour, around the mouth.
-INNER_LIPS = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
-
-
 @pytest.mark.parametrize("name", ["obama2_exif_rotated.jpg", "obama3_gray.png"])
 def test_a_funnels_o_shows_a_few_teeth_in_shadow_not_a_white_grille(photos, name):
     """A funnel at full weight squeezes the mouth to half its width. Its tooth rows were laid out across the
@@ -1234,7 +1234,7 @@ def test_a_funnels_o_shows_a_few_teeth_in_shadow_not_a_white_grille(photos, name
     sample = FaceSample(capture_wall_ns=0, weights=w)
     frame, drawn = r.render(sample)[..., :3].astype(np.float64), r.drawn_landmarks(sample)
     mask = Image.new("L", (512, 512))
-    ImageDraw.Draw(mask).polygon([tuple(drawn[i]) for i in INNER_LIPS], fill=1)
+    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in _inner_lips(r)], fill=1)
     inside = frame[np.asarray(mask) > 0]
     assert len(inside) > 200  # the O is open
     teeth = r._params[raster.P_TEETH:raster.P_TEETH + 3].astype(np.float64).mean()
@@ -1263,7 +1263,7 @@ def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
     w = realism.weights_of({"mouthFunnel": 1.0}, rest)
     frame, drawn = realism.luma(realism.render_rgb(r, w)), realism._drawn(r, w)
     mask = Image.new("L", (512, 512))
-    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in INNER_LIPS], fill=1)
+    ImageDraw.Draw(mask).polygon([tuple(drawn[i, :2]) for i in _inner_lips(r)], fill=1)
     inside = cv2.erode(np.asarray(mask), np.ones((5, 5), np.uint8)) > 0
     assert inside.sum() > 100  # the O is open
     lit = inside & (frame > np.percentile(frame[inside], 40))  # the teeth, not the O's shadowed edge

@@ -475,7 +475,11 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
     assert pixel(squeezed, 0.5, tongue).sum() < 0.45 * pixel(at_rest, 0.5, tongue).sum()
 
 
-def mouth_column(renderer, d_low: np.ndarray, *, h: float = 60.0, jaw_px: Optional[float] = None) -> np.ndarray:
+#: :func:`mouth_column`'s opening, px.
+COLUMN_PX = 60.0
+
+
+def mouth_column(renderer, d_low: np.ndarray, *, h: float = COLUMN_PX, jaw_px: Optional[float] = None) -> np.ndarray:
     """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip;
     the jaw opened it ``jaw_px`` (None: all of it)."""
     r = renderer
@@ -509,9 +513,9 @@ def test_lips_parted_with_the_jaw_shut_show_the_teeth_clenched(renderer):
 def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
     iod = float(renderer._params[raster.P_IOD])
     t_low = raster.LOWER_TEETH_IODS * iod
-    jaw_px = 60.0  # mouth_column's opening, all of it the jaw's: the tongue rises with it past speech's openings
-    top = t_low + raster.TONGUE_IODS * iod + raster.TONGUE_JAW_SHARE * max(jaw_px - raster.TONGUE_JAW_FROM_IODS * iod,
-                                                                             0.0)
+    # mouth_column's opening is all the jaw's: the tongue rises with it past speech's openings
+    top = (t_low + raster.TONGUE_IODS * iod
+           + raster.TONGUE_JAW_SHARE * max(COLUMN_PX - raster.TONGUE_JAW_FROM_IODS * iod, 0.0))
     for edge in (t_low, top):  # lower teeth over the tongue, the tongue's top over the cavity
         d = edge + np.arange(-3.0, 3.0, 0.25)
         grey = luma(mouth_column(renderer, d))

@@ -1085,8 +1085,6 @@ def _tongue_out(out, channels, dst, upper_chain, grain_img, mp):
                 out[y, x, channels[c]] = np.uint8(min(max(rgb[c] + 0.5, 0.0), 255.0))
 
 
-
-
 @njit(fastmath=True, cache=True, error_model="numpy")
 def _seam_shadow(out, channels, dst, upper_chain, lower_chain, rest_px, mp):
     """Over the frame ``out`` already drawn, shade the lips toward their seam where they meet (:data:`SEAM_SHADOW`),
