@@ -1452,8 +1452,19 @@ def test_portrait_check_reports_and_draws_the_key_shapes(photos, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stderr
     assert "eyes 102 px apart" in good.stdout and "usable: yes" in good.stdout and "head yaw" in good.stdout
+    assert "taken out for the neutral face (weights are absolute): mouthSmile" in good.stdout  # his grin
     report = json.loads((tmp_path / "check.json").read_text())
     assert len(report["expression_shown"]) == 14 and min(report["expression_shown"].values()) >= MIN_SHOWN
+    # the likeness, as eval measures it: dlib's distance from the photo of the neutral face and each key shape. The
+    # grin taken out moves his neutral face 0.44-0.46 from the photo (eval, 2026-11-27), and the check says so
+    distances = report["likeness"]["distances"]
+    assert set(distances) == {"neutral", *report["expression_shown"]} and None not in distances.values()
+    assert "likeness (dlib's face distance from the photo" in good.stdout
+    assert f"neutral face {distances['neutral']:.2f}" in good.stdout and distances["neutral"] > 0.4
+    assert "a photo with a relaxed, closed-mouth face keeps more of the likeness" in good.stdout
+    past = good.stdout.split("past the goal:")[-1].split("\n")[0]
+    for name in report["expression_shown"]:
+        assert (f" {name} {distances[name]:.2f}" in past) == (distances[name] > report["likeness"]["goal"])
     from PIL import Image
     sheet = Image.open(tmp_path / "check.png").size  # photo, neutral face and 14 key shapes, 4 x 4
     assert sheet[0] >= 4 * 256 and sheet[1] >= 4 * 256

@@ -381,6 +381,20 @@ def test_fit_portrait_saves_gains_the_renderer_then_uses(tmp_path, monkeypatch, 
     assert r.render(sample(jawOpen=1.0)).shape == (128, 128, 4)
 
 
+def test_portrait_check_says_when_the_likeness_cannot_be_measured(monkeypatch):
+    """Without dlib (facecast[eval] not installed) the check says how to get the likeness, and goes on."""
+    from facecast.calibration.eval import fidelity
+    from facecast.engine.cli import portrait
+
+    def missing():
+        raise RuntimeError("identity needs dlib: pip install 'facecast[eval]'")
+
+    monkeypatch.setattr(fidelity, "DlibIdentity", missing)
+    likeness = portrait._likeness(np.zeros((8, 8, 3), np.uint8), {"neutral": np.zeros((8, 8, 3), np.uint8)})
+    assert portrait._likeness_lines(likeness, check=None) == [
+        "likeness: not measured (identity needs dlib: pip install 'facecast[eval]')"]
+
+
 def test_the_fit_keeps_the_shipped_gain_when_the_drawing_falls_short(monkeypatch, renderer):
     """A gain is accepted only if the drawn landmarks move far enough for MediaPipe's blendshape model: with
     that model reading nothing, every candidate fails and the shipped gain stays (not a gain the landmark

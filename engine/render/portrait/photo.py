@@ -41,6 +41,8 @@ MAX_YAW_DEG = 25.0
 MAX_PITCH_DEG = 20.0
 MAX_REST_BLINK = 0.6
 MAX_REST_JAW = 0.5
+#: The check names the shapes of the photo's own expression that the neutral face takes out from this reading on.
+SHOWN_TAKEN_OUT = 0.25
 MAX_OUTSIDE_SHARE = 0.02
 #: Smallest side of a photo, pixels.
 MIN_SIDE_PX = 64
@@ -136,6 +138,18 @@ class PhotoCheck:
     notes: tuple[str, ...] = field(default_factory=tuple)
     digest: str = ""
 
+    def taken_out(self, *, at_least: float = SHOWN_TAKEN_OUT, most: int = 6) -> str:
+        """The photo's own expression that the neutral face takes out (:func:`.neutral.neutralised`), as words: the
+        ARKit shapes read at least ``at_least``, largest first, at most ``most`` of them; "nothing" where none."""
+        from facecast.engine.render.portrait.neutral import neutralised
+        from facecast.engine.types import ARKIT_NAMES
+
+        taken = neutralised(self.rest_weights)
+        order = [int(i) for i in np.argsort(-taken, kind="stable") if taken[i] >= at_least][:most]
+        if not order:
+            return "nothing"
+        return ", ".join(f"{ARKIT_NAMES[i][0].lower()}{ARKIT_NAMES[i][1:]} {taken[i]:.2f}" for i in order)
+
     def lines(self) -> list[str]:
         """The check as lines for a person."""
         w, h = self.size_px
@@ -148,6 +162,7 @@ class PhotoCheck:
                     f"(limit {MAX_PITCH_DEG:.0f}), roll {roll:+.0f} deg",
                     f"expression at rest: eyes closed {rest[_BLINK[0]]:.2f}/{rest[_BLINK[1]]:.2f} (left/right, "
                     f"limit {MAX_REST_BLINK}), jaw open {rest[_JAW]:.2f} (limit {MAX_REST_JAW})",
+                    "expression taken out for the neutral face (weights are absolute): " + self.taken_out(),
                     f"face outline outside the photo: {self.outside_share:.0%}",
                     f"tracking steadiness: landmarks move {self.steadiness_iods:.3f} eye distances when re-tracked"]
         out += [f"note: {n}" for n in self.notes]
