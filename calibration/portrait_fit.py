@@ -110,6 +110,10 @@ _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
 #: geometry range of 0.61-0.67 on obama2's photos and 32bit (the target is :data:`TARGET_RANGE`), the lid raised into
 #: a dome of white twice the eye's height.
 GEOMETRY_LOW_GAINS = (0.4, 0.5, 0.6)
+#: They also take the gains halfway between each two of :data:`GAIN_CANDIDATES`: the blendshape model's eyeWide reading
+#: rises faster than the lid (Biden's left eye reads 0.21 / 0.31 / 0.48 at gains 0.85 / 1.0 / 1.2, obama.jpg's
+#: 0.22 / 0.34 / 0.52), so at the shared steps the first gain past :data:`TARGET_RANGE` drew the lid higher than the
+#: target needs, a taller dome of white over the iris.
 #: Shapes whose full-weight frame the streak measure judges alone (the one-shape entries of
 #: :data:`.realism.STREAK_SHAPES`; the blink is both eyes at once): ARKit index -> its name there. A fit may not take
 #: them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's ratio where that misses the goal
@@ -138,9 +142,13 @@ def streak_ratio(renderer, k: int) -> float:
 
 def candidate_gains(k: int) -> tuple[float, ...]:
     """The gains the fit tries for ARKit shape ``k``, small to large (:data:`GAIN_CANDIDATES`, blinks up to
-    :data:`BLINK_MAX_GAIN`, the geometry-judged shapes from :data:`GEOMETRY_LOW_GAINS`)."""
-    low = tuple(g for g in GEOMETRY_LOW_GAINS if g < min(GAIN_CANDIDATES)) if k in GEOMETRY_JUDGED else ()
-    return low + tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
+    :data:`BLINK_MAX_GAIN`, the geometry-judged shapes from :data:`GEOMETRY_LOW_GAINS` and halfway between
+    each two of the rest too)."""
+    if k in GEOMETRY_JUDGED:
+        halfway = {round((a + b) / 2, 3) for a, b in zip(GAIN_CANDIDATES, GAIN_CANDIDATES[1:])}
+        low = {g for g in GEOMETRY_LOW_GAINS if g < min(GAIN_CANDIDATES)}
+        return tuple(sorted(low | set(GAIN_CANDIDATES) | halfway))
+    return tuple(g for g in GAIN_CANDIDATES if k not in _BLINKS or g <= BLINK_MAX_GAIN)
 
 
 def _streak_low_gains(renderer, k: int, smallest: float) -> tuple[float, ...]:

@@ -675,8 +675,10 @@ def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer
     script_sweep(monkeypatch, sweep)
     assert max(portrait_fit.candidate_gains(k)) == portrait_fit.BLINK_MAX_GAIN < max(portrait_fit.GAIN_CANDIDATES)
     assert portrait_fit.candidate_gains(arkit_index("jawOpen")) == portrait_fit.GAIN_CANDIDATES
-    wide = portrait_fit.candidate_gains(arkit_index("eyeWideLeft"))  # judged by geometry: smaller gains too
-    assert wide[:3] == portrait_fit.GEOMETRY_LOW_GAINS and wide[3:] == portrait_fit.GAIN_CANDIDATES
+    wide = portrait_fit.candidate_gains(arkit_index("eyeWideLeft"))  # judged by geometry: smaller gains, finer steps
+    shared = portrait_fit.GAIN_CANDIDATES
+    assert wide[:3] == portrait_fit.GEOMETRY_LOW_GAINS and wide[3::2] == shared
+    assert wide[4::2] == tuple(round((a + b) / 2, 3) for a, b in zip(shared, shared[1:]))
     gains, fits = fit_one_shape(renderer, "eyeBlinkLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == portrait_fit.BLINK_MAX_GAIN and fits[0].reason == "largest range allowed"
 
@@ -876,8 +878,8 @@ def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
 
     k = arkit_index("eyeWideLeft")
     # gain -> (closed-loop range: noise, geometry range: grows with the gain)
-    scripted = {0.4: (0.03, 0.1), 0.5: (0.05, 0.12), 0.6: (0.02, 0.15),
-                0.7: (0.04, 0.2), 1.0: (0.06, 0.4), 1.45: (0.05, 0.6), 2.5: (0.10, 0.9)}
+    scripted = {0.4: (0.03, 0.1), 0.5: (0.05, 0.12), 0.6: (0.02, 0.15), 0.7: (0.04, 0.2), 0.85: (0.05, 0.3),
+                1.0: (0.06, 0.4), 1.225: (0.07, 0.5), 1.45: (0.05, 0.6), 1.975: (0.08, 0.75), 2.5: (0.10, 0.9)}
 
     def sweep(renderer, tracker, geometry, shape):
         rng, drawn = scripted[round(float(renderer.gains[shape]), 2)]
@@ -892,3 +894,9 @@ def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
     scripted[0.5] = (0.05, 0.38)
     gains, fits = fit_one_shape(renderer, "eyeWideLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == 0.5 and fits[0].range == 0.38, fits
+    # the blendshape model reads the lid's rise faster than linearly (Biden: 0.31 at 1.0, 0.48 at 1.2): a gain halfway
+    # between two candidates that reaches the target is taken before the next candidate's taller dome
+    scripted[0.5] = (0.05, 0.12)
+    scripted[0.85] = (0.05, 0.36)
+    gains, fits = fit_one_shape(renderer, "eyeWideLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
+    assert gains[k] == 0.85 and fits[0].range == 0.36, fits
