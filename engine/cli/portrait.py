@@ -103,6 +103,8 @@ def _likeness(photo_rgb: np.ndarray, frames: dict[str, np.ndarray]) -> dict:
 
 
 def _likeness_lines(likeness: dict, check) -> list[str]:
+    """:func:`_likeness`'s result as lines for a person, with the advice for a photo whose neutral face is far from it
+    (``check``: the photo's :class:`~facecast.engine.render.portrait.photo.PhotoCheck`)."""
     if "error" in likeness:
         return [f"likeness: not measured ({likeness['error']})"]
     goal, d = likeness["goal"], likeness["distances"]
