@@ -109,11 +109,11 @@ _BLINKS = frozenset(arkit_index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight"))
 #: The geometry-judged shapes may also take these gains, under :data:`GAIN_CANDIDATES`: eyeWide's field at 0.7 drew a
 #: geometry range of 0.61-0.67 on obama2's photos and 32bit (the target is :data:`TARGET_RANGE`), the lid raised into
 #: a dome of white twice the eye's height.
+#: They also take the gains halfway between each two of :data:`GAIN_CANDIDATES` (:func:`candidate_gains`): the blendshape
+#: model's eyeWide reading rises faster than the lid (Biden's left eye reads 0.21 / 0.31 / 0.48 at gains 0.85 / 1.0 /
+#: 1.2, obama.jpg's 0.22 / 0.34 / 0.52), so at the shared steps the first gain past :data:`TARGET_RANGE` drew the lid
+#: higher than the target needs, a taller dome of white over the iris.
 GEOMETRY_LOW_GAINS = (0.4, 0.5, 0.6)
-#: They also take the gains halfway between each two of :data:`GAIN_CANDIDATES`: the blendshape model's eyeWide reading
-#: rises faster than the lid (Biden's left eye reads 0.21 / 0.31 / 0.48 at gains 0.85 / 1.0 / 1.2, obama.jpg's
-#: 0.22 / 0.34 / 0.52), so at the shared steps the first gain past :data:`TARGET_RANGE` drew the lid higher than the
-#: target needs, a taller dome of white over the iris.
 #: Shapes whose full-weight frame the streak measure judges alone (the one-shape entries of
 #: :data:`.realism.STREAK_SHAPES`; the blink is both eyes at once): ARKit index -> its name there. A fit may not take
 #: them past :data:`.realism.GOAL_STREAK_RATIO`, or past the smallest plausible gain's ratio where that misses the goal

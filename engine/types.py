@@ -49,11 +49,11 @@ KEY_SHAPES: tuple[str, ...] = (
     "eyeWideRight")
 assert NUM_ARKIT == 52
 
+#: :data:`ARKIT_NAMES` in ARKit's and MediaPipe's camelCase spelling (``eyeBlinkLeft``), same order.
+ARKIT_CAMEL_NAMES: tuple[str, ...] = tuple(n[0].lower() + n[1:] for n in ARKIT_NAMES)
 #: MediaPipe FaceLandmarker's blendshape order: ``_neutral`` then 51 camelCase
 #: names in alphabetical order (MediaPipe has no tongueOut).
-MEDIAPIPE_NAMES: tuple[str, ...] = ("_neutral",) + tuple(
-    sorted(n[0].lower() + n[1:] for n in ARKIT_NAMES if n != "TongueOut")
-)
+MEDIAPIPE_NAMES: tuple[str, ...] = ("_neutral",) + tuple(sorted(n for n in ARKIT_CAMEL_NAMES if n != "tongueOut"))
 
 
 def blendshape_key(name: str) -> str:

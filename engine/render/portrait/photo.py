@@ -142,13 +142,13 @@ class PhotoCheck:
         """The photo's own expression that the neutral face takes out (:func:`.neutral.neutralised`), as words: the
         ARKit shapes read at least ``at_least``, largest first, at most ``most`` of them; "nothing" where none."""
         from facecast.engine.render.portrait.neutral import neutralised
-        from facecast.engine.types import ARKIT_NAMES
+        from facecast.engine.types import ARKIT_CAMEL_NAMES
 
         taken = neutralised(self.rest_weights)
         order = [int(i) for i in np.argsort(-taken, kind="stable") if taken[i] >= at_least][:most]
         if not order:
             return "nothing"
-        return ", ".join(f"{ARKIT_NAMES[i][0].lower()}{ARKIT_NAMES[i][1:]} {taken[i]:.2f}" for i in order)
+        return ", ".join(f"{ARKIT_CAMEL_NAMES[i]} {taken[i]:.2f}" for i in order)
 
     def lines(self) -> list[str]:
         """The check as lines for a person."""
