@@ -1460,11 +1460,11 @@ def test_portrait_check_reports_and_draws_the_key_shapes(photos, tmp_path):
     distances = report["likeness"]["distances"]
     assert set(distances) == {"neutral", *report["expression_shown"]} and None not in distances.values()
     assert "likeness (dlib's face distance from the photo" in good.stdout
-    assert f"neutral face {distances['neutral']:.2f}" in good.stdout and distances["neutral"] > 0.4
+    assert f"neutral face {distances['neutral']:.3f}" in good.stdout and distances["neutral"] > 0.4
     assert "a photo with a relaxed, closed-mouth face keeps more of the likeness" in good.stdout
     past = good.stdout.split("past the goal:")[-1].split("\n")[0]
     for name in report["expression_shown"]:
-        assert (f" {name} {distances[name]:.2f}" in past) == (distances[name] > report["likeness"]["goal"])
+        assert (f" {name} {distances[name]:.3f}" in past) == (distances[name] > report["likeness"]["goal"])
     from PIL import Image
     sheet = Image.open(tmp_path / "check.png").size  # photo, neutral face and 14 key shapes, 4 x 4
     assert sheet[0] >= 4 * 256 and sheet[1] >= 4 * 256

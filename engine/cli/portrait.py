@@ -110,19 +110,20 @@ def _likeness_lines(likeness: dict, check) -> list[str]:
     goal, d = likeness["goal"], likeness["distances"]
     shapes = {k: v for k, v in d.items() if k != "neutral"}
     found = {k: v for k, v in shapes.items() if v is not None}
+    # three decimals: at two, a distance of 0.451 read "0.45", past the goal of 0.45 (two_faces' mouthStretchLeft)
     lines = [f"likeness (dlib's face distance from the photo; facecast's goal {goal} on every frame, dlib's "
              f"same-person threshold 0.6): neutral face "
-             + ("not found" if d["neutral"] is None else f"{d['neutral']:.2f}")
-             + (f", key shapes at full weight {min(found.values()):.2f}-{max(found.values()):.2f}" if found else "")]
+             + ("not found" if d["neutral"] is None else f"{d['neutral']:.3f}")
+             + (f", key shapes at full weight {min(found.values()):.3f}-{max(found.values()):.3f}" if found else "")]
     over = sorted(((v, k) for k, v in found.items() if v > goal), reverse=True)
     if over:
-        lines.append("  past the goal: " + ", ".join(f"{k} {v:.2f}" for v, k in over))
+        lines.append("  past the goal: " + ", ".join(f"{k} {v:.3f}" for v, k in over))
     missing = [k for k, v in shapes.items() if v is None]
     if missing:
         lines.append("  no face found by dlib in: " + ", ".join(missing))
     if d["neutral"] is not None and d["neutral"] > RELAXED_PHOTO_HINT and check.taken_out() != "nothing":
         lines.append(f"  the neutral face takes the photo's own expression out ({check.taken_out(most=3)}), which "
-                     f"moves it {d['neutral']:.2f} from the photo: a photo with a relaxed, closed-mouth face keeps "
+                     f"moves it {d['neutral']:.3f} from the photo: a photo with a relaxed, closed-mouth face keeps "
                      "more of the likeness")
     return lines
 
@@ -160,7 +161,7 @@ def _write_sheet(frames: dict[str, np.ndarray], shown: dict[str, float], likenes
         label = name + (f" {shown[name]:.0%}" if name in shown else "")
         d = distances.get(name)
         if d is not None:
-            label += f"  d {d:.2f}"
+            label += f"  d {d:.3f}"
         warn = shown.get(name, 1.0) < 1.0 or (d is not None and d > goal)
         draw = ImageDraw.Draw(image)
         draw.rectangle([0, 0, 8 + 6 * len(label), 14], fill=(0, 0, 0))
