@@ -12,9 +12,9 @@ from facecast.engine.render.base import Renderer, RendererUnavailable, raw_outpu
 from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
-    DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eyeball_images,
-    grain_amplitude, lid_colour, lid_grain_share, lid_shadow, lid_unfold, lift_to_lid_margin, sclera_colour, skin_grain,
-    unfold_image)
+    DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eye_box,
+    eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_shadow, lid_unfold, lift_to_lid_margin,
+    sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -170,9 +170,10 @@ class PortraitRenderer(Renderer):
         filled = raster.filled_photo(self._skin, rest, mesh, band, self.rig.iod_px)
         blur_x, blur_y = raster.stretch_images(filled, self.rig.iod_px)
         self._blink_fields = {k: basis[k] for k in _BLINKS}
-        lid_img = closed_lid_image(filled, rest, eyes, self.rig.iod_px)
-        self._lid_shadow = lid_shadow(filled, lid_img, self.rig.iod_px)
-        self._brow_skin = brow_skin_image(filled, rest, eyes, self.rig.iod_px)
+        self._eye_box = eye_box(rest, eyes, self.rig.iod_px, filled.shape[:2])  # the lid's and brow's images
+        lid_img = closed_lid_image(filled, rest, eyes, self.rig.iod_px, box=self._eye_box)
+        self._lid_shadow = lid_shadow(filled, lid_img, self.rig.iod_px, box=self._eye_box)
+        self._brow_skin = brow_skin_image(filled, rest, eyes, self.rig.iod_px, box=self._eye_box)
         # per eye: its corners and its brow's lower edge (their gap is measured from the corners, which stay as the
         # lids close: from the upper lid, a blink lifted the brow)
         self._brow_gaps = [(np.asarray(o.corners), brow_lower_edge(rest, e)) for e, o in enumerate(eyes)]
@@ -251,7 +252,8 @@ class PortraitRenderer(Renderer):
         eyes = (self.mesh.eye_right, self.mesh.eye_left)
         shares = np.stack([lid_unfold(self._blink_fields[k], o) for k, o in zip(_BLINKS, eyes)])
         return unfold_image(self.rig.image.shape[:2], self._rest.astype(np.float64), self.mesh.triangles, shares,
-                            eyes, self.rig.iod_px, brow=self._brow_skin, shadow=self._lid_shadow)
+                            eyes, self.rig.iod_px, brow=self._brow_skin, shadow=self._lid_shadow,
+                            box=self._eye_box)
 
     def _fit_neutral(self) -> None:
         """Read the neutral face back with MediaPipe and take the photo's expression out further where it
