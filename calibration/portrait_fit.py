@@ -31,7 +31,9 @@ otherwise the accepted gain with the largest range; otherwise, where no gain dra
 :data:`TARGET_RANGE` in the geometry channel, of those that draw it to the goal (0.3) and pass the rest, the one
 with the largest range; otherwise, where MediaPipe reads the shape at no gain (a range under
 :data:`BLIND_RANGE`), the smallest gain the geometry channel reads to :data:`TARGET_RANGE`, monotone, within the
-identity limit; otherwise, where every gain that passed the
+identity limit; otherwise, where a gain that passed the rest took the face past the identity limit and a smaller
+plausible one keeps it, the largest gain bisected between the two (:data:`IDENTITY_BISECT_STEPS`) that keeps the
+limit and draws the shape to the goal, monotone; otherwise, where every gain that passed the
 rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
 (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
@@ -130,6 +132,14 @@ STREAK_LOW_GAINS = (0.6, 0.5, 0.4)
 #: gain came from that noise, or from the fallback nearest the photo: 1.2 one fit, 0.85 the next, which draws a
 #: geometry range of 0.46 and 0.23, and the second fails issue 16's goal of 0.3).
 BLIND_RANGE = 0.05
+
+
+#: Where a gain draws a shape to the target but takes the face past the identity limit and a smaller plausible gain
+#: keeps it, the fit bisects the gains between those two this many times for the largest that keeps the likeness
+#: (:func:`_bisect_to_the_likeness`). obama_tight's mouthFunnel: 0.85 drew a geometry range of 0.24 at 0.433 from the
+#: photo (limit 0.443), 1.0 drew 0.41 at 0.461, and the fit fell back to 0.7 (nearest the photo, 0.11: issue 16's goal
+#: is 0.3); 0.925 draws 0.32 at 0.439.
+IDENTITY_BISECT_STEPS = 3
 
 
 def streak_ratio(renderer, k: int) -> float:
@@ -313,6 +323,9 @@ class _Tried:
     folding_nothing: list = field(default_factory=list)
     #: the same, of gains passing all but drawing the shape to the goal only, not the target
     to_goal: list = field(default_factory=list)
+    #: the smallest gain that passed all but the identity limit (:class:`_Candidate`), and the streak limit in force
+    over_limit: Optional[_Candidate] = None
+    streak_limit: Optional[float] = None
 
 
 def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -> Optional[ShapeFit]:
@@ -334,7 +347,7 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
                 plausible = ratio <= realism.GOAL_STREAK_RATIO
             else:
                 if streak_limit is None:
-                    streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
+                    streak_limit = tried.streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
                 plausible = ratio <= streak_limit
         candidate = _Candidate(g, rng, rho, drawn, drawn_rho, frame, tracked)
         if plausible:
@@ -350,6 +363,8 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
             continue  # no better than one already accepted: spare the identity model
         ident = judges.distance(frame, tracked)
         if ident > identity_limit:
+            if tried.over_limit is None:
+                tried.over_limit = candidate
             if tried.closest is None or ident < tried.closest.identity:
                 tried.closest = ShapeFit(name, g, rng, rho, ident, "every gain over the identity limit: the "
                                                                    "nearest the photo")
@@ -358,10 +373,10 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
         if rng >= TARGET_RANGE:
             return fit
         tried.best = fit
-    return _fall_back(judges, name, tried, identity_limit=identity_limit)
+    return _fall_back(renderer, judges, name, tried, identity_limit=identity_limit)
 
 
-def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: float) -> Optional[ShapeFit]:
+def _fall_back(renderer, judges: _Judges, name: str, tried: _Tried, *, identity_limit: float) -> Optional[ShapeFit]:
     """Where no gain reached the target range: the fallbacks of the module's docstring, in order."""
     best = tried.best
     if best is not None:
@@ -380,6 +395,9 @@ def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: flo
                 if ident <= identity_limit:
                     return ShapeFit(name, c.gain, c.drawn, c.drawn_rho, ident, "not read back at any gain: the "
                                                                                "smallest drawn to the target")
+    bisected = _bisect_to_the_likeness(renderer, judges, name, tried, identity_limit=identity_limit)
+    if bisected is not None:
+        return bisected
     if tried.closest is not None and tried.closest.identity <= GOAL_IDENTITY:
         return tried.closest
     if judges.embedder is not None and tried.folding_nothing:
@@ -394,6 +412,38 @@ def _fall_back(judges: _Judges, name: str, tried: _Tried, *, identity_limit: flo
     # no gain keeps the likeness (a photo whose neutral face is near the goal already): draw the shape
     # (obama_tight's eyeWideLeft at the nearest gain drew a range of 0.01 in geometry, 0.42 at 1.75)
     return tried.closest
+
+
+def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried, *,
+                            identity_limit: float) -> Optional[ShapeFit]:
+    """Where the smallest gain that passed all but the identity limit (``tried.over_limit``) has a smaller plausible
+    gain below it within the limit (and the identity goal), the largest gain between the two, bisected
+    :data:`IDENTITY_BISECT_STEPS` times, that passes every rule but the target range: it draws the shape to the goal
+    (0.3) in the geometry channel, monotone in the closed loop. None where no bisected gain does."""
+    k = arkit_index(name)
+    over, limit = tried.over_limit, min(identity_limit, GOAL_IDENTITY)
+    below = [c for c in tried.folding_nothing if over is not None and c.gain < over.gain]
+    if not below:
+        return None
+    lo = max(below, key=lambda c: c.gain)
+    if judges.distance(lo.frame, lo.tracked) > limit:
+        return None
+    lo_gain, hi_gain, found = lo.gain, over.gain, None
+    for _ in range(IDENTITY_BISECT_STEPS):
+        g = round((lo_gain + hi_gain) / 2, 4)
+        renderer.set_gain(k, g)
+        rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, judges.tracker, judges.geometry, k)
+        if plausible and k in STREAK_JUDGED and tried.streak_limit is not None:
+            plausible = streak_ratio(renderer, k) <= tried.streak_limit
+        ident = judges.distance(frame, tracked) if plausible else np.inf
+        if ident > limit:
+            hi_gain = g
+            continue
+        lo_gain = g
+        if (drawn >= GOAL_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO and np.isfinite(rho)
+                and rho >= MIN_RHO and _eval_rho(renderer, judges.tracker, k) >= MIN_RHO):
+            found = ShapeFit(name, g, rng, rho, ident, "bisected to the identity limit: drawn to the goal")
+    return found
 
 
 def _step_down(renderer, k: int, gain: float) -> Optional[float]:

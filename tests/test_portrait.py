@@ -711,8 +711,9 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
     scripted = {0.7: (0.2, 0.5), 1.0: (0.3, 0.8), 1.45: (0.5, 1.0)}  # gain -> (closed-loop range, rho)
 
     def sweep(renderer, tracker, geometry, shape):
-        g = round(float(renderer.gains[shape]), 2)
-        rng, rho = scripted[g]
+        g = round(float(renderer.gains[shape]), 4)
+        # (gains bisected between 1.0 and 1.45 for the likeness respond as 1.0 does: they miss the goals)
+        rng, rho = scripted.get(g) or scripted[max(x for x in scripted if x <= g)]
         frame = np.full((64, 64, 3), int(round(g * 40)), np.uint8)  # 28, 40, 58: farther from the photo with the gain
         return rng, rho, 1.0, 1.0, True, frame, None
 
@@ -732,6 +733,40 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
     monkeypatch.setattr(portrait_fit, "GOAL_IDENTITY", 0.2)
     gains, fits = fit_one_shape(renderer, "browDownRight", photo)
     assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
+
+
+def test_the_fit_bisects_to_the_likeness_where_a_gain_draws_the_shape_but_breaks_it(monkeypatch, renderer):
+    """obama_tight's mouthFunnel: 0.85 drew a geometry range of 0.24 within the identity limit, 1.0 drew 0.41 past it,
+    1.2 squeezed the mouth too narrow, and the fit fell back to the gain nearest the photo (0.7: 0.11, issue 16's goal
+    is 0.3). Between the largest gain within the limit and the smallest past it, the fit bisects for the largest gain
+    that keeps the limit, and takes it where it draws the shape to the goal (the real photo: 0.925, 0.32, 0.439 from
+    the photo, limit 0.443)."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("jawOpen")
+    drawn_at = {0.7: 0.11, 0.85: 0.24, 1.0: 0.41, 1.2: 0.6}
+    swept = []
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = float(renderer.gains[shape])
+        swept.append(g)
+        drawn = float(np.interp(g, list(drawn_at), list(drawn_at.values())))
+        frame = np.full((64, 64, 3), int(round(g * 46)), np.uint8)  # 0.7 -> 0.32, 0.85 -> 0.39, 1.0 -> 0.46
+        return 0.1 * g, 1.0, drawn, 1.0, g < 1.2, frame, None
+
+    script_sweep(monkeypatch, sweep)
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)  # the limit: 0.43
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(drawn_at))
+    photo = np.zeros((64, 64, 3), np.uint8)
+    gains, fits = fit_one_shape(renderer, "jawOpen", photo)
+    # 0.925 (0.43 from the photo) keeps the limit, 0.9625 (0.44) does not, 0.9438 (0.43) does
+    assert swept[-3:] == [0.925, 0.9625, 0.9438] and gains[k] == 0.9438, (swept, fits)
+    assert fits[0].reason.startswith("bisected to the identity limit") and fits[0].identity == pytest.approx(0.43)
+    drawn_at[0.85], drawn_at[1.0] = 0.05, 0.36  # the bisected gains draw short of the goal: nearest the photo
+    swept.clear()
+    gains, fits = fit_one_shape(renderer, "jawOpen", photo)
+    assert swept[-3:] == [0.925, 0.9625, 0.9438] and gains[k] == 0.7, (swept, fits)
+    assert fits[0].reason.startswith("no gain moves the shape enough"), fits
 
 
 def test_a_shape_mediapipe_never_reads_is_fitted_by_what_it_draws(monkeypatch, renderer):

@@ -65,7 +65,7 @@ for _name, _gain in FITTED_GAINS.items():
 
 
 #: Bumped when the fields or the fit change so that old per-photo fits are no longer used.
-FIT_VERSION = 40
+FIT_VERSION = 41
 
 
 def fitted_gains_path(digest: str) -> Path:
