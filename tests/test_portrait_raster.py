@@ -841,7 +841,7 @@ def test_the_closed_lids_skin_fades_in_without_an_edge(renderer):
 
 def test_the_lid_and_brow_images_made_around_the_eyes_are_those_of_the_whole_photo(renderer):
     """The closed lid's and the lifted brow's images are made over the eyes and brows (:func:`.eyes.eye_box`; over
-    the whole photo, obama.jpg's 2048x2048 prepare() took 23 s, 11 s now). Inside the box they are what the whole
+    the whole photo, obama.jpg's 2048x2048 prepare() took 11.1 s, 5.2 s now). Inside the box they are what the whole
     photo gives (the crop keeps the blurs' reach), and nothing the whole photo's unfold image shows lies outside it
     (on the photo set it reaches 0.13 IOD past the eyes and brows; the box's margin is 0.35). A box without the
     blurs' reach around it changed the lid's colour by up to 30 grey levels at its edge; a margin of 0.05 IOD lost

@@ -262,7 +262,8 @@ Box = tuple[int, int, int, int]
 #: :func:`brow_skin_image`, :func:`unfold_image`) are made over the eye openings and the brows with this margin
 #: (inter-ocular distances) around them (:func:`eye_box`), not over the whole photo: what a shut lid or a lifted brow
 #: shows reaches at most 0.13 IOD past them on the photo set, and made over the whole photo they took half of a
-#: 2048x2048 prepare() (obama.jpg: 23 s, 11 s over the box; the frames are the same to the bit).
+#: 2048x2048 prepare() (obama.jpg 11.1 s, 5.2 s over the box, medians of 3 on an idle 2-core VM; the frames are the
+#: same to the bit).
 EYE_BOX_MARGIN_IODS = 0.35
 
 
