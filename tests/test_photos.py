@@ -1607,3 +1607,30 @@ def test_a_wide_eye_looking_aside_is_lit_about_the_eyeballs_middle(photos, tmp_p
         y = int(round(r._rest[centre, 1] - 0.5 - 1.2 * radius))
         near, far = (wide[y, int(round(middle + s * 0.5 * half))] for s in (np.sign(off), -np.sign(off)))
         assert abs(near / far - 1.0) < 0.05, (side, near / far)
+
+
+def test_the_smile_preset_reads_as_a_smile_on_a_face_that_does_not_smile(photos):
+    """On a photo that smiles, a smile up to its own is drawn by taking out less of it; past that, and on a face
+    that does not smile at all, the forward field draws it. At the field's own size the smile preset (smiles 0.7)
+    read back 0.32 / 0.23 on Biden, whose photo reads 0.05: a mouth barely wider. Its shipped gain (1.3) reads
+    0.52 / 0.39 and keeps his likeness (0.274 from his photo, 0.264 at 1)."""
+    from facecast.calibration.eval.fidelity import DlibIdentity
+    from facecast.engine.face.tracker import FaceTracker
+    from facecast.engine.offline.presets import preset_weights
+    from facecast.engine.render.portrait.rig import load_portrait
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / "biden.jpg", width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    left, right = arkit_index("mouthSmileLeft"), arkit_index("mouthSmileRight")
+    assert r.rest_weights[[left, right]].max() < 0.1  # the photo does not smile
+    frame = np.ascontiguousarray(r.render(FaceSample(capture_wall_ns=0, weights=preset_weights("smile")))[..., :3])
+    tracker, identity = FaceTracker(), DlibIdentity()
+    try:
+        tracked = tracker.track(frame)
+        assert tracked.weights[left] > 0.42 and tracked.weights[right] > 0.31, tracked.weights[[left, right]]
+        photo, _ = load_portrait(accepted / "biden.jpg")
+        assert identity.distance(identity.embed(frame, tracked.landmarks), identity.embed(photo)) < 0.35
+    finally:
+        tracker.close()
+        identity.close()

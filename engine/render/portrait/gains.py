@@ -25,6 +25,12 @@ gains, 8 of 12 and 0.451. Every gain below is that fit's choice except four, set
   contour on the iris top and reads a fraction of a one-sided rise (4 of 13 px drawn at 1.75), so more
   gain looks grotesque and reads less (gain 3: 0.05). Both eyes wide read 0.17/0.35.
 
+- ``MouthSmileLeft``/``MouthSmileRight`` (not key shapes: no fit sets them) are 1.3. A smile up to the photo's
+  own is drawn by taking out less of it (weights are absolute), so this gain only draws past it: on a photo that
+  does not smile, at 1 the smile preset (smiles 0.7) read back 0.32 / 0.23 on Biden, a mouth barely wider; at 1.3
+  0.52 / 0.39 (1.0 reads 0.73 / 0.60), 0.274 from his photo (0.264 at 1). At 1.45 (0.60 / 0.46) obama3_gray's
+  smile frame in ``facecast eval``'s standard sequence went 0.451 from the photo, past the identity goal.
+
 - ``BrowDownLeft`` is no longer listed (the fit's 1.45 until 2026-11-27): 1, as its mirror. Since a lowered brow
   is capped by the skin above the lid (:data:`.fields.BROW_DOWN_ROOM_SHARE`), the astronaut's frown reads
   0.08-0.10 in the closed loop at every gain (what MediaPipe read before was her eyes shut under the brow), and a
@@ -57,6 +63,8 @@ FITTED_GAINS = {
     "BrowInnerUp": 0.7,
     "BrowOuterUpLeft": 0.7,
     "BrowOuterUpRight": 1.2,
+    "MouthSmileLeft": 1.3,
+    "MouthSmileRight": 1.3,
 }
 
 DEFAULT_GAINS = np.ones(NUM_ARKIT)
@@ -65,7 +73,7 @@ for _name, _gain in FITTED_GAINS.items():
 
 
 #: Bumped when the fields or the fit change so that old per-photo fits are no longer used.
-FIT_VERSION = 41
+FIT_VERSION = 42
 
 
 def fitted_gains_path(digest: str) -> Path:
