@@ -422,7 +422,7 @@ def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried,
     (0.3) in the geometry channel, monotone in the closed loop. None where no bisected gain does."""
     k = arkit_index(name)
     over, limit = tried.over_limit, min(identity_limit, GOAL_IDENTITY)
-    below = [c for c in tried.folding_nothing if over is not None and c.gain < over.gain]
+    below = [] if over is None else [c for c in tried.folding_nothing if c.gain < over.gain]
     if not below:
         return None
     lo = max(below, key=lambda c: c.gain)
