@@ -32,9 +32,9 @@ otherwise the accepted gain with the largest range; otherwise, where no gain dra
 with the largest range; otherwise, where MediaPipe reads the shape at no gain (a range under
 :data:`BLIND_RANGE`), the smallest gain the geometry channel reads to :data:`TARGET_RANGE`, monotone, within the
 identity limit; otherwise, where a gain that passed the rest took the face past the identity limit and a smaller
-plausible one keeps it, the largest gain bisected between the two (:data:`IDENTITY_BISECT_STEPS`) that keeps the
-limit and draws the shape to the goal, monotone; otherwise, where every gain that passed the
-rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
+plausible one (or else the neutral face) keeps it, the largest gain bisected between the two
+(:data:`IDENTITY_BISECT_STEPS`) that keeps the limit and draws the shape to the goal, monotone; otherwise, where every
+gain that passed the rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
 (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
 otherwise, where no gain keeps the likeness, the passing gain nearest the photo; otherwise (every gain
@@ -252,6 +252,7 @@ def fit_gains(renderer, portrait_rgb: np.ndarray, *, shapes: tuple[str, ...] = K
             judges.reference = judges.embedder.embed(portrait_rgb)
             neutral = np.ascontiguousarray(renderer.render(_sample(0, 0.0))[..., :3])
             d = judges.distance(neutral, judges.tracker.track(neutral))  # inf: no face found; the fixed limit
+            judges.neutral_distance = d
             identity_limit = max(MAX_IDENTITY, d + MAX_IDENTITY_RISE) if np.isfinite(d) else MAX_IDENTITY
         gains = DEFAULT_GAINS.copy()  # shapes not fitted keep the shipped gains
         fits = []
@@ -288,6 +289,8 @@ class _Judges:
     geometry: object
     embedder: Optional[object]
     reference: Optional[np.ndarray] = None
+    #: the neutral face's distance from the photo (0 where identity is not judged)
+    neutral_distance: float = 0.0
 
     def distance(self, frame: np.ndarray, tracked) -> float:
         """dlib's identity distance of ``frame`` (its tracked face, or None) from the photo; 0 when not judged."""
@@ -417,30 +420,36 @@ def _fall_back(renderer, judges: _Judges, name: str, tried: _Tried, *, identity_
 def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried, *,
                             identity_limit: float) -> Optional[ShapeFit]:
     """Where the smallest gain that passed all but the identity limit (``tried.over_limit``) has a smaller plausible
-    gain below it within the limit (and the identity goal), the largest gain between the two, bisected
-    :data:`IDENTITY_BISECT_STEPS` times, that passes every rule but the target range: it draws the shape to the goal
-    (0.3) in the geometry channel, monotone in the closed loop. None where no bisected gain does."""
+    gain below it within the limit (and the identity goal), or else the neutral face (gain 0) is within it, the
+    largest gain between the two, bisected :data:`IDENTITY_BISECT_STEPS` times, that passes every rule but the target
+    range: it draws the shape to the goal (0.3) in the geometry channel, monotone in the closed loop. None where no
+    bisected gain does. (From the neutral face: astronaut_rolled's browInnerUp was 0.458 from her photo at the
+    smallest candidate gain, 0.7, and the fit kept it, past the goal; 0.6125 is 0.435 from it and reads back 0.35.)"""
     k = arkit_index(name)
     over, limit = tried.over_limit, min(identity_limit, GOAL_IDENTITY)
-    below = [] if over is None else [c for c in tried.folding_nothing if c.gain < over.gain]
-    if not below:
+    if over is None:
         return None
-    lo = max(below, key=lambda c: c.gain)
-    if judges.distance(lo.frame, lo.tracked) > limit:
+    below = [c for c in tried.folding_nothing if c.gain < over.gain]
+    lo = max(below, key=lambda c: c.gain) if below else None
+    if lo is not None and judges.distance(lo.frame, lo.tracked) <= limit:
+        lo_gain = lo.gain
+    elif judges.neutral_distance <= limit:
+        lo_gain = 0.0
+    else:
         return None
-    lo_gain, hi_gain, found = lo.gain, over.gain, None
+    hi_gain, found = over.gain, None
     for _ in range(IDENTITY_BISECT_STEPS):
         g = round((lo_gain + hi_gain) / 2, 4)
         renderer.set_gain(k, g)
         rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, judges.tracker, judges.geometry, k)
-        if plausible and k in STREAK_JUDGED and tried.streak_limit is not None:
-            plausible = streak_ratio(renderer, k) <= tried.streak_limit
-        ident = judges.distance(frame, tracked) if plausible else np.inf
-        if ident > limit:
+        ident = judges.distance(frame, tracked)
+        if ident > limit:  # the likeness alone steers: a streak or a fold need not grow with the gain
             hi_gain = g
             continue
         lo_gain = g
-        if (drawn >= GOAL_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO and np.isfinite(rho)
+        if plausible and k in STREAK_JUDGED and tried.streak_limit is not None:
+            plausible = streak_ratio(renderer, k) <= tried.streak_limit
+        if (plausible and drawn >= GOAL_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO and np.isfinite(rho)
                 and rho >= MIN_RHO and _eval_rho(renderer, judges.tracker, k) >= MIN_RHO):
             found = ShapeFit(name, g, rng, rho, ident, "bisected to the identity limit: drawn to the goal")
     return found

@@ -712,8 +712,8 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
 
     def sweep(renderer, tracker, geometry, shape):
         g = round(float(renderer.gains[shape]), 4)
-        # (gains bisected between 1.0 and 1.45 for the likeness respond as 1.0 does: they miss the goals)
-        rng, rho = scripted.get(g) or scripted[max(x for x in scripted if x <= g)]
+        # (gains bisected for the likeness respond as the candidate under them does, or 0.7: they miss the goals)
+        rng, rho = scripted.get(g) or scripted[max((x for x in scripted if x <= g), default=0.7)]
         frame = np.full((64, 64, 3), int(round(g * 40)), np.uint8)  # 28, 40, 58: farther from the photo with the gain
         return rng, rho, 1.0, 1.0, True, frame, None
 
@@ -767,6 +767,30 @@ def test_the_fit_bisects_to_the_likeness_where_a_gain_draws_the_shape_but_breaks
     gains, fits = fit_one_shape(renderer, "jawOpen", photo)
     assert swept[-3:] == [0.925, 0.9625, 0.9438] and gains[k] == 0.7, (swept, fits)
     assert fits[0].reason.startswith("no gain moves the shape enough"), fits
+
+
+def test_where_the_smallest_gain_breaks_the_likeness_the_fit_bisects_from_the_neutral_face(monkeypatch, renderer):
+    """astronaut_rolled's browInnerUp and mouthPucker were 0.458 and 0.455 from her photo at the smallest candidate gain,
+    0.7 (limit 0.44), and the fit kept 0.7: no smaller gain had been tried to bisect from. It now bisects between the
+    neutral face and that gain (the real photo: 0.6125 for both, 0.435 from the photo, read back 0.35 and 0.95)."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("jawOpen")
+    swept = []
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = float(renderer.gains[shape])
+        swept.append(g)
+        frame = np.full((64, 64, 3), int(round(g * 75)), np.uint8)  # 0.7 -> 0.52 from the photo, 0.525 -> 0.39
+        return g, 1.0, g, 1.0, g < 1.0, frame, None
+
+    script_sweep(monkeypatch, sweep)
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)  # the neutral face 0; the limit 0.43
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
+    gains, fits = fit_one_shape(renderer, "jawOpen", np.zeros((64, 64, 3), np.uint8))
+    # 0.35 (0.26) and 0.525 (0.39) keep the limit, 0.6125 (0.46) does not
+    assert swept[-3:] == [0.35, 0.525, 0.6125] and gains[k] == 0.525, (swept, fits)
+    assert fits[0].reason.startswith("bisected to the identity limit") and fits[0].identity == pytest.approx(0.39)
 
 
 def test_a_shape_mediapipe_never_reads_is_fitted_by_what_it_draws(monkeypatch, renderer):
