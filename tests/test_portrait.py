@@ -959,3 +959,25 @@ def test_eye_wide_is_fitted_by_the_landmarks_it_draws(monkeypatch, renderer):
     scripted[0.85] = (0.05, 0.36)
     gains, fits = fit_one_shape(renderer, "eyeWideLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == 0.85 and fits[0].range == 0.36, fits
+
+
+def test_eval_names_the_frames_farthest_from_the_photo():
+    """Finding which expression breaks the likeness took a script: metrics.json now names the frames farthest from the
+    photo with the shapes each shows, farthest first (a frame without a face counts as farthest; one not measured is
+    left out), and ``facecast eval`` prints them."""
+    from facecast.calibration.eval import fidelity
+    from facecast.engine.cli.eval import _frame_line
+
+    seq = fidelity.build_sequence("sweep:mouthPucker")
+    ident = np.linspace(0.30, 0.40, len(seq))
+    ident[len(seq) - 2] = 0.472  # the pucker at 0.9 (obama_tight's)
+    ident[0] = np.nan
+    m = fidelity.summarise(seq, np.zeros((len(seq), NUM_ARKIT)), ident, [np.zeros((4, 4, 3), np.uint8)] * len(seq))
+    far = m["identity"]["farthest_frames"]
+    assert [f["frame"] for f in far] == [len(seq) - 2, len(seq) - 1, len(seq) - 3]
+    assert far[0] == {"frame": len(seq) - 2, "distance": 0.472, "weights": {"MouthPucker": 0.9}}
+    assert _frame_line(far[0]) == f"frame {len(seq) - 2} (MouthPucker 0.9) 0.472"
+    ident[3] = np.inf  # no face found there
+    far = fidelity.summarise(seq, np.zeros((len(seq), NUM_ARKIT)), ident,
+                             [np.zeros((4, 4, 3), np.uint8)] * len(seq))["identity"]["farthest_frames"]
+    assert far[0]["frame"] == 3 and _frame_line(far[0]).endswith("no face")

@@ -299,9 +299,12 @@ def test_the_portrait_set_table_shows_realism(capsys):
     real = {"aliasing_worst_mean": 5.3, "aliasing_worst_p99": 46.3, "streak_worst": 1.2, "zero_smile": 0.8,
             "passes": {}}
     row = {"shapes": {"JawOpen": {"closed_loop": True, "geometry": True}}, "closed_loop_passing": 1,
-           "closed_loop_total": 1, "geometry_passing": 1, "geometry_total": 1, "identity_max": None}
+           "closed_loop_total": 1, "geometry_passing": 1, "geometry_total": 1, "identity_max": 0.472,
+           "identity_farthest": {"frame": 15, "distance": 0.472, "weights": {"MouthPucker": 0.9, "JawOpen": 0.2}}}
     print_set_table({"obama.jpg": {**row, "realism": real}, "wall.png": {"refused": "no face found"}})
     out = capsys.readouterr().out
+    at = next(x for x in out.splitlines() if x.startswith("  at (the largest shape)"))
+    assert at.split()[-2:] == ["MouthPu", "0.9+"]  # cut to the column; the farthest frame shows more than one shape
     line = next(x for x in out.splitlines() if x.startswith("obama.jpg"))
     assert line.split() == ["obama.jpg", "5.30*", "46.30*", "1.20", "0.80*"]
     assert "refused wall.png" in out

@@ -398,6 +398,7 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
     }
     if identity["max_distance"] is not None and identity_goal is not None:
         identity["passes"] = bool(np.isfinite(ident).all() and ident.max() <= identity_goal)
+    identity["farthest_frames"] = farthest_frames(sequence, ident)
     key = [s for s in shapes.values() if "passes" in s]
     out = {
         "frames": len(sequence),
@@ -414,6 +415,29 @@ def summarise(sequence: Sequence, measured: np.ndarray, ident: np.ndarray, frame
         out["geometry"] = {"available": True,
                            "key_shapes_passing": sum(s["geometry"]["passes"] for s in key),
                            "key_shapes_total": len(key)}
+    return out
+
+
+#: metrics.json names this many frames farthest from the photo, with the shapes each shows: which expression
+#: breaks the likeness (a frame where no face was found counts as farthest).
+FARTHEST_FRAMES = 3
+#: ... up to this many of a frame's largest weights, those at least :data:`FARTHEST_MIN_WEIGHT`.
+FARTHEST_SHAPES = 4
+FARTHEST_MIN_WEIGHT = 0.05
+
+
+def farthest_frames(sequence: Sequence, ident: np.ndarray, *, count: int = FARTHEST_FRAMES) -> list[dict]:
+    """The ``count`` frames of ``sequence`` farthest from the photo by ``ident`` ((N,) distances; inf: no face found,
+    NaN: not measured, left out), farthest first: ``{"frame": index, "distance": d (None: no face), "weights": {ARKit
+    name: weight}}``."""
+    measured = np.flatnonzero(~np.isnan(ident))
+    order = measured[np.argsort(-ident[measured], kind="stable")][:count]
+    out = []
+    for i in order:
+        w = sequence.weights[i]
+        top = [k for k in np.argsort(-np.abs(w), kind="stable")[:FARTHEST_SHAPES] if abs(w[k]) >= FARTHEST_MIN_WEIGHT]
+        out.append({"frame": int(i), "distance": _num(ident[i]),
+                    "weights": {ARKIT_NAMES[k]: round(float(w[k]), 3) for k in top}})
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 from facecast.calibration.eval import fidelity
 from facecast.engine.cli.options import (
@@ -170,6 +171,25 @@ def _realism_lines(m: dict) -> list[str]:
     return realism.summary_lines(r)
 
 
+def _frame_line(frame: dict) -> str:
+    """One of :func:`fidelity.farthest_frames`: 'frame 103 (MouthPucker 0.9) 0.472'."""
+    shown = ", ".join(f"{name} {w:g}" for name, w in frame["weights"].items()) or "neutral"
+    distance = "no face" if frame["distance"] is None else f"{frame['distance']:.3f}"
+    return f"frame {frame['frame']} ({shown}) {distance}"
+
+
+def _largest_shape(frame: Optional[dict], *, width: int) -> str:
+    """The largest shape of one of :func:`fidelity.farthest_frames` and its weight in ``width`` characters, the name cut
+    short to fit ('MouthPucker 0.9'; '+': the frame shows more), 'neutral', or '-' where there is none."""
+    if frame is None:
+        return "-"
+    if not frame["weights"]:
+        return "neutral"
+    (name, w), more = next(iter(frame["weights"].items())), len(frame["weights"]) > 1
+    weight = f"{w:g}{'+' if more else ''}"
+    return f"{name[:max(width - len(weight) - 1, 1)]} {weight}"
+
+
 def _print_metrics(m: dict, *, identity_model: str) -> None:
     geo = m.get("geometry", {}).get("available", False)
     fmt = lambda v: f"{v:6.3f}" if v is not None else "     -"  # noqa: E731
@@ -193,6 +213,7 @@ def _print_metrics(m: dict, *, identity_model: str) -> None:
         goal = f" (goal <= {ident['goal']})" if ident["goal"] is not None else ""
         print(f"identity distance ({m['identity_model']}): median {ident['median_distance']}, "
               f"max {ident['max_distance']}{goal}, frames without a face {ident['frames_without_face']}")
+        print("  farthest from the photo: " + "; ".join(_frame_line(f) for f in ident.get("farthest_frames", [])))
     elif identity_model != "none":
         print(f"identity: dlib found no face in {ident['frames_without_face']} of {m['frames']} frames")
     print("temporal: " + ", ".join(f"{k} {v}" for k, v in m["temporal"].items()))
@@ -252,7 +273,8 @@ def set_row(m: dict) -> dict:
             "closed_loop_passing": sum(v["closed_loop"] for n, v in shapes.items() if n not in wide),
             "closed_loop_total": len(shapes) - len(wide),
             "geometry_passing": sum(bool(v["geometry"]) for v in shapes.values()),
-            "geometry_total": len(shapes), "identity_max": ident}
+            "geometry_total": len(shapes), "identity_max": ident,
+            "identity_farthest": (m["identity"].get("farthest_frames") or [None])[0]}
 
 
 def print_set_table(summary: dict) -> None:
@@ -277,6 +299,8 @@ def print_set_table(summary: dict) -> None:
         print(f"{'identity max':24s} " + " ".join(
             f"{'-' if done[n]['identity_max'] is None else format(done[n]['identity_max'], '.3f'):>{width}s}"
             for n in names))
+        print(f"{'  at (the largest shape)':24s} " + " ".join(
+            f"{_largest_shape(done[n].get('identity_farthest'), width=width):>{width}s}" for n in names))
     _print_realism_table(done)
     for n, v in summary.items():
         if "refused" in v:
