@@ -34,8 +34,8 @@ with the largest range; otherwise, where MediaPipe reads the shape at no gain (a
 identity limit; otherwise, where a gain that passed the rest took the face past the identity limit and a smaller
 plausible one (or else the neutral face) keeps it, the largest gain bisected between the two
 (:data:`IDENTITY_BISECT_STEPS`) that keeps the limit and draws the shape to the goal, monotone; otherwise, where every
-gain that passed the rest took the face past the identity limit, the one nearest the photo, if it is within the identity goal
-(0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
+gain that passed the rest took the face past the identity limit, the one nearest the photo, if it is within the
+identity goal (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
 otherwise, where no gain keeps the likeness, the passing gain nearest the photo; otherwise (every gain
 folds or misses the response goals) the shipped gain.

@@ -981,3 +981,9 @@ def test_eval_names_the_frames_farthest_from_the_photo():
     far = fidelity.summarise(seq, np.zeros((len(seq), NUM_ARKIT)), ident,
                              [np.zeros((4, 4, 3), np.uint8)] * len(seq))["identity"]["farthest_frames"]
     assert far[0]["frame"] == 3 and _frame_line(far[0]).endswith("no face")
+    # a take that turns the head: a frame far from the photo for its pose alone is not shown as a neutral face
+    head = np.zeros((len(seq), 3))
+    head[3] = np.radians([30.0, 0.0, 0.0])
+    turned = fidelity.Sequence(weights=seq.weights, head_rad=head, segments=seq.segments)
+    far = fidelity.farthest_frames(turned, ident, count=1)
+    assert far[0]["head_deg"] == [30.0, 0.0, 0.0] and "head yaw/pitch/roll 30/0/0 deg" in _frame_line(far[0])

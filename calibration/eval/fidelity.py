@@ -429,15 +429,18 @@ FARTHEST_MIN_WEIGHT = 0.05
 def farthest_frames(sequence: Sequence, ident: np.ndarray, *, count: int = FARTHEST_FRAMES) -> list[dict]:
     """The ``count`` frames of ``sequence`` farthest from the photo by ``ident`` ((N,) distances; inf: no face found,
     NaN: not measured, left out), farthest first: ``{"frame": index, "distance": d (None: no face), "weights": {ARKit
-    name: weight}}``."""
+    name: weight}}``, plus ``"head_deg": [yaw, pitch, roll]`` where the sequence turns the head (a take's)."""
     measured = np.flatnonzero(~np.isnan(ident))
     order = measured[np.argsort(-ident[measured], kind="stable")][:count]
     out = []
     for i in order:
         w = sequence.weights[i]
         top = [k for k in np.argsort(-np.abs(w), kind="stable")[:FARTHEST_SHAPES] if abs(w[k]) >= FARTHEST_MIN_WEIGHT]
-        out.append({"frame": int(i), "distance": _num(ident[i]),
-                    "weights": {ARKIT_NAMES[k]: round(float(w[k]), 3) for k in top}})
+        entry = {"frame": int(i), "distance": _num(ident[i]),
+                 "weights": {ARKIT_NAMES[k]: round(float(w[k]), 3) for k in top}}
+        if sequence.head_rad is not None:
+            entry["head_deg"] = np.degrees(sequence.head_rad[i]).round(1).tolist()
+        out.append(entry)
     return out
 
 

@@ -174,6 +174,8 @@ def _realism_lines(m: dict) -> list[str]:
 def _frame_line(frame: dict) -> str:
     """One of :func:`fidelity.farthest_frames`: 'frame 103 (MouthPucker 0.9) 0.472'."""
     shown = ", ".join(f"{name} {w:g}" for name, w in frame["weights"].items()) or "neutral"
+    if frame.get("head_deg"):
+        shown += ", head yaw/pitch/roll " + "/".join(f"{a:g}" for a in frame["head_deg"]) + " deg"
     distance = "no face" if frame["distance"] is None else f"{frame['distance']:.3f}"
     return f"frame {frame['frame']} ({shown}) {distance}"
 
