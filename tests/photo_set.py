@@ -3,7 +3,9 @@
 Real photos: the US-government (public-domain) photos in the ``face_recognition`` 1.3.0 source
 distribution's ``tests/test_images/`` on PyPI (Barack Obama in three photos, Joe Biden full-length, two
 photos of Obama's face cut by the frame, and an RGBA PNG), downloaded once with pip into the test cache
-and checked against the sdist's SHA-256; and NASA's astronaut shipped with facecast. Made here from
+and checked against the sdist's SHA-256; NASA's astronaut shipped with facecast; and Grace Hopper's US Navy portrait
+(public domain; Wikimedia Commons' File:Grace_Hopper.jpg, as its JPEG comment says) in matplotlib's sample data,
+which facecast's MediaPipe dependency installs: a person none of the renderer was tuned on, with glasses. Made here from
 them: variations a user's phone or editor produces (mirrored, stored rotated with an EXIF orientation,
 cropped tight, small, dark, grayscale, 16-bit, CMYK, two faces, a tilted head, a head turned by the renderer) and the inputs that must be refused
 (no face, a face off the edge, a tiny face, a corrupt file, a text file).
@@ -24,6 +26,9 @@ import numpy as np
 SDIST = "face_recognition-1.3.0.tar.gz"
 SDIST_SHA256 = "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
 MEMBER_DIR = "face_recognition-1.3.0/tests/test_images/"
+#: Grace Hopper's portrait in matplotlib's sample data (``mpl-data/sample_data/grace_hopper.jpg``, 512x600).
+HOPPER = "grace_hopper.jpg"
+HOPPER_SHA256 = "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"
 REAL = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg",
         "32bit.png")
 
@@ -68,6 +73,17 @@ def real_photos() -> dict[str, bytes]:
     return photos
 
 
+def grace_hopper() -> bytes:
+    """Grace Hopper's portrait from the installed matplotlib's sample data, checked against its SHA-256."""
+    from matplotlib import cbook
+
+    data = Path(cbook.get_sample_data(HOPPER, asfileobj=False)).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != HOPPER_SHA256:
+        raise RuntimeError(f"matplotlib's sample {HOPPER} has SHA-256 {digest}, expected {HOPPER_SHA256}")
+    return data
+
+
 def _jpeg(image, **options) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=92, **options)
@@ -106,6 +122,7 @@ def build(folder: Path) -> tuple[Path, Path]:
     for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "32bit.png"):
         (accepted / name).write_bytes(real[name])
     (accepted / "astronaut.png").write_bytes(_png(Image.fromarray(astronaut_rgb())))
+    (accepted / HOPPER).write_bytes(grace_hopper())
     for name in ("obama_partial_face.jpg", "obama_partial_face2.jpg"):
         (refused / name).write_bytes(real[name])
     obama = Image.open(io.BytesIO(real["obama.jpg"])).convert("RGB")

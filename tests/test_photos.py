@@ -32,8 +32,8 @@ def photos(tmp_path_factory) -> tuple[Path, Path]:
 def test_the_set_holds_several_people_and_the_variations(photos):
     accepted, refused = photos
     names = {p.name for p in accepted.iterdir()}
-    assert {"obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png", "32bit.png"} <= names
-    assert len(names) >= 17 and {p.name for p in refused.iterdir()} == set(photo_set.REFUSED)
+    assert {"obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png", "32bit.png", "grace_hopper.jpg"} <= names
+    assert len(names) >= 18 and {p.name for p in refused.iterdir()} == set(photo_set.REFUSED)
 
 
 def test_every_accepted_photo_animates_every_shape(photos):
@@ -1140,14 +1140,18 @@ def test_half_closed_eyes_show_one_lid_edge_at_a_blink_gain_under_one(photos, na
     assert np.mean(added) < 40.0, added
 
 
-@pytest.mark.parametrize("name", ["biden.jpg", "obama3.jpg", "astronaut.png"])
+@pytest.mark.parametrize("name", ["biden.jpg", "obama3.jpg", "astronaut.png", "grace_hopper.jpg"])
 def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
     """A wide eye bares eyeball the photo does not show, drawn in the colour of the brightest of what the eye shows:
     on a small or shadowed eye that is the lids' pink skin, and the bared top was a skin-coloured hole. It is taken
     toward a white under the photo's light by the share it is darker (:func:`.eyes.lifted_sclera`). Measured on the
     bared band under the raised lash band, beside the iris, 512x512, median luma over that white's: Biden 0.38 ->
     0.68, obama3 0.57 -> 0.69, the astronaut (white sclera) 0.88 both; with the sclera shaded toward the lid
-    (:data:`.eyes.SCLERA_TOP`, the band lies right under it) Biden 0.53, obama3 0.57, the astronaut 0.79."""
+    (:data:`.eyes.SCLERA_TOP`, the band lies right under it) Biden 0.53, obama3 0.57, the astronaut 0.79.
+    It is also near grey (:data:`.eyes.SCLERA_MAX_TINT`): with the skin's tint, Biden's was (165, 128, 127) and Grace
+    Hopper's (behind glasses) (209, 130, 112), salmon pink; the band's tint (its channels' spread over their mean,
+    the lid's shadow and the lash band's edge in it) read 0.29 and 0.67, now 0.12 and 0.23 (obama3 0.25 -> 0.18, the
+    astronaut 0.14 both)."""
     import cv2
     from facecast.engine.render.portrait.eyes import DEFAULT_SCLERA, IRIS
     from facecast.engine.types import FaceSample
@@ -1157,7 +1161,8 @@ def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
     w = np.zeros(NUM_ARKIT, np.float32)
     w[arkit_index("eyeWideLeft")] = w[arkit_index("eyeWideRight")] = 1.0
     s = FaceSample(capture_wall_ns=0, weights=w)
-    luma = r.render(s)[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    rgb = r.render(s)[..., :3].astype(np.float64)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
     v, drawn = r.pose(s).vertices, r.drawn_landmarks(s)
     yy, xx = np.mgrid[:512, :512] + 0.5
     bared = np.zeros((512, 512), bool)
@@ -1176,6 +1181,8 @@ def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
     assert bared.sum() > 100
     white = float((r._light * DEFAULT_SCLERA) @ np.array([0.299, 0.587, 0.114]))
     assert np.median(luma[bared]) > 0.48 * white, (np.median(luma[bared]) / white)
+    colour = np.median(rgb[bared], axis=0)
+    assert (colour.max() - colour.min()) / colour.mean() < 0.25, colour
 
 
 @pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg", "biden.jpg"])
@@ -1199,6 +1206,18 @@ def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name, monkey
         cx, cy = r._rest[centre] - 0.5
         y, x = int(round(cy - 0.6 * half)), int(round(cx))
         assert shaded[y, x] < 0.85 * flat[y, x], (side, shaded[y, x] / flat[y, x])  # 0.72-0.73 measured (1 before)
+
+
+def test_a_measured_sclera_is_no_more_tinted_than_a_sclera_can_be():
+    from facecast.engine.render.portrait.eyes import SCLERA_MAX_TINT, sclera_tint_capped
+    white = np.array([222.0, 210.0, 205.0])  # the astronaut's: kept as it is
+    assert np.array_equal(sclera_tint_capped(white), white)
+    skin = sclera_tint_capped(np.array([196.0, 96.0, 74.0]))  # Grace Hopper's brightest "sclera": her lids' skin
+    assert np.isclose(skin.mean(), 122.0) and np.isclose((skin.max() - skin.min()) / skin.mean(), SCLERA_MAX_TINT)
+    assert skin[0] > skin[1] > skin[2]  # the same hue, less of it
+    # continuous at the cap: a colour just past it comes out within a grey level of itself
+    edge = 120.0 + np.array([1.0, 0.0, -1.0]) * SCLERA_MAX_TINT * 120.0 / 2 * 1.01
+    assert np.abs(sclera_tint_capped(edge) - edge).max() < 1.0
 
 
 def test_a_dark_sclera_is_lifted_toward_the_photos_white_by_the_share_it_is_darker():
