@@ -663,14 +663,15 @@ def test_when_every_gain_moves_too_far_from_the_photo_the_fit_takes_the_nearest(
 def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer):
     """A blink's field shuts the eye at weight 1 / gain. MediaPipe's reading of a shut eye hardly depends on the gain,
     and the fit, taking the largest reading, set blinks up to 2.5 (shut at 0.4 of the weight). Here every gain reads
-    short of the target and the largest reads most: the fit still takes no more than BLINK_MAX_GAIN."""
+    short of the target (within reach of the goal) and the largest reads most: the fit still takes no more than
+    BLINK_MAX_GAIN."""
     from facecast.calibration import portrait_fit
 
     k = arkit_index("eyeBlinkLeft")
 
     def sweep(renderer, tracker, geometry, shape):
         g = float(renderer.gains[shape])
-        return 0.2 + 0.02 * g, 1.0, 1.0, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
+        return 0.26 + 0.02 * g, 1.0, 1.0, 1.0, True, np.zeros((8, 8, 3), np.uint8), None
 
     script_sweep(monkeypatch, sweep)
     assert max(portrait_fit.candidate_gains(k)) == portrait_fit.BLINK_MAX_GAIN < max(portrait_fit.GAIN_CANDIDATES)
@@ -681,6 +682,32 @@ def test_the_fit_keeps_a_blink_from_shutting_the_eye_early(monkeypatch, renderer
     assert wide[4::2] == tuple(round((a + b) / 2, 3) for a, b in zip(shared, shared[1:]))
     gains, fits = fit_one_shape(renderer, "eyeBlinkLeft", np.zeros((8, 8, 3), np.uint8), identity=False)
     assert gains[k] == portrait_fit.BLINK_MAX_GAIN and fits[0].reason == "largest range allowed"
+
+
+def test_where_mediapipe_reads_a_shape_short_of_the_goal_at_every_gain_the_fit_takes_the_first(monkeypatch, renderer):
+    """Grace Hopper's mouthFunnel: every gain read back under 0.25 (the goal is 0.3), the most at 1.75 (0.18), and the
+    fit took 1.75, a slit between lips stretched into a tube, for a reading that still failed; on the photo set no
+    shape fitted under 0.25 passed the closed loop. Where the largest range read is under READ_OUT_OF_REACH, the fit
+    takes the first gain accepted (drawn to the target, monotone, within the identity limit); where it is within
+    reach, the largest range as before."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("jawOpen")
+    read_at = {0.7: 0.1, 1.0: 0.15, 1.45: 0.2}  # gain -> closed-loop range, short of the target (0.35)
+    drawn_at = {0.7: 0.3, 1.0: 0.4, 1.45: 0.6}  # ... and in the geometry channel: 0.7 short of the target
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = round(float(renderer.gains[shape]), 4)
+        return read_at[g], 1.0, drawn_at[g], 1.0, True, np.zeros((8, 8, 3), np.uint8), None
+
+    script_sweep(monkeypatch, sweep)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(read_at))
+    gains, fits = fit_one_shape(renderer, "jawOpen", np.zeros((8, 8, 3), np.uint8), identity=False)
+    assert gains[k] == 1.0 and fits[0].reason.startswith("read back short of the goal"), fits
+    assert fits[0].range == 0.15
+    read_at[1.45] = portrait_fit.READ_OUT_OF_REACH  # within reach at the largest gain: the largest range
+    gains, fits = fit_one_shape(renderer, "jawOpen", np.zeros((8, 8, 3), np.uint8), identity=False)
+    assert gains[k] == 1.45 and fits[0].reason == "largest range allowed", fits
 
 
 def test_the_fit_draws_a_shape_to_the_goal_where_no_gain_reaches_the_target(monkeypatch, renderer):

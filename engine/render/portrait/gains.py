@@ -73,7 +73,7 @@ for _name, _gain in FITTED_GAINS.items():
 
 
 #: Bumped when the fields or the fit change so that old per-photo fits are no longer used.
-FIT_VERSION = 43
+FIT_VERSION = 44
 
 
 def fitted_gains_path(digest: str) -> Path:
