@@ -18,10 +18,11 @@ DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 #: The synthesised sclera takes the median of this brightest share of the photo's
 #: visible sclera: the rest lies in the lids' shadow and the corners' pink.
 SCLERA_BRIGHTEST = 0.1
-#: ... and is within this tint of grey (the spread of its channels over their mean): brighter than that, what an eye
-#: shows is the lids' skin (a small, shadowed or bespectacled eye), and its tint drew a wide eye's bared sclera and
-#: lit the synthesised teeth salmon pink. Biden's brightest sclera pixels read (111, 71, 68), a tint of 0.52; Grace
-#: Hopper's behind her glasses (196, 96, 74), 1.0; Obama's 0.12-0.14, the astronaut's 0.08-0.12.
+#: The synthesised sclera is within this tint of grey (the spread of its channels over their mean): more than that,
+#: what an eye shows brightest is the lids' skin (a small, shadowed or bespectacled eye), and its tint drew a wide
+#: eye's bared sclera salmon pink. Biden's brightest sclera pixels read (111, 71, 68), a tint of 0.52; Grace Hopper's
+#: behind her glasses (196, 96, 74), 1.0; Obama's 0.12-0.14, the astronaut's 0.08-0.12. (The photo's light, which
+#: lights the teeth and tongue, keeps its hint of that tint: capped there too, a warm photo's teeth came out grey.)
 SCLERA_MAX_TINT = 0.2
 #: The sclera darkens by this share from the eyeball's middle (midway between the eye's corners) to the corners (a
 #: lit sphere). Measured from the iris's column instead, an eye looking aside was brightest right beside its iris: a
@@ -127,8 +128,7 @@ def sclera_colour(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening, 
     seen = np.zeros(image.shape[:2], bool)
     for o in openings:
         seen |= opening_mask(image.shape[:2], rest, o, band) > 0
-    return sclera_tint_capped(_median_colour(image[seen].astype(np.float64), DEFAULT_SCLERA,
-                                             brightest=SCLERA_BRIGHTEST))
+    return _median_colour(image[seen].astype(np.float64), DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
 
 
 def sclera_tint_capped(colour: np.ndarray) -> np.ndarray:
@@ -221,9 +221,8 @@ def _synthesised_eyeball(box: np.ndarray, seen: np.ndarray, rest: np.ndarray, o:
     gy, gx = np.mgrid[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]]
     dist = np.hypot(gx - centre[0], gy - centre[1])
     colours = _at_colour_scale(box, iod_px)
-    measured = sclera_tint_capped(_median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA,
-                                                 brightest=SCLERA_BRIGHTEST))
-    sclera = lifted_sclera(measured, white)
+    measured = _median_colour(colours[seen & (dist > 1.15 * radius)], DEFAULT_SCLERA, brightest=SCLERA_BRIGHTEST)
+    sclera = sclera_tint_capped(lifted_sclera(measured, white))
     iris = _median_colour(colours[seen & (dist < 0.85 * radius) & (dist > 0.4 * radius)], np.array([90.0, 60.0, 40.0]))
     t = np.clip(dist / radius, 0.0, 1.0)[..., None]
     iris_px = iris * (1.0 - 0.35 * t ** 4)
