@@ -1208,11 +1208,11 @@ def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name, monkey
         assert shaded[y, x] < 0.85 * flat[y, x], (side, shaded[y, x] / flat[y, x])  # 0.72-0.73 measured (1 before)
 
 
-def test_a_measured_sclera_is_no_more_tinted_than_a_sclera_can_be():
+def test_the_synthesised_sclera_is_no_more_tinted_than_a_sclera_can_be():
     from facecast.engine.render.portrait.eyes import SCLERA_MAX_TINT, sclera_tint_capped
     white = np.array([222.0, 210.0, 205.0])  # the astronaut's: kept as it is
     assert np.array_equal(sclera_tint_capped(white), white)
-    skin = sclera_tint_capped(np.array([196.0, 96.0, 74.0]))  # Grace Hopper's brightest "sclera": her lids' skin
+    skin = sclera_tint_capped(np.array([196.0, 96.0, 74.0]))  # the colour of Grace Hopper's lids' skin
     assert np.isclose(skin.mean(), 122.0) and np.isclose((skin.max() - skin.min()) / skin.mean(), SCLERA_MAX_TINT)
     assert skin[0] > skin[1] > skin[2]  # the same hue, less of it
     # continuous at the cap: a colour just past it comes out within a grey level of itself

@@ -18,11 +18,12 @@ DEFAULT_SCLERA = np.array([228.0, 222.0, 216.0])
 #: The synthesised sclera takes the median of this brightest share of the photo's
 #: visible sclera: the rest lies in the lids' shadow and the corners' pink.
 SCLERA_BRIGHTEST = 0.1
-#: The synthesised sclera is within this tint of grey (the spread of its channels over their mean): more than that,
-#: what an eye shows brightest is the lids' skin (a small, shadowed or bespectacled eye), and its tint drew a wide
-#: eye's bared sclera salmon pink. Biden's brightest sclera pixels read (111, 71, 68), a tint of 0.52; Grace Hopper's
-#: behind her glasses (196, 96, 74), 1.0; Obama's 0.12-0.14, the astronaut's 0.08-0.12. (The photo's light, which
-#: lights the teeth and tongue, keeps its hint of that tint: capped there too, a warm photo's teeth came out grey.)
+#: The synthesised sclera (:func:`lifted_sclera` of the brightest the eye shows) is within this tint of grey (the
+#: spread of its channels over their mean): more than that, what an eye shows brightest is the lids' skin (a small,
+#: shadowed or bespectacled eye), and its tint drew a wide eye's bared sclera salmon pink. On the photo set, lifted:
+#: Grace Hopper's (behind her glasses) 0.58-0.65, Biden's 0.28, obama3's 0.22-0.23 (capped by 1-2 grey levels), every
+#: other photo's 0.19 or less (the astronaut's 0.07-0.12). (The photo's light, which lights the teeth and tongue, keeps
+#: its hint of the measured tint: capped there too, a warm photo's teeth came out grey.)
 SCLERA_MAX_TINT = 0.2
 #: The sclera darkens by this share from the eyeball's middle (midway between the eye's corners) to the corners (a
 #: lit sphere). Measured from the iris's column instead, an eye looking aside was brightest right beside its iris: a
