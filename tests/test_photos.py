@@ -1447,6 +1447,72 @@ def test_phone_and_editor_formats_read_upright_in_8_bits(photos):
         assert check_photo(read_photo(accepted / name), name=name).refusal is None, name
 
 
+@pytest.mark.parametrize("name, turns", [("biden.jpg", 2), ("obama3.jpg", 3), ("astronaut.png", 2)])
+def test_a_photo_lying_on_its_side_or_upside_down_is_animated_upright(photos, tmp_path, name, turns):
+    """A scan or a photo saved without its EXIF orientation: MediaPipe finds upright faces only, or finds an upside
+    down face as an upright one with its landmarks in the wrong places (the astronaut's eyes 24 px apart, not 43).
+    The check stands the face up, says so, and measures exactly what it measures on the upright photo."""
+    accepted, _ = photos
+    from PIL import Image
+
+    upright_rgb = read_photo(accepted / name)
+    turned_path = tmp_path / f"turned_{Path(name).stem}.png"  # lossless: the same pixels, turned
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright_rgb, turns))).save(turned_path)
+    upright = check_photo(upright_rgb, name=name, use_cache=False)
+    turned = check_photo(read_photo(turned_path), name=turned_path.name, use_cache=False)
+    assert turned.refusal is None and upright.refusal is None
+    lies = "upside down" if turns == 2 else "on its side"
+    assert any(f"lies {lies}" in n and "animating it upright" in n for n in turned.notes), turned.notes
+    assert not any("lies" in n for n in upright.notes)
+    assert abs(turned.iod_px - upright.iod_px) < 1e-3 * upright.iod_px  # the same pixels measured
+    assert np.abs(turned.rest_weights - upright.rest_weights).max() < 1e-3
+    # the landmarks are the turned photo's own: the upright ones carried along with its pixels (a quarter turn
+    # counterclockwise of a picture W wide shows its point (x, y) at (y, W - x))
+    along = upright.landmarks[:, :2].copy()
+    width = upright_rgb.shape[1]
+    for _ in range(turns):
+        along[:, 0], along[:, 1] = along[:, 1], width - along[:, 0]
+        width = upright_rgb.shape[0] + upright_rgb.shape[1] - width  # the turned picture's width is the height
+    assert np.abs(along - turned.landmarks[:, :2]).max() < 1e-3 * upright.iod_px
+    roll = turned.head_deg[2] - upright.head_deg[2]
+    assert abs((roll - turns * 90.0 + 180.0) % 360.0 - 180.0) < 1.0  # np.rot90 turns counterclockwise: roll +90
+    # the renderer crops it upright: the crops are the same picture
+    crops = [PortraitRenderer(portrait=p, width=128, height=128) for p in (accepted / name, turned_path)]
+    for r in crops:
+        r.prepare()
+    assert np.abs(crops[0].rig.image.astype(np.int16) - crops[1].rig.image).mean() < 2.0
+
+
+def test_the_likeness_is_measured_against_a_photo_lying_on_its_side(photos):
+    """dlib's detector finds upright faces only: the reference of a photo on its side or upside down is its face
+    turned upright (``portrait check`` said "dlib finds no face in the photo")."""
+    from facecast.calibration.eval.fidelity import DlibIdentity
+
+    accepted, _ = photos
+    dlib, rgb = DlibIdentity(), read_photo(accepted / "obama3.jpg")
+    upright = dlib.embed(rgb)
+    for turns in (1, 2):
+        turned = dlib.embed(np.rot90(rgb, turns))
+        assert turned is not None and dlib.distance(turned, upright) < 0.05, turns
+
+
+def test_a_one_bit_photo_is_read_as_grey(photos, tmp_path):
+    """A 1-bit (dithered) photo: MediaPipe finds no face in the dots; read as their local grey, it tracks the face
+    the colour photo shows."""
+    accepted, _ = photos
+    from PIL import Image
+
+    for name in ("obama2.jpg", "biden.jpg"):
+        path = tmp_path / f"{Path(name).stem}_1bit.png"
+        with Image.open(accepted / name) as im:
+            im.convert("1").save(path)
+        bilevel = read_photo(path)
+        assert len(np.unique(bilevel)) > 16  # grey levels, not black and white dots
+        colour = check_photo(read_photo(accepted / name), name=name, use_cache=False)
+        check = check_photo(bilevel, name=path.name, use_cache=False)
+        assert check.refusal is None and abs(check.iod_px - colour.iod_px) < 0.05 * colour.iod_px, name
+
+
 def test_the_crop_stays_inside_the_photo_and_never_mirrors(photos):
     accepted, _ = photos
     for name in ("obama.jpg", "biden.jpg", "astronaut.png", "obama3.jpg"):

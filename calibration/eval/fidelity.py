@@ -189,10 +189,16 @@ class DlibIdentity:
 
     def embed(self, rgb: np.ndarray, landmarks: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """(128,) descriptor of the largest face dlib's own detector finds, or None
-        (``landmarks`` is not used: dlib aligns with its own 5 points)."""
-        rgb = np.ascontiguousarray(rgb[..., :3])
-        faces = self._detector(rgb, 1)
-        if len(faces) == 0:
+        (``landmarks`` is not used: dlib aligns with its own 5 points). Where it finds none upright, the picture
+        turned by quarter turns: its detector finds upright faces only, and a user's photo may lie on its side or
+        upside down (the portrait renderer draws it upright)."""
+        for turns in (0, 1, 3, 2):
+            turned = np.ascontiguousarray(np.rot90(rgb[..., :3], turns))
+            faces = self._detector(turned, 1)
+            if len(faces):
+                rgb = turned
+                break
+        else:
             return None
         face = max(faces, key=lambda r: r.width() * r.height())
         shape = self._shape(rgb, face)

@@ -1,7 +1,8 @@
 """Reading a user's portrait photo, and deciding whether it can be animated.
 
 :func:`read_photo` turns any file Pillow reads into upright 8-bit RGB (EXIF rotation, grayscale,
-alpha, 16-bit, CMYK and palettes). :func:`check_photo` tracks every face in it, keeps the largest,
+alpha, 16-bit, CMYK, palettes and 1-bit dots). :func:`check_photo` tracks every face in it (a face lying on its
+side or upside down too, :func:`_upright_turns`), keeps the largest,
 and measures what decides whether the portrait renderer can animate it; :attr:`PhotoCheck.refusal`
 says why not, in words that tell the user what photo to use instead. The limits:
 
@@ -51,7 +52,10 @@ MAX_FACES = 4
 #: Landmark shift (inter-ocular distances) when the photo is tracked again at :data:`RETRACK_SCALE`, above
 #: which the check says the tracking is unsteady.
 UNSTEADY_IODS = 0.1
-CHECK_CACHE_VERSION = 3
+CHECK_CACHE_VERSION = 4
+
+#: Past this roll the check says the face lies on its side (past 180 less it, upside down): the crop turns it upright.
+SIDEWAYS_ROLL_DEG = 45.0
 
 #: The photo is tracked again at this size to measure how steadily MediaPipe tracks it.
 RETRACK_SCALE = 0.9
@@ -59,11 +63,15 @@ _BLINK = (arkit_index("eyeBlinkLeft"), arkit_index("eyeBlinkRight"))
 _JAW = arkit_index("jawOpen")
 
 
+#: A 1-bit photo is blurred with a Gaussian this wide (pixels) to grey: MediaPipe finds no face in dithered dots.
+BILEVEL_BLUR_PX = 1.0
+
+
 def read_photo(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB of the photo at ``path``, upright as it is shown (EXIF orientation applied).
 
     Grayscale becomes grey RGB, alpha is composited over white, 16-bit samples are scaled to 8 bits,
-    CMYK and palette images are converted.
+    CMYK and palette images are converted, and a 1-bit image's dots are blurred to grey (:data:`BILEVEL_BLUR_PX`).
 
     Raises:
         RendererUnavailable: the file is missing, not an image, or smaller than :data:`MIN_SIDE_PX`.
@@ -99,6 +107,11 @@ def _to_rgb8(im) -> np.ndarray:
         grey = np.asarray(im, np.float64)
         grey = np.clip(grey * (255.0 if grey.max() <= 1.0 else 1.0) + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "1":  # black and white dots (a dithered scan or fax): their local mean is the picture's grey
+        from PIL import ImageFilter
+
+        grey = im.convert("L").filter(ImageFilter.GaussianBlur(BILEVEL_BLUR_PX))
+        return np.repeat(np.asarray(grey)[..., None], 3, axis=2)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -196,26 +209,75 @@ def check_photo(rgb: np.ndarray, *, name: str, model_path: Optional[Path] = None
 
 
 def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:
-    """Raw measurements: faces, the largest face's landmarks, head and rest weights, steadiness."""
-    import cv2
-
+    """Raw measurements: faces, the largest face's landmarks, head and rest weights, steadiness, measured with the
+    photo turned to stand the face upright (:func:`_upright_turns`; landmarks and roll are the photo's own)."""
     try:
         tracker = FaceTracker(model_path, num_faces=MAX_FACES)
     except FaceModelError as exc:
         raise RendererUnavailable(f"cannot track the portrait: {exc}") from None
     try:
-        faces, x0, y0, window = _find_faces(tracker, rgb)
-        if not faces:
-            return {"faces": np.array(0)}
-        h, w = window.shape[:2]
-        px = [f.landmarks.astype(np.float64) * np.array([w, h, w]) + np.array([x0, y0, 0.0]) for f in faces]
-        iods = [_iod(p) for p in px]
-        k = int(np.argmax(iods))
-        small = cv2.resize(window, (max(1, round(w * RETRACK_SCALE)), max(1, round(h * RETRACK_SCALE))),
-                           interpolation=cv2.INTER_AREA)
-        again = tracker.track_all(small)
+        turns = _upright_turns(tracker, rgb)
+        m = _measure_upright(tracker, np.ascontiguousarray(np.rot90(rgb, turns)),
+                             windows=SEARCH_WINDOWS if turns == 0 else ())
     finally:
         tracker.close()
+    if not int(m["faces"]):
+        return {"faces": np.array(0), "turns": np.array(0)}
+    return _turned_back(m, turns=turns, size_wh=(rgb.shape[1], rgb.shape[0]))
+
+
+def _upright_turns(tracker, rgb: np.ndarray) -> int:
+    """The counterclockwise quarter turns (``np.rot90``) that stand the photo's largest face upright, by a vote of
+    the photo tracked at each of the four turns: each face found says which turn would stand it up (its roll, in
+    quarters). MediaPipe's detector finds faces rolled up to about 90 deg, and one upside down as an upright face
+    with its landmarks in the wrong places (an upside-down Obama at pitch +20 deg, the astronaut's eyes 24 px apart
+    instead of 43): the other three turns outvote it. Ties go to the photo as it is. 0 where no turn finds a face.
+    A scan or a photo saved without its EXIF orientation can lie on its side or upside down; the crop
+    (:func:`.rig.crop_portrait`) stands any face upright by its eyes' line."""
+    votes = np.zeros(4, int)
+    for turns in range(4):
+        turned = np.ascontiguousarray(np.rot90(rgb, turns))
+        faces = tracker.track_all(turned)
+        if not faces:
+            continue
+        h, w = turned.shape[:2]
+        largest = max(faces, key=lambda f: _iod(f.landmarks.astype(np.float64) * np.array([w, h, w])))
+        roll_quarters = int(np.round(float(largest.head_rad[2]) / (np.pi / 2)))
+        votes[(turns - roll_quarters) % 4] += 1  # a face rolled a quarter counterclockwise needs a turn back
+    return int(np.argmax(votes))  # the first of the most voted: 0 where it ties
+
+
+def _turned_back(m: dict, *, turns: int, size_wh: tuple[int, int]) -> dict:
+    """``m`` measured on ``np.rot90(photo, turns)``, with its landmarks in the photo's own pixels and the head's roll
+    turned back; ``size_wh`` is the photo's (width, height)."""
+    m = dict(m, turns=np.array(turns))
+    if turns == 0:
+        return m
+    lm = m["landmarks"].copy()
+    for _ in range(turns):  # undo one counterclockwise quarter turn at a time
+        # in the turned image of a (w, h) picture, (x', y') shows the picture's (w - y', x')
+        w = size_wh[0] if (turns - _) % 2 == 1 else size_wh[1]
+        lm[:, 0], lm[:, 1] = w - lm[:, 1], lm[:, 0].copy()
+    head = m["head_rad"].copy()
+    head[2] = float(np.angle(np.exp(1j * (head[2] - turns * np.pi / 2))))  # the turn added a quarter each
+    m.update(landmarks=lm, head_rad=head)
+    return m
+
+
+def _measure_upright(tracker, rgb: np.ndarray, *, windows: tuple[float, ...]) -> dict:
+    """:func:`_measure` of ``rgb`` as it is (no turning), searching ``windows`` where the whole photo has no face."""
+    import cv2
+
+    faces, x0, y0, window = _find_faces(tracker, rgb, windows=windows)
+    if not faces:
+        return {"faces": np.array(0)}
+    h, w = window.shape[:2]
+    px = [f.landmarks.astype(np.float64) * np.array([w, h, w]) + np.array([x0, y0, 0.0]) for f in faces]
+    iods = [_iod(p) for p in px]
+    k = int(np.argmax(iods))
+    small = cv2.resize(window, (max(1, round(w * RETRACK_SCALE)), max(1, round(h * RETRACK_SCALE))),
+                       interpolation=cv2.INTER_AREA)
+    again = tracker.track_all(small)
     steadiness = np.nan
     if again:
         sw, sh = small.shape[1], small.shape[0]
@@ -232,14 +294,15 @@ def _measure(rgb: np.ndarray, model_path: Optional[Path]) -> dict:
 SEARCH_WINDOWS = (2 / 3, 1 / 2)
 
 
-def _find_faces(tracker, rgb: np.ndarray):
+def _find_faces(tracker, rgb: np.ndarray, *, windows: tuple[float, ...]):
     """(faces, x0, y0, window): the faces MediaPipe finds in the whole photo, else in the first of a grid of
-    overlapping windows (:data:`SEARCH_WINDOWS`) that has one; landmarks are relative to ``window``."""
+    overlapping windows (``windows``, shares of the sides: :data:`SEARCH_WINDOWS`) that has one; landmarks are
+    relative to ``window``."""
     faces = tracker.track_all(rgb)
     if faces:
         return faces, 0, 0, rgb
     h, w = rgb.shape[:2]
-    for share in SEARCH_WINDOWS:
+    for share in windows:
         ww, wh = round(w * share), round(h * share)
         for y0 in np.linspace(0, h - wh, 3).round().astype(int):
             for x0 in np.linspace(0, w - ww, 3).round().astype(int):
@@ -269,6 +332,9 @@ def _judge(m: dict, *, name: str, size_px: tuple[int, int]) -> PhotoCheck:
     outside = float(np.mean((oval[:, 0] < 0) | (oval[:, 0] > w - 1) | (oval[:, 1] < 0) | (oval[:, 1] > h - 1)))
     steadiness = float(m["steadiness"])
     notes = []
+    if abs(roll) > SIDEWAYS_ROLL_DEG:
+        lies = "upside down" if abs(roll) > 180.0 - SIDEWAYS_ROLL_DEG else "on its side"
+        notes.append(f"the face in {name} lies {lies} (roll {roll:+.0f} deg): animating it upright")
     if faces > 1:
         notes.append(f"{faces} faces in the photo: animating the largest (eyes {iod:.0f} px apart)")
     if np.isfinite(steadiness) and steadiness > UNSTEADY_IODS:
