@@ -18,6 +18,8 @@ from facecast.engine.render.portrait.eyes import (
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
+from facecast.engine.render.portrait.glasses import composite as glasses_composite
+from facecast.engine.render.portrait.glasses import find_glasses, without_glasses
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
 from facecast.engine.render.portrait.neutral import NEUTRALISED, fit_neutral, neutralised
@@ -45,6 +47,9 @@ LIP_SATURATION = 0.25
 #: The neutral fit reads frames of this size (a renderer of another size takes the fit of one of this size), so
 #: that one portrait gets the same neutral face at every output size.
 FIT_SIZE_PX = 512
+#: MediaPipe points where a glasses frame rests (the nose's bridge, the eyes' inner corners, the temples): the affine
+#: map nearest to the head's turn of these (on the rest face) moves the frame.
+HEAD_ANCHORS = (6, 168, 197, 133, 362, 127, 356, 234, 454)
 
 
 class PortraitRenderer(Renderer):
@@ -124,6 +129,14 @@ class PortraitRenderer(Renderer):
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
         self.mesh = mesh
         band = lift_to_lid_margin(rest, mesh)
+        outlines = tuple(np.concatenate([o.upper, o.lower[::-1]]) for o in (mesh.eye_right, mesh.eye_left))
+        self.glasses = find_glasses(rig.image, rig.landmarks, rig.iod_px, eyes=outlines)
+        # the skin every image below is drawn from: the photo, with a glasses frame painted out (the frame is a
+        # layer drawn over every frame, moved with the head only)
+        self._skin = rig.image if self.glasses is None else without_glasses(rig.image, self.glasses, rig.iod_px)
+        if self.glasses is not None:
+            log.info("portrait %s: glasses (a bridge %.2f of the skin's luma): their dark frame stays on the head",
+                     name, self.glasses.bridge_contrast)
         rest_lm = rest_lm.copy()
         rest_lm[:, :2] = rest[:NUM_LANDMARKS]  # the fields see the lifted lid margins
         frame = FaceFrame.from_landmarks(rest_lm, mesh)
@@ -137,12 +150,11 @@ class PortraitRenderer(Renderer):
                                  seal=lip_seal_kernels(frame))
         self.deformer.set_rest_weights(neutralised(rest_expression))
         self._rest = rest.astype(np.float32)
-        self._skin = self.rig.image
         eyes = (mesh.eye_right, mesh.eye_left)
         # the photo's light: its sclera's colour against a typical sclera's (teeth, tongue and a sclera the photo
         # shows too little of under the same light)
         self._light = raster.photo_light(self._skin, rest, sclera_colour(self._skin, rest, eyes, band), DEFAULT_SCLERA)
-        self._eye_img, self._eye_wide_img = eyeball_images(self.rig.image, rest, eyes, self.rig.iod_px, band,
+        self._eye_img, self._eye_wide_img = eyeball_images(self._skin, rest, eyes, self.rig.iod_px, band,
                                                            white=self._light * DEFAULT_SCLERA)
         self._u, self._v, self._top, self._bottom = opening_attributes(mesh, rest)
         self._band = band.astype(np.float32)
@@ -369,6 +381,17 @@ class PortraitRenderer(Renderer):
             m[kind] = np.hstack([rot, offset[:, None]])
         return m
 
+    def _head_affine(self, head_rad: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """(2, 3) the affine map (portrait pixels) nearest to how ``head_rad`` moves the rest face's points that
+        no expression moves (:data:`HEAD_ANCHORS`), or None without a head pose: what moves a glasses frame."""
+        if head_rad is None:
+            return None
+        rest = self.deformer.rest
+        moved = rest + self.deformer.head(rest, np.asarray(head_rad, np.float64))
+        src = np.hstack([rest[list(HEAD_ANCHORS)], np.ones((len(HEAD_ANCHORS), 1))])
+        solution, *_ = np.linalg.lstsq(src, moved[list(HEAD_ANCHORS)], rcond=None)  # (3, 2)
+        return solution.T
+
     def frame_params(self, pose: Pose, sample: FaceSample) -> np.ndarray:
         """(:data:`~.raster.NUM_PARAMS`,) float32: the raster's per-frame parameters for ``pose`` (of ``sample``)."""
         mp = self._params.copy()
@@ -419,6 +442,8 @@ class PortraitRenderer(Renderer):
         mp = self.frame_params(pose, sample)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
                     neutral=self.deformer.neutral_vertices, params=mp)
+        if self.glasses is not None:
+            glasses_composite(out, self.glasses, self._channels, affine=self._head_affine(sample.head_rad))
         return out
 
 
