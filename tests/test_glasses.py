@@ -177,6 +177,19 @@ def test_grace_hoppers_frame_moves_with_her_head_and_is_painted_out_of_her_skin(
     assert np.median(turned[ys[left_behind], xs[left_behind]]) > 2.0 * np.median(photo[core])  # skin there now
 
 
+def test_portrait_check_says_it_found_glasses(photos, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "facecast.engine.cli", "portrait", "check",
+                           str(photos / "grace_hopper.jpg"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "glasses: a dark frame, drawn as a layer that stays on the head" in done.stdout
+    assert json.loads((tmp_path / "check.json").read_text())["glasses"] is True
+
+
 def layer_at(r: PortraitRenderer, sample: FaceSample, size: int) -> np.ndarray:
     """(size, size) bool where the glasses layer, moved by ``sample``'s head, covers more than half a pixel."""
     from facecast.engine.render.portrait.glasses import composite

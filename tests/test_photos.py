@@ -1538,6 +1538,7 @@ def test_portrait_check_reports_and_draws_the_key_shapes(photos, tmp_path):
     assert "eyes 102 px apart" in good.stdout and "usable: yes" in good.stdout and "head yaw" in good.stdout
     assert "taken out for the neutral face (weights are absolute): mouthSmile" in good.stdout  # his grin
     report = json.loads((tmp_path / "check.json").read_text())
+    assert report["glasses"] is False and "glasses:" not in good.stdout
     assert len(report["expression_shown"]) == 14 and min(report["expression_shown"].values()) >= MIN_SHOWN
     # the likeness, as eval measures it: dlib's distance from the photo of the neutral face and each key shape. The
     # grin taken out moves his neutral face 0.44-0.46 from the photo (eval, 2026-11-27), and the check says so

@@ -34,7 +34,8 @@ def add_portrait(sub) -> None:
                     "steadily MediaPipe tracks it; then the reason if it is refused. With --out, also a sheet: "
                     "the photo, its neutral face (weights are absolute: all zeros takes the photo's own "
                     "expression out), and the 14 key shapes at full weight, each labelled with the share of "
-                    "the expression shown (under 100%: the fold guard held some back). Exit code 1 when "
+                    "the expression shown (under 100%: the fold guard held some back), and whether it found a "
+                    "dark glasses frame (drawn as a layer that stays on the head). Exit code 1 when "
                     "the photo is refused. It also says whether this photo's own field gains have been fitted "
                     "('facecast calibrate fit-portrait'), and, with --out and dlib installed (facecast[eval]), "
                     "the likeness: dlib's face distance of the neutral face and of each key shape from the photo "
@@ -66,14 +67,17 @@ def _cmd_check(args) -> int:
           "field gains: shipped; fit them to this photo (about a minute, then used automatically): "
           f"facecast calibrate fit-portrait --portrait {args.photo}")
     if args.out is not None:
-        frames, shown = _draw_key_shapes(args.photo)
+        frames, shown, glasses = _draw_key_shapes(args.photo)
         likeness = _likeness(rgb, frames)
         _write_sheet(frames, shown, likeness, args.out)
         summary = {"photo": str(args.photo), "size_px": list(check.size_px), "faces": check.faces,
                    "iod_px": check.iod_px, "head_deg": list(check.head_deg), "outside_share": check.outside_share,
                    "steadiness_iods": check.steadiness_iods, "notes": list(check.notes),
-                   "expression_shown": shown, "likeness": likeness}
+                   "glasses": glasses, "expression_shown": shown, "likeness": likeness}
         (args.out / "check.json").write_text(json.dumps(summary, indent=1))
+        if glasses:
+            print("glasses: a dark frame, drawn as a layer that stays on the head while the brows and lids move "
+                  "under it (a light or clear frame is not found, and bends a little with the skin)")
         held = {k: v for k, v in shown.items() if v < 1.0}
         print("key shapes at full weight: " + ("all shown in full" if not held else
               "held back by the fold guard: " + ", ".join(f"{k} {v:.0%}" for k, v in held.items())))
@@ -128,14 +132,16 @@ def _likeness_lines(likeness: dict, check) -> list[str]:
     return lines
 
 
-def _draw_key_shapes(photo: str) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def _draw_key_shapes(photo: str) -> tuple[dict[str, np.ndarray], dict[str, float], bool]:
     """The photo's own expression, the neutral face (all weights 0) and each key shape at weight 1 from the neutral
-    face, drawn at :data:`DRAWN_PX`: ``({name: (H, W, 3) uint8}, {key shape: share of it shown})``."""
+    face, drawn at :data:`DRAWN_PX`: ``({name: (H, W, 3) uint8}, {key shape: share of it shown}, whether the
+    renderer found a glasses frame)``."""
     from facecast.engine.render.portrait import PortraitRenderer  # numba: compiled on first use
 
     renderer = PortraitRenderer(portrait=photo, width=DRAWN_PX, height=DRAWN_PX, pixel_format=PixelFormat.RGB8)
     renderer.prepare()
     frames, shown = {}, {}
+    glasses = renderer.glasses is not None
     try:
         for name in ("photo", "neutral", *KEY_SHAPES):
             w = renderer.rest_weights.astype(np.float32) if name == "photo" else np.zeros(NUM_ARKIT, np.float32)
@@ -146,7 +152,7 @@ def _draw_key_shapes(photo: str) -> tuple[dict[str, np.ndarray], dict[str, float
                 shown[name] = float(renderer.expression_shown)
     finally:
         renderer.close()
-    return frames, shown
+    return frames, shown, glasses
 
 
 def _write_sheet(frames: dict[str, np.ndarray], shown: dict[str, float], likeness: dict, out: Path) -> None:
