@@ -3,7 +3,7 @@
 The fields move the skin around the eyes, and a frame drawn on that skin moved with it: Grace Hopper's black
 browline rim bent into wings over a raised brow and into a zigzag over a lowered one. :func:`find_glasses` finds a
 frame in the portrait (the output-sized crop) by two signs together: a bridge across the nose between the eyes (a
-band darker or lighter than the skin above and below it, on the nose's midline) and a dark rim beside each eye.
+band darker than the skin above and below it, on the nose's midline) and a dark rim beside each eye.
 The frame's dark pixels become a layer (:class:`Glasses`) drawn over every frame where the photo has them, moved
 with the head only; under it the portrait has the frame painted out (:func:`without_glasses`), so the skin that
 moves out from under the rim is skin.
@@ -34,10 +34,14 @@ BRIDGE_MAX_IODS = 0.15
 BRIDGE_SIDE_IODS = 0.04
 #: ... averaged over this width across the nose (IODs) ...
 BRIDGE_WIDTH_IODS = 0.1
-#: ... by at least this share of the skin's luma (darker or lighter on both sides). On the photo set (512 crops,
+#: ... darker by at least this share of the skin's luma than the skin on both sides. On the photo set (512 crops,
 #: 2026-11-28): Grace Hopper's amber bridge 0.30; the turned Obama's nose, its shaded side across the midline,
 #: 0.11; every other photo 0.05 or less.
 BRIDGE_MIN_CONTRAST = 0.2
+#: ... and by at least this many grey levels: on dark skin a fifth of its luma is a shadow's step (a light frame drawn
+#: on obama_dark, skin 48: the dark skin between its light bridge and the nose's light read as a band of 11 levels,
+#: and the lids' creases as rims). Grace Hopper's bridge is 45 levels darker than her skin.
+BRIDGE_MIN_GREY = 15.0
 #: A rim pixel is darker than this share of the skin's median luma ...
 DARK_SHARE = 0.6
 #: ... outside the eye openings grown by this much (IODs: the iris, pupil and lashes are dark too) ...
@@ -126,8 +130,9 @@ def _oval_polygon(landmarks: np.ndarray) -> np.ndarray:
 
 
 def bridge_contrast(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: float) -> float:
-    """The strongest band across the nose's midline (:data:`MIDLINE`), as a share of ``skin``: the least of its
-    difference from the skin just above and just below it, darker or lighter."""
+    """The strongest dark band across the nose's midline (:data:`MIDLINE`), as a share of ``skin``: the least of how
+    much darker it is than the skin just above and just below it. (Only a darker one: the rims looked for are dark,
+    and a light frame's bridge on dark skin, with the brows for rims, put the brows on a layer.)"""
     import cv2
 
     top, bottom = landmarks[MIDLINE[0], :2].astype(np.float64), landmarks[MIDLINE[1], :2].astype(np.float64)
@@ -152,7 +157,7 @@ def bridge_contrast(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin
         above = mean(i - side, i)
         for j in range(i + 2, min(i + widest, n - side) + 1):
             inside, below = mean(i, j), mean(j, j + side)
-            best = max(best, min(above - inside, below - inside), min(inside - above, inside - below))
+            best = max(best, min(above - inside, below - inside))
     return best / max(skin, 1.0)
 
 
@@ -284,7 +289,7 @@ def find_glasses(image: np.ndarray, landmarks: np.ndarray, iod_px: float, *,
     luma = _luma(image, iod_px)
     skin = skin_luma(luma, landmarks)
     contrast = bridge_contrast(luma, landmarks, iod_px, skin)
-    if contrast < BRIDGE_MIN_CONTRAST:
+    if contrast < BRIDGE_MIN_CONTRAST or contrast * skin < BRIDGE_MIN_GREY:
         return None
     rims = _rim_mask(luma, landmarks, iod_px, skin, eyes)
     if not rims.any():
