@@ -78,6 +78,9 @@ class PortraitRenderer(Renderer):
         self._gains_option = gains
         self._model_path = model_path
         self._ready = False
+        #: The portrait's glasses frame (:class:`.glasses.Glasses`, drawn as a layer that stays on the head), or None
+        #: where it shows none; set by :meth:`prepare`.
+        self.glasses = None
 
     # -- per session -------------------------------------------------------------
 
@@ -209,6 +212,8 @@ class PortraitRenderer(Renderer):
             lid_img=lid_img, mouth_upper=np.asarray(mesh.mouth.upper, np.int64),
             mouth_lower=np.asarray(mesh.mouth.lower, np.int64), unfold_img=unfold_img,
             tri_unfold=tri_unfold, grain_img=self._grain_images(rest, eyes))
+        anchors = np.hstack([rest[list(HEAD_ANCHORS)], np.ones((len(HEAD_ANCHORS), 1))])
+        self._anchor_fit = np.linalg.pinv(anchors)  # (3, K): the affine fit to where the head turns the anchors
         self._jaw_open_px = np.zeros(len(_JAW_STEPS))  # tabled once the neutral face is fitted (its frames: no jaw)
         self._ready = True
         self.render(FaceSample(capture_wall_ns=0, weights=np.zeros(NUM_ARKIT, np.float32)))  # compile/load the warp now
@@ -382,15 +387,13 @@ class PortraitRenderer(Renderer):
         return m
 
     def _head_affine(self, head_rad: Optional[np.ndarray]) -> Optional[np.ndarray]:
-        """(2, 3) the affine map (portrait pixels) nearest to how ``head_rad`` moves the rest face's points that
-        no expression moves (:data:`HEAD_ANCHORS`), or None without a head pose: what moves a glasses frame."""
+        """(2, 3) the affine map (portrait pixels) nearest to how ``head_rad`` turns the rest face's points where a
+        glasses frame rests (:data:`HEAD_ANCHORS`), or None without a head pose: what moves a glasses frame."""
         if head_rad is None:
             return None
         rest = self.deformer.rest
         moved = rest + self.deformer.head(rest, np.asarray(head_rad, np.float64))
-        src = np.hstack([rest[list(HEAD_ANCHORS)], np.ones((len(HEAD_ANCHORS), 1))])
-        solution, *_ = np.linalg.lstsq(src, moved[list(HEAD_ANCHORS)], rcond=None)  # (3, 2)
-        return solution.T
+        return (self._anchor_fit @ moved[list(HEAD_ANCHORS)]).T  # least squares, (3, 2) -> (2, 3)
 
     def frame_params(self, pose: Pose, sample: FaceSample) -> np.ndarray:
         """(:data:`~.raster.NUM_PARAMS`,) float32: the raster's per-frame parameters for ``pose`` (of ``sample``)."""
