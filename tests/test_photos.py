@@ -1496,6 +1496,39 @@ def test_the_likeness_is_measured_against_a_photo_lying_on_its_side(photos):
         assert turned is not None and dlib.distance(turned, upright) < 0.05, turns
 
 
+def test_an_iphones_heic_photo_reads_like_its_jpeg_turned_as_its_orientation_says(photos, tmp_path):
+    """iPhones save HEIC (HEIF, HEVC) by default. Written here by a real encoder (pillow-heif's x265), once upright and
+    once with EXIF orientation 6 (rotate 90 deg clockwise to show, as a phone held upright writes it): each reads as
+    the same photo saved as a JPEG with the same orientation reads (HEVC and JPEG noise apart), never turned twice."""
+    from PIL import Image
+
+    accepted, _ = photos
+    with Image.open(accepted / "biden.jpg") as im:
+        upright = im.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for name, options in (("plain", {}), ("rotated", {"exif": exif.tobytes()})):
+        upright.save(tmp_path / f"{name}.heic", quality=95, **options)
+        upright.save(tmp_path / f"{name}.jpg", quality=95, **options)
+        heic = read_photo(tmp_path / f"{name}.heic").astype(np.int16)
+        jpeg = read_photo(tmp_path / f"{name}.jpg").astype(np.int16)
+        assert heic.shape == jpeg.shape and np.abs(heic - jpeg).mean() < 4, (name, heic.shape, jpeg.shape)
+    assert read_photo(tmp_path / "rotated.heic").shape[:2] == (upright.width, upright.height)  # shown turned
+    assert check_photo(read_photo(tmp_path / "plain.heic"), name="plain.heic").refusal is None
+    (tmp_path / "cut.heic").write_bytes((tmp_path / "plain.heic").read_bytes()[:3000])  # a download cut short
+    with pytest.raises(RendererUnavailable, match=r"cut.heic is not a readable image \(.*file.*\); use a JPEG"):
+        read_photo(tmp_path / "cut.heic")
+
+
+def test_a_heic_photo_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    import facecast.engine.render.portrait.photo as photo
+
+    monkeypatch.setattr(photo, "_register_heif", lambda: False)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    with pytest.raises(RendererUnavailable, match="pip install pillow-heif, or export it as JPEG"):
+        read_photo(tmp_path / "IMG_0001.HEIC")
+
+
 def test_a_one_bit_photo_is_read_as_grey(photos, tmp_path):
     """A 1-bit (dithered) photo: MediaPipe finds no face in the dots; read as their local grey, it tracks the face
     the colour photo shows."""

@@ -1,7 +1,7 @@
 """Reading a user's portrait photo, and deciding whether it can be animated.
 
 :func:`read_photo` turns any file Pillow reads into upright 8-bit RGB (EXIF rotation, grayscale,
-alpha, 16-bit, CMYK, palettes and 1-bit dots). :func:`check_photo` tracks every face in it (a face lying on its
+alpha, 16-bit, CMYK, palettes, 1-bit dots and iPhones' HEIC). :func:`check_photo` tracks every face in it (a face lying on its
 side or upside down too, :func:`_upright_turns`), keeps the largest,
 and measures what decides whether the portrait renderer can animate it; :attr:`PhotoCheck.refusal`
 says why not, in words that tell the user what photo to use instead. The limits:
@@ -72,6 +72,7 @@ def read_photo(path: Path) -> np.ndarray:
 
     Grayscale becomes grey RGB, alpha is composited over white, 16-bit samples are scaled to 8 bits,
     CMYK and palette images are converted, and a 1-bit image's dots are blurred to grey (:data:`BILEVEL_BLUR_PX`).
+    iPhones' HEIC photos are read through pillow-heif (:data:`HEIF_SUFFIXES`).
 
     Raises:
         RendererUnavailable: the file is missing, not an image, or smaller than :data:`MIN_SIDE_PX`.
@@ -82,16 +83,37 @@ def read_photo(path: Path) -> np.ndarray:
     if not path.is_file():
         raise RendererUnavailable(f"portrait {path} does not exist; pass --portrait PHOTO (a JPEG or PNG "
                                   "of one face looking at the camera) or --portrait astronaut")
+    heif = _register_heif()
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             rgb = _to_rgb8(im)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise RendererUnavailable(f"portrait {path} is not a readable image ({exc}); use a JPEG or PNG") from None
+        hint = ""
+        if path.suffix.lower() in HEIF_SUFFIXES and not heif:
+            hint = " (an iPhone's HEIC photo: pip install pillow-heif, or export it as JPEG)"
+        why = " ".join(str(exc).split())  # libheif's messages end in a newline
+        raise RendererUnavailable(f"portrait {path} is not a readable image ({why}){hint}; use a JPEG or PNG"
+                                  ) from None
     if min(rgb.shape[:2]) < MIN_SIDE_PX:
         raise RendererUnavailable(f"portrait {path} is {rgb.shape[1]}x{rgb.shape[0]}; use at least "
                                   f"{MIN_SIDE_PX}x{MIN_SIDE_PX}")
     return np.ascontiguousarray(rgb)
+
+
+#: What iPhones save photos as (HEIF with HEVC): read through pillow-heif, a core dependency.
+HEIF_SUFFIXES = (".heic", ".heif", ".hif")
+
+
+def _register_heif() -> bool:
+    """Let Pillow open HEIF photos (pillow-heif applies their rotation and resets the EXIF orientation, so nothing is
+    turned twice); False where pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 def _to_rgb8(im) -> np.ndarray:
