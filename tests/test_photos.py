@@ -1523,7 +1523,7 @@ def test_an_iphones_heic_photo_reads_like_its_jpeg_turned_as_its_orientation_say
 def test_a_heic_photo_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
     import facecast.engine.render.portrait.photo as photo
 
-    monkeypatch.setattr(photo, "_register_heif", lambda: False)
+    monkeypatch.setattr(photo, "register_heif", lambda: False)
     (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
     with pytest.raises(RendererUnavailable, match="pip install pillow-heif, or export it as JPEG"):
         read_photo(tmp_path / "IMG_0001.HEIC")

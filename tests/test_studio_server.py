@@ -103,6 +103,13 @@ def test_uploads_are_limited_in_size_and_to_images(studio):
     code, body = studio.api("api/portraits", data=jpeg(), content_type="application/octet-stream")
     assert code == 415 and "image/" in body["error"]
     assert not list((studio.cache / "studio" / "portraits").glob("*")) if (studio.cache / "studio").exists() else True
+    from facecast.engine.render.portrait.photo import register_heif
+
+    assert register_heif()
+    heic = io.BytesIO()  # an iPhone's photo: accepted as such (pillow-heif)
+    Image.new("RGB", (64, 64), (128, 120, 110)).save(heic, format="HEIF")
+    code, body = studio.api("api/portraits", data=heic.getvalue(), content_type="image/heic")
+    assert code == 200 and body["id"].endswith(".heic") and "no face" in body["refusal"], body
 
 
 def test_an_uploaded_photo_is_checked_and_animated(studio):

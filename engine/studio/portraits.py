@@ -22,8 +22,8 @@ ASTRONAUT = "astronaut"  # the shipped portrait's name (render.portrait.rig.ASTR
 
 #: Pixels an uploaded photo may have (a 40-megapixel phone photo fits; a decompression bomb does not).
 MAX_PIXELS = 40_000_000
-_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-_ID = re.compile(r"[0-9a-f]{16}\.(jpg|png|webp)")
+_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}  # HEIF: an iPhone's photo (pillow-heif)
+_ID = re.compile(r"[0-9a-f]{16}\.(jpg|png|webp|heic)")
 
 
 class UploadError(ValueError):
@@ -35,12 +35,16 @@ class UploadError(ValueError):
 
 
 def image_format(data: bytes) -> str:
-    """The file extension of ``data``, a complete JPEG, PNG or WebP image; raises :class:`UploadError`."""
+    """The file extension of ``data``, a complete JPEG, PNG, WebP or HEIC image; raises :class:`UploadError`."""
+    from facecast.engine.render.portrait.photo import register_heif
+
+    register_heif()
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt, (w, h) = probe.format, probe.size
             if fmt not in _FORMATS:
-                raise UploadError(f"a {fmt or 'unknown'} file: upload a JPEG, PNG or WebP photo", status=415)
+                raise UploadError(f"a {fmt or 'unknown'} file: upload a JPEG, PNG, WebP or HEIC photo",
+                                  status=415)
             if w * h > MAX_PIXELS:
                 raise UploadError(f"{w}x{h} pixels is more than {MAX_PIXELS // 1_000_000} megapixels: send a smaller "
                                   "photo", status=413)
@@ -48,7 +52,7 @@ def image_format(data: bytes) -> str:
     except UploadError:
         raise
     except Exception as exc:  # Pillow raises many kinds for a damaged or non-image file
-        raise UploadError(f"not a readable image ({type(exc).__name__}): upload a JPEG, PNG or WebP photo",
+        raise UploadError(f"not a readable image ({type(exc).__name__}): upload a JPEG, PNG, WebP or HEIC photo",
                           status=415) from None
     return _FORMATS[fmt]
 

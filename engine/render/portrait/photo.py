@@ -83,7 +83,7 @@ def read_photo(path: Path) -> np.ndarray:
     if not path.is_file():
         raise RendererUnavailable(f"portrait {path} does not exist; pass --portrait PHOTO (a JPEG or PNG "
                                   "of one face looking at the camera) or --portrait astronaut")
-    heif = _register_heif()
+    heif = register_heif()
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
@@ -105,7 +105,7 @@ def read_photo(path: Path) -> np.ndarray:
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 
 
-def _register_heif() -> bool:
+def register_heif() -> bool:
     """Let Pillow open HEIF photos (pillow-heif applies their rotation and resets the EXIF orientation, so nothing is
     turned twice); False where pillow-heif is not installed."""
     try:
