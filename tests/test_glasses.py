@@ -134,8 +134,7 @@ def _glasses_in(photo: Path, size: int):
     check = check_photo(rgb, name=photo.name, use_cache=False)
     rig = crop_portrait(rgb, check.landmarks, name=photo.stem, width=size, height=size)
     mesh, _ = build_mesh(rig.landmarks[:, :2], size_wh=(size, size))
-    outlines = tuple(np.concatenate([o.upper, o.lower[::-1]]) for o in (mesh.eye_right, mesh.eye_left))
-    return find_glasses(rig.image, rig.landmarks, rig.iod_px, eyes=outlines)
+    return find_glasses(rig.image, rig.landmarks, rig.iod_px, mesh=mesh)
 
 
 def test_glasses_are_found_on_grace_hopper_and_on_no_photo_without_them(photos):

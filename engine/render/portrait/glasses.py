@@ -20,11 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-from facecast.engine.face.landmarks import connection_points
+from facecast.engine.render.portrait.eyes import LUMA
+from facecast.engine.render.portrait.mesh import WarpMesh
 
 log = logging.getLogger(__name__)
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 #: MediaPipe's points on the nose's midline from the forehead (9) to below the bridge (195): the bridge is looked
 #: for along this line.
 MIDLINE = (9, 195)
@@ -108,25 +108,17 @@ class Glasses:
 def _luma(image: np.ndarray, iod_px: float) -> np.ndarray:
     import cv2
 
-    return cv2.GaussianBlur(image[..., :3].astype(np.float32) @ LUMA, (0, 0), max(0.5, 0.008 * iod_px))
+    return cv2.GaussianBlur(image[..., :3].astype(np.float32) @ LUMA.astype(np.float32), (0, 0),
+                            max(0.5, 0.008 * iod_px))
 
 
-def skin_luma(luma: np.ndarray, landmarks: np.ndarray) -> float:
-    """The median luma inside the face's outline (MediaPipe's face oval)."""
+def skin_luma(luma: np.ndarray, landmarks: np.ndarray, mesh: WarpMesh) -> float:
+    """The median luma inside the face's outline (the mesh's face-oval loop)."""
     import cv2
 
-    oval = _oval_polygon(landmarks)
     inside = np.zeros(luma.shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(oval).astype(np.int32)], 1)
+    cv2.fillPoly(inside, [np.round(landmarks[mesh.oval, :2]).astype(np.int32)], 1)
     return float(np.median(luma[inside > 0])) if inside.any() else float(np.median(luma))
-
-
-def _oval_polygon(landmarks: np.ndarray) -> np.ndarray:
-    """(K, 2) the face oval's points in order around its middle."""
-    idx = sorted(connection_points("FACE_LANDMARKS_FACE_OVAL"))
-    pts = landmarks[idx, :2].astype(np.float64)
-    centre = pts.mean(0)
-    return pts[np.argsort(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))]
 
 
 def bridge_contrast(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: float) -> float:
@@ -161,8 +153,7 @@ def bridge_contrast(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin
     return best / max(skin, 1.0)
 
 
-def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: float,
-              eyes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: float, mesh: WarpMesh) -> np.ndarray:
     """(H, W) bool the frame's dark rim about each eye, or all False unless both eyes have one.
 
     Dark pixels (:data:`DARK_SHARE`) outside the eye openings, within :data:`ZONE_IODS` of the eyes' line; of them,
@@ -174,9 +165,11 @@ def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: floa
 
     dark = (luma < DARK_SHARE * skin).astype(np.uint8)
     grow = 2 * int(round(EYE_MARGIN_IODS * iod_px)) + 1
-    for eye in eyes:
+    eyes = (mesh.eye_right, mesh.eye_left)
+    for eye in eyes:  # the opening's outline rounded to whole pixels (grown by EYE_MARGIN_IODS, set with it)
         opening = np.zeros_like(dark)
-        cv2.fillPoly(opening, [np.round(landmarks[eye, :2]).astype(np.int32)], 1)
+        outline = landmarks[np.concatenate([eye.upper, eye.lower[::-1]]), :2]
+        cv2.fillPoly(opening, [np.round(outline).astype(np.int32)], 1)
         dark[cv2.dilate(opening, np.ones((grow, grow), np.uint8)) > 0] = 0
     right, left = landmarks[33, :2].astype(np.float64), landmarks[263, :2].astype(np.float64)
     centre = (right + left) / 2
@@ -194,7 +187,7 @@ def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: floa
     angles = np.linspace(0.0, 2 * np.pi, rays, endpoint=False)
     rims = np.zeros(luma.shape, bool)
     for eye in eyes:
-        middle = landmarks[eye, :2].astype(np.float64).mean(0)
+        middle = landmarks[np.concatenate([eye.upper, eye.lower[::-1]]), :2].astype(np.float64).mean(0)
         dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
         px = middle[0] + radii[None, :] * dirs[:, :1] - 0.5
         py = middle[1] + radii[None, :] * dirs[:, 1:] - 0.5
@@ -278,25 +271,24 @@ def _long_arcs(on: np.ndarray, shortest: int) -> np.ndarray:
     return np.roll(out, shift)
 
 
-def find_glasses(image: np.ndarray, landmarks: np.ndarray, iod_px: float, *,
-                 eyes: tuple[np.ndarray, np.ndarray]) -> Optional[Glasses]:
+def find_glasses(image: np.ndarray, landmarks: np.ndarray, iod_px: float, *, mesh: WarpMesh) -> Optional[Glasses]:
     """The frame in ``image`` ((H, W, 3) uint8, the portrait), or None where it shows no glasses (module doc).
 
-    ``landmarks`` (478, 2+) MediaPipe's points in ``image`` pixels; ``eyes`` the two eye openings' outlines as
-    landmark indices (the openings are no part of the frame)."""
+    ``landmarks`` (478, 2+) MediaPipe's points in ``image`` pixels; ``mesh`` their warp mesh (its face oval and
+    eye openings: the openings are no part of the frame)."""
     import cv2
 
     luma = _luma(image, iod_px)
-    skin = skin_luma(luma, landmarks)
+    skin = skin_luma(luma, landmarks, mesh)
     contrast = bridge_contrast(luma, landmarks, iod_px, skin)
     if contrast < BRIDGE_MIN_CONTRAST or contrast * skin < BRIDGE_MIN_GREY:
         return None
-    rims = _rim_mask(luma, landmarks, iod_px, skin, eyes)
+    rims = _rim_mask(luma, landmarks, iod_px, skin, mesh)
     if not rims.any():
         log.info("portrait: a band across the nose (%.2f of the skin's luma) but no dark rims: no glasses layer",
                  contrast)
         return None
-    sharp = image[..., :3].astype(np.float32) @ LUMA
+    sharp = image[..., :3].astype(np.float32) @ LUMA.astype(np.float32)
     frame_luma = float(np.median(sharp[rims]))
     edge = 2 * max(1, int(round(EDGE_IODS * iod_px))) + 1
     near = cv2.dilate(rims.astype(np.uint8), np.ones((edge, edge), np.uint8)) > 0

@@ -18,6 +18,7 @@ says why not, in words that tell the user what photo to use instead. The limits:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import logging
@@ -105,6 +106,7 @@ def read_photo(path: Path) -> np.ndarray:
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 
 
+@functools.cache
 def register_heif() -> bool:
     """Let Pillow open HEIF photos (pillow-heif applies their rotation and resets the EXIF orientation, so nothing is
     turned twice); False where pillow-heif is not installed."""

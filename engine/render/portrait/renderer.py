@@ -132,8 +132,7 @@ class PortraitRenderer(Renderer):
         mesh, rest = build_mesh(rest_lm[:, :2], size_wh=(w, h))
         self.mesh = mesh
         band = lift_to_lid_margin(rest, mesh)
-        outlines = tuple(np.concatenate([o.upper, o.lower[::-1]]) for o in (mesh.eye_right, mesh.eye_left))
-        self.glasses = find_glasses(rig.image, rig.landmarks, rig.iod_px, eyes=outlines)
+        self.glasses = find_glasses(rig.image, rig.landmarks, rig.iod_px, mesh=mesh)
         # the skin every image below is drawn from: the photo, with a glasses frame painted out (the frame is a
         # layer drawn over every frame, moved with the head only)
         self._skin = rig.image if self.glasses is None else without_glasses(rig.image, self.glasses, rig.iod_px)
