@@ -1265,7 +1265,10 @@ def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
     sampled along the squeezed lip: all of the grin's teeth, squeezed into the O, a grille of narrow white stripes.
     Now the O shows the middle of the photo's row at its own size (raster._mouth_rgb's ``u_teeth``). Measured as the
     mean |d luma / dx| over the O's lighter pixels against the photo's own teeth at rest: 1.65 and 1.89 before,
-    0.97 and 1.10 after (with the set's fitted gains: 1.79 / 1.70 -> 0.78 / 1.06)."""
+    0.97 and 1.10 after (with the set's fitted gains: 1.79 / 1.70 -> 0.78 / 1.06).
+
+    And they lie in the shadow of the lips pushed out (:data:`~.raster.RECEDE_TEETH_SHADE`): drawn in full light, the
+    O's lighter pixels were as bright as the photo's teeth at rest (1.04 and 1.05 of their mean luma); 0.70 now."""
     import cv2
     from PIL import Image, ImageDraw
 
@@ -1287,6 +1290,8 @@ def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
     lit = inside & (frame > np.percentile(frame[inside], 40))  # the teeth, not the O's shadowed edge
     ratio = float(np.abs(np.diff(frame, axis=1))[lit[:, 1:]].mean()) / across
     assert ratio < 1.3, ratio
+    shaded = float(frame[lit].mean()) / float(photo[teeth].mean())
+    assert shaded < 0.85, shaded
 
 
 def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, upper_chain, *, margin: float = 0.25) -> np.ndarray:

@@ -466,10 +466,16 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
     assert np.linalg.norm(pixel(at_rest, 0.5, below) - teeth) < 0.2 * np.linalg.norm(teeth)
     assert np.linalg.norm(pixel(squeezed, 0.5, below) - teeth) > 0.5 * np.linalg.norm(teeth)
     # where the photo shows its own upper teeth, they set the rows' length (hidden beside them, the rows left the
-    # cavity's shadow in ragged patches around the photo's teeth)
+    # cavity's shadow in ragged patches around the photo's teeth), in the shadow of the lips pushed out: darker,
+    # least in the lips' colour (the light in it comes off them)
     with_teeth = squeezed.copy()
     with_teeth[raster.P_PHOTO_TEETH] = 1.0
-    assert np.linalg.norm(pixel(with_teeth, 0.5, below) - teeth) < 0.2 * np.linalg.norm(teeth)
+    lips = r._params[raster.P_SEAM_RGB:raster.P_SEAM_RGB + 3].astype(np.float64)
+    in_shadow = teeth * (1.0 - raster.RECEDE_TEETH_SHADE * (1.0 - raster.LIP_BOUNCE * lips / lips.max()))
+    assert np.linalg.norm(pixel(with_teeth, 0.5, below) - in_shadow) < 0.2 * np.linalg.norm(in_shadow)
+    assert np.linalg.norm(pixel(with_teeth, 0.5, below) - teeth) > 0.3 * np.linalg.norm(teeth)
+    got = pixel(with_teeth, 0.5, below)
+    assert got[0] / got[2] > 1.1 * teeth[0] / teeth[2]  # warmer than the teeth in light
     # the tongue above the lower row: in the O's shadow (0.34 of its light at rest measured; 0.57 without it)
     tongue = h - (raster.LOWER_TEETH_IODS + 0.05) * iod
     assert pixel(squeezed, 0.5, tongue).sum() < 0.45 * pixel(at_rest, 0.5, tongue).sum()
