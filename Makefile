@@ -18,7 +18,10 @@ TEST_TORCH_SPEC ?= torch==2.13.0
 #   make diffusion TORCH_SPEC=torch TORCH_INDEX=<your PyTorch wheel index URL>
 TORCH_SPEC ?= torch
 TORCH_INDEX ?=
-PYTEST_ARGS ?=
+# Two workers (pytest-xdist), each test file on one of them so that its module fixtures (a prepared photo, a
+# compiled client) are made once: 12:38 against 20:05 in one process on a 2-core machine. PYTEST_ARGS= runs serially.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: demo test bench install install-test diffusion sysdeps clean
 
