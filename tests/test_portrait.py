@@ -524,7 +524,9 @@ def test_the_fit_never_narrows_the_mouth_into_a_tube(monkeypatch, renderer):
     from skimage import data
 
     k = arkit_index("mouthFunnel")
-    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (1.2,))  # the astronaut: range 0.65, rho 1, width 0.36
+    # the astronaut at 1.45: width 0.26 (at 1.2 it was 0.36, until the guard scaled back the ragged repair of the
+    # folds it makes: 0.42 now, deform.REPAIR_MAX_IODS)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (1.45,))
     before = renderer.gains[k]
     try:
         for g in portrait_fit.GAIN_CANDIDATES:

@@ -36,6 +36,13 @@ MIN_SKIN_AREA_RATIO = 0.1
 #: Unfolding passes per field when the basis is built, and per frame before the guard scales back.
 UNFOLD_BUILD_ITERATIONS = 200
 UNFOLD_FRAME_ITERATIONS = 30
+#: A frame's repair (:func:`unfold`) is kept only where it moves no point further than this from where the expression
+#: put it (inter-ocular distances); past that the guard scales the expression back instead. The repair averages the
+#: motion of the folding triangles' corners, and where it moved them far it bent the lips' inner lines into zigzags:
+#: a funnel with the jaw half open, with obama3's fitted gains, moved a point of the upper lip 0.14 IOD and tore the O
+#: into a ragged hole (scaled back to 0.80 now, a smooth O). On the set's photos, with fitted gains, ten speech
+#: combinations were repaired by 0.01-0.04 where they looked smooth, 0.09-0.14 where the lines zigzagged.
+REPAIR_MAX_IODS = 0.06
 #: Closest approach of the lids or lips, inter-ocular distances (0.05 px at 512x512): closed, but never crossed.
 #: In pixels it gave a 2048x2048 frame lids 4x closer than a 512 one, close enough to turn a shut eye's
 #: slanted columns inside out there, so the same blink was scaled back at one size and not the other.
@@ -248,6 +255,7 @@ class Deformer:
         # Contact keeps lids and lips CONTACT_GAP_IODS apart, or as close as the photo has them (a closed mouth's
         # lip landmarks may touch or cross): the rest pose is never moved by it.
         self._contact_gap_px = CONTACT_GAP_IODS * iod_px
+        self._repair_max_px = REPAIR_MAX_IODS * iod_px
         self._min_gap = [np.minimum(self._contact_gap_px, (self.rest[o.lower] - self.rest[o.upper]) @ self._down)
                          for o in self._openings]
         # The guard judges change from rest: a triangle folds when an expression takes it below the rule
@@ -603,7 +611,9 @@ class Deformer:
             neutral = self._neutral_face
             moved = unfold(neutral, v - neutral, self.mesh.triangles, self._threshold,
                            iterations=UNFOLD_FRAME_ITERATIONS)
-            v = self._contact(neutral + moved)
+            repaired = self._contact(neutral + moved)
+            if np.abs(repaired - v).max() <= self._repair_max_px:  # else the guard scales back (below)
+                v = repaired
         if not self._valid(v):  # back toward the neutral face (fold-free by construction) until nothing folds
             base, toward = self._neutral_face, expr - self._neutral
             lo, hi = 0.0, 1.0
