@@ -485,9 +485,10 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
 COLUMN_PX = 60.0
 
 
-def mouth_column(renderer, d_low: np.ndarray, *, h: float = COLUMN_PX, jaw_px: Optional[float] = None) -> np.ndarray:
-    """(N, 3) mouth interior colours in the middle column of an opening ``h`` px high, ``d_low`` px above the lower lip;
-    the jaw opened it ``jaw_px`` (None: all of it)."""
+def mouth_column(renderer, d_low: np.ndarray, *, h: float = COLUMN_PX, jaw_px: Optional[float] = None,
+                 u: float = 0.5) -> np.ndarray:
+    """(N, 3) mouth interior colours in the column ``u`` (0..1 across the opening; 0.5 its middle) of an opening ``h``
+    px high, ``d_low`` px above the lower lip; the jaw opened it ``jaw_px`` (None: all of it)."""
     r = renderer
     mp = r._params.copy()
     mp[raster.P_MOUTH_OPEN] = h
@@ -496,7 +497,7 @@ def mouth_column(renderer, d_low: np.ndarray, *, h: float = COLUMN_PX, jaw_px: O
     img, alpha, run = r._skin, np.zeros_like(r._scene.teeth_alpha), np.zeros_like(r._scene.teeth_run)
     out = []
     for d in d_low:
-        raster._mouth_rgb(img, alpha, run, 0.5, 1.0 - d / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), BY_V, mp, rgb,
+        raster._mouth_rgb(img, alpha, run, u, 1.0 - d / h, h, 0.0, 0.0, 0.0, 0.0, 0.0, upright(h), BY_V, mp, rgb,
                           scratch, scratch2)
         out.append(rgb.copy())
     return np.array(out)
@@ -551,6 +552,22 @@ def test_a_mouth_opened_wide_shows_more_of_the_tongue(renderer, monkeypatch):
         raster._mouth_rgb.recompile()
     assert wide > 2.0 * fixed, (wide, fixed)
     assert np.abs(speech - speech_before).max() < 1e-3
+
+
+def test_the_tongue_lies_in_the_middle_of_a_wide_mouth_with_the_dark_beside_it(renderer):
+    """The tongue's dome spans the middle :data:`~.raster.TONGUE_WIDTH_SHARE` of the opening. Toward the corners of a
+    wide-open mouth (a tenth of its width in), 0.2 IOD above the lower lip (over the lower teeth there: the jaw opens
+    the corners less), the cavity shows, not the tongue: drawn corner to corner, the tongue was a flat pink band there
+    (0.85 of the middle's luma, against 0.19 now)."""
+    iod = float(renderer._params[raster.P_IOD])
+    h = 0.6 * iod
+    above = np.array([0.2 * iod])
+    middle = luma(mouth_column(renderer, above, h=h))[0]
+    tongue = renderer._params[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3].astype(np.float64)
+    assert middle > 0.6 * luma(tongue)  # the tongue, lit
+    for u in (0.1, 0.9):
+        side = luma(mouth_column(renderer, above, h=h, u=u))[0]
+        assert side < 0.35 * middle, (u, side / middle)
 
 
 def test_the_photos_upper_teeth_hang_from_the_upper_lip(renderer):

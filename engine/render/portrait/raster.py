@@ -85,6 +85,10 @@ TONGUE_OUT_EXTRA_IODS = 0.05
 #: lower teeth. (At a fixed height, a mouth opened wide was a flat dark hole over a thin pink band; risen from the
 #: first opening on, the tongue filled the dark between the rows of a mouth open for speech.)
 TONGUE_JAW_SHARE, TONGUE_JAW_FROM_IODS = 0.3, 0.25
+#: The tongue's dome spans this share of the opening's width, in its middle: it lies inside the lower teeth's arch,
+#: whose sides turn back into the cheeks' dark. (Across the whole opening, corner to corner, it was a flat pink band
+#: filling the lower mouth.)
+TONGUE_WIDTH_SHARE = 0.75
 #: tongueOut puts the tongue out between the lips and over the lower lip (:func:`_tongue_out`): at 1 its tip lies this
 #: far (IODs) past the lower lip's outer edge, its half width is this share of the mouth's width (at most the second,
 #: IODs), it is this much darker where it comes out from under the upper lip and teeth (over the first IODs below
@@ -569,18 +573,25 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     low_dx = -2.0 * LOWER_TEETH_IODS * iod * x_lo / squeeze  # d(t_low)/d(arch)
     rise_px = ((TONGUE_IODS + TONGUE_OUT_EXTRA_IODS * mp[P_TONGUE]) * iod
                + TONGUE_JAW_SHARE * max(mp[P_JAW_OPEN] - TONGUE_JAW_FROM_IODS * iod, 0.0))
-    tongue_top = t_low + rise_px * root
+    x_tongue = x / TONGUE_WIDTH_SHARE
+    root_tongue = math.sqrt(max(0.0, 1.0 - x_tongue * x_tongue))
+    tongue_top = t_low + rise_px * root_tongue
     cavity, under = _cavity_shade(d_up, d_low, t_up, iod)
     for c in range(3):
         rgb[c] = mp[P_CAVITY_RGB + c] * cavity * corner
     # tongue: a dome behind the lower teeth, lit from the front, darker where it curves away at its top
     # and at its sides, with a faint groove down its middle
     top = max(tongue_top, 1e-3)
-    tongue_cover = min(max((tongue_top - d_low) / max(1.0, SOFT_IODS * iod) + 0.5, 0.0), 1.0)
+    # with its edge as soft across the frame where it falls steeply toward its sides: the edge's distance is the
+    # height over its top's gradient along the frame's x and y (the top's fall across the opening, less the lower
+    # lip's rise)
+    rise_dx = -rise_px * x_tongue / (TONGUE_WIDTH_SHARE * max(root_tongue, 0.05))
+    steep = math.sqrt((2.0 * rise_dx * grad[0] - low_px) ** 2 + (2.0 * rise_dx * grad[1] - low_py) ** 2)
+    tongue_cover = min(max((tongue_top - d_low) / (max(1.0, SOFT_IODS * iod) * max(steep, 1.0)) + 0.5, 0.0), 1.0)
     if tongue_cover > 0.0:
         y = min(max(d_low / top, 0.0), 1.0)
         mid_px = abs(x) * half_width
-        lit = (0.72 + 0.28 * (1.0 - x * x)) * (1.0 - 0.3 * _smooth(0.5, 1.0, y)) * (0.75 + 0.25 * under)
+        lit = (0.72 + 0.28 * root_tongue * root_tongue) * (1.0 - 0.3 * _smooth(0.5, 1.0, y)) * (0.75 + 0.25 * under)
         lit *= 1.0 - TONGUE_DIM * (1.0 - _smooth(TONGUE_LIT_IODS[0] * iod, TONGUE_LIT_IODS[1] * iod, mp[P_MOUTH_OPEN]))
         lit *= 1.0 - 0.1 * math.exp(-(mid_px / max(0.02 * iod, 0.5)) ** 2) * _smooth(0.2, 0.8, y)
         for c in range(3):
