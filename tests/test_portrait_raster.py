@@ -470,7 +470,7 @@ def test_lips_squeezed_into_an_o_show_the_middle_teeth_at_their_size_set_back_in
     # least in the lips' colour (the light in it comes off them)
     with_teeth = squeezed.copy()
     with_teeth[raster.P_PHOTO_TEETH] = 1.0
-    lips = r._params[raster.P_SEAM_RGB:raster.P_SEAM_RGB + 3].astype(np.float64)
+    lips = np.asarray(r._lips_rgb, np.float64)
     in_shadow = teeth * (1.0 - raster.RECEDE_TEETH_SHADE * (1.0 - raster.LIP_BOUNCE * lips / lips.max()))
     assert np.linalg.norm(pixel(with_teeth, 0.5, below) - in_shadow) < 0.2 * np.linalg.norm(in_shadow)
     assert np.linalg.norm(pixel(with_teeth, 0.5, below) - teeth) > 0.3 * np.linalg.norm(teeth)

@@ -301,14 +301,15 @@ TEETH_REACH, TEETH_ROW_SCALE, TEETH_TOP, TEETH_BOTTOM, TEETH_H0, TEETH_ROWS = 0,
 #: :func:`.eyes.brow_lift`), and the tongue put out past the lips (:func:`tongue_out_geometry`, :func:`_tongue_out`):
 #: its root (x, y) and the direction it points (x, y), its length to its tip and its half width (px), and how far
 #: below the upper lip it comes out (px, under the upper teeth), and the share of the grain the closed lid's skin
-#: gets (:func:`.eyes.lid_grain_share`).
+#: gets (:func:`.eyes.lid_grain_share`), and the share of each channel the teeth keep in the lips' shadow
+#: (:func:`teeth_shadow_keep`).
 P_IOD, P_TONGUE, P_TEETH, P_TONGUE_RGB, P_MOUTH_WIDTH, P_LID, P_LID_RGB = 0, 1, 2, 5, 8, 9, 11
 P_LASH, P_CAVITY_RGB, P_CLOSED, P_GRAIN_SHIFT, P_GRAIN_PX, P_MOUTH_SHARE, P_PHOTO_TEETH = 17, 19, 22, 24, 26, 27, 28
 P_NEUTRAL_OPEN, P_SEAM_RGB, P_MOUTH_REST, P_MOUTH_OPEN, P_LIP_DROP = 29, 31, 34, 35, 36
 P_JAW_OPEN, P_BROW_LIFT = 37, 38
 P_TONGUE_ROOT, P_TONGUE_DIR, P_TONGUE_LEN, P_TONGUE_HALF, P_TONGUE_UNDER = 40, 42, 44, 45, 46
-P_LID_GRAIN = 47
-NUM_PARAMS = 48
+P_LID_GRAIN, P_TEETH_SHADOW = 47, 48
+NUM_PARAMS = 51
 
 #: Skin triangle chain codes (:func:`edge_tables`): touching the (right, left) eye's upper chain, lower chain.
 _UPPER_RIGHT, _UPPER_LEFT, _LOWER_RIGHT, _LOWER_LEFT = 1, 2, 3, 4
@@ -376,10 +377,16 @@ def _shadow_share(apart):
 @njit(inline="always", fastmath=True, error_model="numpy")
 def _behind_lips(rgb, share, mp):
     """Darken teeth ``rgb`` by ``share`` (0..1), less in the lips' colour (:data:`RECEDE_TEETH_SHADE`,
-    :data:`LIP_BOUNCE`; the lips' colour is the seam's, :data:`P_SEAM_RGB`, a multiple of it)."""
-    top = max(mp[P_SEAM_RGB], mp[P_SEAM_RGB + 1], mp[P_SEAM_RGB + 2], 1e-3)
+    :data:`P_TEETH_SHADOW`)."""
     for c in range(3):
-        rgb[c] *= 1.0 - share * (1.0 - LIP_BOUNCE * mp[P_SEAM_RGB + c] / top)
+        rgb[c] *= 1.0 - share * (1.0 - mp[P_TEETH_SHADOW + c])
+
+
+def teeth_shadow_keep(lips_rgb: np.ndarray) -> np.ndarray:
+    """(3,) the share of each channel teeth keep in the lips' shadow (:data:`P_TEETH_SHADOW`): :data:`LIP_BOUNCE` of
+    the lips' ``lips_rgb`` (3,) relative to its brightest channel."""
+    lips = np.asarray(lips_rgb, np.float64)
+    return LIP_BOUNCE * lips / max(float(lips.max()), 1e-3)
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")

@@ -327,6 +327,7 @@ class PortraitRenderer(Renderer):
         mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = as_photo(0.7 * np.array(_TONGUE_RGB) * light + 0.3 * lips)
         mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = as_photo(0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips)
         mp[raster.P_SEAM_RGB:raster.P_SEAM_RGB + 3] = raster.SEAM_DARK * lips
+        mp[raster.P_TEETH_SHADOW:raster.P_TEETH_SHADOW + 3] = raster.teeth_shadow_keep(lips)
         c0, c1 = self.mesh.mouth.corners
         mp[raster.P_MOUTH_WIDTH] = float(np.linalg.norm(rest[c1] - rest[c0]))
         mp[raster.P_MOUTH_SHARE] = 1.0
