@@ -165,10 +165,10 @@ def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: floa
 
     dark = (luma < DARK_SHARE * skin).astype(np.uint8)
     grow = 2 * int(round(EYE_MARGIN_IODS * iod_px)) + 1
-    eyes = (mesh.eye_right, mesh.eye_left)
-    for eye in eyes:  # the opening's outline rounded to whole pixels (grown by EYE_MARGIN_IODS, set with it)
+    outlines = [landmarks[np.concatenate([eye.upper, eye.lower[::-1]]), :2].astype(np.float64)
+                for eye in (mesh.eye_right, mesh.eye_left)]
+    for outline in outlines:  # the opening's outline rounded to whole pixels (grown by EYE_MARGIN_IODS, set with it)
         opening = np.zeros_like(dark)
-        outline = landmarks[np.concatenate([eye.upper, eye.lower[::-1]]), :2]
         cv2.fillPoly(opening, [np.round(outline).astype(np.int32)], 1)
         dark[cv2.dilate(opening, np.ones((grow, grow), np.uint8)) > 0] = 0
     right, left = landmarks[33, :2].astype(np.float64), landmarks[263, :2].astype(np.float64)
@@ -186,8 +186,8 @@ def _rim_mask(luma: np.ndarray, landmarks: np.ndarray, iod_px: float, skin: floa
     arc, gap = int(round(ARC_RAD / (2 * np.pi) * rays)) | 1, int(round(GAP_RAD / (2 * np.pi) * rays))
     angles = np.linspace(0.0, 2 * np.pi, rays, endpoint=False)
     rims = np.zeros(luma.shape, bool)
-    for eye in eyes:
-        middle = landmarks[np.concatenate([eye.upper, eye.lower[::-1]]), :2].astype(np.float64).mean(0)
+    for outline in outlines:
+        middle = outline.mean(0)
         dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
         px = middle[0] + radii[None, :] * dirs[:, :1] - 0.5
         py = middle[1] + radii[None, :] * dirs[:, 1:] - 0.5
