@@ -109,6 +109,26 @@ UPPER_TOOTH_IODS = 0.12
 LOWER_TOOTH_IODS = 0.085
 #: A tooth's tip corners are rounded with this share of its width.
 TOOTH_ROUND = 0.15
+#: The teeth from the midline out (central incisor, lateral incisor, canine, two premolars; the last repeats) seen
+#: from the front, per row (upper, lower): each tooth's width (share of the front tooth's width above), its length
+#: (share of the row's), its cusp (share of :data:`TOOTH_CUSP`: the canine's point, the premolars' lesser one) and
+#: its tone (share of the teeth's colour: the teeth behind the incisors are darker and greyer). A real upper row has
+#: its central incisors widest and longest, the laterals narrower and about a millimetre shorter, the canines
+#: pointed; the lower incisors are narrow and all alike. (One tooth repeated along the arch, every tooth the same
+#: width, length and tone, drew a row of piano keys.) Lengths and cusps show as far as the row's tips are drawn
+#: rounded (``rounding`` of :func:`_tooth_row`): not under the photo's own teeth, nor where the rows meet.
+UPPER_TEETH_WIDTHS = (1.0, 0.78, 0.86, 0.78, 0.75)
+UPPER_TEETH_LENGTHS = (1.0, 0.88, 0.95, 0.9, 0.88)
+UPPER_TEETH_CUSPS = (0.0, 0.0, 1.0, 0.5, 0.5)
+UPPER_TEETH_TONES = (1.0, 0.96, 0.92, 0.89, 0.86)
+LOWER_TEETH_WIDTHS = (1.0, 1.05, 1.2, 1.15, 1.15)
+LOWER_TEETH_LENGTHS = (1.0, 1.0, 1.0, 0.95, 0.9)
+LOWER_TEETH_CUSPS = (0.0, 0.0, 0.8, 0.4, 0.4)
+LOWER_TEETH_TONES = (1.0, 0.98, 0.94, 0.9, 0.87)
+#: A cusp of 1 is a point this share of the tooth's width past its straight edge.
+TOOTH_CUSP = 0.12
+#: Rows for :func:`_tooth_row`.
+UPPER_ROW, LOWER_ROW = 0, 1
 #: The shadow between two teeth darkens them by at most this share (real interdental shadows are faint).
 GAP_SHADE = 0.15
 #: A tooth's face is rounded: toward its sides it is darker by up to this share; and its tip, thin enamel, by this
@@ -397,24 +417,51 @@ def _into_shadow(rgb, share, mp):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_tip(x, length, tooth_px, half_width, rounding):
-    """(tip, across, width, detail) of a row of teeth at ``x`` (-1..1 across the mouth): ``tip`` px from the lip
-    the row grows from to the tooth's outline there, ``across`` px to the nearest gap between two teeth, the
-    tooth's ``width`` px, and ``detail`` 0..1 how far the teeth are told apart (too narrow: a plain band)."""
+def _tooth_tip(x, length, tooth_px, half_width, rounding, row):
+    """(tip, across, width, detail, tone) of row ``row`` (:data:`UPPER_ROW`, :data:`LOWER_ROW`) of teeth at ``x``
+    (-1..1 across the mouth): ``tip`` px from the lip the row grows from to the tooth's outline there, ``across`` px
+    to the nearest gap between two teeth, the tooth's ``width`` px, ``detail`` 0..1 how far the teeth are told apart
+    (too narrow: a plain band) and its ``tone`` (:data:`UPPER_TEETH_TONES`, even across a gap).
+
+    The teeth follow the row's sequence (:data:`UPPER_TEETH_WIDTHS` ...) out from the midline. Each tip's corners
+    are rounded so that two neighbours of different lengths meet at one point in their gap: the outline has no step
+    (a step is a stair in the frame, whichever way the pixel grid runs)."""
+    widths, lengths, cusps, tones = UPPER_TEETH_WIDTHS, UPPER_TEETH_LENGTHS, UPPER_TEETH_CUSPS, UPPER_TEETH_TONES
+    if row == LOWER_ROW:
+        widths, lengths, cusps, tones = LOWER_TEETH_WIDTHS, LOWER_TEETH_LENGTHS, LOWER_TEETH_CUSPS, LOWER_TEETH_TONES
+    last = len(widths) - 1
     sin_arch = math.sin(ARCH_RAD)
     phi = math.asin(min(max(x, -1.0), 1.0) * sin_arch)
-    n = half_width * phi / sin_arch / max(tooth_px, 1e-3)  # teeth from the midline, along the arch
-    s = n - math.floor(n)  # 0..1 across one tooth
-    width = tooth_px * math.cos(phi)
+    n = abs(half_width * phi / sin_arch / max(tooth_px, 1e-3))  # front teeth from the midline, along the arch
+    k = 0
+    while k < last and n >= widths[k]:
+        n -= widths[k]
+        k += 1
+    s = n / widths[k]
+    inner = max(k - 1, 0)
+    if k == last and s >= 1.0:  # past the sequence's end its last tooth repeats
+        s -= math.floor(s)
+        inner = last
+    s = min(max(s, 0.0), 1.0)  # 0..1 across the tooth, from its side toward the midline
+    near = min(k + 1, last) if s >= 0.5 else inner  # the neighbour across the nearest gap
+    cos_phi = math.cos(phi)
+    width = tooth_px * widths[k] * cos_phi
     detail = _smooth(1.5, 4.0, width)  # teeth too narrow to draw them one by one are a plain band
     across = (0.5 - abs(s - 0.5)) * width  # px to the nearest gap
-    r = TOOTH_ROUND * width * detail * rounding
+    own = 1.0 + rounding * (lengths[k] - 1.0)
+    other = 1.0 + rounding * (lengths[near] - 1.0)
+    # both corners at a gap are rounded as the narrower tooth's, and the longer tooth's further, down to where the
+    # shorter one's corner meets the gap
+    narrower = tooth_px * min(widths[k], widths[near]) * cos_phi
+    r = TOOTH_ROUND * narrower * _smooth(1.5, 4.0, narrower) * rounding + max(own - other, 0.0) * length
     dr = max(r - across, 0.0)
-    return length - r + math.sqrt(max(r * r - dr * dr, 0.0)), across, width, detail
+    cusp = rounding * cusps[k] * TOOTH_CUSP * 2.0 * across
+    tone = tones[k] + (tones[near] - tones[k]) * 0.5 * (1.0 - _smooth(0.0, 0.35 * width, across))
+    return own * length - r + math.sqrt(max(r * r - dr * dr, 0.0)) + cusp, across, width, detail, tone
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, x_px, x_py, dist_px, dist_py):
+def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, x_px, x_py, dist_px, dist_py, row):
     """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
 
     ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
@@ -429,11 +476,11 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, 
     per frame pixel along x / y. (Covered over a pixel along ``dist`` only, the steep sides of the tips'
     notches and the rows' ends toward the corners came out stair-stepped.)
     """
-    tip, across, width, detail = _tooth_tip(x, length, tooth_px, half_width, rounding)
+    tip, across, width, detail, tone = _tooth_tip(x, length, tooth_px, half_width, rounding, row)
     # the outline's slope: the steeper side's (at the cusp between two rounded tips the two sides cancel)
     e = 1e-3
-    ahead = (_tooth_tip(x + e, length, tooth_px, half_width, rounding)[0] - tip) / e
-    behind = (tip - _tooth_tip(x - e, length, tooth_px, half_width, rounding)[0]) / e
+    ahead = (_tooth_tip(x + e, length, tooth_px, half_width, rounding, row)[0] - tip) / e
+    behind = (tip - _tooth_tip(x - e, length, tooth_px, half_width, rounding, row)[0]) / e
     tip_dx = (ahead if abs(ahead) > abs(behind) else behind) + length_dx
     gx = tip_dx * x_px - dist_px
     gy = tip_dx * x_py - dist_py
@@ -444,7 +491,7 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, 
     # (where they touch, near the lip, the rounding shows less, as the gap's shadow does)
     curve = TOOTH_CURVE * detail * (1.0 - _smooth(0.0, 0.5 * width, across)) ** 2 * (0.3 + 0.7 * toward_tip)
     tip_grey = TOOTH_TIP_GREY * _smooth(0.55 * length, length, dist)
-    shade = (1.0 - gap) * (1.0 - curve) * (1.0 - tip_grey) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist))
+    shade = (1.0 - gap) * (1.0 - curve) * (1.0 - tip_grey) * (0.84 + 0.16 * _smooth(0.0, 0.4 * length, dist)) * tone
     return cover, shade
 
 
@@ -615,7 +662,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         if clenched:  # the tips' outline runs along the upper row's: it changes across the frame as d_up does
             low_dx, low_px, low_py = -up_dx, -up_px, -up_py
         cover, shade = _tooth_row(arch_lo, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx,
-                                  xl_px, xl_py, low_px, low_py)
+                                  xl_px, xl_py, low_px, low_py, LOWER_ROW)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
             shade *= 1.0 - OCCLUSAL_SHADE * math.exp(-max(d_up - t_up, 0.0) / max(OCCLUSAL_IODS * iod, 0.5))
@@ -630,7 +677,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         # the photo's own teeth (rounded ones put notches where the photo has none)
         rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
         cover, shade = _tooth_row(arch_up, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx,
-                                  xu_px, xu_py, up_px, up_py)
+                                  xu_px, xu_py, up_px, up_py, UPPER_ROW)
         if cover > 0.0:
             for c in range(3):
                 layer[c] = mp[P_TEETH + c] * shade * buccal_up
