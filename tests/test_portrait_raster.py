@@ -572,9 +572,11 @@ def test_the_tongue_and_the_teeth_have_soft_edges(renderer):
         grey = luma(mouth_column(renderer, d))
         steps = np.abs(np.diff(grey))
         assert steps.max() < 0.35 * np.abs(grey[-1] - grey[0]), (edge, grey)
-    # the tongue is shaded, not a flat band: darker toward its top, where it curves away
+    # the tongue is shaded, not a flat band: much darker toward its top, its back, which lies away from the light
+    # (0.42 of its front's luma on the astronaut; 0.65 with raster.TONGUE_BACK_SHADE 0.3 from halfway up, a bright
+    # dome with a hard rim against the cavity)
     tongue = luma(mouth_column(renderer, np.array([t_low + 2.0, top - 2.0])))
-    assert tongue[1] < 0.9 * tongue[0]
+    assert tongue[1] < 0.55 * tongue[0], tongue[1] / tongue[0]
 
 
 def test_a_mouth_opened_wide_shows_more_of_the_tongue(renderer, monkeypatch):
@@ -602,13 +604,14 @@ def test_the_tongue_lies_in_the_middle_of_a_wide_mouth_with_the_dark_beside_it(r
     """The tongue's dome spans the middle :data:`~.raster.TONGUE_WIDTH_SHARE` of the opening. Toward the corners of a
     wide-open mouth (a tenth of its width in), 0.2 IOD above the lower lip (over the lower teeth there: the jaw opens
     the corners less), the cavity shows, not the tongue: drawn corner to corner, the tongue was a flat pink band there
-    (0.85 of the middle's luma, against 0.19 now)."""
+    (0.85 of the middle's luma, against 0.27 now)."""
     iod = float(renderer._params[raster.P_IOD])
     h = 0.6 * iod
     above = np.array([0.2 * iod])
     middle = luma(mouth_column(renderer, above, h=h))[0]
     tongue = renderer._params[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3].astype(np.float64)
-    assert middle > 0.6 * luma(tongue)  # the tongue, lit
+    # the tongue, lit (0.52 of its colour's luma three quarters of the way up its dome, toward its shaded back)
+    assert middle > 0.45 * luma(tongue)
     for u in (0.1, 0.9):
         side = luma(mouth_column(renderer, above, h=h, u=u))[0]
         assert side < 0.35 * middle, (u, side / middle)

@@ -103,6 +103,10 @@ TONGUE_GRAIN = 0.4
 #: ... and a wet sheen on its round toward the tip: this share of the way to its colour's brightest channel.
 TONGUE_SHEEN = 0.25
 TONGUE_ROOT_SHADE, TONGUE_ROOT_IODS = 0.45, 0.1
+#: Inside the mouth, the tongue's dome goes this much darker toward its top (its back, which lies flat, away from the
+#: light and under the palate), from this share of its height above the lower lip. (At 0.3 from halfway up, a wide
+#: mouth's tongue was a bright pink dome with a hard rim against the dark cavity.)
+TONGUE_BACK_SHADE, TONGUE_BACK_FROM = 0.55, 0.3
 TONGUE_SHADOW_IODS = 0.025
 #: A front tooth's width (upper, lower), inter-ocular distances.
 UPPER_TOOTH_IODS = 0.12
@@ -645,7 +649,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     if tongue_cover > 0.0:
         y = min(max(d_low / top, 0.0), 1.0)
         mid_px = abs(x) * half_width
-        lit = (0.72 + 0.28 * root_tongue * root_tongue) * (1.0 - 0.3 * _smooth(0.5, 1.0, y)) * (0.75 + 0.25 * under)
+        lit = (0.72 + 0.28 * root_tongue * root_tongue) * (1.0 - TONGUE_BACK_SHADE * _smooth(TONGUE_BACK_FROM, 1.0, y)) * (0.75 + 0.25 * under)
         lit *= 1.0 - TONGUE_DIM * (1.0 - _smooth(TONGUE_LIT_IODS[0] * iod, TONGUE_LIT_IODS[1] * iod, mp[P_MOUTH_OPEN]))
         lit *= 1.0 - 0.1 * math.exp(-(mid_px / max(0.02 * iod, 0.5)) ** 2) * _smooth(0.2, 0.8, y)
         for c in range(3):
