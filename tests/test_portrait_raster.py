@@ -217,7 +217,7 @@ def test_teeth_rows_have_rounded_tips_and_soft_gaps():
     tooth = raster.LOWER_TOOTH_IODS * iod
     length = raster.LOWER_TEETH_IODS * iod
     xs = np.arange(-0.6, 0.6, 0.1 / half_width)  # front teeth, 0.1 px apart
-    shades = np.array([raster._tooth_row(x, 0.6 * length, length, tooth, half_width, iod, 1.0, *UPRIGHT, raster.LOWER_ROW)[1]
+    shades = np.array([raster._tooth_row(x, 0.6 * length, length, tooth, half_width, iod, 1.0, 1.0, *UPRIGHT, raster.LOWER_ROW)[1]
                        for x in xs])
     # gaps no darker than interdental shadows: a tooth's rounded side and the gap's shadow, and the teeth behind the
     # incisors a little darker (the fourth from the midline is the farthest these columns reach), nothing more
@@ -230,14 +230,14 @@ def test_teeth_rows_have_rounded_tips_and_soft_gaps():
     gap, middle = 0.0, 0.5 * tooth / half_width
 
     def shade_at(x):
-        return raster._tooth_row(x, 0.9 * length, length, tooth, half_width, iod, 1.0, *UPRIGHT, raster.LOWER_ROW)[1]
+        return raster._tooth_row(x, 0.9 * length, length, tooth, half_width, iod, 1.0, 1.0, *UPRIGHT, raster.LOWER_ROW)[1]
 
     assert shade_at(middle) > 1.025 * shade_at(0.2 * tooth / half_width)
     # rounded tips: near its tip a tooth covers less at a gap than at its middle, with a ramp
-    at_gap = raster._tooth_row(gap + 1e-4, length - 0.5, length, tooth, half_width, iod, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
-    at_middle = raster._tooth_row(middle, length - 0.5, length, tooth, half_width, iod, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
+    at_gap = raster._tooth_row(gap + 1e-4, length - 0.5, length, tooth, half_width, iod, 1.0, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
+    at_middle = raster._tooth_row(middle, length - 0.5, length, tooth, half_width, iod, 1.0, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
     assert at_middle > 0.9 and at_gap < 0.5
-    ramp = [raster._tooth_row(middle, length + d, length, tooth, half_width, iod, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
+    ramp = [raster._tooth_row(middle, length + d, length, tooth, half_width, iod, 1.0, 1.0, *UPRIGHT, raster.LOWER_ROW)[0]
             for d in (-0.25, 0.0, 0.25)]
     assert 0.1 < ramp[1] < 0.9 and ramp[0] > ramp[1] > ramp[2]
 
@@ -245,14 +245,14 @@ def test_teeth_rows_have_rounded_tips_and_soft_gaps():
 def test_an_upper_row_has_long_central_incisors_narrower_laterals_and_pointed_canines():
     """The drawn upper row follows a real row out from the midline (central incisor, lateral, canine), not one
     tooth repeated (a row of piano keys); its outline has no step where two teeth of different lengths meet; and
-    where the row is drawn square (``rounding`` 0: under the photo's own teeth, or where the rows meet) every tip
-    is the row's length."""
+    without the sequence's lengths (``anatomy`` 0: a photo that shows its own upper teeth, or rows that meet) every
+    tooth is the row's length."""
     iod, half_width = 100.0, 60.0
     tooth, length = raster.UPPER_TOOTH_IODS * iod, raster.UPPER_TEETH_MAX_IODS * iod
     xs = np.linspace(0.0, 0.7, 7001)  # 0.006 px apart
 
-    def tips(rounding, row=raster.UPPER_ROW):
-        return np.array([raster._tooth_tip(float(x), length, tooth, half_width, rounding, row) for x in xs])
+    def tips(anatomy, row=raster.UPPER_ROW):
+        return np.array([raster._tooth_tip(float(x), length, tooth, half_width, 1.0, anatomy, row) for x in xs])
 
     t = tips(1.0)
     gaps = np.flatnonzero((t[1:-1, 1] < t[:-2, 1]) & (t[1:-1, 1] < t[2:, 1])) + 1  # where ``across`` is least
@@ -276,9 +276,11 @@ def test_an_upper_row_has_long_central_incisors_narrower_laterals_and_pointed_ca
     # the tone changes across a gap smoothly too, and each tooth out is darker
     assert np.abs(np.diff(t[:, 4])).max() < 0.01
     assert t[gaps[0] + 5, 4] > t[gaps[1] + 5 + len(teeth[1]) // 2, 4] > t[gaps[2] + len(teeth[2]) // 2, 4]
-    # drawn square, every tip is at the row's length: nothing drawn longer or shorter than the photo's teeth
-    square = tips(0.0)
-    assert np.abs(square[:, 0] - length).max() < 1e-6
+    # without the sequence's lengths (beside the photo's own teeth, or where the rows meet), every tooth is the row's
+    # length at its middle
+    plain = tips(0.0)
+    middles = [gaps[i] + (gaps[i + 1] - gaps[i]) // 2 for i in range(3)]
+    assert np.abs(plain[middles, 0] - length).max() < 1e-6
     # the lower incisors are alike: the lower row's first two teeth are as long as each other
     lower = tips(1.0, raster.LOWER_ROW)
     assert abs(lower[:, 0].max() - length) < 1e-6
@@ -299,12 +301,12 @@ def test_tooth_outlines_are_covered_across_the_outline_not_only_along_the_teeth(
         x = px * x_px
         slope = -length * x / math.sqrt(max(1.0 - x * x, 1e-9))
         grads = (slope, x_px, 0.0, 0.0, 1.0) if across_outline else (0.0, 0.0, 0.0, 0.0, 1.0)
-        return raster._tooth_row(x, py, row_length(x), tooth, half_width, iod, 1.0, *grads, raster.UPPER_ROW)[0]
+        return raster._tooth_row(x, py, row_length(x), tooth, half_width, iod, 1.0, 1.0, *grads, raster.UPPER_ROW)[0]
 
     def truth(px, py):
         sub = (np.arange(16) + 0.5) / 16 - 0.5
         x = (px + sub[:, None]) * x_px
-        inside = [raster._tooth_tip(float(a), row_length(float(a)), tooth, half_width, 1.0, raster.UPPER_ROW)[0] > py + b
+        inside = [raster._tooth_tip(float(a), row_length(float(a)), tooth, half_width, 1.0, 1.0, raster.UPPER_ROW)[0] > py + b
                   for a in x[:, 0] for b in sub]
         return float(np.mean(inside))
 

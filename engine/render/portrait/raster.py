@@ -119,15 +119,19 @@ TOOTH_ROUND = 0.15
 #: its tone (share of the teeth's colour: the teeth behind the incisors are darker and greyer). A real upper row has
 #: its central incisors widest and longest, the laterals narrower and about a millimetre shorter, the canines
 #: pointed; the lower incisors are narrow and all alike. (One tooth repeated along the arch, every tooth the same
-#: width, length and tone, drew a row of piano keys.) Lengths and cusps show as far as the row's tips are drawn
-#: rounded (``rounding`` of :func:`_tooth_row`): not under the photo's own teeth, nor where the rows meet.
+#: width, length and tone, drew a row of piano keys.) Lengths and cusps show as far as ``anatomy`` of
+#: :func:`_tooth_row` says: not where the rows meet, nor in a photo that shows its own upper teeth (they set the row's
+#: length, and the sequence's lengths put steps where the drawn row starts from them).
 UPPER_TEETH_WIDTHS = (1.0, 0.78, 0.86, 0.78, 0.75)
 UPPER_TEETH_LENGTHS = (1.0, 0.88, 0.95, 0.9, 0.88)
 UPPER_TEETH_CUSPS = (0.0, 0.0, 1.0, 0.5, 0.5)
 UPPER_TEETH_TONES = (1.0, 0.96, 0.92, 0.89, 0.86)
 LOWER_TEETH_WIDTHS = (1.0, 1.05, 1.2, 1.15, 1.15)
 LOWER_TEETH_LENGTHS = (1.0, 1.0, 1.0, 0.95, 0.9)
-LOWER_TEETH_CUSPS = (0.0, 0.0, 0.8, 0.4, 0.4)
+#: (No cusps below: the lower row is about 5 px high at 512x512, and a lower canine's point a pixel high was a V tip
+#: the frame could not draw, the astronaut's jawOpen 0.5 mouth 17.3 grey levels from the 2048 frame (p99; 12.7
+#: before the sequence, 13.8 with it and no lower cusps).)
+LOWER_TEETH_CUSPS = (0.0, 0.0, 0.0, 0.0, 0.0)
 LOWER_TEETH_TONES = (1.0, 0.98, 0.94, 0.9, 0.87)
 #: A cusp of 1 is a point this share of the tooth's width past its straight edge.
 TOOTH_CUSP = 0.12
@@ -421,15 +425,16 @@ def _into_shadow(rgb, share, mp):
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_tip(x, length, tooth_px, half_width, rounding, row):
+def _tooth_tip(x, length, tooth_px, half_width, rounding, anatomy, row):
     """(tip, across, width, detail, tone) of row ``row`` (:data:`UPPER_ROW`, :data:`LOWER_ROW`) of teeth at ``x``
     (-1..1 across the mouth): ``tip`` px from the lip the row grows from to the tooth's outline there, ``across`` px
     to the nearest gap between two teeth, the tooth's ``width`` px, ``detail`` 0..1 how far the teeth are told apart
     (too narrow: a plain band) and its ``tone`` (:data:`UPPER_TEETH_TONES`, even across a gap).
 
-    The teeth follow the row's sequence (:data:`UPPER_TEETH_WIDTHS` ...) out from the midline. Each tip's corners
-    are rounded so that two neighbours of different lengths meet at one point in their gap: the outline has no step
-    (a step is a stair in the frame, whichever way the pixel grid runs)."""
+    The teeth follow the row's sequence (:data:`UPPER_TEETH_WIDTHS` ...) out from the midline; ``rounding`` 0..1 of
+    :data:`TOOTH_ROUND` rounds their tips' corners, and their lengths and cusps differ by ``anatomy`` 0..1 of the
+    sequence's. Each tip's corners are rounded so that two neighbours of different lengths meet at one point in their
+    gap: the outline has no step (a step is a stair in the frame, whichever way the pixel grid runs)."""
     widths, lengths, cusps, tones = UPPER_TEETH_WIDTHS, UPPER_TEETH_LENGTHS, UPPER_TEETH_CUSPS, UPPER_TEETH_TONES
     if row == LOWER_ROW:
         widths, lengths, cusps, tones = LOWER_TEETH_WIDTHS, LOWER_TEETH_LENGTHS, LOWER_TEETH_CUSPS, LOWER_TEETH_TONES
@@ -452,26 +457,27 @@ def _tooth_tip(x, length, tooth_px, half_width, rounding, row):
     width = tooth_px * widths[k] * cos_phi
     detail = _smooth(1.5, 4.0, width)  # teeth too narrow to draw them one by one are a plain band
     across = (0.5 - abs(s - 0.5)) * width  # px to the nearest gap
-    own = 1.0 + rounding * (lengths[k] - 1.0)
-    other = 1.0 + rounding * (lengths[near] - 1.0)
     # both corners at a gap are rounded as the narrower tooth's, and the longer tooth's further, down to where the
     # shorter one's corner meets the gap
+    own = 1.0 + anatomy * (lengths[k] - 1.0)
+    other = 1.0 + anatomy * (lengths[near] - 1.0)
     narrower = tooth_px * min(widths[k], widths[near]) * cos_phi
     r = TOOTH_ROUND * narrower * _smooth(1.5, 4.0, narrower) * rounding + max(own - other, 0.0) * length
     dr = max(r - across, 0.0)
-    cusp = rounding * cusps[k] * TOOTH_CUSP * 2.0 * across
+    cusp = anatomy * cusps[k] * TOOTH_CUSP * 2.0 * across
     tone = tones[k] + (tones[near] - tones[k]) * 0.5 * (1.0 - _smooth(0.0, 0.35 * width, across))
     return own * length - r + math.sqrt(max(r * r - dr * dr, 0.0)) + cusp, across, width, detail, tone
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
-def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, x_px, x_py, dist_px, dist_py, row):
+def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, anatomy, length_dx, x_px, x_py, dist_px, dist_py,
+               row):
     """(coverage, shade) of a row of teeth at ``dist`` px from the lip they grow from.
 
-    ``x`` -1..1 across the mouth; the teeth are ``length`` px long, ``tooth_px`` wide at the
+    ``x`` -1..1 across the mouth; the teeth of row ``row`` are ``length`` px long, ``tooth_px`` wide at the
     front, on an arch seen from the front (:data:`ARCH_RAD`), so they narrow toward the corners.
     Each tip's corners are rounded (``rounding`` of :data:`TOOTH_ROUND`; the notch between two tips shows what
-    is behind), and the
+    is behind), their lengths and cusps differ by ``anatomy`` of the row's sequence (:func:`_tooth_tip`), and the
     gap between two teeth is a soft shadow of at most :data:`GAP_SHADE`, faint near the lip
     where teeth touch: no dark dividers. The lip shades the teeth near it a little.
 
@@ -480,11 +486,11 @@ def _tooth_row(x, dist, length, tooth_px, half_width, iod, rounding, length_dx, 
     per frame pixel along x / y. (Covered over a pixel along ``dist`` only, the steep sides of the tips'
     notches and the rows' ends toward the corners came out stair-stepped.)
     """
-    tip, across, width, detail, tone = _tooth_tip(x, length, tooth_px, half_width, rounding, row)
+    tip, across, width, detail, tone = _tooth_tip(x, length, tooth_px, half_width, rounding, anatomy, row)
     # the outline's slope: the steeper side's (at the cusp between two rounded tips the two sides cancel)
     e = 1e-3
-    ahead = (_tooth_tip(x + e, length, tooth_px, half_width, rounding, row)[0] - tip) / e
-    behind = (tip - _tooth_tip(x - e, length, tooth_px, half_width, rounding, row)[0]) / e
+    ahead = (_tooth_tip(x + e, length, tooth_px, half_width, rounding, anatomy, row)[0] - tip) / e
+    behind = (tip - _tooth_tip(x - e, length, tooth_px, half_width, rounding, anatomy, row)[0]) / e
     tip_dx = (ahead if abs(ahead) > abs(behind) else behind) + length_dx
     gx = tip_dx * x_px - dist_px
     gy = tip_dx * x_py - dist_py
@@ -665,7 +671,7 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
     if d_low < t_low + 0.5:
         if clenched:  # the tips' outline runs along the upper row's: it changes across the frame as d_up does
             low_dx, low_px, low_py = -up_dx, -up_px, -up_py
-        cover, shade = _tooth_row(arch_lo, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, low_dx,
+        cover, shade = _tooth_row(arch_lo, d_low, t_low, LOWER_TOOTH_IODS * iod, half_width, iod, apart, apart, low_dx,
                                   xl_px, xl_py, low_px, low_py, LOWER_ROW)
         cover *= 1.0 - mp[P_TONGUE] * tongue_cover
         if cover > 0.0:
@@ -680,7 +686,10 @@ def _mouth_rgb(img, teeth_alpha, teeth_run, u, v, h, h0, tx, ty, bx, by, grad, l
         # square tips where the rows nearly meet (their notches showed the dark between them as dots) and under
         # the photo's own teeth (rounded ones put notches where the photo has none)
         rounding = apart * (1.0 - _smooth(0.5, 0.5 + PHOTO_TEETH_CUT_IODS * iod, run))
-        cover, shade = _tooth_row(arch_up, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, up_dx,
+        # a photo's own upper teeth set the row's length beside them too: teeth of the sequence's lengths put steps
+        # where the drawn row starts from them
+        anatomy = rounding * (1.0 - mp[P_PHOTO_TEETH])
+        cover, shade = _tooth_row(arch_up, d_up, t_up, UPPER_TOOTH_IODS * iod, half_width, iod, rounding, anatomy, up_dx,
                                   xu_px, xu_py, up_px, up_py, UPPER_ROW)
         if cover > 0.0:
             for c in range(3):
