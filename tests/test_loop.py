@@ -144,7 +144,10 @@ def test_exhausted_source_ends_the_loop():
     pub = ListPublisher()
     report = Engine(source=RateSource(200, count=20), retargeter=Retargeter(), renderer=None, publisher=pub,
                     config=LoopConfig()).run()
-    assert report.frames == 20 and report.elapsed_s < 2
+    # Newest sample wins: under load (two xdist workers) a sample can be superseded before the loop takes it, so
+    # the test checks that every sample is accounted for, rendered or counted as stale, and that most were rendered.
+    assert report.samples_in == 20 and report.frames + report.samples_dropped == 20
+    assert report.frames >= 10 and report.elapsed_s < 2
 
 
 def test_stop_from_other_thread_and_no_threads_left(endpoint):
