@@ -1300,7 +1300,8 @@ def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
     0.97 and 1.10 after (with the set's fitted gains: 1.79 / 1.70 -> 0.78 / 1.06).
 
     And they lie in the shadow of the lips pushed out (:data:`~.raster.RECEDE_TEETH_SHADE`): drawn in full light, the
-    O's lighter pixels were as bright as the photo's teeth at rest (1.04 and 1.05 of their mean luma); 0.70 now."""
+    O's lighter pixels were as bright as the photo's teeth at rest (1.04 and 1.05 of their mean luma); in a light
+    shade (0.6 with a bounce of 0.6) 0.70 and 0.71, still light beige teeth filling the O; 0.46 now."""
     import cv2
     from PIL import Image, ImageDraw
 
@@ -1323,7 +1324,7 @@ def test_a_funnels_o_shows_a_grins_own_teeth_at_their_own_size(photos, name):
     ratio = float(np.abs(np.diff(frame, axis=1))[lit[:, 1:]].mean()) / across
     assert ratio < 1.3, ratio
     shaded = float(frame[lit].mean()) / float(photo[teeth].mean())
-    assert shaded < 0.85, shaded
+    assert shaded < 0.6, shaded
 
 
 def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, upper_chain, *, margin: float = 0.25) -> np.ndarray:

@@ -196,12 +196,16 @@ RECEDE_HIDE = 0.7
 RECEDE_DARK = 0.7
 #: And the teeth behind those lips lie in their shadow too: at the full squeeze each channel of the rows (drawn and
 #: the photo's own) goes this share darker, less in the lips' own colour (:func:`_behind_lips`). In full light, a
-#: grin's teeth filled the astronaut's and Obama's O with bright white, like a rabbit's. MediaPipe's funnel at
-#: weight 1 with it against without: astronaut 0.32 / 0.45, obama 0.38 / 0.23, obama2 0.15 / 0.13, 32bit 0.13 / 0.14.
-RECEDE_TEETH_SHADE = 0.6
+#: grin's teeth filled the astronaut's and Obama's O with bright white, like a rabbit's; at 0.6 (with a bounce of 0.6)
+#: they still stood out in it, light beige at 0.70 of the photo's teeth's luma, where little light reaches through
+#: the O; at 0.85 they are 0.46 of it. MediaPipe's funnel at weight 1 (fitted gains) against 0.6: obama 0.45 / 0.37,
+#: the mirrored Obama 0.39 / 0.29, the astronaut 0.33 / 0.33, two_faces 0.40 / 0.42, obama2 0.15 / 0.13 (and against
+#: full light: astronaut 0.32 / 0.45, obama 0.38 / 0.23).
+RECEDE_TEETH_SHADE = 0.85
 #: Light that reaches teeth in a shadow has come off the lips: each channel keeps up to this share of the lips'
-#: colour (relative to its brightest channel), so shaded teeth are warm, not the blue-grey of white dimmed.
-LIP_BOUNCE = 0.6
+#: colour (relative to its brightest channel), so shaded teeth are warm, not the blue-grey of white dimmed (at 0.3
+#: they were slate grey in the darker shadow).
+LIP_BOUNCE = 0.45
 #: A photo shows its own upper teeth (which keep their length behind a squeeze) as far as they reach down the
 #: opening somewhere: from the first share (not at all) to the second (fully). obama2's copies, which show a
 #: sliver, read 0.09-0.25; the astronaut and obama.jpg 1.
