@@ -500,12 +500,57 @@ def lid_unfold(blink: np.ndarray, o: Opening) -> np.ndarray:
     """(V,) how much of the closed lid's skin each vertex shows when the eye is shut: its downward motion in the
     eye's blink field ``blink`` ((V, 2) pixels at weight 1) as a share of the lid margin's (1 on the margin, 0 on
     the brow and below the eye)."""
-    margin = float(np.max(blink[o.upper[1:-1], 1]))
+    margin = lid_margin_px(blink, o)
     if margin <= 0.0:
         return np.zeros(len(blink))
     share = np.clip(blink[:, 1] / margin, 0.0, 1.0)
     share[list(o.lower)] = 0.0
     return share
+
+
+#: A shut upper lid is not flat: its skin bulges over the eyeball below a crease. The closed lid's skin
+#: (:func:`closed_lid_image`, smooth) is drawn with this relief where a blink shows it, not where a lifted brow bares
+#: the same skin (``raster._lid_relief``): darker by :data:`LID_CREASE_DARK` (a Gaussian :data:`LID_CREASE_WIDTH_IODS`
+#: wide) where the skin lands :data:`LID_CREASE_IODS` above the shut lashes (:func:`lid_landing`), and lighter by up
+#: to :data:`LID_BULGE` halfway between (none at the lashes, where the lid layer samples the closed lid's skin). The
+#: raster works it out in the frame's own pixels from the height the skin lands at (smooth in the photo): made in the
+#: photo's pixels, the crease was under a pixel thin where the blink stretches the skin most, and the frame's columns
+#: sampled it at their own phases (stripes down obama2's lids). Without it a shut lid was a flat almond, pale under
+#: obama2's low brow.
+LID_CREASE_IODS = 0.2
+LID_CREASE_DARK = 0.25
+LID_CREASE_WIDTH_IODS = 0.02
+LID_BULGE = 0.08
+#: ... on skin that unfolds: none where the unfold share is under the first of these, all of it from the second.
+LID_RELIEF_SHARES = (0.05, 0.3)
+#: ... and as the eye shuts: all of it once the lid has come down this share of the way (smoothly from none).
+LID_RELIEF_SHUT = 0.5
+#: The height the skin lands at is smoothed this much (inter-ocular distances; at most :data:`UNFOLD_BLUR_IODS`,
+#: which sizes the crop it is made on): it is linear over each triangle, and its kinks bent the crease.
+LID_LANDING_BLUR_IODS = 0.025
+
+
+def lid_margin_px(blink: np.ndarray, o: Opening) -> float:
+    """px: how far eye opening ``o``'s blink field ``blink`` ((V, 2) px at weight 1) moves its upper lid's margin down
+    (the most of its inner points; 0 where it moves none down)."""
+    return max(float(np.max(blink[o.upper[1:-1], 1])), 0.0)
+
+
+def lid_landing(share: np.ndarray, above_px: np.ndarray, margin_px: float, iod_px: float) -> tuple[np.ndarray,
+                                                                                                      np.ndarray]:
+    """(landing, reach), both (H, W) float64, for the shut lid's relief (:data:`LID_CREASE_IODS`): how far above the
+    shut lashes (inter-ocular distances) a blink takes the photo's skin ``above_px`` ((H, W) px) above the eye's
+    upper lid line, whose unfold share (:func:`lid_unfold`, linear over each triangle) is ``share`` ((H, W) in
+    [0, 1]), for a lid margin that moves ``margin_px`` down (:func:`lid_margin_px`): ``above_px + (1 - share) *
+    margin_px`` (the margin's skin lands on the lashes), smoothed by :data:`LID_LANDING_BLUR_IODS`; and how much of
+    the relief it gets (0-1: by :data:`LID_RELIEF_SHARES`, and none inside the eye opening)."""
+    import cv2
+
+    landing = cv2.GaussianBlur(above_px + (1.0 - share) * margin_px, (0, 0),
+                               sigmaX=max(LID_LANDING_BLUR_IODS * iod_px, 0.5), borderType=cv2.BORDER_REPLICATE)
+    lo, hi = LID_RELIEF_SHARES
+    reach = np.clip((share - lo) / (hi - lo), 0.0, 1.0)
+    return landing / iod_px, reach * reach * (3.0 - 2.0 * reach) * np.clip(above_px + 0.5, 0.0, 1.0)
 
 
 #: The closed lid's skin fades in over the unfold share blurred this much, inter-ocular distances. The share
@@ -636,18 +681,19 @@ def brow_skin_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openin
 
 
 def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndarray, shares: np.ndarray,
-                 openings: tuple[Opening, Opening], iod_px: float, *, brow: np.ndarray,
+                 openings: tuple[Opening, Opening], iod_px: float, *, brow: np.ndarray, margins_px: tuple[float, float],
                  shadow: Optional[np.ndarray] = None, box: Optional[Box] = None) -> tuple[np.ndarray, np.ndarray]:
     """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
 
     ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the mesh's. Returns
-    ``(image, per_triangle)``: (H, W, 4) float32: the shares interpolated over the triangles at ``rest``, kept
+    ``(image, per_triangle)``: (H, W, 6) float32: the shares interpolated over the triangles at ``rest``, kept
     on the skin (outside the eye openings' rest polygons) and blurred there by :data:`UNFOLD_BLUR_IODS` (a blur
     normalised over the skin, so the openings do not thin the share at their rims), each eye's scaled to a
     peak of 1 again (0 below :data:`UNFOLD_MIN`), raised where the photo lies in ``shadow`` ((H, W) in [0, 1],
     :func:`lid_shadow`; :data:`SHADOWED_UNFOLD`), then ``brow`` ((H, W, 2), :func:`brow_skin_image`) as two more
-    channels, all 0 outside ``box`` (:func:`eye_box`); and (T, 4) float32 the most of each channel each
-    triangle's bilinear samples can read (:func:`.mesh.sample_boxes`)."""
+    channels, and the shut lid's (landing, reach) (:func:`lid_landing` of the shares before the shadow's raise, for
+    lid margins that move ``margins_px`` (right, left) down) as two more, all 0 outside ``box`` (:func:`eye_box`); and (T, 4) float32 the most of each of the first
+    four channels each triangle's bilinear samples can read (:func:`.mesh.sample_boxes`)."""
     import cv2
 
     sigma = max(UNFOLD_BLUR_IODS * iod_px, 0.5)
@@ -684,17 +730,27 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     # the lid margin's middle shows all of it again (the blur took the peak to 0.7-0.8 and the lid layer, all
     # closed lid's skin, showed paler than the skin above it)
     inner = np.clip(inner / np.maximum(inner.max(axis=(0, 1)), 1e-6), 0.0, 1.0).astype(np.float32)
+    yy, xx = np.mgrid[crop.photo[0], crop.photo[1]] + 0.5
+    landing, reach = np.zeros((ch, cw)), np.zeros((ch, cw))
+    for e, o in enumerate(openings):  # the eyes lie apart: each pixel takes the eye whose share is larger
+        chain = rest[list(o.upper)]
+        order = np.argsort(chain[:, 0])
+        above = np.interp(xx, chain[order, 0], chain[order, 1]) - yy
+        mine = flat[..., e] >= flat[..., 1 - e]
+        eye_landing, eye_reach = lid_landing(flat[..., e], above, margins_px[e], iod_px)
+        landing[mine], reach[mine] = eye_landing[mine], eye_reach[mine]
+    relief = np.stack([np.where(reach > 0.0, landing, 0.0), reach], axis=-1)[crop.inner]  # 0 where it gets none
     if shadow is not None:
         lo, hi = SHADOWED_UNFOLD_SHARES
         reach = np.clip((inner - lo) / (hi - lo), 0.0, 1.0)
         reach = reach * reach * (3.0 - 2.0 * reach)
         inner = (inner + (1.0 - inner) * SHADOWED_UNFOLD * shadow[crop.box][..., None] * reach).astype(np.float32)
     inner[inner < UNFOLD_MIN] = 0.0
-    image = np.zeros((*shape_hw, 4), np.float32)
-    image[crop.box] = np.concatenate([inner, brow[crop.box].astype(np.float32)], axis=-1)
+    image = np.zeros((*shape_hw, 6), np.float32)
+    image[crop.box] = np.concatenate([inner, brow[crop.box].astype(np.float32), relief.astype(np.float32)], axis=-1)
     bx, by = crop.box[1], crop.box[0]
     per_triangle = np.zeros((len(triangles), 4), np.float32)
     for t, (x0, x1, y0, y1) in enumerate(sample_boxes(rest, triangles, shape_hw)):
         if x1 >= bx.start and x0 < bx.stop and y1 >= by.start and y0 < by.stop:  # 0 outside the box
-            per_triangle[t] = image[y0:y1 + 1, x0:x1 + 1].max(axis=(0, 1))
+            per_triangle[t] = image[y0:y1 + 1, x0:x1 + 1, :4].max(axis=(0, 1))
     return image, per_triangle

@@ -49,7 +49,8 @@ import numpy as np
 from numba import njit, prange
 
 from facecast.engine.face.landmarks import connection_points
-from facecast.engine.render.portrait.eyes import BROW_SKIN_GRAIN, opening_mask
+from facecast.engine.render.portrait.eyes import (BROW_SKIN_GRAIN, LID_BULGE, LID_CREASE_DARK, LID_CREASE_IODS,
+                                                  LID_CREASE_WIDTH_IODS, LID_RELIEF_SHUT, opening_mask)
 from facecast.engine.render.portrait.mesh import (EYE_LEFT, EYE_RIGHT, FOLDED, MOUTH, NUM_MESH_LANDMARKS, SKIN, Opening,
                                                 WarpMesh)
 
@@ -776,6 +777,22 @@ def _grain(rgb, grain_img, px, py, share, mp):
         rgb[c] *= g
 
 
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _lid_relief(landing, reach, shut):
+    """The shut lid's relief less 1 (a factor on the closed lid's skin, less 1: about -0.25 to 0.08) where the skin
+    lands ``landing`` inter-ocular distances above the shut lashes and gets ``reach`` (0-1) of the relief
+    (:func:`.eyes.lid_landing`): a crease :data:`~.eyes.LID_CREASE_IODS` above them, a bulge between; on an eye
+    ``shut`` (0 open as in the photo .. 1 shut) it forms over the first :data:`~.eyes.LID_RELIEF_SHUT` of the way
+    (none at the photo's own lids: drawn at its own weights, the photo is the photo to the grey level)."""
+    ramp = min(shut / LID_RELIEF_SHUT, 1.0)
+    if reach <= 0.0 or ramp <= 0.0:
+        return 0.0
+    reach *= ramp * ramp * (3.0 - 2.0 * ramp)
+    z = (landing - LID_CREASE_IODS) / LID_CREASE_WIDTH_IODS
+    bulge = LID_BULGE * math.sin(math.pi * min(max(landing / LID_CREASE_IODS, 0.0), 1.0))
+    return reach * (bulge - LID_CREASE_DARK * math.exp(-0.5 * z * z))
+
+
 @njit(fastmath=True, error_model="numpy")
 def _eye_rgb(px, py, w0, w1, w2, i0, i1, i2, kind, skin_img, lid_img, eye_img, eye_wide_img, attr_v, attr_h,
              attr_h0, attr_band, attr_top, attr_bottom, eye_affine, mp, rgb, ball, smooth_img, unfold_img, grain_img):
@@ -1458,15 +1475,22 @@ def _draw_pass(mode, out, under, covered, channels, dst, src, tris, kinds, soft,
                             if gy > 0.0:
                                 _blurred(blur_y_img, gy, unit, sx, sy, ball, rgb, tmp)
                         f = 0.0
+                        shut = 0.0  # how far the eye whose lid this is has shut
                         if lid_t > 0.0:
-                            f = min(_sample(unfold_img, sx, sy, 0) * mp[P_CLOSED]
-                                    + _sample(unfold_img, sx, sy, 1) * mp[P_CLOSED + 1], 1.0)
+                            s0, s1 = _sample(unfold_img, sx, sy, 0), _sample(unfold_img, sx, sy, 1)
+                            f = min(s0 * mp[P_CLOSED] + s1 * mp[P_CLOSED + 1], 1.0)
+                            shut = mp[P_CLOSED] if s0 >= s1 else mp[P_CLOSED + 1]
                         skin_f = f
                         if brow_t > 0.0:
                             skin_f = max(f, min(_sample(unfold_img, sx, sy, 2) * mp[P_BROW_LIFT]
                                                 + _sample(unfold_img, sx, sy, 3) * mp[P_BROW_LIFT + 1], 1.0))
                         if skin_f > 0.0:
                             _sample3(lid_img, sx, sy, tmp)
+                            if f > 0.0:  # the shut lid's relief, on the share a blink shows (not a lifted brow's)
+                                landing, lid_reach = _sample(unfold_img, sx, sy, 4), _sample(unfold_img, sx, sy, 5)
+                                relief = 1.0 + _lid_relief(landing, lid_reach, shut) * f / skin_f
+                                for c in range(3):
+                                    tmp[c] = min(tmp[c] * relief, 255.0)
                             _mix(rgb, tmp, skin_f)
                         # the grain the closed lid's smooth skin lacks, and that a blur of one of the grain's pixels
                         # or more took out (in its pixels: every output size draws the same grain)
@@ -1543,8 +1567,9 @@ class Scene(NamedTuple):
         lid_img: (H, W, 3) uint8 the skin of a closed upper lid (:func:`.eyes.closed_lid_image`); mouth_upper, mouth_lower:
             (U,) int64 the mouth's upper and lower (inner) chains, corner to corner: a tongue put out comes out below
             the upper (:func:`_tongue_out`), the lips roll in toward their seam between them (:func:`_seam_shadow`);
-            unfold_img: (H, W, 4) float32 how much of it the photo's skin at each pixel shows with the (right,
-            left) eye shut, and with the (right, left) brow lifted (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
+            unfold_img: (H, W, 6) float32 how much of it the photo's skin at each pixel shows with the (right,
+            left) eye shut, and with the (right, left) brow lifted, and where the shut lid's relief finds it
+            (:func:`.eyes.unfold_image`), tri_unfold: (T, 4)
             float32 the most of each that each triangle can show (0: the triangle needs no sample of it);
             grain_img: (H, W, 2) float32 the closed lid's grain, in the frame's pixels (:func:`.eyes.skin_grain`),
             and in the photo's pixels how much of it blurred skin gets back (:func:`.eyes.grain_amplitude`).

@@ -13,8 +13,8 @@ from facecast.engine.render.portrait import raster
 from facecast.engine.render.portrait.deform import Deformer, Pose, opening_attributes
 from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eye_box,
-    eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_shadow, lid_unfold, lift_to_lid_margin,
-    sclera_colour, skin_grain, unfold_image)
+    eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_margin_px, lid_shadow, lid_unfold,
+    lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -267,8 +267,9 @@ class PortraitRenderer(Renderer):
         from the blink fields as drawn now."""
         eyes = (self.mesh.eye_right, self.mesh.eye_left)
         shares = np.stack([lid_unfold(self._blink_fields[k], o) for k, o in zip(_BLINKS, eyes)])
+        margins = tuple(lid_margin_px(self._blink_fields[k], o) for k, o in zip(_BLINKS, eyes))
         return unfold_image(self.rig.image.shape[:2], self._rest.astype(np.float64), self.mesh.triangles, shares,
-                            eyes, self.rig.iod_px, brow=self._brow_skin, shadow=self._lid_shadow,
+                            eyes, self.rig.iod_px, brow=self._brow_skin, margins_px=margins, shadow=self._lid_shadow,
                             box=self._eye_box)
 
     def _fit_neutral(self) -> None:
