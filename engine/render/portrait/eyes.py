@@ -681,8 +681,9 @@ def brow_skin_image(filled: np.ndarray, rest: np.ndarray, openings: tuple[Openin
 
 
 def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndarray, shares: np.ndarray,
-                 openings: tuple[Opening, Opening], iod_px: float, *, brow: np.ndarray, margins_px: tuple[float, float],
-                 shadow: Optional[np.ndarray] = None, box: Optional[Box] = None) -> tuple[np.ndarray, np.ndarray]:
+                 openings: tuple[Opening, Opening], iod_px: float, *, brow: np.ndarray,
+                 margins_px: tuple[float, float], shadow: Optional[np.ndarray] = None,
+                 box: Optional[Box] = None) -> tuple[np.ndarray, np.ndarray]:
     """The unfold shares (:func:`lid_unfold`) as a smooth picture of the photo's skin.
 
     ``shares`` (2, V): each (right, left) eye's share per vertex; ``triangles`` (T, 3) the mesh's. Returns
@@ -692,8 +693,9 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     peak of 1 again (0 below :data:`UNFOLD_MIN`), raised where the photo lies in ``shadow`` ((H, W) in [0, 1],
     :func:`lid_shadow`; :data:`SHADOWED_UNFOLD`), then ``brow`` ((H, W, 2), :func:`brow_skin_image`) as two more
     channels, and the shut lid's (landing, reach) (:func:`lid_landing` of the shares before the shadow's raise, for
-    lid margins that move ``margins_px`` (right, left) down) as two more, all 0 outside ``box`` (:func:`eye_box`); and (T, 4) float32 the most of each of the first
-    four channels each triangle's bilinear samples can read (:func:`.mesh.sample_boxes`)."""
+    lid margins that move ``margins_px`` (right, left) down) as two more, all 0 outside ``box`` (:func:`eye_box`);
+    and (T, 4) float32 the most of each of the first four channels each triangle's bilinear samples can read
+    (:func:`.mesh.sample_boxes`)."""
     import cv2
 
     sigma = max(UNFOLD_BLUR_IODS * iod_px, 0.5)
