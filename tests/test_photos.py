@@ -1444,7 +1444,6 @@ def test_the_drawn_tooth_row_meets_the_photos_own_teeth_without_a_step(photos, n
         edge = _upper_teeth_edge_px(frame, drawn, r.mesh.mouth.upper, margin=0.12)
         assert len(edge) > 40
         step = float(np.abs(edge[3:-3] - np.convolve(edge, np.ones(7) / 7, mode="valid")).max())
-        print("STEP", name, jaw, step)
         assert step < 0.7, (jaw, step)
 
 

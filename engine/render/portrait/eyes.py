@@ -530,6 +530,12 @@ LID_RELIEF_SHUT = 0.5
 LID_LANDING_BLUR_IODS = 0.025
 
 
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    """``t`` clipped to [0, 1] and eased at both ends (3t^2 - 2t^3), elementwise."""
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def lid_margin_px(blink: np.ndarray, o: Opening) -> float:
     """px: how far eye opening ``o``'s blink field ``blink`` ((V, 2) px at weight 1) moves its upper lid's margin down
     (the most of its inner points; 0 where it moves none down)."""
@@ -549,8 +555,7 @@ def lid_landing(share: np.ndarray, above_px: np.ndarray, margin_px: float, iod_p
     landing = cv2.GaussianBlur(above_px + (1.0 - share) * margin_px, (0, 0),
                                sigmaX=max(LID_LANDING_BLUR_IODS * iod_px, 0.5), borderType=cv2.BORDER_REPLICATE)
     lo, hi = LID_RELIEF_SHARES
-    reach = np.clip((share - lo) / (hi - lo), 0.0, 1.0)
-    return landing / iod_px, reach * reach * (3.0 - 2.0 * reach) * np.clip(above_px + 0.5, 0.0, 1.0)
+    return landing / iod_px, smoothstep((share - lo) / (hi - lo)) * np.clip(above_px + 0.5, 0.0, 1.0)
 
 
 #: The closed lid's skin fades in over the unfold share blurred this much, inter-ocular distances. The share
@@ -744,8 +749,7 @@ def unfold_image(shape_hw: tuple[int, int], rest: np.ndarray, triangles: np.ndar
     relief = np.stack([np.where(reach > 0.0, landing, 0.0), reach], axis=-1)[crop.inner]  # 0 where it gets none
     if shadow is not None:
         lo, hi = SHADOWED_UNFOLD_SHARES
-        reach = np.clip((inner - lo) / (hi - lo), 0.0, 1.0)
-        reach = reach * reach * (3.0 - 2.0 * reach)
+        reach = smoothstep((inner - lo) / (hi - lo))
         inner = (inner + (1.0 - inner) * SHADOWED_UNFOLD * shadow[crop.box][..., None] * reach).astype(np.float32)
     inner[inner < UNFOLD_MIN] = 0.0
     image = np.zeros((*shape_hw, 6), np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 from facecast.engine.render.portrait.deform import (CONTACT_GAP_IODS, UNFOLD_BUILD_ITERATIONS, area_thresholds,
                                                     give_back_motion, unfold)
 from facecast.engine.face.landmarks import NUM_LANDMARKS, connection_points, eye_centres
-from facecast.engine.render.portrait.eyes import brow_lower_edge, brow_points
+from facecast.engine.render.portrait.eyes import brow_lower_edge, brow_points, smoothstep
 from facecast.engine.render.portrait.mesh import WarpMesh
 from facecast.engine.types import NUM_ARKIT, arkit_index
 
@@ -36,11 +36,6 @@ from facecast.engine.types import NUM_ARKIT, arkit_index
 NUM_MESH_POINTS = 468
 #: Scale of the logistic left/right blend across the midline, IODs (it spans about 4x this each side).
 MIDLINE_SCALE_IODS = 0.0125
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
 
 
 @dataclass(frozen=True)
@@ -241,7 +236,7 @@ JAW_DROP_IODS = 0.5
 
 def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narrow: float = 0.06) -> np.ndarray:
     q = frame.q
-    below = _smoothstep((q[:, 1] - mouth_line_y(frame, q[:, 0])) / 0.06)
+    below = smoothstep((q[:, 1] - mouth_line_y(frame, q[:, 0])) / 0.06)
     # Points far back (near the hinge, at the sides) move less: front-to-back depth from the oval sides.
     z_hinge = np.percentile(frame.z[r.oval], 85)
     front = np.clip((z_hinge - frame.z) / max(1e-6, z_hinge - frame.z[r.oval].min()), 0.0, 1.0) ** 0.6
@@ -249,7 +244,7 @@ def _jaw(frame: FaceFrame, r: Regions, *, drop: float, shift: float = 0.0, narro
     centre_x, half = float(corner_q[:, 0].mean()), max(float(np.abs(np.diff(corner_q[:, 0]))[0]) / 2, 1e-6)
     lens = np.sqrt(np.clip(1.0 - ((q[:, 0] - centre_x) / half) ** 2, 0.0, 1.0))
     lip = JAW_CORNER + (1.0 - JAW_CORNER) * lens
-    depth = _smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.outer_corners])], q[:, 0]))
+    depth = smoothstep((q[:, 1] - _y_along(q[np.concatenate([r.outer_lower, r.outer_corners])], q[:, 0]))
                         / JAW_TAPER_IODS)
     m = below * front * (lip + (1.0 - lip) * depth)
     lower = np.concatenate([r.inner_lower, r.outer_lower])
@@ -273,7 +268,7 @@ def _corner_pull(frame: FaceFrame, r: Regions, sign: int, dx: float, dy: float, 
                  cheek: float = 0.0) -> np.ndarray:
     side = r.mouth_corners[frame.q[r.mouth_corners, 0] * sign > 0]
     lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower])
-    lip_w = _smoothstep(frame.q[lips, 0] * sign / max(1e-6, np.abs(frame.q[side, 0]).mean()))
+    lip_w = smoothstep(frame.q[lips, 0] * sign / max(1e-6, np.abs(frame.q[side, 0]).mean()))
     drivers = np.concatenate([side, lips])
     disp = np.concatenate([np.tile([dx * sign, dy], (len(side), 1)),
                            np.outer(lip_w ** 2, [dx * sign, dy]) * 0.8])
@@ -327,7 +322,7 @@ def _below_brow(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
     lower_edge = q[brow_lower_edge(q, 1 if sign > 0 else 0)]
     lid_y = _y_along(q[r.lid_upper[sign]], q[:, 0])
     gap = np.maximum(lid_y - _y_along(lower_edge, q[:, 0]), 1e-3)
-    return 1.0 - _smoothstep((lid_y - q[:, 1]) / (CREASE_SHARE * gap))
+    return 1.0 - smoothstep((lid_y - q[:, 1]) / (CREASE_SHARE * gap))
 
 
 #: eyeWide, IODs: the upper lid's rise at the eye's middle column.
@@ -367,13 +362,13 @@ def _move_lids(frame: FaceFrame, r: Regions, sign: int, d_up: np.ndarray, d_lo: 
     the skin above no further than the crease (:func:`_below_brow`)."""
     up, lo = r.lid_upper[sign], r.lid_lower[sign]
     eye_centre = frame.q[np.concatenate([up, lo])].mean(0)
-    above = _smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
+    above = smoothstep((eye_centre[1] - frame.q[:, 1]) / 0.05 + 0.5) * crease
     if brow_still:
         above = above * _below_brow(frame, r, sign)
-    below = _smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
+    below = smoothstep((frame.q[:, 1] - eye_centre[1]) / 0.05 + 0.5)
     # The corners are the lids' hinges: motion fades to nothing toward them.
     opening, middle, half = _eye_span(frame, sign)
-    taper = _smoothstep((half - np.abs(frame.q[:, 0] - middle)) / (0.35 * half))
+    taper = smoothstep((half - np.abs(frame.q[:, 0] - middle)) / (0.35 * half))
     d = (spread(frame, up, d_up, radius=radius, mask=above * taper * frame.side(sign))
          + spread(frame, lo, d_lo, radius=radius * 0.8, mask=below * taper * frame.side(sign)))
     d[up] = d_up
@@ -415,8 +410,8 @@ def _brow(frame: FaceFrame, r: Regions, sign: int, *, up: float, inner: float, o
     # the skin follows from the upper lid's margin up, in each column: measured from the lid's mean height, the
     # middle of an arched lid (above its mean) rose with the brow while its corners stayed, a tent over the iris
     up = frame.q[:, 1] - _y_along(lid, frame.q[:, 0])  # < 0 above the margin
-    follow = np.where(up <= 0.0, BROW_LID_FOLLOW + (1.0 - BROW_LID_FOLLOW) * _smoothstep(-up / BROW_LID_RAMP_IODS),
-                      BROW_LID_FOLLOW * _smoothstep(1.0 - up / BROW_LID_BELOW_IODS))
+    follow = np.where(up <= 0.0, BROW_LID_FOLLOW + (1.0 - BROW_LID_FOLLOW) * smoothstep(-up / BROW_LID_RAMP_IODS),
+                      BROW_LID_FOLLOW * smoothstep(1.0 - up / BROW_LID_BELOW_IODS))
     return spread(frame, brow, disp, radius=0.22, mask=follow * frame.side(sign))
 
 
@@ -433,7 +428,7 @@ def lip_side(frame: FaceFrame, r: Regions, sign: int) -> np.ndarray:
     corners = frame.q[r.inner_corners]
     middle = corners[:, 0].mean()
     half = max(abs(corners[1, 0] - corners[0, 0]) / 2, 1e-6)
-    return _smoothstep(0.5 + sign * (frame.q[:, 0] - middle) / (2 * LIP_SIDE_SHARE * half))
+    return smoothstep(0.5 + sign * (frame.q[:, 0] - middle) / (2 * LIP_SIDE_SHARE * half))
 
 
 def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int = 0, radius: float = 0.15):

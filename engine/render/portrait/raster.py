@@ -784,10 +784,10 @@ def _lid_relief(landing, reach, shut):
     (:func:`.eyes.lid_landing`): a crease :data:`~.eyes.LID_CREASE_IODS` above them, a bulge between; on an eye
     ``shut`` (0 open as in the photo .. 1 shut) it forms over the first :data:`~.eyes.LID_RELIEF_SHUT` of the way
     (none at the photo's own lids: drawn at its own weights, the photo is the photo to the grey level)."""
-    ramp = min(shut / LID_RELIEF_SHUT, 1.0)
+    ramp = _smooth(0.0, LID_RELIEF_SHUT, shut)
     if reach <= 0.0 or ramp <= 0.0:
         return 0.0
-    reach *= ramp * ramp * (3.0 - 2.0 * ramp)
+    reach *= ramp
     z = (landing - LID_CREASE_IODS) / LID_CREASE_WIDTH_IODS
     bulge = LID_BULGE * math.sin(math.pi * min(max(landing / LID_CREASE_IODS, 0.0), 1.0))
     return reach * (bulge - LID_CREASE_DARK * math.exp(-0.5 * z * z))
