@@ -438,6 +438,33 @@ def _lip_shift(frame: FaceFrame, r: Regions, points: np.ndarray, d, *, sign: int
     return spread(frame, points, disp, radius=radius, mask=side)
 
 
+#: Lips squeezed together (a pucker, a funnel's O) carry the skin at their corners with them: the landmarks outside
+#: the lips within this many IODs of an outer lip corner move as that corner does. A photo's mouth corner is a dark
+#: crease that reaches past the corner landmark (obama3's about 0.12 IOD); faded out from the corner, the skin there
+#: moved 0.65 of the corner's way, the crease stretched out behind it, and the mouth still looked (and MediaPipe read
+#: it) nearly as wide as at rest.
+CORNER_SKIN_IODS = 0.13
+
+
+def _carry_corner_skin(frame: FaceFrame, r: Regions, lips: np.ndarray,
+                       disp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(drivers, their displacement): ``lips`` and ``disp`` ((len(lips), 2) face frame) with the skin of
+    :data:`CORNER_SKIN_IODS` around each outer lip corner added, moving as that corner."""
+    q = frame.q[:NUM_MESH_POINTS]
+    skin = np.ones(NUM_MESH_POINTS, bool)
+    skin[lips] = False
+    middle = frame.q[r.outer_corners, 0].mean()
+    extra, moves = [], []
+    for corner in r.outer_corners:
+        outward = np.sign(frame.q[corner, 0] - middle)
+        near = np.flatnonzero(skin & (np.linalg.norm(q - frame.q[corner], axis=1) < CORNER_SKIN_IODS)
+                              & ((q[:, 0] - frame.q[corner, 0]) * outward >= 0.0))
+        skin[near] = False
+        extra.append(near)
+        moves.append(np.tile(disp[np.flatnonzero(lips == corner)[0]], (len(near), 1)))
+    return np.concatenate([lips, *extra]), np.concatenate([disp, *moves])
+
+
 def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np.ndarray:
     lips = np.concatenate([r.inner_upper, r.inner_lower, r.outer_upper, r.outer_lower, r.mouth_corners])
     centre = frame.q[r.inner_corners].mean(0)
@@ -447,7 +474,7 @@ def _pucker(frame: FaceFrame, r: Regions, *, squeeze: float, open_: float) -> np
     disp[np.isin(lips, r.inner_lower), 1] += open_ * 1.2
     disp[np.isin(lips, r.outer_upper), 1] -= open_ * 0.5
     disp[np.isin(lips, r.outer_lower), 1] += open_ * 0.7
-    return spread(frame, lips, disp, radius=0.18)
+    return spread(frame, *_carry_corner_skin(frame, r, lips, disp), radius=0.18)
 
 
 #: mouthFunnel, face-frame units: corners-in squeeze (share of the half-width), inner upper
@@ -477,7 +504,8 @@ def _funnel(frame: FaceFrame, r: Regions) -> np.ndarray:
                        (r.outer_lower, FUNNEL[4])):
         sel = np.isin(lips, points)
         disp[sel, 1] += dy * (FUNNEL_CORNER + (1.0 - FUNNEL_CORNER) * middle[sel])
-    return spread(frame, lips, disp, radius=0.2) + FUNNEL[5] * _jaw(frame, r, drop=JAW_DROP_IODS) * (1 - _lip_mask(frame, r))
+    jaw = FUNNEL[5] * _jaw(frame, r, drop=JAW_DROP_IODS) * (1 - _lip_mask(frame, r))
+    return spread(frame, *_carry_corner_skin(frame, r, lips, disp), radius=0.2) + jaw
 
 
 def _cheek(frame: FaceFrame, r: Regions, sign: int, *, up: float, out: float) -> np.ndarray:
