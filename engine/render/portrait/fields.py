@@ -455,11 +455,10 @@ def _carry_corner_skin(frame: FaceFrame, r: Regions, lips: np.ndarray,
     skin[lips] = False
     middle = frame.q[r.outer_corners, 0].mean()
     extra, moves = [], []
-    for corner in r.outer_corners:
+    for corner in r.outer_corners:  # each corner's skin lies on its own side of the mouth: the two sets are apart
         outward = np.sign(frame.q[corner, 0] - middle)
         near = np.flatnonzero(skin & (np.linalg.norm(q - frame.q[corner], axis=1) < CORNER_SKIN_IODS)
                               & ((q[:, 0] - frame.q[corner, 0]) * outward >= 0.0))
-        skin[near] = False
         extra.append(near)
         moves.append(np.tile(disp[np.flatnonzero(lips == corner)[0]], (len(near), 1)))
     return np.concatenate([lips, *extra]), np.concatenate([disp, *moves])
