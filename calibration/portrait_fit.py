@@ -12,8 +12,8 @@ from small to large; each is rendered as a
 - the drawn landmarks, scored by MediaPipe's blendshape model (``facecast eval``'s
   geometry channel), move at least :data:`TARGET_RANGE`: a gain that MediaPipe's
   landmark network happens to over-read must still draw the expression,
-- dlib's identity distance at full weight stays within :data:`MAX_IDENTITY_RISE` of
-  the neutral face's own distance, or under :data:`MAX_IDENTITY` (a smiling photo's
+- dlib's identity distance near full weight (the farthest of :data:`LIKENESS_WEIGHTS`) stays within
+  :data:`MAX_IDENTITY_RISE` of the neutral face's own distance, or under :data:`MAX_IDENTITY` (a smiling photo's
   neutral face is already some way from the photo),
 - a gain over 1 keeps the mouth at least :data:`MIN_MOUTH_WIDTH_SHARE` of the neutral face's width at full
   weight (the lips' corners drawn, mouthFunnel and mouthPucker squeeze it): past that the lips
@@ -34,11 +34,13 @@ with the largest range; otherwise, where MediaPipe reads the shape at no gain (a
 :data:`BLIND_RANGE`), the smallest gain the geometry channel reads to :data:`TARGET_RANGE`, monotone, within the
 identity limit; otherwise, where a gain that passed the rest took the face past the identity limit and a smaller
 plausible one (or else the neutral face) keeps it, the largest gain bisected between the two
-(:data:`IDENTITY_BISECT_STEPS`) that keeps the limit and draws the shape to the goal, monotone; otherwise, where every
+(:data:`IDENTITY_BISECT_STEPS`) that keeps the limit and draws the shape to the goal, monotone, or failing that the
+same within the identity goal itself (0.45; the limit is under it); otherwise, where every
 gain that passed the rest took the face past the identity limit, the one nearest the photo, if it is within the
 identity goal (0.45; the shipped gain may be farther); otherwise, of all gains that fold nothing, the one nearest the
 photo, if that one is within the goal (the likeness is a goal on every frame, a shape's range on one);
-otherwise, where no gain keeps the likeness, the passing gain nearest the photo; otherwise (every gain
+otherwise, where every one of those draws the shape short of the goal anyway, the largest smaller gain bisected
+to within the identity goal; otherwise, where no gain keeps the likeness, the passing gain nearest the photo; otherwise (every gain
 folds or misses the response goals) the shipped gain.
 Shapes fitted one by one can still break the likeness together, so last the standard sequence's mix of shapes is
 rendered with the fitted gains: while a frame of it is past the identity goal, the fitted gain over 1 drawn farthest
@@ -79,6 +81,10 @@ SWEEP = np.linspace(0.0, 1.0, 6)
 #: between two of its points passed: obama2_16bit's jawOpen read rho 0.94 on 6 points and 0.87 on eval's 11, and
 #: failed there.
 EVAL_SWEEP = np.linspace(0.0, 1.0, SWEEP_STEPS)
+#: A gain's likeness is judged on its sweep's frames at these weights, the farthest from the photo of them:
+#: ``facecast eval`` judges every frame, and a pucker or a funnel goes farthest short of full weight (obama_tight's
+#: pucker at a gain of 0.7 is 0.471 from the photo at weight 0.9 and 0.465 at 1).
+LIKENESS_WEIGHTS = (0.8, 0.9, 1.0)
 #: Shapes together must keep the likeness too: the mix of ``facecast eval``'s standard sequence (jaw, brows, smile and
 #: blinks at once) stays within the identity goal, or the fitted gains over :data:`MIX_LOWEST_GAIN` that it
 #: draws farthest step down (:func:`_keep_mixes_alike`).
@@ -146,8 +152,10 @@ READ_OUT_OF_REACH = 0.25
 #: keeps it, the fit bisects the gains between those two this many times for the largest that keeps the likeness
 #: (:func:`_bisect_to_the_likeness`). obama_tight's mouthFunnel: 0.85 drew a geometry range of 0.24 at 0.433 from the
 #: photo (limit 0.443), 1.0 drew 0.41 at 0.461, and the fit fell back to 0.7 (nearest the photo, 0.11: issue 16's goal
-#: is 0.3); 0.925 draws 0.32 at 0.439.
-IDENTITY_BISECT_STEPS = 3
+#: is 0.3); 0.925 draws 0.32 at 0.439. Three steps left gaps of an eighth of the span: obama_tight's mouthPucker was
+#: 0.443 from the photo at 0.4375 (drawn 0.28) and 0.455 at 0.525; the fourth and fifth steps find 0.459, 0.448 from
+#: it, drawn 0.44 (its limit 0.447; then to the goal, 0.45).
+IDENTITY_BISECT_STEPS = 6
 
 
 def streak_ratio(renderer, k: int) -> float:
@@ -194,21 +202,23 @@ def _sample(k: int, x: float) -> FaceSample:
     return FaceSample(capture_wall_ns=0, weights=w)
 
 
-def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, float, bool, np.ndarray, object]:
+def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, float, bool, tuple]:
     """(closed-loop range, its Spearman rho, geometry range, its Spearman rho, plausible at full weight (no fold, the
-    mouth wide enough: :func:`mouth_width_share`), the full-weight frame, its tracked face) of shape ``k`` swept over
-    :data:`SWEEP`."""
-    measured, drawn, frame, tracked = [], [], None, None
+    mouth wide enough: :func:`mouth_width_share`), the frames at :data:`LIKENESS_WEIGHTS` as (frame, tracked face)
+    pairs) of shape ``k`` swept over :data:`SWEEP`."""
+    measured, drawn, faces = [], [], {}
     for x in SWEEP:
         frame, tracked, reading = _read(renderer, tracker, k, x)
         measured.append(reading)
         drawn.append(geometry(renderer.drawn_landmarks(_sample(k, x)))[k])
+        faces[round(float(x), 6)] = (frame, tracked)
     m = np.array(measured)
     plausible = (renderer.pose(_sample(k, 1.0)).scale == 1.0
                  and (renderer.gains[k] <= 1.0 or mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE)
                  and (k in _EYE_CLOSING or eye_open_share(renderer, _sample(k, 1.0)) >= MIN_EYE_OPEN_SHARE))
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
-    return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, frame, tracked
+    likeness = tuple(faces.get(round(x, 6)) or _read(renderer, tracker, k, x)[:2] for x in LIKENESS_WEIGHTS)
+    return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, likeness
 
 
 def _read(renderer, tracker, k: int, x: float) -> tuple[np.ndarray, object, float]:
@@ -307,6 +317,10 @@ class _Judges:
         e = self.embedder.embed(frame, None if tracked is None else tracked.landmarks)
         return self.embedder.distance(e, self.reference) if e is not None else np.inf
 
+    def likeness(self, faces: tuple) -> float:
+        """The largest identity distance (:meth:`distance`) of ``faces``, (frame, tracked face) pairs."""
+        return max(self.distance(frame, tracked) for frame, tracked in faces)
+
     def close(self) -> None:
         self.tracker.close()
         if self.embedder is not None:
@@ -315,14 +329,13 @@ class _Judges:
 
 class _Candidate(NamedTuple):
     """What one gain drew: its response (the closed loop's, or the geometry channel's for the shapes of
-    :data:`GEOMETRY_JUDGED`), the geometry channel's, and the full-weight frame with its tracked face."""
+    :data:`GEOMETRY_JUDGED`), the geometry channel's, and the frames its likeness is judged on (:func:`_sweep`)."""
     gain: float
     range: float
     rho: float
     drawn: float
     drawn_rho: float
-    frame: np.ndarray
-    tracked: object
+    faces: tuple
 
 
 @dataclass
@@ -338,6 +351,9 @@ class _Tried:
     #: the smallest gain that passed all but the identity limit (:class:`_Candidate`), and the streak limit in force
     over_limit: Optional[_Candidate] = None
     streak_limit: Optional[float] = None
+    #: what the gains bisected for the likeness drew (:func:`_bisect_to_the_likeness`): gain -> (range, rho, drawn,
+    #: drawn rho, plausible, identity distance)
+    bisected: dict = field(default_factory=dict)
 
 
 def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -> Optional[ShapeFit]:
@@ -350,7 +366,7 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
     low = _streak_low_gains(renderer, k, gains_to_try[0])
     for g in low + gains_to_try:
         renderer.set_gain(k, g)
-        rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, judges.tracker, judges.geometry, k)
+        rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
         if k in GEOMETRY_JUDGED:
             rng, rho = drawn, drawn_rho
         if plausible and k in STREAK_JUDGED:
@@ -361,7 +377,7 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
                 if streak_limit is None:
                     streak_limit = tried.streak_limit = max(realism.GOAL_STREAK_RATIO, ratio)
                 plausible = ratio <= streak_limit
-        candidate = _Candidate(g, rng, rho, drawn, drawn_rho, frame, tracked)
+        candidate = _Candidate(g, rng, rho, drawn, drawn_rho, faces)
         if plausible:
             tried.folding_nothing.append(candidate)
         if not (plausible and np.isfinite(rho) and rho >= MIN_RHO and drawn >= GOAL_RANGE):
@@ -373,7 +389,7 @@ def _fit_shape(renderer, judges: _Judges, name: str, *, identity_limit: float) -
             continue
         if rng < TARGET_RANGE and tried.best is not None and rng <= tried.best.range:
             continue  # no better than one already accepted: spare the identity model
-        ident = judges.distance(frame, tracked)
+        ident = judges.likeness(faces)
         if ident > identity_limit:
             if tried.over_limit is None:
                 tried.over_limit = candidate
@@ -400,51 +416,56 @@ def _fall_back(renderer, judges: _Judges, name: str, tried: _Tried, *, identity_
     # no gain draws the shape to the target: one that draws it to the goal, read back the most
     # (obama.jpg's mouthFunnel: 0.85 drew 0.28, 1.0 drew 0.349 and read 0.20, and the shipped 0.85 stayed)
     for c in sorted(tried.to_goal, key=lambda c: -c.range):
-        ident = judges.distance(c.frame, c.tracked)
+        ident = judges.likeness(c.faces)
         if ident <= identity_limit:
             return ShapeFit(name, c.gain, c.range, c.rho, ident, "drawn to the goal only: largest range allowed")
     if tried.folding_nothing and max(c.range for c in tried.folding_nothing) < BLIND_RANGE:
         # MediaPipe reads none of it at any gain: the smallest gain the geometry channel reads to the target
         for c in tried.folding_nothing:
             if c.drawn >= TARGET_RANGE and np.isfinite(c.drawn_rho) and c.drawn_rho >= MIN_RHO:
-                ident = judges.distance(c.frame, c.tracked)
+                ident = judges.likeness(c.faces)
                 if ident <= identity_limit:
                     return ShapeFit(name, c.gain, c.drawn, c.drawn_rho, ident, "not read back at any gain: the "
                                                                                "smallest drawn to the target")
-    bisected = _bisect_to_the_likeness(renderer, judges, name, tried, identity_limit=identity_limit)
-    if bisected is not None:
-        return bisected
+    for limit in sorted({min(identity_limit, GOAL_IDENTITY), GOAL_IDENTITY}):
+        bisected = _bisect_to_the_likeness(renderer, judges, name, tried, limit=limit)
+        if bisected is not None:
+            return bisected
     if tried.closest is not None and tried.closest.identity <= GOAL_IDENTITY:
         return tried.closest
     if judges.embedder is not None and tried.folding_nothing:
         # every gain that draws the shape well enough breaks the identity goal: keep the likeness, not the
         # shape (astronaut_rolled's browDownRight: 1.0 missed the response goals, 1.45 met them 0.545 from
         # the photo, and every frame near the sweep's end then broke the goal), where a gain keeps it
-        ident, g, rng, rho = min((judges.distance(c.frame, c.tracked), c.gain, c.range, c.rho)
+        ident, g, rng, rho = min((judges.likeness(c.faces), c.gain, c.range, c.rho)
                                  for c in tried.folding_nothing)
         if ident <= GOAL_IDENTITY:
             return ShapeFit(name, g, rng, rho, ident, "no gain moves the shape enough within the identity "
                                                       "goal: the nearest the photo")
+        if all(c.drawn < GOAL_RANGE for c in tried.folding_nothing):
+            below = _below_the_likeness_goal(renderer, judges, name, tried)
+            if below is not None:
+                return below
     # no gain keeps the likeness (a photo whose neutral face is near the goal already): draw the shape
     # (obama_tight's eyeWideLeft at the nearest gain drew a range of 0.01 in geometry, 0.42 at 1.75)
     return tried.closest
 
 
 def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried, *,
-                            identity_limit: float) -> Optional[ShapeFit]:
+                            limit: float) -> Optional[ShapeFit]:
     """Where the smallest gain that passed all but the identity limit (``tried.over_limit``) has a smaller plausible
     gain below it within the limit (and the identity goal), or else the neutral face (gain 0) is within it, the
     largest gain between the two, bisected :data:`IDENTITY_BISECT_STEPS` times, that passes every rule but the target
-    range: it draws the shape to the goal (0.3) in the geometry channel, monotone in the closed loop. None where no
-    bisected gain does. (From the neutral face: astronaut_rolled's browInnerUp was 0.458 from her photo at the
+    range: it draws the shape to the goal (0.3) in the geometry channel, monotone in the closed loop, and keeps the
+    likeness within ``limit``. None where no bisected gain does. (From the neutral face: astronaut_rolled's browInnerUp was 0.458 from her photo at the
     smallest candidate gain, 0.7, and the fit kept it, past the goal; 0.6125 is 0.435 from it and reads back 0.35.)"""
     k = arkit_index(name)
-    over, limit = tried.over_limit, min(identity_limit, GOAL_IDENTITY)
+    over = tried.over_limit
     if over is None:
         return None
     below = [c for c in tried.folding_nothing if c.gain < over.gain]
     lo = max(below, key=lambda c: c.gain) if below else None
-    if lo is not None and judges.distance(lo.frame, lo.tracked) <= limit:
+    if lo is not None and judges.likeness(lo.faces) <= limit:
         lo_gain = lo.gain
     elif judges.neutral_distance <= limit:
         lo_gain = 0.0
@@ -454,8 +475,10 @@ def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried,
     for _ in range(IDENTITY_BISECT_STEPS):
         g = round((lo_gain + hi_gain) / 2, 4)
         renderer.set_gain(k, g)
-        rng, rho, drawn, drawn_rho, plausible, frame, tracked = _sweep(renderer, judges.tracker, judges.geometry, k)
-        ident = judges.distance(frame, tracked)
+        if g not in tried.bisected:  # a second bisection, to a farther limit, starts with the first one's gains
+            rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
+            tried.bisected[g] = rng, rho, drawn, drawn_rho, plausible, judges.likeness(faces)
+        rng, rho, drawn, drawn_rho, plausible, ident = tried.bisected[g]
         if ident > limit:  # the likeness alone steers: a streak or a fold need not grow with the gain
             hi_gain = g
             continue
@@ -465,6 +488,31 @@ def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried,
         if (plausible and drawn >= GOAL_RANGE and np.isfinite(drawn_rho) and drawn_rho >= MIN_RHO and np.isfinite(rho)
                 and rho >= MIN_RHO and _eval_rho(renderer, judges.tracker, k) >= MIN_RHO):
             found = ShapeFit(name, g, rng, rho, ident, "bisected to the identity limit: drawn to the goal")
+    return found
+
+
+def _below_the_likeness_goal(renderer, judges: _Judges, name: str, tried: _Tried) -> Optional[ShapeFit]:
+    """Where every plausible gain tried breaks the identity goal and draws the shape short of the goal (0.3) anyway,
+    the largest plausible gain between the neutral face and the smallest of them, bisected
+    :data:`IDENTITY_BISECT_STEPS` times on the likeness alone, that keeps the identity goal: there is no shape to buy
+    with the likeness (the turned Obama's mouthFunnel drew 0.03-0.17 at every plausible gain, 0.45-0.46 from the
+    photo, and the fit kept the shipped gain, 0.46). None where the neutral face breaks the goal already or no
+    bisected gain keeps it."""
+    if judges.neutral_distance > GOAL_IDENTITY:
+        return None
+    k = arkit_index(name)
+    lo_gain, hi_gain, found = 0.0, min(c.gain for c in tried.folding_nothing), None
+    for _ in range(IDENTITY_BISECT_STEPS):
+        g = round((lo_gain + hi_gain) / 2, 4)
+        renderer.set_gain(k, g)
+        rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
+        ident = judges.likeness(faces)
+        if ident > GOAL_IDENTITY or not plausible:
+            hi_gain = g
+            continue
+        lo_gain = g
+        found = ShapeFit(name, g, rng, rho, ident, "drawn short of the goal at every gain, each past the identity "
+                                                   "goal: bisected down to it")
     return found
 
 

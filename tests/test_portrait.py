@@ -576,12 +576,33 @@ class BrightnessIdentity:
 
 
 def script_sweep(monkeypatch, sweep) -> None:
-    """Script the fit's sweeps (``portrait_fit._sweep``) with ``sweep``; a gain that passes them reads back the same on
-    ``eval``'s finer sweep (``portrait_fit._eval_rho``: rho 1), which would otherwise draw and track real frames."""
+    """Script the fit's sweeps (``portrait_fit._sweep``) with ``sweep``, which returns (range, rho, drawn, drawn rho,
+    plausible, the full-weight frame, its tracked face): the likeness is judged on that frame alone. A gain that
+    passes them reads back the same on ``eval``'s finer sweep (``portrait_fit._eval_rho``: rho 1), which would
+    otherwise draw and track real frames."""
     from facecast.calibration import portrait_fit
 
-    monkeypatch.setattr(portrait_fit, "_sweep", sweep)
+    def scripted(*args):
+        *response, frame, tracked = sweep(*args)
+        return (*response, ((frame, tracked),))
+
+    monkeypatch.setattr(portrait_fit, "_sweep", scripted)
     monkeypatch.setattr(portrait_fit, "_eval_rho", lambda renderer, tracker, k: 1.0)
+
+
+def script_grey_sweep(monkeypatch, *, grey_per_gain: float, respond) -> list:
+    """:func:`script_sweep` with sweeps that respond as ``respond(gain)`` says (range, rho, drawn, drawn rho,
+    plausible) and draw a 64-px frame of grey level gain x ``grey_per_gain`` (:class:`BrightnessIdentity`: that / 100
+    from the photo). Returns the list the gains swept are appended to."""
+    swept = []
+
+    def sweep(renderer, tracker, geometry, shape):
+        g = float(renderer.gains[shape])
+        swept.append(g)
+        return (*respond(g), np.full((64, 64, 3), int(round(g * grey_per_gain)), np.uint8), None)
+
+    script_sweep(monkeypatch, sweep)
+    return swept
 
 
 def test_the_fit_never_stretches_the_lips_into_streaks(monkeypatch, renderer):
@@ -764,6 +785,27 @@ def test_the_fit_keeps_the_likeness_before_a_shapes_range(monkeypatch, renderer)
     assert gains[k] == 1.45 and fits[0].reason.startswith("every gain over the identity limit")
 
 
+def test_the_fit_judges_a_gains_likeness_on_the_last_frames_of_its_sweep(tracker, renderer):
+    """``facecast eval`` judges the likeness on every frame, and a pucker goes farthest from the photo short of full
+    weight (obama_tight's at a gain of 0.7: 0.471 at weight 0.9, 0.465 at 1); the fit judged the full-weight frame
+    alone and kept gains the eval then read past the goal. ``_sweep`` hands back the frames at LIKENESS_WEIGHTS, as
+    rendered and tracked, and the likeness is the farthest of them."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("mouthPucker")
+    assert portrait_fit.LIKENESS_WEIGHTS == (0.8, 0.9, 1.0)
+    faces = portrait_fit._sweep(renderer, tracker, lambda landmarks: np.zeros(52), k)[-1]
+    assert len(faces) == 3
+    for w, (frame, tracked) in zip(portrait_fit.LIKENESS_WEIGHTS, faces):
+        expected = renderer.render(portrait_fit._sample(k, w))[..., :3]
+        np.testing.assert_array_equal(frame, expected)
+        np.testing.assert_allclose(tracked.landmarks, tracker.track(np.ascontiguousarray(expected)).landmarks)
+    judges = portrait_fit._Judges(tracker=tracker, geometry=None, embedder=BrightnessIdentity(),
+                                  reference=np.array([0.0]))
+    grey = [(np.full((64, 64, 3), v, np.uint8), None) for v in (30, 47, 41)]
+    assert judges.likeness(tuple(grey)) == pytest.approx(0.47)
+
+
 def test_the_fit_bisects_to_the_likeness_where_a_gain_draws_the_shape_but_breaks_it(monkeypatch, renderer):
     """obama_tight's mouthFunnel: 0.85 drew a geometry range of 0.24 within the identity limit, 1.0 drew 0.41 past it,
     1.2 squeezed the mouth too narrow, and the fit fell back to the gain nearest the photo (0.7: 0.11, issue 16's goal
@@ -788,14 +830,23 @@ def test_the_fit_bisects_to_the_likeness_where_a_gain_draws_the_shape_but_breaks
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", tuple(drawn_at))
     photo = np.zeros((64, 64, 3), np.uint8)
     gains, fits = fit_one_shape(renderer, "jawOpen", photo)
-    # 0.925 (0.43 from the photo) keeps the limit, 0.9625 (0.44) does not, 0.9438 (0.43) does
-    assert swept[-3:] == [0.925, 0.9625, 0.9438] and gains[k] == 0.9438, (swept, fits)
-    assert fits[0].reason.startswith("bisected to the identity limit") and fits[0].identity == pytest.approx(0.43)
-    drawn_at[0.85], drawn_at[1.0] = 0.05, 0.36  # the bisected gains draw short of the goal: nearest the photo
+    # 0.925 (0.43 from the photo) keeps the limit, 0.9625 (0.44) does not, 0.9438 (0.43) does, and the next three,
+    # nearer 0.9625, do not (0.44)
+    assert swept[-portrait_fit.IDENTITY_BISECT_STEPS:] == [0.925, 0.9625, 0.9438, 0.9531, 0.9485, 0.9462], (swept, fits)
+    assert gains[k] == 0.9438 and fits[0].identity == pytest.approx(0.43)
+    assert fits[0].reason.startswith("bisected to the identity limit")
+    # the gains within the limit draw short of the goal: bisected again to the identity goal itself (0.45; obama_tight's
+    # mouthPucker at 0.459 draws 0.44 at 0.448 from the photo, its limit 0.447), from the gains bisected before
+    drawn_at[0.85], drawn_at[1.0] = 0.05, 0.36
     swept.clear()
     gains, fits = fit_one_shape(renderer, "jawOpen", photo)
-    assert swept[-3:] == [0.925, 0.9625, 0.9438] and gains[k] == 0.7, (swept, fits)
-    assert fits[0].reason.startswith("no gain moves the shape enough"), fits
+    # (0.925 and 0.9625 drawn before, now within the goal) 0.9812 (0.45) keeps it, 0.9906 (0.46) does not, 0.9859 and
+    # 0.9883 (0.45) do, drawn 0.34
+    assert swept[-4:] == [0.9812, 0.9906, 0.9859, 0.9883], (swept, fits)
+    assert gains[k] == 0.9883 and fits[0].identity == pytest.approx(0.45), fits
+    drawn_at[1.0] = 0.33  # and short of it there too: the gain nearest the photo
+    gains, fits = fit_one_shape(renderer, "jawOpen", photo)
+    assert gains[k] == 0.7 and fits[0].reason.startswith("no gain moves the shape enough"), fits
 
 
 def test_where_the_smallest_gain_breaks_the_likeness_the_fit_bisects_from_the_neutral_face(monkeypatch, renderer):
@@ -805,21 +856,34 @@ def test_where_the_smallest_gain_breaks_the_likeness_the_fit_bisects_from_the_ne
     from facecast.calibration import portrait_fit
 
     k = arkit_index("jawOpen")
-    swept = []
-
-    def sweep(renderer, tracker, geometry, shape):
-        g = float(renderer.gains[shape])
-        swept.append(g)
-        frame = np.full((64, 64, 3), int(round(g * 75)), np.uint8)  # 0.7 -> 0.52 from the photo, 0.525 -> 0.39
-        return g, 1.0, g, 1.0, g < 1.0, frame, None
-
-    script_sweep(monkeypatch, sweep)
+    # 0.7 -> 0.52 from the photo, 0.525 -> 0.39
+    swept = script_grey_sweep(monkeypatch, grey_per_gain=75, respond=lambda g: (g, 1.0, g, 1.0, g < 1.0))
     monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)  # the neutral face 0; the limit 0.43
     monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
     gains, fits = fit_one_shape(renderer, "jawOpen", np.zeros((64, 64, 3), np.uint8))
-    # 0.35 (0.26) and 0.525 (0.39) keep the limit, 0.6125 (0.46) does not
-    assert swept[-3:] == [0.35, 0.525, 0.6125] and gains[k] == 0.525, (swept, fits)
-    assert fits[0].reason.startswith("bisected to the identity limit") and fits[0].identity == pytest.approx(0.39)
+    # 0.35 (0.26) and 0.525 (0.39) keep the limit, 0.6125 (0.46) does not, 0.5688 (0.43) does, 0.5907 (0.44) does not,
+    # 0.5797 (0.43) does
+    assert swept == [0.7, 1.0, 0.35, 0.525, 0.6125, 0.5688, 0.5907, 0.5797] and gains[k] == 0.5797, (swept, fits)
+    assert fits[0].reason.startswith("bisected to the identity limit") and fits[0].identity == pytest.approx(0.43)
+
+
+def test_a_shape_drawn_short_at_every_gain_does_not_cost_the_likeness(monkeypatch, renderer):
+    """The turned Obama's mouthFunnel drew 0.03-0.17 in the geometry channel at every plausible gain (issue 16's goal
+    is 0.3), each 0.45-0.46 from the photo (the goal 0.45), and the fit kept the shipped gain, past the goal for no
+    shape at all. Where every plausible gain breaks the identity goal and draws the shape short of the goal anyway,
+    the fit bisects down from the smallest of them, on the likeness alone, to the largest gain within the goal."""
+    from facecast.calibration import portrait_fit
+
+    k = arkit_index("jawOpen")
+    # 0.7 -> 0.46 from the photo, 1.0 -> 0.65
+    swept = script_grey_sweep(monkeypatch, grey_per_gain=65, respond=lambda g: (0.01, 1.0, 0.1, 1.0, True))
+    monkeypatch.setattr(portrait_fit, "DlibIdentity", BrightnessIdentity)
+    monkeypatch.setattr(portrait_fit, "GAIN_CANDIDATES", (0.7, 1.0))
+    gains, fits = fit_one_shape(renderer, "jawOpen", np.zeros((64, 64, 3), np.uint8))
+    # 0.35, 0.525, 0.6125, 0.6562 and 0.6781 keep the goal (0.23-0.44), and so does 0.689 (0.45)
+    assert swept == [0.7, 1.0, 0.35, 0.525, 0.6125, 0.6562, 0.6781, 0.689], (swept, fits)
+    assert gains[k] == 0.689 and fits[0].identity == pytest.approx(0.45)
+    assert fits[0].reason.startswith("drawn short of the goal at every gain"), fits
 
 
 def test_a_shape_mediapipe_never_reads_is_fitted_by_what_it_draws(monkeypatch, renderer):

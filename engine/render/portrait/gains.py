@@ -72,9 +72,9 @@ for _name, _gain in FITTED_GAINS.items():
     DEFAULT_GAINS[arkit_index(_name)] = _gain
 
 
-#: Bumped when the fields, the fit or what the fit measures change (47: a pucker's and a funnel's lips carry the skin
-#: at their corners, which MediaPipe reads as more of either) so that old per-photo fits are no longer used.
-FIT_VERSION = 47
+#: Bumped when the fields, the fit or what the fit measures change (48: a gain's likeness is judged on its sweep's last
+#: frames, not on full weight alone, and bisected finer) so that old per-photo fits are no longer used.
+FIT_VERSION = 48
 
 
 def fitted_gains_path(digest: str) -> Path:
