@@ -211,13 +211,14 @@ def _sweep(renderer, tracker, geometry, k: int) -> tuple[float, float, float, fl
         frame, tracked, reading = _read(renderer, tracker, k, x)
         measured.append(reading)
         drawn.append(geometry(renderer.drawn_landmarks(_sample(k, x)))[k])
-        faces[round(float(x), 6)] = (frame, tracked)
+        if round(float(x), 6) in LIKENESS_WEIGHTS:
+            faces[round(float(x), 6)] = (frame, tracked)
     m = np.array(measured)
     plausible = (renderer.pose(_sample(k, 1.0)).scale == 1.0
                  and (renderer.gains[k] <= 1.0 or mouth_width_share(renderer, k) >= MIN_MOUTH_WIDTH_SHARE)
                  and (k in _EYE_CLOSING or eye_open_share(renderer, _sample(k, 1.0)) >= MIN_EYE_OPEN_SHARE))
     rng = float(np.nanmax(m) - np.nanmin(m)) if np.isfinite(m).any() else 0.0
-    likeness = tuple(faces.get(round(x, 6)) or _read(renderer, tracker, k, x)[:2] for x in LIKENESS_WEIGHTS)
+    likeness = tuple(faces.get(x) or _read(renderer, tracker, k, x)[:2] for x in LIKENESS_WEIGHTS)
     return rng, spearman(SWEEP, m), float(np.ptp(drawn)), spearman(SWEEP, np.array(drawn)), plausible, likeness
 
 
@@ -351,8 +352,8 @@ class _Tried:
     #: the smallest gain that passed all but the identity limit (:class:`_Candidate`), and the streak limit in force
     over_limit: Optional[_Candidate] = None
     streak_limit: Optional[float] = None
-    #: what the gains bisected for the likeness drew (:func:`_bisect_to_the_likeness`): gain -> (range, rho, drawn,
-    #: drawn rho, plausible, identity distance)
+    #: what the gains bisected for the likeness drew (:func:`_bisected`): gain -> (range, rho, drawn, drawn rho,
+    #: plausible, identity distance)
     bisected: dict = field(default_factory=dict)
 
 
@@ -451,6 +452,17 @@ def _fall_back(renderer, judges: _Judges, name: str, tried: _Tried, *, identity_
     return tried.closest
 
 
+def _bisected(renderer, judges: _Judges, tried: _Tried, k: int, g: float) -> tuple:
+    """(range, rho, drawn, drawn rho, plausible, identity distance) of shape ``k`` swept at gain ``g`` (set on the
+    renderer), swept once per shape fit: a later bisection (to a farther limit, or down to the goal) starts with
+    the gains an earlier one drew."""
+    renderer.set_gain(k, g)
+    if g not in tried.bisected:
+        rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
+        tried.bisected[g] = rng, rho, drawn, drawn_rho, plausible, judges.likeness(faces)
+    return tried.bisected[g]
+
+
 def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried, *,
                             limit: float) -> Optional[ShapeFit]:
     """Where the smallest gain that passed all but the identity limit (``tried.over_limit``) has a smaller plausible
@@ -474,11 +486,7 @@ def _bisect_to_the_likeness(renderer, judges: _Judges, name: str, tried: _Tried,
     hi_gain, found = over.gain, None
     for _ in range(IDENTITY_BISECT_STEPS):
         g = round((lo_gain + hi_gain) / 2, 4)
-        renderer.set_gain(k, g)
-        if g not in tried.bisected:  # a second bisection, to a farther limit, starts with the first one's gains
-            rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
-            tried.bisected[g] = rng, rho, drawn, drawn_rho, plausible, judges.likeness(faces)
-        rng, rho, drawn, drawn_rho, plausible, ident = tried.bisected[g]
+        rng, rho, drawn, drawn_rho, plausible, ident = _bisected(renderer, judges, tried, k, g)
         if ident > limit:  # the likeness alone steers: a streak or a fold need not grow with the gain
             hi_gain = g
             continue
@@ -504,9 +512,7 @@ def _below_the_likeness_goal(renderer, judges: _Judges, name: str, tried: _Tried
     lo_gain, hi_gain, found = 0.0, min(c.gain for c in tried.folding_nothing), None
     for _ in range(IDENTITY_BISECT_STEPS):
         g = round((lo_gain + hi_gain) / 2, 4)
-        renderer.set_gain(k, g)
-        rng, rho, drawn, drawn_rho, plausible, faces = _sweep(renderer, judges.tracker, judges.geometry, k)
-        ident = judges.likeness(faces)
+        rng, rho, drawn, drawn_rho, plausible, ident = _bisected(renderer, judges, tried, k, g)
         if ident > GOAL_IDENTITY or not plausible:
             hi_gain = g
             continue
