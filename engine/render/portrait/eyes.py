@@ -25,6 +25,14 @@ SCLERA_BRIGHTEST = 0.1
 #: other photo's 0.19 or less (the astronaut's 0.07-0.12). (The photo's light, which lights the teeth and tongue, keeps
 #: its hint of the measured tint: capped there too, a warm photo's teeth came out grey.)
 SCLERA_MAX_TINT = 0.2
+#: The synthesised sclera is taken toward the photo's white by this many times the share it is darker than it
+#: (:func:`lifted_sclera`), all the way from half as bright. A squinting eye shows its sclera in the lids' shadow, and
+#: taken by that share alone (1) the eyeball a wide eye bares was a grey dome: over the iris, Obama's grin photo drew
+#: it 0.76 of his cheeks' luma where obama2, the same man with his eyes open to the light (its sclera measured at the
+#: white already), draws it 0.89. At 2 they draw 0.90 and 0.90 (3: 0.99 and 0.90); the rest of his grin photos
+#: 0.87-1.00 per eye (0.74-0.82 before), Grace Hopper's (behind glasses) 0.76 (0.62, darker than her skin), and photos
+#: that show their sclera whole (the astronaut, obama2's right eye) do not change.
+SCLERA_LIFT = 2.0
 #: The sclera darkens by this share from the eyeball's middle (midway between the eye's corners) to the corners (a
 #: lit sphere). Measured from the iris's column instead, an eye looking aside was brightest right beside its iris: a
 #: white crescent hugging the iris against a grey sclera (obama2's wide eyes).
@@ -196,16 +204,17 @@ def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
 
 def lifted_sclera(measured: np.ndarray, white: Optional[np.ndarray]) -> np.ndarray:
     """(3,) the synthesised sclera: the photo's ``measured`` one taken toward ``white`` (a white under the photo's
-    light) by the share it is darker, ``1 - mean(measured) / mean(white)`` (0 where it is as bright). A small or
-    shadowed eye shows little sclera, and the brightest of what it shows is the lids' pink skin: a wide eye bared a
-    skin-coloured hole (Biden's (111, 71, 68) -> (165, 128, 126) under his light's (209, 175, 174)). The share is
-    linear in the measured colour, so photos drawn at different sizes, whose measures differ by a few grey levels,
-    draw scleras as close (a mix that set in past a saturation did not: 16 grey levels apart at 512 and 2048)."""
+    light) by :data:`SCLERA_LIFT` times the share it is darker, ``1 - mean(measured) / mean(white)``, at most all the
+    way (not at all where it is as bright). A small or shadowed eye shows little sclera, and the brightest of what it
+    shows is the lids' pink skin: a wide eye bared a skin-coloured hole (Biden's (111, 71, 68) under his light's
+    (209, 175, 174)). The share is continuous (piecewise linear) in the measured colour, so photos drawn at
+    different sizes, whose measures differ by a few grey levels, draw scleras as close (a mix that set in past a
+    saturation did not: 16 grey levels apart at 512 and 2048)."""
     measured = np.asarray(measured, np.float64)
     if white is None:
         return measured
     white = np.asarray(white, np.float64)
-    share = float(np.clip(1.0 - measured.mean() / max(float(white.mean()), 1.0), 0.0, 1.0))
+    share = float(np.clip(SCLERA_LIFT * (1.0 - measured.mean() / max(float(white.mean()), 1.0)), 0.0, 1.0))
     return measured + share * (white - measured)
 
 
