@@ -1341,6 +1341,29 @@ def test_a_wide_eyes_bared_sclera_is_as_bright_as_the_same_mans_in_full_light(ph
     assert ratios["grace_hopper.jpg"] > 0.7, ratios
 
 
+def test_a_darker_photo_draws_what_it_synthesises_as_much_darker(photos):
+    """obama_dark is Obama's photo at 0.3 of its exposure. What the renderer synthesises (the tongue, the cavity, the
+    sclera a wide eye bares) is lit by the photo's light, which had a floor of 0.45 (its own is 0.28), and the cavity
+    was half a fixed colour: they came out 0.42-0.60 as bright as on his photo, 1.4-2x too bright against his skin
+    (his lips: 0.30). Now 0.30-0.31."""
+    from facecast.engine.render.portrait import raster
+    from facecast.engine.render.portrait.eyes import LUMA
+    accepted, _ = photos
+    drawn = {}
+    for name in ("obama.jpg", "obama_dark.jpg"):
+        r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+        r.prepare()
+        mp = r._parameters(r._rest.astype(np.float64))
+        rgb, dome = _wide_eyes_bared_sclera(r, below_band_px=(1.5, 512.0), above_iris_radii=0.3)
+        drawn[name] = {"lips": r._lips_rgb @ LUMA, "sclera": np.median(rgb[dome] @ LUMA),
+                       "tongue": mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] @ LUMA,
+                       "cavity": mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] @ LUMA}
+    ratios = {k: float(drawn["obama_dark.jpg"][k] / drawn["obama.jpg"][k]) for k in drawn["obama.jpg"]}
+    assert 0.27 < ratios["lips"] < 0.33, ratios  # the photo's own (JPEG and 8-bit rounding)
+    for k in ("sclera", "tongue", "cavity"):
+        assert abs(ratios[k] - ratios["lips"]) < 0.04, (k, ratios)
+
+
 @pytest.mark.parametrize("name", ["astronaut.png", "obama3.jpg", "biden.jpg"])
 def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name, monkeypatch):
     """The eyeball a wide eye bares is a sphere under the lid: its sclera darkens from the iris's centre up toward

@@ -326,7 +326,8 @@ class PortraitRenderer(Renderer):
         teeth = self._teeth_rgb if self._teeth_rgb is not None else as_photo(np.array(_DEFAULT_TEETH_RGB) * light)
         mp[raster.P_TEETH:raster.P_TEETH + 3] = teeth
         mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] = as_photo(0.7 * np.array(_TONGUE_RGB) * light + 0.3 * lips)
-        mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = as_photo(0.5 * np.array(raster.CAVITY_RGB) + 0.5 * 0.3 * lips)
+        mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] = as_photo(0.5 * np.array(raster.CAVITY_RGB) * light
+                                                                   + 0.5 * 0.3 * lips)
         mp[raster.P_SEAM_RGB:raster.P_SEAM_RGB + 3] = raster.SEAM_DARK * lips
         mp[raster.P_TEETH_SHADOW:raster.P_TEETH_SHADOW + 3] = raster.teeth_shadow_keep(lips)
         c0, c1 = self.mesh.mouth.corners
