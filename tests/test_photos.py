@@ -1308,14 +1308,14 @@ def test_a_wide_eye_bares_a_sclera_not_the_lids_skin(photos, name):
     the lid's shadow and the lash band's warm edge in it) read 0.29 and 0.67, now 0.21 and 0.29 (obama3 0.25 -> 0.24,
     the astronaut 0.14 both). Lifted by twice the share (:data:`.eyes.SCLERA_LIFT`): Biden 0.72, obama3 0.71, the
     astronaut 0.80, Grace Hopper 0.63; tints 0.19, 0.15, 0.14 and 0.30."""
-    from facecast.engine.render.portrait.eyes import DEFAULT_SCLERA
+    from facecast.engine.render.portrait.eyes import DEFAULT_SCLERA, LUMA
     accepted, _ = photos
     r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
     r.prepare()
     rgb, bared = _wide_eyes_bared_sclera(r, below_band_px=(1.5, 6.0))
-    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    luma = rgb @ LUMA
     assert bared.sum() > 100
-    white = float((r._light * DEFAULT_SCLERA) @ np.array([0.299, 0.587, 0.114]))
+    white = float((r._light * DEFAULT_SCLERA) @ LUMA)
     assert np.median(luma[bared]) > 0.48 * white, (np.median(luma[bared]) / white)
     colour = np.median(rgb[bared], axis=0)
     assert (colour.max() - colour.min()) / colour.mean() < 0.35, colour
@@ -1341,26 +1341,38 @@ def test_a_wide_eyes_bared_sclera_is_as_bright_as_the_same_mans_in_full_light(ph
     assert ratios["grace_hopper.jpg"] > 0.7, ratios
 
 
-def test_a_darker_photo_draws_what_it_synthesises_as_much_darker(photos):
+@pytest.mark.parametrize("bright, dark", [("obama.jpg", "obama_dark.jpg"), ("biden.jpg", 0.25)])
+def test_a_darker_photo_draws_what_it_synthesises_as_much_darker(photos, tmp_path, bright, dark):
     """obama_dark is Obama's photo at 0.3 of its exposure. What the renderer synthesises (the tongue, the cavity, the
-    sclera a wide eye bares) is lit by the photo's light, which had a floor of 0.45 (its own is 0.28), and the cavity
-    was half a fixed colour: they came out 0.42-0.60 as bright as on his photo, 1.4-2x too bright against his skin
-    (his lips: 0.30). Now 0.30-0.31."""
+    enamel, the sclera a wide eye bares) is lit by the photo's light, which had a floor of 0.45 (its own is 0.28), and
+    the cavity was half a fixed colour: they came out 0.42-0.60 as bright as on his photo, 1.4-2x too bright against
+    his skin (his lips: 0.30). Now 0.30-0.31. Biden's photo, taken down to 0.25 here (not a photo the fix was made
+    on): 0.39-0.55 with the floor (his enamel, drawn where the photo shows no teeth, 0.54), 0.245-0.248 now, his
+    lips 0.249. A darker exposure scales every synthesised colour as it scales the photo's own lips."""
+    from PIL import Image
+
     from facecast.engine.render.portrait import raster
     from facecast.engine.render.portrait.eyes import LUMA
     accepted, _ = photos
-    drawn = {}
-    for name in ("obama.jpg", "obama_dark.jpg"):
-        r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    if isinstance(dark, float):  # the bright photo at that share of its exposure
+        pixels = np.asarray(Image.open(accepted / bright).convert("RGB"), np.float64) * dark
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "dark.png")
+        dark_path = tmp_path / "dark.png"
+    else:
+        dark_path = accepted / dark
+    drawn = []
+    for path in (accepted / bright, dark_path):
+        r = PortraitRenderer(portrait=path, width=512, height=512, pixel_format=PixelFormat.RGB8)
         r.prepare()
-        mp = r._parameters(r._rest.astype(np.float64))
+        mp = r._params  # what the frames are drawn with
         rgb, dome = _wide_eyes_bared_sclera(r, below_band_px=(1.5, 512.0), above_iris_radii=0.3)
-        drawn[name] = {"lips": r._lips_rgb @ LUMA, "sclera": np.median(rgb[dome] @ LUMA),
-                       "tongue": mp[raster.P_TONGUE_RGB:raster.P_TONGUE_RGB + 3] @ LUMA,
-                       "cavity": mp[raster.P_CAVITY_RGB:raster.P_CAVITY_RGB + 3] @ LUMA}
-    ratios = {k: float(drawn["obama_dark.jpg"][k] / drawn["obama.jpg"][k]) for k in drawn["obama.jpg"]}
-    assert 0.27 < ratios["lips"] < 0.33, ratios  # the photo's own (JPEG and 8-bit rounding)
-    for k in ("sclera", "tongue", "cavity"):
+        drawn.append({"lips": r._lips_rgb @ LUMA, "sclera": np.median(rgb[dome] @ LUMA),
+                      **{name: mp[at:at + 3] @ LUMA for name, at in (("tongue", raster.P_TONGUE_RGB),
+                                                                     ("cavity", raster.P_CAVITY_RGB),
+                                                                     ("teeth", raster.P_TEETH))}})
+    ratios = {k: float(drawn[1][k] / drawn[0][k]) for k in drawn[0]}
+    assert 0.22 < ratios["lips"] < 0.33, ratios  # the photo's own (JPEG and 8-bit rounding)
+    for k in ("sclera", "tongue", "cavity", "teeth"):
         assert abs(ratios[k] - ratios["lips"]) < 0.04, (k, ratios)
 
 
