@@ -278,9 +278,12 @@ def test_eval_writes_the_realism_section_and_closeups(tmp_path, capsys):
     assert set(m["streaks"]["shapes"]) == set(realism.STREAK_SHAPES)
     assert set(m["neutralisation"]["readback"]) == {"photo", "zero", "sadness"}
     assert set(m["passes"]) == {"aliasing", "streaks", "neutralisation"}
+    assert set(m["lid_lines"]) == {f"eyeWide_{w:g}" for w in realism.LID_LINE_WIDE} | {"worst_share"}
+    assert all(e["columns"] > 20 for k, e in m["lid_lines"].items() if k != "worst_share")
     assert 50_000 < (tmp_path / "closeups.png").stat().st_size < 1_000_000
     out = capsys.readouterr().out
     assert "realism, aliasing" in out and "realism, neutralisation" in out and "closeups:" in out
+    assert "realism, lid lines" in out
 
 
 def test_eval_of_another_renderer_says_realism_is_for_the_portrait(tmp_path):
@@ -297,7 +300,7 @@ def test_the_portrait_set_table_shows_realism(capsys):
     from facecast.engine.cli.eval import print_set_table
 
     real = {"aliasing_worst_mean": 5.3, "aliasing_worst_p99": 46.3, "streak_worst": 1.2, "zero_smile": 0.8,
-            "passes": {}}
+            "lid_lines": 0.08, "passes": {}}
     row = {"shapes": {"JawOpen": {"closed_loop": True, "geometry": True}}, "closed_loop_passing": 1,
            "closed_loop_total": 1, "geometry_passing": 1, "geometry_total": 1, "identity_max": 0.472,
            "identity_farthest": {"frame": 15, "distance": 0.472, "weights": {"MouthPucker": 0.9, "JawOpen": 0.2}}}
@@ -306,5 +309,5 @@ def test_the_portrait_set_table_shows_realism(capsys):
     at = next(x for x in out.splitlines() if x.startswith("  at (the largest shape)"))
     assert at.split()[-2:] == ["MouthPu", "0.9+"]  # cut to the column; the farthest frame shows more than one shape
     line = next(x for x in out.splitlines() if x.startswith("obama.jpg"))
-    assert line.split() == ["obama.jpg", "5.30*", "46.30*", "1.20", "0.80*"]
+    assert line.split() == ["obama.jpg", "5.30*", "46.30*", "1.20", "0.80*", "0.08"]  # lid lines: no goal
     assert "refused wall.png" in out

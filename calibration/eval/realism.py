@@ -17,6 +17,9 @@ What each measure looks at, and its goal:
 - **neutralisation**: FaceLandmarker re-tracks the frame of all-zero weights (mouthSmileLeft/Right
   <= :data:`GOAL_NEUTRAL_SMILE`) and of the ``sadness`` preset (mouthFrownLeft above mouthSmileLeft and
   mouthFrownRight above mouthSmileRight), beside the photo's own reading.
+- **lid lines** (reported, no goal): how many pixel columns of a wide eye (eyeWide 0.3 and 0.5, both eyes)
+  show a second lid line under the drawn one (:func:`second_lid_line_columns`): the photo's lash line left on the
+  eyeball while the lash band rose with the lid drew two.
 - **close-ups**: :func:`closeup_sheet`, crops of the eyes and the mouth at 2x (nearest neighbour, so the
   pixels themselves show) for a few frames of the standard sequence.
 
@@ -59,6 +62,9 @@ STREAK_SHAPES: dict[str, tuple[str, dict[str, float]]] = {
     "mouthPucker": ("lips", {"mouthPucker": 1.0}),
     "jawOpen": ("lips", {"jawOpen": 1.0}),
 }
+#: The lid-line count's eyeWide weights, and how deep a valley under the drawn lid's own line counts (grey levels).
+LID_LINE_WIDE = (0.3, 0.5)
+LID_LINE_DEPTH = 15.0
 #: Frames of the close-up sheet: label -> weights (None: the photo's own expression; a string: a preset).
 CLOSEUP_FRAMES: dict[str, object] = {
     "photo (rest)": None,
@@ -452,6 +458,53 @@ def measure_streaks(renderer, *, shapes: Optional[dict] = None, sigma_px: float 
     return out
 
 
+def second_lid_line_columns(renderer, eye_wide: float, *, depth: float = LID_LINE_DEPTH) -> tuple[int, int]:
+    """``(lined, columns)``: of the pixel columns of both eyes (a prepared portrait renderer at :data:`SIZE_PX`) with
+    the eyes wide at ``eye_wide``, how many show a second lid line under the drawn lid: in the column's luma from
+    1.5 px above the lid to 0.7 of the frame's opening, a valley past the lid's own line (the darkest within 3 px of
+    it) ``depth`` grey levels or more below the lighter of the light above it and the light below it. Columns
+    within 1.1 iris radii of the iris's middle, or within a tenth of the eye's width of its corners, are left out."""
+    from facecast.engine.render.portrait.eyes import IRIS
+
+    w = np.zeros(NUM_ARKIT, np.float32)
+    w[arkit_index("eyeWideLeft")] = w[arkit_index("eyeWideRight")] = eye_wide
+    sample = FaceSample(capture_wall_ns=0, weights=w)
+    frame = luma(render_rgb(renderer, w))
+    v, drawn = renderer.pose(sample).vertices, renderer.drawn_landmarks(sample)
+    lined = columns = 0
+    for o, side in ((renderer.mesh.eye_right, "right"), (renderer.mesh.eye_left, "left")):
+        centre, rim = IRIS[side]
+        radius = np.linalg.norm(drawn[list(rim)] - drawn[centre], axis=1).mean()
+        up, lo = v[o.upper][np.argsort(v[o.upper][:, 0])], v[o.lower][np.argsort(v[o.lower][:, 0])]
+        xs = np.arange(int(up[:, 0].min()) + 1, int(up[:, 0].max()))
+        span = xs.max() - xs.min()
+        for x in xs:
+            if abs(x + 0.5 - drawn[centre, 0]) < 1.1 * radius or min(x - xs.min(), xs.max() - x) < 0.1 * span:
+                continue
+            top, bottom = np.interp(x + 0.5, up[:, 0], up[:, 1]), np.interp(x + 0.5, lo[:, 0], lo[:, 1])
+            y0 = max(int(round(top - 1.5)), 0)
+            column = frame[y0:int(round(top + 0.7 * (bottom - top))) + 1, x]
+            if len(column) < 3:
+                continue
+            columns += 1
+            lid = int(np.argmin(column[:int(top - y0 + 3)]))
+            lined += any(column[k] <= column[k - 1] and column[k] < column[k + 1]
+                         and min(column[lid:k].max(), column[k + 1:].max()) - column[k] >= depth
+                         for k in range(lid + 1, len(column) - 1))
+    return lined, columns
+
+
+def measure_lid_lines(renderer) -> dict:
+    """:func:`second_lid_line_columns` at each of :data:`LID_LINE_WIDE`: ``{"eyeWide_<w>": {"lined", "columns"},
+    "worst_share"}`` (the most lined columns' share of the columns; reported, no goal)."""
+    out = {}
+    for wide in LID_LINE_WIDE:
+        lined, columns = second_lid_line_columns(renderer, wide)
+        out[f"eyeWide_{wide:g}"] = {"lined": lined, "columns": columns}
+    out["worst_share"] = _round(max(e["lined"] / max(e["columns"], 1) for e in out.values()))
+    return out
+
+
 def _reading(weights: Optional[np.ndarray]) -> Optional[dict]:
     if weights is None:
         return None
@@ -492,12 +545,14 @@ def measure_neutralisation(renderer, tracker=None) -> dict:
 
 
 def measure(renderer, renderer_big, *, tracker=None) -> dict:
-    """All three measures (:func:`measure_aliasing`, :func:`measure_streaks`, :func:`measure_neutralisation`)
-    as one JSON-ready dict, with ``passes`` per measure and ``passes`` overall."""
+    """The three judged measures (:func:`measure_aliasing`, :func:`measure_streaks`, :func:`measure_neutralisation`)
+    and the lid lines (:func:`measure_lid_lines`) as one JSON-ready dict, with ``passes`` per judged measure and
+    ``passes`` overall."""
     aliasing = measure_aliasing(renderer, renderer_big)
     streaks = measure_streaks(renderer)
     neutral = measure_neutralisation(renderer, tracker)
     return {"aliasing": aliasing, "streaks": streaks, "neutralisation": neutral,
+            "lid_lines": measure_lid_lines(renderer),
             "passes": {"aliasing": aliasing["passes"], "streaks": streaks["passes"],
                        "neutralisation": neutral["passes_all"]},
             "passes_all": bool(aliasing["passes"] and streaks["passes"] and neutral["passes_all"])}
@@ -505,11 +560,13 @@ def measure(renderer, renderer_big, *, tracker=None) -> dict:
 
 def summary_row(realism: dict) -> dict:
     """The compact figures of :func:`measure`'s dict for a table of photos: the worst aliasing mean and p99,
-    the worst streak ratio (shape / photo), the zero-weights smile readback, and what passes."""
+    the worst streak ratio (shape / photo), the zero-weights smile readback, the lid lines' worst share (None when
+    not measured), and what passes."""
     return {"aliasing_worst_mean": realism["aliasing"]["worst_mean"],
             "aliasing_worst_p99": realism["aliasing"]["worst_p99"],
             "streak_worst": realism["streaks"]["worst_relative"],
             "zero_smile": realism["neutralisation"]["zero_smile_max"],
+            "lid_lines": realism.get("lid_lines", {}).get("worst_share"),
             "passes": realism["passes"]}
 
 
@@ -539,6 +596,11 @@ def summary_lines(realism: dict) -> list[str]:
     lines.append(f"realism, neutralisation (read back L/R): photo {smile('photo')}; all zeros {smile('zero')} "
                  f"(smile <= {GOAL_NEUTRAL_SMILE:g}: {mark(n['passes']['zero_smile'])}); sadness {smile('sadness')} "
                  f"(frown > smile: {mark(n['passes']['sadness_frown'])})")
+    if "lid_lines" in realism:
+        lines.append(f"realism, lid lines (columns with a second line {LID_LINE_DEPTH:g}+ grey levels deep under a "
+                     "wide eye's lid, reported): " + ", ".join(
+                         f"{k} {e['lined']}/{e['columns']}" for k, e in realism["lid_lines"].items()
+                         if isinstance(e, dict)))
     return lines
 
 

@@ -311,7 +311,8 @@ def print_set_table(summary: dict) -> None:
 
 def _print_realism_table(done: dict) -> None:
     """Photos down: the worst aliasing mean and p99 (grey levels), the worst streak ratio and the all-zero
-    weights' smile read back, each with its goal; ``*`` marks a figure that misses it."""
+    weights' smile read back, each with its goal (``*`` marks a figure that misses it), and the share of a wide eye's
+    columns that show a second lid line (reported, no goal)."""
     rows = {n: v["realism"] for n, v in done.items() if "realism" in v}
     if not rows:
         return
@@ -319,12 +320,14 @@ def _print_realism_table(done: dict) -> None:
 
     goals = {"aliasing_worst_mean": r.GOAL_ALIAS_MEAN, "aliasing_worst_p99": r.GOAL_ALIAS_P99,
              "streak_worst": r.GOAL_STREAK_RATIO, "zero_smile": r.GOAL_NEUTRAL_SMILE}
-    heads = ("alias mean", "alias p99", "streaks", "zero smile")
+    heads = ("alias mean", "alias p99", "streaks", "zero smile", "lid lines")
     print(f"{'realism (* misses the goal)':28s} " + " ".join(f"{h:>11s}" for h in heads))
-    print(f"{'goal <=':28s} " + " ".join(f"{g:>11g}" for g in goals.values()))
+    print(f"{'goal <=':28s} " + " ".join(f"{g:>11g}" for g in goals.values()) + f" {'-':>11s}")
 
     def cell(v, goal) -> str:
         return "-" if v is None else f"{v:.2f}{'*' if v > goal else ' '}"
 
     for name, row in rows.items():
-        print(f"{name[:28]:28s} " + " ".join(f"{cell(row[k], g):>11s}" for k, g in goals.items()))
+        lid = row.get("lid_lines")
+        print(f"{name[:28]:28s} " + " ".join(f"{cell(row[k], g):>11s}" for k, g in goals.items())
+              + f" {'-' if lid is None else format(lid, '.2f'):>11s}")
