@@ -1399,6 +1399,52 @@ def test_a_wide_eyes_bared_sclera_darkens_up_toward_the_lid(photos, name, monkey
         assert shaded[y, x] < 0.85 * flat[y, x], (side, shaded[y, x] / flat[y, x])  # 0.72-0.73 measured (1 before)
 
 
+@pytest.mark.parametrize("name", ["astronaut.png", "astronaut_rolled.png", "obama_turned.png"])
+def test_a_wide_eye_draws_one_lid_line_not_the_photos_lash_line_left_under_it(photos, name):
+    """The lash band rises with a widening lid; where the photo's lash line lies below the band (the astronaut's
+    inner lids, whose lifted margin is 2-3 px above it), the eyeball images kept it in place, and a wide eye drew two
+    lid lines with a pale strip of skin between them. Columns with a second line 15+ grey levels deep
+    (``realism.second_lid_line_columns``, ``facecast eval``'s lid lines) at eyeWide 0.5, 512x512, before / with the
+    line taken out of the wide eyeball (:func:`.eyes._lash_line_below_band`): the astronaut 6 / 1, tilted 7 / 1,
+    turned Obama 5 / 1 (all 18 photos: 76 / 40 of 481 columns, 125 / 79 at 0.3; the rest are the photos' own corners
+    and creases)."""
+    from facecast.calibration.eval.realism import second_lid_line_columns
+
+    accepted, _ = photos
+    r = PortraitRenderer(portrait=accepted / name, width=512, height=512, pixel_format=PixelFormat.RGB8)
+    r.prepare()
+    lined, columns = second_lid_line_columns(r, 0.5)
+    assert columns >= 15 and lined <= 2, (lined, columns)
+
+
+def test_the_lash_line_under_the_band_is_found_where_it_ends_sharply_beside_the_iris():
+    """:func:`.eyes._lash_line_below_band` on a made-up eye, 100 px between the eyes: four columns each of a lash
+    line right under the band that ends sharply on the sclera (marked from the band to where it has risen 0.8 of
+    the way), the lid's soft shadow fading over 10 px (not marked: a narrow eye's rim is all shadow), a flat sclera,
+    and the same sharp line over the iris (not marked: the iris is not the lid)."""
+    from facecast.engine.render.portrait import eyes
+
+    h, w = 24, 16
+    luma = np.full((h, w), 200.0)
+    luma[4:6, 0:4] = 60.0  # the line: band foot at row 4, dark for 2 rows, sclera from row 7
+    luma[6, 0:4] = 130.0
+    luma[4:14, 4:8] = np.linspace(60.0, 200.0, 10)[:, None]  # the soft shadow
+    luma[4:6, 12:16] = 60.0  # the line again, over the iris
+    luma[6, 12:16] = 130.0
+    box = np.repeat(luma[..., None], 3, axis=2)
+    inside = np.zeros((h, w), bool)
+    inside[4:20] = True
+    clear = np.zeros((h, w), bool)
+    clear[10:20] = True
+    rest = np.full((478, 2), 1000.0)
+    rest[eyes.IRIS["right"][0]] = (14.5, 10.5)  # its top under the line of columns 12-15
+    rest[list(eyes.IRIS["right"][1])] = [(18.5, 10.5), (14.5, 6.5), (10.5, 10.5), (14.5, 14.5)]
+    line = eyes._lash_line_below_band(box, inside, clear, rest, "right", (0, 0), 100.0)
+    assert line[4:8, 1:3].min() > 0.75  # from the band down to where the line has risen (row 7), soft by a pixel
+    assert line[10:, 0:4].max() < 0.05  # the sclera below it stays the photo's
+    assert line[:, 5:7].max() < 0.05 and line[:, 9:11].max() < 0.05 and line[:, 13:].max() < 0.05
+
+
 def test_the_synthesised_sclera_is_no_more_tinted_than_a_sclera_can_be():
     from facecast.engine.render.portrait.eyes import SCLERA_MAX_TINT, sclera_tint_capped
     white = np.array([222.0, 210.0, 205.0])  # the astronaut's: kept as it is
@@ -1511,8 +1557,16 @@ def _upper_teeth_edge_px(frame: np.ndarray, landmarks: np.ndarray, upper_chain, 
         light = np.nonzero(runs)[0]
         dark = np.nonzero(col[light[0]:] < half)[0] + light[0] if len(light) else []
         if len(dark):
+            # the edge itself: the steepest fall within a few pixels of that first dark one, crossed halfway between
+            # the luma 2 px above and below it (teeth in a corner's shadow are dim, and the column's own halfway
+            # level fell on them 2-3 px above their end: obama_turned's first columns at 0.12 of the mouth)
             j = dark[0]
-            rows.append(top + j - 1 + (col[j - 1] - half) / max(col[j - 1] - col[j], 1e-6))
+            fall = col[max(j - 4, 1) - 1:j + 5] - col[max(j - 4, 1):j + 6]
+            k = max(j - 4, 1) + int(np.argmax(fall))
+            a, b = col[max(k - 3, 0)], col[min(k + 2, len(col) - 1)]
+            level = 0.5 * (a + b)
+            k = max(k - 3, 1) + int(np.argmax(col[max(k - 3, 1):k + 3] < level))
+            rows.append(top + k - 1 + (col[k - 1] - level) / max(col[k - 1] - col[k], 1e-6))
     return np.array(rows)
 
 
@@ -1553,7 +1607,9 @@ def test_the_drawn_tooth_row_meets_the_photos_own_teeth_without_a_step(photos, n
     reach), it met the photo's teeth where their reach tapers off toward their ends: a step 3-5 px high with a
     pointed tooth at each end of a grin's teeth, on jawOpen 0.5 and 1. Off its own 7-column mean by up to
     0.97-1.17 px over the middle three quarters of the mouth; carried on from the photo's teeth along the arch
-    (raster.teeth_row_scale), 0.22-0.41."""
+    (raster.teeth_row_scale), 0.22-0.41. (With the edge found at its steepest fall, not at the column's halfway
+    level, which dim teeth in a corner's shadow crossed 2-3 px above their end: the code before 843fb9b 0.97-1.20,
+    now 0.27-0.46.)"""
     from facecast.calibration.eval import realism
 
     accepted, _ = photos

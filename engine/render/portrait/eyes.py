@@ -67,6 +67,16 @@ WIDE_SHARE = 0.35
 #: iris's radius from its middle.
 CATCHLIGHT_SHARES = (0.25, 0.5)
 CATCHLIGHT_IRIS = 0.8
+#: The photo's lash line below the lid band (:func:`_lash_line_below_band`, which a wide eye's eyeball covers): down
+#: to where the luma has risen from the line's darkest this share of the way back to the brightest within the second
+#: value (inter-ocular distances) below it; a rise under the third value's share of that brightest is no line, nor
+#: one under the fourth value's share of the rise within twice that reach (the lid's soft shadow: Biden's narrow
+#: eyes, where taking it drew a white almond without its lower rim). Softened by a Gaussian of the fifth value, px.
+LASH_LINE_END = 0.8
+LASH_LINE_IODS = 0.04
+LASH_LINE_CONTRAST = 0.15
+LASH_LINE_SHARP = 0.75
+LASH_LINE_SOFT_PX = 0.7
 
 
 def lift_to_lid_margin(rest: np.ndarray, mesh) -> np.ndarray:
@@ -169,7 +179,8 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
     photo in the opening below the band (and a 1-pixel margin), so the rest pose
     is unchanged. ``wide`` also synthesises the top :data:`WIDE_SHARE` of the
     opening, where the photo shows the lid's shadow and the iris cut flat by the
-    lid: the warp fades to it as the lids open wider than at rest. ``white`` (3,): a white under the photo's light
+    lid, and the photo's lash line where it lies below the band (:func:`_lash_line_below_band`: the band rises
+    with the lid, the line would stay): the warp fades to it as the lids open wider than at rest. ``white`` (3,): a white under the photo's light
     (:func:`.raster.photo_light` times :data:`DEFAULT_SCLERA`); a sclera darker than it is drawn lighter
     (:func:`lifted_sclera`).
     """
@@ -189,9 +200,47 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
         box = image[y0:y1, x0:x1].astype(np.float64)
         synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white=white,
                                      shown=inside[y0:y1, x0:x1])
-        for out, seen in ((at_rest, inside), (wide, clear)):
-            out[y0:y1, x0:x1] = _keep_photo(box, synth, seen[y0:y1, x0:x1], iod_px)
+        at_rest[y0:y1, x0:x1] = _keep_photo(box, synth, inside[y0:y1, x0:x1], iod_px)
+        line = _lash_line_below_band(box, inside[y0:y1, x0:x1], clear[y0:y1, x0:x1], rest, side, (x0, y0), iod_px)
+        kept = _keep_photo(box, synth, clear[y0:y1, x0:x1], iod_px).astype(np.float64)  # the photo below the top
+        wide[y0:y1, x0:x1] = np.clip(kept + line[..., None] * (synth - kept) + 0.5, 0, 255).astype(np.uint8)
     return at_rest, wide
+
+
+def _lash_line_below_band(box: np.ndarray, inside: np.ndarray, clear: np.ndarray, rest: np.ndarray, side: str,
+                          origin: tuple[int, int], iod_px: float) -> np.ndarray:
+    """(h, w) float32 over ``box``: 1 where the photo's lash line lies in the opening below the lid band
+    (``inside``'s top), 0 elsewhere, softened by about a pixel. In each pixel column, from the band down to where the
+    luma has risen from its darkest between the band and ``clear`` (the part a wide eye keeps) :data:`LASH_LINE_END`
+    of the way back to the brightest within :data:`LASH_LINE_IODS` below it. Columns whose line ends on the iris,
+    or with no line (a rise under :data:`LASH_LINE_CONTRAST` of that brightest, or one that goes on rising as far
+    again, :data:`LASH_LINE_SHARP`: the lid's soft shadow) have none.
+
+    The lid band rises with the lid; a line left below it stayed on the eyeball, and a wide eye drew two lid lines
+    with a pale strip of skin between them (the astronaut's inner lids, whose lifted margin lies 2-3 px above her
+    lash line)."""
+    import cv2
+
+    centre_i, rim_i = IRIS[side]
+    centre = rest[centre_i] - 0.5 - np.asarray(origin)
+    radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1)))
+    luma = _at_colour_scale(box, iod_px) @ LUMA
+    reach = max(int(round(LASH_LINE_IODS * iod_px)), 1)
+    lash = np.zeros(clear.shape, np.float32)
+    for x in np.flatnonzero(inside.any(0) & clear.any(0)):
+        top, clear_top = int(np.argmax(inside[:, x])), int(np.argmax(clear[:, x]))
+        if clear_top <= top:
+            continue
+        k = top + int(np.argmin(luma[top:clear_top, x]))  # the line's darkest
+        after = luma[k:k + reach + 1, x]
+        rise = float(after.max()) - float(luma[k, x])
+        if rise < LASH_LINE_CONTRAST * float(after.max()) or rise < LASH_LINE_SHARP * (
+                float(luma[k:k + 2 * reach + 1, x].max()) - float(luma[k, x])):
+            continue
+        end = k + int(np.flatnonzero(after >= luma[k, x] + LASH_LINE_END * rise)[0])
+        if np.hypot(x - centre[0], end - centre[1]) >= radius:
+            lash[top:end + 1, x] = 1.0
+    return cv2.GaussianBlur(lash, (0, 0), sigmaX=LASH_LINE_SOFT_PX, sigmaY=LASH_LINE_SOFT_PX)
 
 
 def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
