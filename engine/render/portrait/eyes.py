@@ -71,12 +71,18 @@ CATCHLIGHT_IRIS = 0.8
 #: to where the luma has risen from the line's darkest this share of the way back to the brightest within the second
 #: value (inter-ocular distances) below it; a rise under the third value's share of that brightest is no line, nor
 #: one under the fourth value's share of the rise within twice that reach (the lid's soft shadow: Biden's narrow
-#: eyes, where taking it drew a white almond without its lower rim). Softened by a Gaussian of the fifth value, px.
+#: eyes, where taking it drew a white almond without its lower rim). Softened by a Gaussian of the fifth value,
+#: inter-ocular distances across and down (in pixels, a 2048 frame drew its edge 4x sharper). The lines are found on
+#: the photo averaged down to about the sixth value between the eyes (found at full size, a 2048 frame took other
+#: columns than a 512 one: eye aliasing p99 up to 33.6 grey levels on obama_small, goal 24), and a column within the
+#: seventh value past a threshold (contrast, sharpness, iris radii) is taken in part, by how far past it is.
 LASH_LINE_END = 0.8
 LASH_LINE_IODS = 0.04
 LASH_LINE_CONTRAST = 0.15
-LASH_LINE_SHARP = 0.75
-LASH_LINE_SOFT_PX = 0.7
+LASH_LINE_SHARP = 0.7
+LASH_LINE_SOFT_IODS = (0.015, 0.007)
+LASH_LINE_IOD_PX = 100.0
+LASH_LINE_RAMP = 0.15
 
 
 def lift_to_lid_margin(rest: np.ndarray, mesh) -> np.ndarray:
@@ -201,29 +207,51 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
         synth = _synthesised_eyeball(box, clear[y0:y1, x0:x1], rest, o, side, (x0, y0), iod_px, white=white,
                                      shown=inside[y0:y1, x0:x1])
         at_rest[y0:y1, x0:x1] = _keep_photo(box, synth, inside[y0:y1, x0:x1], iod_px)
-        line = _lash_line_below_band(box, inside[y0:y1, x0:x1], clear[y0:y1, x0:x1], rest, side, (x0, y0), iod_px)
+        line = _lash_line_below_band(box, (x0, y0), rest, o, side, band, band + WIDE_SHARE * opening_px, iod_px)
         kept = _keep_photo(box, synth, clear[y0:y1, x0:x1], iod_px).astype(np.float64)  # the photo below the top
         wide[y0:y1, x0:x1] = np.clip(kept + line[..., None] * (synth - kept) + 0.5, 0, 255).astype(np.uint8)
     return at_rest, wide
 
 
-def _lash_line_below_band(box: np.ndarray, inside: np.ndarray, clear: np.ndarray, rest: np.ndarray, side: str,
-                          origin: tuple[int, int], iod_px: float) -> np.ndarray:
-    """(h, w) float32 over ``box``: 1 where the photo's lash line lies in the opening below the lid band
-    (``inside``'s top), 0 elsewhere, softened by about a pixel. In each pixel column, from the band down to where the
-    luma has risen from its darkest between the band and ``clear`` (the part a wide eye keeps) :data:`LASH_LINE_END`
-    of the way back to the brightest within :data:`LASH_LINE_IODS` below it. Columns whose line ends on the iris,
-    or with no line (a rise under :data:`LASH_LINE_CONTRAST` of that brightest, or one that goes on rising as far
-    again, :data:`LASH_LINE_SHARP`: the lid's soft shadow) have none.
+def _lash_line_below_band(box: np.ndarray, origin: tuple[int, int], rest: np.ndarray, o: Opening, side: str,
+                          band: np.ndarray, kept_from: np.ndarray, iod_px: float) -> np.ndarray:
+    """(h, w) float32 over ``box`` (its top left pixel at ``origin`` in the photo): 1 where the photo's lash line
+    lies in the opening ``o`` below its lid band (``band`` (V,) px below the upper chain) and above it, 0
+    elsewhere, softened by a Gaussian of :data:`LASH_LINE_SOFT_IODS` (across, down). In each pixel column, down to
+    where the luma has risen from its darkest between the band and the part a wide eye keeps (from ``kept_from``
+    (V,) px below the chain) :data:`LASH_LINE_END` of the way back to the brightest within :data:`LASH_LINE_IODS`
+    below it. Columns whose line ends on the iris, or with no line (a rise under :data:`LASH_LINE_CONTRAST` of that
+    brightest, or one that goes on rising as far again, :data:`LASH_LINE_SHARP`: the lid's soft shadow) have none,
+    and those near a threshold (within :data:`LASH_LINE_RAMP`) have it in part. Found on the photo and the opening
+    averaged down to about :data:`LASH_LINE_IOD_PX` between the eyes (whole blocks of pixels from the photo's
+    corner), so every output size takes the same columns.
 
     The lid band rises with the lid; a line left below it stayed on the eyeball, and a wide eye drew two lid lines
     with a pale strip of skin between them (the astronaut's inner lids, whose lifted margin lies 2-3 px above her
     lash line)."""
     import cv2
 
+    f = max(int(round(iod_px / LASH_LINE_IOD_PX)), 1)
+    ox, oy = -origin[0] % f, -origin[1] % f  # the blocks start at multiples of f in the photo
+    rows, cols = (box.shape[0] - oy) // f, (box.shape[1] - ox) // f
+    bx, by = (origin[0] + ox) // f, (origin[1] + oy) // f  # the box's first whole block
+    small = box[oy:oy + rows * f, ox:ox + cols * f].reshape(rows, f, cols, f, 3).mean(axis=(1, 3))
+    shape = (by + rows, bx + cols)
+    inside, clear = (opening_mask(shape, rest / f, o, below / f)[by:, bx:] > 0 for below in (band, kept_from))
     centre_i, rim_i = IRIS[side]
-    centre = rest[centre_i] - 0.5 - np.asarray(origin)
-    radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1)))
+    radius = float(np.mean(np.linalg.norm(rest[list(rim_i)] - rest[centre_i], axis=1))) / f
+    lines = _lash_line_ends(small, inside, clear, rest[centre_i] / f - 0.5 - (bx, by), radius, iod_px / f)
+    lash = np.zeros(box.shape[:2], np.float32)
+    lash[oy:oy + rows * f, ox:ox + cols * f] = lines if f == 1 else cv2.resize(lines, (cols * f, rows * f),
+                                                                               interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(lash, (0, 0), sigmaX=LASH_LINE_SOFT_IODS[0] * iod_px, sigmaY=LASH_LINE_SOFT_IODS[1] * iod_px)
+
+
+def _lash_line_ends(box: np.ndarray, inside: np.ndarray, clear: np.ndarray, centre: np.ndarray, radius: float,
+                    iod_px: float) -> np.ndarray:
+    """:func:`_lash_line_below_band`'s lines, unsoftened, on ``box`` ((h, w, 3) float; the iris's ``centre`` (2,)
+    in its pixels, ``radius`` px): (h, w) float32, each column with a line 1 down to where it ends (a pixel's
+    coverage in the row it ends in)."""
     luma = _at_colour_scale(box, iod_px) @ LUMA
     reach = max(int(round(LASH_LINE_IODS * iod_px)), 1)
     lash = np.zeros(clear.shape, np.float32)
@@ -234,13 +262,19 @@ def _lash_line_below_band(box: np.ndarray, inside: np.ndarray, clear: np.ndarray
         k = top + int(np.argmin(luma[top:clear_top, x]))  # the line's darkest
         after = luma[k:k + reach + 1, x]
         rise = float(after.max()) - float(luma[k, x])
-        if rise < LASH_LINE_CONTRAST * float(after.max()) or rise < LASH_LINE_SHARP * (
-                float(luma[k:k + 2 * reach + 1, x].max()) - float(luma[k, x])):
-            continue
-        end = k + int(np.flatnonzero(after >= luma[k, x] + LASH_LINE_END * rise)[0])
-        if np.hypot(x - centre[0], end - centre[1]) >= radius:
-            lash[top:end + 1, x] = 1.0
-    return cv2.GaussianBlur(lash, (0, 0), sigmaX=LASH_LINE_SOFT_PX, sigmaY=LASH_LINE_SOFT_PX)
+        # how surely this is a line, each from 0 to 1 past its threshold (marginal columns are taken in part, alike
+        # at every output size)
+        contrast = rise / max(float(after.max()), 1e-6)
+        sharp = rise / max(float(luma[k:k + 2 * reach + 1, x].max()) - float(luma[k, x]), 1e-6)
+        level = luma[k, x] + LASH_LINE_END * rise
+        j = k + int(np.flatnonzero(after >= level)[0])  # the first row at the level; it is crossed above it
+        end = j - (luma[j, x] - level) / max(luma[j, x] - luma[j - 1, x], 1e-6) if j > k else float(k)
+        beside = np.hypot(x - centre[0], end - centre[1]) / max(radius, 1e-6)  # off the iris
+        sure = (np.clip((contrast - LASH_LINE_CONTRAST) / LASH_LINE_RAMP, 0.0, 1.0)
+                * np.clip((sharp - LASH_LINE_SHARP) / LASH_LINE_RAMP, 0.0, 1.0)
+                * np.clip((beside - 1.0) / LASH_LINE_RAMP, 0.0, 1.0))
+        lash[:, x] = sure * np.clip(end + 0.5 - np.arange(lash.shape[0]), 0.0, 1.0)
+    return lash
 
 
 def _at_colour_scale(image: np.ndarray, iod_px: float) -> np.ndarray:
