@@ -186,9 +186,9 @@ def eyeball_images(image: np.ndarray, rest: np.ndarray, openings: tuple[Opening,
     is unchanged. ``wide`` also synthesises the top :data:`WIDE_SHARE` of the
     opening, where the photo shows the lid's shadow and the iris cut flat by the
     lid, and the photo's lash line where it lies below the band (:func:`_lash_line_below_band`: the band rises
-    with the lid, the line would stay): the warp fades to it as the lids open wider than at rest. ``white`` (3,): a white under the photo's light
-    (:func:`.raster.photo_light` times :data:`DEFAULT_SCLERA`); a sclera darker than it is drawn lighter
-    (:func:`lifted_sclera`).
+    with the lid, the line would stay): the warp fades to it as the lids open wider than at rest. ``white`` (3,): a
+    white under the photo's light (:func:`.raster.photo_light` times :data:`DEFAULT_SCLERA`); a sclera darker than
+    it is drawn lighter (:func:`lifted_sclera`).
     """
     at_rest, wide = image.copy(), image.copy()
     pad = int(round(0.3 * iod_px)) + 2
@@ -244,7 +244,8 @@ def _lash_line_below_band(box: np.ndarray, origin: tuple[int, int], rest: np.nda
     lash = np.zeros(box.shape[:2], np.float32)
     lash[oy:oy + rows * f, ox:ox + cols * f] = lines if f == 1 else cv2.resize(lines, (cols * f, rows * f),
                                                                                interpolation=cv2.INTER_LINEAR)
-    return cv2.GaussianBlur(lash, (0, 0), sigmaX=LASH_LINE_SOFT_IODS[0] * iod_px, sigmaY=LASH_LINE_SOFT_IODS[1] * iod_px)
+    across, down = (share * iod_px for share in LASH_LINE_SOFT_IODS)
+    return cv2.GaussianBlur(lash, (0, 0), sigmaX=across, sigmaY=down)
 
 
 def _lash_line_ends(box: np.ndarray, inside: np.ndarray, clear: np.ndarray, centre: np.ndarray, radius: float,
