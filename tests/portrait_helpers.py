@@ -78,4 +78,3 @@ def lid_loop_rows(renderer, blinks: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)) ->
 
     at_rest = dark_rows(0.0)
     return [dark_rows(b) - at_rest for b in blinks]
-

@@ -1405,8 +1405,8 @@ def test_a_wide_eye_draws_one_lid_line_not_the_photos_lash_line_left_under_it(ph
     inner lids, whose lifted margin is 2-3 px above it), the eyeball images kept it in place, and a wide eye drew two
     lid lines with a pale strip of skin between them. Columns with a second line 15+ grey levels deep
     (``realism.second_lid_line_columns``, ``facecast eval``'s lid lines) at eyeWide 0.5, 512x512, before / with the
-    line taken out of the wide eyeball (:func:`.eyes._lash_line_below_band`): the astronaut 6 / 1, tilted 7 / 1,
-    turned Obama 5 / 1 (all 18 photos: 76 / 40 of 481 columns, 125 / 79 at 0.3; the rest are the photos' own corners
+    line taken out of the wide eyeball (:func:`.eyes._lash_line_below_band`): the astronaut 6 / 1, tilted 7 / 0,
+    turned Obama 5 / 1 (all 18 photos: 76 / 33 of 481 columns, 125 / 74 at 0.3; the rest are the photos' own corners
     and creases)."""
     from facecast.calibration.eval.realism import second_lid_line_columns
 

@@ -466,11 +466,9 @@ def second_lid_line_columns(renderer, eye_wide: float, *, depth: float = LID_LIN
     within 1.1 iris radii of the iris's middle, or within a tenth of the eye's width of its corners, are left out."""
     from facecast.engine.render.portrait.eyes import IRIS
 
-    w = np.zeros(NUM_ARKIT, np.float32)
-    w[arkit_index("eyeWideLeft")] = w[arkit_index("eyeWideRight")] = eye_wide
-    sample = FaceSample(capture_wall_ns=0, weights=w)
+    w = weights_of({"eyeWideLeft": eye_wide, "eyeWideRight": eye_wide}, renderer.rest_weights)
     frame = luma(render_rgb(renderer, w))
-    v, drawn = renderer.pose(sample).vertices, renderer.drawn_landmarks(sample)
+    v, drawn = renderer.pose(FaceSample(capture_wall_ns=0, weights=w)).vertices, _drawn(renderer, w)
     lined = columns = 0
     for o, side in ((renderer.mesh.eye_right, "right"), (renderer.mesh.eye_left, "left")):
         centre, rim = IRIS[side]
