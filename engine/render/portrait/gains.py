@@ -72,9 +72,9 @@ for _name, _gain in FITTED_GAINS.items():
     DEFAULT_GAINS[arkit_index(_name)] = _gain
 
 
-#: Bumped when the fields, the fit or what the fit measures change (51: a wide eye's eyeball no longer keeps the
-#: photo's lash line below the lash band, which MediaPipe sees) so that old per-photo fits are no longer used.
-FIT_VERSION = 51
+#: Bumped when the fields, the fit or what the fit measures change (52: a smiling photo's folds fade as its smile is
+#: taken out, which MediaPipe sees) so that old per-photo fits are no longer used.
+FIT_VERSION = 52
 
 
 def fitted_gains_path(digest: str) -> Path:

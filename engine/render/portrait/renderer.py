@@ -15,6 +15,7 @@ from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eye_box,
     eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_margin_px, lid_shadow, lid_unfold,
     lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
+from facecast.engine.render.portrait.folds import FOLD_SMILES, FoldFader, fold_lift, fold_shares
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -38,6 +39,8 @@ _JAW_STEPS = np.linspace(0.0, 1.0, 11)
 _BLINKS = (arkit_index("eyeBlinkRight"), arkit_index("eyeBlinkLeft"))  # (right, left), as the eye openings
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
+#: A photo's folds fade (:mod:`.folds`) where its neutral face takes out at least this much of a smile.
+MIN_FOLD_SMILE = 0.05
 #: The mouth's synthesised colours (the default teeth's, the tongue's, the cavity's) keep as much of their colour as
 #: the photo's lips have of this saturation ((max - min) / max of their colour; real lips 0.3-0.5): a grey photo
 #: (obama3_gray) drew a pink tongue and a red mouth in a grey face.
@@ -200,9 +203,11 @@ class PortraitRenderer(Renderer):
         # photo's own teeth there as a white speck (a grin's pucker)
         base[..., self._channels] = filled
         self._base = base
+        skin_img, filled = self._skin.copy(), filled.copy()  # the warp's own: a smile's folds fade in them
+        self._folds = self._fold_fader(rest, [skin_img, filled, blur_x, blur_y])
         self._scene = raster.Scene(
             channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
-            num_openings=self._num_openings, skin_img=self._skin, eye_img=self._eye_img,
+            num_openings=self._num_openings, skin_img=skin_img, eye_img=self._eye_img,
             eye_wide_img=self._eye_wide_img, attr_u=self._u, attr_v=self._v, attr_h0=self._h0, attr_band=self._band,
             attr_top=self._top, attr_bottom=self._bottom, soft=soft, chain=chain, chain_run=chain_run,
             lower_run=lower_run,
@@ -261,6 +266,19 @@ class PortraitRenderer(Renderer):
             weights[_JAW_OPEN] = step
             opened.append(float(self.deformer.pose(weights).opening_px[self._mouth_middle].mean()))
         return np.maximum(np.asarray(opened) - opened[0], 0.0)
+
+    def _fold_fader(self, rest: np.ndarray, images: list[np.ndarray]) -> Optional[FoldFader]:
+        """The fader of a smiling photo's folds (:mod:`.folds`) over ``images``: the photo, the filled photo, its
+        blurs along x and y (:func:`.raster.stretch_images`), and the frame's starting image; None where the neutral
+        face takes no smile out."""
+        if self.deformer.rest_weights[list(FOLD_SMILES)].max() < MIN_FOLD_SMILE:
+            return None
+        lift = fold_lift(self._skin, rest[:NUM_LANDMARKS], self.rig.iod_px)
+        blurred = [raster.stretch_images(lift[side], self.rig.iod_px) for side in range(2)]
+        lifts = [lift, lift, np.stack([b[0] for b in blurred]), np.stack([b[1] for b in blurred])]
+        start = self._base[..., 0:3] if list(self._channels) == [0, 1, 2] else self._base[..., 2::-1]
+        fader = FoldFader(images + [start], lifts + [lift])
+        return fader if fader.active else None
 
     def _unfold(self) -> tuple[np.ndarray, np.ndarray]:
         """The closed lid's skin each pixel of the photo shows with its eye shut (:func:`.eyes.unfold_image`),
@@ -443,6 +461,8 @@ class PortraitRenderer(Renderer):
             self.prepare()
         pose = self.pose(sample)
         self.expression_shown = pose.scale
+        if self._folds is not None:
+            self._folds.apply(fold_shares(sample.weights, self.deformer.rest_weights))
         out = self._base.copy()
         mp = self.frame_params(pose, sample)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
