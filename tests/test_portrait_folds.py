@@ -7,7 +7,8 @@ import photo_set as photos
 import pytest
 
 from facecast.engine.render.portrait import PortraitRenderer
-from facecast.engine.render.portrait.folds import FOLD_LINES, FOLD_SHARE_STEP, FoldFader, fold_lift, fold_shares
+from facecast.engine.render.portrait.folds import (
+    FOLD_LINES, FOLD_SHARE_STEP, FoldFader, fit_fade, fold_lift, fold_shares)
 from facecast.engine.types import NUM_ARKIT, FaceSample, PixelFormat, arkit_index
 
 IOD_PX = 100.0
@@ -92,6 +93,38 @@ def test_fold_shares_follow_how_far_each_smile_is_below_the_photos():
     assert fold_shares(w, rest) == pytest.approx([0.45, 0.0])
     w[list(SMILES)] = (1.0, 0.0)
     assert fold_shares(w, rest) == pytest.approx([0.0, 0.5])  # a smile past the photo's keeps its crease
+
+
+class SmileReader:
+    """A stand-in for MediaPipe's (right, left) smile readings of the neutral face as the folds fade: linear in each
+    side's fade from ``bare`` to ``full``; counts the frames it is asked to read."""
+
+    def __init__(self, bare, full, *, lost_after: int = -1):
+        self.bare, self.full, self.frames, self.lost_after = np.asarray(bare), np.asarray(full), 0, lost_after
+
+    def __call__(self, scales: np.ndarray):
+        self.frames += 1
+        if self.frames == self.lost_after:
+            return None
+        return self.bare + np.asarray(scales) * (self.full - self.bare)
+
+
+def test_the_fade_is_kept_whole_where_it_reads_no_smile_and_bisected_where_it_does():
+    fewer = SmileReader([0.20, 0.22], [0.05, 0.10])  # fading reads as less smile (most faces): one frame
+    assert fit_fade(fewer, target=0.25) == pytest.approx([1.0, 1.0]) and fewer.frames == 1
+    # the near fold of a turned face: faded in full it reads 0.32 against 0.24 bare, the far one stays under
+    turned = SmileReader([0.24, 0.09], [0.32, 0.17])
+    scale = fit_fade(turned, target=0.25, steps=6)
+    assert scale[1] == 1.0 and turned.frames == 2 + 6
+    # the largest share at or under the target, within a bisection step (0.125 reads 0.25 exactly)
+    assert 0.125 - 1 / 64 <= scale[0] <= 0.125
+    # where the bare face already reads above the target, fading may read up to that, not past it
+    above = SmileReader([0.40, 0.10], [0.60, 0.10])
+    scale = fit_fade(above, target=0.25, steps=8)
+    assert scale[0] < 1 / 128 and scale[1] == 1.0
+    # no face found: the fade stays whole on the first frame, and what a bisection has is kept after
+    assert fit_fade(SmileReader([0.2, 0.2], [0.5, 0.5], lost_after=1), target=0.25) == pytest.approx([1, 1])
+    assert fit_fade(SmileReader([0.24, 0.1], [0.32, 0.1], lost_after=4), target=0.25, steps=6)[0] == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ for _name, _gain in FITTED_GAINS.items():
 
 #: Bumped when the fields, the fit or what the fit measures change (52: a smiling photo's folds fade as its smile is
 #: taken out, which MediaPipe sees) so that old per-photo fits are no longer used.
-FIT_VERSION = 52
+FIT_VERSION = 53
 
 
 def fitted_gains_path(digest: str) -> Path:

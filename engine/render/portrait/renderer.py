@@ -15,7 +15,7 @@ from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eye_box,
     eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_margin_px, lid_shadow, lid_unfold,
     lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
-from facecast.engine.render.portrait.folds import FOLD_SMILES, FoldFader, fold_lift, fold_shares
+from facecast.engine.render.portrait.folds import FOLD_SMILES, FoldFader, fit_fade, fold_lift, fold_shares
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -23,7 +23,7 @@ from facecast.engine.render.portrait.glasses import composite as glasses_composi
 from facecast.engine.render.portrait.glasses import find_glasses, without_glasses
 from facecast.engine.face.landmarks import NUM_LANDMARKS
 from facecast.engine.face.tracker import FaceTracker
-from facecast.engine.render.portrait.neutral import NEUTRALISED, fit_neutral, neutralised
+from facecast.engine.render.portrait.neutral import NEUTRAL_TARGET, NEUTRALISED, fit_neutral, neutralised
 from facecast.engine.render.portrait.mesh import EYE_LEFT, EYE_RIGHT, MOUTH, build_mesh
 from facecast.engine.render.portrait.photo import check_photo
 from facecast.engine.render.portrait.rig import (
@@ -205,6 +205,7 @@ class PortraitRenderer(Renderer):
         self._base = base
         skin_img, filled = self._skin.copy(), filled.copy()  # the warp's own: a smile's folds fade in them
         self._folds = self._fold_fader(rest, [skin_img, filled, blur_x, blur_y])
+        self._fold_scale = np.ones(2)  # each fold's fade: the neutral fit lowers it where fading reads as a smile
         self._scene = raster.Scene(
             channels=self._channels, src=self._rest, triangles=self.mesh.triangles, kinds=self.mesh.kinds,
             num_openings=self._num_openings, skin_img=skin_img, eye_img=self._eye_img,
@@ -303,6 +304,7 @@ class PortraitRenderer(Renderer):
                                            model_path=self._model_path)
             at_fit_size.prepare()
             self.deformer.set_inverse_gains(at_fit_size.deformer.inverse_gains)
+            self._fold_scale = at_fit_size._fold_scale.copy()
             log.info("portrait %s: expression taken out %.0f%% (inverse field gains of the %dx%d fit)", self.rig.name,
                      100 * self.deformer.neutral_share, FIT_SIZE_PX, FIT_SIZE_PX)
             return
@@ -313,16 +315,27 @@ class PortraitRenderer(Renderer):
         folds, self._folds = self._folds, None
         if folds is not None:
             folds.apply(np.zeros(2))
+
+        def read_neutral():
+            found = tracker.track(np.ascontiguousarray(self.pixel_format.rgb(self.render(zeros))))
+            return None if found is None else found.weights
+
+        def read_smiles(scales: np.ndarray):
+            self._fold_scale = scales
+            read = read_neutral()
+            return None if read is None else read[list(FOLD_SMILES)]
+
         try:
-            def read_neutral():
-                found = tracker.track(np.ascontiguousarray(self.pixel_format.rgb(self.render(zeros))))
-                return None if found is None else found.weights
             gains = fit_neutral(self.deformer, read_neutral)
+            self._folds = folds
+            if folds is not None:
+                self._fold_scale = fit_fade(read_smiles, target=NEUTRAL_TARGET)
         finally:
             self._folds = folds
             tracker.close()
-        log.info("portrait %s: expression taken out %.0f%% (inverse field gains up to %.2f)", self.rig.name,
-                 100 * self.deformer.neutral_share, gains.max())
+        log.info("portrait %s: expression taken out %.0f%% (inverse field gains up to %.2f; folds faded %s)",
+                 self.rig.name, 100 * self.deformer.neutral_share, gains.max(),
+                 "no" if folds is None else " / ".join(f"{s:.0%}" for s in self._fold_scale))
 
     def _grain_images(self, rest: np.ndarray, eyes) -> np.ndarray:
         """(H, W, 2) float32: the skin's grain in the frame's pixels and its strength in the photo's
@@ -468,7 +481,7 @@ class PortraitRenderer(Renderer):
         pose = self.pose(sample)
         self.expression_shown = pose.scale
         if self._folds is not None:
-            self._folds.apply(fold_shares(sample.weights, self.deformer.rest_weights))
+            self._folds.apply(fold_shares(sample.weights, self.deformer.rest_weights) * self._fold_scale)
         out = self._base.copy()
         mp = self.frame_params(pose, sample)
         raster.draw(out, self._scene, dst=pose.vertices, opening_px=pose.opening_px, eye_affine=self._eye_affine(pose),
