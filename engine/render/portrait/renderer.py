@@ -304,7 +304,7 @@ class PortraitRenderer(Renderer):
                                            model_path=self._model_path)
             at_fit_size.prepare()
             self.deformer.set_inverse_gains(at_fit_size.deformer.inverse_gains)
-            self._fold_scale = at_fit_size._fold_scale.copy()
+            self._fold_scale = at_fit_size.fold_fade
             log.info("portrait %s: expression taken out %.0f%% (inverse field gains of the %dx%d fit)", self.rig.name,
                      100 * self.deformer.neutral_share, FIT_SIZE_PX, FIT_SIZE_PX)
             return
@@ -394,6 +394,12 @@ class PortraitRenderer(Renderer):
         """(52,) the photo's expression as far as it could be taken out without folding the face (the
         deformer's, current after ``set_gain``): these weights draw the photo itself."""
         return self.deformer.rest_weights
+
+    @property
+    def fold_fade(self) -> np.ndarray:
+        """(2,) in [0, 1]: how far the (right, left) smile folds fade as their smile is taken out (:mod:`.folds`;
+        the neutral fit lowers a side where fading reads as a smile); ones where the photo has no folds to fade."""
+        return self._fold_scale.copy()
 
     # -- per frame ---------------------------------------------------------------
 
