@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from facecast.engine.face.landmarks import connection_points
+from facecast.engine.render.portrait.neutral import bisect_each
 from facecast.engine.types import arkit_index
 
 #: MediaPipe landmarks along each nasolabial fold, from beside the nose's wing past the mouth's corner toward the
@@ -31,7 +32,7 @@ FOLD_BAND_IODS = 0.2
 FOLD_FEATHER_IODS = 0.04
 #: The skin's shading is measured below the skin's grain (a Gaussian of this many IODs, which keeps the pores: at
 #: 0.008, or with the crease's sharp core lifted as well, the face's grain on obama.jpg's neutral face fell 13% and
-#: 10%, against 5% now; a thin line of the deepest creases' core stays) ...
+#: 10%, against 6% now; a thin line of the deepest creases' core stays) ...
 FOLD_DETAIL_IODS = 0.015
 #: ... and lifted to the level a closing of this diameter finds around it (wider than a crease and its shadow,
 #: narrower than a cheek; at 0.12 Obama's deep folds kept their shadowed side), smoothed by a Gaussian of this many
@@ -46,6 +47,8 @@ FOLD_MIN_LEVELS = 0.25
 FOLD_SHARE_STEP = 1.0 / 64.0
 #: Steps (one frame each) of :func:`fit_fade`'s bisection, where a fold faded in full reads as more smile.
 FADE_FIT_STEPS = 4
+#: A photo's folds fade where its neutral face takes out at least this much of a smile.
+MIN_FOLD_SMILE = 0.05
 
 
 def fold_lift(image: np.ndarray, landmarks_px: np.ndarray, iod_px: float) -> np.ndarray:
@@ -150,12 +153,12 @@ def fit_fade(read_smiles: Callable[[np.ndarray], Optional[np.ndarray]], *, targe
         return np.ones(2)
     limit = np.maximum(bare, target)
     over = full > limit
-    lo, hi = np.where(over, 0.0, 1.0), np.ones(2)
-    for _ in range(steps if over.any() else 0):
-        mid = np.where(over, (lo + hi) / 2, 1.0)
+    if not over.any():  # fading reads no more than the face unfaded
+        return np.ones(2)
+
+    def at_most_limit(mid: np.ndarray) -> Optional[np.ndarray]:  # the largest fade within the limit lies above mid
         read = read_smiles(mid)
-        if read is None:
-            break
-        still = over & (read > limit)
-        lo, hi = np.where(over & ~still, mid, lo), np.where(still, mid, hi)
-    return lo
+        return None if read is None else read <= limit
+
+    fade, _ = bisect_each(np.where(over, 0.0, 1.0), np.ones(2), at_most_limit, steps=steps)
+    return fade

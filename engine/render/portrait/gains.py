@@ -72,8 +72,9 @@ for _name, _gain in FITTED_GAINS.items():
     DEFAULT_GAINS[arkit_index(_name)] = _gain
 
 
-#: Bumped when the fields, the fit or what the fit measures change (52: a smiling photo's folds fade as its smile is
-#: taken out, which MediaPipe sees) so that old per-photo fits are no longer used.
+#: Bumped when the fields, the fit or what the fit measures change (53: a smiling photo's folds fade as its smile is
+#: taken out, as far as its neutral face reads no smile, which MediaPipe sees) so that old per-photo fits are no longer
+#: used.
 FIT_VERSION = 53
 
 

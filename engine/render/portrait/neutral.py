@@ -57,6 +57,20 @@ def neutralised(rest_weights: np.ndarray) -> np.ndarray:
     return np.where(NEUTRALISED, taken, 0.0)
 
 
+def bisect_each(lo: np.ndarray, hi: np.ndarray, above: Callable[[np.ndarray], Optional[np.ndarray]], *,
+                steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bisect every element's interval [``lo``, ``hi``] together, ``steps`` times: ``above(mid)`` (one frame read
+    per call) returns a bool array, True where the sought value lies above ``mid``, or None to stop there (what was
+    found is kept). Returns the final (lo, hi); an element with lo == hi stays put."""
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        up = above(mid)
+        if up is None:
+            break
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    return lo, hi
+
+
 def fit_neutral(deformer, read_neutral: Callable[[], Optional[np.ndarray]], *, steps: int = FIT_STEPS) -> np.ndarray:
     """Scale the deformer's inverse fields (:meth:`~.deform.Deformer.set_inverse_gains`) until the neutral face
     reads neutral. ``read_neutral()`` draws all-zero weights and returns MediaPipe's (52,) reading of the
@@ -79,15 +93,12 @@ def fit_neutral(deformer, read_neutral: Callable[[], Optional[np.ndarray]], *, s
         return gains
     if not first.any():
         return gains
-    lo, hi = np.ones(NUM_ARKIT), np.where(first, MAX_INVERSE_GAIN, 1.0)
-    for _ in range(steps):
-        mid = (lo + hi) / 2
+
+    def still_over(mid: np.ndarray) -> Optional[np.ndarray]:
         deformer.set_inverse_gains(mid, neutral_only=True)
-        still = over(read_neutral())
-        if still is None:
-            break
-        lo, hi = np.where(still, mid, lo), np.where(still, hi, mid)
-    gains = hi
+        return over(read_neutral())
+
+    _, gains = bisect_each(np.ones(NUM_ARKIT), np.where(first, MAX_INVERSE_GAIN, 1.0), still_over, steps=steps)
     deformer.set_inverse_gains(gains, neutral_only=True)
     for _ in range(SETTLE_ROUNDS):  # the shapes' scales were bisected together: check them as they end up
         still = over(read_neutral())

@@ -15,7 +15,8 @@ from facecast.engine.render.portrait.eyes import (
     DEFAULT_SCLERA, LUMA, brow_gap, brow_lift, brow_lower_edge, brow_skin_image, closed_lid_image, eye_box,
     eyeball_images, grain_amplitude, lid_colour, lid_grain_share, lid_margin_px, lid_shadow, lid_unfold,
     lift_to_lid_margin, sclera_colour, skin_grain, unfold_image)
-from facecast.engine.render.portrait.folds import FOLD_SMILES, FoldFader, fit_fade, fold_lift, fold_shares
+from facecast.engine.render.portrait.folds import (
+    FOLD_SMILES, MIN_FOLD_SMILE, FoldFader, fit_fade, fold_lift, fold_shares)
 from facecast.engine.render.portrait.fields import (FROM_NEUTRAL, FaceFrame, build_basis, build_field,
                                                     build_inverse_basis, lip_seal_kernels, way_out_basis)
 from facecast.engine.render.portrait.gains import fitted_gains_path, load_gains
@@ -39,8 +40,6 @@ _JAW_STEPS = np.linspace(0.0, 1.0, 11)
 _BLINKS = (arkit_index("eyeBlinkRight"), arkit_index("eyeBlinkLeft"))  # (right, left), as the eye openings
 _DEFAULT_TEETH_RGB = (226.0, 220.0, 205.0)
 _TONGUE_RGB = (196.0, 92.0, 98.0)
-#: A photo's folds fade (:mod:`.folds`) where its neutral face takes out at least this much of a smile.
-MIN_FOLD_SMILE = 0.05
 #: The mouth's synthesised colours (the default teeth's, the tongue's, the cavity's) keep as much of their colour as
 #: the photo's lips have of this saturation ((max - min) / max of their colour; real lips 0.3-0.5): a grey photo
 #: (obama3_gray) drew a pink tongue and a red mouth in a grey face.
